@@ -1,0 +1,163 @@
+"""Every error reconciler raises on purpose, and where a problem in a spec was found.
+
+Library code raises these; only the CLI turns them into messages and exit codes. Anything that
+is not a ``ReconcilerError`` reaching the CLI is a bug.
+
+    ReconcilerError
+    ├── ConfigError             bad flags, environment, missing key, refused URL
+    ├── SpecError               one or more problems in the specs, each with its position
+    │   └── ResolutionError     references that do not resolve against the live API
+    ├── ApiError                the API answered with an error, or could not be reached
+    │   ├── TransportError      connection refused/dropped, timeout (after retries)
+    │   ├── UnauthorizedError   401
+    │   ├── ForbiddenError      403
+    │   ├── NotFoundError       404
+    │   ├── ConflictError       409
+    │   ├── ApiValidationError  400, 422 and any other 4xx
+    │   ├── RateLimitedError    429 (after retries)
+    │   └── ServerError         5xx (after retries)
+    ├── PlanFileError           a saved plan that cannot be read or used
+    │   └── StalePlanError      the specs or the world changed since the plan was made
+    ├── StateError              the state file is unreadable or cannot be written
+    │   └── StateLockedError    another apply holds the lock
+    └── ApplyError              apply finished with failed items, or refused to start
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Where:
+    """A position in a spec file: 1-based line and column, as editors count them."""
+
+    path: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the specs; ``where`` is None only when no position exists."""
+
+    message: str
+    where: Where | None = None
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+    def to_dict(self) -> dict[str, object]:
+        where = self.where
+        return {
+            "path": where.path if where else None,
+            "line": where.line if where else None,
+            "column": where.column if where else None,
+            "message": self.message,
+        }
+
+
+class ReconcilerError(Exception):
+    """Root of every error reconciler raises deliberately."""
+
+
+class ConfigError(ReconcilerError):
+    """A flag, environment variable or setting is missing or wrong."""
+
+
+class SpecError(ReconcilerError):
+    """The specs are wrong; carries every problem found, not just the first."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: list[Problem] = sorted(
+            problems, key=lambda p: (p.where is None, p.where or Where("", 0, 0), p.message)
+        )
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ResolutionError(SpecError):
+    """References in the specs (AOI, index, asset, date, mode) that the live API does not know."""
+
+
+class ApiError(ReconcilerError):
+    """The API answered with an error status, or could not be reached at all.
+
+    ``status`` is the HTTP status (None for transport failures); ``code`` and ``api_message``
+    come from the API's ``{"error": {"code", "message", "details"}}`` body when it sent one.
+    The request line never contains the API key: it only travels in a header.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str = "",
+        url: str = "",
+        status: int | None = None,
+        code: str | None = None,
+        api_message: str | None = None,
+        details: object = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.code = code
+        self.api_message = api_message
+        self.details = details
+        super().__init__(message)
+
+
+class TransportError(ApiError):
+    """Connection refused or dropped, or a timeout, after the retries ran out."""
+
+
+class UnauthorizedError(ApiError):
+    """401: the API key is missing or wrong."""
+
+
+class ForbiddenError(ApiError):
+    """403: the key is valid but may not do this."""
+
+
+class NotFoundError(ApiError):
+    """404: the AOI or visualization does not exist (for this key)."""
+
+
+class ConflictError(ApiError):
+    """409: the thing being created already exists."""
+
+
+class ApiValidationError(ApiError):
+    """400, 422 or another 4xx: the API refused the request as malformed or invalid."""
+
+
+class RateLimitedError(ApiError):
+    """429 that persisted through every retry."""
+
+
+class ServerError(ApiError):
+    """5xx that persisted through every retry."""
+
+
+class PlanFileError(ReconcilerError):
+    """A saved plan file is unreadable, of an unknown format version, or tampered with."""
+
+
+class StalePlanError(PlanFileError):
+    """The specs or the observed world changed since the saved plan was made."""
+
+
+class StateError(ReconcilerError):
+    """The rollback state file cannot be read or written."""
+
+
+class StateLockedError(StateError):
+    """Another apply holds the state lock."""
+
+
+class ApplyError(ReconcilerError):
+    """Apply refused to start, or finished with items that failed."""

@@ -1,0 +1,264 @@
+"""The plan: plain, serialisable data describing what apply would change.
+
+The planner builds a ``Plan``; renderers and apply only read it. ``Plan.to_dict()`` is the
+documented JSON format (``format_version`` below); ``Plan.from_dict()`` reads a saved plan back.
+Changes are kept in a stable order (AOI name, then index name, then asset set, then mode) so two
+plans of the same world render identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from reconciler.errors import PlanFileError
+
+#: Bump when the JSON shape changes incompatibly; readers refuse versions they do not know.
+FORMAT_VERSION = 1
+
+Mode = Literal["dynamic", "theoretical"]
+MODES: tuple[Mode, ...] = ("dynamic", "theoretical")
+
+#: Why a rollback is planned (see DESIGN.md "Semantics").
+RollbackReason = Literal["no-record", "changed", "revision", "adopted"]
+REASON_TEXT: dict[str, str] = {
+    "no-record": "no record that this tool made the legend auto-computed",
+    "changed": "the visualization changed since the last rollback",
+    "revision": "the spec's revision was bumped",
+    "adopted": "adopted an existing visualization whose legends may have been edited",
+}
+
+WarningKind = Literal["undeclared", "failed", "partial_success", "creating"]
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    """A source asset as resolved against the API."""
+
+    id: str
+    name: str
+    date: str  # ISO, e.g. "2024-05-06"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "date": self.date}
+
+
+@dataclass(frozen=True)
+class RollbackTarget:
+    """One (mode, dates) pair of a rollback, as declared."""
+
+    mode: Mode
+    dates: tuple[str, ...]  # ISO dates, sorted
+    revision: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "dates": list(self.dates), "revision": self.revision}
+
+
+@dataclass(frozen=True)
+class Create:
+    """A declared visualization that does not exist yet.
+
+    ``assets`` is None when the spec omits them (the API then uses all of the AOI's assets);
+    ``rollbacks`` are the declared ones: a fresh visualization starts auto-computed, so they are
+    only carried out if apply finds the visualization already present (409 → adopted).
+    """
+
+    aoi_id: str
+    aoi_name: str
+    index_id: str
+    index_name: str
+    assets: tuple[AssetRef, ...] | None
+    resolution: float | None
+    where: str
+    rollbacks: tuple[RollbackTarget, ...] = ()
+    kind: Literal["create"] = "create"
+
+    @property
+    def asset_ids(self) -> tuple[str, ...] | None:
+        return None if self.assets is None else tuple(a.id for a in self.assets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "aoi_id": self.aoi_id,
+            "aoi_name": self.aoi_name,
+            "index_id": self.index_id,
+            "index_name": self.index_name,
+            "assets": None if self.assets is None else [a.to_dict() for a in self.assets],
+            "resolution": self.resolution,
+            "rollbacks": [r.to_dict() for r in self.rollbacks],
+            "where": self.where,
+        }
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """One PATCH: make the legends of ``dates`` in ``mode`` auto-computed again."""
+
+    aoi_id: str
+    aoi_name: str
+    visualization_id: str
+    index_id: str
+    index_name: str
+    mode: Mode
+    dates: tuple[str, ...]  # ISO dates, sorted
+    reason: RollbackReason
+    detail: str  # human sentence: why, with the evidence (timestamps, revisions)
+    revision: int
+    where: str
+    kind: Literal["rollback"] = "rollback"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "aoi_id": self.aoi_id,
+            "aoi_name": self.aoi_name,
+            "visualization_id": self.visualization_id,
+            "index_id": self.index_id,
+            "index_name": self.index_name,
+            "mode": self.mode,
+            "dates": list(self.dates),
+            "reason": self.reason,
+            "detail": self.detail,
+            "revision": self.revision,
+            "where": self.where,
+        }
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    """Something a reviewer should know that apply will not change."""
+
+    kind: WarningKind
+    aoi_id: str
+    aoi_name: str
+    message: str
+    visualization_id: str | None = None
+    where: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "aoi_id": self.aoi_id,
+            "aoi_name": self.aoi_name,
+            "visualization_id": self.visualization_id,
+            "message": self.message,
+            "where": self.where,
+        }
+
+
+@dataclass(frozen=True)
+class AoiSummary:
+    """Per-AOI totals, so renderers can say '3 unchanged' without re-reading the world."""
+
+    aoi_id: str
+    aoi_name: str
+    declared: int  # visualizations declared for this AOI
+    unchanged: int  # declared, present, and nothing to roll back
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "aoi_id": self.aoi_id,
+            "aoi_name": self.aoi_name,
+            "declared": self.declared,
+            "unchanged": self.unchanged,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Desired versus observed, for every targeted AOI.
+
+    ``spec_fingerprint`` hashes the spec files; ``observed`` maps each AOI id to a fingerprint
+    of what was observed there (visualization ids, statuses, ``updated_at``, asset sets), so a
+    saved plan can tell precisely which AOI moved before it is applied.
+    """
+
+    creates: tuple[Create, ...] = ()
+    rollbacks: tuple[Rollback, ...] = ()
+    warnings: tuple[PlanWarning, ...] = ()
+    aois: tuple[AoiSummary, ...] = ()
+    spec_fingerprint: str = ""
+    observed: dict[str, str] = field(default_factory=dict)
+    api_url: str = ""
+    targets: tuple[str, ...] = ()
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def changes(self) -> tuple[Create | Rollback, ...]:
+        """Every change in the order apply carries them out within an AOI."""
+        return self.creates + self.rollbacks
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.creates or self.rollbacks)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "create": len(self.creates),
+            "rollback": len(self.rollbacks),
+            "warning": len(self.warnings),
+            "unchanged": sum(a.unchanged for a in self.aois),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "summary": self.summary(),
+            "api_url": self.api_url,
+            "targets": list(self.targets),
+            "spec_fingerprint": self.spec_fingerprint,
+            "observed": dict(sorted(self.observed.items())),
+            "aois": [a.to_dict() for a in self.aois],
+            "creates": [c.to_dict() for c in self.creates],
+            "rollbacks": [r.to_dict() for r in self.rollbacks],
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Plan:
+        """Read a plan written by ``to_dict``; raise ``PlanFileError`` on anything else."""
+        if not isinstance(data, dict):
+            raise PlanFileError("not a reconciler plan: expected a JSON object")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise PlanFileError(
+                f"plan format_version {version!r} is not supported (this reconciler reads "
+                f"{FORMAT_VERSION}); run 'reconciler plan' again with this version"
+            )
+        try:
+            return cls(
+                creates=tuple(_create(c) for c in data["creates"]),
+                rollbacks=tuple(_rollback(r) for r in data["rollbacks"]),
+                warnings=tuple(PlanWarning(**w) for w in data["warnings"]),
+                aois=tuple(AoiSummary(**a) for a in data["aois"]),
+                spec_fingerprint=str(data["spec_fingerprint"]),
+                observed={str(k): str(v) for k, v in data["observed"].items()},
+                api_url=str(data["api_url"]),
+                targets=tuple(data["targets"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PlanFileError(f"not a valid reconciler plan: {exc!r}") from None
+
+
+def _targets(items: list[dict[str, Any]]) -> tuple[RollbackTarget, ...]:
+    return tuple(
+        RollbackTarget(mode=t["mode"], dates=tuple(t["dates"]), revision=int(t["revision"]))
+        for t in items
+    )
+
+
+def _create(c: dict[str, Any]) -> Create:
+    fields = {k: v for k, v in c.items() if k not in ("kind", "assets", "rollbacks")}
+    assets = c["assets"]
+    return Create(
+        **fields,
+        assets=None if assets is None else tuple(AssetRef(**a) for a in assets),
+        rollbacks=_targets(c["rollbacks"]),
+    )
+
+
+def _rollback(r: dict[str, Any]) -> Rollback:
+    fields = {k: v for k, v in r.items() if k not in ("kind", "dates")}
+    return Rollback(**fields, dates=tuple(r["dates"]))
