@@ -170,9 +170,9 @@ class AoiSummary:
 class Plan:
     """Desired versus observed, for every targeted AOI.
 
-    ``spec_fingerprint`` hashes the spec files; ``observed`` maps each AOI id to a fingerprint
-    of what was observed there (visualization ids, statuses, ``updated_at``, asset sets), so a
-    saved plan can tell precisely which AOI moved before it is applied.
+    ``spec_fingerprint`` hashes the spec files read from ``spec_paths``; ``observed`` maps each
+    AOI id to a plain snapshot of what was observed there (visualization ids, statuses,
+    ``updated_at``, asset sets), so apply of a saved plan can say precisely what moved since.
     """
 
     creates: tuple[Create, ...] = ()
@@ -180,8 +180,9 @@ class Plan:
     warnings: tuple[PlanWarning, ...] = ()
     aois: tuple[AoiSummary, ...] = ()
     spec_fingerprint: str = ""
-    observed: dict[str, str] = field(default_factory=dict)
+    observed: dict[str, Any] = field(default_factory=dict)
     api_url: str = ""
+    spec_paths: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     format_version: int = FORMAT_VERSION
 
@@ -208,6 +209,7 @@ class Plan:
             "summary": self.summary(),
             "api_url": self.api_url,
             "targets": list(self.targets),
+            "spec_paths": list(self.spec_paths),
             "spec_fingerprint": self.spec_fingerprint,
             "observed": dict(sorted(self.observed.items())),
             "aois": [a.to_dict() for a in self.aois],
@@ -234,9 +236,10 @@ class Plan:
                 warnings=tuple(PlanWarning(**w) for w in data["warnings"]),
                 aois=tuple(AoiSummary(**a) for a in data["aois"]),
                 spec_fingerprint=str(data["spec_fingerprint"]),
-                observed={str(k): str(v) for k, v in data["observed"].items()},
+                observed=dict(data["observed"]),
                 api_url=str(data["api_url"]),
                 targets=tuple(data["targets"]),
+                spec_paths=tuple(data["spec_paths"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanFileError(f"not a valid reconciler plan: {exc!r}") from None
