@@ -60,8 +60,11 @@ class Create:
     """A declared visualization that does not exist yet.
 
     ``assets`` is None when the spec omits them (the API then uses all of the AOI's assets);
-    ``rollbacks`` are the declared ones: a fresh visualization starts auto-computed, so they are
-    only carried out if apply finds the visualization already present (409 → adopted).
+    ``identity`` is the set of asset ids that identifies the visualization either way (apply
+    needs it to find the one a 409 refers to). ``legend_modes`` are the modes the index has:
+    once created, those legends are auto-computed for every asset date. ``rollbacks`` are the
+    declared ones: a fresh visualization starts auto-computed, so they are only carried out if
+    apply finds the visualization already present (409 → adopted).
     """
 
     aoi_id: str
@@ -72,6 +75,8 @@ class Create:
     resolution: float | None
     where: str
     rollbacks: tuple[RollbackTarget, ...] = ()
+    identity: tuple[str, ...] = ()
+    legend_modes: tuple[str, ...] = ()
     kind: Literal["create"] = "create"
 
     @property
@@ -88,6 +93,8 @@ class Create:
             "assets": None if self.assets is None else [a.to_dict() for a in self.assets],
             "resolution": self.resolution,
             "rollbacks": [r.to_dict() for r in self.rollbacks],
+            "identity": list(self.identity),
+            "legend_modes": list(self.legend_modes),
             "where": self.where,
         }
 
@@ -253,12 +260,18 @@ def _targets(items: list[dict[str, Any]]) -> tuple[RollbackTarget, ...]:
 
 
 def _create(c: dict[str, Any]) -> Create:
-    fields = {k: v for k, v in c.items() if k not in ("kind", "assets", "rollbacks")}
+    fields = {
+        k: v
+        for k, v in c.items()
+        if k not in ("kind", "assets", "rollbacks", "identity", "legend_modes")
+    }
     assets = c["assets"]
     return Create(
         **fields,
         assets=None if assets is None else tuple(AssetRef(**a) for a in assets),
         rollbacks=_targets(c["rollbacks"]),
+        identity=tuple(c["identity"]),
+        legend_modes=tuple(c["legend_modes"]),
     )
 
 
