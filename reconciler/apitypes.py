@@ -1,0 +1,122 @@
+"""Typed views of the Pixxel API responses that reconciler uses.
+
+Field names follow ``../shared/pixxel-api/openapi.json``. The models are deliberately lenient in
+one direction and strict in the other: unknown fields are ignored (the API may grow), but the
+fields we rely on for identity (ids, names, dates) are required, so a response we cannot
+understand fails loudly in the client (as ``ApiError``) instead of deep inside planning.
+All models are frozen: they describe what the API said at one moment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["Aoi", "Asset", "Index", "Pagination", "Visualization", "VisualizationDetail"]
+
+
+class _ApiModel(BaseModel):
+    """Shared configuration: ignore fields we do not use, never mutate what the API said."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Pagination(_ApiModel):
+    """The ``pagination`` object of every listing; any part may be missing."""
+
+    limit: int | None = None
+    offset: int | None = None
+    total: int | None = None
+
+
+class Aoi(_ApiModel):
+    """An area of interest. The API names its id ``aoi_id``; we call it ``id`` like the others."""
+
+    # The API sends ``aoi_id``; accepting ``id`` too lets callers and tests build an Aoi by hand.
+    id: str = Field(validation_alias=AliasChoices("aoi_id", "id"))
+    name: str
+    description: str | None = None
+    status: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class Index(_ApiModel):
+    """An index (formula) visualizations are computed from: preset or custom."""
+
+    id: str
+    name: str
+    type: str  # "preset" or "custom"
+    expression_type: str | None = None  # "index", "composite" or "grayscale"
+    expression: str | None = None
+
+    @property
+    def legend_modes(self) -> tuple[str, ...]:
+        """The legend modes a visualization of this index has (the contract's rule).
+
+        Preset indices get dynamic and theoretical legends; a custom index whose
+        ``expression_type`` is ``index`` gets only a dynamic one; composite and grayscale
+        custom indices get none. A rollback in any other mode is a spec error.
+        """
+        if self.type == "preset":
+            return ("dynamic", "theoretical")
+        if self.type == "custom" and self.expression_type == "index":
+            return ("dynamic",)
+        return ()
+
+
+def _iso_date(value: Any) -> Any:
+    """Normalise an asset date to ``YYYY-MM-DD`` (the API may add a time part)."""
+    if not isinstance(value, str):
+        return value  # let pydantic report the wrong type
+    text = value.strip()
+    try:
+        return dt.date.fromisoformat(text[:10]).isoformat()
+    except ValueError:
+        raise ValueError(f"expected an ISO date like 2024-05-06, got {value!r}") from None
+
+
+class Asset(_ApiModel):
+    """A dated image of an AOI; ``date`` is always ISO (``"2024-05-06"``)."""
+
+    id: str
+    name: str
+    date: str
+    resolution: float | None = None
+    status: str | None = None
+
+    _normalise_date = field_validator("date", mode="before")(_iso_date)
+
+
+class Visualization(_ApiModel):
+    """A visualization as listed.
+
+    The contract's listing item lacks ``assets``, ``index_name`` and ``expression_type``; when
+    the API leaves them out they are empty/None rather than an error.
+    """
+
+    id: str
+    aoi_id: str
+    index_id: str
+    index_name: str | None = None
+    status: str | None = None  # "creating", "success", "failed" or "partial_success"
+    progress: int | None = None
+    updated_at: str | None = None
+    created_at: str | None = None
+    assets: list[Asset] = Field(default_factory=list)
+    expression_type: str | None = None
+    user_id: str | None = None
+
+    @field_validator("assets", mode="before")
+    @classmethod
+    def _null_assets(cls, value: Any) -> Any:
+        # Go services serialise an empty slice as null.
+        return [] if value is None else value
+
+
+class VisualizationDetail(Visualization):
+    """A visualization as returned by create and rollback: the listing fields plus metadata."""
+
+    metadata: dict[str, Any] | None = None
