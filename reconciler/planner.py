@@ -1,0 +1,225 @@
+"""Planning: desired (specs) + observed (API) + remembered (state file) → ``Plan``.
+
+Pure: no I/O, so every rule here has a pure test. The rules (DESIGN.md, "Semantics"):
+
+- A visualization is identified by (AOI, index id, set of source asset ids). Declared and
+  missing: create. Declared and present: leave alone. Present but undeclared: warn, never touch.
+- A freshly created visualization starts auto-computed, so its rollbacks are only carried out if
+  apply finds it already present (409, adoption).
+- A declared rollback is pending for an existing visualization when the state file has no
+  record of it, when the visualization's ``updated_at`` moved since the recorded rollback (someone
+  edited it), or when the spec's ``revision`` is higher than the one recorded. One rollback per
+  (visualization, mode), carrying every pending date of that mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler import resolve
+from reconciler.apitypes import Asset, Visualization
+from reconciler.errors import ResolutionError
+from reconciler.plan import (
+    AoiSummary,
+    AssetRef,
+    Create,
+    Plan,
+    PlanWarning,
+    Rollback,
+    RollbackReason,
+    RollbackTarget,
+)
+from reconciler.refresh import Observed, resolve_all
+from reconciler.state import State, VizRecord
+
+#: When one mode has dates pending for different reasons, the plan names the strongest.
+_REASON_WEIGHT: dict[RollbackReason, int] = {
+    "changed": 3,
+    "revision": 2,
+    "no-record": 1,
+    "adopted": 0,
+}
+
+
+def build_plan(
+    observed: Observed,
+    state: State,
+    *,
+    spec_fingerprint: str,
+    spec_paths: Sequence[str] = (),
+    api_url: str = "",
+    targets: Sequence[str] = (),
+) -> Plan:
+    """The changes that bring the observed world to the declared one.
+
+    Raises ``ResolutionError`` listing every reference that does not resolve.
+    """
+    desired, problems = resolve_all(observed)
+    if problems:
+        raise ResolutionError(problems)
+
+    creates: list[Create] = []
+    rollbacks: list[Rollback] = []
+    warnings: list[PlanWarning] = []
+    summaries: list[AoiSummary] = []
+    by_aoi: dict[str, list[resolve.DesiredVisualization]] = {
+        aoi_id: [] for aoi_id in observed.by_aoi
+    }
+    for item in desired:
+        by_aoi[item.aoi.id].append(item)
+
+    for aoi_id, seen in observed.by_aoi.items():
+        existing = {(v.index_id, frozenset(a.id for a in v.assets)): v for v in seen.visualizations}
+        matched: set[str] = set()
+        unchanged = 0
+        for item in by_aoi[aoi_id]:
+            viz = existing.get((item.index.id, item.identity))
+            if viz is None:
+                creates.append(_create(item))
+                continue
+            matched.add(viz.id)
+            if viz.status in ("failed", "partial_success", "creating"):
+                warnings.append(_status_warning(item, viz))
+            if viz.status == "failed":
+                continue  # nothing to roll back on a visualization that has no legends
+            pending = _rollbacks(item, viz, state.get(viz.id))
+            rollbacks.extend(pending)
+            unchanged += not pending
+        for viz in seen.visualizations:
+            if viz.id not in matched:
+                warnings.append(_undeclared(seen.aoi.id, seen.aoi.name, viz))
+        summaries.append(
+            AoiSummary(aoi_id, seen.aoi.name, declared=len(by_aoi[aoi_id]), unchanged=unchanged)
+        )
+
+    return Plan(
+        creates=tuple(sorted(creates, key=_create_key)),
+        rollbacks=tuple(
+            sorted(
+                rollbacks,
+                key=lambda r: (r.aoi_name, r.aoi_id, r.index_name, r.visualization_id, r.mode),
+            )
+        ),
+        warnings=tuple(
+            sorted(warnings, key=lambda w: (w.aoi_name, w.aoi_id, w.kind, w.visualization_id or ""))
+        ),
+        aois=tuple(sorted(summaries, key=lambda a: (a.aoi_name, a.aoi_id))),
+        spec_fingerprint=spec_fingerprint,
+        observed={aoi_id: seen.snapshot() for aoi_id, seen in sorted(observed.by_aoi.items())},
+        api_url=api_url,
+        targets=tuple(targets),
+        spec_paths=tuple(spec_paths),
+    )
+
+
+def _asset_ref(asset: Asset) -> AssetRef:
+    return AssetRef(id=asset.id, name=asset.name, date=asset.date)
+
+
+def _create(item: resolve.DesiredVisualization) -> Create:
+    return Create(
+        aoi_id=item.aoi.id,
+        aoi_name=item.aoi.name,
+        index_id=item.index.id,
+        index_name=item.index.name,
+        assets=None
+        if item.assets is None
+        else tuple(
+            sorted((_asset_ref(a) for a in item.assets), key=lambda a: (a.date, a.name, a.id))
+        ),
+        resolution=item.resolution,
+        where=str(item.where),
+        rollbacks=tuple(RollbackTarget(r.mode, r.dates, r.revision) for r in item.rollbacks),  # type: ignore[arg-type]
+        identity=tuple(sorted(item.identity)),
+        legend_modes=item.index.legend_modes,
+    )
+
+
+def _create_key(c: Create) -> tuple[str, str, str, str]:
+    assets = "" if c.assets is None else ",".join(a.date + a.name for a in c.assets)
+    return (c.aoi_name, c.aoi_id, c.index_name, assets)
+
+
+def _rollbacks(
+    item: resolve.DesiredVisualization, viz: Visualization, record: VizRecord | None
+) -> list[Rollback]:
+    """The rollbacks still pending for one existing visualization, one per mode."""
+    out: list[Rollback] = []
+    for declared in item.rollbacks:
+        reasons: dict[str, RollbackReason] = {}
+        if record is None:
+            reasons = dict.fromkeys(declared.dates, "no-record")
+            detail = "the state file has no record of this visualization"
+        elif record.updated_at != viz.updated_at:
+            reasons = dict.fromkeys(declared.dates, "changed")
+            detail = (
+                f"updated_at moved from {record.updated_at} to {viz.updated_at} "
+                "since the last rollback"
+            )
+        else:
+            notes: list[str] = []
+            for date in declared.dates:
+                recorded = record.revision_of(declared.mode, date)
+                if recorded is None:
+                    reasons[date] = "no-record"
+                elif recorded < declared.revision:
+                    reasons[date] = "revision"
+                    notes.append(f"{date}: revision {recorded} → {declared.revision}")
+            missing = [d for d, why in reasons.items() if why == "no-record"]
+            if missing:
+                notes.insert(0, "never rolled back by this tool: " + ", ".join(missing))
+            detail = "; ".join(notes)
+        if not reasons:
+            continue
+        reason = max(reasons.values(), key=_REASON_WEIGHT.__getitem__)
+        out.append(
+            Rollback(
+                aoi_id=item.aoi.id,
+                aoi_name=item.aoi.name,
+                visualization_id=viz.id,
+                index_id=item.index.id,
+                index_name=item.index.name,
+                mode=declared.mode,  # type: ignore[arg-type]
+                dates=tuple(sorted(reasons)),
+                reason=reason,
+                detail=detail,
+                revision=declared.revision,
+                where=str(declared.where),
+            )
+        )
+    return out
+
+
+def _status_warning(item: resolve.DesiredVisualization, viz: Visualization) -> PlanWarning:
+    text = {
+        "failed": (
+            "failed when it was created; its rollbacks are skipped, and reconciler cannot recreate "
+            "it (the API has no delete): fix it in the Pixxel console"
+        ),
+        "partial_success": (
+            "was only partly computed (partial_success); some dates may have no legend"
+        ),
+        "creating": "is still being created; apply waits for it before rolling back its legends",
+    }[viz.status]
+    return PlanWarning(
+        kind=viz.status,  # type: ignore[arg-type]
+        aoi_id=item.aoi.id,
+        aoi_name=item.aoi.name,
+        visualization_id=viz.id,
+        message=f"declared visualization '{item.index.name}' ({viz.id}) {text}",
+        where=str(item.where),
+    )
+
+
+def _undeclared(aoi_id: str, aoi_name: str, viz: Visualization) -> PlanWarning:
+    assets = ", ".join(sorted(f"{a.name} {a.date}" for a in viz.assets)) or "no assets"
+    return PlanWarning(
+        kind="undeclared",
+        aoi_id=aoi_id,
+        aoi_name=aoi_name,
+        visualization_id=viz.id,
+        message=(
+            f"visualization '{viz.index_name or viz.index_id}' over [{assets}] exists but is not "
+            "declared in the specs; it is left alone (the API has no delete)"
+        ),
+    )

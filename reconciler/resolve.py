@@ -1,0 +1,358 @@
+"""Resolve the references in the specs against what the API returned.
+
+Pure functions: no I/O. ``refresh`` uses them to know what to fetch, the planner to know what
+is desired, and ``validate --online`` to report what does not resolve. Every problem carries the
+spec position of the reference that failed and, where it helps, the closest known names.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from reconciler.apitypes import Aoi, Asset, Index, Visualization
+from reconciler.errors import ConfigError, Problem, Where
+from reconciler.spec import AoiDecl, AssetSel, RollbackDecl, Specs, VisualizationDecl
+
+_MODE_RULES = {
+    "preset": "a preset index has dynamic and theoretical legends",
+    "index": "a custom index with expression_type 'index' has only a dynamic legend",
+    "composite": "a composite index has no legends, so there is nothing to roll back",
+    "grayscale": "a grayscale index has no legends, so there is nothing to roll back",
+}
+
+
+@dataclass(frozen=True)
+class ResolvedRollback:
+    """A declared rollback whose mode and dates were checked against the visualization."""
+
+    mode: str
+    dates: tuple[str, ...]
+    revision: int
+    where: Where
+
+
+@dataclass(frozen=True)
+class DesiredVisualization:
+    """A declared visualization with every reference resolved to the API's ids.
+
+    ``identity`` is the set of source asset ids that, with the AOI and index, identifies the
+    visualization; ``assets`` is None when the spec omits them (the API then uses all assets).
+    """
+
+    aoi: Aoi
+    index: Index
+    assets: tuple[Asset, ...] | None
+    identity: frozenset[str]
+    dates: frozenset[str]
+    resolution: float | None
+    rollbacks: tuple[ResolvedRollback, ...]
+    decl: VisualizationDecl
+
+    @property
+    def where(self) -> Where:
+        return self.decl.where
+
+
+def closest(word: str, candidates: Iterable[str], n: int = 3) -> str:
+    """' (closest: a, b)' for an error message, or '' when nothing is close."""
+    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=n, cutoff=0.5)
+    if not matches:
+        matches = difflib.get_close_matches(
+            word.lower(), sorted({c.lower() for c in candidates}), n=n, cutoff=0.5
+        )
+        by_lower = {c.lower(): c for c in candidates}
+        matches = [by_lower[m] for m in matches]
+    return f" (closest: {', '.join(matches)})" if matches else ""
+
+
+def _listing(values: Iterable[str], limit: int = 8) -> str:
+    values = sorted(set(values))
+    shown = ", ".join(values[:limit])
+    return shown + (f", … ({len(values) - limit} more)" if len(values) > limit else "")
+
+
+# --- AOIs ------------------------------------------------------------------------------------
+
+
+def resolve_aoi(decl: AoiDecl, aois: Sequence[Aoi]) -> Aoi | Problem:
+    """The AOI a spec entry refers to, or the problem explaining why none (or several) match."""
+    if decl.id is not None:
+        for aoi in aois:
+            if aoi.id == decl.id:
+                return aoi
+        return Problem(
+            f"unknown AOI id '{decl.id}': no AOI with this id is visible to this API key",
+            decl.where,
+        )
+    named = [a for a in aois if a.name == decl.name]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        ids = ", ".join(a.id for a in named)
+        return Problem(
+            f"{len(named)} AOIs are named '{decl.name}' ({ids}): refer to one by its id", decl.where
+        )
+    hint = closest(decl.name or "", (a.name for a in aois))
+    return Problem(f"unknown AOI '{decl.name}'{hint}", decl.where)
+
+
+def select_aois(
+    specs: Specs, aois: Sequence[Aoi], targets: Sequence[str] = ()
+) -> tuple[dict[str, tuple[Aoi, list[AoiDecl]]], list[Problem]]:
+    """Group the spec's AOI entries by resolved AOI id, limited to ``targets`` when given.
+
+    A target matches an AOI's name or id, or the name/id as written in a spec. A target that
+    matches no AOI in the specs is a ``ConfigError``: a typo there must not plan nothing silently.
+    """
+    groups: dict[str, tuple[Aoi, list[AoiDecl]]] = {}
+    problems: list[Problem] = []
+    matched_targets: set[str] = set()
+    for decl in specs.aois:
+        resolved = resolve_aoi(decl, aois)
+        if targets:
+            names = {decl.label} | (
+                {resolved.id, resolved.name} if isinstance(resolved, Aoi) else set()
+            )
+            hits = names & set(targets)
+            if not hits:
+                continue
+            matched_targets |= hits
+        if isinstance(resolved, Problem):
+            problems.append(resolved)
+            continue
+        groups.setdefault(resolved.id, (resolved, []))[1].append(decl)
+    unknown = [t for t in targets if t not in matched_targets]
+    if unknown:
+        declared = {d.label for d in specs.aois}
+        raise ConfigError(
+            "--target "
+            + ", ".join(f"'{t}'{closest(t, declared)}" for t in unknown)
+            + " matches no AOI declared in the specs"
+        )
+    return groups, problems
+
+
+# --- indices ---------------------------------------------------------------------------------
+
+
+class IndexLookup:
+    """Find indices by id or by name, with helpful errors."""
+
+    def __init__(self, indices: Sequence[Index]) -> None:
+        self._by_id = {i.id: i for i in indices}
+        self._by_name: dict[str, list[Index]] = defaultdict(list)
+        for index in indices:
+            self._by_name[index.name].append(index)
+
+    def resolve(self, ref: str, where: Where) -> Index | Problem:
+        if ref in self._by_id:
+            return self._by_id[ref]
+        named = self._by_name.get(ref, [])
+        if len(named) == 1:
+            return named[0]
+        if named:
+            ids = ", ".join(i.id for i in named)
+            return Problem(f"{len(named)} indices are named '{ref}' ({ids}): use the id", where)
+        return Problem(f"unknown index '{ref}'{closest(ref, self._by_name)}", where)
+
+
+def mode_problem(index: Index, mode: str, where: Where) -> Problem | None:
+    """A rollback of a legend mode the index cannot have is a spec error (contract rule)."""
+    if mode in index.legend_modes:
+        return None
+    rule = _MODE_RULES["preset" if index.type == "preset" else str(index.expression_type)]
+    return Problem(f"index '{index.name}' has no {mode} legend to roll back: {rule}", where)
+
+
+# --- assets ----------------------------------------------------------------------------------
+
+
+def needs_asset_listing(decls: Iterable[AoiDecl]) -> bool:
+    """Whether an AOI's asset listing is needed before anything else can be resolved.
+
+    Names and dates need the listing to become ids; omitted assets mean "all of the AOI's
+    assets", which is the visualization's identity. Only explicit ids can do without it, and
+    only if they match an existing visualization (see ``needs_assets_for_creates``).
+    """
+    return any(
+        viz.assets is None or any(sel.kind != "id" for sel in viz.assets)
+        for decl in decls
+        for viz in decl.visualizations
+    )
+
+
+def needs_assets_for_creates(
+    decls: Iterable[AoiDecl], indices: IndexLookup, visualizations: Sequence[Visualization]
+) -> bool:
+    """With ids only: the listing is still needed to check a visualization that must be created."""
+    existing = {(v.index_id, frozenset(a.id for a in v.assets)) for v in visualizations}
+    for decl in decls:
+        for viz in decl.visualizations:
+            index = indices.resolve(viz.index, viz.index_where)
+            if isinstance(index, Problem) or viz.assets is None:
+                continue
+            if (index.id, frozenset(sel.value for sel in viz.assets)) not in existing:
+                return True
+    return False
+
+
+def _resolve_selector(sel: AssetSel, aoi: Aoi, assets: Sequence[Asset] | None) -> Asset | Problem:
+    label = f"AOI '{aoi.name}'"
+    if sel.kind == "id":
+        if assets is None:
+            # Not listed because these ids match an existing visualization, whose assets then
+            # supply names and dates (see _resolve_one); nothing to validate here.
+            return Asset.model_construct(id=sel.value, name=sel.value, date="")
+        for asset in assets:
+            if asset.id == sel.value:
+                return asset
+        return Problem(f"asset id '{sel.value}' is not an asset of {label}", sel.where)
+    assert assets is not None, "refresh lists assets whenever a name or date is used"
+    if sel.kind == "name":
+        named = [a for a in assets if a.name == sel.value]
+        if len(named) == 1:
+            return named[0]
+        if named:
+            ids = ", ".join(a.id for a in named)
+            return Problem(
+                f"{len(named)} assets of {label} are named '{sel.value}' ({ids}): use the id",
+                sel.where,
+            )
+        hint = closest(sel.value, (a.name for a in assets))
+        return Problem(f"unknown asset '{sel.value}' in {label}{hint}", sel.where)
+    dated = [a for a in assets if a.date == sel.value]
+    if len(dated) == 1:
+        return dated[0]
+    if dated:
+        names = ", ".join(a.name for a in dated)
+        return Problem(
+            f"{len(dated)} assets of {label} are dated {sel.value} ({names}): "
+            "name the one you mean",
+            sel.where,
+        )
+    return Problem(
+        f"no asset of {label} is dated {sel.value}; its asset dates are: "
+        f"{_listing(a.date for a in assets) or 'none'}",
+        sel.where,
+    )
+
+
+# --- visualizations --------------------------------------------------------------------------
+
+
+def resolve_visualizations(
+    aoi: Aoi,
+    decls: Sequence[AoiDecl],
+    indices: IndexLookup,
+    assets: Sequence[Asset] | None,
+    visualizations: Sequence[Visualization],
+) -> tuple[list[DesiredVisualization], list[Problem]]:
+    """Resolve every visualization declared for one AOI (possibly across several spec entries)."""
+    desired: list[DesiredVisualization] = []
+    problems: list[Problem] = []
+    seen: dict[tuple[str, frozenset[str]], VisualizationDecl] = {}
+    existing = {(v.index_id, frozenset(a.id for a in v.assets)): v for v in visualizations}
+    for decl in decls:
+        for viz in decl.visualizations:
+            found = _resolve_one(aoi, viz, indices, assets, existing, problems)
+            if found is None:
+                continue
+            key = (found.index.id, found.identity)
+            if key in seen:
+                problems.append(
+                    Problem(
+                        f"visualization '{found.index.name}' on AOI '{aoi.name}' is declared twice "
+                        f"with the same assets: first at {seen[key].where}",
+                        viz.where,
+                    )
+                )
+                continue
+            seen[key] = viz
+            desired.append(found)
+    return desired, problems
+
+
+def _resolve_one(
+    aoi: Aoi,
+    viz: VisualizationDecl,
+    indices: IndexLookup,
+    assets: Sequence[Asset] | None,
+    existing: dict[tuple[str, frozenset[str]], Visualization],
+    problems: list[Problem],
+) -> DesiredVisualization | None:
+    before = len(problems)
+    index = indices.resolve(viz.index, viz.index_where)
+    if isinstance(index, Problem):
+        problems.append(index)
+    chosen: list[Asset] = []
+    if viz.assets is not None:
+        first_at: dict[str, Where] = {}
+        for sel in viz.assets:
+            asset = _resolve_selector(sel, aoi, assets)
+            if isinstance(asset, Problem):
+                problems.append(asset)
+            elif asset.id in first_at:
+                problems.append(
+                    Problem(
+                        f"asset '{asset.name}' is selected twice: first at {first_at[asset.id]}",
+                        sel.where,
+                    )
+                )
+            else:
+                first_at[asset.id] = sel.where
+                chosen.append(asset)
+    if len(problems) > before or isinstance(index, Problem):
+        return None
+
+    if viz.assets is None:
+        assert assets is not None, "refresh lists assets when they are omitted"
+        identity = frozenset(a.id for a in assets)
+        dates = frozenset(a.date for a in assets)
+    else:
+        identity = frozenset(a.id for a in chosen)
+        match = existing.get((index.id, identity))
+        if assets is None and match is not None:
+            # Ids only and not listed: names and dates come from the visualization that matches.
+            by_id = {a.id: a for a in match.assets}
+            chosen = [by_id[a.id] for a in chosen]
+        dates = frozenset(a.date for a in chosen if a.date)
+
+    rollbacks = [_resolve_rollback(index, rb, dates, problems) for rb in viz.rollbacks]
+    if len(problems) > before:
+        return None
+    return DesiredVisualization(
+        aoi=aoi,
+        index=index,
+        assets=None if viz.assets is None else tuple(chosen),
+        identity=identity,
+        dates=dates,
+        resolution=viz.resolution,
+        rollbacks=tuple(r for r in rollbacks if r is not None),
+        decl=viz,
+    )
+
+
+def _resolve_rollback(
+    index: Index, rollback: RollbackDecl, dates: frozenset[str], problems: list[Problem]
+) -> ResolvedRollback | None:
+    problem = mode_problem(index, rollback.mode, rollback.where)
+    if problem is not None:
+        problems.append(problem)
+        return None
+    missing = [
+        (d, w) for d, w in zip(rollback.dates, rollback.date_wheres, strict=True) if d not in dates
+    ]
+    for date, where in missing:
+        problems.append(
+            Problem(
+                f"rollback date {date} is not a date of this visualization's assets "
+                f"(its dates: {_listing(dates) or 'none'})",
+                where,
+            )
+        )
+    if missing:
+        return None
+    return ResolvedRollback(rollback.mode, rollback.dates, rollback.revision, rollback.where)
