@@ -1,0 +1,512 @@
+"""The API client against the emulator over real HTTP on 127.0.0.1.
+
+Nothing of ours is mocked. Faults come from the emulator's seeded fault injection and the
+emulator's request counter proves how many attempts were made. A handful of answers no honest
+emulator gives (non-JSON 200s, lying pagination) come from a tiny canned-answer server at the
+end of this file. Retries use a tiny backoff so fault tests stay fast; nothing asserts on time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from urllib3 import HTTPResponse
+
+from reconciler.apitypes import Asset, Index, Visualization
+from reconciler.client import (
+    DEFAULT_API_URL,
+    ApiRetry,
+    PixxelClient,
+    RateLimiter,
+    dedupe_by_id,
+    resolve_api_key,
+)
+from reconciler.emulator import Emulator, FaultConfig
+from reconciler.errors import (
+    ApiError,
+    ApiValidationError,
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    UnauthorizedError,
+)
+
+DEMO = yaml.safe_load(
+    (Path(__file__).parent.parent / "reconciler" / "emulator" / "demo_world.yaml").read_text()
+)
+AOIS = {a["name"]: a for a in DEMO["aois"]}
+INDICES = {i["name"]: i for i in DEMO["indices"]}
+NAGPUR = AOIS["Nagpur-Farms"]["id"]
+KOCHI = AOIS["Kochi-Coast"]["id"]
+NDVI = INDICES["NDVI"]["id"]
+UNKNOWN = "00000000-0000-0000-0000-000000000000"
+
+VIZ_ROUTE = "/v0/aois/{aoi_id}/visualizations"
+ASSET_ROUTE = "/v0/aois/{aoi_id}/assets"
+
+#: Retry fast in tests: the waits are urllib3's business, the counts are ours to check.
+FAST = {"backoff_factor": 0.001, "retry_after_cap": 0.01}
+
+
+@pytest.fixture
+def client(emulator: Emulator, api_key: str) -> Iterator[PixxelClient]:
+    with PixxelClient(emulator.url, api_key, **FAST) as c:
+        yield c
+
+
+def faulty(make_emulator: Callable[..., Emulator], **faults: Any) -> Emulator:
+    return make_emulator(faults=FaultConfig(**faults))
+
+
+# ------------------------------------------------------------------------------ listings
+
+
+def test_every_listing_pages_to_the_end(client: PixxelClient, emulator: Emulator) -> None:
+    assert {a.name for a in client.list_aois()} == set(AOIS)
+    assert {i.id for i in client.list_indices()} == {i["id"] for i in DEMO["indices"]}
+    assets = client.list_assets(NAGPUR)
+    assert [a.id for a in assets] == [a["id"] for a in AOIS["Nagpur-Farms"]["assets"]]
+    assert all(isinstance(a, Asset) and len(a.date) == 10 for a in assets)
+    vizs = client.list_visualizations(NAGPUR)
+    assert len(vizs) == 12 and len({v.id for v in vizs}) == 12
+    assert all(isinstance(v, Visualization) and v.aoi_id == NAGPUR for v in vizs)
+    # Page size 100 (the API's maximum): Nagpur's 14 assets take one request, not two.
+    assert emulator.counter.count("GET", ASSET_ROUTE) == 1
+
+
+def test_page_size_smaller_than_the_data(emulator: Emulator, api_key: str) -> None:
+    with PixxelClient(emulator.url, api_key, page_size=3) as small:
+        assets = small.list_assets(NAGPUR)
+        vizs = small.list_visualizations(NAGPUR)
+    assert [a.id for a in assets] == [a["id"] for a in AOIS["Nagpur-Farms"]["assets"]]
+    assert len({v.id for v in vizs}) == len(vizs) == 12
+    assert emulator.counter.count("GET", ASSET_ROUTE) == 5  # ceil(14 / 3)
+    assert emulator.counter.count("GET", VIZ_ROUTE) == 4  # ceil(12 / 3)
+
+
+def test_filters(client: PixxelClient) -> None:
+    [pune] = client.list_aois(name="Pune-East")
+    assert pune.id == AOIS["Pune-East"]["id"]
+    [by_id] = client.list_aois(aoi_id=KOCHI)
+    assert by_id.name == "Kochi-Coast"
+    ndvi = client.list_visualizations(NAGPUR, index_id=NDVI)
+    assert ndvi and all(v.index_id == NDVI for v in ndvi)
+    some = client.list_visualizations(NAGPUR)[5]
+    [only] = client.list_visualizations(NAGPUR, visualization_id=some.id)
+    assert only.id == some.id
+    assert client.get_aoi(NAGPUR).name == "Nagpur-Farms"
+
+
+def test_index_legend_modes_follow_the_contract(client: PixxelClient) -> None:
+    modes = {i.name: i.legend_modes for i in client.list_indices()}
+    assert modes["NDVI"] == ("dynamic", "theoretical")
+    assert modes["Chlorophyll-Red-Edge"] == ("dynamic",)
+    assert modes["True-Color"] == () and modes["NIR-Grayscale"] == ()
+
+
+def test_client_is_safe_to_share_between_threads(emulator: Emulator, api_key: str) -> None:
+    with PixxelClient(emulator.url, api_key, parallelism=8, page_size=4) as shared:
+        expected = [v.id for v in shared.list_visualizations(NAGPUR)]
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: shared.list_visualizations(NAGPUR), range(16)))
+    assert all([v.id for v in r] == expected for r in results)
+
+
+# ------------------------------------------------------------------------------ writes
+
+
+def test_create_then_duplicate_is_a_conflict(client: PixxelClient) -> None:
+    created = client.create_visualization(KOCHI, NDVI)
+    assert created.aoi_id == KOCHI and created.index_id == NDVI and created.id
+    with pytest.raises(ConflictError) as info:
+        client.create_visualization(KOCHI, NDVI)
+    err = info.value
+    assert err.status == 409 and err.code and err.api_message
+    assert err.method == "POST" and "/visualizations" in err.url
+    assert str(err).startswith(f"POST /v0/aois/{KOCHI}/visualizations failed: 409 {err.code}")
+
+
+def test_bad_request_carries_the_apis_message(client: PixxelClient) -> None:
+    with pytest.raises(ApiValidationError) as info:
+        client.create_visualization(KOCHI, NDVI, src_asset_ids=["not-an-asset"])
+    err = info.value
+    assert err.status == 400 and err.code and err.api_message
+    assert f"400 {err.code}: {err.api_message}" in str(err)
+
+
+def test_rollback_sends_api_dates_and_returns_detail(client: PixxelClient) -> None:
+    viz = next(v for v in client.list_visualizations(NAGPUR) if v.index_id == NDVI and v.assets)
+    dates = sorted({a.date for a in viz.assets})[:2]
+    before = viz.updated_at
+    detail = client.rollback_metadata(NAGPUR, viz.id, index_id=NDVI, mode="dynamic", dates=dates)
+    assert detail.id == viz.id and detail.metadata is not None
+    assert detail.updated_at != before
+    with pytest.raises(ApiValidationError):  # refused locally: never sent
+        client.rollback_metadata(NAGPUR, viz.id, index_id=NDVI, mode="dynamic", dates=["May 6"])
+
+
+def test_update_metadata_returns_the_metadata(client: PixxelClient) -> None:
+    viz = next(v for v in client.list_visualizations(NAGPUR) if v.index_id == NDVI and v.assets)
+    day = viz.assets[0].date.replace("-", "_")
+    legend = {day: [{"min": 0, "max": 1, "color": "#000000", "label": "all"}]}
+    meta = client.update_metadata(NAGPUR, viz.id, mode="theoretical", legend=legend)
+    assert isinstance(meta, dict) and "legend" in meta
+
+
+def test_unknown_aoi_is_not_found(client: PixxelClient) -> None:
+    with pytest.raises(NotFoundError) as info:
+        client.list_visualizations(UNKNOWN)
+    assert info.value.status == 404 and info.value.code and info.value.api_message
+    with pytest.raises(NotFoundError):
+        client.get_aoi(UNKNOWN)
+
+
+def test_ids_cannot_change_the_path(client: PixxelClient) -> None:
+    # A hostile id stays one path segment: it is not found, it does not reach another route.
+    with pytest.raises(NotFoundError):
+        client.list_assets(f"{NAGPUR}/../../aois?x=")
+
+
+def test_wrong_key_is_unauthorized_and_never_shown(emulator: Emulator) -> None:
+    wrong = "wrong-key-5f3a"
+    with PixxelClient(emulator.url, wrong) as bad, pytest.raises(UnauthorizedError) as info:
+        bad.list_aois()
+    err = info.value
+    assert err.status == 401 and err.code and err.api_message
+    assert wrong not in str(err) and wrong not in repr(err) and wrong not in repr(vars(err))
+    assert "PIXXEL_API_KEY" in str(err)
+
+
+# ------------------------------------------------------------------------------ faults
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"error_rate": 1.0}, {"rate_limit_rate": 1.0}, {"drop_rate": 1.0}],
+    ids=["5xx", "429", "dropped"],
+)
+def test_retries_converge(
+    make_emulator: Callable[..., Emulator], api_key: str, fault: dict
+) -> None:
+    emu = faulty(make_emulator, seed=7, max_faults=3, **fault)
+    with PixxelClient(emu.url, api_key, **FAST) as c:
+        aois = c.list_aois()
+    assert {a.name for a in aois} == set(AOIS)
+    assert emu.counter.count("GET", "/v0/aois") == 4  # three faults, then the answer
+
+
+def test_mixed_faults_give_the_same_answer(
+    make_emulator: Callable[..., Emulator], api_key: str
+) -> None:
+    clean = make_emulator()
+    emu = faulty(
+        make_emulator, seed=3, error_rate=0.2, rate_limit_rate=0.2, drop_rate=0.2, max_faults=8
+    )
+    with (
+        PixxelClient(clean.url, api_key) as a,
+        PixxelClient(emu.url, api_key, page_size=4, **FAST) as b,
+    ):
+        assert b.list_visualizations(NAGPUR) == a.list_visualizations(NAGPUR)
+        assert b.list_assets(NAGPUR) == a.list_assets(NAGPUR)
+    assert emu.counter.total > 3 + 4  # more requests than pages: some were retries
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ({"error_rate": 1.0}, ServerError),
+        ({"rate_limit_rate": 1.0}, RateLimitedError),
+        ({"drop_rate": 1.0}, TransportError),
+    ],
+    ids=["5xx", "429", "dropped"],
+)
+def test_retry_budget_exhausted_is_the_typed_error(
+    make_emulator: Callable[..., Emulator], api_key: str, fault: dict, error: type[ApiError]
+) -> None:
+    emu = faulty(make_emulator, seed=1, **fault)
+    with PixxelClient(emu.url, api_key, retries=2, **FAST) as c, pytest.raises(error) as info:
+        c.list_indices()
+    assert emu.counter.count("GET", "/v0/indices") == 3  # one try plus two retries
+    assert str(info.value).startswith("GET /v0/indices?offset=0&limit=100 failed")
+    assert re.search(r"\b3 (attempts|times)", str(info.value))  # says how many were made
+    assert info.value.method == "GET"
+
+
+def test_lost_create_response_becomes_a_conflict(
+    make_emulator: Callable[..., Emulator], api_key: str
+) -> None:
+    emu = faulty(make_emulator, seed=0, lost_response_rate=1.0, max_faults=1)
+    with PixxelClient(emu.url, api_key, **FAST) as c:
+        with pytest.raises(ConflictError):
+            c.create_visualization(KOCHI, NDVI)
+        assert emu.counter.count("POST", VIZ_ROUTE) == 2  # created, answer lost, retried
+        assert len(c.list_visualizations(KOCHI, index_id=NDVI)) == 1  # and no duplicate
+
+
+def test_retry_after_is_honoured_but_capped(
+    make_emulator: Callable[..., Emulator], api_key: str
+) -> None:
+    emu = faulty(make_emulator, seed=0, rate_limit_rate=1.0, retry_after=120)
+    answer = requests.get(f"{emu.url}/v0/aois", headers={"Authorization": api_key}, timeout=5)
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "120"
+    with PixxelClient(emu.url, api_key, retry_after_cap=2.5) as c:
+        assert c._retry.get_retry_after(answer.raw) == 2.5
+    # Under the cap the server's word stands, also in HTTP-date form (urllib3 parses both).
+    retry = ApiRetry(total=3, retry_after_cap=30.0)
+    assert retry.get_retry_after(HTTPResponse(headers={"Retry-After": "7"})) == 7
+    assert retry.new().retry_after_cap == 30.0  # survives urllib3 copying it per attempt
+    past = HTTPResponse(headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert retry.get_retry_after(past) == 0
+
+
+# ------------------------------------------------------------------------------ the key
+
+
+def test_key_never_reaches_logs_errors_or_reprs(
+    make_emulator: Callable[..., Emulator], caplog: pytest.LogCaptureFixture
+) -> None:
+    key = "sekrit-key-93b1"
+    emu = make_emulator(api_keys=(key,), faults=FaultConfig(seed=2, error_rate=1.0, max_faults=2))
+    caplog.set_level(logging.DEBUG)
+    with PixxelClient(emu.url, key, **FAST) as c:
+        c.list_aois()
+        with pytest.raises(NotFoundError) as info:
+            c.get_aoi(UNKNOWN)
+        assert key not in repr(c) and key not in str(vars(c)) and key not in repr(c._session.auth)
+    assert key not in str(info.value) and key not in repr(info.value)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(
+        "GET /v0/aois?offset=0&limit=100 -> 200 in" in m and "(attempt 3)" in m for m in messages
+    )
+    assert any("retry 1 of 5" in m for m in messages)
+    assert not [m for m in messages if key in m]
+
+
+def test_logging_filter_redacts_the_key(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = "another-secret-77"
+    with PixxelClient(emulator.url, key):
+        pass
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("urllib3.connectionpool").debug("header was %s", key)
+    logging.getLogger("reconciler").warning("oops %s", key)
+    assert [r.getMessage() for r in caplog.records][-2:] == ["header was ***", "oops ***"]
+
+
+# ------------------------------------------------------------------------------ configuration
+
+
+@pytest.mark.parametrize("url", ["http://api.pixxel.space", "http://10.1.2.3:8080", "http://[::2]"])
+def test_plain_http_is_refused_for_remote_hosts(url: str) -> None:
+    with pytest.raises(ConfigError, match="http://"):
+        PixxelClient(url, "k")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        DEFAULT_API_URL,
+        "https://api.example.com/",
+        "http://127.0.0.1:9",
+        "http://127.8.0.1",
+        "http://localhost:8765",
+        "http://[::1]:8765",
+    ],
+)
+def test_https_and_loopback_http_are_accepted(url: str) -> None:
+    with PixxelClient(url, "k") as c:  # constructing does no request
+        assert c.base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "https://", "https://me:pw@host", "https://h:99999"])
+def test_malformed_urls_are_refused(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        PixxelClient(url, "k")
+    assert "pw" not in str(info.value)
+
+
+def test_resolve_key_from_file_strips_whitespace(tmp_path: Path) -> None:
+    f = tmp_path / "key"
+    f.write_text("  file-key-1234\n")
+    assert resolve_api_key(f, {"PIXXEL_API_KEY": "env-key"}) == "file-key-1234"  # flag wins
+    assert resolve_api_key(None, {"PIXXEL_API_KEY": " env-key \n"}) == "env-key"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "does not exist"),
+        (b"  \n", "is empty"),
+        (b"\xff\xfe-key", "not UTF-8"),
+        (b"line-one\nline-two", "line breaks"),
+        ("dir", "directory"),
+    ],
+)
+def test_resolve_key_file_problems_name_the_file_not_the_content(
+    tmp_path: Path, content: bytes | str | None, expected: str
+) -> None:
+    f = tmp_path / "key"
+    if content == "dir":
+        f.mkdir()
+    elif isinstance(content, bytes):
+        f.write_bytes(content)
+    with pytest.raises(ConfigError, match=expected) as info:
+        resolve_api_key(f, {})
+    assert str(f) in str(info.value)
+    assert not {"line-one", "line-two", "-key"} & set(re.split(r"[\s/]+", str(info.value)))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_resolve_key_unreadable_file(tmp_path: Path) -> None:
+    f = tmp_path / "key"
+    f.write_text("secret")
+    f.chmod(0)
+    with pytest.raises(ConfigError, match="Cannot read"):
+        resolve_api_key(f, {})
+
+
+def test_resolve_key_missing_everywhere_explains_both_ways() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_api_key(None, {})
+    text = str(info.value)
+    assert "PIXXEL_API_KEY" in text and "--api-key-file" in text and "--sandbox" in text
+    with pytest.raises(ConfigError, match="empty"):
+        resolve_api_key(None, {"PIXXEL_API_KEY": "   "})
+
+
+# ------------------------------------------------------------------------------ pure helpers
+
+
+def test_rate_limiter_spaces_calls_across_threads() -> None:
+    now = [100.0]
+    waits: list[float] = []
+    lock = threading.Lock()
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            waits.append(seconds)
+
+    limiter = RateLimiter(4.0, clock=lambda: now[0], sleep=sleep)
+    with ThreadPoolExecutor(8) as pool:
+        got = sorted(pool.map(lambda _: limiter.acquire(), range(8)))
+    # Eight callers at the same instant get eight distinct slots, 0.25 s apart.
+    assert got == pytest.approx([i * 0.25 for i in range(8)])
+    assert sorted(waits) == pytest.approx([i * 0.25 for i in range(1, 8)])
+    now[0] += 60.0  # after a quiet minute there is no debt and no burst credit
+    assert limiter.acquire() == 0.0
+    assert limiter.acquire() == pytest.approx(0.25)
+    with pytest.raises(ConfigError):
+        RateLimiter(0)
+
+
+def test_dedupe_keeps_first_occurrence() -> None:
+    items = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)]
+    assert dedupe_by_id(items, key=lambda i: i[0]) == [("a", 1), ("b", 2), ("c", 4)]
+
+
+def test_models_are_lenient_about_extras_and_strict_about_identity() -> None:
+    idx = Index.model_validate(
+        {"id": "i", "name": "X", "type": "custom", "expression_type": "grayscale", "new": 1}
+    )
+    assert idx.legend_modes == ()
+    asset = Asset.model_validate({"id": "a", "name": "A", "date": "2024-05-06T00:00:00Z"})
+    assert asset.date == "2024-05-06"
+    viz = Visualization.model_validate({"id": "v", "aoi_id": "a", "index_id": "i", "assets": None})
+    assert viz.assets == []
+    with pytest.raises(ValueError):
+        Asset.model_validate({"id": "a", "name": "A", "date": "yesterday"})
+
+
+# ------------------------------------------------------------------------------ odd answers
+# Answers the emulator never gives (it is honest): served by a canned-answer server.
+
+Canned = dict[str, tuple[int, str]]  # path with query -> (status, body)
+
+
+@pytest.fixture
+def canned() -> Iterator[tuple[str, Canned]]:
+    answers: Canned = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body = answers.get(self.path, (404, '{"error": {"code": "not_found"}}'))
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", answers
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _page(items: list[dict], total: int, limit: int = 100) -> str:
+    return json.dumps({"indices": items, "pagination": {"total": total, "limit": limit}})
+
+
+def _idx(n: int) -> dict:
+    return {"id": f"i{n}", "name": f"I{n}", "type": "preset"}
+
+
+def test_pagination_survives_lies_repeats_and_smaller_limits(canned: tuple[str, Canned]) -> None:
+    url, answers = canned
+    # The API allows only 2 per page, repeats i1 on page two, and claims 9 items but has 4.
+    answers["/v0/indices?offset=0&limit=100"] = (200, _page([_idx(0), _idx(1)], 9, limit=2))
+    answers["/v0/indices?offset=2&limit=2"] = (200, _page([_idx(1), _idx(2)], 9, limit=2))
+    answers["/v0/indices?offset=4&limit=2"] = (200, _page([_idx(3)], 9, limit=2))
+    answers["/v0/indices?offset=5&limit=2"] = (200, _page([], 9, limit=2))
+    with PixxelClient(url, "k", retries=0) as c:
+        assert [i.id for i in c.list_indices()] == ["i0", "i1", "i2", "i3"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("<html>oops</html>", "not with JSON"),
+        ('{"indices": [{"name": 1}]}', "unexpected 'indices'"),
+        ('{"indices": [], "pagination": {"total": "many"}}', "not what we expect"),
+        ("[]", "JSON object"),
+    ],
+)
+def test_unexpected_2xx_bodies_are_api_errors(
+    canned: tuple[str, Canned], body: str, expected: str
+) -> None:
+    url, answers = canned
+    answers["/v0/indices?offset=0&limit=100"] = (200, body)
+    with PixxelClient(url, "k", retries=0) as c, pytest.raises(ApiError, match=expected):
+        c.list_indices()
+
+
+def test_non_json_error_body_is_quoted_short(canned: tuple[str, Canned]) -> None:
+    url, answers = canned
+    answers["/v0/indices?offset=0&limit=100"] = (400, "Bad gateway said: " + "x" * 5000)
+    with PixxelClient(url, "k", retries=0) as c, pytest.raises(ApiValidationError) as info:
+        c.list_indices()
+    assert info.value.status == 400 and info.value.code is None
+    assert info.value.api_message.startswith("Bad gateway said: xxx")
+    assert len(str(info.value)) < 400
