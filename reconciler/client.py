@@ -378,19 +378,23 @@ def _normalise_base_url(base_url: str) -> tuple[str, bool]:
     shown = _shorten(base_url, 120)
     try:
         parts = urlsplit(base_url.strip())
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         raise ConfigError(f"API URL {shown!r} is not a valid URL.") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(
-            f"API URL {shown!r} must look like https://host[:port] (got no https:// or no host)."
-        )
-    if parts.username is not None or parts.password is not None:
-        # Credentials in the URL would end up in logs and messages; the key has its own place.
+    if "@" in parts.netloc:
+        # Credentials in the URL would end up in logs and messages (so this message does not
+        # quote the URL); the key has its own place.
         raise ConfigError(
             "API URL must not contain a user name or password; pass the key with "
             "PIXXEL_API_KEY or --api-key-file."
+        )
+    try:
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ConfigError(f"API URL {shown!r} is not a valid URL (bad host or port).") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigError(
+            f"API URL {shown!r} must start with https:// and name a host, e.g. {DEFAULT_API_URL}."
         )
     if parts.query or parts.fragment:
         raise ConfigError(f"API URL {shown!r} must not have a query string or fragment.")
