@@ -1,0 +1,305 @@
+"""Safe YAML loading that remembers where every value came from.
+
+Spec errors must name ``path:line:column``, so this module turns a YAML file into plain Python
+data (dicts, lists, scalars) *and* an index from each value's location path (the same tuples
+pydantic reports as an error's ``loc``) to the position of its node. It builds on PyYAML's safe
+composer, so nothing here can run code, and adds what PyYAML leaves out:
+
+- only the plain YAML tags (map, seq, str, int, float, bool, null, timestamp) are accepted:
+  ``!!python/...`` and any other tag is a reported problem, not a crash or an object;
+- duplicate mapping keys are a problem (PyYAML silently keeps the last one);
+- alias bombs ("billion laughs") and recursive aliases are refused by counting every node
+  built, and files larger than ``MAX_BYTES`` are refused before parsing;
+- a date-looking scalar that is not a real date (``2024-02-30``) stays a string, so the spec
+  layer can say precisely what is wrong with it instead of PyYAML raising ``ValueError``.
+
+Every failure raises ``SpecError`` with positions; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from reconciler.errors import Problem, SpecError, Where
+
+log = logging.getLogger(__name__)
+
+#: Refuse spec files larger than this before parsing them (a spec is a few KiB).
+MAX_BYTES = 5 * 1024 * 1024
+#: Refuse documents that expand to more nodes than this (alias bombs, absurd files).
+MAX_NODES = 200_000
+#: Refuse nesting deeper than this; real specs are about 6 levels deep.
+MAX_DEPTH = 64
+
+Loc = tuple[str | int, ...]
+
+_TAG = "tag:yaml.org,2002:"
+# Scalars PyYAML's SafeConstructor builds into plain values; anything else (binary, set, omap,
+# python/*, custom `!Tags`) has no place in a spec.
+_SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_MAP_TAG = _TAG + "map"
+_SEQ_TAG = _TAG + "seq"
+_MERGE_TAG = _TAG + "merge"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One parsed YAML file: its plain data and the position of every node in it.
+
+    ``values`` maps a location (keys and list indexes from the root, like pydantic's ``loc``)
+    to the position of the value there; ``keys`` maps the same location to the position of
+    the mapping key that introduced it. ``data`` is None for an empty document.
+    """
+
+    path: str
+    data: Any
+    values: dict[Loc, Where] = field(default_factory=dict)
+    keys: dict[Loc, Where] = field(default_factory=dict)
+
+    def where(self, loc: Loc) -> Where:
+        """Position of the value at ``loc``, or of its nearest ancestor that has one."""
+        for end in range(len(loc), -1, -1):
+            found = self.values.get(tuple(loc[:end]))
+            if found is not None:
+                return found
+        return Where(self.path, 1, 1)
+
+    def key_where(self, loc: Loc) -> Where:
+        """Position of the key that introduced ``loc`` (falls back to the value's position)."""
+        return self.keys.get(tuple(loc)) or self.where(loc)
+
+
+def read_yaml_file(
+    path: str | os.PathLike[str], display: str | None = None
+) -> tuple[bytes, Document]:
+    """Read and parse one spec file; return its raw bytes (for fingerprints) and the document.
+
+    ``display`` is how the path is shown in messages (as the user gave it). Raises
+    ``SpecError`` for an unreadable, too large, non-UTF-8 or malformed file.
+    """
+    shown = display if display is not None else os.fspath(path)
+    try:
+        with open(path, "rb") as handle:
+            # Read one byte past the limit so size is checked on what is read, not on what
+            # stat() claims (pipes and special files have no meaningful size).
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise SpecError([Problem(f"{shown}: cannot read the file: {reason}")]) from None
+    if len(raw) > MAX_BYTES:
+        raise SpecError(
+            [
+                Problem(
+                    f"file is larger than the {MAX_BYTES // (1024 * 1024)} MiB limit for a spec "
+                    "file; split it into several files",
+                    Where(shown, 1, 1),
+                )
+            ]
+        )
+    return raw, parse_yaml(raw, shown)
+
+
+def parse_yaml(raw: bytes | str, display: str) -> Document:
+    """Parse YAML text (bytes must be UTF-8) into a ``Document``; raise ``SpecError`` if bad."""
+    text = _decode(raw, display) if isinstance(raw, bytes) else raw
+    if text.startswith("\ufeff"):
+        text = text[1:]  # A UTF-8 byte order mark is harmless; PyYAML would keep it in str input.
+    loader: yaml.SafeLoader | None = None
+    try:
+        loader = yaml.SafeLoader(text)  # checks for unprintable characters right away
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        raise SpecError([_yaml_problem(exc, display)]) from None
+    except yaml.reader.ReaderError as exc:
+        where = _where_of_offset(text, exc.position, display)
+        character = exc.character if isinstance(exc.character, int) else 0
+        message = f"invalid character U+{character:04X} in the file (YAML allows printable text)"
+        raise SpecError([Problem(message, where)]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([Problem(f"invalid YAML: {exc}", Where(display, 1, 1))]) from None
+    except RecursionError:
+        # The composer recurses once per nesting level; a pathological file exhausts the stack.
+        raise SpecError(
+            [Problem("invalid YAML: nesting is too deep", Where(display, 1, 1))]
+        ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if node is None:
+        return Document(display, None)
+    builder = _Builder(display)
+    data = builder.build(node, (), 0)
+    if builder.problems:
+        raise SpecError(builder.problems)
+    return Document(display, data, builder.values, builder.keys)
+
+
+def _decode(raw: bytes, display: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start].decode("utf-8", errors="replace")
+        where = _where_of_offset(before + "x", len(before), display)
+        message = (
+            f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8 text"
+        )
+        raise SpecError([Problem(message, where)]) from None
+
+
+def _where_of_offset(text: str, offset: int, display: str) -> Where:
+    """1-based line and column of a character offset in ``text``."""
+    head = text[:offset]
+    line = head.count("\n") + 1
+    column = offset - (head.rfind("\n") + 1) + 1
+    return Where(display, line, column)
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    where = Where(display, mark.line + 1, mark.column + 1) if mark else Where(display, 1, 1)
+    problem = (exc.problem or "malformed document").strip()
+    message = f"invalid YAML: {problem}"
+    if exc.context == "expected a single document in the stream":
+        message = "invalid YAML: a second document ('---') starts here; a spec file holds one"
+        return Problem(message, where)
+    if exc.context and exc.context_mark and exc.context_mark is not mark:
+        message += (
+            f" ({exc.context.strip()} at line {exc.context_mark.line + 1}, "
+            f"column {exc.context_mark.column + 1})"
+        )
+    return Problem(message, where)
+
+
+class _Builder:
+    """Turns a composed node graph into plain data, recording positions and problems."""
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.values: dict[Loc, Where] = {}
+        self.keys: dict[Loc, Where] = {}
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
+        self.active: set[int] = set()  # nodes on the current path: an alias to one is a loop
+        self.over_limit = False
+        self.loops: set[int] = set()  # loop nodes already reported
+
+    def where(self, node: yaml.Node) -> Where:
+        mark = node.start_mark
+        return Where(self.display, mark.line + 1, mark.column + 1)
+
+    def problem(self, message: str, node: yaml.Node) -> None:
+        self.problems.append(Problem(message, self.where(node)))
+
+    def build(self, node: yaml.Node, loc: Loc, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES or depth > MAX_DEPTH:
+            if not self.over_limit:
+                self.over_limit = True
+                what = "nodes" if self.count > MAX_NODES else "levels of nesting"
+                limit = MAX_NODES if self.count > MAX_NODES else MAX_DEPTH
+                self.problem(
+                    f"the document expands to more than {limit} {what} (aliases expanding "
+                    "into a huge document?); refusing to load it",
+                    node,
+                )
+            return None
+        self.values[loc] = self.where(node)
+        if id(node) in self.active:
+            if id(node) not in self.loops:
+                self.loops.add(id(node))
+                self.problem("an alias refers to a node that contains it (a loop)", node)
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                if node.tag != _SEQ_TAG:
+                    self.bad_tag(node)
+                return [self.build(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
+            if isinstance(node, yaml.MappingNode):
+                if node.tag != _MAP_TAG:
+                    self.bad_tag(node)
+                return self.mapping(node, loc, depth)
+        finally:
+            self.active.discard(id(node))
+        self.problem(f"unsupported YAML node {type(node).__name__}", node)  # pragma: no cover
+        return None
+
+    def bad_tag(self, node: yaml.Node) -> None:
+        self.problem(
+            f"unsupported YAML tag {node.tag!r}: specs are plain YAML (mappings, lists, "
+            "strings, numbers, dates); remove the tag",
+            node,
+        )
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag not in _SCALAR_TAGS:
+            self.bad_tag(node)
+            return node.value
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+            # E.g. a timestamp-shaped 2024-02-30: keep the text so the spec layer can explain
+            # exactly what is wrong with it.
+            return node.value
+
+    def mapping(self, node: yaml.MappingNode, loc: Loc, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first: dict[str, yaml.Node] = {}
+        for key_node, value_node in self._entries(node):
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self.key(key_node)
+            if key is None:
+                continue
+            if key in first:
+                seen = self.where(first[key])
+                self.problem(
+                    f"duplicate key {key!r} (first at line {seen.line}, column {seen.column}); "
+                    "YAML keeps only one of them, so remove or merge the other",
+                    key_node,
+                )
+                continue
+            first[key] = key_node
+            self.keys[(*loc, key)] = self.where(key_node)
+            result[key] = self.build(value_node, (*loc, key), depth + 1)
+        # `<<: *defaults` merge keys: explicit keys win, as in YAML 1.1.
+        for key_node, value_node in self._entries(node):
+            if key_node.tag != _MERGE_TAG:
+                continue
+            is_list = isinstance(value_node, yaml.SequenceNode)
+            sources = value_node.value if is_list else [value_node]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    self.problem("a merge key (<<) needs a mapping or a list of mappings", source)
+                    continue
+                for sub_key_node, sub_value_node in self._entries(source):
+                    sub_key = self.key(sub_key_node)
+                    if sub_key is None or sub_key in result or sub_key_node.tag == _MERGE_TAG:
+                        continue
+                    self.keys[(*loc, sub_key)] = self.where(sub_key_node)
+                    result[sub_key] = self.build(sub_value_node, (*loc, sub_key), depth + 1)
+        return result
+
+    @staticmethod
+    def _entries(node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
+        yield from node.value
+
+    def key(self, node: yaml.Node) -> str | None:
+        if not isinstance(node, yaml.ScalarNode):
+            self.problem("a mapping key must be a plain word, not a list or mapping", node)
+            return None
+        if node.tag not in _SCALAR_TAGS:
+            self.bad_tag(node)
+            return None
+        # Keys are names in a spec: `on:` or `2024:` should read as the text the user typed,
+        # not YAML 1.1's True or 2024.
+        return str(node.value)
