@@ -311,8 +311,12 @@ def render_markdown(plan: Plan, *, max_chars: int = GITHUB_COMMENT_LIMIT) -> str
     is_open = sum(g.changes for g in changed) <= _OPEN_DETAILS_UP_TO
     details = [_md_details(g, is_open=is_open) for g in changed]
 
-    # First pass: fill the room left by what always stays, reserving the longest note this plan
-    # could need (every count at its maximum), table rows first, then warnings, then details.
+    out = _md_assemble(plan, rows, warnings, details, note="")
+    if _length(out) < max_chars:
+        return out
+
+    # Too long. Fill the room left by what always stays, reserving the longest note this plan
+    # could need (every count at its maximum): table rows first, then warnings, then details.
     full = plan.summary()
     worst_note = _md_note(len(rows), len(warnings), len(changed), full["create"] + full["rollback"])
     room = max_chars - 1 - _length(_md_assemble(plan, [], [], [], worst_note))

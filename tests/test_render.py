@@ -1,0 +1,654 @@
+"""Renderers: pure tests on hand-built plans (no network), with golden files for review.
+
+Golden files live in tests/golden/. After an intended change of output, regenerate them with
+``UPDATE_GOLDEN=1 pytest tests/test_render.py`` and read the diff as a reviewer would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reconciler.errors import ConfigError
+from reconciler.plan import (
+    REASON_TEXT,
+    AoiSummary,
+    AssetRef,
+    Create,
+    Plan,
+    PlanWarning,
+    Rollback,
+    RollbackTarget,
+)
+from reconciler.render import (
+    FORMATS,
+    GITHUB_COMMENT_LIMIT,
+    MIN_MARKDOWN_CHARS,
+    render,
+    render_json,
+    render_markdown,
+    render_text,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+DOCS = Path(__file__).parent.parent / "docs" / "plan-json.md"
+
+# Ids from reconciler/emulator/demo_world.yaml, so the goldens read like a real plan.
+BLR = "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"
+PUNE = "8ee03236-8358-5969-a280-c39238c3c46b"
+NAGPUR = "1a3cd9bf-677d-5205-8fbf-1414083293b0"
+MYSURU = "3f1d2c4b-5a69-5788-9c0d-1e2f3a4b5c6d"
+NDVI = "cb668cf4-b6fc-5c37-a944-84c62fd95299"
+NDWI = "04d0a9cd-f653-558c-9d19-4103e6386d5a"
+SAVI = "58daa3ea-1018-5594-9e35-9056ba51867e"
+CHL = "07d5b720-886c-56ff-88bb-2298b1ee62ed"
+TRUE_COLOR = "fd0d7fb2-ac09-57a9-a3e1-5de17df7b6b5"
+BLR_A = AssetRef("4bbe45b3-ef5d-54f4-ba70-b6700fa56d61", "Bengaluru-A", "2024-05-06")
+BLR_B = AssetRef("0a32dbb1-14f4-5013-a2c5-f9efdf927607", "Bengaluru-B", "2024-08-19")
+BLR_C = AssetRef("28feba53-9c1f-5b4f-ad79-431fa406dad0", "Bengaluru-C", "2025-11-14")
+
+
+def realistic_plan() -> Plan:
+    """A plan with every kind of change, reason and warning, as the planner would sort it."""
+    return Plan(
+        creates=(
+            Create(
+                aoi_id=BLR,
+                aoi_name="Bengaluru-North",
+                index_id=NDVI,
+                index_name="NDVI",
+                assets=(BLR_A, BLR_C),
+                resolution=10.0,
+                where="specs/bengaluru.yaml:5:7",
+                rollbacks=(RollbackTarget("dynamic", ("2024-05-06", "2025-11-14")),),
+                identity=(BLR_A.id, BLR_C.id),
+                legend_modes=("dynamic", "theoretical"),
+            ),
+            Create(
+                aoi_id=BLR,
+                aoi_name="Bengaluru-North",
+                index_id=TRUE_COLOR,
+                index_name="True-Color",
+                assets=None,
+                resolution=None,
+                where="specs/bengaluru.yaml:12:7",
+                identity=(BLR_A.id, BLR_B.id, BLR_C.id),
+            ),
+            Create(
+                aoi_id=PUNE,
+                aoi_name="Pune-East",
+                index_id=SAVI,
+                index_name="SAVI",
+                assets=(AssetRef("1ba5adf0-fd81-5d05-8902-a3a160f17a7c", "Pune-B", "2024-03-02"),),
+                resolution=2.5,
+                where="specs/pune.yaml:4:7",
+                identity=("1ba5adf0-fd81-5d05-8902-a3a160f17a7c",),
+                legend_modes=("dynamic", "theoretical"),
+            ),
+        ),
+        rollbacks=(
+            Rollback(
+                aoi_id=BLR,
+                aoi_name="Bengaluru-North",
+                visualization_id="5f0c1e2a-6b1d-4f4e-9b9b-0c1d2e3f4a5b",
+                index_id=NDWI,
+                index_name="NDWI",
+                mode="dynamic",
+                dates=("2024-05-06", "2024-08-19"),
+                reason="changed",
+                detail="updated_at moved from 2025-11-20 09:14:02+00:00 (after the last rollback) "
+                "to 2025-11-21 04:12:09+00:00",
+                revision=0,
+                where="specs/bengaluru.yaml:19:11",
+            ),
+            Rollback(
+                aoi_id=BLR,
+                aoi_name="Bengaluru-North",
+                visualization_id="5f0c1e2a-6b1d-4f4e-9b9b-0c1d2e3f4a5b",
+                index_id=NDWI,
+                index_name="NDWI",
+                mode="theoretical",
+                dates=("2025-11-14",),
+                reason="revision",
+                detail="the spec asks for revision 2; the last rollback was revision 1",
+                revision=2,
+                where="specs/bengaluru.yaml:22:11",
+            ),
+            Rollback(
+                aoi_id=NAGPUR,
+                aoi_name="Nagpur-Farms",
+                visualization_id="a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d",
+                index_id=CHL,
+                index_name="Chlorophyll-Red-Edge",
+                mode="dynamic",
+                dates=tuple(f"2024-{m:02d}-{d:02d}" for m in range(1, 8) for d in (3, 17)),
+                reason="no-record",
+                detail="the state file has no record of this visualization",
+                revision=0,
+                where="specs/nagpur.yaml:9:11",
+            ),
+            Rollback(
+                aoi_id=PUNE,
+                aoi_name="Pune-East",
+                visualization_id="d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6",
+                index_id=NDVI,
+                index_name="NDVI",
+                mode="theoretical",
+                dates=("2024-03-02",),
+                reason="adopted",
+                detail="",
+                revision=0,
+                where="specs/pune.yaml:11:11",
+            ),
+        ),
+        warnings=(
+            PlanWarning(
+                kind="failed",
+                aoi_id=BLR,
+                aoi_name="Bengaluru-North",
+                message="EVI visualization: processing failed; apply does not retry it",
+                visualization_id="e9f8a7b6-c5d4-4e3f-a2b1-c0d9e8f7a6b5",
+                where="specs/bengaluru.yaml:26:7",
+            ),
+            PlanWarning(
+                kind="partial_success",
+                aoi_id=NAGPUR,
+                aoi_name="Nagpur-Farms",
+                message="NDVI visualization: 9 of its 12 assets processed",
+                visualization_id="b7c6d5e4-f3a2-4b1c-9d8e-7f6a5b4c3d2e",
+                where="specs/nagpur.yaml:3:7",
+            ),
+            PlanWarning(
+                kind="creating",
+                aoi_id=NAGPUR,
+                aoi_name="Nagpur-Farms",
+                message="SAVI visualization: its rollbacks wait until it is ready",
+                visualization_id="c8d7e6f5-a4b3-4c2d-8e1f-0a9b8c7d6e5f",
+                where="specs/nagpur.yaml:15:7",
+            ),
+            PlanWarning(
+                kind="undeclared",
+                aoi_id=PUNE,
+                aoi_name="Pune-East",
+                message="NDWI visualization on all assets; apply leaves it alone",
+                visualization_id="f0e1d2c3-b4a5-4968-8776-655443322110",
+            ),
+        ),
+        aois=(
+            AoiSummary(BLR, "Bengaluru-North", declared=6, unchanged=2),
+            AoiSummary(MYSURU, "Mysuru-West", declared=3, unchanged=3),
+            AoiSummary(NAGPUR, "Nagpur-Farms", declared=8, unchanged=5),
+            AoiSummary(PUNE, "Pune-East", declared=3, unchanged=1),
+        ),
+        spec_fingerprint="sha256:4f9c2b7d0e1a6c3b5d8e7f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c",
+        observed={
+            BLR: {"visualizations": {"5f0c1e2a-6b1d-4f4e-9b9b-0c1d2e3f4a5b": "2025-11-21"}},
+            NAGPUR: {"visualizations": {}},
+        },
+        api_url="https://api.pixxel.space",
+        spec_paths=("specs",),
+        targets=(),
+    )
+
+
+def empty_plan_with_warnings() -> Plan:
+    plan = realistic_plan()
+    return dataclasses.replace(plan, creates=(), rollbacks=(), warnings=plan.warnings[2:])
+
+
+HOSTILE_AOI = "Farm | North `x` ``` **b** <b>@team</b> #12 :+1: \x1b[31mRED\n\u202eevil"
+HOSTILE_INDEX = "````NDVI|x"
+
+
+def hostile_plan() -> Plan:
+    """Names that try to break tables, fences, HTML, terminals and mentions."""
+    aoi_id = "id|with`ticks"
+    return Plan(
+        creates=(
+            Create(
+                aoi_id=aoi_id,
+                aoi_name=HOSTILE_AOI,
+                index_id=NDVI,
+                index_name=HOSTILE_INDEX,
+                assets=(AssetRef("a1", "asset | one ```", "2024-05-06"),),
+                resolution=None,
+                where="specs/we|ird `name`.yaml:1:3",
+            ),
+        ),
+        rollbacks=(
+            Rollback(
+                aoi_id=aoi_id,
+                aoi_name=HOSTILE_AOI,
+                visualization_id="v`1",
+                index_id=NDWI,
+                index_name="<script>",
+                mode="dynamic",
+                dates=("2024-05-06",),
+                reason="no-record",
+                detail="detail with ``` and \x1b]8;;http://x\x07link",
+                revision=0,
+                where="specs/a.yaml:2:2",
+            ),
+        ),
+        warnings=(PlanWarning("undeclared", aoi_id, HOSTILE_AOI, "message ```\n| x | y |", "v2"),),
+        aois=(AoiSummary(aoi_id, HOSTILE_AOI, declared=2, unchanged=0),),
+        api_url="https://user:secret@api.example.com/base",
+    )
+
+
+def huge_plan(n_aois: int = 200, per_aoi: int = 20, warnings_per_aoi: int = 1) -> Plan:
+    """Thousands of changes: n_aois AOIs with per_aoi changes each (half creates)."""
+    creates: list[Create] = []
+    rollbacks: list[Rollback] = []
+    warnings: list[PlanWarning] = []
+    aois: list[AoiSummary] = []
+    for a in range(n_aois):
+        aoi_id, name = f"{a:08d}-aoi-0000-0000-000000000000", f"Field-{a:04d}"
+        aois.append(AoiSummary(aoi_id, name, declared=per_aoi + 1, unchanged=1))
+        for i in range(per_aoi // 2):
+            creates.append(
+                Create(aoi_id, name, f"idx-{i}", f"Index-{i}", None, None, f"specs/{a}.yaml:{i}:7")
+            )
+            rollbacks.append(
+                Rollback(
+                    aoi_id,
+                    name,
+                    f"vis-{a}-{i}",
+                    f"idx-{i}",
+                    f"Index-{i}",
+                    "dynamic",
+                    ("2024-05-06", "2024-06-07"),
+                    "no-record",
+                    "no record",
+                    0,
+                    f"specs/{a}.yaml:{i}:11",
+                )
+            )
+        warnings += [
+            PlanWarning("undeclared", aoi_id, name, f"undeclared visualization {w}")
+            for w in range(warnings_per_aoi)
+        ]
+    return Plan(
+        creates=tuple(creates),
+        rollbacks=tuple(rollbacks),
+        warnings=tuple(warnings),
+        aois=tuple(aois),
+        api_url="https://api.pixxel.space",
+    )
+
+
+# --- golden files -----------------------------------------------------------------------------
+
+
+def check_golden(name: str, actual: str) -> None:
+    """Compare with tests/golden/<name>, or rewrite it when UPDATE_GOLDEN=1."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8", newline="")
+        return
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run UPDATE_GOLDEN=1 pytest {__file__}")
+    expected = path.read_text(encoding="utf-8")
+    if actual != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                fromfile=f"golden/{name}",
+                tofile="rendered",
+            )
+        )
+        pytest.fail(f"output differs from golden/{name} (UPDATE_GOLDEN=1 to accept):\n{diff}")
+
+
+@pytest.mark.parametrize(
+    ("name", "renderer"),
+    [
+        ("plan.txt", lambda p: render_text(p)),
+        ("plan.color.txt", lambda p: render_text(p, color=True)),
+        ("plan.md", lambda p: render_markdown(p)),
+        ("plan.json", lambda p: render_json(p)),
+        ("empty-with-warnings.txt", lambda p: render_text(empty_plan_with_warnings())),
+        ("empty-with-warnings.md", lambda p: render_markdown(empty_plan_with_warnings())),
+    ],
+)
+def test_golden(name: str, renderer: Any) -> None:
+    check_golden(name, renderer(realistic_plan()))
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def test_text_summary_line_is_last_and_exact() -> None:
+    out = render_text(realistic_plan())
+    assert out.endswith("\nPlan: 3 to create, 4 to roll back, 4 warnings, 11 unchanged.\n")
+
+
+def test_text_shows_every_change_with_its_spec_position() -> None:
+    plan = realistic_plan()
+    out = render_text(plan)
+    for change in plan.changes:
+        assert f"# spec: {change.where}" in out
+    for r in plan.rollbacks:
+        assert r.visualization_id in out
+        assert REASON_TEXT[r.reason] in out
+    assert "all assets (API default)" in out
+    assert "Bengaluru-A (2024-05-06), Bengaluru-C (2025-11-14)" in out
+    assert "resolution     2.5" in out
+
+
+def test_text_has_no_escape_codes_without_color_and_same_text_with_it() -> None:
+    plan = realistic_plan()
+    plain, colored = render_text(plan), render_text(plan, color=True)
+    assert "\x1b" not in plain
+    assert "\x1b[32m+" in colored and "\x1b[33m~" in colored and "\x1b[35m!" in colored
+    # Colour only decorates: stripped, it is exactly the plain rendering.
+    assert click.unstyle(colored) == plain
+
+
+def test_text_groups_by_aoi_in_plan_order_then_creates_rollbacks_warnings() -> None:
+    out = render_text(realistic_plan())
+    headers = re.findall(r"^AOI (\S+) \(", out, flags=re.MULTILINE)
+    # Mysuru-West has nothing to do: it is only named in the closing "nothing to change" line.
+    assert headers == ["Bengaluru-North", "Nagpur-Farms", "Pune-East"]
+    blr = out.split("AOI Bengaluru-North")[1].split("\nAOI ")[0]
+    markers = re.findall(r"^  ([+~!]) ", blr, flags=re.MULTILINE)
+    assert markers == ["+", "+", "~", "~", "!"]
+    assert "Nothing to change in: Mysuru-West (3 unchanged)" in out
+
+
+def test_text_keeps_changes_for_an_aoi_missing_from_the_summaries() -> None:
+    plan = realistic_plan()
+    plan = dataclasses.replace(plan, aois=plan.aois[1:])  # Bengaluru-North's summary is lost
+    out = render_text(plan)
+    assert "AOI Bengaluru-North (89a291cd)" in out
+    assert out.index("AOI Nagpur-Farms") < out.index("AOI Bengaluru-North")
+
+
+def test_text_empty_plan_says_nothing_changes_and_lists_warnings() -> None:
+    plan = empty_plan_with_warnings()
+    out = render_text(plan)
+    assert out.splitlines()[2].startswith("No changes.")
+    assert "nagpur.yaml:15:7" in out and "still being created" in out
+    assert "not declared in any spec" in out
+    assert "+" not in re.sub(r"[^\n]*\+00:00", "", out)  # no create marker anywhere
+    assert out.endswith("Plan: 0 to create, 0 to roll back, 2 warnings, 11 unchanged.\n")
+
+
+def test_text_empty_plan_without_anything() -> None:
+    out = render_text(Plan())
+    assert (
+        out
+        == "No changes. The live API already matches the specs; apply would do nothing.\n\n"
+        + ("Plan: 0 to create, 0 to roll back, 0 warnings, 0 unchanged.\n")
+    )
+
+
+def test_text_escapes_control_characters_in_names() -> None:
+    out = render_text(hostile_plan())
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "\\x1b[31mRED\\n\\u202eevil" in out
+    assert "user:secret" not in out and "secret" not in out
+    assert "https://api.example.com/base" in out
+
+
+def test_text_wraps_long_lists_between_items() -> None:
+    out = render_text(realistic_plan())
+    assert max(len(line) for line in out.splitlines()) <= 100
+    dates = [line for line in out.splitlines() if "2024-07-17" in line]
+    assert dates and dates[0].startswith(" " * 21 + "2024-")  # continuation under the value
+
+
+# --- markdown ---------------------------------------------------------------------------------
+
+
+def fences(md: str) -> Iterator[tuple[int, int, list[str]]]:
+    """Yield (open line, close line, body) for each fenced block, per CommonMark's rules."""
+    lines = md.split("\n")
+    i = 0
+    while i < len(lines):
+        m = re.fullmatch(r"(`{3,})([^`]*)", lines[i])
+        if m:
+            ticks = len(m.group(1))
+            for j in range(i + 1, len(lines)):
+                if re.fullmatch(rf"`{{{ticks},}}\s*", lines[j]):
+                    yield i, j, lines[i + 1 : j]
+                    i = j
+                    break
+            else:
+                raise AssertionError(f"fence opened on line {i + 1} never closes")
+        i += 1
+
+
+def test_markdown_structure_of_a_realistic_plan() -> None:
+    plan = realistic_plan()
+    md = render_markdown(plan)
+    assert md.startswith(
+        "### reconciler plan: 3 to create, 4 to roll back, 4 warnings, 11 unchanged\n"
+    )
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert len(table) == 2 + len(plan.aois)  # header, separator, one row per AOI
+    assert table[2] == "| `Bengaluru-North` | `89a291cd` | 2 | 2 | 1 | 2 |"
+    assert md.count("<details") == md.count("</details>") == 3
+    blocks = list(fences(md))
+    assert len(blocks) == 4  # warnings + one per AOI with changes
+    # Warnings come before any <details>, so they are visible without a click.
+    assert md.index("! Bengaluru-North (89a291cd): failed") < md.index("<details")
+    for change in plan.changes:
+        assert f"# spec: {change.where}" in md
+    assert "Truncated" not in md and "truncated" not in md
+
+
+def test_markdown_hostile_names_do_not_break_table_fences_or_html() -> None:
+    md = render_markdown(hostile_plan())
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    # Every row keeps exactly 7 cell borders once escaped pipes are discounted.
+    assert [row.replace("\\|", "").count("|") for row in rows] == [7, 7, 7]
+    # The AOI name sits in one code span: no backtick run inside matches its delimiter's length.
+    cell = rows[2].split(" | ")[0][2:]
+    delimiter = re.match(r"`+", cell)
+    assert delimiter and cell.endswith(delimiter.group())
+    inner = cell[len(delimiter.group()) : -len(delimiter.group())]
+    assert len(delimiter.group()) not in {len(run) for run in re.findall(r"`+", inner)}
+    assert "@team" in inner  # inside code, so GitHub cannot turn it into a mention
+    # Diff blocks stay closed around names with triple backticks.
+    blocks = list(fences(md))
+    assert len(blocks) == 2
+    bodies = ["\n".join(body) for _, _, body in blocks]
+    assert "asset | one ```" in bodies[1]
+    assert "detail with ``` and" in bodies[1]
+    assert "message ```\\n| x | y |" in bodies[0]
+    # Outside fences and the table's code spans (checked above), tags from names are escaped.
+    in_fence = {n for start, end, _ in blocks for n in range(start, end + 1)}
+    loose = [line for n, line in enumerate(md.split("\n")) if n not in in_fence]
+    assert [line for line in loose if "<b>" in line or "<script>" in line] == [rows[2]]
+    summary = next(line for line in loose if "<summary>" in line)
+    assert "&lt;b&gt;@team&lt;/b&gt;" in summary and "<code>id|with`</code>" in summary
+    assert "\x1b" not in md and "\u202e" not in md
+    assert "secret" not in md
+
+
+def test_markdown_truncates_a_huge_plan_at_aoi_boundaries() -> None:
+    plan = huge_plan()
+    assert len(plan.changes) == 4000
+    md = render_markdown(plan)
+    assert len(md.encode("utf-16-le")) // 2 < GITHUB_COMMENT_LIMIT
+    assert md.startswith(
+        "### reconciler plan: 2000 to create, 2000 to roll back, 200 warnings, 200 unchanged\n"
+    )
+    shown = re.findall(r"<summary><code>(Field-\d{4})</code>", md)
+    assert shown, "some detail must survive"
+    # Dropped from the end: the shown AOIs are exactly the first ones.
+    assert shown == [f"Field-{a:04d}" for a in range(len(shown))]
+    hidden = 200 - len(shown)
+    note = re.search(r"Not shown: the changes of (\d+) AOIs \((\d+) changes\)\.", md)
+    assert note, md[:2000]
+    assert int(note.group(1)) == hidden
+    assert int(note.group(2)) == hidden * 20
+    assert "reconciler plan --format json" in md
+    # The summary table and every warning fit, and the note comes right after the heading.
+    assert md.count("\n| `Field-") == 200
+    assert md.count("\n! Field-") == 200
+    assert md.index("[!WARNING]") < md.index("| AOI |")
+    assert list(fences(md))  # every fence that opens, closes
+
+
+def test_markdown_truncation_reaches_warnings_and_table_rows_when_needed() -> None:
+    plan = huge_plan(n_aois=300, per_aoi=2, warnings_per_aoi=3)
+    md = render_markdown(plan, max_chars=MIN_MARKDOWN_CHARS)
+    assert len(md) < MIN_MARKDOWN_CHARS
+    assert md.startswith("### reconciler plan: 300 to create, 300 to roll back, 900 warnings")
+    rows = md.count("\n| `Field-")
+    assert 0 < rows < 300
+    note = re.search(
+        r"Not shown: the changes of 300 AOIs \(600 changes\), 900 warnings, (\d+) rows", md
+    )
+    assert note and int(note.group(1)) == 300 - rows
+    assert "<details" not in md
+
+
+def test_markdown_fits_whatever_the_limit() -> None:
+    plan = huge_plan(n_aois=40, per_aoi=10)
+    full = render_markdown(plan, max_chars=10**7)
+    assert "Not shown" not in full
+    for limit in (MIN_MARKDOWN_CHARS, 5_000, 20_000, len(full), len(full) + 1):
+        md = render_markdown(plan, max_chars=limit)
+        assert len(md) < limit
+        assert md.startswith("### reconciler plan: 200 to create, 200 to roll back")
+        assert ("Not shown" in md) == (len(full) >= limit)
+
+
+def test_markdown_small_plans_open_their_details_big_ones_do_not() -> None:
+    assert "<details open>" in render_markdown(realistic_plan())
+    assert "<details open>" not in render_markdown(huge_plan(n_aois=3, per_aoi=10))
+
+
+def test_markdown_empty_plan() -> None:
+    md = render_markdown(empty_plan_with_warnings())
+    assert md.startswith("### reconciler plan: no changes (2 warnings, 11 unchanged)\n")
+    assert "<details" not in md
+    assert "! Nagpur-Farms (1a3cd9bf): still being created" in md
+
+
+def test_markdown_refuses_a_limit_too_small_for_the_summary() -> None:
+    with pytest.raises(ConfigError, match="at least"):
+        render_markdown(realistic_plan(), max_chars=MIN_MARKDOWN_CHARS - 1)
+
+
+# --- json -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [realistic_plan(), empty_plan_with_warnings(), hostile_plan(), Plan(), huge_plan(5, 4)],
+    ids=["realistic", "empty", "hostile", "blank", "huge"],
+)
+def test_json_round_trips(plan: Plan) -> None:
+    out = render_json(plan)
+    assert out.endswith("}\n")
+    assert Plan.from_dict(json.loads(out)) == plan
+
+
+def test_json_is_versioned_and_in_a_stable_order() -> None:
+    data = json.loads(render_json(realistic_plan()))
+    assert list(data)[:2] == ["format_version", "summary"]
+    assert data["format_version"] == 1
+    assert data["summary"] == {"create": 3, "rollback": 4, "warning": 4, "unchanged": 11}
+    assert render_json(realistic_plan()) == render_json(realistic_plan())
+
+
+def _keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def test_json_doc_describes_every_field() -> None:
+    if not DOCS.exists():
+        pytest.fail(f"{DOCS} documents the JSON format and must exist")
+    doc = DOCS.read_text(encoding="utf-8")
+    data = realistic_plan().to_dict()
+    data.pop("observed")  # its keys are AOI ids, not fields
+    missing = sorted(k for k in _keys(data) if f"`{k}`" not in doc)
+    assert not missing, f"docs/plan-json.md does not document: {missing}"
+    assert "format_version" in doc and "`observed`" in doc
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+
+
+def test_formats_and_render_dispatch() -> None:
+    plan = realistic_plan()
+    assert list(FORMATS) == ["text", "markdown", "json"]
+    assert render(plan, "text") == render_text(plan)
+    assert render(plan, "text", color=True) == render_text(plan, color=True)
+    assert render(plan, "markdown") == render_markdown(plan)
+    assert render(plan, "json") == render_json(plan)
+    with pytest.raises(ConfigError, match="unknown plan format 'yaml'"):
+        render(plan, "yaml")
+
+
+# --- properties -------------------------------------------------------------------------------
+
+_names = st.text(min_size=1, max_size=30)
+_dates = st.lists(st.dates().map(str), min_size=1, max_size=4, unique=True).map(
+    lambda d: tuple(sorted(d))
+)
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> Plan:
+    n = draw(st.integers(min_value=0, max_value=6))
+    aois = [AoiSummary(f"aoi-{i}", draw(_names), 3, draw(st.integers(0, 3))) for i in range(n)]
+    creates, rollbacks, warnings = [], [], []
+    for a in aois:
+        for _ in range(draw(st.integers(0, 30))):
+            creates.append(
+                Create(a.aoi_id, a.aoi_name, "i", draw(_names), None, 10.0, draw(_names))
+            )
+        for _ in range(draw(st.integers(0, 30))):
+            rollbacks.append(
+                Rollback(
+                    a.aoi_id,
+                    a.aoi_name,
+                    draw(_names),
+                    "i",
+                    draw(_names),
+                    "dynamic",
+                    draw(_dates),
+                    "changed",
+                    draw(st.text(max_size=200)),
+                    0,
+                    "s.yaml:1:1",
+                )
+            )
+        if draw(st.booleans()):
+            warnings.append(PlanWarning("undeclared", a.aoi_id, a.aoi_name, draw(_names)))
+    return Plan(tuple(creates), tuple(rollbacks), tuple(warnings), tuple(aois))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=plans(), limit=st.integers(MIN_MARKDOWN_CHARS, 30_000))
+def test_properties_hold_for_any_plan(plan: Plan, limit: int) -> None:
+    md = render_markdown(plan, max_chars=limit)
+    assert len(md.encode("utf-16-le")) // 2 < limit
+    assert md.startswith("### reconciler plan: ")
+    list(fences(md))  # raises if a fence never closes
+    text = render_text(plan)
+    assert "\x1b" not in text
+    assert text.endswith(f"{plan.summary()['unchanged']} unchanged.\n")
+    assert Plan.from_dict(json.loads(render_json(plan))) == plan
