@@ -1,0 +1,224 @@
+"""Shared fixtures: emulators over real HTTP, and the API contract for validating responses.
+
+Fixtures others use: ``api_key`` ("test-key"), ``emulator`` (a started demo-world ``Emulator``),
+``make_emulator(**kwargs)`` (started, stopped at teardown; takes ``Emulator``'s keyword
+arguments), ``openapi`` (the parsed contract, or a skip when ../shared is absent).
+
+Also ``contract`` (a ``ContractChecker`` or None without the contract) and ``api_session`` /
+``session_for``: a ``requests.Session`` bound to an emulator that validates EVERY response body
+it receives against the contract's schema for that method, path and status.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from reconciler.emulator import Emulator
+
+API_KEY = "test-key"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+OPENAPI_PATH = REPO_ROOT.parent / "shared" / "pixxel-api" / "openapi.json"
+OPENAPI_MISSING = (
+    "../shared/pixxel-api/openapi.json not found: contract tests need the shared API contract"
+)
+
+
+@pytest.fixture
+def api_key() -> str:
+    """The key every test emulator accepts."""
+    return API_KEY
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[Callable[..., Emulator]]:
+    """Factory: ``make_emulator(**Emulator kwargs)`` -> a started emulator, stopped afterwards."""
+    started: list[Emulator] = []
+
+    def make(**kwargs: Any) -> Emulator:
+        emulator = Emulator(**kwargs).start()
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator(make_emulator: Callable[..., Emulator]) -> Emulator:
+    """A started emulator serving the demo world with the key ``test-key``."""
+    return make_emulator()
+
+
+def load_openapi() -> dict[str, Any] | None:
+    """The shared API contract, or None when ../shared is not there."""
+    if not OPENAPI_PATH.is_file():
+        return None
+    return json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def openapi() -> dict[str, Any]:
+    """The parsed API contract; skips the test when it is absent."""
+    doc = load_openapi()
+    if doc is None:
+        pytest.skip(OPENAPI_MISSING)
+    return doc
+
+
+# --- contract validation -----------------------------------------------------------------------
+
+#: Listing items carry these detail fields too (the API docs show them; the schema omits them).
+LIST_EXTRAS = ("assets", "index_name", "expression", "expression_type", "type", "rescale")
+#: Fields the emulator may legitimately leave out (an AOI's own assets belong to no visualization).
+OPTIONAL_FIELDS = {"atlas.AssetReadModel": {"visualization_id"}}
+_URI = "urn:pixxel-api"
+
+
+def strict_contract(doc: dict[str, Any]) -> dict[str, Any]:
+    """The contract, tightened to say "every field, and nothing else".
+
+    The published schemas declare no required fields and allow any extra ones, so a response
+    missing half its fields or carrying ``metadata`` in a listing would still pass. Here every
+    object schema gets ``additionalProperties: false`` and requires all its properties (except
+    ``OPTIONAL_FIELDS``); listing items also allow ``LIST_EXTRAS``.
+    """
+    doc = copy.deepcopy(doc)
+    schemas = doc["components"]["schemas"]
+    detail = schemas["atlas.VisualizationDetailResponse"]["properties"]
+    for name in LIST_EXTRAS:
+        schemas["atlas.VisualizationListItem"]["properties"][name] = detail[name]
+    for name, schema in schemas.items():
+        if "properties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+            optional = OPTIONAL_FIELDS.get(name, set())
+            schema["required"] = sorted(set(schema["properties"]) - optional)
+    return doc
+
+
+class ContractChecker:
+    """Validates response bodies against the contract's schema for (method, path, status).
+
+    A status the contract does not document for an operation must be an error (>= 400) with
+    the ``common.ErrorResponse`` body: the API answers more statuses than it documents.
+    """
+
+    ERROR_SCHEMA = "#/components/schemas/common.ErrorResponse"
+
+    def __init__(self, doc: dict[str, Any], *, strict: bool = True) -> None:
+        from openapi_schema_validator import OAS30Validator
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT4
+
+        self.doc = strict_contract(doc) if strict else doc
+        # One resource holding the whole document, so every "#/components/..." $ref resolves.
+        resource = Resource.from_contents(self.doc, default_specification=DRAFT4)
+        self._registry = Registry().with_resource(_URI, resource)
+        self._validator_class = OAS30Validator
+        self._paths = [
+            (re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", template) + "/?$"), template)
+            for template in self.doc["paths"]
+        ]
+        #: (METHOD, template or path, status) of every response checked.
+        self.checked: set[tuple[str, str, int]] = set()
+
+    def template(self, path: str) -> str | None:
+        """The contract's path template matching ``path``, if any."""
+        return next((t for pattern, t in self._paths if pattern.match(path)), None)
+
+    def schema_ref(self, method: str, path: str, status: int) -> str:
+        """The ``$ref`` of the schema the body of this response must match."""
+        template = self.template(path)
+        operation = self.doc["paths"].get(template, {}).get(method.lower()) if template else None
+        if operation is not None and str(status) in operation["responses"]:
+            content = operation["responses"][str(status)].get("content", {})
+            return content["application/json"]["schema"]["$ref"]
+        assert status >= 400, f"{method} {path}: status {status} is not in the contract"
+        return self.ERROR_SCHEMA
+
+    def errors(self, method: str, path: str, status: int, body: Any) -> list[str]:
+        """Every schema violation of ``body`` (empty when it conforms)."""
+        ref = self.schema_ref(method, path, status)
+        validator = self._validator_class({"$ref": _URI + ref}, registry=self._registry)
+        return [
+            f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}"
+            for e in validator.iter_errors(body)
+        ]
+
+    def check(self, response: requests.Response) -> None:
+        """Assert the response is JSON and conforms; remembers what was checked."""
+        method = response.request.method or "GET"
+        path = requests.utils.urlparse(response.url).path
+        content_type = response.headers.get("Content-Type", "")
+        assert content_type.startswith("application/json"), (
+            f"{method} {path} -> {response.status_code}: Content-Type {content_type!r}"
+        )
+        body = response.json()
+        problems = self.errors(method, path, response.status_code, body)
+        assert not problems, (
+            f"{method} {path} -> {response.status_code} breaks the contract:\n  "
+            + "\n  ".join(problems[:20])
+        )
+        self.checked.add((method, self.template(path) or path, response.status_code))
+
+
+@pytest.fixture(scope="session")
+def contract() -> ContractChecker | None:
+    """A strict checker of the shared contract, or None when it is absent (no skip)."""
+    doc = load_openapi()
+    return ContractChecker(doc) if doc is not None else None
+
+
+class ApiSession(requests.Session):
+    """A session bound to one emulator: relative paths, the key, and contract checks.
+
+    Every response from the emulator's API (not ``/_emulator/``) is validated with ``checker``
+    when the contract is available, so each test also proves what it receives is to the contract.
+    """
+
+    def __init__(self, base_url: str, api_key: str | None, checker: ContractChecker | None):
+        super().__init__()
+        self.base_url = base_url
+        self.checker = checker
+        if api_key is not None:
+            self.headers["Authorization"] = api_key
+
+    def request(  # type: ignore[override]
+        self, method: str, url: str, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        response = super().request(method, self.base_url + url, *args, **kwargs)
+        if self.checker is not None and not url.startswith("/_emulator/"):
+            self.checker.check(response)
+        return response
+
+
+@pytest.fixture
+def session_for(
+    contract: ContractChecker | None,
+) -> Iterator[Callable[..., ApiSession]]:
+    """Factory: ``session_for(emulator, api_key="test-key")`` -> a checking ``ApiSession``."""
+    sessions: list[ApiSession] = []
+
+    def make(emulator: Emulator, api_key: str | None = API_KEY) -> ApiSession:
+        session = ApiSession(emulator.url, api_key, contract)
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        session.close()
+
+
+@pytest.fixture
+def api_session(emulator: Emulator, session_for: Callable[..., ApiSession]) -> ApiSession:
+    """A checking session against the ``emulator`` fixture, authorized with ``test-key``."""
+    return session_for(emulator)
