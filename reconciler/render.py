@@ -173,12 +173,13 @@ def _rollback_item(r: Rollback) -> _Item:
 
 
 def _warning_item(w: PlanWarning, *, with_aoi: bool = False) -> _Item:
-    kind = _WARNING_KIND_TEXT.get(w.kind, _clean(w.kind))
-    title = f"{kind}: {_clean(w.message)}"
+    # The planner's message is a whole sentence that already says what kind of warning it is;
+    # the kind in words is only the fallback for a plan without one.
+    title = _clean(w.message) or _WARNING_KIND_TEXT.get(w.kind, _clean(w.kind))
     if with_aoi:
         title = f"{_clean(w.aoi_name)} ({_short(w.aoi_id)}): {title}"
     fields: tuple[tuple[str, _Value], ...] = ()
-    if w.visualization_id:
+    if w.visualization_id and w.visualization_id not in w.message:
         fields = (("visualization", _clean(w.visualization_id)),)
     return _Item(_WARNING, title, fields, w.where)
 

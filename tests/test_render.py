@@ -157,7 +157,9 @@ def realistic_plan() -> Plan:
                 kind="failed",
                 aoi_id=BLR,
                 aoi_name="Bengaluru-North",
-                message="EVI visualization: processing failed; apply does not retry it",
+                message="declared visualization 'EVI' (e9f8a7b6-c5d4-4e3f-a2b1-c0d9e8f7a6b5) "
+                "failed when it was created; its rollbacks are skipped: fix it in the Pixxel "
+                "console",
                 visualization_id="e9f8a7b6-c5d4-4e3f-a2b1-c0d9e8f7a6b5",
                 where="specs/bengaluru.yaml:26:7",
             ),
@@ -165,7 +167,8 @@ def realistic_plan() -> Plan:
                 kind="partial_success",
                 aoi_id=NAGPUR,
                 aoi_name="Nagpur-Farms",
-                message="NDVI visualization: 9 of its 12 assets processed",
+                message="declared visualization 'NDVI' was only partly computed (partial_success); "
+                "some dates may have no legend",
                 visualization_id="b7c6d5e4-f3a2-4b1c-9d8e-7f6a5b4c3d2e",
                 where="specs/nagpur.yaml:3:7",
             ),
@@ -173,7 +176,8 @@ def realistic_plan() -> Plan:
                 kind="creating",
                 aoi_id=NAGPUR,
                 aoi_name="Nagpur-Farms",
-                message="SAVI visualization: its rollbacks wait until it is ready",
+                message="declared visualization 'SAVI' is still being created; apply waits for it "
+                "before rolling back its legends",
                 visualization_id="c8d7e6f5-a4b3-4c2d-8e1f-0a9b8c7d6e5f",
                 where="specs/nagpur.yaml:15:7",
             ),
@@ -181,7 +185,8 @@ def realistic_plan() -> Plan:
                 kind="undeclared",
                 aoi_id=PUNE,
                 aoi_name="Pune-East",
-                message="NDWI visualization on all assets; apply leaves it alone",
+                message="visualization 'NDWI' over [Pune-A 2024-06-01] exists but is not "
+                "declared in the specs; it is left alone (the API has no delete)",
                 visualization_id="f0e1d2c3-b4a5-4968-8776-655443322110",
             ),
         ),
@@ -381,8 +386,8 @@ def test_text_empty_plan_says_nothing_changes_and_lists_warnings() -> None:
     plan = empty_plan_with_warnings()
     out = render_text(plan)
     assert out.splitlines()[2].startswith("No changes.")
-    assert "nagpur.yaml:15:7" in out and "still being created" in out
-    assert "not declared in any spec" in out
+    assert "nagpur.yaml:15:7" in out and "'SAVI' is still being created" in out
+    assert "f0e1d2c3-b4a5-4968-8776-655443322110" in out  # id shown when the message lacks it
     assert "+" not in re.sub(r"[^\n]*\+00:00", "", out)  # no create marker anywhere
     assert out.endswith("Plan: 0 to create, 0 to roll back, 2 warnings, 11 unchanged.\n")
 
@@ -445,7 +450,9 @@ def test_markdown_structure_of_a_realistic_plan() -> None:
     blocks = list(fences(md))
     assert len(blocks) == 4  # warnings + one per AOI with changes
     # Warnings come before any <details>, so they are visible without a click.
-    assert md.index("! Bengaluru-North (89a291cd): failed") < md.index("<details")
+    assert md.index("! Bengaluru-North (89a291cd): declared visualization 'EVI'") < md.index(
+        "<details"
+    )
     for change in plan.changes:
         assert f"# spec: {change.where}" in md
     assert "Truncated" not in md and "truncated" not in md
@@ -469,7 +476,7 @@ def test_markdown_hostile_names_do_not_break_table_fences_or_html() -> None:
     bodies = ["\n".join(body) for _, _, body in blocks]
     assert "asset | one ```" in bodies[1]
     assert "detail with ``` and" in bodies[1]
-    assert "message ```\\n| x | y |" in bodies[0]
+    assert "message\n!   ```\\n| x | y |" in bodies[0]
     # Outside fences and the table's code spans (checked above), tags from names are escaped.
     in_fence = {n for start, end, _ in blocks for n in range(start, end + 1)}
     loose = [line for n, line in enumerate(md.split("\n")) if n not in in_fence]
@@ -539,7 +546,7 @@ def test_markdown_empty_plan() -> None:
     md = render_markdown(empty_plan_with_warnings())
     assert md.startswith("### reconciler plan: no changes (2 warnings, 11 unchanged)\n")
     assert "<details" not in md
-    assert "! Nagpur-Farms (1a3cd9bf): still being created" in md
+    assert "! Nagpur-Farms (1a3cd9bf): declared visualization 'SAVI' is still being created" in md
 
 
 def test_markdown_refuses_a_limit_too_small_for_the_summary() -> None:
