@@ -290,7 +290,8 @@ def render_markdown(plan: Plan, *, max_chars: int = GITHUB_COMMENT_LIMIT) -> str
     """Render ``plan`` for a pull-request comment, kept strictly shorter than ``max_chars``.
 
     Layout: a heading with the totals, a table with one row per AOI, the warnings (always
-    visible), then one collapsed ``<details>`` per AOI with its changes in a ``diff`` block.
+    visible), then one ``<details>`` per AOI with its changes in a ``diff`` block (expanded
+    when the whole plan is small, collapsed otherwise).
     When that is too long, whole AOI sections are dropped from the end (then warnings, then
     table rows) and a note under the heading says how much is missing and how to see it all.
     The heading and that note always survive. Length is counted in UTF-16 code units, which
