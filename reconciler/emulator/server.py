@@ -369,9 +369,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"  # keep-alive, so clients can pool connections
     server_version = "PixxelApiEmulator/1"
-    sys_version = ""
     timeout = _SOCKET_TIMEOUT
     server: _Server
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def _dispatch(self) -> None:
         self.server.emulator._serve(self)
