@@ -14,6 +14,9 @@ A spec file looks like this (see ``specs/`` for commented examples)::
                 dates: [2024-05-06]
                 revision: 1                   # optional; bump to force the rollback again
 
+Top-level keys starting with ``x-`` are ignored, so they can hold YAML anchors to reuse with
+``<<: *name`` merge keys or ``*name`` aliases.
+
 ``load_specs(paths)`` reads files and directories, validates everything, and either returns
 ``Specs`` (plain frozen dataclasses carrying the position of every declaration) or raises one
 ``SpecError`` listing every problem in every file, each at the YAML node it is about.
@@ -67,6 +70,8 @@ log = logging.getLogger(__name__)
 SPEC_VERSION = 1
 #: File name endings picked up when a directory is given.
 SPEC_SUFFIXES = (".yaml", ".yml")
+#: Top-level keys starting with this are ignored: a place for YAML anchors (`x-defaults: &d`).
+EXTENSION_PREFIX = "x-"
 
 Mode = Literal["dynamic", "theoretical"]
 
@@ -380,7 +385,11 @@ class SpecFile(BaseModel):
     model_config = ConfigDict(
         **_MODEL_CONFIG,
         title="reconciler spec",
-        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            # Ignored keys for YAML anchors; see EXTENSION_PREFIX.
+            "patternProperties": {"^x-": {}},
+        },
     )
 
     version: Literal[1] = Field(
@@ -619,8 +628,12 @@ def _check_document(doc: Document) -> tuple[list[AoiDecl], list[Problem]]:
             )
         ]
     problems: list[Problem] = []
+    data = doc.data
+    if isinstance(data, dict):
+        # `x-...` top-level keys hold YAML anchors to reuse (as in docker-compose files).
+        data = {k: v for k, v in data.items() if not k.startswith(EXTENSION_PREFIX)}
     try:
-        SpecFile.model_validate(doc.data)
+        SpecFile.model_validate(data)
     except ValidationError as exc:
         problems.extend(_problem(error, doc) for error in exc.errors())
     # Rebuild the declarations from the pieces that are valid on their own, so checks that

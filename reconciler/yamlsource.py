@@ -160,11 +160,22 @@ def _where_of_offset(text: str, offset: int, display: str) -> Where:
     return Where(display, line, column)
 
 
+# PyYAML's words for the usual slips, and what the author should look at.
+_HINTS = {
+    "expected <block end>": "check the indentation of this line",
+    "mapping values are not allowed here": (
+        "check the indentation, or quote a value that contains ': '"
+    ),
+    "found character '\\t' that cannot start any token": "YAML indents with spaces, not tabs",
+}
+
+
 def _yaml_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     where = Where(display, mark.line + 1, mark.column + 1) if mark else Where(display, 1, 1)
     problem = (exc.problem or "malformed document").strip()
     message = f"invalid YAML: {problem}"
+    hint = next((h for start, h in _HINTS.items() if problem.startswith(start)), None)
     if exc.context == "expected a single document in the stream":
         message = "invalid YAML: a second document ('---') starts here; a spec file holds one"
         return Problem(message, where)
@@ -173,6 +184,8 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
             f" ({exc.context.strip()} at line {exc.context_mark.line + 1}, "
             f"column {exc.context_mark.column + 1})"
         )
+    if hint:
+        message += f"; {hint}"
     return Problem(message, where)
 
 
@@ -234,8 +247,9 @@ class _Builder:
         return None
 
     def bad_tag(self, node: yaml.Node) -> None:
+        tag = "!!" + node.tag.removeprefix(_TAG) if node.tag.startswith(_TAG) else node.tag
         self.problem(
-            f"unsupported YAML tag {node.tag!r}: specs are plain YAML (mappings, lists, "
+            f"unsupported YAML tag {tag!r}: specs are plain YAML (mappings, lists, "
             "strings, numbers, dates); remove the tag",
             node,
         )

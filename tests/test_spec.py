@@ -1,0 +1,463 @@
+"""Spec loading and validation: one bad fixture per error case, good fixtures, file discovery.
+
+Fixtures live in tests/fixtures/specs; tests run from that directory so the expected messages
+carry the relative paths a user would see.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from reconciler import yamlsource
+from reconciler.errors import SpecError, Where
+from reconciler.spec import (
+    AoiDecl,
+    AssetSel,
+    RollbackDecl,
+    SpecFile,
+    Specs,
+    VisualizationDecl,
+    load_specs,
+    validate_specs,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "specs"
+REPO = Path(__file__).parent.parent
+DEMO_WORLD = REPO / "reconciler" / "emulator" / "demo_world.yaml"
+
+
+@pytest.fixture(autouse=True)
+def in_fixtures(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(FIXTURES)
+
+
+def problems_of(*paths: str) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        load_specs(paths)
+    return [str(p) for p in caught.value.problems]
+
+
+# One fixture per error case: the exact `path:line:column: message` each must produce.
+BAD: dict[str, list[str]] = {
+    "bad-unknown-key.yaml": [
+        "bad-unknown-key.yaml:5:9: unknown key 'rolback' (did you mean 'rollback'?)",
+    ],
+    "bad-unknown-key-far.yaml": [
+        "bad-unknown-key-far.yaml:3:5: unknown key 'colour'; expected one of: aoi, visualizations",
+    ],
+    "bad-missing-key.yaml": [
+        "bad-missing-key.yaml:4:9: missing required key 'index'",
+    ],
+    "bad-missing-aois.yaml": [
+        "bad-missing-aois.yaml:1:1: missing required key 'aois'",
+    ],
+    "bad-date-invalid.yaml": [
+        "bad-date-invalid.yaml:7:33: expected an ISO date like 2024-05-06, got '2024-13-01'",
+    ],
+    "bad-date-not-real.yaml": [
+        "bad-date-not-real.yaml:7:21: expected an ISO date like 2024-05-06, got '2024-02-30'",
+    ],
+    "bad-date-with-time.yaml": [
+        "bad-date-with-time.yaml:7:21: expected a date without a time like 2024-05-06, "
+        "got '2024-05-06 10:00:00'",
+    ],
+    "bad-date-number.yaml": [
+        "bad-date-number.yaml:7:21: expected an ISO date like 2024-05-06, got 20240506",
+    ],
+    "bad-dates-empty.yaml": [
+        "bad-dates-empty.yaml:7:20: 'dates' must not be empty",
+    ],
+    "bad-date-twice.yaml": [
+        "bad-date-twice.yaml:7:45: date 2024-05-06 is listed twice",
+    ],
+    "bad-mode-twice.yaml": [
+        "bad-mode-twice.yaml:8:19: mode 'dynamic' has two rollback entries for this "
+        "visualization; merge their dates",
+    ],
+    "bad-mode-unknown.yaml": [
+        "bad-mode-unknown.yaml:6:19: 'mode' must be one of 'dynamic' or 'theoretical', "
+        "got 'dinamic' (did you mean 'dynamic'?)",
+    ],
+    "bad-declared-twice.yaml": [
+        "bad-declared-twice.yaml:8:9: visualization NDVI over [2024-11-20, Bengaluru-A] on AOI "
+        "'Bengaluru-North' is declared twice: first at bad-declared-twice.yaml:4:9",
+    ],
+    "bad-declared-twice-across": [
+        "bad-declared-twice-across/b.yaml:5:9: visualization NDWI over all assets on AOI "
+        "'Pune-East' is declared twice: first at bad-declared-twice-across/a.yaml:4:9",
+    ],
+    "bad-version.yaml": [
+        "bad-version.yaml:1:10: unsupported spec version 2; this reconciler reads version 1",
+    ],
+    "bad-empty.yaml": [
+        "bad-empty.yaml:1:1: the file is empty; a spec file needs an 'aois' list "
+        "(see 'reconciler schema')",
+    ],
+    "bad-comments-only.yaml": [
+        "bad-comments-only.yaml:1:1: the file is empty; a spec file needs an 'aois' list "
+        "(see 'reconciler schema')",
+    ],
+    "bad-syntax.yaml": [
+        "bad-syntax.yaml:3:19: invalid YAML: expected ',' or '}', but got ':' "
+        "(while parsing a flow mapping at line 2, column 10)",
+    ],
+    "bad-indentation.yaml": [
+        "bad-indentation.yaml:5:8: invalid YAML: expected <block end>, but found "
+        "'<block mapping start>' (while parsing a block collection at line 4, column 7); "
+        "check the indentation of this line",
+    ],
+    "bad-two-documents.yaml": [
+        "bad-two-documents.yaml:2:1: invalid YAML: a second document ('---') starts here; "
+        "a spec file holds one",
+    ],
+    "bad-not-utf8.yaml": [
+        "bad-not-utf8.yaml:2:23: the file is not valid UTF-8 (byte 0xfc); save it as UTF-8 text",
+    ],
+    "bad-control-character.yaml": [
+        "bad-control-character.yaml:2:27: invalid character U+0007 in the file "
+        "(YAML allows printable text)",
+    ],
+    "bad-python-tag.yaml": [
+        "bad-python-tag.yaml:2:10: unsupported YAML tag '!!python/object/apply:os.system': "
+        "specs are plain YAML (mappings, lists, strings, numbers, dates); remove the tag",
+    ],
+    "bad-custom-tag.yaml": [
+        "bad-custom-tag.yaml:2:17: unsupported YAML tag '!Ref': specs are plain YAML "
+        "(mappings, lists, strings, numbers, dates); remove the tag",
+    ],
+    "bad-alias-bomb.yaml": [
+        "bad-alias-bomb.yaml:1:32: the document expands to more than 200000 nodes (aliases "
+        "expanding into a huge document?); refusing to load it",
+    ],
+    "bad-alias-loop.yaml": [
+        "bad-alias-loop.yaml:1:7: an alias refers to a node that contains it (a loop)",
+    ],
+    "bad-duplicate-key.yaml": [
+        "bad-duplicate-key.yaml:6:9: duplicate key 'index' (first at line 4, column 9); "
+        "YAML keeps only one of them, so remove or merge the other",
+    ],
+    "bad-aoi-both.yaml": [
+        "bad-aoi-both.yaml:2:10: give the AOI either by name ({name: ...}) or by id "
+        "({id: ...}), not both",
+    ],
+    "bad-aoi-neither.yaml": [
+        "bad-aoi-neither.yaml:2:11: unknown key 'nme' (did you mean 'name'?)",
+    ],
+    "bad-aoi-name-as-id.yaml": [
+        "bad-aoi-name-as-id.yaml:2:10: 'Bengaluru-North' is not an AOI id (ids look like "
+        "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d); to give the AOI by name write "
+        "aoi: {name: Bengaluru-North}",
+    ],
+    "bad-aoi-number.yaml": [
+        "bad-aoi-number.yaml:2:10: expected an AOI id, {name: ...} or {id: ...}, got 42",
+    ],
+    "bad-resolution.yaml": [
+        "bad-resolution.yaml:5:21: 'resolution' must be greater than 0, got -5",
+    ],
+    "bad-resolution-text.yaml": [
+        "bad-resolution-text.yaml:5:21: 'resolution' must be a number, got '10m'",
+    ],
+    "bad-revision.yaml": [
+        "bad-revision.yaml:8:23: 'revision' must be at least 0, got -1",
+    ],
+    "bad-assets-empty.yaml": [
+        "bad-assets-empty.yaml:5:17: 'assets' must not be empty; omit the key to use all of "
+        "the AOI's assets",
+    ],
+    "bad-asset-twice.yaml": [
+        "bad-asset-twice.yaml:5:44: asset Bengaluru-A is listed twice",
+    ],
+    "bad-asset-number.yaml": [
+        "bad-asset-number.yaml:5:31: expected an asset id, name or ISO date, got 2024 "
+        "(quote a name that YAML reads as a number or boolean)",
+    ],
+    "bad-null-value.yaml": [
+        "bad-null-value.yaml:5:16: 'assets' needs a value; omit the key to use the default",
+    ],
+    "bad-index-number.yaml": [
+        "bad-index-number.yaml:4:16: 'index' must be text, got 12 (quote it if it is a name)",
+    ],
+    "bad-not-mapping.yaml": [
+        "bad-not-mapping.yaml:1:1: the file must be a mapping with an 'aois' list, got a list",
+    ],
+    "bad-visualizations-mapping.yaml": [
+        "bad-visualizations-mapping.yaml:4:7: 'visualizations' must be a list, got a mapping",
+    ],
+    "bad-three-mistakes.yaml": [
+        "bad-three-mistakes.yaml:6:21: 'resolution' must be greater than 0, got 0",
+        "bad-three-mistakes.yaml:9:33: expected an ISO date like 2024-05-06, got '2024-11-31'",
+        "bad-three-mistakes.yaml:12:13: unknown key 'revison' (did you mean 'revision'?)",
+    ],
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(BAD))
+def test_bad_fixture_reports_exact_position_and_message(fixture: str) -> None:
+    assert problems_of(fixture) == BAD[fixture]
+
+
+def test_every_bad_fixture_is_covered() -> None:
+    on_disk = {p.name for p in FIXTURES.glob("bad-*")}
+    assert on_disk == set(BAD)
+
+
+def test_problems_of_all_files_are_reported_together() -> None:
+    found = problems_of("bad-unknown-key.yaml", "bad-empty.yaml", "bad-date-twice.yaml")
+    assert found == [
+        BAD["bad-date-twice.yaml"][0],
+        BAD["bad-empty.yaml"][0],
+        BAD["bad-unknown-key.yaml"][0],
+    ]
+
+
+def test_duplicates_are_found_next_to_unrelated_schema_errors(tmp_path: Path) -> None:
+    spec = tmp_path / "two.yaml"
+    spec.write_text(
+        "aois:\n"
+        "  - aoi: {name: A}\n"
+        "    visualizations:\n"
+        "      - {index: NDVI, resolution: -1}\n"
+        "      - index: NDWI\n"
+        "        rollback: [{mode: dynamic, dates: [2024-01-01, 2024-01-01]}]\n"
+    )
+    found = [p.message for p in validate_specs([spec]).problems]
+    assert found == [
+        "'resolution' must be greater than 0, got -1",
+        "date 2024-01-01 is listed twice",
+    ]
+
+
+def test_too_large_file_is_refused_before_parsing(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * yamlsource.MAX_BYTES + b"\n")
+    with pytest.raises(SpecError) as caught:
+        load_specs([big])
+    assert [str(p) for p in caught.value.problems] == [
+        f"{big}:1:1: file is larger than the 5 MiB limit for a spec file; "
+        "split it into several files"
+    ]
+
+
+def test_deep_nesting_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("aois: " + "[" * 3000 + "]" * 3000 + "\n")
+    found = [p.message for p in validate_specs([deep]).problems]
+    assert len(found) == 1
+    assert "nesting" in found[0]
+
+
+def test_missing_paths_and_empty_directories_are_named(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a spec")
+    with pytest.raises(SpecError) as caught:
+        load_specs(["nope.yaml", empty, "good-minimal.yaml"])
+    assert [str(p) for p in caught.value.problems] == [
+        f"{empty}: no spec files (*.yaml, *.yml) in this directory",
+        "nope.yaml: no such file or directory",
+    ]
+
+
+# --- good specs ---------------------------------------------------------------------------------
+
+
+def test_good_full_flattens_every_feature() -> None:
+    specs = load_specs(["good-full.yaml"])
+    assert isinstance(specs, Specs)
+    assert specs.files == ("good-full.yaml",)
+    assert specs.notes == ()
+    path = "good-full.yaml"
+    bengaluru, by_id, by_id_map = specs.aois
+    assert isinstance(bengaluru, AoiDecl)
+    assert (bengaluru.name, bengaluru.id, bengaluru.label) == (
+        "Bengaluru-North",
+        None,
+        "Bengaluru-North",
+    )
+    assert bengaluru.where == Where(path, 7, 10)
+    ndvi, by_index_id = bengaluru.visualizations
+    assert isinstance(ndvi, VisualizationDecl)
+    assert ndvi.index == "NDVI"
+    assert ndvi.index_where == Where(path, 9, 16)
+    assert ndvi.where == Where(path, 9, 9)
+    assert ndvi.resolution == 2.5
+    assert ndvi.assets == (
+        AssetSel("name", "Bengaluru-A", Where(path, 10, 18)),
+        AssetSel("date", "2024-11-20", Where(path, 10, 31)),
+        AssetSel("id", "4bbe45b3-ef5d-54f4-ba70-b6700fa56d61", Where(path, 10, 45)),
+    )
+    dynamic, theoretical = ndvi.rollbacks
+    # Dates come sorted, with their positions in the same order.
+    assert dynamic == RollbackDecl(
+        mode="dynamic",
+        dates=("2024-05-06", "2025-11-14"),
+        date_wheres=(Where(path, 14, 33), Where(path, 14, 21)),
+        revision=3,
+        where=Where(path, 13, 13),
+    )
+    # Merged from an `x-` anchor: positions point into the anchor.
+    assert theoretical.mode == "theoretical"
+    assert theoretical.dates == ("2024-11-20",)
+    assert theoretical.date_wheres == (Where(path, 5, 11),)
+    assert theoretical.revision == 0
+    assert by_index_id.index == "cb668cf4-b6fc-5c37-a944-84c62fd95299"
+    assert by_index_id.assets is None
+    assert by_index_id.resolution is None
+    assert by_index_id.rollbacks == ()
+    assert (by_id.id, by_id.name, by_id.label) == (
+        "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d",
+        None,
+        "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d",
+    )
+    assert by_id.visualizations == ()
+    assert by_id_map.id == "8ee03236-8358-5969-a280-c39238c3c46b"
+    assert by_id_map.name is None
+    assert by_id_map.visualizations[0].resolution == 10.0
+
+
+def test_minimal_spec_is_valid() -> None:
+    specs = load_specs(["good-minimal.yaml"])
+    assert specs.aois == ()
+    assert specs.files == ("good-minimal.yaml",)
+
+
+def test_mixed_aoi_forms_with_the_same_visualization_is_a_note_not_an_error() -> None:
+    report = validate_specs(["good-mixed-forms.yaml"])
+    assert report.valid
+    assert report.specs is not None
+    assert [str(n) for n in report.notes] == [
+        "good-mixed-forms.yaml:9:9: AOI 8ee03236-8358-5969-a280-c39238c3c46b is given by id "
+        "here and AOI 'Kochi-Coast' by name at good-mixed-forms.yaml:4:10, and both declare "
+        "NDWI over all assets (also at good-mixed-forms.yaml:6:9); they cannot be told apart "
+        "offline: if they are the same AOI, use one form ('plan' and 'validate --online' check "
+        "this after resolving names)"
+    ]
+    assert report.specs.notes == report.notes
+
+
+def test_directories_load_recursively_sorted_skipping_hidden_and_other_files() -> None:
+    specs = load_specs(["good-tree/"])
+    assert specs.files == (
+        "good-tree/a-first.yaml",
+        "good-tree/teams/a.yaml",
+        "good-tree/teams/b-team/nested.yaml",
+        "good-tree/z-last.yml",
+    )
+    assert [a.label for a in specs.aois] == [
+        "Bengaluru-North",
+        "Kochi-Coast",
+        "Nagpur-Farms",
+        "Pune-East",
+    ]
+
+
+def test_paths_keep_the_order_given_and_each_file_is_read_once() -> None:
+    specs = load_specs(["good-tree/z-last.yml", "good-tree", "./good-minimal.yaml"])
+    assert specs.files == (
+        "good-tree/z-last.yml",
+        "good-tree/a-first.yaml",
+        "good-tree/teams/a.yaml",
+        "good-tree/teams/b-team/nested.yaml",
+        "./good-minimal.yaml",
+    )
+
+
+def test_fingerprint_is_stable_and_tracks_content_and_paths(tmp_path: Path) -> None:
+    first = load_specs(["good-tree"]).fingerprint
+    assert first == load_specs(["good-tree"]).fingerprint
+    assert len(first) == 64
+    # "good-tree" and "good-tree/" display the same file paths, so they hash alike.
+    assert first == load_specs(["good-tree/"]).fingerprint
+    copy = tmp_path / "copy.yaml"
+    copy.write_bytes((FIXTURES / "good-minimal.yaml").read_bytes())
+    before = load_specs([copy]).fingerprint
+    copy.write_bytes(b"aois: []  # changed\n")
+    assert load_specs([copy]).fingerprint != before
+    plain = load_specs(["good-minimal.yaml"]).fingerprint
+    assert plain != load_specs(["./good-minimal.yaml"]).fingerprint
+
+
+# --- the examples in specs/ ---------------------------------------------------------------------
+
+
+def test_examples_are_valid_and_match_the_demo_world(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every reference in specs/ exists in the demo world, and each mode suits its index."""
+    monkeypatch.chdir(REPO)
+    specs = load_specs(["specs/"])
+    world = yaml.safe_load(DEMO_WORLD.read_text())
+    indices = {i["name"]: i for i in world["indices"]} | {i["id"]: i for i in world["indices"]}
+    aois = {a["name"]: a for a in world["aois"]} | {a["id"]: a for a in world["aois"]}
+    modes_of = {
+        ("preset", "index"): {"dynamic", "theoretical"},
+        ("custom", "index"): {"dynamic"},
+    }
+    seen_kinds: set[str] = set()
+    for decl in specs.aois:
+        aoi = aois[decl.label]
+        assets: list[dict[str, Any]] = aoi["assets"]
+        for vis in decl.visualizations:
+            index = indices[vis.index]
+            chosen = assets
+            if vis.assets is not None:
+                chosen = []
+                for sel in vis.assets:
+                    seen_kinds.add(sel.kind)
+                    field = {"date": "date", "id": "id", "name": "name"}[sel.kind]
+                    match = [a for a in assets if str(a[field]) == sel.value]
+                    assert len(match) == 1, f"{sel.where}: {sel.value} not in {decl.label}"
+                    chosen += match
+            dates = {str(a["date"]) for a in chosen}
+            allowed = modes_of.get((index["type"], index["expression_type"]), set())
+            for rollback in vis.rollbacks:
+                assert rollback.mode in allowed, f"{rollback.where}: {rollback.mode}"
+                assert set(rollback.dates) <= dates, f"{rollback.where}: {rollback.dates}"
+    # The examples show every way of writing things.
+    assert seen_kinds == {"date", "id", "name"}
+    assert {d.id is None for d in specs.aois} == {True, False}
+    assert any(v.assets is None for d in specs.aois for v in d.visualizations)
+    assert any(v.resolution for d in specs.aois for v in d.visualizations)
+    rollbacks = [r for d in specs.aois for v in d.visualizations for r in v.rollbacks]
+    assert {r.mode for r in rollbacks} == {"dynamic", "theoretical"}
+    assert any(r.revision for r in rollbacks)
+
+
+# --- the JSON Schema ----------------------------------------------------------------------------
+
+
+def _as_json(path: Path) -> Any:
+    # Editors read YAML 1.2, where 2024-05-06 is a string: mimic that.
+    return json.loads(json.dumps(yaml.safe_load(path.read_text()), default=str))
+
+
+def test_schema_accepts_the_examples_and_rejects_mistakes() -> None:
+    schema = SpecFile.model_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for example in sorted((REPO / "specs").glob("*.yaml")):
+        assert list(validator.iter_errors(_as_json(example))) == [], example
+    for good in ("good-full.yaml", "good-minimal.yaml", "good-mixed-forms.yaml"):
+        assert list(validator.iter_errors(_as_json(FIXTURES / good))) == [], good
+    for bad in (
+        "bad-unknown-key.yaml",
+        "bad-mode-unknown.yaml",
+        "bad-dates-empty.yaml",
+        "bad-aoi-both.yaml",
+        "bad-aoi-name-as-id.yaml",
+        "bad-resolution.yaml",
+        "bad-version.yaml",
+    ):
+        assert list(validator.iter_errors(_as_json(FIXTURES / bad))), bad
+
+
+def test_schema_documents_every_field() -> None:
+    schema = SpecFile.model_json_schema()
+    for name, definition in [("SpecFile", schema), *schema["$defs"].items()]:
+        for field, prop in definition.get("properties", {}).items():
+            assert prop.get("title") and prop.get("description"), f"{name}.{field}"
+            assert "null" not in json.dumps(prop), f"{name}.{field} offers null"
