@@ -1,0 +1,690 @@
+"""The rollback state file, and the lock that keeps two applies from writing it at once.
+
+The API never returns legends in its listings, so this file is the tool's memory of them: per
+visualization id, which (mode, date) legends this tool last made auto-computed, at which spec
+``revision``, and the visualization's ``updated_at`` right after. The planner reads it (a rollback
+is pending when there is no record, when ``updated_at`` moved, or when the spec's revision is
+higher); apply writes it after every successful PATCH and when a new visualization is ready.
+
+The file (default ``.reconciler/state.json``) is small, human-readable JSON that diffs well::
+
+    {
+      "version": 1,
+      "visualizations": {
+        "<visualization id>": {
+          "aoi_id": "<aoi id>",
+          "legends": {"dynamic": {"2024-05-06": 0}},
+          "updated_at": "2025-01-02T03:04:05Z"
+        }
+      }
+    }
+
+Guarantees: every write is atomic (temp file in the same directory, fsync, ``os.replace``, fsync
+of the directory), so a crash leaves the old or the new file, never half of one; each
+``StateStore.record_*`` saves at once, so an interrupted apply loses nothing it finished; and
+``StateStore`` serialises mutate+save with one ``threading.Lock`` so parallel workers never lose
+an update. ``StateStore.lock()`` guards a whole apply against a concurrent one (see there).
+Nothing secret is ever stored: ids, dates, revisions and timestamps only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from reconciler.errors import StateError, StateLockedError
+
+_fcntl: ModuleType | None
+try:  # flock makes the lock robust on POSIX; Windows falls back to O_EXCL alone.
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - exercised only on Windows
+    _fcntl = None
+
+log = logging.getLogger(__name__)
+
+#: Where the state lives unless ``--state`` says otherwise (relative to the working directory).
+DEFAULT_STATE_PATH = Path(".reconciler/state.json")
+
+#: The ``version`` this module writes and the only one it reads.
+STATE_VERSION = 1
+
+#: An unreadable or empty lock file younger than this may be one another apply is writing right
+#: now, so it counts as held; older than this it is debris from a crash and is taken over.
+LOCK_GRACE_SECONDS = 60.0
+
+# Option names whose value must never reach the lock file's ``command`` (it is plain text on disk).
+_SECRET_OPTION_WORDS = ("key", "token", "secret", "password")
+
+
+def _iso_date(value: str) -> str:
+    """Accept only ISO dates (``2024-05-06``): the planner compares them as strings."""
+    try:
+        parsed = dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError("expected an ISO date like 2024-05-06") from None
+    if parsed.isoformat() != value:  # fromisoformat also takes 20240506; we write one spelling
+        raise ValueError("expected an ISO date like 2024-05-06")
+    return value
+
+
+# ---- the in-memory model --------------------------------------------------------------------
+
+
+@dataclass
+class VizRecord:
+    """What this tool knows about one visualization's legends.
+
+    ``legends`` maps mode -> ISO date -> the spec revision at which that legend was made
+    auto-computed; ``updated_at`` is the visualization's ``updated_at`` right after that.
+    """
+
+    aoi_id: str
+    updated_at: str
+    legends: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def revision_of(self, mode: str, date: str) -> int | None:
+        """The revision at which (mode, date) was rolled back, or None if there is no record."""
+        return self.legends.get(mode, {}).get(date)
+
+    def to_dict(self) -> dict[str, Any]:
+        """This record as written in the state file."""
+        return {
+            "aoi_id": self.aoi_id,
+            "updated_at": self.updated_at,
+            "legends": {mode: dict(dates) for mode, dates in self.legends.items() if dates},
+        }
+
+
+@dataclass
+class State:
+    """Every record, keyed by visualization id: plain data, JSON-serialisable via ``to_dict``."""
+
+    visualizations: dict[str, VizRecord] = field(default_factory=dict)
+
+    def get(self, visualization_id: str) -> VizRecord | None:
+        """The record of one visualization, or None if this tool never rolled it back."""
+        return self.visualizations.get(visualization_id)
+
+    def record_rollback(
+        self,
+        visualization_id: str,
+        *,
+        aoi_id: str,
+        mode: str,
+        dates: Iterable[str],
+        revision: int,
+        updated_at: str,
+        previous_updated_at: str | None = None,
+    ) -> None:
+        """Remember that a PATCH made ``dates`` in ``mode`` auto-computed at ``revision``.
+
+        Merges into the existing record (other modes and dates are kept) and sets ``updated_at``
+        to the one the PATCH answered with.
+
+        ``previous_updated_at`` is the ``updated_at`` the visualization had just before this
+        PATCH (the observed one, or the answer of this run's previous PATCH of the same
+        visualization). Pass it when known: if it differs from the recorded one, someone changed
+        the visualization since our record, so the other legends' records can no longer be
+        trusted and are dropped; otherwise a later PATCH failing would leave them claiming
+        "auto-computed" under a fresh ``updated_at`` and the next plan would miss them.
+        """
+        checked = _checked_dates(dates)
+        _check_revision(revision)
+        record = self.visualizations.get(visualization_id)
+        untrusted = (
+            record is not None
+            and previous_updated_at is not None
+            and previous_updated_at != record.updated_at
+        )
+        if record is None or untrusted:
+            if untrusted:
+                log.info(
+                    "visualization %s changed since its last record; dropping the other legends' "
+                    "records so the next plan checks them again",
+                    visualization_id,
+                )
+            record = VizRecord(aoi_id=aoi_id, updated_at=updated_at)
+            self.visualizations[visualization_id] = record
+        record.aoi_id = aoi_id
+        record.updated_at = updated_at
+        if checked:
+            record.legends.setdefault(mode, {}).update(dict.fromkeys(checked, revision))
+
+    def record_fresh(
+        self,
+        visualization_id: str,
+        *,
+        aoi_id: str,
+        legends: Mapping[str, Iterable[str]],
+        updated_at: str,
+        revision: int = 0,
+    ) -> None:
+        """Remember a newly created visualization that reached ``success``: all legends auto.
+
+        Replaces any earlier record of that id; ``legends`` maps each mode the index has to
+        the dates it has legends for.
+        """
+        _check_revision(revision)
+        self.visualizations[visualization_id] = VizRecord(
+            aoi_id=aoi_id,
+            updated_at=updated_at,
+            legends={
+                mode: dict.fromkeys(checked, revision)
+                for mode, dates in legends.items()
+                if (checked := _checked_dates(dates))
+            },
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole state as the JSON object written to disk (a deep copy)."""
+        return {
+            "version": STATE_VERSION,
+            "visualizations": {vid: rec.to_dict() for vid, rec in self.visualizations.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, *, source: str) -> State:
+        """Read what ``to_dict`` wrote; raise ``StateError`` naming ``source`` on anything else."""
+        if not isinstance(data, dict):
+            raise StateError(
+                f"{source}: not a reconciler state file: expected a JSON object, "
+                f"found {_json_type(data)}"
+            )
+        if "version" not in data:
+            raise StateError(f'{source}: not a reconciler state file: it has no "version"')
+        version = data["version"]
+        if type(version) is not int or version != STATE_VERSION:
+            if type(version) is int and version > STATE_VERSION:
+                hint = "it was written by a newer reconciler; upgrade reconciler to use it"
+            else:
+                hint = f"this reconciler reads version {STATE_VERSION}"
+            raise StateError(f"{source}: unsupported state file version {_short(version)}: {hint}")
+        try:
+            parsed = _StateFile.model_validate(data)
+        except ValidationError as exc:
+            problems = [
+                f"{_json_path(err['loc'])}: {err['msg']}"
+                + ("" if err["type"] == "missing" else f" (found {_short(err['input'])})")
+                for err in exc.errors()
+            ]
+            shown = "\n  ".join(problems[:10])
+            more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+            raise StateError(
+                f"{source}: not a state file this reconciler wrote:\n  {shown}{more}\n"
+                "Fix it, or delete it: the next plan then rolls back every declared legend, "
+                "which is harmless."
+            ) from None
+        return cls(
+            visualizations={
+                vid: VizRecord(
+                    aoi_id=rec.aoi_id,
+                    updated_at=rec.updated_at,
+                    legends={mode: dict(dates) for mode, dates in rec.legends.items() if dates},
+                )
+                for vid, rec in parsed.visualizations.items()
+            }
+        )
+
+
+def _checked_dates(dates: Iterable[str]) -> list[str]:
+    # A wrong spelling here (say the API's 2024_05_06) would never match what the planner
+    # looks up, silently re-planning the rollback forever: refuse it where the bug is.
+    if isinstance(dates, str):
+        raise StateError(f"dates must be a collection of ISO dates, not the string {dates!r}")
+    checked = []
+    for date in dates:
+        try:
+            checked.append(_iso_date(date))
+        except ValueError:
+            raise StateError(f"cannot record legend date {date!r}: expected 2024-05-06") from None
+    return checked
+
+
+def _check_revision(revision: int) -> None:
+    if type(revision) is not int or revision < 0:
+        raise StateError(f"cannot record revision {revision!r}: expected an integer >= 0")
+
+
+# ---- file validation (pydantic) ---------------------------------------------------------------
+
+_IsoDate = Annotated[str, AfterValidator(_iso_date)]
+_Revision = Annotated[int, Field(ge=0)]
+
+
+class _VizFile(BaseModel):
+    # strict: a "3" where we wrote 3 means someone else wrote the file; refuse, do not coerce.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    aoi_id: str
+    updated_at: str
+    legends: dict[str, dict[_IsoDate, _Revision]]
+
+
+class _StateFile(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    version: int
+    visualizations: dict[str, _VizFile]
+
+
+def _json_path(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location as a JSONPath, e.g. ``$.visualizations["v1"].aoi_id``."""
+    out = "$"
+    for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key itself is wrong"
+            out += " (the key)"
+        elif isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value) if isinstance(value, str | int | float | bool | None) else None
+    text = text or _json_type(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---- the store: load, atomic save, thread-safe records, the apply lock ------------------------
+
+
+class StateStore:
+    """The state file at ``path``: loading, atomic saving, thread-safe recording, locking.
+
+    Typical apply::
+
+        store = StateStore(path)
+        with store.lock():                 # fails fast if another apply runs; reloads the file
+            ...
+            store.record_rollback(viz_id, aoi_id=..., mode="dynamic", dates=[...],
+                                  revision=1, updated_at=response_updated_at)
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._mutex = threading.Lock()
+        self._state = State()
+        self._loaded = False
+
+    @property
+    def lock_path(self) -> Path:
+        """The lock file beside the state: ``state.json.lock``."""
+        return self.path.with_name(self.path.name + ".lock")
+
+    @property
+    def state(self) -> State:
+        """The loaded state (loaded from disk on first use if ``load()`` was not called)."""
+        if not self._loaded:
+            self.load()
+        return self._state
+
+    def load(self) -> State:
+        """Read the file; a missing file is an empty ``State``. Anything wrong: ``StateError``."""
+        with self._mutex:
+            self._state = self._read()
+            self._loaded = True
+            return self._state
+
+    def save(self, state: State) -> None:
+        """Atomically replace the file with ``state``, which becomes this store's state."""
+        with self._mutex:
+            self._write(state)
+            self._state = state
+            self._loaded = True
+
+    def record_rollback(
+        self,
+        visualization_id: str,
+        *,
+        aoi_id: str,
+        mode: str,
+        dates: Iterable[str],
+        revision: int,
+        updated_at: str,
+        previous_updated_at: str | None = None,
+    ) -> None:
+        """``State.record_rollback`` on the loaded state, then save; safe from many threads."""
+        with self._mutex:
+            self._ensure_loaded()
+            self._state.record_rollback(
+                visualization_id,
+                aoi_id=aoi_id,
+                mode=mode,
+                dates=dates,
+                revision=revision,
+                updated_at=updated_at,
+                previous_updated_at=previous_updated_at,
+            )
+            self._write(self._state)
+
+    def record_fresh(
+        self,
+        visualization_id: str,
+        *,
+        aoi_id: str,
+        legends: Mapping[str, Iterable[str]],
+        updated_at: str,
+        revision: int = 0,
+    ) -> None:
+        """``State.record_fresh`` on the loaded state, then save; safe from many threads."""
+        with self._mutex:
+            self._ensure_loaded()
+            self._state.record_fresh(
+                visualization_id,
+                aoi_id=aoi_id,
+                legends=legends,
+                updated_at=updated_at,
+                revision=revision,
+            )
+            self._write(self._state)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the apply lock for the ``with`` block; ``StateLockedError`` if another holds it.
+
+        The lock file ``state.json.lock`` holds who took it (pid, hostname, started_at,
+        command), so the refusal can say who to wait for. On POSIX the file is also
+        ``flock``-ed for the whole block: the kernel drops that the moment the holder dies, so
+        checking and taking over a stale lock cannot race with another apply doing the same.
+        A lock file left behind is taken over (with a warning) when its process is gone from
+        this host; one from another host is never assumed stale (we cannot see its processes);
+        an unreadable one only once it is older than ``LOCK_GRACE_SECONDS``. The state is
+        reloaded once the lock is held, so records written by an apply that finished meanwhile
+        are kept. Released on leaving the block, whatever the reason (exceptions, Ctrl-C).
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create {self.path.parent}: {_reason(exc)}") from exc
+        fd = self._acquire()
+        try:
+            self.load()
+            yield
+        finally:
+            self._release(fd)
+
+    # -- internals --
+
+    def _ensure_loaded(self) -> None:
+        # Recording into a never-loaded store would overwrite the file with only the new
+        # records; read it first (caller holds the mutex).
+        if not self._loaded:
+            self._state = self._read()
+            self._loaded = True
+
+    def _read(self) -> State:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            log.info("no state file at %s: no rollback records yet", self.path)
+            return State()
+        except OSError as exc:
+            raise StateError(f"cannot read state file {self.path}: {_reason(exc)}") from exc
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise StateError(
+                f"state file {self.path} is not valid JSON (line {exc.lineno}, column "
+                f"{exc.colno}: {exc.msg}). Fix it, or delete it: the next plan then rolls back "
+                "every declared legend, which is harmless."
+            ) from None
+        except UnicodeDecodeError:
+            raise StateError(f"state file {self.path} is not UTF-8 text") from None
+        return State.from_dict(data, source=str(self.path))
+
+    def _write(self, state: State) -> None:
+        text = json.dumps(state.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        directory = self.path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
+        except OSError as exc:
+            raise StateError(f"cannot write state file {self.path}: {_reason(exc)}") from exc
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                if hasattr(os, "fchmod"):  # mkstemp makes 0600; the file holds nothing secret
+                    os.fchmod(fh.fileno(), 0o644)
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise StateError(f"cannot write state file {self.path}: {_reason(exc)}") from exc
+            raise
+        _fsync_directory(directory)
+        log.debug("saved %d record(s) to %s", len(state.visualizations), self.path)
+
+    def _acquire(self) -> int:
+        # A few rounds only: a round repeats when the file vanished or was replaced under us.
+        for _ in range(20):
+            fd, created = self._open_lock_file()
+            if fd is None:
+                continue
+            try:
+                flocked = False
+                if _fcntl is not None:
+                    try:
+                        _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        raise self._held_error(_read_holder(fd)[1]) from None
+                    flocked = True
+                    if not _is_current(fd, self.lock_path):
+                        # The holder released (unlinked) it between our open and flock.
+                        os.close(fd)
+                        continue
+                if not created:
+                    self._judge_existing(fd, flocked=flocked)
+                _write_holder(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            log.debug("acquired %s", self.lock_path)
+            return fd
+        raise StateError(f"could not take the lock {self.lock_path}: it keeps changing; retry")
+
+    def _open_lock_file(self) -> tuple[int | None, bool]:
+        try:
+            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StateError(f"cannot create lock file {self.lock_path}: {_reason(exc)}") from exc
+        try:
+            return os.open(self.lock_path, os.O_RDWR), False
+        except FileNotFoundError:
+            return None, False  # released between our two calls: try again
+        except OSError as exc:
+            raise StateError(f"cannot open lock file {self.lock_path}: {_reason(exc)}") from exc
+
+    def _judge_existing(self, fd: int, *, flocked: bool) -> None:
+        """Raise if the lock file we found belongs to a live apply; return to take it over."""
+        raw, holder = _read_holder(fd)
+        if holder is None:
+            if flocked and not raw.strip():
+                # Whoever holds the flock writes its details under it, so an empty file whose
+                # flock we got is brand new (its creator will lose the flock) or crash debris.
+                return
+            age = time.time() - os.fstat(fd).st_mtime
+            what = "is empty" if not raw.strip() else "does not hold valid lock details"
+            if age < LOCK_GRACE_SECONDS:
+                raise StateLockedError(
+                    f"{self.path} is locked: {self.lock_path} {what} and was written "
+                    f"{age:.0f} s ago, so another apply may be starting. Wait for it, or if no "
+                    f"apply is running remove {self.lock_path}."
+                )
+            log.warning(
+                "taking over %s: it %s and is %.0f s old (debris from a crashed apply)",
+                self.lock_path,
+                what,
+                age,
+            )
+            return
+        if holder["hostname"] != socket.gethostname():
+            raise self._held_error(holder, other_host=True)
+        if _pid_alive(holder["pid"]):
+            raise self._held_error(holder)
+        log.warning(
+            "taking over stale lock %s: pid %s on %s (since %s, %r) is no longer running",
+            self.lock_path,
+            holder["pid"],
+            holder["hostname"],
+            holder["started_at"],
+            holder["command"],
+        )
+
+    def _held_error(
+        self, holder: dict[str, Any] | None, *, other_host: bool = False
+    ) -> StateLockedError:
+        if holder is None:
+            who = "another apply that is just starting (it has not written its details yet)"
+        else:
+            who = (
+                f"another apply: pid {holder['pid']} on host {holder['hostname']}, running "
+                f"'{holder['command']}' since {holder['started_at']}"
+            )
+            if other_host:
+                who += " (another host: reconciler cannot tell whether it still runs)"
+        return StateLockedError(
+            f"{self.path} is locked by {who}. Wait for it, or if no apply is running "
+            f"remove {self.lock_path}."
+        )
+
+    def _release(self, fd: int) -> None:
+        # Unlink while still holding the flock, and only if the path is still our file: a
+        # waiting process that opened it re-checks the inode after its flock and starts over.
+        try:
+            if _is_current(fd, self.lock_path):
+                os.unlink(self.lock_path)
+            else:
+                log.warning("lock file %s was removed or replaced while held", self.lock_path)
+        except OSError as exc:
+            log.warning("could not remove lock file %s: %s", self.lock_path, _reason(exc))
+        finally:
+            os.close(fd)
+        log.debug("released %s", self.lock_path)
+
+
+# ---- lock file helpers ----------------------------------------------------------------------
+
+
+class _Holder(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    pid: Annotated[int, Field(gt=0)]  # > 0: os.kill(0, 0) would probe our own process group
+    hostname: str
+    started_at: str
+    command: str
+
+
+def _read_holder(fd: int) -> tuple[bytes, dict[str, Any] | None]:
+    """The lock file's bytes, and its holder details if they are valid."""
+    os.lseek(fd, 0, os.SEEK_SET)  # not pread: keep the Windows fallback working
+    raw = os.read(fd, 65536)
+    try:
+        return raw, _Holder.model_validate_json(raw).model_dump()
+    except ValidationError:
+        return raw, None
+
+
+def _write_holder(fd: int) -> None:
+    holder = {
+        "pid": os.getpid(),
+        "hostname": socket.gethostname(),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": _command_line(),
+    }
+    data = (json.dumps(holder, indent=2, sort_keys=True) + "\n").encode()
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    if os.write(fd, data) != len(data):
+        raise StateError("could not write the lock file's holder details (short write)")
+    os.fsync(fd)
+
+
+def _command_line() -> str:
+    """This process's command line for the lock file, with any secret-looking value hidden."""
+    words = [Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"]
+    hide_next = False
+    for arg in sys.argv[1:]:
+        name = arg.split("=", 1)[0].lower()
+        secret = name.startswith("-") and any(w in name for w in _SECRET_OPTION_WORDS)
+        if hide_next:
+            words.append("***")
+        elif secret and "=" in arg:
+            words.append(arg.split("=", 1)[0] + "=***")
+        else:
+            words.append(arg)
+        hide_next = secret and "=" not in arg
+    return " ".join(words)
+
+
+def _is_current(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    mine = os.fstat(fd)
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host; unsure counts as alive."""
+    if os.name == "nt":  # os.kill there terminates the process instead of probing it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, under another user
+        return True
+    return True
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; directories cannot be opened on Windows.
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        log.debug("cannot open %s to fsync it: %s", directory, _reason(exc))
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        log.debug("cannot fsync %s: %s", directory, _reason(exc))
+    finally:
+        os.close(fd)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)

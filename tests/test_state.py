@@ -1,0 +1,569 @@
+"""The rollback state file and its lock: pure filesystem tests under tmp_path."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.errors import StateError, StateLockedError
+from reconciler.state import (
+    DEFAULT_STATE_PATH,
+    LOCK_GRACE_SECONDS,
+    State,
+    StateStore,
+    VizRecord,
+)
+
+T0 = "2025-01-01T00:00:00Z"
+T1 = "2025-01-02T00:00:00Z"
+T2 = "2025-01-03T00:00:00Z"
+
+
+def _store(tmp_path: Path) -> StateStore:
+    return StateStore(tmp_path / ".reconciler" / "state.json")
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)  # reaped, so the pid is really gone (a zombie would still answer)
+    return proc.pid
+
+
+def _holder(pid: int, hostname: str | None = None) -> dict[str, object]:
+    return {
+        "pid": pid,
+        "hostname": hostname or socket.gethostname(),
+        "started_at": "2025-01-01T00:00:00+00:00",
+        "command": "reconciler apply --yes",
+    }
+
+
+# ---- the in-memory model ----------------------------------------------------------------------
+
+
+def test_default_path() -> None:
+    assert Path(".reconciler/state.json") == DEFAULT_STATE_PATH
+
+
+def test_record_rollback_merges_and_sets_updated_at() -> None:
+    state = State()
+    state.record_rollback(
+        "v1", aoi_id="a1", mode="dynamic", dates=["2024-05-06"], revision=0, updated_at=T0
+    )
+    state.record_rollback(
+        "v1",
+        aoi_id="a1",
+        mode="dynamic",
+        dates=["2024-05-07"],
+        revision=2,
+        updated_at=T1,
+        previous_updated_at=T0,
+    )
+    state.record_rollback(
+        "v1", aoi_id="a1", mode="theoretical", dates=["2024-05-06"], revision=1, updated_at=T2
+    )
+    record = state.get("v1")
+    assert record is not None
+    assert record.updated_at == T2
+    assert record.legends == {
+        "dynamic": {"2024-05-06": 0, "2024-05-07": 2},
+        "theoretical": {"2024-05-06": 1},
+    }
+    assert record.revision_of("dynamic", "2024-05-07") == 2
+    assert record.revision_of("dynamic", "2024-05-08") is None
+    assert record.revision_of("theoretical", "2024-05-07") is None
+    assert state.get("nope") is None
+
+
+def test_record_rollback_after_someone_elses_edit_drops_untrusted_records() -> None:
+    # Recorded at T0; someone edited (now T1); our PATCH of one mode answers T2. The other
+    # mode's record predates the edit, so it must not survive under the fresh updated_at.
+    state = State()
+    state.record_fresh(
+        "v1",
+        aoi_id="a1",
+        legends={"dynamic": ["2024-05-06"], "theoretical": ["2024-05-06"]},
+        updated_at=T0,
+    )
+    state.record_rollback(
+        "v1",
+        aoi_id="a1",
+        mode="dynamic",
+        dates=["2024-05-06"],
+        revision=0,
+        updated_at=T2,
+        previous_updated_at=T1,
+    )
+    record = state.get("v1")
+    assert record is not None
+    assert record.legends == {"dynamic": {"2024-05-06": 0}}
+    assert record.updated_at == T2
+
+
+def test_record_fresh_replaces() -> None:
+    state = State()
+    state.record_rollback(
+        "v1", aoi_id="a1", mode="dynamic", dates=["2024-01-01"], revision=5, updated_at=T0
+    )
+    state.record_fresh(
+        "v1",
+        aoi_id="a1",
+        legends={"dynamic": ["2024-05-06", "2024-05-07"], "theoretical": []},
+        updated_at=T1,
+        revision=3,
+    )
+    assert state.get("v1") == VizRecord(
+        aoi_id="a1", updated_at=T1, legends={"dynamic": {"2024-05-06": 3, "2024-05-07": 3}}
+    )
+
+
+@pytest.mark.parametrize("bad", [["2024_05_06"], ["20240506"], ["2024-13-01"], "2024-05-06"])
+def test_record_refuses_non_iso_dates(bad: object) -> None:
+    with pytest.raises(StateError, match="2024-05-06"):
+        State().record_rollback(
+            "v1",
+            aoi_id="a1",
+            mode="dynamic",
+            dates=bad,  # type: ignore[arg-type]
+            revision=0,
+            updated_at=T0,
+        )
+
+
+@pytest.mark.parametrize("bad", [-1, True, "1"])
+def test_record_refuses_bad_revision(bad: object) -> None:
+    with pytest.raises(StateError, match="revision"):
+        State().record_fresh(
+            "v1",
+            aoi_id="a1",
+            legends={},
+            updated_at=T0,
+            revision=bad,  # type: ignore[arg-type]
+        )
+
+
+_ids = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
+_legends = st.dictionaries(
+    st.sampled_from(["dynamic", "theoretical"]),
+    st.dictionaries(st.dates().map(lambda d: d.isoformat()), st.integers(0, 10**6), min_size=1),
+)
+_records = st.builds(VizRecord, aoi_id=_ids, updated_at=_ids, legends=_legends)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(_ids, _records, max_size=5))
+def test_to_dict_from_dict_round_trip(visualizations: dict[str, VizRecord]) -> None:
+    state = State(visualizations=visualizations)
+    text = json.dumps(state.to_dict())
+    assert State.from_dict(json.loads(text), source="x") == state
+
+
+# ---- load and save ----------------------------------------------------------------------------
+
+
+def test_missing_file_is_empty_state(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert store.load() == State()
+    assert store.state == State()
+    assert not store.path.exists()  # reading never creates anything
+
+
+def test_save_load_round_trip_and_format(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.record_rollback(
+        "v2",
+        aoi_id="a1",
+        mode="dynamic",
+        dates=["2024-05-07", "2024-05-06"],
+        revision=1,
+        updated_at=T0,
+    )
+    store.record_fresh("v1", aoi_id="a1", legends={"theoretical": ["2024-05-06"]}, updated_at=T1)
+    text = store.path.read_text()
+    data = json.loads(text)
+    assert data["version"] == 1
+    # Human-readable and stable: indent 2, sorted keys, so a committed file diffs well.
+    assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
+    assert list(data["visualizations"]) == ["v1", "v2"]
+    loaded = StateStore(store.path).load()
+    assert loaded == store.state
+    assert loaded.get("v2") == VizRecord(
+        aoi_id="a1", updated_at=T0, legends={"dynamic": {"2024-05-06": 1, "2024-05-07": 1}}
+    )
+
+
+def test_record_without_load_keeps_existing_records(tmp_path: Path) -> None:
+    first = _store(tmp_path)
+    first.record_fresh("v1", aoi_id="a1", legends={"dynamic": ["2024-05-06"]}, updated_at=T0)
+    second = StateStore(first.path)  # never load()ed: recording must not wipe v1
+    second.record_fresh("v2", aoi_id="a1", legends={}, updated_at=T1)
+    assert set(StateStore(first.path).load().visualizations) == {"v1", "v2"}
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    for i in range(5):
+        store.record_rollback(
+            f"v{i}", aoi_id="a1", mode="dynamic", dates=["2024-05-06"], revision=0, updated_at=T0
+        )
+    store.save(store.state)
+    assert sorted(os.listdir(store.path.parent)) == ["state.json"]
+
+
+def test_save_into_unwritable_place_is_a_state_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    store = StateStore(blocker / "state.json")
+    with pytest.raises(StateError, match=r"cannot write state file .*not-a-dir"):
+        store.save(State())
+
+
+def test_corrupt_json(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text('{"version": 1,\n  "visualizations": {')
+    with pytest.raises(StateError) as info:
+        store.load()
+    message = str(info.value)
+    assert str(store.path) in message
+    assert "not valid JSON (line 2" in message
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.path.parent.mkdir(parents=True)
+    store.path.write_bytes(b'{"version": 1, "visualizations": {"\xff": 1}}')
+    with pytest.raises(StateError, match="not UTF-8"):
+        store.load()
+
+
+def test_unreadable_path_is_a_state_error(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.path.mkdir(parents=True)  # a directory where the file should be
+    with pytest.raises(StateError, match=r"cannot read state file"):
+        store.load()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"version": 2, "visualizations": {}}, "version 2: it was written by a newer reconciler"),
+        ({"version": "1", "visualizations": {}}, 'version "1"'),
+        ({"version": 0, "visualizations": {}}, "reads version 1"),
+        ({"visualizations": {}}, 'no "version"'),
+        ([1, 2], "expected a JSON object, found an array"),
+    ],
+)
+def test_wrong_version_or_shape(tmp_path: Path, data: object, expected: str) -> None:
+    store = _store(tmp_path)
+    _write_json(store.path, data)
+    with pytest.raises(StateError, match=expected) as info:
+        store.load()
+    assert str(store.path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("record", "json_path"),
+    [
+        ({"aoi_id": 7, "updated_at": T0, "legends": {}}, '$.visualizations["v-1"].aoi_id'),
+        ({"aoi_id": "a", "legends": {}}, '$.visualizations["v-1"].updated_at'),
+        (
+            {"aoi_id": "a", "updated_at": T0, "legends": {"dynamic": {"2024-05-06": "1"}}},
+            '$.visualizations["v-1"].legends.dynamic["2024-05-06"]',
+        ),
+        (
+            {"aoi_id": "a", "updated_at": T0, "legends": {"dynamic": {"2024-05-06": True}}},
+            '$.visualizations["v-1"].legends.dynamic["2024-05-06"]',
+        ),
+        (
+            {"aoi_id": "a", "updated_at": T0, "legends": {"dynamic": {"2024_05_06": 1}}},
+            '$.visualizations["v-1"].legends.dynamic["2024_05_06"] (the key)',
+        ),
+        (
+            {"aoi_id": "a", "updated_at": T0, "legends": {"dynamic": ["2024-05-06"]}},
+            '$.visualizations["v-1"].legends.dynamic',
+        ),
+        (
+            {"aoi_id": "a", "updated_at": T0, "legends": {}, "api_key": "x"},
+            '$.visualizations["v-1"].api_key',
+        ),
+    ],
+)
+def test_wrong_types_name_file_and_json_path(
+    tmp_path: Path, record: dict[str, object], json_path: str
+) -> None:
+    store = _store(tmp_path)
+    _write_json(store.path, {"version": 1, "visualizations": {"v-1": record}})
+    with pytest.raises(StateError) as info:
+        store.load()
+    message = str(info.value)
+    assert message.startswith(f"{store.path}: not a state file this reconciler wrote")
+    assert f"\n  {json_path}: " in message
+
+
+def test_concurrent_records_lose_nothing(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    threads_n, per_thread = 8, 50
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads_n)
+
+    def work(t: int) -> None:
+        try:
+            start.wait(timeout=30)
+            for i in range(per_thread):
+                # Half share one visualization (merging into one record), half are separate.
+                day = f"2024-{1 + i // 28:02d}-{1 + i % 28:02d}"
+                if t % 2:
+                    store.record_rollback(
+                        "shared",
+                        aoi_id="a1",
+                        mode=f"mode{t}",
+                        dates=[day],
+                        revision=i,
+                        updated_at=T0,
+                    )
+                else:
+                    store.record_fresh(
+                        f"v{t}-{i}", aoi_id="a1", legends={"dynamic": [day]}, updated_at=T0
+                    )
+                    # Incremental: once record_* returns, the record is on disk, and no other
+                    # thread's save can take it away again.
+                    if i % 5 == 0:
+                        on_disk = json.loads(store.path.read_text())["visualizations"]
+                        assert all(f"v{t}-{j}" in on_disk for j in range(i + 1))
+        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads_n)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    assert not errors
+    on_disk = StateStore(store.path).load()
+    fresh = [vid for vid in on_disk.visualizations if vid != "shared"]
+    assert len(fresh) == (threads_n // 2) * per_thread
+    shared = on_disk.get("shared")
+    assert shared is not None
+    assert sorted(shared.legends) == [f"mode{t}" for t in range(1, threads_n, 2)]
+    assert all(len(dates) == per_thread for dates in shared.legends.values())
+    assert sorted(os.listdir(store.path.parent)) == ["state.json"]
+
+
+# ---- the lock ---------------------------------------------------------------------------------
+
+
+def test_lock_is_exclusive_and_says_who_holds_it(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    with store.lock():
+        holder = json.loads(store.lock_path.read_text())
+        assert holder["pid"] == os.getpid()
+        assert holder["hostname"] == socket.gethostname()
+        assert set(holder) == {"pid", "hostname", "started_at", "command"}
+        with pytest.raises(StateLockedError) as info, StateStore(store.path).lock():
+            pass
+        message = str(info.value)
+        assert f"pid {os.getpid()} on host {socket.gethostname()}" in message
+        assert f"since {holder['started_at']}" in message
+        assert f"if no apply is running remove {store.lock_path}" in message
+        assert store.lock_path.exists()  # the refused attempt did not break the holder's lock
+    assert not store.lock_path.exists()
+    with store.lock():  # and it can be taken again
+        pass
+
+
+def test_lock_reloads_state_written_meanwhile(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert store.load() == State()
+    StateStore(store.path).record_fresh("v1", aoi_id="a1", legends={}, updated_at=T0)
+    with store.lock():
+        assert store.state.get("v1") is not None
+
+
+def test_lock_released_after_exception(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    with pytest.raises(RuntimeError), store.lock():
+        raise RuntimeError("boom")
+    assert not store.lock_path.exists()
+    with pytest.raises(KeyboardInterrupt), store.lock():
+        raise KeyboardInterrupt
+    assert not store.lock_path.exists()
+    with store.lock():
+        assert store.lock_path.exists()
+
+
+def test_lock_released_when_state_file_is_corrupt(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _write_json(store.path, {"version": 9})
+    with pytest.raises(StateError, match="version 9"), store.lock():
+        pass  # pragma: no cover - the reload inside lock() raises first
+    assert not store.lock_path.exists()
+
+
+def test_stale_lock_from_dead_process_is_taken_over(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _store(tmp_path)
+    pid = _dead_pid()
+    _write_json(store.lock_path, _holder(pid))
+    with caplog.at_level(logging.WARNING, logger="reconciler.state"), store.lock():
+        assert json.loads(store.lock_path.read_text())["pid"] == os.getpid()
+    assert f"pid {pid}" in caplog.text
+    assert "no longer running" in caplog.text
+    assert not store.lock_path.exists()
+
+
+def test_racing_takeovers_of_a_stale_lock_have_one_winner(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _write_json(store.lock_path, _holder(_dead_pid()))
+    racers = 8
+    start = threading.Barrier(racers)
+    mutex = threading.Lock()
+    tried = threading.Semaphore(0)
+    outcome = {"holding": 0, "max_holding": 0, "won": 0, "refused": 0}
+    unexpected: list[BaseException] = []
+
+    def race() -> None:
+        try:
+            start.wait(timeout=30)
+            with StateStore(store.path).lock():
+                with mutex:
+                    outcome["won"] += 1
+                    outcome["holding"] += 1
+                    outcome["max_holding"] = max(outcome["max_holding"], outcome["holding"])
+                # Hold until every other racer has tried, so a second winner would overlap.
+                for _ in range(racers - 1):
+                    tried.acquire(timeout=10)
+                with mutex:
+                    outcome["holding"] -= 1
+        except StateLockedError:
+            with mutex:
+                outcome["refused"] += 1
+            tried.release()
+        except BaseException as exc:
+            unexpected.append(exc)
+            tried.release()
+
+    threads = [threading.Thread(target=race) for _ in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not unexpected
+    assert outcome["max_holding"] == 1
+    assert outcome["won"] + outcome["refused"] == racers
+    assert outcome["won"] >= 1
+    assert not store.lock_path.exists()
+
+
+def test_lock_of_a_live_process_is_respected(tmp_path: Path) -> None:
+    # A lock file naming a running process (here: this one) is held, even without a flock.
+    store = _store(tmp_path)
+    _write_json(store.lock_path, _holder(os.getpid()))
+    with pytest.raises(StateLockedError, match=f"pid {os.getpid()}"), store.lock():
+        pass  # pragma: no cover
+    assert store.lock_path.exists()  # not ours to remove
+
+
+def test_lock_from_another_host_is_never_stale(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _write_json(store.lock_path, _holder(_dead_pid(), hostname="build-agent-7.example"))
+    with pytest.raises(StateLockedError) as info, store.lock():
+        pass  # pragma: no cover
+    message = str(info.value)
+    assert "on host build-agent-7.example" in message
+    assert "another host" in message
+    assert f"remove {store.lock_path}" in message
+    assert store.lock_path.exists()
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"pid": "12"}'])
+def test_unreadable_lock_is_held_during_grace_then_taken_over(tmp_path: Path, content: str) -> None:
+    store = _store(tmp_path)
+    store.lock_path.parent.mkdir(parents=True)
+    store.lock_path.write_text(content)
+    with pytest.raises(StateLockedError, match="another apply may be starting"), store.lock():
+        pass  # pragma: no cover
+    old = time.time() - LOCK_GRACE_SECONDS - 5
+    os.utime(store.lock_path, (old, old))
+    with store.lock():
+        assert json.loads(store.lock_path.read_text())["pid"] == os.getpid()
+
+
+def test_empty_lock_file_without_holder_is_taken(tmp_path: Path) -> None:
+    # With flock, nobody holding it means nobody is about to write it: it is crash debris.
+    store = _store(tmp_path)
+    store.lock_path.parent.mkdir(parents=True)
+    store.lock_path.write_text("")
+    with store.lock():
+        assert json.loads(store.lock_path.read_text())["pid"] == os.getpid()
+
+
+def test_release_does_not_remove_someone_elses_lock(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    with store.lock():
+        store.lock_path.unlink()  # a user removed it by hand and another apply took it
+        store.lock_path.write_text(json.dumps(_holder(os.getpid())))
+        replacement = store.lock_path.read_text()
+    assert store.lock_path.read_text() == replacement
+
+
+_HOLD_LOCK = """
+import sys
+from reconciler.state import StateStore
+with StateStore(sys.argv[1]).lock():
+    print("locked", flush=True)
+    sys.stdin.readline()  # hold until the test says so (or closes stdin)
+"""
+
+
+def _hold_in_subprocess(path: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_lock_held_by_another_process(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    proc = _hold_in_subprocess(store.path)
+    try:
+        with pytest.raises(StateLockedError, match=f"pid {proc.pid} on host"), store.lock():
+            pass  # pragma: no cover
+    finally:
+        proc.communicate("\n", timeout=30)
+    assert proc.returncode == 0
+    assert not store.lock_path.exists()  # the child released it on its way out
+    with store.lock():
+        pass
+
+
+def test_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    proc = _hold_in_subprocess(store.path)
+    proc.kill()  # no cleanup runs: the lock file stays behind
+    proc.communicate(timeout=30)
+    assert store.lock_path.exists()
+    with store.lock():
+        assert json.loads(store.lock_path.read_text())["pid"] == os.getpid()
