@@ -205,6 +205,16 @@ class _RedactingFilter(logging.Filter):
 _redactor = _RedactingFilter()
 
 
+def _drop_urllib3_retry_warnings(record: logging.LogRecord) -> bool:
+    """Drop urllib3's own "Retrying (...)" warnings: ``ApiRetry`` logs each retry at INFO.
+
+    Without this a flaky network fills a normal run's stderr with urllib3 internals (the
+    Retry object's repr and the raw exception). If urllib3 rewords the message, the only
+    cost is that its warnings show again.
+    """
+    return not (isinstance(record.msg, str) and record.msg.startswith("Retrying ("))
+
+
 def _install_redaction(secret: str) -> None:
     """Attach the shared redacting filter to the reconciler and urllib3 loggers.
 
@@ -221,6 +231,7 @@ def _install_redaction(secret: str) -> None:
     ]
     for name in names:
         logging.getLogger(name).addFilter(_redactor)  # addFilter ignores duplicates
+    logging.getLogger("urllib3.connectionpool").addFilter(_drop_urllib3_retry_warnings)
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from reconciler.errors import (
     ApiValidationError,
     ConfigError,
     ConflictError,
+    ForbiddenError,
     NotFoundError,
     RateLimitedError,
     ServerError,
@@ -247,6 +248,17 @@ def test_retry_budget_exhausted_is_the_typed_error(
     assert info.value.method == "GET"
 
 
+def test_read_timeouts_are_retried(make_emulator: Callable[..., Emulator], api_key: str) -> None:
+    emu = faulty(make_emulator, latency_ms=300)
+    with (
+        PixxelClient(emu.url, api_key, timeout=(5.0, 0.05), retries=1, **FAST) as c,
+        pytest.raises(TransportError, match="read timeout") as info,
+    ):
+        c.list_indices()
+    assert info.value.status is None
+    assert emu.counter.count("GET", "/v0/indices") == 2
+
+
 def test_lost_create_response_becomes_a_conflict(
     make_emulator: Callable[..., Emulator], api_key: str
 ) -> None:
@@ -281,7 +293,9 @@ def test_key_never_reaches_logs_errors_or_reprs(
     make_emulator: Callable[..., Emulator], caplog: pytest.LogCaptureFixture
 ) -> None:
     key = "sekrit-key-93b1"
-    emu = make_emulator(api_keys=(key,), faults=FaultConfig(seed=2, error_rate=1.0, max_faults=2))
+    emu = make_emulator(
+        api_keys=(key,), faults=FaultConfig(seed=2, error_rate=0.5, drop_rate=0.5, max_faults=2)
+    )
     caplog.set_level(logging.DEBUG)
     with PixxelClient(emu.url, key, **FAST) as c:
         c.list_aois()
@@ -294,6 +308,7 @@ def test_key_never_reaches_logs_errors_or_reprs(
         "GET /v0/aois?offset=0&limit=100 -> 200 in" in m and "(attempt 3)" in m for m in messages
     )
     assert any("retry 1 of 5" in m for m in messages)
+    assert not [m for m in messages if m.startswith("Retrying (")]  # urllib3's duplicate
     assert not [m for m in messages if key in m]
 
 
@@ -415,6 +430,15 @@ def test_rate_limiter_spaces_calls_across_threads() -> None:
         RateLimiter(0)
 
 
+def test_retries_count_against_the_rate_limit() -> None:
+    waits: list[float] = []
+    limiter = RateLimiter(2.0, clock=lambda: 0.0, sleep=waits.append)
+    retry = ApiRetry(total=3, limiter=limiter).new()  # the copy urllib3 makes keeps it
+    retry.sleep()
+    retry.sleep()
+    assert waits == [0.5]  # the second retry waited for its slot
+
+
 def test_dedupe_keeps_first_occurrence() -> None:
     items = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)]
     assert dedupe_by_id(items, key=lambda i: i[0]) == [("a", 1), ("b", 2), ("c", 4)]
@@ -500,6 +524,35 @@ def test_unexpected_2xx_bodies_are_api_errors(
     answers["/v0/indices?offset=0&limit=100"] = (200, body)
     with PixxelClient(url, "k", retries=0) as c, pytest.raises(ApiError, match=expected):
         c.list_indices()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (403, ForbiddenError),
+        (422, ApiValidationError),
+        (418, ApiValidationError),
+        (501, ServerError),
+        (302, ApiError),
+    ],
+)
+def test_every_status_maps_by_its_class(
+    canned: tuple[str, Canned], status: int, error: type[ApiError]
+) -> None:
+    url, answers = canned
+    body = {"error": {"code": "nope", "message": "not for you", "details": {"why": "x"}}}
+    answers["/v0/indices?offset=0&limit=100"] = (status, json.dumps(body))
+    with PixxelClient(url, "k", retries=0) as c, pytest.raises(error) as info:
+        c.list_indices()
+    err = info.value
+    assert type(err) is error
+    assert (err.status, err.code, err.api_message, err.details) == (
+        status,
+        "nope",
+        "not for you",
+        {"why": "x"},
+    )
+    assert str(err).startswith(f"GET /v0/indices?offset=0&limit=100 failed: {status} nope")
 
 
 def test_non_json_error_body_is_quoted_short(canned: tuple[str, Canned]) -> None:
