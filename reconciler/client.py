@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -502,6 +503,10 @@ class PixxelClient:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.auth = _ApiKeyAuth(api_key)
+        # Refuse every cookie: the API needs none, and a shared jar that each response writes
+        # (say, a load balancer's sticky-session cookie) is the one part of a Session that
+        # threads would mutate concurrently.
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         session.headers["Accept"] = "application/json"
         session.headers["User-Agent"] = f"reconciler/{__version__}"
         if loopback:
@@ -799,9 +804,11 @@ class PixxelClient:
     ) -> dict:
         """Replace the ``mode`` legend (a manual edit: what creates drift). Returns the metadata.
 
-        ``legend`` is sent as given: keys are the API's dates (``"2024_05_06"``).
+        ``legend`` maps a date (ISO ``"2024-05-06"`` or the API's ``"2024_05_06"``) to its
+        legend items, sent as given.
         """
-        body: dict[str, Any] = {"visualization_mode": mode, "legend": dict(legend)}
+        dated = {_iso_to_api_date(day): items for day, items in legend.items()}
+        body: dict[str, Any] = {"visualization_mode": mode, "legend": dated}
         if dynamic_bins is not None:
             body["dynamic_bins"] = dynamic_bins
         path = f"/v0/aois/{_seg(aoi_id)}/visualizations/{_seg(visualization_id)}/metadata"

@@ -163,10 +163,11 @@ def test_rollback_sends_api_dates_and_returns_detail(client: PixxelClient) -> No
 
 def test_update_metadata_returns_the_metadata(client: PixxelClient) -> None:
     viz = next(v for v in client.list_visualizations(NAGPUR) if v.index_id == NDVI and v.assets)
-    day = viz.assets[0].date.replace("-", "_")
-    legend = {day: [{"min": 0, "max": 1, "color": "#000000", "label": "all"}]}
-    meta = client.update_metadata(NAGPUR, viz.id, mode="theoretical", legend=legend)
-    assert isinstance(meta, dict) and "legend" in meta
+    iso = viz.assets[0].date  # ISO is turned into the API's "2024_05_06"; the API form passes
+    for day in (iso, iso.replace("-", "_")):
+        legend = {day: [{"min": 0, "max": 1, "color": "#000000", "label": "all"}]}
+        meta = client.update_metadata(NAGPUR, viz.id, mode="theoretical", legend=legend)
+        assert isinstance(meta, dict) and iso.replace("-", "_") in meta["legend"]
 
 
 def test_unknown_aoi_is_not_found(client: PixxelClient) -> None:
@@ -473,6 +474,7 @@ def canned() -> Iterator[tuple[str, Canned]]:
             data = body.encode()
             self.send_response(status)
             self.send_header("Content-Length", str(len(data)))
+            self.send_header("Set-Cookie", "AWSALB=sticky; Path=/")  # as load balancers do
             self.end_headers()
             self.wfile.write(data)
 
@@ -506,6 +508,7 @@ def test_pagination_survives_lies_repeats_and_smaller_limits(canned: tuple[str, 
     answers["/v0/indices?offset=5&limit=2"] = (200, _page([], 9, limit=2))
     with PixxelClient(url, "k", retries=0) as c:
         assert [i.id for i in c.list_indices()] == ["i0", "i1", "i2", "i3"]
+        assert not list(c._session.cookies)  # the shared jar stays empty: nothing to race on
 
 
 @pytest.mark.parametrize(
