@@ -1,0 +1,255 @@
+"""Apply against the emulator over HTTP: converge, adopt, wait, report, refuse, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.apply import Applier, check_not_stale
+from reconciler.emulator import FaultConfig
+from reconciler.errors import StalePlanError, StateLockedError
+from reconciler.state import StateStore
+from tests.planning import client_for, count_visualizations, make_plan, run_apply, write_spec
+
+BENGALURU = "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"
+PUNE = "8ee03236-8358-5969-a280-c39238c3c46b"
+NDVI = "cb668cf4-b6fc-5c37-a944-84c62fd95299"
+NDWI = "04d0a9cd-f653-558c-9d19-4103e6386d5a"
+NDVI_BENGALURU_AB = "f4810809-db7f-5877-9305-3e51eb6a61a3"
+BENGALURU_C = "28feba53-9c1f-5b4f-ad79-431fa406dad0"
+BENGALURU_D = "e867d4cd-b221-5b2d-974f-6c505cce2e9c"
+
+SPEC = """
+aois:
+  - aoi: {name: Bengaluru-North}
+    visualizations:
+      - index: NDVI
+        assets: [Bengaluru-A, Bengaluru-B]
+        rollback:
+          - {mode: dynamic, dates: [2024-05-06, 2024-11-20]}
+          - {mode: theoretical, dates: [2024-05-06]}
+      - index: NDWI
+        assets: [Bengaluru-C, Bengaluru-D]
+        rollback:
+          - {mode: dynamic, dates: [2025-05-02]}
+      - index: True-Color
+  - aoi: {name: Pune-East}
+    visualizations:
+      - index: NDWI
+      - index: NDVI
+"""
+
+
+@pytest.fixture
+def specs(tmp_path: Path) -> Path:
+    return write_spec(tmp_path / "specs", SPEC)
+
+
+def test_plan_apply_plan_converges(emulator, specs: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+    assert plan.summary()["create"] == 2 and plan.summary()["rollback"] == 2
+
+    result = run_apply(emulator, plan, state)
+
+    assert result.ok, result.to_dict()
+    assert result.counts() == {
+        "created": 2,
+        "adopted": 0,
+        "rolled back": 2,
+        "failed": 0,
+        "skipped": 0,
+    }
+    again = make_plan(emulator, specs, state)
+    assert not again.has_changes, again.to_dict()
+    # The new NDWI was recorded as auto-computed for every date of its assets.
+    created = next(i for i in result.items if i.index_name == "NDWI" and i.aoi_name.startswith("B"))
+    record = StateStore(state).load().get(created.visualization_id or "")
+    assert record is not None and record.legends["dynamic"] == {"2025-05-02": 0, "2025-11-14": 0}
+
+
+def test_visualization_created_behind_the_tools_back_is_adopted(
+    emulator, specs: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+    with client_for(emulator) as client:  # someone creates it between plan and apply
+        client.create_visualization(BENGALURU, NDWI, src_asset_ids=[BENGALURU_D, BENGALURU_C])
+
+    result = run_apply(emulator, plan, state)
+
+    adopted = [i for i in result.items if i.outcome == "adopted"]
+    assert [(i.aoi_name, i.index_name) for i in adopted] == [("Bengaluru-North", "NDWI")]
+    # Its declared rollback ran, because a hand-made visualization may have edited legends.
+    assert any(
+        i.outcome == "rolled back" and i.visualization_id == adopted[0].visualization_id
+        for i in result.items
+    )
+    assert count_visualizations(emulator, BENGALURU, NDWI) == 1
+    assert not make_plan(emulator, specs, state).has_changes
+
+
+def test_a_legend_edited_by_hand_is_rolled_back_once(emulator, specs: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    run_apply(emulator, make_plan(emulator, specs, state), state)
+    with client_for(emulator) as client:
+        client.update_metadata(
+            BENGALURU,
+            NDVI_BENGALURU_AB,
+            mode="theoretical",
+            legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#ffffff", "label": "Edited"}]},
+        )
+
+    plan = make_plan(emulator, specs, state)
+    assert [(r.visualization_id, r.reason) for r in plan.rollbacks] == [
+        (NDVI_BENGALURU_AB, "changed"),
+        (NDVI_BENGALURU_AB, "changed"),
+    ]
+    assert run_apply(emulator, plan, state).ok
+    assert not make_plan(emulator, specs, state).has_changes
+
+
+def test_a_stale_saved_plan_is_refused_with_what_moved(
+    emulator, specs: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+    with client_for(emulator) as client:
+        client.create_visualization(PUNE, NDVI)
+    fresh = make_plan(emulator, specs, state)
+
+    with pytest.raises(StalePlanError) as caught:
+        check_not_stale(
+            plan,
+            spec_fingerprint=plan.spec_fingerprint,
+            observed=fresh.observed,
+            api_url=plan.api_url,
+        )
+    message = str(caught.value)
+    assert "AOI Pune-East: visualizations/" in message and "appeared" in message
+    assert "Run 'reconciler plan' again" in message
+    # Unchanged world and specs: accepted.
+    check_not_stale(
+        fresh,
+        spec_fingerprint=fresh.spec_fingerprint,
+        observed=fresh.observed,
+        api_url=fresh.api_url,
+    )
+    with pytest.raises(StalePlanError, match="specs"):
+        check_not_stale(
+            fresh, spec_fingerprint="other", observed=fresh.observed, api_url=fresh.api_url
+        )
+
+
+def test_apply_waits_for_a_slow_lifecycle(make_emulator, specs: Path, tmp_path: Path) -> None:
+    emulator = make_emulator(creation_delay=0.3)
+    state = tmp_path / "state.json"
+    messages: list[str] = []
+
+    result = run_apply(emulator, make_plan(emulator, specs, state), state, progress=messages.append)
+
+    assert result.ok
+    assert any(m.startswith("waiting for NDWI on Bengaluru-North") for m in messages)
+    assert {i.status for i in result.items if i.change == "create"} == {"success"}
+    assert not make_plan(emulator, specs, state).has_changes
+
+
+def test_readiness_timeout_is_a_failure_that_a_later_apply_finishes(
+    make_emulator, specs: Path, tmp_path: Path
+) -> None:
+    emulator = make_emulator(creation_delay=0.5)
+    state = tmp_path / "state.json"
+
+    result = run_apply(emulator, make_plan(emulator, specs, state), state, wait_timeout=0.05)
+
+    failed = [i for i in result.items if i.outcome == "failed"]
+    assert len(failed) == 2 and all("--wait-timeout" in i.message for i in failed)
+    assert not result.ok
+    emulator_ready = make_plan(emulator, specs, state)
+    assert emulator_ready.creates == ()  # they exist now; never created twice
+    assert run_apply(emulator, emulator_ready, state).ok
+    assert not make_plan(emulator, specs, state).has_changes
+
+
+def test_a_failed_visualization_is_reported(make_emulator, specs: Path, tmp_path: Path) -> None:
+    emulator = make_emulator(outcomes={"NDWI": "failed"})
+    state = tmp_path / "state.json"
+
+    result = run_apply(emulator, make_plan(emulator, specs, state), state)
+
+    failed = [i for i in result.items if i.outcome == "failed"]
+    assert [(i.aoi_name, i.status) for i in failed] == [("Bengaluru-North", "failed")]
+    assert "finished it as failed" in failed[0].message
+    assert result.to_dict()["ok"] is False
+    assert result.counts()["rolled back"] == 2  # the others went ahead
+
+
+def test_fail_fast_skips_what_was_not_started(make_emulator, specs: Path, tmp_path: Path) -> None:
+    emulator = make_emulator(outcomes={"NDWI": "failed"})
+    state = tmp_path / "state.json"
+
+    result = run_apply(
+        emulator, make_plan(emulator, specs, state), state, fail_fast=True, parallelism=1
+    )
+
+    assert result.stopped_early and not result.ok
+    outcomes = [i.outcome for i in result.items]
+    assert "failed" in outcomes and "skipped" in outcomes
+    assert all("--fail-fast" in i.message for i in result.items if i.outcome == "skipped")
+
+
+def test_an_interrupted_apply_resumes_to_convergence(emulator, specs: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+    store = StateStore(state)
+    store.load()
+    with client_for(emulator) as client, store.lock():
+        applier = Applier(client, store, parallelism=1, poll_interval=0.02)
+
+        def stop_after_first(message: str) -> None:
+            if not message.startswith("waiting"):
+                applier.request_stop("interrupted (Ctrl-C)")
+
+        applier._progress = stop_after_first
+        result = applier.apply(plan)
+    assert result.counts()["skipped"] >= 1 and not result.ok
+
+    # Nothing finished was lost: the next plan only holds what was skipped.
+    resumed = make_plan(emulator, specs, state)
+    assert len(resumed.changes) == result.counts()["skipped"]
+    assert run_apply(emulator, resumed, state).ok
+    assert not make_plan(emulator, specs, state).has_changes
+
+
+def test_a_concurrent_apply_is_refused(emulator, specs: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+    with StateStore(state).lock(), pytest.raises(StateLockedError, match="pid"):
+        run_apply(emulator, plan, state)
+
+
+def test_apply_converges_under_faults_without_duplicates(
+    make_emulator, specs: Path, tmp_path: Path
+) -> None:
+    emulator = make_emulator(
+        faults=FaultConfig(
+            seed=7,
+            error_rate=0.15,
+            rate_limit_rate=0.1,
+            drop_rate=0.1,
+            lost_response_rate=0.5,
+            retry_after=0,
+            max_faults=12,
+        )
+    )
+    state = tmp_path / "state.json"
+
+    result = run_apply(emulator, make_plan(emulator, specs, state), state)
+
+    assert result.ok, json.dumps(result.to_dict(), indent=2)
+    assert count_visualizations(emulator, BENGALURU, NDWI) == 1
+    assert count_visualizations(emulator, PUNE, NDVI) == 1
+    emulator.faults = FaultConfig()
+    assert not make_plan(emulator, specs, state).has_changes
