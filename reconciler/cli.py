@@ -63,6 +63,115 @@ def main() -> None:
     cli(prog_name="reconciler")
 
 
+# --- options and helpers shared by the commands that talk to the API -------------------------
+
+DEFAULT_SPEC_PATHS = ("specs/",)
+
+
+def api_options(func: F) -> F:
+    """The options every command that talks to the API shares."""
+    options = [
+        click.option(
+            "--api-url",
+            envvar="PIXXEL_API_URL",
+            default="https://api.pixxel.space",
+            show_default=True,
+            help="Pixxel API base URL (env PIXXEL_API_URL). http:// only for loopback hosts.",
+        ),
+        click.option(
+            "--api-key-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Read the API key from this file (default: the PIXXEL_API_KEY variable).",
+        ),
+        click.option(
+            "--sandbox",
+            is_flag=True,
+            help="Use the bundled emulator and demo world instead of the real API (no key needed; "
+            "its world and state persist under .reconciler/sandbox/).",
+        ),
+        click.option(
+            "--parallelism",
+            type=click.IntRange(1, 64),
+            default=8,
+            show_default=True,
+            help="How many requests run at once.",
+        ),
+        click.option(
+            "--max-rps",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="At most this many requests per second, across all threads.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A client and where its results belong (API label for plans, state file)."""
+
+    client: Any
+    api_url: str
+    state_path: Path
+
+
+@contextmanager
+def connect(
+    *,
+    api_url: str,
+    api_key_file: Path | None,
+    sandbox: bool,
+    parallelism: int,
+    max_rps: float | None,
+    state_path: Path | None,
+) -> Iterator[Connection]:
+    """A client for the real API, or for the in-process sandbox emulator."""
+    from reconciler.client import PixxelClient, resolve_api_key
+    from reconciler.state import DEFAULT_STATE_PATH
+
+    if sandbox:
+        from reconciler.sandbox import SANDBOX_URL_LABEL
+        from reconciler.sandbox import sandbox as start_sandbox
+
+        with (
+            start_sandbox() as box,
+            PixxelClient(box.url, box.api_key, parallelism=parallelism, max_rps=max_rps) as client,
+        ):
+            yield Connection(client, SANDBOX_URL_LABEL, state_path or box.state_path)
+        return
+    key = resolve_api_key(api_key_file, os.environ)
+    with PixxelClient(api_url, key, parallelism=parallelism, max_rps=max_rps) as client:
+        yield Connection(client, api_url.rstrip("/"), state_path or DEFAULT_STATE_PATH)
+
+
+class StderrProgress:
+    """One self-overwriting status line on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = _isatty(sys.stderr)
+        self._shown = False
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            width = shutil.get_terminal_size().columns - 1
+            click.echo("\r\x1b[K" + message[:width], nl=False, err=True)
+            self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            click.echo("\r\x1b[K", nl=False, err=True)
+            self._shown = False
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 # --- emulator (issue 2) ---------------------------------------------------------------------
 
 _FAULT_KINDS = ("5xx", "429", "drop", "lost")
@@ -228,7 +337,6 @@ def emulator_command(
 
 # --- validate / schema (issue 3) ------------------------------------------------------------
 
-VALIDATE_DEFAULT_PATHS = ("specs/",)
 #: Version of `validate --format json` output; bump on incompatible changes.
 VALIDATE_FORMAT_VERSION = 1
 
@@ -247,8 +355,14 @@ def _plural(count: int, word: str) -> str:
     show_default=True,
     help="text: one 'path:line:column: message' line per problem; json: for machines.",
 )
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also resolve every AOI, index, asset, rollback date and mode against the API.",
+)
+@api_options
 @handle_errors
-def validate(paths: tuple[str, ...], output_format: str) -> None:
+def validate(paths: tuple[str, ...], output_format: str, online: bool, **api: Any) -> None:
     """Check spec files without talking to the API.
 
     PATHS are spec files or directories (searched recursively for *.yaml and *.yml; hidden
@@ -264,12 +378,17 @@ def validate(paths: tuple[str, ...], output_format: str) -> None:
 
     Checked offline: the YAML itself, unknown or missing keys, ISO dates, empty or
     repeated dates, one rollback entry per mode, and visualizations declared twice
-    (also across files). Whether names and dates exist is a question for the API.
+    (also across files). With --online (read-only) also: AOI, index and asset names,
+    ids and dates exist; rollback dates are dates of the visualization's assets; the
+    index can have the rolled-back legend mode.
+
+    \b
+      reconciler validate --online --sandbox      # against the bundled emulator
     """
     from reconciler.errors import Problem, SpecError
     from reconciler.spec import validate_specs
 
-    targets = paths or VALIDATE_DEFAULT_PATHS
+    targets = paths or DEFAULT_SPEC_PATHS
     try:
         report = validate_specs(targets)
     except SpecError as exc:
@@ -282,10 +401,18 @@ def validate(paths: tuple[str, ...], output_format: str) -> None:
     problems: list[Problem] = list(report.problems)
     notes: list[Problem] = list(report.notes)
 
-    # >>> `validate --online` goes here (not part of the offline checks): when the flag is set
-    # and report.specs is not None, resolve report.specs against the API and append the
-    # resolution problems (e.g. ResolutionError.problems) to `problems`. Printing and the exit
-    # status below already handle them.
+    if online and report.specs is not None and not problems:
+        from reconciler.refresh import refresh, resolve_all
+
+        with connect(state_path=None, **api) as conn:
+            progress = StderrProgress()
+            try:
+                observed = refresh(
+                    report.specs, conn.client, parallelism=api["parallelism"], progress=progress
+                )
+            finally:
+                progress.clear()
+        problems.extend(resolve_all(observed)[1])
 
     if output_format == "json":
         _echo_validation_json(report.files, problems, notes)
@@ -352,112 +479,6 @@ def schema(out: Any) -> None:
 
 
 # --- plan (issue 4) -------------------------------------------------------------------------
-
-DEFAULT_SPEC_PATHS = ("specs",)
-
-
-def api_options(func: F) -> F:
-    """The options every command that talks to the API shares."""
-    options = [
-        click.option(
-            "--api-url",
-            envvar="PIXXEL_API_URL",
-            default="https://api.pixxel.space",
-            show_default=True,
-            help="Pixxel API base URL (env PIXXEL_API_URL). http:// only for loopback hosts.",
-        ),
-        click.option(
-            "--api-key-file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Read the API key from this file (default: the PIXXEL_API_KEY variable).",
-        ),
-        click.option(
-            "--sandbox",
-            is_flag=True,
-            help="Use the bundled emulator and demo world instead of the real API (no key needed; "
-            "its world and state persist under .reconciler/sandbox/).",
-        ),
-        click.option(
-            "--parallelism",
-            type=click.IntRange(1, 64),
-            default=8,
-            show_default=True,
-            help="How many requests run at once.",
-        ),
-        click.option(
-            "--max-rps",
-            type=click.FloatRange(min=0, min_open=True),
-            default=None,
-            help="At most this many requests per second, across all threads.",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-@dataclass(frozen=True)
-class Connection:
-    """A client and where its results belong (API label for plans, state file)."""
-
-    client: Any
-    api_url: str
-    state_path: Path
-
-
-@contextmanager
-def connect(
-    *,
-    api_url: str,
-    api_key_file: Path | None,
-    sandbox: bool,
-    parallelism: int,
-    max_rps: float | None,
-    state_path: Path | None,
-) -> Iterator[Connection]:
-    """A client for the real API, or for the in-process sandbox emulator."""
-    from reconciler.client import PixxelClient, resolve_api_key
-    from reconciler.state import DEFAULT_STATE_PATH
-
-    if sandbox:
-        from reconciler.sandbox import SANDBOX_URL_LABEL
-        from reconciler.sandbox import sandbox as start_sandbox
-
-        with (
-            start_sandbox() as box,
-            PixxelClient(box.url, box.api_key, parallelism=parallelism, max_rps=max_rps) as client,
-        ):
-            yield Connection(client, SANDBOX_URL_LABEL, state_path or box.state_path)
-        return
-    key = resolve_api_key(api_key_file, os.environ)
-    with PixxelClient(api_url, key, parallelism=parallelism, max_rps=max_rps) as client:
-        yield Connection(client, api_url.rstrip("/"), state_path or DEFAULT_STATE_PATH)
-
-
-class StderrProgress:
-    """One self-overwriting status line on stderr, only when stderr is a terminal."""
-
-    def __init__(self) -> None:
-        self.enabled = _isatty(sys.stderr)
-        self._shown = False
-
-    def __call__(self, message: str) -> None:
-        if self.enabled:
-            width = shutil.get_terminal_size().columns - 1
-            click.echo("\r\x1b[K" + message[:width], nl=False, err=True)
-            self._shown = True
-
-    def clear(self) -> None:
-        if self._shown:
-            click.echo("\r\x1b[K", nl=False, err=True)
-            self._shown = False
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def compute_plan(
@@ -585,7 +606,8 @@ def plan(
         result = compute_plan(
             conn, specs, spec_paths=spec_paths, targets=targets, parallelism=api["parallelism"]
         )
-    click.echo(render(result, fmt, color=_color(color)), nl=False)
+    colored = _color(color)
+    click.echo(render(result, fmt, color=colored), nl=False, color=colored)
     if out is not None:
         from reconciler.render import render_json
 
@@ -783,7 +805,6 @@ def _apply(
                     targets=targets,
                     parallelism=api["parallelism"],
                 )
-                click.echo(render(the_plan, "text", color=_color(color)), nl=False)
             else:
                 the_plan = saved
                 affected = sorted({c.aoi_id for c in the_plan.changes})
@@ -805,7 +826,8 @@ def _apply(
                         observed={k: v.snapshot() for k, v in observed.by_aoi.items()},
                         api_url=conn.api_url,
                     )
-                click.echo(render(the_plan, "text", color=_color(color)), nl=False)
+            colored = _color(color)
+            click.echo(render(the_plan, "text", color=colored), nl=False, color=colored)
             changes = len(the_plan.changes)
             if changes == 0:
                 return None

@@ -212,7 +212,11 @@ def _status_warning(item: resolve.DesiredVisualization, viz: Visualization) -> P
 
 
 def _undeclared(aoi_id: str, aoi_name: str, viz: Visualization) -> PlanWarning:
-    assets = ", ".join(sorted(f"{a.name} {a.date}" for a in viz.assets)) or "no assets"
+    dates = sorted(a.date for a in viz.assets)
+    if len(dates) > 3:
+        assets = f"{len(dates)} assets, {dates[0]} … {dates[-1]}"
+    else:
+        assets = ", ".join(sorted(f"{a.name} {a.date}" for a in viz.assets)) or "no assets"
     return PlanWarning(
         kind="undeclared",
         aoi_id=aoi_id,

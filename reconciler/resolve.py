@@ -57,14 +57,19 @@ class DesiredVisualization:
 
 
 def closest(word: str, candidates: Iterable[str], n: int = 3) -> str:
-    """' (closest: a, b)' for an error message, or '' when nothing is close."""
-    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=n, cutoff=0.5)
-    if not matches:
-        matches = difflib.get_close_matches(
-            word.lower(), sorted({c.lower() for c in candidates}), n=n, cutoff=0.5
-        )
-        by_lower = {c.lower(): c for c in candidates}
-        matches = [by_lower[m] for m in matches]
+    """' (closest: a, b)' for an error message, or '' when nothing is close.
+
+    Case is ignored, and a candidate with exactly the same letters (a transposition such as
+    NVDI for NDVI, the most common typo) comes first.
+    """
+    by_lower = {c.lower(): c for c in sorted(set(candidates))}
+    key = word.lower()
+    scored = [(difflib.SequenceMatcher(None, key, c).ratio(), c) for c in by_lower]
+    ranked = sorted(
+        ((score, c) for score, c in scored if score >= 0.5),
+        key=lambda sc: (sorted(sc[1]) != sorted(key), -sc[0], sc[1]),
+    )
+    matches = [by_lower[c] for _, c in ranked[:n]]
     return f" (closest: {', '.join(matches)})" if matches else ""
 
 
