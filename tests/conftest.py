@@ -78,8 +78,12 @@ def openapi() -> dict[str, Any]:
 
 #: Listing items carry these detail fields too (the API docs show them; the schema omits them).
 LIST_EXTRAS = ("assets", "index_name", "expression", "expression_type", "type", "rescale")
-#: Fields the emulator may legitimately leave out (an AOI's own assets belong to no visualization).
-OPTIONAL_FIELDS = {"atlas.AssetReadModel": {"visualization_id"}}
+#: Fields that may legitimately be absent: an AOI's own assets belong to no visualization, and a
+#: legend has only the modes its index can have.
+OPTIONAL_FIELDS = {
+    "atlas.AssetReadModel": {"visualization_id"},
+    "atlas.VisualizationLegends": {"dynamic", "theoretical"},
+}
 _URI = "urn:pixxel-api"
 
 
