@@ -381,7 +381,7 @@ class Applier:
             updated_at=updated_at or "",
             previous_updated_at=previous,
         )
-        return _item(change, "rolled back", f"{change.mode} legends are auto-computed again")
+        return _item(change, "rolled back", "auto-computed again")
 
 
 def _item(
@@ -421,7 +421,7 @@ def _item(
 def _describe(item: ItemResult) -> str:
     what = f"{item.index_name} on {item.aoi_name}"
     if item.change == "rollback":
-        what = f"{item.mode} rollback of {what} ({', '.join(item.dates)})"
+        what += f", {item.mode} legends of {', '.join(item.dates)}"
     return f"{item.outcome}: {what}: {item.message}"
 
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from reconciler import __version__
-from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.errors import ConfigError, ReconcilerError, SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +32,14 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except SpecError as exc:
+            if len(exc.problems) == 1:
+                click.secho(f"Error: {exc.problems[0]}", fg="red", err=True)
+                sys.exit(1)
+            for problem in exc.problems:  # one per line, so editors and CI can jump to each
+                click.echo(str(problem), err=True)
+            click.secho(f"Error: {len(exc.problems)} problems in the specs", fg="red", err=True)
+            sys.exit(1)
         except ReconcilerError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(1)
@@ -53,8 +61,9 @@ def cli(verbose: int) -> None:
         reconciler plan --sandbox
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    # force: the command line owns logging; replace whatever an embedding process set up.
     logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
     )
 
 

@@ -25,11 +25,11 @@ def write_spec(directory: Path, text: str, name: str = "spec.yaml") -> Path:
     return directory
 
 
-def client_for(emulator: Emulator, **kwargs: object) -> PixxelClient:
+def client_for(emulator: Emulator, *, api_key: str = API_KEY, **kwargs: object) -> PixxelClient:
     """A client with a tiny backoff, so fault tests converge quickly."""
     options: dict[str, object] = {"backoff_factor": 0.01, "retry_after_cap": 0.05}
     options.update(kwargs)
-    return PixxelClient(emulator.url, API_KEY, **options)  # type: ignore[arg-type]
+    return PixxelClient(emulator.url, api_key, **options)  # type: ignore[arg-type]
 
 
 def make_plan(

@@ -1,0 +1,219 @@
+"""plan, apply and validate --online end to end through the command line, against the emulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli import cli
+from reconciler.emulator import Emulator
+from reconciler.state import StateStore
+from tests.planning import client_for, write_spec
+
+SECRET = "sk-live-0123456789abcdef"  # looks like a real key, so a leak would be obvious
+BENGALURU = "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"
+NDVI_BENGALURU_AB = "f4810809-db7f-5877-9305-3e51eb6a61a3"
+
+TYPO = "aois: [{aoi: {name: Pune-East}, visualizations: [{index: NVDI}]}]\n"
+
+SPEC = """
+aois:
+  - aoi: {name: Bengaluru-North}
+    visualizations:
+      - index: NDVI
+        assets: [Bengaluru-A, Bengaluru-B]
+        rollback: [{mode: dynamic, dates: [2024-05-06]}]
+      - index: True-Color
+  - aoi: {name: Pune-East}
+    visualizations:
+      - index: NDWI
+      - index: NDVI
+"""
+
+
+@pytest.fixture
+def world(make_emulator) -> Emulator:
+    return make_emulator(api_keys=(SECRET,))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A spec repository as users have it: specs/ in the working directory."""
+    write_spec(tmp_path / "specs", SPEC)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(world: Emulator, *args: str, input: str | None = None):
+    runner = CliRunner()
+    env = {"PIXXEL_API_KEY": SECRET, "PIXXEL_API_URL": world.url}
+    return runner.invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def test_plan_exit_codes_and_formats(world: Emulator, project: Path) -> None:
+    text = run(world, "plan")
+    assert text.exit_code == 0, text.output
+    assert "+ create NDVI visualization" in text.output
+    assert "Plan: 1 to create, 1 to roll back" in text.output
+    assert "\x1b[" not in text.output  # no colour without a terminal
+
+    assert run(world, "plan", "--detailed-exitcode").exit_code == 2
+
+    markdown = run(world, "plan", "--format", "markdown")
+    assert markdown.output.startswith("### ") and "<details" in markdown.output
+    assert "Pune-East" in markdown.output
+
+    as_json = json.loads(run(world, "plan", "--format", "json").output)
+    assert as_json["format_version"] == 1
+    assert as_json["summary"]["create"] == 1 and as_json["summary"]["rollback"] == 1
+    assert as_json["creates"][0]["aoi_name"] == "Pune-East"
+
+
+def test_plan_errors_exit_1_with_the_spec_position(world: Emulator, project: Path) -> None:
+    write_spec(project / "specs", TYPO)
+    result = run(world, "plan", "--detailed-exitcode")
+    assert result.exit_code == 1
+    assert "specs/spec.yaml:1:58: unknown index 'NVDI' (closest: NDVI" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_apply_then_plan_is_empty_and_the_report_says_what_happened(
+    world: Emulator, project: Path
+) -> None:
+    refused = run(world, "apply")  # CliRunner's stdin is not a terminal
+    assert refused.exit_code == 1 and "--yes" in refused.output
+
+    applied = run(world, "apply", "--yes", "--report", "report.json")
+    assert applied.exit_code == 0, applied.output
+    assert "Apply complete: 1 created, 0 adopted, 1 rolled back, 0 failed" in applied.output
+    report = json.loads((project / "report.json").read_text())
+    assert report["ok"] is True and report["summary"]["created"] == 1
+    assert {i["outcome"] for i in report["items"]} == {"created", "rolled back"}
+
+    again = run(world, "plan", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+    assert "No changes" in again.output
+
+
+def test_apply_asks_on_a_terminal_and_takes_only_yes(
+    world: Emulator, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("reconciler.cli._isatty", lambda stream: True)
+    declined = run(world, "apply", "--no-color", input="y\n")
+    assert declined.exit_code == 1 and "cancelled" in declined.output
+    assert run(world, "plan", "--detailed-exitcode", "--no-color").exit_code == 2
+    accepted = run(world, "apply", "--no-color", input="yes\n")
+    assert accepted.exit_code == 0 and "Apply complete" in accepted.output
+
+
+def _edit_legend_by_hand(world: Emulator) -> None:
+    with client_for(world, api_key=SECRET) as client:
+        client.update_metadata(
+            BENGALURU,
+            NDVI_BENGALURU_AB,
+            mode="dynamic",
+            legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#000000", "label": "x"}]},
+            dynamic_bins=1,
+        )
+
+
+def test_saved_plan_applies_and_a_stale_one_is_refused(world: Emulator, project: Path) -> None:
+    assert run(world, "plan", "--out", "plan.json").exit_code == 0
+    assert json.loads((project / "plan.json").read_text())["spec_paths"] == ["specs/"]
+    applied = run(world, "apply", "plan.json", "--yes")
+    assert applied.exit_code == 0, applied.output
+    assert "Apply complete: 1 created, 0 adopted, 1 rolled back" in applied.output
+
+    _edit_legend_by_hand(world)
+    assert run(world, "plan", "--out", "plan2.json", "--detailed-exitcode").exit_code == 2
+    _edit_legend_by_hand(world)  # the world moves again after the plan was saved
+    refused = run(world, "apply", "plan2.json", "--yes")
+    assert refused.exit_code == 1
+    assert "stale" in refused.output and "updated_at changed from" in refused.output
+    assert "Run 'reconciler plan' again" in refused.output
+
+    assert run(world, "plan", "--out", "plan3.json").exit_code == 0
+    (project / "specs" / "spec.yaml").write_text(SPEC.replace("2024-05-06", "2024-11-20"))
+    changed = run(world, "apply", "plan3.json", "--yes")
+    assert changed.exit_code == 1 and "the specs (specs/) changed" in changed.output
+
+
+def test_max_changes_refuses_unless_forced(world: Emulator, project: Path) -> None:
+    refused = run(world, "apply", "--yes", "--max-changes", "1", "--report", "r.json")
+    assert refused.exit_code == 1 and "more than --max-changes 1" in refused.output
+    assert json.loads((project / "r.json").read_text())["ok"] is False
+    assert run(world, "plan", "--detailed-exitcode").exit_code == 2  # nothing was applied
+    assert run(world, "apply", "--yes", "--max-changes", "1", "--force").exit_code == 0
+
+
+def test_concurrent_apply_is_refused(world: Emulator, project: Path) -> None:
+    with StateStore(project / ".reconciler" / "state.json").lock():
+        result = run(world, "apply", "--yes")
+    assert result.exit_code == 1 and "pid" in result.output
+
+
+def test_validate_online(world: Emulator, project: Path) -> None:
+    assert run(world, "validate", "--online").exit_code == 0
+    write_spec(project / "specs", TYPO)
+    bad = run(world, "validate", "--online")
+    assert bad.exit_code == 1
+    assert "specs/spec.yaml:1:58: unknown index 'NVDI' (closest: NDVI" in bad.output
+    assert run(world, "validate").exit_code == 0  # offline it cannot know
+
+
+def test_the_key_never_appears_even_with_vv(world: Emulator, project: Path) -> None:
+    outputs = [
+        run(world, "-vv", "plan", "--out", "plan.json"),
+        run(world, "-vv", "apply", "--yes", "--report", "report.json"),
+        run(world, "-vv", "plan", "--format", "json"),
+    ]
+    assert all(r.exit_code == 0 for r in outputs)
+    for result in outputs:
+        assert SECRET not in result.output
+    assert any("GET /v0/aois" in r.output for r in outputs)  # -vv does trace requests
+    for path in project.rglob("*"):
+        if path.is_file():
+            assert SECRET not in path.read_text(errors="replace"), path
+
+
+def test_plain_http_to_a_remote_host_is_refused(project: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["plan", "--api-url", "http://api.example.com"], env={"PIXXEL_API_KEY": SECRET}
+    )
+    assert result.exit_code == 1
+    assert "http://" in result.output and SECRET not in result.output
+
+
+def test_a_missing_key_explains_how_to_give_one(project: Path) -> None:
+    result = CliRunner().invoke(cli, ["plan"], env={"PIXXEL_API_KEY": None})
+    assert result.exit_code == 1
+    assert "PIXXEL_API_KEY" in result.output and "--sandbox" in result.output
+
+
+def test_sandbox_plan_apply_plan_converges_across_processes(tmp_path: Path) -> None:
+    """The README's first command, then apply, then plan: three separate processes."""
+    write_spec(tmp_path / "specs", SPEC)
+
+    def reconciler(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "reconciler", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
+
+    first = reconciler("plan", "--sandbox", "--detailed-exitcode")
+    assert first.returncode == 2, first.stderr
+    applied = reconciler("apply", "--sandbox", "--yes")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    last = reconciler("plan", "--sandbox", "--detailed-exitcode")
+    assert last.returncode == 0, last.stdout + last.stderr
+    assert (tmp_path / ".reconciler" / "sandbox" / "state.json").is_file()
+    assert not (tmp_path / ".reconciler" / "state.json").exists()  # never mixed with real state
