@@ -1,0 +1,43 @@
+"""The project's own promises: README commands, CI script and shipped schema stay in step."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from reconciler.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _readme_commands() -> list[str]:
+    """The first two ```sh blocks of the README: install-and-run, then the tests."""
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    return [block.strip() for block in blocks[:2]]
+
+
+def test_readme_opens_with_the_two_commands_a_newcomer_needs() -> None:
+    run, tests = _readme_commands()
+    assert "pip install -e ." in run and run.endswith("reconciler plan --sandbox")
+    assert tests == "pip install -e '.[test]' && python -m pytest"
+
+
+def test_ci_runs_exactly_what_the_readme_says() -> None:
+    script = (ROOT / ".ci" / "run").read_text()
+    run, tests = _readme_commands()
+    install_and_run = run.split("&& ", 2)[-1]  # after creating and activating the venv
+    assert install_and_run.replace("pip install -e .", "pip install -q -e .") in script
+    assert tests.replace("pip install -e", "pip install -q -e") in script
+
+
+def test_shipped_schema_matches_the_spec_models() -> None:
+    result = CliRunner().invoke(cli, ["schema"])
+    assert result.exit_code == 0
+    shipped = json.loads((ROOT / "specs" / "reconciler.schema.json").read_text())
+    assert json.loads(result.output) == shipped, (
+        "specs/reconciler.schema.json is out of date: "
+        "run reconciler schema --out specs/reconciler.schema.json"
+    )
