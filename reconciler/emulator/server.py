@@ -219,14 +219,13 @@ class Emulator:
         body = handler.read_body()
         if body is None:
             return
-        cfg = self._injector.config
-        if cfg.latency_ms > 0:
-            time.sleep(cfg.latency_ms / 1000.0)
-        injector = self._injector
+        injector = self._injector  # one configuration for the whole request
+        if injector.config.latency_ms > 0:
+            time.sleep(injector.config.latency_ms / 1000.0)
         is_create = found.route is not None and found.route.handler is api.create_visualization
         fault = injector.draw(is_create=is_create)
         if fault is not None and fault.kind is not FaultKind.LOST:
-            self._inject(handler, fault)
+            self._inject(handler, fault, injector.config.retry_after)
             return
         status, payload, headers = self._answer(handler, method, path, found, split.query, body)
         if fault is not None:  # a lost response: only once the create really happened
@@ -288,12 +287,11 @@ class Emulator:
                     return 500, views.error("internal_error", message), {}
         return status, payload, {}
 
-    def _inject(self, handler: _Handler, fault: Fault) -> None:
+    def _inject(self, handler: _Handler, fault: Fault, retry_after: int) -> None:
         log.info("fault: %s on %s %s", fault.kind, handler.command, handler.path)
         if fault.kind is FaultKind.DROP:
             handler.drop()
         elif fault.kind is FaultKind.RATE_LIMIT:
-            retry_after = self._injector.config.retry_after
             body = views.error(
                 "rate_limited",
                 f"too many requests; retry after {retry_after} s",
