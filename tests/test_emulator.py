@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.cli import cli
 from reconciler.emulator import DEMO_WORLD, MAX_PAGE_SIZE, Emulator, World
@@ -212,6 +214,21 @@ def test_page_size_is_clamped_to_the_maximum(api_session: ApiSession) -> None:
     assert [a["name"] for a in one["aois"]] == ["Kochi-Coast"]
 
 
+def test_any_page_is_a_slice_of_the_whole(api_session: ApiSession) -> None:
+    everything = listing(api_session, NAGPUR, limit=100)
+
+    # Hypothesis runs inside the test, so the (read-only) emulator fixture serves every example.
+    @settings(max_examples=40, deadline=None)
+    @given(offset=st.integers(0, 20), limit=st.integers(1, 150))
+    def check(offset: int, limit: int) -> None:
+        page = api_session.get(vizs(NAGPUR), params={"offset": offset, "limit": limit}).json()
+        size = min(limit, MAX_PAGE_SIZE)
+        assert page["pagination"] == {"total": len(everything), "offset": offset, "limit": size}
+        assert page["visualization"] == everything[offset : offset + size]
+
+    check()
+
+
 @pytest.mark.parametrize(
     "params",
     [{"limit": "-1"}, {"limit": "0"}, {"limit": "ten"}, {"offset": "-5"}, {"offset": "1.5"}],
@@ -338,6 +355,22 @@ def test_omitted_assets_conflict_with_explicit_all(api_session: ApiSession) -> N
     clash = create(api_session, BENGALURU, TRUE_COLOR, src_asset_ids=bengaluru_all[::-1])
     assert clash.status_code == 409
     assert error_of(clash)["details"]["visualization_id"] == BENGALURU_TRUE_COLOR
+
+
+def test_any_order_of_the_same_assets_is_409(api_session: ApiSession) -> None:
+    assets = [a["id"] for a in api_session.get(f"/v0/aois/{NAGPUR}/assets").json()["assets"]]
+    chosen = assets[:4]
+    first = create(api_session, NAGPUR, NDWI, src_asset_ids=chosen)
+    assert first.status_code == 201
+
+    @settings(max_examples=20, deadline=None)
+    @given(order=st.permutations(chosen), repeats=st.integers(1, 2))
+    def check(order: list[str], repeats: int) -> None:
+        again = create(api_session, NAGPUR, NDWI, src_asset_ids=list(order) * repeats)
+        assert again.status_code == 409
+        assert error_of(again)["details"] == {"visualization_id": first.json()["id"]}
+
+    check()
 
 
 def test_other_index_or_asset_set_is_not_a_conflict(api_session: ApiSession) -> None:
