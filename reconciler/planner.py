@@ -223,7 +223,7 @@ def _undeclared(aoi_id: str, aoi_name: str, viz: Visualization) -> PlanWarning:
         aoi_name=aoi_name,
         visualization_id=viz.id,
         message=(
-            f"visualization '{viz.index_name or viz.index_id}' over [{assets}] exists but is not "
-            "declared in the specs; it is left alone (the API has no delete)"
+            f"'{viz.index_name or viz.index_id}' over [{assets}] is not declared in the specs: "
+            "left alone"
         ),
     )

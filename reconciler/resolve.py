@@ -115,8 +115,10 @@ def select_aois(
     groups: dict[str, tuple[Aoi, list[AoiDecl]]] = {}
     problems: list[Problem] = []
     matched_targets: set[str] = set()
+    declared: set[str] = set()  # every name a target could have meant, for the hint
     for decl in specs.aois:
         resolved = resolve_aoi(decl, aois)
+        declared |= {decl.label} | ({resolved.name} if isinstance(resolved, Aoi) else set())
         if targets:
             names = {decl.label} | (
                 {resolved.id, resolved.name} if isinstance(resolved, Aoi) else set()
@@ -131,7 +133,6 @@ def select_aois(
         groups.setdefault(resolved.id, (resolved, []))[1].append(decl)
     unknown = [t for t in targets if t not in matched_targets]
     if unknown:
-        declared = {d.label for d in specs.aois}
         raise ConfigError(
             "--target "
             + ", ".join(f"'{t}'{closest(t, declared)}" for t in unknown)

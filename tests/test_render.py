@@ -185,8 +185,7 @@ def realistic_plan() -> Plan:
                 kind="undeclared",
                 aoi_id=PUNE,
                 aoi_name="Pune-East",
-                message="visualization 'NDWI' over [Pune-A 2024-06-01] exists but is not "
-                "declared in the specs; it is left alone (the API has no delete)",
+                message="'NDWI' over [Pune-A 2024-06-01] is not declared in the specs: left alone",
                 visualization_id="f0e1d2c3-b4a5-4968-8776-655443322110",
             ),
         ),
