@@ -265,6 +265,10 @@ class Applier:
             return [_item(change, "failed", f"{outcome} as {viz_id}, then: {exc}", viz_id)]
         except TimeoutError as exc:
             return [_item(change, "failed", f"{outcome} as {viz_id}, but {exc}", viz_id)]
+        except _Stopped:
+            # It exists now: say so. Unrecorded, so the next plan checks its rollbacks.
+            message = f"{outcome} as {viz_id}, but {self._stop_reason} before it was ready"
+            return [_item(change, outcome, message, viz_id, status="creating")]
         if viz.status != "success":
             return [
                 _item(
