@@ -396,30 +396,23 @@ def _item(
     *,
     status: str | None = None,
 ) -> ItemResult:
+    common: dict[str, Any] = {
+        "outcome": outcome,
+        "aoi_id": change.aoi_id,
+        "aoi_name": change.aoi_name,
+        "index_name": change.index_name,
+        "message": message,
+        "where": change.where,
+    }
     if isinstance(change, Rollback):
         return ItemResult(
             change="rollback",
-            outcome=outcome,
-            aoi_id=change.aoi_id,
-            aoi_name=change.aoi_name,
-            index_name=change.index_name,
-            message=message,
-            where=change.where,
             visualization_id=change.visualization_id,
             mode=change.mode,
             dates=change.dates,
+            **common,
         )
-    return ItemResult(
-        change="create",
-        outcome=outcome,
-        aoi_id=change.aoi_id,
-        aoi_name=change.aoi_name,
-        index_name=change.index_name,
-        message=message,
-        where=change.where,
-        visualization_id=visualization_id,
-        status=status,
-    )
+    return ItemResult(change="create", visualization_id=visualization_id, status=status, **common)
 
 
 def _describe(item: ItemResult) -> str:

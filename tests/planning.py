@@ -17,6 +17,18 @@ from reconciler.state import StateStore
 
 API_KEY = "test-key"
 
+# Ids from reconciler/emulator/demo_world.yaml that the plan, apply and CLI tests refer to.
+BENGALURU = "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"
+PUNE = "8ee03236-8358-5969-a280-c39238c3c46b"
+NAGPUR = "1a3cd9bf-677d-5205-8fbf-1414083293b0"
+NDVI = "cb668cf4-b6fc-5c37-a944-84c62fd95299"
+NDWI = "04d0a9cd-f653-558c-9d19-4103e6386d5a"
+NDVI_BENGALURU_AB = "f4810809-db7f-5877-9305-3e51eb6a61a3"
+NDVI_NAGPUR_JKL = "d17b2df7-eae7-5807-8fa5-661c39f02570"
+NDVI_NAGPUR_M_FAILED = "a6c61636-b17f-506e-92e2-665375801ab6"
+BENGALURU_C = "28feba53-9c1f-5b4f-ad79-431fa406dad0"
+BENGALURU_D = "e867d4cd-b221-5b2d-974f-6c505cce2e9c"
+
 
 def write_spec(directory: Path, text: str, name: str = "spec.yaml") -> Path:
     """Write one spec file (dedented) and return the directory holding it."""
@@ -60,3 +72,30 @@ def run_apply(emulator: Emulator, plan: Plan, state_path: Path, **kwargs: object
 def count_visualizations(emulator: Emulator, aoi_id: str, index_id: str) -> int:
     with client_for(emulator) as client:
         return len(client.list_visualizations(aoi_id, index_id=index_id))
+
+
+def remember_rollback(
+    emulator: Emulator,
+    state_path: Path,
+    *,
+    mode: str = "dynamic",
+    dates: Sequence[str] = ("2024-05-06",),
+    revision: int = 0,
+) -> str:
+    """Record in the state file that Bengaluru's NDVI was rolled back as it is now.
+
+    Returns the visualization's current ``updated_at`` (what the record holds).
+    """
+    with client_for(emulator) as client:
+        (viz,) = client.list_visualizations(BENGALURU, visualization_id=NDVI_BENGALURU_AB)
+    store = StateStore(state_path)
+    store.load()
+    store.record_rollback(
+        NDVI_BENGALURU_AB,
+        aoi_id=BENGALURU,
+        mode=mode,
+        dates=dates,
+        revision=revision,
+        updated_at=viz.updated_at or "",
+    )
+    return viz.updated_at or ""

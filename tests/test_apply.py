@@ -11,15 +11,20 @@ from reconciler.apply import Applier, check_not_stale
 from reconciler.emulator import FaultConfig
 from reconciler.errors import StalePlanError, StateLockedError
 from reconciler.state import StateStore
-from tests.planning import client_for, count_visualizations, make_plan, run_apply, write_spec
-
-BENGALURU = "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"
-PUNE = "8ee03236-8358-5969-a280-c39238c3c46b"
-NDVI = "cb668cf4-b6fc-5c37-a944-84c62fd95299"
-NDWI = "04d0a9cd-f653-558c-9d19-4103e6386d5a"
-NDVI_BENGALURU_AB = "f4810809-db7f-5877-9305-3e51eb6a61a3"
-BENGALURU_C = "28feba53-9c1f-5b4f-ad79-431fa406dad0"
-BENGALURU_D = "e867d4cd-b221-5b2d-974f-6c505cce2e9c"
+from tests.planning import (
+    BENGALURU,
+    BENGALURU_C,
+    BENGALURU_D,
+    NDVI,
+    NDVI_BENGALURU_AB,
+    NDWI,
+    PUNE,
+    client_for,
+    count_visualizations,
+    make_plan,
+    run_apply,
+    write_spec,
+)
 
 SPEC = """
 aois:

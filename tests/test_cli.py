@@ -13,11 +13,9 @@ from click.testing import CliRunner
 from reconciler.cli import cli
 from reconciler.emulator import Emulator
 from reconciler.state import StateStore
-from tests.planning import client_for, write_spec
+from tests.planning import BENGALURU, NDVI_BENGALURU_AB, client_for, write_spec
 
 SECRET = "sk-live-0123456789abcdef"  # looks like a real key, so a leak would be obvious
-BENGALURU = "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"
-NDVI_BENGALURU_AB = "f4810809-db7f-5877-9305-3e51eb6a61a3"
 
 TYPO = "aois: [{aoi: {name: Pune-East}, visualizations: [{index: NVDI}]}]\n"
 

@@ -7,14 +7,16 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import ConfigError, ResolutionError
-from reconciler.state import StateStore
-from tests.planning import client_for, make_plan, write_spec
-
-BENGALURU = "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"
-NAGPUR = "1a3cd9bf-677d-5205-8fbf-1414083293b0"
-NDVI_BENGALURU_AB = "f4810809-db7f-5877-9305-3e51eb6a61a3"
-NDVI_NAGPUR_JKL = "d17b2df7-eae7-5807-8fa5-661c39f02570"
-NDVI_NAGPUR_M_FAILED = "a6c61636-b17f-506e-92e2-665375801ab6"
+from tests.planning import (
+    BENGALURU,
+    NDVI_BENGALURU_AB,
+    NDVI_NAGPUR_JKL,
+    NDVI_NAGPUR_M_FAILED,
+    client_for,
+    make_plan,
+    remember_rollback,
+    write_spec,
+)
 
 MIXED = """
 aois:
@@ -65,18 +67,7 @@ def test_plan_is_empty_when_state_records_the_rollbacks(emulator, tmp_path: Path
                   - {mode: dynamic, dates: [2024-05-06]}
         """,
     )
-    with client_for(emulator) as client:
-        (viz,) = client.list_visualizations(BENGALURU, visualization_id=NDVI_BENGALURU_AB)
-    store = StateStore(tmp_path / "state.json")
-    store.load()
-    store.record_rollback(
-        NDVI_BENGALURU_AB,
-        aoi_id=BENGALURU,
-        mode="dynamic",
-        dates=["2024-05-06"],
-        revision=0,
-        updated_at=viz.updated_at or "",
-    )
+    remember_rollback(emulator, tmp_path / "state.json")
 
     plan = make_plan(emulator, specs, tmp_path / "state.json")
 
@@ -88,18 +79,7 @@ def test_plan_is_empty_when_state_records_the_rollbacks(emulator, tmp_path: Path
 def test_revision_bump_and_new_dates_are_planned_with_their_reason(
     emulator, tmp_path: Path
 ) -> None:
-    with client_for(emulator) as client:
-        (viz,) = client.list_visualizations(BENGALURU, visualization_id=NDVI_BENGALURU_AB)
-    store = StateStore(tmp_path / "state.json")
-    store.load()
-    store.record_rollback(
-        NDVI_BENGALURU_AB,
-        aoi_id=BENGALURU,
-        mode="dynamic",
-        dates=["2024-05-06"],
-        revision=0,
-        updated_at=viz.updated_at or "",
-    )
+    remember_rollback(emulator, tmp_path / "state.json")
     specs = write_spec(
         tmp_path / "specs",
         """
@@ -125,18 +105,8 @@ def test_revision_bump_and_new_dates_are_planned_with_their_reason(
 
 
 def test_an_edit_behind_the_tools_back_is_planned_as_changed(emulator, tmp_path: Path) -> None:
+    recorded = remember_rollback(emulator, tmp_path / "state.json")
     with client_for(emulator) as client:
-        (viz,) = client.list_visualizations(BENGALURU, visualization_id=NDVI_BENGALURU_AB)
-        store = StateStore(tmp_path / "state.json")
-        store.load()
-        store.record_rollback(
-            NDVI_BENGALURU_AB,
-            aoi_id=BENGALURU,
-            mode="dynamic",
-            dates=["2024-05-06"],
-            revision=0,
-            updated_at=viz.updated_at or "",
-        )
         client.update_metadata(
             BENGALURU,
             NDVI_BENGALURU_AB,
@@ -160,7 +130,7 @@ def test_an_edit_behind_the_tools_back_is_planned_as_changed(emulator, tmp_path:
 
     (rollback,) = plan.rollbacks
     assert rollback.reason == "changed"
-    assert viz.updated_at in rollback.detail
+    assert recorded in rollback.detail
 
 
 def test_pagination_finds_visualizations_and_assets_beyond_the_first_page(
