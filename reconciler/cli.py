@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -629,6 +630,10 @@ def plan(
 # --- apply (issue 5) ------------------------------------------------------------------------
 
 
+#: Without a terminal, at most one "waiting for …" line this often (seconds).
+WAIT_LOG_INTERVAL = 30.0
+
+
 def _is_plan_file(paths: Sequence[str]) -> bool:
     """One argument naming a file that is not YAML: a saved plan (from 'plan --out')."""
     if len(paths) != 1:
@@ -849,11 +854,17 @@ def _apply(
             store.load()
             progress = StderrProgress()
 
+            last_wait_line = [0.0]
+
             def report_progress(message: str) -> None:
-                if message.startswith("waiting"):
-                    progress(message)
-                else:
+                if not message.startswith("waiting"):
                     progress.clear()
+                    click.echo(message, err=True)
+                elif progress.enabled:
+                    progress(message)
+                elif time.monotonic() - last_wait_line[0] >= WAIT_LOG_INTERVAL:
+                    # No terminal (CI): an occasional line, so a long wait never looks hung.
+                    last_wait_line[0] = time.monotonic()
                     click.echo(message, err=True)
 
             applier = Applier(
