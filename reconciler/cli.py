@@ -850,8 +850,7 @@ def _apply(
                     f"the plan has {changes} changes, more than --max-changes {max_changes}; "
                     "nothing was applied. Check the plan, then raise the limit or pass --force."
                 )
-            _confirm(changes, yes)
-            store.load()
+            _confirm(changes, yes)  # store.lock() above already (re)loaded the state
             progress = StderrProgress()
 
             last_wait_line = [0.0]
