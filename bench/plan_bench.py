@@ -19,12 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from reconciler.client import PixxelClient
 from reconciler.emulator import Emulator, FaultConfig, World
-from reconciler.planner import build_plan
-from reconciler.refresh import refresh
-from reconciler.spec import load_specs
-from reconciler.state import State
+from reconciler.engine import Engine, Settings
 
 KEY = "bench-key"
 
@@ -101,7 +97,6 @@ def main() -> None:
         spec_dir = Path(tmp, "specs")
         spec_dir.mkdir()
         (spec_dir / "bench.yaml").write_text(yaml.safe_dump(make_spec(args.aois)))
-        specs = load_specs([str(spec_dir)])
 
         emulator = Emulator(
             World.from_yaml(world_path),
@@ -113,11 +108,15 @@ def main() -> None:
             print(f"{'parallelism':>11} {'requests':>9} {'wall s':>8} {'ideal s':>8} {'ratio':>6}")
             for parallelism in args.parallelism:
                 emulator.counter.reset()
-                with PixxelClient(emulator.url, KEY, parallelism=parallelism) as client:
-                    started = time.perf_counter()
-                    observed = refresh(specs, client, parallelism=parallelism)
-                    build_plan(observed, State(), spec_fingerprint=specs.fingerprint)
-                    wall = time.perf_counter() - started
+                settings = Settings(
+                    api_url=emulator.url,
+                    parallelism=parallelism,
+                    state=Path(tmp, "no-state.json"),
+                    environ={"PIXXEL_API_KEY": KEY},
+                )
+                started = time.perf_counter()
+                Engine(settings).plan([str(spec_dir)])
+                wall = time.perf_counter() - started
                 requests = emulator.counter.total
                 ideal = requests * args.latency_ms / 1000 / parallelism
                 ratio = wall / ideal

@@ -13,16 +13,16 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from deepdiff import DeepDiff
-
 from reconciler.apitypes import Visualization
 from reconciler.client import PixxelClient
-from reconciler.errors import ApiError, ConflictError, StalePlanError
+from reconciler.errors import ApiError, ConflictError
+from reconciler.events import ItemFinished, Listener, Stopping, Waiting, ignore
+from reconciler.identity import Identity
 from reconciler.plan import Create, Plan, Rollback
 from reconciler.state import StateStore
 
@@ -31,8 +31,6 @@ log = logging.getLogger(__name__)
 Outcome = Literal["created", "adopted", "rolled back", "failed", "skipped"]
 OUTCOMES: tuple[Outcome, ...] = ("created", "adopted", "rolled back", "failed", "skipped")
 REPORT_FORMAT_VERSION = 1
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -103,8 +101,17 @@ class ApplyResult:
         }
 
 
+_CREATED: Outcome = "created"
+_ADOPTED: Outcome = "adopted"
+
+
 class _Stopped(Exception):
     """Raised inside a worker when a stop was requested; never escapes ``Applier.apply``."""
+
+
+def now() -> str:
+    """The current UTC time as the report writes it."""
+    return _now()
 
 
 def _now() -> str:
@@ -127,7 +134,7 @@ class Applier:
         wait_timeout: float = 600.0,
         poll_interval: float = 1.0,
         fail_fast: bool = False,
-        progress: Progress | None = None,
+        listener: Listener = ignore,
     ) -> None:
         self._client = client
         self._store = store
@@ -135,7 +142,8 @@ class Applier:
         self._wait_timeout = wait_timeout
         self._poll_interval = poll_interval
         self._fail_fast = fail_fast
-        self._progress = progress or (lambda message: None)
+        self._listener = listener
+        self._total = 0
         self._stop = threading.Event()
         self._stop_reason = ""
         self._lock = threading.Lock()
@@ -156,18 +164,15 @@ class Applier:
         by_aoi: dict[str, list[tuple[int, Create | Rollback]]] = {}
         for position, change in enumerate(changes):
             by_aoi.setdefault(change.aoi_id, []).append((position, change))
+        self._total = len(changes)
         observed = {
             viz_id: viz
             for snapshot in plan.observed.values()
-            if isinstance(snapshot, Mapping)
-            for viz_id, viz in (snapshot.get("visualizations") or {}).items()
-            if isinstance(viz, Mapping)
+            for viz_id, viz in snapshot.visualizations.items()
         }
-        creating = {viz_id for viz_id, viz in observed.items() if viz.get("status") == "creating"}
+        creating = {viz_id for viz_id, viz in observed.items() if viz.status == "creating"}
         self._known_updated_at = {
-            viz_id: str(viz["updated_at"])
-            for viz_id, viz in observed.items()
-            if viz.get("updated_at")
+            viz_id: viz.updated_at for viz_id, viz in observed.items() if viz.updated_at
         }
         executor = ThreadPoolExecutor(max_workers=self._parallelism, thread_name_prefix="apply")
         futures = [executor.submit(self._run_aoi, items, creating) for items in by_aoi.values()]
@@ -179,7 +184,7 @@ class Applier:
         except KeyboardInterrupt:
             result.interrupted = True
             self.request_stop("interrupted (Ctrl-C)")
-            self._progress("interrupted: finishing requests in flight, starting nothing new …")
+            self._listener(Stopping(self._stop_reason))
         finally:
             executor.shutdown(wait=True)
         for future in futures:
@@ -222,8 +227,9 @@ class Applier:
     def _record_many(self, position: int, items: list[ItemResult]) -> None:
         with self._lock:
             self._results[position] = items
+            done = len(self._results)
         for item in items:
-            self._progress(_describe(item))
+            self._listener(ItemFinished(item, done, self._total))
             if not item.ok and item.outcome == "failed" and self._fail_fast:
                 self.request_stop("--fail-fast: stopped after the first failure")
 
@@ -241,7 +247,7 @@ class Applier:
                 src_asset_ids=change.asset_ids,
                 resolution=change.resolution,
             )
-            viz_id, outcome = detail.id, "created"
+            viz_id, outcome = detail.id, _CREATED
         except ConflictError as exc:
             found = self._find_existing(change)
             if found is None:
@@ -254,7 +260,7 @@ class Applier:
                         "on the AOI; nothing was changed",
                     )
                 ]
-            viz_id, outcome = found.id, "adopted"
+            viz_id, outcome = found.id, _ADOPTED
             log.info("%s already exists as %s: adopting it", label, viz_id)
         except ApiError as exc:
             return [_item(change, "failed", str(exc))]
@@ -280,7 +286,7 @@ class Applier:
                     status=viz.status,
                 )
             ]
-        if outcome == "created":
+        if outcome == _CREATED:
             dates = sorted({a.date for a in viz.assets})
             self._store.record_fresh(
                 viz_id,
@@ -324,9 +330,9 @@ class Applier:
 
     def _find_existing(self, change: Create) -> Visualization | None:
         """The visualization a 409 refers to: same index, same set of source assets."""
-        wanted = frozenset(change.identity)
+        wanted = Identity.of(change.index_id, change.identity)
         for viz in self._client.list_visualizations(change.aoi_id, index_id=change.index_id):
-            if frozenset(a.id for a in viz.assets) == wanted:
+            if Identity.of_visualization(viz) == wanted:
                 return viz
         return None
 
@@ -347,8 +353,7 @@ class Applier:
                     f"it was still creating after {self._wait_timeout:g} s (--wait-timeout); "
                     "run apply again later to finish"
                 )
-            progress = f" {viz.progress}%" if viz.progress is not None else ""
-            self._progress(f"waiting for {label} ({viz_id}): creating{progress}")
+            self._listener(Waiting(label, viz_id, viz.progress))
             if self._stop.wait(min(interval, remaining)):
                 raise _Stopped
             interval = min(interval * 1.5, 10.0)
@@ -413,70 +418,3 @@ def _item(
             **common,
         )
     return ItemResult(change="create", visualization_id=visualization_id, status=status, **common)
-
-
-def _describe(item: ItemResult) -> str:
-    what = f"{item.index_name} on {item.aoi_name}"
-    if item.change == "rollback":
-        what += f", {item.mode} legends of {', '.join(item.dates)}"
-    return f"{item.outcome}: {what}: {item.message}"
-
-
-# --- saved plans -----------------------------------------------------------------------------
-
-
-def describe_drift(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
-    """What changed between two plan snapshots (AOI id → snapshot), one sentence each."""
-    lines: list[str] = []
-    for aoi_id in sorted(set(before) | set(after)):
-        old, new = before.get(aoi_id), after.get(aoi_id)
-        name = (new or old or {}).get("name", aoi_id)
-        if old is None or new is None:
-            lines.append(f"AOI {name}: {'no longer' if new is None else 'now'} part of the plan")
-            continue
-        diff = DeepDiff(old, new, view="tree")
-        for report_type, levels in diff.items():
-            for level in levels:
-                path = "/".join(str(p) for p in level.path(output_format="list"))
-                if report_type.endswith("_added"):
-                    lines.append(f"AOI {name}: {path} appeared{_brief(level.t2)}")
-                elif report_type.endswith("_removed"):
-                    lines.append(f"AOI {name}: {path} is gone{_brief(level.t1)}")
-                else:
-                    lines.append(f"AOI {name}: {path} changed from {level.t1!r} to {level.t2!r}")
-    return sorted(lines)
-
-
-def _brief(value: object) -> str:
-    """' (NDVI, success)' for a visualization snapshot; '' for anything else."""
-    if isinstance(value, Mapping) and "index" in value:
-        return f" ({value.get('index')}, {value.get('status')})"
-    return ""
-
-
-def check_not_stale(
-    plan: Plan, *, spec_fingerprint: str, observed: Mapping[str, Any], api_url: str
-) -> None:
-    """Refuse a saved plan when the specs or the world it was computed from have moved."""
-    reasons: list[str] = []
-    if plan.api_url and plan.api_url != api_url:
-        reasons.append(f"the plan was made against {plan.api_url}, not {api_url}")
-    if plan.spec_fingerprint != spec_fingerprint:
-        reasons.append(f"the specs ({', '.join(plan.spec_paths) or 'specs/'}) changed")
-    wanted = {aoi_id for aoi_id in plan.observed if aoi_id in _affected(plan)}
-    reasons.extend(
-        describe_drift(
-            {k: v for k, v in plan.observed.items() if k in wanted},
-            {k: v for k, v in observed.items() if k in wanted},
-        )
-    )
-    if reasons:
-        raise StalePlanError(
-            "the saved plan is stale, nothing was applied:\n  - "
-            + "\n  - ".join(reasons)
-            + "\nRun 'reconciler plan' again and review the new plan."
-        )
-
-
-def _affected(plan: Plan) -> set[str]:
-    return {change.aoi_id for change in plan.changes}

@@ -21,6 +21,7 @@ is not a ``ReconcilerError`` reaching the CLI is a bug.
     ├── StateError              the state file is unreadable or cannot be written
     │   └── StateLockedError    another apply holds the lock
     └── ApplyError              apply finished with failed items, or refused to start
+        └── TooManyChangesError a plan larger than --max-changes, without --force
 """
 
 from __future__ import annotations
@@ -161,3 +162,7 @@ class StateLockedError(StateError):
 
 class ApplyError(ReconcilerError):
     """Apply refused to start, or finished with items that failed."""
+
+
+class TooManyChangesError(ApplyError):
+    """The plan has more changes than the caller allowed (``Plan.raise_if_unsafe``)."""

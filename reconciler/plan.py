@@ -2,8 +2,8 @@
 
 The planner builds a ``Plan``; renderers and apply only read it. ``Plan.to_dict()`` is the
 documented JSON format (``format_version`` below); ``Plan.from_dict()`` reads a saved plan back.
-Changes are kept in a stable order (AOI name, then index name, then asset set, then mode) so two
-plans of the same world render identically.
+The plan owns its order (AOI name, then index name, then asset set, then mode: two plans of the
+same world render identically, whoever built them) and its safety check (``raise_if_unsafe``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reconciler.errors import PlanFileError
+from reconciler.errors import PlanFileError, TooManyChangesError
 
 #: Bump when the JSON shape changes incompatibly; readers refuse versions they do not know.
 FORMAT_VERSION = 1
@@ -83,6 +83,11 @@ class Create:
     def asset_ids(self) -> tuple[str, ...] | None:
         return None if self.assets is None else tuple(a.id for a in self.assets)
 
+    @property
+    def sort_key(self) -> tuple[str, ...]:
+        assets = "" if self.assets is None else ",".join(a.date + a.name for a in self.assets)
+        return (self.aoi_name, self.aoi_id, self.index_name, assets)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -116,6 +121,10 @@ class Rollback:
     where: str
     kind: Literal["rollback"] = "rollback"
 
+    @property
+    def sort_key(self) -> tuple[str, ...]:
+        return (self.aoi_name, self.aoi_id, self.index_name, self.visualization_id, self.mode)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -143,6 +152,10 @@ class PlanWarning:
     message: str
     visualization_id: str | None = None
     where: str | None = None
+
+    @property
+    def sort_key(self) -> tuple[str, ...]:
+        return (self.aoi_name, self.aoi_id, self.kind, self.visualization_id or "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,12 +187,71 @@ class AoiSummary:
 
 
 @dataclass(frozen=True)
+class VizSnapshot:
+    """One visualization as the plan saw it: enough to tell later that it moved."""
+
+    index: str
+    assets: tuple[str, ...]  # source asset ids, sorted
+    status: str | None
+    updated_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "assets": list(self.assets),
+            "status": self.status,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VizSnapshot:
+        return cls(
+            index=str(data["index"]),
+            assets=tuple(str(a) for a in data["assets"]),
+            status=_opt_str(data["status"]),
+            updated_at=_opt_str(data["updated_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class AoiSnapshot:
+    """One AOI as the plan saw it; ``assets`` (id -> "name date") is None when not read."""
+
+    name: str
+    visualizations: dict[str, VizSnapshot]
+    assets: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "visualizations": {k: v.to_dict() for k, v in sorted(self.visualizations.items())},
+            "assets": None if self.assets is None else dict(sorted(self.assets.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AoiSnapshot:
+        assets = data["assets"]
+        return cls(
+            name=str(data["name"]),
+            visualizations={
+                str(k): VizSnapshot.from_dict(v) for k, v in data["visualizations"].items()
+            },
+            assets=None if assets is None else {str(k): str(v) for k, v in assets.items()},
+        )
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
 class Plan:
     """Desired versus observed, for every targeted AOI.
 
     ``spec_fingerprint`` hashes the spec files read from ``spec_paths``; ``observed`` maps each
-    AOI id to a plain snapshot of what was observed there (visualization ids, statuses,
+    AOI id to a snapshot of what was observed there (visualization ids, statuses,
     ``updated_at``, asset sets), so apply of a saved plan can say precisely what moved since.
+    Whatever order the changes are given in, the plan keeps them in its own stable order.
     """
 
     creates: tuple[Create, ...] = ()
@@ -187,11 +259,20 @@ class Plan:
     warnings: tuple[PlanWarning, ...] = ()
     aois: tuple[AoiSummary, ...] = ()
     spec_fingerprint: str = ""
-    observed: dict[str, Any] = field(default_factory=dict)
+    observed: dict[str, AoiSnapshot] = field(default_factory=dict)
     api_url: str = ""
     spec_paths: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        # Frozen, so the sorted copies go in through object.__setattr__ (as dataclasses do).
+        sort = object.__setattr__
+        sort(self, "creates", tuple(sorted(self.creates, key=lambda c: c.sort_key)))
+        sort(self, "rollbacks", tuple(sorted(self.rollbacks, key=lambda r: r.sort_key)))
+        sort(self, "warnings", tuple(sorted(self.warnings, key=lambda w: w.sort_key)))
+        sort(self, "aois", tuple(sorted(self.aois, key=lambda a: (a.aoi_name, a.aoi_id))))
+        sort(self, "observed", dict(sorted(self.observed.items())))
 
     @property
     def changes(self) -> tuple[Create | Rollback, ...]:
@@ -201,6 +282,21 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.creates or self.rollbacks)
+
+    @property
+    def affected_aois(self) -> frozenset[str]:
+        """The ids of the AOIs this plan changes."""
+        return frozenset(change.aoi_id for change in self.changes)
+
+    def raise_if_unsafe(self, max_changes: int | None, *, force: bool = False) -> None:
+        """Refuse a plan larger than ``max_changes`` unless ``force``: a typo in a spec or a
+        wrong state location must not roll back thousands of legends unreviewed."""
+        count = len(self.changes)
+        if max_changes is not None and count > max_changes and not force:
+            raise TooManyChangesError(
+                f"the plan has {count} changes, more than --max-changes {max_changes}; "
+                "nothing was applied. Check the plan, then raise the limit or pass --force."
+            )
 
     def summary(self) -> dict[str, int]:
         return {
@@ -218,7 +314,7 @@ class Plan:
             "targets": list(self.targets),
             "spec_paths": list(self.spec_paths),
             "spec_fingerprint": self.spec_fingerprint,
-            "observed": dict(sorted(self.observed.items())),
+            "observed": {k: v.to_dict() for k, v in self.observed.items()},
             "aois": [a.to_dict() for a in self.aois],
             "creates": [c.to_dict() for c in self.creates],
             "rollbacks": [r.to_dict() for r in self.rollbacks],
@@ -243,7 +339,7 @@ class Plan:
                 warnings=tuple(PlanWarning(**w) for w in data["warnings"]),
                 aois=tuple(AoiSummary(**a) for a in data["aois"]),
                 spec_fingerprint=str(data["spec_fingerprint"]),
-                observed=dict(data["observed"]),
+                observed={str(k): AoiSnapshot.from_dict(v) for k, v in data["observed"].items()},
                 api_url=str(data["api_url"]),
                 targets=tuple(data["targets"]),
                 spec_paths=tuple(data["spec_paths"]),

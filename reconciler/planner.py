@@ -15,10 +15,10 @@ Pure: no I/O, so every rule here has a pure test. The rules (DESIGN.md, "Semanti
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
-from reconciler import resolve
 from reconciler.apitypes import Asset, Visualization
-from reconciler.errors import ResolutionError
+from reconciler.observed import Observed
 from reconciler.plan import (
     AoiSummary,
     AssetRef,
@@ -29,8 +29,7 @@ from reconciler.plan import (
     RollbackReason,
     RollbackTarget,
 )
-from reconciler.refresh import Observed, resolve_all
-from reconciler.state import State, VizRecord
+from reconciler.resolve import Desired, DesiredVisualization
 
 #: When one mode has dates pending for different reasons, the plan names the strongest.
 _REASON_WEIGHT: dict[RollbackReason, int] = {
@@ -41,39 +40,51 @@ _REASON_WEIGHT: dict[RollbackReason, int] = {
 }
 
 
+class Record(Protocol):
+    """What the planner reads of one state record (``state.VizRecord``)."""
+
+    @property
+    def updated_at(self) -> str: ...
+
+    def revision_of(self, mode: str, date: str) -> int | None: ...
+
+
+class Records(Protocol):
+    """What the planner reads of the state (``state.State``): a record per visualization id."""
+
+    def get(self, visualization_id: str) -> Record | None: ...
+
+
 def build_plan(
+    desired: Desired,
     observed: Observed,
-    state: State,
+    state: Records,
     *,
-    spec_fingerprint: str,
+    spec_fingerprint: str = "",
     spec_paths: Sequence[str] = (),
     api_url: str = "",
     targets: Sequence[str] = (),
 ) -> Plan:
-    """The changes that bring the observed world to the declared one.
+    """The changes that bring the observed world to the desired one.
 
-    Raises ``ResolutionError`` listing every reference that does not resolve.
+    Raises ``ResolutionError`` when ``desired`` carries references that did not resolve.
     """
-    desired, problems = resolve_all(observed)
-    if problems:
-        raise ResolutionError(problems)
-
+    desired.raise_for_problems()
     creates: list[Create] = []
     rollbacks: list[Rollback] = []
     warnings: list[PlanWarning] = []
     summaries: list[AoiSummary] = []
-    by_aoi: dict[str, list[resolve.DesiredVisualization]] = {
-        aoi_id: [] for aoi_id in observed.by_aoi
-    }
-    for item in desired:
-        by_aoi[item.aoi.id].append(item)
+    by_aoi: dict[str, list[DesiredVisualization]] = {aoi.id: [] for aoi in desired.aois}
+    for item in desired.visualizations:
+        by_aoi.setdefault(item.aoi.id, []).append(item)
 
     for aoi_id, seen in observed.by_aoi.items():
-        existing = {(v.index_id, frozenset(a.id for a in v.assets)): v for v in seen.visualizations}
+        existing = seen.by_identity()
         matched: set[str] = set()
         unchanged = 0
-        for item in by_aoi[aoi_id]:
-            viz = existing.get((item.index.id, item.identity))
+        declared = by_aoi.get(aoi_id, [])
+        for item in declared:
+            viz = existing.get(item.identity)
             if viz is None:
                 creates.append(_create(item))
                 continue
@@ -89,23 +100,16 @@ def build_plan(
             if viz.id not in matched:
                 warnings.append(_undeclared(seen.aoi.id, seen.aoi.name, viz))
         summaries.append(
-            AoiSummary(aoi_id, seen.aoi.name, declared=len(by_aoi[aoi_id]), unchanged=unchanged)
+            AoiSummary(aoi_id, seen.aoi.name, declared=len(declared), unchanged=unchanged)
         )
 
     return Plan(
-        creates=tuple(sorted(creates, key=_create_key)),
-        rollbacks=tuple(
-            sorted(
-                rollbacks,
-                key=lambda r: (r.aoi_name, r.aoi_id, r.index_name, r.visualization_id, r.mode),
-            )
-        ),
-        warnings=tuple(
-            sorted(warnings, key=lambda w: (w.aoi_name, w.aoi_id, w.kind, w.visualization_id or ""))
-        ),
-        aois=tuple(sorted(summaries, key=lambda a: (a.aoi_name, a.aoi_id))),
+        creates=tuple(creates),
+        rollbacks=tuple(rollbacks),
+        warnings=tuple(warnings),
+        aois=tuple(summaries),
         spec_fingerprint=spec_fingerprint,
-        observed={aoi_id: seen.snapshot() for aoi_id, seen in sorted(observed.by_aoi.items())},
+        observed=observed.snapshots(),
         api_url=api_url,
         targets=tuple(targets),
         spec_paths=tuple(spec_paths),
@@ -116,7 +120,7 @@ def _asset_ref(asset: Asset) -> AssetRef:
     return AssetRef(id=asset.id, name=asset.name, date=asset.date)
 
 
-def _create(item: resolve.DesiredVisualization) -> Create:
+def _create(item: DesiredVisualization) -> Create:
     return Create(
         aoi_id=item.aoi.id,
         aoi_name=item.aoi.name,
@@ -129,19 +133,14 @@ def _create(item: resolve.DesiredVisualization) -> Create:
         ),
         resolution=item.resolution,
         where=str(item.where),
-        rollbacks=tuple(RollbackTarget(r.mode, r.dates, r.revision) for r in item.rollbacks),  # type: ignore[arg-type]
-        identity=tuple(sorted(item.identity)),
+        rollbacks=tuple(RollbackTarget(r.mode, r.dates, r.revision) for r in item.rollbacks),
+        identity=tuple(sorted(item.identity.asset_ids)),
         legend_modes=item.index.legend_modes,
     )
 
 
-def _create_key(c: Create) -> tuple[str, str, str, str]:
-    assets = "" if c.assets is None else ",".join(a.date + a.name for a in c.assets)
-    return (c.aoi_name, c.aoi_id, c.index_name, assets)
-
-
 def _rollbacks(
-    item: resolve.DesiredVisualization, viz: Visualization, record: VizRecord | None
+    item: DesiredVisualization, viz: Visualization, record: Record | None
 ) -> list[Rollback]:
     """The rollbacks still pending for one existing visualization, one per mode."""
     out: list[Rollback] = []
@@ -179,7 +178,7 @@ def _rollbacks(
                 visualization_id=viz.id,
                 index_id=item.index.id,
                 index_name=item.index.name,
-                mode=declared.mode,  # type: ignore[arg-type]
+                mode=declared.mode,
                 dates=tuple(sorted(reasons)),
                 reason=reason,
                 detail=detail,
@@ -190,7 +189,7 @@ def _rollbacks(
     return out
 
 
-def _status_warning(item: resolve.DesiredVisualization, viz: Visualization) -> PlanWarning:
+def _status_warning(item: DesiredVisualization, viz: Visualization) -> PlanWarning:
     text = {
         "failed": (
             "failed when it was created; its rollbacks are skipped, and reconciler cannot recreate "

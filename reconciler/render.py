@@ -19,14 +19,14 @@ import html
 import json
 import logging
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, Problem
 from reconciler.plan import REASON_TEXT, AoiSummary, Create, Plan, PlanWarning, Rollback
 
 __all__ = [
@@ -609,3 +609,21 @@ def _wrap_list(items: tuple[str, ...], width: int) -> list[str]:
 def _length(text: str) -> int:
     """Length in UTF-16 code units: an upper bound for every way a comment length is counted."""
     return len(text.encode("utf-16-le")) // 2
+
+
+#: Version of `validate --format json` output; bump on incompatible changes.
+VALIDATE_FORMAT_VERSION = 1
+
+
+def render_validation_json(
+    files: Sequence[str], problems: Sequence[Problem], notes: Sequence[Problem]
+) -> str:
+    """The ``validate --format json`` document."""
+    document = {
+        "format_version": VALIDATE_FORMAT_VERSION,
+        "valid": not problems,
+        "files": list(files),
+        "problems": [p.to_dict() for p in problems],
+        "notes": [n.to_dict() for n in notes],
+    }
+    return json.dumps(document, indent=2)

@@ -1,8 +1,9 @@
 """Resolve the references in the specs against what the API returned.
 
-Pure functions: no I/O. ``refresh`` uses them to know what to fetch, the planner to know what
-is desired, and ``validate --online`` to report what does not resolve. Every problem carries the
-spec position of the reference that failed and, where it helps, the closest known names.
+Pure functions: no I/O. ``refresh`` uses ``select_aois`` and the ``needs_*`` rules to know what
+to fetch; ``resolve_desired`` then turns every declaration into a ``DesiredVisualization`` once,
+for the planner and for ``validate --online``. Every problem carries the spec position of the
+reference that failed and, where it helps, the closest known names.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from reconciler.apitypes import Aoi, Asset, Index, Visualization
-from reconciler.errors import ConfigError, Problem, Where
+from reconciler.errors import ConfigError, Problem, ResolutionError, Where
+from reconciler.identity import Identity, by_identity
+from reconciler.observed import Observed
+from reconciler.plan import Mode
 from reconciler.spec import AoiDecl, AssetSel, RollbackDecl, Specs, VisualizationDecl
 
 _MODE_RULES = {
@@ -28,7 +32,7 @@ _MODE_RULES = {
 class ResolvedRollback:
     """A declared rollback whose mode and dates were checked against the visualization."""
 
-    mode: str
+    mode: Mode
     dates: tuple[str, ...]
     revision: int
     where: Where
@@ -45,7 +49,7 @@ class DesiredVisualization:
     aoi: Aoi
     index: Index
     assets: tuple[Asset, ...] | None
-    identity: frozenset[str]
+    identity: Identity
     dates: frozenset[str]
     resolution: float | None
     rollbacks: tuple[ResolvedRollback, ...]
@@ -54,6 +58,32 @@ class DesiredVisualization:
     @property
     def where(self) -> Where:
         return self.decl.where
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The spec entries grouped by the AOI they resolve to (targeted AOIs only).
+
+    ``groups`` maps AOI id to the AOI and every entry declaring it, in spec order;
+    ``problems`` are the AOI references that did not resolve.
+    """
+
+    groups: dict[str, tuple[Aoi, tuple[AoiDecl, ...]]]
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Desired:
+    """Every declared visualization of the targeted AOIs, each reference resolved once."""
+
+    aois: tuple[Aoi, ...]
+    visualizations: tuple[DesiredVisualization, ...]
+    problems: tuple[Problem, ...] = ()
+
+    def raise_for_problems(self) -> None:
+        """``ResolutionError`` listing every reference that did not resolve."""
+        if self.problems:
+            raise ResolutionError(self.problems)
 
 
 def closest(word: str, candidates: Iterable[str], n: int = 3) -> str:
@@ -104,9 +134,7 @@ def resolve_aoi(decl: AoiDecl, aois: Sequence[Aoi]) -> Aoi | Problem:
     return Problem(f"unknown AOI '{decl.name}'{hint}", decl.where)
 
 
-def select_aois(
-    specs: Specs, aois: Sequence[Aoi], targets: Sequence[str] = ()
-) -> tuple[dict[str, tuple[Aoi, list[AoiDecl]]], list[Problem]]:
+def select_aois(specs: Specs, aois: Sequence[Aoi], targets: Sequence[str] = ()) -> Selection:
     """Group the spec's AOI entries by resolved AOI id, limited to ``targets`` when given.
 
     A target matches an AOI's name or id, or the name/id as written in a spec. A target that
@@ -138,7 +166,9 @@ def select_aois(
             + ", ".join(f"'{t}'{closest(t, declared)}" for t in unknown)
             + " matches no AOI declared in the specs"
         )
-    return groups, problems
+    return Selection(
+        {aoi_id: (aoi, tuple(decls)) for aoi_id, (aoi, decls) in groups.items()}, tuple(problems)
+    )
 
 
 # --- indices ---------------------------------------------------------------------------------
@@ -194,29 +224,24 @@ def needs_assets_for_creates(
     decls: Iterable[AoiDecl], indices: IndexLookup, visualizations: Sequence[Visualization]
 ) -> bool:
     """With ids only: the listing is still needed to check a visualization that must be created."""
-    existing = {(v.index_id, frozenset(a.id for a in v.assets)) for v in visualizations}
+    existing = by_identity(visualizations)
     for decl in decls:
         for viz in decl.visualizations:
             index = indices.resolve(viz.index, viz.index_where)
             if isinstance(index, Problem) or viz.assets is None:
                 continue
-            if (index.id, frozenset(sel.value for sel in viz.assets)) not in existing:
+            if Identity.of(index.id, (sel.value for sel in viz.assets)) not in existing:
                 return True
     return False
 
 
-def _resolve_selector(sel: AssetSel, aoi: Aoi, assets: Sequence[Asset] | None) -> Asset | Problem:
+def _resolve_selector(sel: AssetSel, aoi: Aoi, assets: Sequence[Asset]) -> Asset | Problem:
     label = f"AOI '{aoi.name}'"
     if sel.kind == "id":
-        if assets is None:
-            # Not listed because these ids match an existing visualization, whose assets then
-            # supply names and dates (see _resolve_one); nothing to validate here.
-            return Asset.model_construct(id=sel.value, name=sel.value, date="")
         for asset in assets:
             if asset.id == sel.value:
                 return asset
         return Problem(f"asset id '{sel.value}' is not an asset of {label}", sel.where)
-    assert assets is not None, "refresh lists assets whenever a name or date is used"
     if sel.kind == "name":
         named = [a for a in assets if a.name == sel.value]
         if len(named) == 1:
@@ -259,14 +284,14 @@ def resolve_visualizations(
     """Resolve every visualization declared for one AOI (possibly across several spec entries)."""
     desired: list[DesiredVisualization] = []
     problems: list[Problem] = []
-    seen: dict[tuple[str, frozenset[str]], VisualizationDecl] = {}
-    existing = {(v.index_id, frozenset(a.id for a in v.assets)): v for v in visualizations}
+    seen: dict[Identity, VisualizationDecl] = {}
+    existing = by_identity(visualizations)
     for decl in decls:
         for viz in decl.visualizations:
             found = _resolve_one(aoi, viz, indices, assets, existing, problems)
             if found is None:
                 continue
-            key = (found.index.id, found.identity)
+            key = found.identity
             if key in seen:
                 problems.append(
                     Problem(
@@ -286,18 +311,36 @@ def _resolve_one(
     viz: VisualizationDecl,
     indices: IndexLookup,
     assets: Sequence[Asset] | None,
-    existing: dict[tuple[str, frozenset[str]], Visualization],
+    existing: dict[Identity, Visualization],
     problems: list[Problem],
 ) -> DesiredVisualization | None:
     before = len(problems)
     index = indices.resolve(viz.index, viz.index_where)
     if isinstance(index, Problem):
-        problems.append(index)
+        problems.append(index)  # and go on: the asset references may have problems too
     chosen: list[Asset] = []
+    known = assets
+    ids_only = viz.assets is not None and all(s.kind == "id" for s in viz.assets)
+    if known is None and ids_only and viz.assets is not None and isinstance(index, Index):
+        # Not listed because these ids match an existing visualization (refresh reads the
+        # listing otherwise): its assets supply the names and dates.
+        match = existing.get(Identity.of(index.id, (s.value for s in viz.assets)))
+        known = match.assets if match is not None else None
+    if known is None:
+        if isinstance(index, Problem):
+            return None
+        problems.append(
+            Problem(
+                f"the assets of AOI '{aoi.name}' were not read, so {viz.describe()} cannot be "
+                "resolved (a bug in reconciler's refresh: please report it)",
+                viz.where,
+            )
+        )
+        return None
     if viz.assets is not None:
         first_at: dict[str, Where] = {}
         for sel in viz.assets:
-            asset = _resolve_selector(sel, aoi, assets)
+            asset = _resolve_selector(sel, aoi, known)
             if isinstance(asset, Problem):
                 problems.append(asset)
             elif asset.id in first_at:
@@ -314,17 +357,11 @@ def _resolve_one(
         return None
 
     if viz.assets is None:
-        assert assets is not None, "refresh lists assets when they are omitted"
-        identity = frozenset(a.id for a in assets)
-        dates = frozenset(a.date for a in assets)
+        identity = Identity.of(index.id, (a.id for a in known))
+        dates = frozenset(a.date for a in known)
     else:
-        identity = frozenset(a.id for a in chosen)
-        match = existing.get((index.id, identity))
-        if assets is None and match is not None:
-            # Ids only and not listed: names and dates come from the visualization that matches.
-            by_id = {a.id: a for a in match.assets}
-            chosen = [by_id[a.id] for a in chosen]
-        dates = frozenset(a.date for a in chosen if a.date)
+        identity = Identity.of(index.id, (a.id for a in chosen))
+        dates = frozenset(a.date for a in chosen)
 
     rollbacks = [_resolve_rollback(index, rb, dates, problems) for rb in viz.rollbacks]
     if len(problems) > before:
@@ -362,3 +399,29 @@ def _resolve_rollback(
     if missing:
         return None
     return ResolvedRollback(rollback.mode, rollback.dates, rollback.revision, rollback.where)
+
+
+# --- everything at once ----------------------------------------------------------------------
+
+
+def resolve_desired(selection: Selection, observed: Observed) -> Desired:
+    """Resolve every declaration of every selected AOI against what was observed there."""
+    lookup = IndexLookup(observed.indices)
+    desired: list[DesiredVisualization] = []
+    problems = list(selection.problems)
+    for aoi_id, (aoi, decls) in selection.groups.items():
+        seen = observed.by_aoi.get(aoi_id)
+        found, more = resolve_visualizations(
+            aoi,
+            decls,
+            lookup,
+            seen.assets if seen is not None else None,
+            seen.visualizations if seen is not None else (),
+        )
+        desired.extend(found)
+        problems.extend(more)
+    return Desired(
+        aois=tuple(aoi for aoi, _ in selection.groups.values()),
+        visualizations=tuple(desired),
+        problems=tuple(problems),
+    )

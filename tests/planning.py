@@ -9,10 +9,8 @@ from pathlib import Path
 from reconciler.apply import Applier, ApplyResult
 from reconciler.client import PixxelClient
 from reconciler.emulator import Emulator
+from reconciler.engine import Engine, Settings
 from reconciler.plan import Plan
-from reconciler.planner import build_plan
-from reconciler.refresh import refresh
-from reconciler.spec import load_specs
 from reconciler.state import StateStore
 
 API_KEY = "test-key"
@@ -47,17 +45,9 @@ def client_for(emulator: Emulator, *, api_key: str = API_KEY, **kwargs: object) 
 def make_plan(
     emulator: Emulator, specs_dir: Path, state_path: Path, *, targets: Sequence[str] = ()
 ) -> Plan:
-    specs = load_specs([str(specs_dir)])
     with client_for(emulator) as client:
-        observed = refresh(specs, client, targets=targets)
-    return build_plan(
-        observed,
-        StateStore(state_path).load(),
-        spec_fingerprint=specs.fingerprint,
-        spec_paths=[str(specs_dir)],
-        api_url=emulator.url,
-        targets=targets,
-    )
+        engine = Engine(Settings(api_url=emulator.url, state=state_path), client=client)
+        return engine.plan([str(specs_dir)], targets=targets)
 
 
 def run_apply(emulator: Emulator, plan: Plan, state_path: Path, **kwargs: object) -> ApplyResult:

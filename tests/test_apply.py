@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import Applier, check_not_stale
+from reconciler.apply import Applier
 from reconciler.emulator import FaultConfig
 from reconciler.errors import StalePlanError, StateLockedError
+from reconciler.events import Event, ItemFinished, Waiting
+from reconciler.stale import check_not_stale
 from reconciler.state import StateStore
 from tests.planning import (
     BENGALURU,
@@ -151,12 +153,14 @@ def test_a_stale_saved_plan_is_refused_with_what_moved(
 def test_apply_waits_for_a_slow_lifecycle(make_emulator, specs: Path, tmp_path: Path) -> None:
     emulator = make_emulator(creation_delay=0.3)
     state = tmp_path / "state.json"
-    messages: list[str] = []
+    events: list[Event] = []
 
-    result = run_apply(emulator, make_plan(emulator, specs, state), state, progress=messages.append)
+    result = run_apply(emulator, make_plan(emulator, specs, state), state, listener=events.append)
 
     assert result.ok
-    assert any(m.startswith("waiting for NDWI on Bengaluru-North") for m in messages)
+    assert any(isinstance(e, Waiting) and e.label == "NDWI on Bengaluru-North" for e in events)
+    finished = [e for e in events if isinstance(e, ItemFinished)]
+    assert [e.done for e in finished] == list(range(1, len(result.items) + 1))
     assert {i.status for i in result.items if i.change == "create"} == {"success"}
     assert not make_plan(emulator, specs, state).has_changes
 
@@ -211,13 +215,14 @@ def test_an_interrupted_apply_resumes_to_convergence(emulator, specs: Path, tmp_
     store = StateStore(state)
     store.load()
     with client_for(emulator) as client, store.lock():
-        applier = Applier(client, store, parallelism=1, poll_interval=0.02)
 
-        def stop_after_first(message: str) -> None:
-            if not message.startswith("waiting"):
+        def stop_after_first(event: Event) -> None:
+            if isinstance(event, ItemFinished):
                 applier.request_stop("interrupted (Ctrl-C)")
 
-        applier._progress = stop_after_first
+        applier = Applier(
+            client, store, parallelism=1, poll_interval=0.02, listener=stop_after_first
+        )
         result = applier.apply(plan)
     assert result.counts()["skipped"] >= 1 and not result.ok
 

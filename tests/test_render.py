@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from reconciler.errors import ConfigError
 from reconciler.plan import (
     REASON_TEXT,
+    AoiSnapshot,
     AoiSummary,
     AssetRef,
     Create,
@@ -30,6 +31,7 @@ from reconciler.plan import (
     PlanWarning,
     Rollback,
     RollbackTarget,
+    VizSnapshot,
 )
 from reconciler.render import (
     FORMATS,
@@ -197,8 +199,18 @@ def realistic_plan() -> Plan:
         ),
         spec_fingerprint="sha256:4f9c2b7d0e1a6c3b5d8e7f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c",
         observed={
-            BLR: {"visualizations": {"5f0c1e2a-6b1d-4f4e-9b9b-0c1d2e3f4a5b": "2025-11-21"}},
-            NAGPUR: {"visualizations": {}},
+            BLR: AoiSnapshot(
+                name="Bengaluru-North",
+                visualizations={
+                    "5f0c1e2a-6b1d-4f4e-9b9b-0c1d2e3f4a5b": VizSnapshot(
+                        index="NDVI",
+                        assets=("a1", "a2"),
+                        status="success",
+                        updated_at="2025-11-21T08:00:00Z",
+                    )
+                },
+            ),
+            NAGPUR: AoiSnapshot(name="Nagpur-Farms", visualizations={}),
         },
         api_url="https://api.pixxel.space",
         spec_paths=("specs",),
@@ -208,7 +220,8 @@ def realistic_plan() -> Plan:
 
 def empty_plan_with_warnings() -> Plan:
     plan = realistic_plan()
-    return dataclasses.replace(plan, creates=(), rollbacks=(), warnings=plan.warnings[2:])
+    kept = [w for w in plan.warnings if w.kind in ("creating", "undeclared")]
+    return dataclasses.replace(plan, creates=(), rollbacks=(), warnings=tuple(kept))
 
 
 HOSTILE_AOI = "Farm | North `x` ``` **b** <b>@team</b> #12 :+1: \x1b[31mRED\n\u202eevil"

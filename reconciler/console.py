@@ -1,0 +1,167 @@
+"""What the command line shows while it works: errors, progress, summaries.
+
+Only the CLI layer prints. Progress arrives as typed events (``reconciler.events``) and is drawn
+for where it is read: on a terminal a live progress line that redraws itself; in a CI log (no
+terminal) plain lines stamped with the time and the seconds since the start, with waiting and
+refresh lines throttled so a long run never floods the log or looks hung.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
+
+import click
+
+from reconciler.apply import ApplyResult, ItemResult
+from reconciler.errors import ReconcilerError, SpecError
+from reconciler.events import Event, ItemFinished, Refreshed, Stopping, Waiting
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Without a terminal, at most one "waiting for …" line this often (seconds).
+WAIT_LOG_INTERVAL = 30.0
+#: Without a terminal, at most one "refreshed n/m" line this often (seconds).
+REFRESH_LOG_INTERVAL = 10.0
+
+
+def isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def handle_errors(func: F) -> F:
+    """Turn the project's errors into a clear message and exit status 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SpecError as exc:
+            if len(exc.problems) == 1:
+                click.secho(f"Error: {exc.problems[0]}", fg="red", err=True)
+                sys.exit(1)
+            for problem in exc.problems:  # one per line, so editors and CI can jump to each
+                click.echo(str(problem), err=True)
+            click.secho(f"Error: {len(exc.problems)} problems in the specs", fg="red", err=True)
+            sys.exit(1)
+        except ReconcilerError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def describe_item(item: ItemResult) -> str:
+    """'created: NDVI on Bengaluru-North: created 1f…' — one line per finished change."""
+    what = f"{item.index_name} on {item.aoi_name}"
+    if item.change == "rollback":
+        what += f", {item.mode} legends of {', '.join(item.dates)}"
+    return f"{item.outcome}: {what}: {item.message}"
+
+
+class Reporter:
+    """Draws progress events on ``stream`` (stderr by default); safe from many threads.
+
+    ``live`` (default: whether the stream is a terminal) chooses the live line over log lines.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, *, live: bool | None = None) -> None:
+        self._stream = stream
+        self.live = isatty(stream or sys.stderr) if live is None else live
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._shown = False
+        # A quick refresh stays silent in a log; a long one says how far it got every so often.
+        self._last: dict[str, float] = {"refresh": self._started}
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            if isinstance(event, ItemFinished):
+                self._line(describe_item(event.item))
+                self._status(f"{_bar(event.done, event.total)} {event.done}/{event.total} done")
+            elif isinstance(event, Refreshed):
+                text = f"refreshed {event.done}/{event.total}: {event.label}"
+                if self.live:
+                    self._status(text)
+                elif self._due("refresh", REFRESH_LOG_INTERVAL):
+                    self._line(text)
+            elif isinstance(event, Waiting):
+                pct = f" {event.progress}%" if event.progress is not None else ""
+                text = f"waiting for {event.label} ({event.visualization_id}): creating{pct}"
+                if self.live:
+                    self._status(text)
+                elif self._due("wait", WAIT_LOG_INTERVAL):
+                    self._line(text)
+            elif isinstance(event, Stopping):
+                self._line(f"{event.reason}: finishing requests in flight, starting nothing new …")
+
+    def clear(self) -> None:
+        """Remove the live line (before printing anything else)."""
+        with self._lock:
+            self._clear()
+
+    # -- internals (caller holds the lock) --
+
+    def _due(self, kind: str, interval: float) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(kind, float("-inf")) < interval:
+            return False
+        self._last[kind] = now
+        return True
+
+    def _line(self, text: str) -> None:
+        self._clear()
+        if not self.live:
+            stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
+            text = f"{stamp} +{time.monotonic() - self._started:.1f}s {text}"
+        click.echo(text, file=self._stream, err=self._stream is None)
+
+    def _status(self, text: str) -> None:
+        if not self.live:
+            return
+        width = shutil.get_terminal_size().columns - 1
+        click.echo("\r\x1b[K" + text[:width], nl=False, file=self._stream, err=self._stream is None)
+        self._shown = True
+
+    def _clear(self) -> None:
+        if self._shown:
+            click.echo("\r\x1b[K", nl=False, file=self._stream, err=self._stream is None)
+            self._shown = False
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = width * done // total if total else width
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def print_summary(result: ApplyResult) -> None:
+    """The failures again (they scroll away in a long log), then one line of counts."""
+    counts = result.counts()
+    for item in result.items:
+        if item.outcome == "failed":
+            click.secho(
+                f"  failed: {item.index_name} on {item.aoi_name} ({item.where}): {item.message}",
+                fg="red",
+                err=True,
+            )
+    headline = "Apply interrupted" if result.interrupted else "Apply complete"
+    if result.stopped_early:
+        headline = "Apply stopped early (--fail-fast)"
+    click.echo(
+        f"{headline}: "
+        + ", ".join(f"{counts[k]} {k}" for k in ("created", "adopted", "rolled back"))
+        + f", {counts['failed']} failed, {counts['skipped']} skipped."
+    )

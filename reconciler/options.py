@@ -1,0 +1,101 @@
+"""Click options shared by the commands, and how they become the engine's ``Settings``.
+
+One definition per option, so ``plan``, ``apply`` and ``validate`` cannot drift apart in names,
+defaults or help; the API options arrive in the command as one typed ``settings`` argument.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler.client import DEFAULT_API_URL
+from reconciler.engine import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_API_PARAMS = ("api_url", "api_key_file", "sandbox", "parallelism", "max_rps", "state_path")
+
+
+def api_options(func: F) -> F:
+    """The options of every command that talks to the API, passed on as ``settings``.
+
+    The command must also take ``--state`` (``state_option``) or accept no state at all.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name, None) for name in _API_PARAMS}
+        kwargs["settings"] = Settings(
+            api_url=values["api_url"] or DEFAULT_API_URL,
+            api_key_file=values["api_key_file"],
+            sandbox=bool(values["sandbox"]),
+            parallelism=values["parallelism"] or 8,
+            max_rps=values["max_rps"],
+            state=values["state_path"],
+        )
+        return func(*args, **kwargs)
+
+    options = [
+        click.option(
+            "--api-url",
+            envvar="PIXXEL_API_URL",
+            default=DEFAULT_API_URL,
+            show_default=True,
+            help="Pixxel API base URL (env PIXXEL_API_URL). http:// only for loopback hosts.",
+        ),
+        click.option(
+            "--api-key-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Read the API key from this file (default: the PIXXEL_API_KEY variable).",
+        ),
+        click.option(
+            "--sandbox",
+            is_flag=True,
+            help="Use the bundled emulator and demo world instead of the real API (no key needed; "
+            "its world and state persist under .reconciler/sandbox/).",
+        ),
+        click.option(
+            "--parallelism",
+            type=click.IntRange(1, 64),
+            default=8,
+            show_default=True,
+            help="How many requests run at once.",
+        ),
+        click.option(
+            "--max-rps",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="At most this many requests per second, across all threads.",
+        ),
+    ]
+    decorated: Callable[..., Any] = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated  # type: ignore[return-value]
+
+
+spec_paths_argument = click.argument(
+    "paths", nargs=-1, type=click.Path(path_type=str), metavar="[SPEC_PATHS]..."
+)
+target_option = click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="AOI",
+    help="Only this AOI (name or id; repeatable). Other AOIs are not read at all.",
+)
+state_option = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Rollback state file. [default: .reconciler/state.json; "
+    ".reconciler/sandbox/state.json with --sandbox]",
+)
+color_option = click.option(
+    "--color/--no-color", default=None, help="Colour the text output. [default: on a terminal]"
+)
