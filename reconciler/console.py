@@ -133,13 +133,17 @@ class Reporter:
         if not self.live:
             return
         width = shutil.get_terminal_size().columns - 1
-        click.echo("\r\x1b[K" + text[:width], nl=False, file=self._stream, err=self._stream is None)
+        self._raw("\r\x1b[K" + text[:width])
         self._shown = True
 
     def _clear(self) -> None:
         if self._shown:
-            click.echo("\r\x1b[K", nl=False, file=self._stream, err=self._stream is None)
+            self._raw("\r\x1b[K")
             self._shown = False
+
+    def _raw(self, text: str) -> None:
+        # color=True: the live line is only drawn on a terminal, and must keep its escapes.
+        click.echo(text, nl=False, file=self._stream, err=self._stream is None, color=True)
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:

@@ -28,6 +28,7 @@ from reconciler.plan import (
     Rollback,
     RollbackReason,
     RollbackTarget,
+    WarningKind,
 )
 from reconciler.resolve import Desired, DesiredVisualization
 
@@ -89,8 +90,12 @@ def build_plan(
                 creates.append(_create(item))
                 continue
             matched.add(viz.id)
-            if viz.status in ("failed", "partial_success", "creating"):
-                warnings.append(_status_warning(item, viz))
+            if viz.status == "failed":
+                warnings.append(_status_warning(item, viz, "failed"))
+            elif viz.status == "partial_success":
+                warnings.append(_status_warning(item, viz, "partial_success"))
+            elif viz.status == "creating":
+                warnings.append(_status_warning(item, viz, "creating"))
             if viz.status == "failed":
                 continue  # nothing to roll back on a visualization that has no legends
             pending = _rollbacks(item, viz, state.get(viz.id))
@@ -189,19 +194,22 @@ def _rollbacks(
     return out
 
 
-def _status_warning(item: DesiredVisualization, viz: Visualization) -> PlanWarning:
-    text = {
-        "failed": (
-            "failed when it was created; its rollbacks are skipped, and reconciler cannot recreate "
-            "it (the API has no delete): fix it in the Pixxel console"
-        ),
-        "partial_success": (
-            "was only partly computed (partial_success); some dates may have no legend"
-        ),
-        "creating": "is still being created; apply waits for it before rolling back its legends",
-    }[viz.status]
+_STATUS_TEXT: dict[WarningKind, str] = {
+    "failed": (
+        "failed when it was created; its rollbacks are skipped, and reconciler cannot recreate "
+        "it (the API has no delete): fix it in the Pixxel console"
+    ),
+    "partial_success": "was only partly computed (partial_success); some dates may have no legend",
+    "creating": "is still being created; apply waits for it before rolling back its legends",
+}
+
+
+def _status_warning(
+    item: DesiredVisualization, viz: Visualization, kind: WarningKind
+) -> PlanWarning:
+    text = _STATUS_TEXT[kind]
     return PlanWarning(
-        kind=viz.status,  # type: ignore[arg-type]
+        kind=kind,
         aoi_id=item.aoi.id,
         aoi_name=item.aoi.name,
         visualization_id=viz.id,

@@ -1,0 +1,97 @@
+"""How progress events look: a live line on a terminal, stamped lines in a CI log."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from reconciler.apply import ApplyResult, ItemResult
+from reconciler.console import Reporter, describe_item, print_summary
+from reconciler.events import ItemFinished, Refreshed, Stopping, Waiting
+
+ITEM = ItemResult(
+    change="rollback",
+    outcome="rolled back",
+    aoi_id="a1",
+    aoi_name="Pune-East",
+    index_name="NDVI",
+    message="auto-computed again",
+    where="specs/pune.yaml:4:7",
+    visualization_id="v1",
+    mode="dynamic",
+    dates=("2024-05-06",),
+)
+
+
+def test_log_lines_carry_time_and_elapsed_seconds_and_no_escape_codes() -> None:
+    out = io.StringIO()
+    reporter = Reporter(out, live=False)
+    reporter(ItemFinished(ITEM, 1, 3))
+    reporter(Stopping("interrupted (Ctrl-C)"))
+    lines = out.getvalue().splitlines()
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d \+\d+\.\ds rolled back: NDVI on Pune-East, dynamic legends of "
+        r"2024-05-06: auto-computed again",
+        lines[0],
+    )
+    assert lines[1].endswith(
+        "interrupted (Ctrl-C): finishing requests in flight, starting nothing new …"
+    )
+    assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
+
+
+def test_log_throttles_waiting_lines_and_keeps_a_quick_refresh_silent() -> None:
+    out = io.StringIO()
+    reporter = Reporter(out, live=False)
+    for percent in (10, 20, 30):
+        reporter(Waiting("NDWI on Pune-East", "v2", percent))
+    reporter(Refreshed(1, 2, "AOIs"))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("waiting for NDWI on Pune-East (v2): creating 10%")
+
+
+def test_terminal_draws_a_bar_that_redraws_in_place_and_clears() -> None:
+    out = io.StringIO()
+    reporter = Reporter(out, live=True)
+    reporter(Refreshed(1, 4, "visualizations of Pune-East"))
+    reporter(ItemFinished(ITEM, 1, 2))
+    reporter.clear()
+    text = out.getvalue()
+    assert "\r\x1b[Krefreshed 1/4: visualizations of Pune-East" in text
+    assert "[##########----------] 1/2 done" in text
+    assert text.endswith("\r\x1b[K")  # nothing of the live line is left behind
+    assert not re.search(r"^\d\d:\d\d:\d\d", text, re.M)  # a terminal gets no timestamps
+
+
+def test_describe_create_item() -> None:
+    item = ItemResult(
+        change="create",
+        outcome="created",
+        aoi_id="a1",
+        aoi_name="Pune-East",
+        index_name="NDVI",
+        message="created v9",
+        where="specs/pune.yaml:4:7",
+        visualization_id="v9",
+    )
+    assert describe_item(item) == "created: NDVI on Pune-East: created v9"
+
+
+def test_summary_repeats_failures_and_counts(capsys) -> None:
+    failed = ItemResult(
+        change="create",
+        outcome="failed",
+        aoi_id="a1",
+        aoi_name="Pune-East",
+        index_name="NDVI",
+        message="POST failed: 500",
+        where="specs/pune.yaml:4:7",
+    )
+    result = ApplyResult(api_url="x", started_at="t", items=[ITEM, failed], stopped_early=True)
+    print_summary(result)
+    captured = capsys.readouterr()
+    assert "failed: NDVI on Pune-East (specs/pune.yaml:4:7): POST failed: 500" in captured.err
+    assert captured.out.strip() == (
+        "Apply stopped early (--fail-fast): 0 created, 0 adopted, 1 rolled back, 1 failed, "
+        "0 skipped."
+    )
