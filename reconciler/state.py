@@ -36,7 +36,6 @@ import logging
 import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -47,6 +46,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from reconciler.atomicfile import write_atomically
 from reconciler.errors import StateError, StateLockedError
 
 _fcntl: ModuleType | None
@@ -459,27 +459,11 @@ class StateStore:
 
     def _write(self, state: State) -> None:
         text = json.dumps(state.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        directory = self.path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, text)
         except OSError as exc:
             raise StateError(f"cannot write state file {self.path}: {_reason(exc)}") from exc
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                if hasattr(os, "fchmod"):  # mkstemp makes 0600; the file holds nothing secret
-                    os.fchmod(fh.fileno(), 0o644)
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(exc, OSError):
-                raise StateError(f"cannot write state file {self.path}: {_reason(exc)}") from exc
-            raise
-        _fsync_directory(directory)
         log.debug("saved %d record(s) to %s", len(state.visualizations), self.path)
 
     def _acquire(self) -> int:
@@ -667,23 +651,6 @@ def _pid_alive(pid: int) -> bool:
     except OSError:  # PermissionError: it exists, under another user
         return True
     return True
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; directories cannot be opened on Windows.
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        log.debug("cannot open %s to fsync it: %s", directory, _reason(exc))
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        log.debug("cannot fsync %s: %s", directory, _reason(exc))
-    finally:
-        os.close(fd)
 
 
 def _reason(exc: OSError) -> str:

@@ -1,0 +1,62 @@
+"""Replace a file's contents all at once, so a crash leaves the old file or the new, never half.
+
+Every file reconciler writes for other programs or later runs to read (the rollback state, saved
+plans, the emulator's state) goes through ``write_atomically``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def write_atomically(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` (text is UTF-8 encoded) to ``path``, replacing it atomically.
+
+    The data goes to a temporary file in the same directory (a rename across filesystems would
+    not be atomic), is fsync-ed, renamed over ``path`` with ``os.replace``, and the directory is
+    fsync-ed so the rename itself survives a power loss. The file gets exactly ``mode``, whatever
+    the umask: these files are shared between runs and users, and hold nothing secret.
+
+    The directory must exist. On any failure the temporary file is removed, ``path`` is left as
+    it was, and the ``OSError`` propagates for the caller to turn into its own error.
+    """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):  # mkstemp makes 0600; absent on Windows
+                os.fchmod(fh.fileno(), mode)
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The new file is already in place: a directory that cannot be fsync-ed (Windows, some
+    # network filesystems) only makes the rename less durable, which is no reason to fail.
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        log.debug("cannot open %s to fsync it: %s", directory, exc.strerror or exc)
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        log.debug("cannot fsync %s: %s", directory, exc.strerror or exc)
+    finally:
+        os.close(fd)
