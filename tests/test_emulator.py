@@ -706,6 +706,13 @@ def test_a_broken_state_file_is_a_clear_error(tmp_path: Path) -> None:
         Emulator(state_file=state)
 
 
+def test_an_unwritable_state_file_is_a_clear_error(tmp_path: Path) -> None:
+    state = tmp_path / "missing" / "state.json"
+    with pytest.raises(ConfigError, match=r"cannot write state file .*state\.json"):
+        World.demo().save_state(state)
+    assert not (tmp_path / "missing").exists()  # the emulator does not invent directories
+
+
 # --- worlds ------------------------------------------------------------------------------------
 
 

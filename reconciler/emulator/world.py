@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import os
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from reconciler.atomicfile import write_atomically
 from reconciler.emulator.legends import Mode, auto_legend, date_key, legend_modes
 from reconciler.errors import ConfigError
 
@@ -298,16 +298,9 @@ class World(_StateModel):
 
     def save_state(self, path: Path) -> None:
         """Write the state atomically: a reader never sees a half-written file."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                fh.write(self.model_dump_json(indent=1))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            write_atomically(Path(path), self.to_json())
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise ConfigError(f"cannot write state file {path}: {exc.strerror or exc}") from exc
 
     def to_json(self) -> str:
