@@ -30,7 +30,6 @@ Nothing secret is ever stored: ids, dates, revisions and timestamps only.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import threading
@@ -42,6 +41,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.atomicfile import write_atomically
+from reconciler.dates import iso_date
 from reconciler.errors import StateError
 from reconciler.lock import FileLock
 
@@ -52,17 +52,6 @@ DEFAULT_STATE_PATH = Path(".reconciler/state.json")
 
 #: The ``version`` this module writes and the only one it reads.
 STATE_VERSION = 1
-
-
-def _iso_date(value: str) -> str:
-    """Accept only ISO dates (``2024-05-06``): the planner compares them as strings."""
-    try:
-        parsed = dt.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValueError("expected an ISO date like 2024-05-06") from None
-    if parsed.isoformat() != value:  # fromisoformat also takes 20240506; we write one spelling
-        raise ValueError("expected an ISO date like 2024-05-06")
-    return value
 
 
 # ---- the in-memory model --------------------------------------------------------------------
@@ -232,7 +221,7 @@ def _checked_dates(dates: Iterable[str]) -> list[str]:
     checked = []
     for date in dates:
         try:
-            checked.append(_iso_date(date))
+            checked.append(iso_date(date))
         except ValueError:
             raise StateError(f"cannot record legend date {date!r}: expected 2024-05-06") from None
     return checked
@@ -245,7 +234,7 @@ def _check_revision(revision: int) -> None:
 
 # ---- file validation (pydantic) ---------------------------------------------------------------
 
-_IsoDate = Annotated[str, AfterValidator(_iso_date)]
+_IsoDate = Annotated[str, AfterValidator(iso_date)]
 _Revision = Annotated[int, Field(ge=0)]
 
 
