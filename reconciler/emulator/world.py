@@ -36,10 +36,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from reconciler.atomicfile import write_atomically
-from reconciler.emulator.legends import Mode, auto_legend, date_key, legend_modes
+from reconciler.dates import iso_date, iso_to_api_date
+from reconciler.emulator.legends import Mode, auto_legend, legend_modes
 from reconciler.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -61,6 +69,9 @@ Status = Literal["creating", "success", "failed", "partial_success"]
 FINAL_STATUSES: tuple[FinalStatus, ...] = ("success", "failed", "partial_success")
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+#: An asset date in the state file: legend keys ("2024_05_06") are derived from it, so a state
+#: file with any other spelling is refused on load rather than failing requests later.
+IsoDate = Annotated[str, AfterValidator(iso_date)]
 #: Legends by date key ("2024_05_06"), then mode, then the list of LegendItem dicts.
 Legend = dict[str, dict[str, list[dict[str, Any]]]]
 
@@ -191,7 +202,7 @@ class Asset(_StateModel):
 
     id: str
     name: str
-    date: str  # ISO "2024-05-06"
+    date: IsoDate
     resolution: float
     created_at: int
     updated_at: int
@@ -359,7 +370,7 @@ class World(_StateModel):
         for asset_id in viz.asset_ids:
             asset = aoi.asset(asset_id) if aoi else None
             if asset is not None:
-                by_date.setdefault(date_key(asset.date), []).append(asset.id)
+                by_date.setdefault(iso_to_api_date(asset.date), []).append(asset.id)
         return dict(sorted(by_date.items()))
 
     # -- changes ----------------------------------------------------------------------------------
