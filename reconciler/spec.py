@@ -45,7 +45,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -69,7 +69,7 @@ from reconciler.yamlsource import Document, Loc, read_yaml_file
 log = logging.getLogger(__name__)
 
 #: The spec format version this reconciler reads (the optional top-level ``version`` key).
-SPEC_VERSION = 1
+SPEC_VERSION: Final = 1
 #: File name endings picked up when a directory is given.
 SPEC_SUFFIXES = (".yaml", ".yml")
 #: Top-level keys starting with this are ignored: a place for YAML anchors (`x-defaults: &d`).
@@ -405,7 +405,7 @@ class SpecFile(BaseModel):
     @classmethod
     def model_json_schema(
         cls,
-        by_alias: bool = True,
+        by_alias: bool | None = True,
         ref_template: str = "#/$defs/{model}",
         schema_generator: type[GenerateJsonSchema] = _SpecJsonSchema,
         mode: JsonSchemaMode = "validation",

@@ -137,7 +137,7 @@ def test_record_refuses_bad_revision(bad: object) -> None:
         )
 
 
-_ids = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
+_ids = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12)
 _legends = st.dictionaries(
     st.sampled_from(["dynamic", "theoretical"]),
     st.dictionaries(st.dates().map(lambda d: d.isoformat()), st.integers(0, 10**6), min_size=1),

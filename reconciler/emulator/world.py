@@ -33,7 +33,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import (
@@ -60,7 +60,7 @@ NAMESPACE = uuid.UUID("6f1d2c1e-6a55-4c43-9d55-1b5e0f3f7a10")
 #: Pixxel-TD2, as listed in the contract's satellite_id description.
 SATELLITE_ID = "0005c5bb-0bd2-4c80-9393-4a808341c54c"
 BAND_LIST: tuple[str, ...] = tuple(f"B{n:02d}" for n in range(1, 13))
-STATE_FORMAT_VERSION = 1
+STATE_FORMAT_VERSION: Final = 1
 
 IndexType = Literal["preset", "custom"]
 ExpressionType = Literal["index", "composite", "grayscale"]
