@@ -35,6 +35,7 @@ fire on every pair of AOIs that both want, say, NDWI over all assets.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
 import hashlib
@@ -44,7 +45,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -61,13 +62,14 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from reconciler.dates import iso_date
 from reconciler.errors import Problem, SpecError, Where
 from reconciler.yamlsource import Document, Loc, read_yaml_file
 
 log = logging.getLogger(__name__)
 
 #: The spec format version this reconciler reads (the optional top-level ``version`` key).
-SPEC_VERSION = 1
+SPEC_VERSION: Final = 1
 #: File name endings picked up when a directory is given.
 SPEC_SUFFIXES = (".yaml", ".yml")
 #: Top-level keys starting with this are ignored: a place for YAML anchors (`x-defaults: &d`).
@@ -75,7 +77,6 @@ EXTENSION_PREFIX = "x-"
 
 Mode = Literal["dynamic", "theoretical"]
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # What YAML 1.1 would read as a date (1-2 digit month/day): such text is meant as a date, so a
 # bad one is reported as a bad date rather than silently taken as an asset name.
 _DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ tT].*)?")
@@ -109,7 +110,7 @@ def _describe(value: Any) -> str:
 # --- field types -------------------------------------------------------------------------------
 
 
-def _iso_date(value: Any) -> str:
+def _spec_date(value: Any) -> str:
     """Accept a YAML date or an ISO date string; return the ISO string."""
     if isinstance(value, dt.datetime):
         raise PydanticCustomError(
@@ -117,11 +118,9 @@ def _iso_date(value: Any) -> str:
         )
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-        try:
-            return dt.date.fromisoformat(value).isoformat()
-        except ValueError:
-            pass
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return iso_date(value)
     raise PydanticCustomError(
         "iso_date", f"expected an ISO date like 2024-05-06, got {_describe(value)}"
     )
@@ -130,7 +129,7 @@ def _iso_date(value: Any) -> str:
 def _asset_selector(value: Any) -> str:
     """An asset id, name or ISO date; dates come back as ISO strings."""
     if isinstance(value, dt.date) or (isinstance(value, str) and _DATE_LIKE.fullmatch(value)):
-        return _iso_date(value)
+        return _spec_date(value)
     if isinstance(value, str):
         if not value.strip():
             raise PydanticCustomError("asset_selector", "an asset must not be empty")
@@ -156,7 +155,7 @@ def _aoi_id(value: Any) -> Any:
 
 IsoDate = Annotated[
     str,
-    BeforeValidator(_iso_date),
+    BeforeValidator(_spec_date),
     Field(
         title="Date",
         description="An ISO date (YYYY-MM-DD), quoted or not.",
@@ -406,7 +405,7 @@ class SpecFile(BaseModel):
     @classmethod
     def model_json_schema(
         cls,
-        by_alias: bool = True,
+        by_alias: bool | None = True,
         ref_template: str = "#/$defs/{model}",
         schema_generator: type[GenerateJsonSchema] = _SpecJsonSchema,
         mode: JsonSchemaMode = "validation",

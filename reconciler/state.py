@@ -1,4 +1,4 @@
-"""The rollback state file, and the lock that keeps two applies from writing it at once.
+"""The rollback state file: its records, and the store that loads, saves and locks it.
 
 The API never returns legends in its listings, so this file is the tool's memory of them: per
 visualization id, which (mode, date) legends this tool last made auto-computed, at which spec
@@ -19,41 +19,31 @@ The file (default ``.reconciler/state.json``) is small, human-readable JSON that
       }
     }
 
-Guarantees: every write is atomic (temp file in the same directory, fsync, ``os.replace``, fsync
-of the directory), so a crash leaves the old or the new file, never half of one; each
-``StateStore.record_*`` saves at once, so an interrupted apply loses nothing it finished; and
-``StateStore`` serialises mutate+save with one ``threading.Lock`` so parallel workers never lose
-an update. ``StateStore.lock()`` guards a whole apply against a concurrent one (see there).
+Guarantees: every write is atomic (``reconciler.atomicfile``), so a crash leaves the old or the
+new file, never half of one; each ``StateStore.record_*`` saves at once, so an interrupted apply
+loses nothing it finished; and ``StateStore`` serialises mutate+save with one ``threading.Lock``
+so parallel workers never lose an update. ``StateStore.lock()`` guards a whole apply against a
+concurrent one with the lock file of ``reconciler.lock``.
 Nothing secret is ever stored: ids, dates, revisions and timestamps only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
-import os
-import socket
-import sys
-import tempfile
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler.errors import StateError, StateLockedError
-
-_fcntl: ModuleType | None
-try:  # flock makes the lock robust on POSIX; Windows falls back to O_EXCL alone.
-    import fcntl as _fcntl
-except ImportError:  # pragma: no cover - exercised only on Windows
-    _fcntl = None
+from reconciler.atomicfile import write_atomically
+from reconciler.dates import iso_date
+from reconciler.errors import StateError
+from reconciler.lock import FileLock
 
 log = logging.getLogger(__name__)
 
@@ -62,24 +52,6 @@ DEFAULT_STATE_PATH = Path(".reconciler/state.json")
 
 #: The ``version`` this module writes and the only one it reads.
 STATE_VERSION = 1
-
-#: An unreadable or empty lock file younger than this may be one another apply is writing right
-#: now, so it counts as held; older than this it is debris from a crash and is taken over.
-LOCK_GRACE_SECONDS = 60.0
-
-# Option names whose value must never reach the lock file's ``command`` (it is plain text on disk).
-_SECRET_OPTION_WORDS = ("key", "token", "secret", "password")
-
-
-def _iso_date(value: str) -> str:
-    """Accept only ISO dates (``2024-05-06``): the planner compares them as strings."""
-    try:
-        parsed = dt.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValueError("expected an ISO date like 2024-05-06") from None
-    if parsed.isoformat() != value:  # fromisoformat also takes 20240506; we write one spelling
-        raise ValueError("expected an ISO date like 2024-05-06")
-    return value
 
 
 # ---- the in-memory model --------------------------------------------------------------------
@@ -249,7 +221,7 @@ def _checked_dates(dates: Iterable[str]) -> list[str]:
     checked = []
     for date in dates:
         try:
-            checked.append(_iso_date(date))
+            checked.append(iso_date(date))
         except ValueError:
             raise StateError(f"cannot record legend date {date!r}: expected 2024-05-06") from None
     return checked
@@ -262,7 +234,7 @@ def _check_revision(revision: int) -> None:
 
 # ---- file validation (pydantic) ---------------------------------------------------------------
 
-_IsoDate = Annotated[str, AfterValidator(_iso_date)]
+_IsoDate = Annotated[str, AfterValidator(iso_date)]
 _Revision = Annotated[int, Field(ge=0)]
 
 
@@ -407,26 +379,14 @@ class StateStore:
     def lock(self) -> Iterator[None]:
         """Hold the apply lock for the ``with`` block; ``StateLockedError`` if another holds it.
 
-        The lock file ``state.json.lock`` holds who took it (pid, hostname, started_at,
-        command), so the refusal can say who to wait for. On POSIX the file is also
-        ``flock``-ed for the whole block: the kernel drops that the moment the holder dies, so
-        checking and taking over a stale lock cannot race with another apply doing the same.
-        A lock file left behind is taken over (with a warning) when its process is gone from
-        this host; one from another host is never assumed stale (we cannot see its processes);
-        an unreadable one only once it is older than ``LOCK_GRACE_SECONDS``. The state is
-        reloaded once the lock is held, so records written by an apply that finished meanwhile
-        are kept. Released on leaving the block, whatever the reason (exceptions, Ctrl-C).
+        The lock is the file ``state.json.lock`` beside the state (``reconciler.lock.FileLock``:
+        it names its holder, and a holder that died is taken over). The state is reloaded once
+        the lock is held, so records written by an apply that finished meanwhile are kept.
+        Released on leaving the block, whatever the reason (exceptions, Ctrl-C).
         """
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StateError(f"cannot create {self.path.parent}: {_reason(exc)}") from exc
-        fd = self._acquire()
-        try:
+        with FileLock(self.lock_path, label=str(self.path)):
             self.load()
             yield
-        finally:
-            self._release(fd)
 
     # -- internals --
 
@@ -459,231 +419,12 @@ class StateStore:
 
     def _write(self, state: State) -> None:
         text = json.dumps(state.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        directory = self.path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, text)
         except OSError as exc:
             raise StateError(f"cannot write state file {self.path}: {_reason(exc)}") from exc
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                if hasattr(os, "fchmod"):  # mkstemp makes 0600; the file holds nothing secret
-                    os.fchmod(fh.fileno(), 0o644)
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(exc, OSError):
-                raise StateError(f"cannot write state file {self.path}: {_reason(exc)}") from exc
-            raise
-        _fsync_directory(directory)
         log.debug("saved %d record(s) to %s", len(state.visualizations), self.path)
-
-    def _acquire(self) -> int:
-        # A few rounds only: a round repeats when the file vanished or was replaced under us.
-        for _ in range(20):
-            fd, created = self._open_lock_file()
-            if fd is None:
-                continue
-            try:
-                flocked = False
-                if _fcntl is not None:
-                    try:
-                        _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        raise self._held_error(_read_holder(fd)[1]) from None
-                    flocked = True
-                    if not _is_current(fd, self.lock_path):
-                        # The holder released (unlinked) it between our open and flock.
-                        os.close(fd)
-                        continue
-                if not created:
-                    self._judge_existing(fd, flocked=flocked)
-                _write_holder(fd)
-            except BaseException:
-                os.close(fd)
-                raise
-            log.debug("acquired %s", self.lock_path)
-            return fd
-        raise StateError(f"could not take the lock {self.lock_path}: it keeps changing; retry")
-
-    def _open_lock_file(self) -> tuple[int | None, bool]:
-        try:
-            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise StateError(f"cannot create lock file {self.lock_path}: {_reason(exc)}") from exc
-        try:
-            return os.open(self.lock_path, os.O_RDWR), False
-        except FileNotFoundError:
-            return None, False  # released between our two calls: try again
-        except OSError as exc:
-            raise StateError(f"cannot open lock file {self.lock_path}: {_reason(exc)}") from exc
-
-    def _judge_existing(self, fd: int, *, flocked: bool) -> None:
-        """Raise if the lock file we found belongs to a live apply; return to take it over."""
-        raw, holder = _read_holder(fd)
-        if holder is None:
-            if flocked and not raw.strip():
-                # Whoever holds the flock writes its details under it, so an empty file whose
-                # flock we got is brand new (its creator will lose the flock) or crash debris.
-                return
-            age = time.time() - os.fstat(fd).st_mtime
-            what = "is empty" if not raw.strip() else "does not hold valid lock details"
-            if age < LOCK_GRACE_SECONDS:
-                raise StateLockedError(
-                    f"{self.path} is locked: {self.lock_path} {what} and was written "
-                    f"{age:.0f} s ago, so another apply may be starting. Wait for it, or if no "
-                    f"apply is running remove {self.lock_path}."
-                )
-            log.warning(
-                "taking over %s: it %s and is %.0f s old (debris from a crashed apply)",
-                self.lock_path,
-                what,
-                age,
-            )
-            return
-        if holder["hostname"] != socket.gethostname():
-            raise self._held_error(holder, other_host=True)
-        if _pid_alive(holder["pid"]):
-            raise self._held_error(holder)
-        log.warning(
-            "taking over stale lock %s: pid %s on %s (since %s, %r) is no longer running",
-            self.lock_path,
-            holder["pid"],
-            holder["hostname"],
-            holder["started_at"],
-            holder["command"],
-        )
-
-    def _held_error(
-        self, holder: dict[str, Any] | None, *, other_host: bool = False
-    ) -> StateLockedError:
-        if holder is None:
-            who = "another apply that is just starting (it has not written its details yet)"
-        else:
-            who = (
-                f"another apply: pid {holder['pid']} on host {holder['hostname']}, running "
-                f"'{holder['command']}' since {holder['started_at']}"
-            )
-            if other_host:
-                who += " (another host: reconciler cannot tell whether it still runs)"
-        return StateLockedError(
-            f"{self.path} is locked by {who}. Wait for it, or if no apply is running "
-            f"remove {self.lock_path}."
-        )
-
-    def _release(self, fd: int) -> None:
-        # Unlink while still holding the flock, and only if the path is still our file: a
-        # waiting process that opened it re-checks the inode after its flock and starts over.
-        try:
-            if _is_current(fd, self.lock_path):
-                os.unlink(self.lock_path)
-            else:
-                log.warning("lock file %s was removed or replaced while held", self.lock_path)
-        except OSError as exc:
-            log.warning("could not remove lock file %s: %s", self.lock_path, _reason(exc))
-        finally:
-            os.close(fd)
-        log.debug("released %s", self.lock_path)
-
-
-# ---- lock file helpers ----------------------------------------------------------------------
-
-
-class _Holder(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
-
-    pid: Annotated[int, Field(gt=0)]  # > 0: os.kill(0, 0) would probe our own process group
-    hostname: str
-    started_at: str
-    command: str
-
-
-def _read_holder(fd: int) -> tuple[bytes, dict[str, Any] | None]:
-    """The lock file's bytes, and its holder details if they are valid."""
-    os.lseek(fd, 0, os.SEEK_SET)  # not pread: keep the Windows fallback working
-    raw = os.read(fd, 65536)
-    try:
-        return raw, _Holder.model_validate_json(raw).model_dump()
-    except ValidationError:
-        return raw, None
-
-
-def _write_holder(fd: int) -> None:
-    holder = {
-        "pid": os.getpid(),
-        "hostname": socket.gethostname(),
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": _command_line(),
-    }
-    data = (json.dumps(holder, indent=2, sort_keys=True) + "\n").encode()
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    if os.write(fd, data) != len(data):
-        raise StateError("could not write the lock file's holder details (short write)")
-    os.fsync(fd)
-
-
-def _command_line() -> str:
-    """This process's command line for the lock file, with any secret-looking value hidden."""
-    words = [Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"]
-    hide_next = False
-    for arg in sys.argv[1:]:
-        name = arg.split("=", 1)[0].lower()
-        secret = name.startswith("-") and any(w in name for w in _SECRET_OPTION_WORDS)
-        if hide_next:
-            words.append("***")
-        elif secret and "=" in arg:
-            words.append(arg.split("=", 1)[0] + "=***")
-        else:
-            words.append(arg)
-        hide_next = secret and "=" not in arg
-    return " ".join(words)
-
-
-def _is_current(fd: int, path: Path) -> bool:
-    """Whether ``path`` still names the file open as ``fd``."""
-    mine = os.fstat(fd)
-    try:
-        there = os.stat(path)
-    except FileNotFoundError:
-        return False
-    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this host; unsure counts as alive."""
-    if os.name == "nt":  # os.kill there terminates the process instead of probing it
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it exists, under another user
-        return True
-    return True
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; directories cannot be opened on Windows.
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        log.debug("cannot open %s to fsync it: %s", directory, _reason(exc))
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        log.debug("cannot fsync %s: %s", directory, _reason(exc))
-    finally:
-        os.close(fd)
 
 
 def _reason(exc: OSError) -> str:

@@ -706,6 +706,23 @@ def test_a_broken_state_file_is_a_clear_error(tmp_path: Path) -> None:
         Emulator(state_file=state)
 
 
+def test_a_state_file_with_a_non_iso_asset_date_is_refused(tmp_path: Path) -> None:
+    # Legend keys are derived from asset dates: another spelling would break requests later.
+    data = json.loads(World.demo().to_json())
+    data["aois"][0]["assets"][0]["date"] = "2024_05_06"
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"aois\[0\]\.assets\[0\]\.date: .*ISO date"):
+        World.load_state(state)
+
+
+def test_an_unwritable_state_file_is_a_clear_error(tmp_path: Path) -> None:
+    state = tmp_path / "missing" / "state.json"
+    with pytest.raises(ConfigError, match=r"cannot write state file .*state\.json"):
+        World.demo().save_state(state)
+    assert not (tmp_path / "missing").exists()  # the emulator does not invent directories
+
+
 # --- worlds ------------------------------------------------------------------------------------
 
 

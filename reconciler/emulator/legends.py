@@ -41,11 +41,6 @@ def describe_modes(modes: tuple[Mode, ...]) -> str:
     return " and ".join(modes) if modes else "none"
 
 
-def date_key(iso_date: str) -> str:
-    """The metadata calls' date form: ``2024-05-06`` -> ``2024_05_06``."""
-    return iso_date.replace("-", "_")
-
-
 def auto_legend(
     *,
     index_id: str,

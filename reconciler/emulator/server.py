@@ -109,7 +109,7 @@ class Emulator:
                 raise ConfigError(
                     f"outcomes: {ref!r} -> {status!r}; expected one of {', '.join(FINAL_STATUSES)}"
                 )
-            resolved[index.id] = status  # type: ignore[assignment]
+            resolved[index.id] = status
         return resolved
 
     # -- faults ---------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ class Emulator:
             message = "missing or invalid API key: send it in the Authorization header"
             return 401, views.error("unauthorized", message), {}
         # First value of each parameter; blank values count as absent, like most APIs.
-        query = {}
+        query: dict[str, str] = {}
         for name, value in parse_qsl(raw_query):
             query.setdefault(name, value)
         with self.lock:

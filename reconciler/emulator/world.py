@@ -30,16 +30,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import os
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
-from reconciler.emulator.legends import Mode, auto_legend, date_key, legend_modes
+from reconciler.atomicfile import write_atomically
+from reconciler.dates import iso_date, iso_to_api_date
+from reconciler.emulator.legends import Mode, auto_legend, legend_modes
 from reconciler.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -52,7 +60,7 @@ NAMESPACE = uuid.UUID("6f1d2c1e-6a55-4c43-9d55-1b5e0f3f7a10")
 #: Pixxel-TD2, as listed in the contract's satellite_id description.
 SATELLITE_ID = "0005c5bb-0bd2-4c80-9393-4a808341c54c"
 BAND_LIST: tuple[str, ...] = tuple(f"B{n:02d}" for n in range(1, 13))
-STATE_FORMAT_VERSION = 1
+STATE_FORMAT_VERSION: Final = 1
 
 IndexType = Literal["preset", "custom"]
 ExpressionType = Literal["index", "composite", "grayscale"]
@@ -61,6 +69,9 @@ Status = Literal["creating", "success", "failed", "partial_success"]
 FINAL_STATUSES: tuple[FinalStatus, ...] = ("success", "failed", "partial_success")
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+#: An asset date in the state file: legend keys ("2024_05_06") are derived from it, so a state
+#: file with any other spelling is refused on load rather than failing requests later.
+IsoDate = Annotated[str, AfterValidator(iso_date)]
 #: Legends by date key ("2024_05_06"), then mode, then the list of LegendItem dicts.
 Legend = dict[str, dict[str, list[dict[str, Any]]]]
 
@@ -191,7 +202,7 @@ class Asset(_StateModel):
 
     id: str
     name: str
-    date: str  # ISO "2024-05-06"
+    date: IsoDate
     resolution: float
     created_at: int
     updated_at: int
@@ -298,16 +309,9 @@ class World(_StateModel):
 
     def save_state(self, path: Path) -> None:
         """Write the state atomically: a reader never sees a half-written file."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                fh.write(self.model_dump_json(indent=1))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            write_atomically(Path(path), self.to_json())
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise ConfigError(f"cannot write state file {path}: {exc.strerror or exc}") from exc
 
     def to_json(self) -> str:
@@ -366,7 +370,7 @@ class World(_StateModel):
         for asset_id in viz.asset_ids:
             asset = aoi.asset(asset_id) if aoi else None
             if asset is not None:
-                by_date.setdefault(date_key(asset.date), []).append(asset.id)
+                by_date.setdefault(iso_to_api_date(asset.date), []).append(asset.id)
         return dict(sorted(by_date.items()))
 
     # -- changes ----------------------------------------------------------------------------------
