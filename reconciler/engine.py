@@ -109,6 +109,7 @@ def load_plan_file(path: Path) -> Plan:
 def write_file(path: Path, text: str) -> None:
     """Write a plan or report whole or not at all (other programs read them)."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, text)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
