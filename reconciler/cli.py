@@ -138,7 +138,8 @@ def connect(
     state_path: Path | None,
 ) -> Iterator[Connection]:
     """A client for the real API, or for the in-process sandbox emulator."""
-    from reconciler.client import PixxelClient, resolve_api_key
+    from reconciler.client import PixxelClient
+    from reconciler.config import resolve_api_key
     from reconciler.state import DEFAULT_STATE_PATH
 
     if sandbox:

@@ -15,17 +15,15 @@ connection pool is sized for ``parallelism`` and thread-safe, and the rate limit
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from http.cookiejar import DefaultCookiePolicy
-from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 import urllib3
@@ -42,7 +40,9 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from reconciler import __version__
+from reconciler._text import shorten
 from reconciler.apitypes import Aoi, Asset, Index, Pagination, Visualization, VisualizationDetail
+from reconciler.config import check_api_key, normalise_base_url
 from reconciler.errors import (
     ApiError,
     ApiValidationError,
@@ -57,19 +57,14 @@ from reconciler.errors import (
 )
 
 __all__ = [
-    "DEFAULT_API_URL",
     "RETRY_STATUSES",
     "ApiRetry",
     "PixxelClient",
     "RateLimiter",
     "dedupe_by_id",
-    "resolve_api_key",
 ]
 
 log = logging.getLogger(__name__)
-
-#: Where the CLI points the client when neither --api-url nor PIXXEL_API_URL says otherwise.
-DEFAULT_API_URL = "https://api.pixxel.space"
 
 #: Statuses worth another attempt: throttling and transient server trouble.
 RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
@@ -85,71 +80,13 @@ _REDACTED = "***"
 #: A listing that has not ended after this many pages is an API bug, not data.
 _MAX_PAGES = 10_000
 
-#: How much of a non-JSON error body to quote in a message.
-_SNIPPET_CHARS = 200
-
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
 # --------------------------------------------------------------------------------------------
-# The API key
+# The API key in requests and logs
 # --------------------------------------------------------------------------------------------
-
-
-def resolve_api_key(key_file: Path | None, environ: Mapping[str, str]) -> str:
-    """Find the API key: ``--api-key-file`` if given, else ``PIXXEL_API_KEY``.
-
-    Surrounding whitespace is stripped (files usually end with a newline). Every failure is a
-    ``ConfigError`` naming where the key was looked for, never quoting any of its content.
-    """
-    if key_file is not None:
-        try:
-            text = Path(key_file).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"API key file {key_file} does not exist.") from None
-        except IsADirectoryError:
-            raise ConfigError(f"API key file {key_file} is a directory, not a file.") from None
-        except UnicodeDecodeError:
-            # The codec error quotes bytes of the file: say only that it is not text.
-            raise ConfigError(f"API key file {key_file} is not UTF-8 text.") from None
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise ConfigError(f"Cannot read API key file {key_file}: {reason}.") from None
-        key = text.strip()
-        if not key:
-            raise ConfigError(f"API key file {key_file} is empty.")
-        _check_key(key, f"API key file {key_file}")
-        return key
-
-    if "PIXXEL_API_KEY" in environ:
-        key = environ["PIXXEL_API_KEY"].strip()
-        if not key:
-            raise ConfigError(
-                "PIXXEL_API_KEY is set but empty. Put your API key in it, or use "
-                "--api-key-file FILE."
-            )
-        _check_key(key, "PIXXEL_API_KEY")
-        return key
-
-    raise ConfigError(
-        "No API key. Set the PIXXEL_API_KEY environment variable, or pass --api-key-file FILE "
-        "(a file holding only the key). To try reconciler without a key, add --sandbox to run "
-        "against the bundled emulator."
-    )
-
-
-def _check_key(key: str, source: str) -> None:
-    """Refuse keys that cannot travel in a header.
-
-    requests would otherwise raise ``InvalidHeader`` quoting the whole header value, key
-    included, in its message.
-    """
-    if not key.isascii() or not key.isprintable():
-        raise ConfigError(
-            f"The API key from {source} contains line breaks, control or non-ASCII characters; "
-            "it must be a single line of plain text."
-        )
 
 
 class _ApiKeyAuth(requests.auth.AuthBase):
@@ -342,17 +279,12 @@ def _describe_error(error: BaseException | None) -> str:
     if isinstance(error, ReadTimeoutError):
         return "no answer in time (read timeout)"
     if isinstance(error, SSLError):
-        return f"TLS error: {_shorten(str(error))}"
+        return f"TLS error: {shorten(str(error))}"
     if isinstance(error, ProtocolError):
         return "connection dropped before an answer arrived"
     if error is None:
         return "unknown error"
-    return f"{type(error).__name__}: {_shorten(str(error))}"
-
-
-def _shorten(text: str, limit: int = _SNIPPET_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"{type(error).__name__}: {shorten(str(error))}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,49 +306,6 @@ def dedupe_by_id(items: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
             seen.add(ident)
             kept.append(item)
     return kept
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _normalise_base_url(base_url: str) -> tuple[str, bool]:
-    """Check the API URL; return it without a trailing slash, and whether it is loopback."""
-    shown = _shorten(base_url, 120)
-    try:
-        parts = urlsplit(base_url.strip())
-    except ValueError:
-        raise ConfigError(f"API URL {shown!r} is not a valid URL.") from None
-    if "@" in parts.netloc:
-        # Credentials in the URL would end up in logs and messages (so this message does not
-        # quote the URL); the key has its own place.
-        raise ConfigError(
-            "API URL must not contain a user name or password; pass the key with "
-            "PIXXEL_API_KEY or --api-key-file."
-        )
-    try:
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ConfigError(f"API URL {shown!r} is not a valid URL (bad host or port).") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(
-            f"API URL {shown!r} must start with https:// and name a host, e.g. {DEFAULT_API_URL}."
-        )
-    if parts.query or parts.fragment:
-        raise ConfigError(f"API URL {shown!r} must not have a query string or fragment.")
-    loopback = _is_loopback(host)
-    if parts.scheme == "http" and not loopback:
-        raise ConfigError(
-            f"Refusing plain http:// for {host}: the API key would travel unencrypted. Use "
-            "https://, or http:// only for a local emulator (localhost, 127.0.0.1, ::1)."
-        )
-    return parts.geturl().rstrip("/"), loopback
 
 
 def _iso_to_api_date(value: str) -> str:
@@ -465,10 +354,10 @@ class PixxelClient:
         retry_after_cap: float = 30.0,
         page_size: int = MAX_PAGE_SIZE,
     ) -> None:
-        self.base_url, loopback = _normalise_base_url(base_url)
+        self.base_url, loopback = normalise_base_url(base_url)
         if not api_key:
             raise ConfigError("The API key is empty.")
-        _check_key(api_key, "the caller")
+        check_api_key(api_key, "the caller")
         if parallelism < 1:
             raise ConfigError(f"Parallelism must be at least 1, got {parallelism}.")
         if retries < 0:
@@ -602,7 +491,7 @@ class PixxelClient:
         except ValueError:
             raise ApiError(
                 f"{method} {shown} answered {response.status_code} but not with JSON: "
-                f"{_shorten(_redact(body.decode('utf-8', 'replace')))!r}",
+                f"{shorten(_redact(body.decode('utf-8', 'replace')))!r}",
                 method=method,
                 url=self.base_url + shown,
                 status=response.status_code,
@@ -623,7 +512,7 @@ class PixxelClient:
             api_message = _redact(str(error["message"])) if error.get("message") else None
             details = _redact_obj(error.get("details"))
         elif body.strip():
-            api_message = _shorten(_redact(body.decode("utf-8", "replace")))
+            api_message = shorten(_redact(body.decode("utf-8", "replace")))
 
         cls: type[ApiError]
         if status == 401:
