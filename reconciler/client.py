@@ -55,6 +55,7 @@ from reconciler.errors import (
     TransportError,
     UnauthorizedError,
 )
+from reconciler.redact import REDACTED, install_redaction, redact, redact_obj
 
 __all__ = [
     "RETRY_STATUSES",
@@ -71,11 +72,6 @@ RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 
 #: The largest page the API accepts (it clamps larger limits).
 MAX_PAGE_SIZE = 100
-
-#: Secrets shorter than this are not scrubbed from log text: replacing "ab" everywhere would
-#: mangle unrelated messages. They are still never logged by us.
-_MIN_REDACTABLE = 4
-_REDACTED = "***"
 
 #: A listing that has not ended after this many pages is an API bug, not data.
 _MAX_PAGES = 10_000
@@ -100,47 +96,7 @@ class _ApiKeyAuth(requests.auth.AuthBase):
         return request
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({_REDACTED})"
-
-
-class _RedactingFilter(logging.Filter):
-    """Replaces known secrets in log records with ``***`` (defence in depth).
-
-    We never log the key; this catches a third party (or a future bug) that does. One
-    instance is shared by every client, so installing it twice is harmless.
-    """
-
-    def __init__(self) -> None:
-        super().__init__("")
-        self._secrets: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, secret: str) -> None:
-        if len(secret) >= _MIN_REDACTABLE:
-            with self._lock:
-                self._secrets.add(secret)
-
-    def redact(self, text: str) -> str:
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            text = text.replace(secret, _REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is the handler's problem, not ours
-            return True
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        return True
-
-
-_redactor = _RedactingFilter()
+        return f"{type(self).__name__}({REDACTED})"
 
 
 def _drop_urllib3_retry_warnings(record: logging.LogRecord) -> bool:
@@ -151,25 +107,6 @@ def _drop_urllib3_retry_warnings(record: logging.LogRecord) -> bool:
     cost is that its warnings show again.
     """
     return not (isinstance(record.msg, str) and record.msg.startswith("Retrying ("))
-
-
-def _install_redaction(secret: str) -> None:
-    """Attach the shared redacting filter to the reconciler and urllib3 loggers.
-
-    A logger's filters only see records logged on that very logger, not those propagated
-    from its children, so the filter goes on every existing ``reconciler.*`` / ``urllib3.*``
-    logger too (urllib3 logs from ``urllib3.connectionpool`` and friends).
-    """
-    _redactor.add(secret)
-    names = ["reconciler", "urllib3", __name__]
-    names += [
-        name
-        for name in list(logging.Logger.manager.loggerDict)
-        if name.startswith(("reconciler.", "urllib3."))
-    ]
-    for name in names:
-        logging.getLogger(name).addFilter(_redactor)  # addFilter ignores duplicates
-    logging.getLogger("urllib3.connectionpool").addFilter(_drop_urllib3_retry_warnings)
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,7 +304,8 @@ class PixxelClient:
         if len(timeout) != 2 or not all(t > 0 for t in timeout):
             raise ConfigError(f"Timeouts must be two positive numbers, got {timeout}.")
 
-        _install_redaction(api_key)
+        install_redaction(api_key)
+        logging.getLogger("urllib3.connectionpool").addFilter(_drop_urllib3_retry_warnings)
         self.parallelism = parallelism
         self.page_size = page_size
         self.timeout = (float(timeout[0]), float(timeout[1]))
@@ -491,7 +429,7 @@ class PixxelClient:
         except ValueError:
             raise ApiError(
                 f"{method} {shown} answered {response.status_code} but not with JSON: "
-                f"{shorten(_redact(body.decode('utf-8', 'replace')))!r}",
+                f"{shorten(redact(body.decode('utf-8', 'replace')))!r}",
                 method=method,
                 url=self.base_url + shown,
                 status=response.status_code,
@@ -509,10 +447,10 @@ class PixxelClient:
         error = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(error, dict):
             code = str(error["code"]) if error.get("code") is not None else None
-            api_message = _redact(str(error["message"])) if error.get("message") else None
-            details = _redact_obj(error.get("details"))
+            api_message = redact(str(error["message"])) if error.get("message") else None
+            details = redact_obj(error.get("details"))
         elif body.strip():
-            api_message = shorten(_redact(body.decode("utf-8", "replace")))
+            api_message = shorten(redact(body.decode("utf-8", "replace")))
 
         cls: type[ApiError]
         if status == 401:
@@ -721,21 +659,6 @@ def _attempts(response: requests.Response) -> int:
     retries = getattr(response.raw, "retries", None)
     history = getattr(retries, "history", ()) or ()
     return len(history) + 1
-
-
-def _redact(text: str) -> str:
-    return _redactor.redact(text)
-
-
-def _redact_obj(value: object) -> object:
-    """Redact secrets from every string inside an API ``details`` value."""
-    if isinstance(value, str):
-        return _redact(value)
-    if isinstance(value, list):
-        return [_redact_obj(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _redact_obj(v) for k, v in value.items()}
-    return value
 
 
 def _summary(exc: ValidationError) -> str:
