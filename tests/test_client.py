@@ -24,7 +24,7 @@ import yaml
 from urllib3 import HTTPResponse
 
 from reconciler.apitypes import Asset, Index, Visualization
-from reconciler.client import ApiRetry, PixxelClient, RateLimiter, dedupe_by_id
+from reconciler.client import PixxelClient, dedupe_by_id
 from reconciler.config import DEFAULT_API_URL
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.errors import (
@@ -39,6 +39,7 @@ from reconciler.errors import (
     TransportError,
     UnauthorizedError,
 )
+from reconciler.retry import ApiRetry
 
 DEMO = yaml.safe_load(
     (Path(__file__).parent.parent / "reconciler" / "emulator" / "demo_world.yaml").read_text()
@@ -351,37 +352,6 @@ def test_malformed_urls_are_refused(url: str) -> None:
 
 
 # ------------------------------------------------------------------------------ pure helpers
-
-
-def test_rate_limiter_spaces_calls_across_threads() -> None:
-    now = [100.0]
-    waits: list[float] = []
-    lock = threading.Lock()
-
-    def sleep(seconds: float) -> None:
-        with lock:
-            waits.append(seconds)
-
-    limiter = RateLimiter(4.0, clock=lambda: now[0], sleep=sleep)
-    with ThreadPoolExecutor(8) as pool:
-        got = sorted(pool.map(lambda _: limiter.acquire(), range(8)))
-    # Eight callers at the same instant get eight distinct slots, 0.25 s apart.
-    assert got == pytest.approx([i * 0.25 for i in range(8)])
-    assert sorted(waits) == pytest.approx([i * 0.25 for i in range(1, 8)])
-    now[0] += 60.0  # after a quiet minute there is no debt and no burst credit
-    assert limiter.acquire() == 0.0
-    assert limiter.acquire() == pytest.approx(0.25)
-    with pytest.raises(ConfigError):
-        RateLimiter(0)
-
-
-def test_retries_count_against_the_rate_limit() -> None:
-    waits: list[float] = []
-    limiter = RateLimiter(2.0, clock=lambda: 0.0, sleep=waits.append)
-    retry = ApiRetry(total=3, limiter=limiter).new()  # the copy urllib3 makes keeps it
-    retry.sleep()
-    retry.sleep()
-    assert waits == [0.5]  # the second retry waited for its slot
 
 
 def test_dedupe_keeps_first_occurrence() -> None:
