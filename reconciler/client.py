@@ -173,6 +173,7 @@ class PixxelClient:
         self.page_size = page_size
         self.timeout = (float(timeout[0]), float(timeout[1]))
         self._limiter = RateLimiter(max_rps) if max_rps is not None else None
+        self._max_attempts = retries + 1
 
         self._retry = ApiRetry(
             total=retries,
@@ -265,9 +266,7 @@ class PixxelClient:
             # MaxRetryError means urllib3 used every attempt; anything else (a body cut short)
             # failed on the attempt it happened in.
             tries = (
-                f" after {self._retry.total + 1} attempts"
-                if isinstance(reason, MaxRetryError)
-                else ""
+                f" after {self._max_attempts} attempts" if isinstance(reason, MaxRetryError) else ""
             )
             raise TransportError(
                 f"{method} {shown} failed{tries}: no answer from {self.base_url}: {described}.",
@@ -489,9 +488,9 @@ class PixxelClient:
         visualization_id: str,
         *,
         mode: str,
-        legend: Mapping[str, list[dict]],
+        legend: Mapping[str, list[dict[str, Any]]],
         dynamic_bins: int | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Replace the ``mode`` legend (a manual edit: what creates drift). Returns the metadata.
 
         ``legend`` maps a date (ISO ``"2024-05-06"`` or the API's ``"2024_05_06"``) to its

@@ -102,7 +102,7 @@ class ApiRetry(Retry):
         self.retry_after_cap = retry_after_cap
         self.limiter = limiter
 
-    def new(self, **kw: Any) -> ApiRetry:  # type: ignore[override]
+    def new(self, **kw: Any) -> ApiRetry:
         kw.setdefault("retry_after_cap", self.retry_after_cap)
         kw.setdefault("limiter", self.limiter)
         return super().new(**kw)
