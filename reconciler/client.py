@@ -2,11 +2,13 @@
 
 Everything reconciler sends to the API goes through ``PixxelClient._request``, the one place
 that applies the rate limit, logs the request, and maps every non-2xx answer to an
-``ApiError`` subclass by its status class. Retries live below it, in urllib3's ``Retry``
-mounted on the session's adapter, so a retried request is still one call here.
+``ApiError`` subclass by its status class. Retries live below it, in the session's transport
+(by default an ``HTTPAdapter`` with ``reconciler.retry.ApiRetry``), so a retried request is
+still one call here. Tests and embedders can pass their own transport.
 
 The API key is a secret. It lives only in the ``Authorization`` header (set by ``_ApiKeyAuth``
-on each request) and is redacted from every repr, error message and log record we control.
+on each request) and ``reconciler.redact`` scrubs it from every error message and log record
+we control.
 
 A client may be shared by many threads: the session is never mutated after construction, the
 connection pool is sized for ``parallelism`` and thread-safe, and the rate limiter is locked.
@@ -26,7 +28,7 @@ from urllib.parse import quote
 
 import requests
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 
 from reconciler import __version__
@@ -139,6 +141,11 @@ class PixxelClient:
         one factor of random jitter).
     :param retry_after_cap: never wait longer than this for a ``Retry-After``.
     :param page_size: items per listing page; the API accepts at most 100.
+    :param transport: what sends each request, mounted for ``http://`` and ``https://`` in
+        place of the default pooled ``HTTPAdapter`` with ``ApiRetry``. It then owns retries
+        and pooling (``retries``, ``backoff_factor``, ``retry_after_cap`` and the pool size
+        from ``parallelism`` do not apply; the rate limit and timeouts still do), must be
+        safe to share between threads if the client is, and is closed with the client.
     """
 
     def __init__(
@@ -153,6 +160,7 @@ class PixxelClient:
         backoff_factor: float = 0.5,
         retry_after_cap: float = 30.0,
         page_size: int = MAX_PAGE_SIZE,
+        transport: BaseAdapter | None = None,
     ) -> None:
         self.base_url, loopback = normalise_base_url(base_url)
         if not api_key:
@@ -173,7 +181,8 @@ class PixxelClient:
         self.page_size = page_size
         self.timeout = (float(timeout[0]), float(timeout[1]))
         self._limiter = RateLimiter(max_rps) if max_rps is not None else None
-        self._max_attempts = retries + 1
+        # A given transport retries on its own terms, so we cannot say how often it tried.
+        self._max_attempts = retries + 1 if transport is None else None
 
         self._retry = ApiRetry(
             total=retries,
@@ -189,7 +198,11 @@ class PixxelClient:
             retry_after_cap=retry_after_cap,
             limiter=self._limiter,
         )
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=parallelism, max_retries=self._retry)
+        adapter = transport
+        if adapter is None:
+            adapter = HTTPAdapter(
+                pool_connections=1, pool_maxsize=parallelism, max_retries=self._retry
+            )
         session = requests.Session()
         session.mount("https://", adapter)
         session.mount("http://", adapter)
@@ -265,9 +278,8 @@ class PixxelClient:
             log.debug("%s %s -> failed in %d ms: %s", method, shown, _ms(started), described)
             # MaxRetryError means urllib3 used every attempt; anything else (a body cut short)
             # failed on the attempt it happened in.
-            tries = (
-                f" after {self._max_attempts} attempts" if isinstance(reason, MaxRetryError) else ""
-            )
+            exhausted = isinstance(reason, MaxRetryError) and self._max_attempts is not None
+            tries = f" after {self._max_attempts} attempts" if exhausted else ""
             raise TransportError(
                 f"{method} {shown} failed{tries}: no answer from {self.base_url}: {described}.",
                 method=method,
