@@ -955,3 +955,18 @@ def test_cli_bad_world_file(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "w.yaml is invalid" in result.output and "indices" in result.output
     assert "Traceback" not in result.output
+
+
+def test_world_lookups_follow_changes_to_its_lists() -> None:
+    world = World.demo()
+    nagpur = world.aoi_by_name("Nagpur-Farms")
+    assert nagpur is not None
+    first = world.visualizations_of(nagpur.id)[0]
+    assert world.visualization(nagpur.id, first.id) is first
+    assert world.find_same(nagpur.id, first.index_id, reversed(first.asset_ids)) is first
+
+    world.visualizations = [v for v in world.visualizations if v.id != first.id]
+
+    assert world.visualization(nagpur.id, first.id) is None
+    assert world.find_same(nagpur.id, first.index_id, first.asset_ids) is None
+    assert first not in world.visualizations_of(nagpur.id)

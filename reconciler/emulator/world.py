@@ -28,6 +28,7 @@ when two changes land in the same microsecond.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import uuid
@@ -41,6 +42,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
 )
@@ -72,6 +74,9 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 #: An asset date in the state file: legend keys ("2024_05_06") are derived from it, so a state
 #: file with any other spelling is refused on load rather than failing requests later.
 IsoDate = Annotated[str, AfterValidator(iso_date)]
+_YAML_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
+    yaml, "CSafeLoader", yaml.SafeLoader
+)
 #: Legends by date key ("2024_05_06"), then mode, then the list of LegendItem dicts.
 Legend = dict[str, dict[str, list[dict[str, Any]]]]
 
@@ -81,6 +86,7 @@ def derived_id(*parts: str) -> str:
     return str(uuid.uuid5(NAMESPACE, "/".join(parts)))
 
 
+@functools.cache
 def user_id_for(key_position: int) -> str:
     """The user id of the n-th configured API key: stable, and derived from nothing secret."""
     return derived_id("user", str(key_position))
@@ -259,6 +265,9 @@ class World(_StateModel):
     indices: list[Index]
     aois: list[Aoi]
     visualizations: list[Visualization] = Field(default_factory=list)
+    # Lookups by id (not state: rebuilt from the lists above). Every request looks things up,
+    # so scanning the lists would make each request cost O(world) and a run O(world^2).
+    _tables: _Lookups | None = PrivateAttr(default=None)
 
     # -- loading and saving ------------------------------------------------------------------
 
@@ -267,7 +276,8 @@ class World(_StateModel):
         """Load a YAML world file; a bad file raises ``ConfigError`` naming it and the problem."""
         path = Path(path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            # libyaml when PyYAML has it: a world of thousands of AOIs loads in a second.
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
         except OSError as exc:
             raise ConfigError(f"cannot read world file {path}: {exc.strerror or exc}") from exc
         except yaml.YAMLError as exc:
@@ -320,9 +330,16 @@ class World(_StateModel):
 
     # -- lookups --------------------------------------------------------------------------------
 
+    def _lookups(self) -> _Lookups:
+        """The lookup tables, rebuilt when the lists were replaced or grew behind our back."""
+        lookups = self._tables
+        if lookups is None or not lookups.matches(self):
+            lookups = self._tables = _Lookups(self)
+        return lookups
+
     def index(self, index_id: str) -> Index | None:
         """The index with this id, or None."""
-        return next((i for i in self.indices if i.id == index_id), None)
+        return self._lookups().index_by_id.get(index_id)
 
     def index_by_ref(self, ref: str) -> Index | None:
         """The index with this id or, failing that, this name."""
@@ -330,38 +347,32 @@ class World(_StateModel):
 
     def aoi(self, aoi_id: str) -> Aoi | None:
         """The AOI with this id, or None."""
-        return next((a for a in self.aois if a.id == aoi_id), None)
+        return self._lookups().aoi_by_id.get(aoi_id)
 
     def aoi_by_name(self, name: str) -> Aoi | None:
         """The AOI with this name, or None."""
-        return next((a for a in self.aois if a.name == name), None)
+        return self._lookups().aoi_by_name.get(name)
 
     def visualizations_of(self, aoi_id: str) -> list[Visualization]:
         """The AOI's visualizations in creation order."""
-        return [v for v in self.visualizations if v.aoi_id == aoi_id]
+        return list(self._lookups().by_aoi.get(aoi_id, ()))
 
     def visualization(self, aoi_id: str, visualization_id: str) -> Visualization | None:
         """The visualization with this id on this AOI, or None."""
-        return next(
-            (v for v in self.visualizations if v.id == visualization_id and v.aoi_id == aoi_id),
-            None,
-        )
+        viz = self._lookups().viz_by_id.get(visualization_id)
+        return viz if viz is not None and viz.aoi_id == aoi_id else None
 
     def find_same(
         self, aoi_id: str, index_id: str, asset_ids: Iterable[str]
     ) -> Visualization | None:
         """The visualization with this index and the same SET of assets, if one exists."""
-        wanted = frozenset(asset_ids)
-        return next(
-            (
-                v
-                for v in self.visualizations
-                if v.aoi_id == aoi_id
-                and v.index_id == index_id
-                and frozenset(v.asset_ids) == wanted
-            ),
-            None,
-        )
+        return self._lookups().by_identity.get((aoi_id, index_id, frozenset(asset_ids)))
+
+    def _add(self, viz: Visualization) -> None:
+        """Append a visualization (the only way the list grows), keeping the lookups current."""
+        lookups = self._lookups()
+        self.visualizations.append(viz)
+        lookups.add(viz)
 
     def dates_of(self, viz: Visualization) -> dict[str, list[str]]:
         """The visualization's dates as metadata keys ("2024_05_06") -> the asset ids of each."""
@@ -383,17 +394,25 @@ class World(_StateModel):
     def refresh(self, now: float) -> list[Visualization]:
         """Finish every creation whose time has come; returns the visualizations that changed.
 
-        Lifecycle is computed lazily from the clock on each read, so no timers run.
+        Lifecycle is computed lazily from the clock on each read, so no timers run; only the
+        visualizations still creating are looked at.
         """
         now_micros = int(now * 1_000_000)
-        changed = []
-        for viz in self.visualizations:
-            if viz.status == "creating" and viz.ready_at <= now_micros:
+        changed: list[Visualization] = []
+        lookups = self._lookups()
+        if not any(v.ready_at <= now_micros for v in lookups.creating):
+            return changed
+        waiting: list[Visualization] = []
+        for viz in lookups.creating:
+            if viz.ready_at > now_micros:
+                waiting.append(viz)
+            elif viz.status == "creating":
                 viz.status = viz.final_status
                 viz.legend = self.auto_legends(viz) if viz.status != "failed" else {}
                 viz.updated_at = self.tick(now)
                 changed.append(viz)
                 log.debug("visualization %s is now %s", viz.id, viz.status)
+        lookups.creating = waiting
         return changed
 
     def create_visualization(
@@ -423,7 +442,7 @@ class World(_StateModel):
             updated_at=created,
             ready_at=created + int(creation_delay * 1_000_000),
         )
-        self.visualizations.append(viz)
+        self._add(viz)
         log.debug("created visualization %s (%s on %s)", viz.id, index.name, aoi.name)
         return viz
 
@@ -482,7 +501,7 @@ class World(_StateModel):
         for position, entry in enumerate(spec.visualizations):
             viz = world._seed_visualization(position, entry, problems)
             if viz is not None:
-                world.visualizations.append(viz)
+                world._add(viz)
         if problems:
             raise ConfigError(
                 f"world file {path} is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
@@ -525,7 +544,7 @@ class World(_StateModel):
             )
             return None
         viz_id = entry.id or derived_id("visualization", aoi.id, index.id, *sorted(asset_ids))
-        if any(v.id == viz_id for v in self.visualizations):
+        if viz_id in self._lookups().viz_by_id:
             problems.append(f"{where}.id: id {viz_id!r} is used twice")
             return None
         last_date = max(aoi.asset(a).date for a in asset_ids)  # type: ignore[union-attr]
@@ -549,6 +568,43 @@ class World(_StateModel):
         if viz.status != "failed":
             viz.legend = self.auto_legends(viz)
         return viz
+
+
+class _Lookups:
+    """The world's lists by key; ``creating`` holds the visualizations that may still change.
+
+    Built from the lists, then kept current by ``World._add``; ``matches`` tells when the lists
+    were replaced or changed length some other way, and the tables must be built again.
+    """
+
+    def __init__(self, world: World) -> None:
+        self._lists = (world.indices, world.aois, world.visualizations)
+        self._sizes = [len(world.indices), len(world.aois), 0]
+        # Like the scans these replace, the first of any duplicate ids wins.
+        self.index_by_id = {i.id: i for i in reversed(world.indices)}
+        self.aoi_by_id = {a.id: a for a in reversed(world.aois)}
+        self.aoi_by_name = {a.name: a for a in reversed(world.aois)}
+        self.viz_by_id: dict[str, Visualization] = {}
+        self.by_aoi: dict[str, list[Visualization]] = {}
+        self.by_identity: dict[tuple[str, str, frozenset[str]], Visualization] = {}
+        self.creating: list[Visualization] = []
+        for viz in world.visualizations:
+            self.add(viz)
+
+    def matches(self, world: World) -> bool:
+        """Whether these tables still describe the world's lists."""
+        lists = (world.indices, world.aois, world.visualizations)
+        return all(a is b for a, b in zip(lists, self._lists, strict=True)) and self._sizes == [
+            len(lst) for lst in lists
+        ]
+
+    def add(self, viz: Visualization) -> None:
+        self.viz_by_id.setdefault(viz.id, viz)
+        self.by_aoi.setdefault(viz.aoi_id, []).append(viz)
+        self.by_identity.setdefault((viz.aoi_id, viz.index_id, frozenset(viz.asset_ids)), viz)
+        if viz.status == "creating":
+            self.creating.append(viz)
+        self._sizes[2] += 1
 
 
 def _seed_indices(spec: WorldFile, problems: list[str]) -> list[Index]:
