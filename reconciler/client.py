@@ -17,6 +17,7 @@ connection pool is sized for ``parallelism`` and thread-safe, and the rate limit
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import time
@@ -384,7 +385,7 @@ class PixxelClient:
         the limit shrinks to what the API says it allows. An empty page ends the listing even
         if ``total`` promised more, so a shrinking listing cannot loop forever.
         """
-        adapter = TypeAdapter(list[item_type])  # type: ignore[valid-type]
+        adapter = _list_adapter(item_type)
         items: list[M] = []
         offset, limit = 0, self.page_size
         for _ in range(_MAX_PAGES):
@@ -517,6 +518,13 @@ class PixxelClient:
         if not isinstance(data, dict):
             raise ApiError(f"The API's answer to PUT {path} is not a JSON object.")
         return data
+
+
+@functools.cache
+def _list_adapter(item_type: type[M]) -> TypeAdapter[list[M]]:
+    """The validator of a page of ``item_type``, built once: building one costs more CPU
+    than validating a page with it."""
+    return TypeAdapter(list[item_type])  # type: ignore[valid-type]
 
 
 def _seg(value: str) -> str:
