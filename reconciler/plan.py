@@ -31,7 +31,7 @@ REASON_TEXT: dict[str, str] = {
 WarningKind = Literal["undeclared", "failed", "partial_success", "creating"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AssetRef:
     """A source asset as resolved against the API."""
 
@@ -43,7 +43,7 @@ class AssetRef:
         return {"id": self.id, "name": self.name, "date": self.date}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RollbackTarget:
     """One (mode, dates) pair of a rollback, as declared."""
 
@@ -55,7 +55,7 @@ class RollbackTarget:
         return {"mode": self.mode, "dates": list(self.dates), "revision": self.revision}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Create:
     """A declared visualization that does not exist yet.
 
@@ -105,7 +105,7 @@ class Create:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rollback:
     """One PATCH: make the legends of ``dates`` in ``mode`` auto-computed again."""
 
@@ -143,7 +143,7 @@ class Rollback:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanWarning:
     """Something a reviewer should know that apply will not change."""
 
@@ -169,7 +169,7 @@ class PlanWarning:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AoiSummary:
     """Per-AOI totals, so renderers can say '3 unchanged' without re-reading the world."""
 
@@ -187,7 +187,7 @@ class AoiSummary:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VizSnapshot:
     """One visualization as the plan saw it: enough to tell later that it moved."""
 
@@ -214,7 +214,7 @@ class VizSnapshot:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AoiSnapshot:
     """One AOI as the plan saw it; ``assets`` (id -> "name date") is None when not read."""
 

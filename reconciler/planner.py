@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from reconciler._gc import no_cycle_collection
 from reconciler.apitypes import Asset, Visualization
 from reconciler.observed import Observed
 from reconciler.plan import (
@@ -56,6 +57,7 @@ class Records(Protocol):
     def get(self, visualization_id: str) -> Record | None: ...
 
 
+@no_cycle_collection
 def build_plan(
     desired: Desired,
     observed: Observed,

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from reconciler._gc import no_cycle_collection
 from reconciler.apitypes import Aoi, Asset, Index, Visualization
 from reconciler.errors import ConfigError, Problem, ResolutionError, Where
 from reconciler.identity import Identity, by_identity
@@ -28,7 +29,7 @@ _MODE_RULES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResolvedRollback:
     """A declared rollback whose mode and dates were checked against the visualization."""
 
@@ -38,7 +39,7 @@ class ResolvedRollback:
     where: Where
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredVisualization:
     """A declared visualization with every reference resolved to the API's ids.
 
@@ -112,26 +113,43 @@ def _listing(values: Iterable[str], limit: int = 8) -> str:
 # --- AOIs ------------------------------------------------------------------------------------
 
 
+class AoiLookup:
+    """Find AOIs by id or by name: built once, so resolving N entries costs O(N), not O(N²)."""
+
+    def __init__(self, aois: Sequence[Aoi]) -> None:
+        self._aois = aois
+        self._by_id: dict[str, Aoi] = {}
+        self._by_name: dict[str, list[Aoi]] = defaultdict(list)
+        for aoi in aois:
+            self._by_id.setdefault(aoi.id, aoi)
+            self._by_name[aoi.name].append(aoi)
+
+    def resolve(self, decl: AoiDecl) -> Aoi | Problem:
+        """The AOI a spec entry refers to, or the problem saying why none (or several) match."""
+        if decl.id is not None:
+            found = self._by_id.get(decl.id)
+            if found is not None:
+                return found
+            return Problem(
+                f"unknown AOI id '{decl.id}': no AOI with this id is visible to this API key",
+                decl.where,
+            )
+        named = self._by_name.get(decl.name or "", [])
+        if len(named) == 1:
+            return named[0]
+        if named:
+            ids = ", ".join(a.id for a in named)
+            return Problem(
+                f"{len(named)} AOIs are named '{decl.name}' ({ids}): refer to one by its id",
+                decl.where,
+            )
+        hint = closest(decl.name or "", (a.name for a in self._aois))
+        return Problem(f"unknown AOI '{decl.name}'{hint}", decl.where)
+
+
 def resolve_aoi(decl: AoiDecl, aois: Sequence[Aoi]) -> Aoi | Problem:
     """The AOI a spec entry refers to, or the problem explaining why none (or several) match."""
-    if decl.id is not None:
-        for aoi in aois:
-            if aoi.id == decl.id:
-                return aoi
-        return Problem(
-            f"unknown AOI id '{decl.id}': no AOI with this id is visible to this API key",
-            decl.where,
-        )
-    named = [a for a in aois if a.name == decl.name]
-    if len(named) == 1:
-        return named[0]
-    if named:
-        ids = ", ".join(a.id for a in named)
-        return Problem(
-            f"{len(named)} AOIs are named '{decl.name}' ({ids}): refer to one by its id", decl.where
-        )
-    hint = closest(decl.name or "", (a.name for a in aois))
-    return Problem(f"unknown AOI '{decl.name}'{hint}", decl.where)
+    return AoiLookup(aois).resolve(decl)
 
 
 def select_aois(specs: Specs, aois: Sequence[Aoi], targets: Sequence[str] = ()) -> Selection:
@@ -144,14 +162,16 @@ def select_aois(specs: Specs, aois: Sequence[Aoi], targets: Sequence[str] = ()) 
     problems: list[Problem] = []
     matched_targets: set[str] = set()
     declared: set[str] = set()  # every name a target could have meant, for the hint
+    lookup = AoiLookup(aois)
+    wanted = set(targets)
     for decl in specs.aois:
-        resolved = resolve_aoi(decl, aois)
+        resolved = lookup.resolve(decl)
         declared |= {decl.label} | ({resolved.name} if isinstance(resolved, Aoi) else set())
         if targets:
             names = {decl.label} | (
                 {resolved.id, resolved.name} if isinstance(resolved, Aoi) else set()
             )
-            hits = names & set(targets)
+            hits = names & wanted
             if not hits:
                 continue
             matched_targets |= hits
@@ -292,9 +312,11 @@ def resolve_visualizations(
     problems: list[Problem] = []
     seen: dict[Identity, VisualizationDecl] = {}
     existing = by_identity(visualizations)
+    # An AOI's visualizations often share their asset set (and so their dates): keep one copy.
+    shared: dict[frozenset[str], frozenset[str]] = {}
     for decl in decls:
         for viz in decl.visualizations:
-            found = _resolve_one(aoi, viz, indices, assets, existing, problems)
+            found = _resolve_one(aoi, viz, indices, assets, existing, problems, shared)
             if found is None:
                 continue
             key = found.identity
@@ -319,6 +341,7 @@ def _resolve_one(
     assets: Sequence[Asset] | None,
     existing: dict[Identity, Visualization],
     problems: list[Problem],
+    shared: dict[frozenset[str], frozenset[str]],
 ) -> DesiredVisualization | None:
     before = len(problems)
     index = indices.resolve(viz.index, viz.index_where)
@@ -362,12 +385,11 @@ def _resolve_one(
     if len(problems) > before or isinstance(index, Problem):
         return None
 
-    if viz.assets is None:
-        identity = Identity.of(index.id, (a.id for a in known))
-        dates = frozenset(a.date for a in known)
-    else:
-        identity = Identity.of(index.id, (a.id for a in chosen))
-        dates = frozenset(a.date for a in chosen)
+    used = known if viz.assets is None else chosen
+    ids = frozenset(a.id for a in used)
+    identity = Identity(index.id, shared.setdefault(ids, ids))
+    dates = frozenset(a.date for a in used)
+    dates = shared.setdefault(dates, dates)
 
     rollbacks = [_resolve_rollback(index, rb, dates, problems) for rb in viz.rollbacks]
     if len(problems) > before:
@@ -410,6 +432,7 @@ def _resolve_rollback(
 # --- everything at once ----------------------------------------------------------------------
 
 
+@no_cycle_collection
 def resolve_desired(selection: Selection, observed: Observed) -> Desired:
     """Resolve every declaration of every selected AOI against what was observed there."""
     lookup = IndexLookup(observed.indices)
