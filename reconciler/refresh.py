@@ -21,7 +21,7 @@ from reconciler.client import PixxelClient
 from reconciler.events import Listener, Refreshed, ignore
 from reconciler.observed import Observed, ObservedAoi
 from reconciler.resolve import Selection
-from reconciler.spec import Specs
+from reconciler.spec import AoiDecl, Specs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,6 +61,33 @@ class _Pool:
         self._executor.shutdown(wait=True, cancel_futures=exc[0] is not None)
 
 
+def _assets(client: PixxelClient, aoi_id: str) -> Callable[[], list[Asset]]:
+    return lambda: client.list_assets(aoi_id)
+
+
+def _visualizations(
+    client: PixxelClient,
+    aoi_id: str,
+    decls: Sequence[AoiDecl],
+    lookup: resolve.IndexLookup,
+    may_need_assets: bool,
+) -> Callable[[], tuple[list[Visualization], list[Asset] | None]]:
+    """Read an AOI's visualizations and, if one that must be created needs them, its assets.
+
+    Read one after the other in the same task: the assets are needed only when what is
+    listed lacks a declared visualization, and waiting for every AOI's listing before
+    reading any assets would add a round trip for nothing.
+    """
+
+    def read() -> tuple[list[Visualization], list[Asset] | None]:
+        visualizations = client.list_visualizations(aoi_id)
+        if may_need_assets and resolve.needs_assets_for_creates(decls, lookup, visualizations):
+            return visualizations, client.list_assets(aoi_id)
+        return visualizations, None
+
+    return read
+
+
 def refresh(
     specs: Specs,
     client: PixxelClient,
@@ -83,30 +110,22 @@ def refresh(
         selection = resolve.select_aois(specs, aois, targets)
         lookup = resolve.IndexLookup(indices)
 
-        def listing(aoi_id: str, read: Callable[[str], list[T]]) -> Callable[[], list[T]]:
-            return lambda: read(aoi_id)
-
-        viz_f: dict[str, Future[list[Visualization]]] = {}
+        viz_f: dict[str, Future[tuple[list[Visualization], list[Asset] | None]]] = {}
         assets_f: dict[str, Future[list[Asset]]] = {}
         for aoi_id, (aoi, decls) in selection.groups.items():
-            viz_f[aoi_id] = pool.submit(
-                f"visualizations of {aoi.name}", listing(aoi_id, client.list_visualizations)
-            )
             if resolve.needs_asset_listing(decls):
-                assets_f[aoi_id] = pool.submit(
-                    f"assets of {aoi.name}", listing(aoi_id, client.list_assets)
-                )
-        visualizations = {aoi_id: f.result() for aoi_id, f in viz_f.items()}
-
-        # Ids only: the assets are needed after all if a visualization must be created.
-        for aoi_id, (aoi, decls) in selection.groups.items():
-            if aoi_id not in assets_f and resolve.needs_assets_for_creates(
-                decls, lookup, visualizations[aoi_id]
-            ):
-                assets_f[aoi_id] = pool.submit(
-                    f"assets of {aoi.name}", listing(aoi_id, client.list_assets)
-                )
-        assets = {aoi_id: f.result() for aoi_id, f in assets_f.items()}
+                assets_f[aoi_id] = pool.submit(f"assets of {aoi.name}", _assets(client, aoi_id))
+            viz_f[aoi_id] = pool.submit(
+                f"visualizations of {aoi.name}",
+                _visualizations(client, aoi_id, decls, lookup, aoi_id not in assets_f),
+            )
+        visualizations: dict[str, list[Visualization]] = {}
+        assets: dict[str, list[Asset]] = {}
+        for aoi_id, future in viz_f.items():
+            visualizations[aoi_id], later = future.result()
+            if later is not None:
+                assets[aoi_id] = later
+        assets.update((aoi_id, f.result()) for aoi_id, f in assets_f.items())
 
     by_aoi = {
         aoi_id: ObservedAoi(
