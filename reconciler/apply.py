@@ -1,20 +1,28 @@
 """Applying a plan: create what is missing, adopt what a 409 says exists, wait until new
 visualizations are usable, then roll legends back; record each success in the state file.
 
-AOIs are worked on in parallel; within an AOI the order is fixed (creates, each waited for,
-then rollbacks). One item failing does not stop the others unless ``fail_fast``. Every change
-ends as exactly one ``ItemResult`` (created / adopted / rolled back / failed / skipped), so the
-report always says what happened, also after Ctrl-C.
+AOIs are worked on in parallel, at most ``parallelism`` requests at a time. Within an AOI the
+creates go first, then the rollbacks that need not wait; the new visualizations (and any that
+were still creating at plan time) are then polled together, one listing of the AOI per poll,
+and nothing touches one of them before it has left ``creating``. A wait holds no worker, so a
+slow lifecycle on one AOI does not hold up the others. One item failing does not stop the
+others unless ``fail_fast``. Every change ends as exactly one ``ItemResult`` (created / adopted
+/ rolled back / failed / skipped), so the report always says what happened, also after Ctrl-C.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import heapq
+import itertools
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -104,9 +112,14 @@ class ApplyResult:
 _CREATED: Outcome = "created"
 _ADOPTED: Outcome = "adopted"
 
-
-class _Stopped(Exception):
-    """Raised inside a worker when a stop was requested; never escapes ``Applier.apply``."""
+#: Statuses a visualization ends in; until then it is ``creating``.
+_FINAL_STATUSES = frozenset({"success", "failed", "partial_success"})
+#: Polls of one AOI slow down by this factor each round, up to ``_MAX_POLL_INTERVAL`` seconds.
+_POLL_BACKOFF = 1.5
+_MAX_POLL_INTERVAL = 10.0
+#: The scheduler wakes at least this often even with nothing to do: on Windows a blocked wait
+#: does not see Ctrl-C.
+_WAKE_INTERVAL = 0.5
 
 
 def now() -> str:
@@ -118,11 +131,42 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+@dataclass
+class _Waiter:
+    """A visualization apply waits for, and what to do once it is usable."""
+
+    visualization_id: str
+    label: str  # "NDWI on Bengaluru-North"
+    deadline: float  # on the time.monotonic() clock
+    create: tuple[int, Create, Outcome] | None = None  # the create that made or adopted it
+    rollbacks: list[tuple[int, Rollback]] = field(default_factory=list)  # the plan's, held back
+
+
+@dataclass
+class _AoiWork:
+    """One AOI's share of the plan, and the visualizations it waits for.
+
+    Only one task at a time works on an AOI (its start, then one poll after another), so this
+    needs no lock.
+    """
+
+    aoi_id: str
+    listed: int  # visualizations on the AOI: what one full listing returns (sizes the polls)
+    creates: list[tuple[int, Create]] = field(default_factory=list)
+    rollbacks: list[tuple[int, Rollback]] = field(default_factory=list)
+    waiting: dict[str, _Waiter] = field(default_factory=dict)
+    interval: float = 0.0  # seconds between this AOI's polls; 0 until the first poll
+    next_poll: float = 0.0  # on the time.monotonic() clock
+
+
 class Applier:
     """Carries out a plan against the API and records what it did in the state file.
 
-    ``wait_timeout`` bounds the wait for one new visualization to leave ``creating``;
-    polling starts at ``poll_interval`` seconds and slows down to at most 10 s.
+    Every AOI's creates are sent first and its other rollbacks go ahead at once; the new
+    visualizations are then waited for together, one listing of the AOI per poll, without
+    holding a worker while they are being computed. ``wait_timeout`` bounds the wait for one
+    new visualization to leave ``creating``; an AOI's polls start right away, then
+    ``poll_interval`` seconds apart, slowing down to at most 10 s.
     """
 
     def __init__(
@@ -148,6 +192,7 @@ class Applier:
         self._stop_reason = ""
         self._lock = threading.Lock()
         self._results: dict[int, list[ItemResult]] = {}
+        self._creating: frozenset[str] = frozenset()  # still creating when the plan was made
         # The updated_at each visualization had before our next PATCH (see StateStore).
         self._known_updated_at: dict[str, str] = {}
 
@@ -160,37 +205,32 @@ class Applier:
     def apply(self, plan: Plan) -> ApplyResult:
         """Apply every change of ``plan``. Ctrl-C stops cleanly and returns what was done."""
         result = ApplyResult(api_url=plan.api_url, started_at=_now())
-        changes = list(plan.changes)
-        by_aoi: dict[str, list[tuple[int, Create | Rollback]]] = {}
+        changes = plan.changes
+        work: dict[str, _AoiWork] = {}
         for position, change in enumerate(changes):
-            by_aoi.setdefault(change.aoi_id, []).append((position, change))
+            aoi = work.get(change.aoi_id)
+            if aoi is None:
+                snapshot = plan.observed.get(change.aoi_id)
+                listed = len(snapshot.visualizations) if snapshot is not None else 0
+                aoi = work[change.aoi_id] = _AoiWork(change.aoi_id, listed)
+            if isinstance(change, Create):
+                aoi.creates.append((position, change))
+                aoi.listed += 1
+            else:
+                aoi.rollbacks.append((position, change))
         self._total = len(changes)
-        observed = {
-            viz_id: viz
+        observed = [
+            (viz_id, viz)
             for snapshot in plan.observed.values()
             for viz_id, viz in snapshot.visualizations.items()
-        }
-        creating = {viz_id for viz_id, viz in observed.items() if viz.status == "creating"}
+        ]
+        self._creating = frozenset(viz_id for viz_id, viz in observed if viz.status == "creating")
         self._known_updated_at = {
-            viz_id: viz.updated_at for viz_id, viz in observed.items() if viz.updated_at
+            viz_id: viz.updated_at for viz_id, viz in observed if viz.updated_at
         }
-        executor = ThreadPoolExecutor(max_workers=self._parallelism, thread_name_prefix="apply")
-        futures = [executor.submit(self._run_aoi, items, creating) for items in by_aoi.values()]
-        try:
-            while True:
-                done, pending = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
-                if not pending or any(f.exception() for f in done):
-                    break
-        except KeyboardInterrupt:
-            result.interrupted = True
-            self.request_stop("interrupted (Ctrl-C)")
-            self._listener(Stopping(self._stop_reason))
-        finally:
-            executor.shutdown(wait=True)
-        for future in futures:
-            error = future.exception()
-            if error is not None:  # a bug, not an API error: those become failed items
-                raise error
+        error = self._run(list(work.values()), result)
+        if error is not None:  # a bug, not an API error: those become failed items
+            raise error
         result.stopped_early = self._stop.is_set() and not result.interrupted
         result.items = [
             item for position in sorted(self._results) for item in self._results[position]
@@ -198,28 +238,183 @@ class Applier:
         result.finished_at = _now()
         return result
 
+    # --- scheduling ------------------------------------------------------------------------
+
+    def _run(self, aois: list[_AoiWork], result: ApplyResult) -> BaseException | None:
+        """Start every AOI and poll the ones that wait, at most ``parallelism`` tasks at once.
+
+        Returns the first exception a task raised (a bug), after the others finished.
+        """
+        starts = deque(aois)
+        due: list[tuple[float, int, _AoiWork]] = []  # AOIs to poll, by time
+        order = itertools.count()  # ties in ``due`` keep their order
+        running: set[Future[_AoiWork]] = set()
+        wake: queue.SimpleQueue[object] = queue.SimpleQueue()
+        error: BaseException | None = None
+        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="apply") as executor:
+            while starts or due or running:
+                try:
+                    # Polls first: they finish work already begun. When stopping, every AOI
+                    # that waits gets one last look, so what is ready is still recorded.
+                    moment = time.monotonic()
+                    while len(running) < self._parallelism:
+                        task: Callable[[_AoiWork], _AoiWork]
+                        if due and (due[0][0] <= moment or self._stop.is_set()):
+                            task, aoi = self._poll, heapq.heappop(due)[2]
+                        elif starts:
+                            task, aoi = self._start, starts.popleft()
+                        else:
+                            break
+                        future = executor.submit(task, aoi)
+                        running.add(future)
+                        future.add_done_callback(wake.put)
+                    timeout = _WAKE_INTERVAL
+                    if due and len(running) < self._parallelism:
+                        timeout = min(timeout, max(0.0, due[0][0] - moment))
+                    with contextlib.suppress(queue.Empty):
+                        wake.get(timeout=timeout)
+                    for future in [f for f in running if f.done()]:
+                        running.discard(future)
+                        try:
+                            aoi = future.result()
+                        except Exception as exc:
+                            error = error or exc
+                            self.request_stop("stopped after an internal error")
+                            continue
+                        if aoi.waiting:
+                            heapq.heappush(due, (aoi.next_poll, next(order), aoi))
+                except KeyboardInterrupt:
+                    if result.interrupted:
+                        raise  # a second Ctrl-C: stop waiting for the last looks
+                    result.interrupted = True
+                    self.request_stop("interrupted (Ctrl-C)")
+                    self._listener(Stopping(self._stop_reason))
+        return error
+
     # --- per AOI ---------------------------------------------------------------------------
 
-    def _run_aoi(self, items: Sequence[tuple[int, Create | Rollback]], creating: set[str]) -> None:
-        ready: set[str] = set()
-        for position, change in items:
+    def _start(self, aoi: _AoiWork) -> _AoiWork:
+        """Send the AOI's creates, then the rollbacks that need not wait for anything."""
+        for position, change in aoi.creates:
             if self._stop.is_set():
                 self._record(position, self._skipped(change))
-                continue
-            try:
-                if isinstance(change, Create):
-                    self._record_many(position, self._create(change))
+            else:
+                self._create(aoi, position, change)
+        for position, rollback in aoi.rollbacks:
+            viz_id = rollback.visualization_id
+            waiter = aoi.waiting.get(viz_id)
+            if waiter is None and viz_id in self._creating:
+                label = f"{rollback.index_name} on {rollback.aoi_name}"
+                waiter = aoi.waiting[viz_id] = self._waiter(viz_id, label)
+            if waiter is not None:
+                waiter.rollbacks.append((position, rollback))
+            else:
+                self._record(position, self._rollback_unless_stopped(rollback))
+        aoi.next_poll = time.monotonic()
+        return aoi
+
+    def _poll(self, aoi: _AoiWork) -> _AoiWork:
+        """Look at the visualizations the AOI waits for; carry on with those that are done."""
+        try:
+            listed = self._read_waiting(aoi)
+        except ApiError as exc:
+            for waiter in aoi.waiting.values():
+                self._end_waiter(
+                    waiter, "failed", f"then: {exc}", f"waiting until it is usable: {exc}"
+                )
+            aoi.waiting.clear()
+            return aoi
+        moment = time.monotonic()
+        for viz_id, waiter in list(aoi.waiting.items()):
+            viz = listed.get(viz_id)
+            if viz is not None and viz.status == "creating":
+                if self._stop.is_set():
+                    reason = f"{self._stop_reason} before it was ready"
+                    self._end_waiter(waiter, "stopped", f"but {reason}", "")
+                elif moment >= waiter.deadline:
+                    late = (
+                        f"it was still creating after {self._wait_timeout:g} s (--wait-timeout); "
+                        "run apply again later to finish"
+                    )
+                    self._end_waiter(
+                        waiter, "failed", f"but {late}", f"waiting until it is usable: {late}"
+                    )
                 else:
-                    if change.visualization_id in creating and change.visualization_id not in ready:
-                        label = f"{change.index_name} on {change.aoi_name}"
-                        self._ready(change.aoi_id, change.visualization_id, label)
-                        ready.add(change.visualization_id)
-                    self._record(position, self._rollback(change))
-            except (ApiError, TimeoutError) as exc:
-                message = f"waiting until it is usable: {exc}"
-                self._record(position, _item(change, "failed", message))
-            except _Stopped:
-                self._record(position, self._skipped(change))
+                    self._listener(Waiting(waiter.label, viz_id, viz.progress))
+                    continue
+            elif viz is None:
+                gone = f"visualization {viz_id} is not listed on its AOI any more"
+                self._end_waiter(
+                    waiter, "failed", f"then: {gone}", f"waiting until it is usable: {gone}"
+                )
+            else:
+                self._usable(waiter, viz)
+            del aoi.waiting[viz_id]
+        if aoi.waiting:
+            aoi.interval = (
+                min(aoi.interval * _POLL_BACKOFF, _MAX_POLL_INTERVAL)
+                if aoi.interval
+                else self._poll_interval
+            )
+            earliest = min(waiter.deadline for waiter in aoi.waiting.values())
+            aoi.next_poll = min(moment + aoi.interval, earliest)
+        return aoi
+
+    def _read_waiting(self, aoi: _AoiWork) -> dict[str, Visualization]:
+        """The waited-for visualizations as listed now, in as few requests as the API allows.
+
+        One listing of the whole AOI answers for all of them; for a single one (or an AOI whose
+        full listing takes more pages than there are visualizations to wait for) a listing
+        filtered by id is cheaper.
+        """
+        wanted = list(aoi.waiting)
+        pages = -(-max(aoi.listed, 1) // self._client.page_size)
+        if len(wanted) > pages:
+            found = self._client.list_visualizations(aoi.aoi_id)
+        else:
+            found = [
+                viz
+                for viz_id in wanted
+                for viz in self._client.list_visualizations(aoi.aoi_id, visualization_id=viz_id)
+            ]
+        return {viz.id: viz for viz in found if viz.id in aoi.waiting}
+
+    def _waiter(
+        self, viz_id: str, label: str, create: tuple[int, Create, Outcome] | None = None
+    ) -> _Waiter:
+        return _Waiter(viz_id, label, time.monotonic() + self._wait_timeout, create)
+
+    def _end_waiter(
+        self,
+        waiter: _Waiter,
+        how: Literal["failed", "stopped"],
+        create_text: str,
+        rollback_text: str,
+    ) -> None:
+        """A wait that ended without a usable visualization: say so for everything held back."""
+        if waiter.create is not None:
+            position, change, outcome = waiter.create
+            viz_id = waiter.visualization_id
+            message = f"{outcome} as {viz_id}, {create_text}"
+            if how == "stopped":
+                # It exists now: say so. Unrecorded, so the next plan checks its rollbacks.
+                item = _item(change, outcome, message, viz_id, status="creating")
+            else:
+                item = _item(change, "failed", message, viz_id)
+            self._record(position, item)
+        for position, rollback in waiter.rollbacks:
+            if how == "stopped":
+                self._record(position, self._skipped(rollback))
+            else:
+                self._record(position, _item(rollback, "failed", rollback_text))
+
+    def _usable(self, waiter: _Waiter, viz: Visualization) -> None:
+        """The visualization left ``creating``: finish its create, run what waited for it."""
+        if waiter.create is not None:
+            position, change, outcome = waiter.create
+            self._record_many(position, self._created(change, outcome, viz))
+        for position, rollback in waiter.rollbacks:
+            self._record(position, self._rollback_unless_stopped(rollback))
 
     def _record(self, position: int, item: ItemResult) -> None:
         self._record_many(position, [item])
@@ -238,43 +433,50 @@ class Applier:
 
     # --- create ----------------------------------------------------------------------------
 
-    def _create(self, change: Create) -> list[ItemResult]:
+    def _create(self, aoi: _AoiWork, position: int, change: Create) -> None:
+        """POST one create (or adopt what a 409 names); wait for it unless it is done."""
         label = f"{change.index_name} on {change.aoi_name}"
+        viz: Visualization
         try:
-            detail = self._client.create_visualization(
+            viz = self._client.create_visualization(
                 change.aoi_id,
                 change.index_id,
                 src_asset_ids=change.asset_ids,
                 resolution=change.resolution,
             )
-            viz_id, outcome = detail.id, _CREATED
+            outcome = _CREATED
         except ConflictError as exc:
-            found = self._find_existing(change)
+            try:
+                found = self._find_existing(change)
+            except ApiError as lookup:
+                message = (
+                    f"the API answered 409 (already exists), but looking it up failed: {lookup}"
+                )
+                self._record(position, _item(change, "failed", message))
+                return
             if found is None:
-                return [
-                    _item(
-                        change,
-                        "failed",
-                        f"the API answered 409 ({exc.api_message or 'already exists'}) but no "
-                        f"visualization of index {change.index_name} over these assets was found "
-                        "on the AOI; nothing was changed",
-                    )
-                ]
-            viz_id, outcome = found.id, _ADOPTED
-            log.info("%s already exists as %s: adopting it", label, viz_id)
+                message = (
+                    f"the API answered 409 ({exc.api_message or 'already exists'}) but no "
+                    f"visualization of index {change.index_name} over these assets was found "
+                    "on the AOI; nothing was changed"
+                )
+                self._record(position, _item(change, "failed", message))
+                return
+            viz, outcome = found, _ADOPTED
+            log.info("%s already exists as %s: adopting it", label, viz.id)
         except ApiError as exc:
-            return [_item(change, "failed", str(exc))]
+            self._record(position, _item(change, "failed", str(exc)))
+            return
+        # An answer that is already final (and names the assets, whose dates the state
+        # records) needs no poll; a "creating" one is waited for with the AOI's others.
+        if viz.status in _FINAL_STATUSES and viz.assets:
+            self._record_many(position, self._created(change, outcome, viz))
+        else:
+            aoi.waiting[viz.id] = self._waiter(viz.id, label, (position, change, outcome))
 
-        try:
-            viz = self._ready(change.aoi_id, viz_id, label)
-        except ApiError as exc:
-            return [_item(change, "failed", f"{outcome} as {viz_id}, then: {exc}", viz_id)]
-        except TimeoutError as exc:
-            return [_item(change, "failed", f"{outcome} as {viz_id}, but {exc}", viz_id)]
-        except _Stopped:
-            # It exists now: say so. Unrecorded, so the next plan checks its rollbacks.
-            message = f"{outcome} as {viz_id}, but {self._stop_reason} before it was ready"
-            return [_item(change, outcome, message, viz_id, status="creating")]
+    def _created(self, change: Create, outcome: Outcome, viz: Visualization) -> list[ItemResult]:
+        """The results of a create whose visualization is done; records it in the state."""
+        viz_id = viz.id
         if viz.status != "success":
             return [
                 _item(
@@ -310,8 +512,6 @@ class Applier:
             )
         ]
         for target in change.rollbacks:
-            if self._stop.is_set():
-                raise _Stopped
             rollback = Rollback(
                 aoi_id=change.aoi_id,
                 aoi_name=change.aoi_name,
@@ -325,7 +525,7 @@ class Applier:
                 revision=target.revision,
                 where=change.where,
             )
-            results.append(self._rollback(rollback))
+            results.append(self._rollback_unless_stopped(rollback))
         return results
 
     def _find_existing(self, change: Create) -> Visualization | None:
@@ -336,29 +536,10 @@ class Applier:
                 return viz
         return None
 
-    def _ready(self, aoi_id: str, viz_id: str, label: str) -> Visualization:
-        """Poll (politely, bounded) until the visualization has left ``creating``."""
-        deadline = time.monotonic() + self._wait_timeout
-        interval = self._poll_interval
-        while True:
-            found = self._client.list_visualizations(aoi_id, visualization_id=viz_id)
-            viz = next((v for v in found if v.id == viz_id), None)
-            if viz is None:
-                raise ApiError(f"visualization {viz_id} is not listed on its AOI any more")
-            if viz.status != "creating":
-                return viz
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"it was still creating after {self._wait_timeout:g} s (--wait-timeout); "
-                    "run apply again later to finish"
-                )
-            self._listener(Waiting(label, viz_id, viz.progress))
-            if self._stop.wait(min(interval, remaining)):
-                raise _Stopped
-            interval = min(interval * 1.5, 10.0)
-
     # --- rollback --------------------------------------------------------------------------
+
+    def _rollback_unless_stopped(self, change: Rollback) -> ItemResult:
+        return self._skipped(change) if self._stop.is_set() else self._rollback(change)
 
     def _rollback(self, change: Rollback) -> ItemResult:
         try:

@@ -84,6 +84,7 @@ def test_visualization_created_behind_the_tools_back_is_adopted(
     plan = make_plan(emulator, specs, state)
     with client_for(emulator) as client:  # someone creates it between plan and apply
         client.create_visualization(BENGALURU, NDWI, src_asset_ids=[BENGALURU_D, BENGALURU_C])
+    emulator.counter.reset()
 
     result = run_apply(emulator, plan, state)
 
@@ -94,7 +95,60 @@ def test_visualization_created_behind_the_tools_back_is_adopted(
         i.outcome == "rolled back" and i.visualization_id == adopted[0].visualization_id
         for i in result.items
     )
+    # The 409's lookup already says it is ready: no readiness poll on Bengaluru, one on Pune.
+    assert emulator.counter.count("GET", "/v0/aois/{aoi_id}/visualizations") == 2
     assert count_visualizations(emulator, BENGALURU, NDWI) == 1
+    assert not make_plan(emulator, specs, state).has_changes
+
+
+def test_apply_sends_no_request_beyond_the_lower_bound(emulator, tmp_path: Path) -> None:
+    specs = write_spec(
+        tmp_path / "specs",
+        """
+        aois:
+          - aoi: {name: Bengaluru-North}
+            visualizations:
+              - {index: NDWI, assets: [Bengaluru-C, Bengaluru-D]}
+              - {index: NDWI, assets: [Bengaluru-A]}
+              - index: NDVI
+                assets: [Bengaluru-A, Bengaluru-B]
+                rollback: [{mode: dynamic, dates: [2024-05-06]}]
+        """,
+    )
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+    assert (len(plan.creates), len(plan.rollbacks)) == (2, 1)
+    emulator.counter.reset()
+
+    assert run_apply(emulator, plan, state).ok
+
+    # Two creates, one listing of the AOI that finds both ready, one rollback whose answer
+    # carries the updated_at the state records (so nothing is read again after it).
+    assert emulator.counter.snapshot() == {
+        "POST /v0/aois/{aoi_id}/visualizations": 2,
+        "GET /v0/aois/{aoi_id}/visualizations": 1,
+        "PATCH /v0/aois/{aoi_id}/visualizations/{visualization_id}/metadata": 1,
+    }
+    assert not make_plan(emulator, specs, state).has_changes
+
+
+def test_waiting_for_a_new_visualization_holds_no_worker(
+    make_emulator, specs: Path, tmp_path: Path
+) -> None:
+    emulator = make_emulator(creation_delay=0.3)
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+    assert sorted(c.aoi_name for c in plan.creates) == ["Bengaluru-North", "Pune-East"]
+    posted: list[int] = []  # creates the API had received when the first one was ready
+
+    def watch(event: Event) -> None:
+        if isinstance(event, ItemFinished) and event.item.change == "create" and not posted:
+            posted.append(emulator.counter.count("POST", "/v0/aois/{aoi_id}/visualizations"))
+
+    result = run_apply(emulator, plan, state, parallelism=1, listener=watch)
+
+    # One worker: while Bengaluru's visualization was being computed, Pune's was created.
+    assert result.ok and posted == [2]
     assert not make_plan(emulator, specs, state).has_changes
 
 
