@@ -201,8 +201,14 @@ class PixxelClient:
         )
         adapter = transport
         if adapter is None:
+            # pool_block: a thread beyond ``parallelism`` waits for a free connection instead
+            # of opening one more (and throwing it away after), so the API never sees more
+            # than ``parallelism`` connections from us, whoever shares the client.
             adapter = HTTPAdapter(
-                pool_connections=1, pool_maxsize=parallelism, max_retries=self._retry
+                pool_connections=1,
+                pool_maxsize=parallelism,
+                pool_block=True,
+                max_retries=self._retry,
             )
         session = requests.Session()
         session.mount("https://", adapter)

@@ -123,6 +123,17 @@ def test_client_is_safe_to_share_between_threads(emulator: Emulator, api_key: st
     assert all([v.id for v in r] == expected for r in results)
 
 
+def test_more_threads_than_parallelism_share_its_connections(
+    emulator: Emulator, api_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="urllib3.connectionpool")
+    shared = PixxelClient(emulator.url, api_key, parallelism=2, page_size=4)
+    with shared, ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: shared.list_visualizations(NAGPUR), range(32)))
+    opened = [r for r in caplog.records if "Starting new HTTP connection" in r.getMessage()]
+    assert 1 <= len(opened) <= 2  # the other threads waited for one of the two connections
+
+
 # ------------------------------------------------------------------------------ writes
 
 
