@@ -38,6 +38,7 @@ class Aoi(_ApiModel):
     id: str = Field(validation_alias=AliasChoices("aoi_id", "id"))
     name: str
     description: str | None = None
+    project_id: str | None = None
     status: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
