@@ -16,7 +16,6 @@ connection pool is sized for ``parallelism`` and thread-safe, and the rate limit
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
@@ -35,6 +34,7 @@ from reconciler import __version__
 from reconciler._text import shorten
 from reconciler.apitypes import Aoi, Asset, Index, Pagination, Visualization, VisualizationDetail
 from reconciler.config import check_api_key, normalise_base_url
+from reconciler.dates import iso_to_api_date
 from reconciler.errors import (
     ApiError,
     ApiValidationError,
@@ -112,8 +112,9 @@ def dedupe_by_id(items: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
 
 def _iso_to_api_date(value: str) -> str:
     """``"2024-05-06"`` → ``"2024_05_06"``, the form the metadata calls take."""
+    # Lenient on purpose: callers of update_metadata may already hold the API's spelling.
     try:
-        return dt.date.fromisoformat(str(value).strip().replace("_", "-")).strftime("%Y_%m_%d")
+        return iso_to_api_date(str(value).strip().replace("_", "-"))
     except ValueError:
         raise ApiValidationError(
             f"{value!r} is not an ISO date like 2024-05-06; the API would refuse it."
