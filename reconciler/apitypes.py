@@ -88,6 +88,7 @@ class Asset(_ApiModel):
     date: str
     resolution: float | None = None
     status: str | None = None
+    created_at: str | None = None
 
     _normalise_date = field_validator("date", mode="before")(_asset_date)
 

@@ -147,9 +147,12 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
             specs = result.specs
             aois = len({a.label for a in specs.aois}) if specs else 0
             count = specs.visualization_count if specs else 0
+            selectors = len(specs.selectors) if specs else 0
             click.secho(
                 f"{' '.join(targets)} is valid: {plural(len(result.files), 'file')}, "
-                f"{plural(aois, 'AOI')}, {plural(count, 'visualization')}",
+                f"{plural(aois, 'AOI')}"
+                + (f", {plural(selectors, 'selector')}" if selectors else "")
+                + f", {plural(count, 'visualization')}",
                 fg="green",
             )
     sys.exit(1 if result.problems else 0)

@@ -126,6 +126,13 @@ def write_report(path: Path, result: ApplyResult | None, error: Exception | None
     write_file(path, json.dumps(data, indent=2) + "\n")
 
 
+def _remember_selectors(store: StateStore, plan: Plan) -> None:
+    """Record what each selector of the applied plan matched, for later plans to compare."""
+    store.record_selectors(
+        {s.key: {a.id: a.name for a in s.matched} for s in plan.selectors if s.where is not None}
+    )
+
+
 class Engine:
     """Runs reconciler's commands with one set of ``Settings``.
 
@@ -192,6 +199,7 @@ class Engine:
             spec_paths=paths,
             api_url=conn.api_label,
             targets=targets,
+            previous_matches=state.selectors,
         )
 
     # --- apply ----------------------------------------------------------------------------
@@ -222,6 +230,7 @@ class Engine:
                 self._check_saved(conn, plan, specs)
             show(plan)
             if not plan.has_changes:
+                _remember_selectors(conn.store, plan)
                 return None
             plan.raise_if_unsafe(options.max_changes, force=options.force)
             confirm(plan)  # the lock above already (re)loaded the state
@@ -234,7 +243,9 @@ class Engine:
                 fail_fast=options.fail_fast,
                 listener=self._listener,
             )
-            return applier.apply(plan)
+            result = applier.apply(plan)
+            _remember_selectors(conn.store, plan)
+            return result
 
     def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs) -> None:
         affected = sorted(plan.affected_aois)

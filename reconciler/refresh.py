@@ -1,6 +1,7 @@
 """Read the live state the specs refer to, with the fewest requests the API allows.
 
-One paginated AOI listing and one paginated index listing, shared by every AOI; then, per
+One paginated AOI listing (only of the selected projects when every declaration is a selector
+by project) and one paginated index listing, shared by every AOI and selector; then, per
 targeted AOI and in parallel, one visualization listing, plus an asset listing only where the
 specs need it (names, dates or omitted assets; or ids of a visualization that must be created).
 Reading never changes anything; what it returns is plain data (``observed``) that the pure
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-from reconciler import resolve
+from reconciler import resolve, selectors
 from reconciler.apitypes import Asset, Visualization
 from reconciler.client import PixxelClient
 from reconciler.events import Listener, Refreshed, ignore
@@ -74,13 +75,14 @@ def refresh(
     Raises ``ApiError`` when the API cannot be read, ``ConfigError`` for a ``--target`` that
     matches no declared AOI.
     """
-    if not specs.aois:
+    if specs.is_empty:
         return Selection({}), Observed()
+    projects = selectors.listing_projects(specs)
     with _Pool(parallelism, listener) as pool:
-        aois_f = pool.submit("AOIs", client.list_aois)
+        aois_f = pool.submit("AOIs", lambda: client.list_aois(project_ids=projects))
         indices_f = pool.submit("indices", client.list_indices)
         aois, indices = tuple(aois_f.result()), tuple(indices_f.result())
-        selection = resolve.select_aois(specs, aois, targets)
+        selection = resolve.select_aois(specs, aois, targets, filtered=projects is not None)
         lookup = resolve.IndexLookup(indices)
 
         def listing(aoi_id: str, read: Callable[[str], list[T]]) -> Callable[[], list[T]]:

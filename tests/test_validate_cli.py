@@ -97,7 +97,7 @@ def test_notes_do_not_fail_validation(runner: CliRunner, monkeypatch: pytest.Mon
     result = runner.invoke(cli, ["validate", "good-mixed-forms.yaml"])
     assert result.exit_code == 0
     first, summary = result.stdout.splitlines()
-    assert first.startswith("good-mixed-forms.yaml:9:9: note: AOI 8ee03236-")
+    assert first.startswith("good-mixed-forms.yaml:10:9: note: AOI 8ee03236-")
     assert summary == "good-mixed-forms.yaml is valid: 1 file, 2 AOIs, 2 visualizations"
 
 
