@@ -166,8 +166,12 @@ def select_aois(
     for result in results:
         problems.extend(result.problems)
         entries.extend(result.entries())
+    by_id = {aoi.id: aoi for aoi in aois}
     for decl in entries:
-        resolved = resolve_aoi(decl, aois)
+        # A selector's entries name AOIs it found in ``aois``: no need to search again.
+        resolved = (
+            by_id[decl.id] if decl.selector is not None and decl.id else resolve_aoi(decl, aois)
+        )
         declared |= {decl.label} | ({resolved.name} if isinstance(resolved, Aoi) else set())
         if targets:
             names = {decl.label} | (
