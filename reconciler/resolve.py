@@ -321,20 +321,16 @@ def pick_any(index_id: str, visualizations: Sequence[Visualization]) -> Visualiz
     Any one will do, but always the same one: one that did not fail, over the most assets,
     then the most recent assets, then the smallest id.
     """
-    candidates = [v for v in visualizations if v.index_id == index_id]
+    # Sorted by id first: max() keeps the first of equals, so the smallest id wins ties.
+    candidates = sorted((v for v in visualizations if v.index_id == index_id), key=lambda v: v.id)
     if not candidates:
         return None
 
-    def rank(viz: Visualization) -> tuple[bool, int, str, str]:
+    def rank(viz: Visualization) -> tuple[bool, int, str]:
         latest = max((a.date for a in viz.assets), default="")
-        return (viz.status != "failed", len(viz.assets), latest, _invert(viz.id))
+        return (viz.status != "failed", len(viz.assets), latest)
 
     return max(candidates, key=rank)
-
-
-def _invert(text: str) -> str:
-    # max() with the smallest id winning ties: compare on complemented code points.
-    return "".join(chr(0x10FFFF - ord(ch)) for ch in text)
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,22 @@ A spec file looks like this (see ``specs/`` for commented examples)::
       - aoi: {name: Bengaluru-North}        # or `aoi: <id>` or `aoi: {id: <id>}`
         visualizations:
           - index: NDVI                       # index name or id
-            assets: [Bengaluru-A, 2024-05-06] # optional: asset ids, names or ISO dates
+            assets: [Bengaluru-A, 2024-05-06] # optional: asset ids, names or ISO dates,
+                                              # or a policy: all (default) | any
             resolution: 10                    # optional, > 0
             rollback:                         # optional
               - mode: dynamic                 # dynamic | theoretical
                 dates: [2024-05-06]
                 revision: 1                   # optional; bump to force the rollback again
+    selectors:                                # optional: the same for many AOIs
+      - match: {names: ["Farm-*"], projects: [<id>]}   # names/globs, ids, projects: all hold
+        visualizations: [{index: NDWI, assets: any}]
 
 Top-level keys starting with ``x-`` are ignored, so they can hold YAML anchors to reuse with
 ``<<: *name`` merge keys or ``*name`` aliases.
+
+docs/spec-reference.md describes every key. Declarations of the same visualization (in several
+files, or by a selector and a per-AOI entry) are one when they agree (``disagreement``).
 
 ``load_specs(paths)`` reads files and directories, validates everything, and either returns
 ``Specs`` (plain frozen dataclasses carrying the position of every declaration) or raises one
@@ -27,10 +34,10 @@ Offline checks cannot resolve names against the API, so some questions wait for 
 ``validate --online``. One of them deserves a rule: AOI ``{name: X}`` in one place and AOI
 ``<id>`` in another may or may not be the same AOI. Giving AOIs in both forms is legitimate,
 so it is never an error offline. When a by-name AOI and a by-id AOI declare a visualization
-with the same index and assets (a duplicate if they are the same AOI), validation adds a
-**note** (shown, exit status unaffected) pointing at both; a real duplicate is an error once
-names are resolved, which is the planner's and ``validate --online``'s job. An error here would
-fire on every pair of AOIs that both want, say, NDWI over all assets.
+with the same index and assets but disagree about it (a conflict if they are the same AOI),
+validation adds a **note** (shown, exit status unaffected) pointing at both; a real conflict is
+an error once names are resolved, which is the planner's and ``validate --online``'s job. An
+error here would fire on every pair of AOIs that both want, say, NDWI over all assets.
 """
 
 from __future__ import annotations
@@ -153,6 +160,9 @@ def _aoi_id(value: Any) -> Any:
     return value
 
 
+_EXAMPLE_UUID = "2b91399d-6edb-54ca-948b-8bddabd28ed4"
+
+
 def _uuid_text(value: Any, what: str) -> Any:
     if isinstance(value, str) and not looks_like_uuid(value):
         raise PydanticCustomError(
@@ -160,8 +170,6 @@ def _uuid_text(value: Any, what: str) -> Any:
         )
     return value
 
-
-_EXAMPLE_UUID = "2b91399d-6edb-54ca-948b-8bddabd28ed4"
 
 IsoDate = Annotated[
     str,
