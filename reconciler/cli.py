@@ -14,6 +14,7 @@ from typing import IO
 import click
 
 from reconciler import __version__
+from reconciler.apply import now
 from reconciler.console import Reporter, handle_errors, isatty, plural, print_summary
 from reconciler.emulator.command import emulator_command
 from reconciler.engine import (
@@ -64,8 +65,8 @@ def main() -> None:
 cli.add_command(emulator_command)
 
 
-def _color(option: bool | None, stream: IO[str] | None = None) -> bool:
-    return isatty(stream or sys.stdout) if option is None else option
+def _color(option: bool | None) -> bool:
+    return isatty(sys.stdout) if option is None else option
 
 
 def _show(plan: Plan, fmt: str, color: bool) -> None:
@@ -421,6 +422,7 @@ def apply(
     )
     colored = _color(color)
     reporter = Reporter()
+    started = now()
 
     def show(the_plan: Plan) -> None:
         reporter.clear()
@@ -437,7 +439,7 @@ def apply(
         )
     except ReconcilerError as exc:
         if report is not None:
-            write_report(report, None, exc)
+            write_report(report, None, exc, started_at=started)
         raise
     finally:
         reporter.clear()

@@ -13,6 +13,7 @@ pool, so the two can never drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -26,16 +27,17 @@ from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
 from reconciler.config import DEFAULT_API_URL, resolve_api_key
-from reconciler.errors import ConfigError, PlanFileError, Problem, SpecError
+from reconciler.errors import ConfigError, PlanFileError
 from reconciler.events import Listener, ignore
 from reconciler.export import SCHEMA_FILE, document, export_aoi, file_names
+from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
 from reconciler.refresh import read_account, refresh
-from reconciler.resolve import closest, resolve_desired
-from reconciler.spec import SpecFile, Specs, load_specs, validate_specs
+from reconciler.resolve import Selection, closest, resolve_desired
+from reconciler.spec import SpecFile, Specs, ValidationReport, load_specs, validate_specs
 from reconciler.stale import check_not_stale
-from reconciler.state import DEFAULT_STATE_PATH, StateStore
+from reconciler.state import DEFAULT_STATE_PATH, State, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -101,20 +103,6 @@ class ExportResult:
 
 
 @dataclass(frozen=True)
-class ValidationResult:
-    """What ``validate`` found: problems make the specs invalid, notes do not."""
-
-    files: tuple[str, ...]
-    problems: tuple[Problem, ...]
-    notes: tuple[Problem, ...]
-    specs: Specs | None
-
-    @property
-    def valid(self) -> bool:
-        return not self.problems
-
-
-@dataclass(frozen=True)
 class _Connection:
     client: PixxelClient
     api_label: str  # what plans record as their API (stable across sandbox runs)
@@ -142,15 +130,21 @@ def write_file(path: Path, text: str) -> None:
     """Write a plan or report whole or not at all (other programs read them)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, text)
+        write_atomically(path, text, mode=None)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def write_report(path: Path, result: ApplyResult | None, error: Exception | None = None) -> None:
+def write_report(
+    path: Path,
+    result: ApplyResult | None,
+    error: Exception | None = None,
+    *,
+    started_at: str = "",
+) -> None:
     """The ``--report`` JSON: what happened to every change, or why nothing started."""
     if result is None:
-        result = ApplyResult(api_url="", started_at=now(), finished_at=now())
+        result = ApplyResult(api_url="", started_at=started_at or now(), finished_at=now())
     data = result.to_dict()
     if error is not None:
         data = {**data, "ok": False, "error": str(error)}
@@ -237,23 +231,18 @@ class Engine:
 
     # --- validate -------------------------------------------------------------------------
 
-    def validate(self, paths: Sequence[str], *, online: bool = False) -> ValidationResult:
+    def validate(self, paths: Sequence[str], *, online: bool = False) -> ValidationReport:
         """Offline checks of every spec file; with ``online`` also resolve against the API.
 
         Raises ``SpecError`` only when there is nothing to check (no such path, no spec files).
         """
         report = validate_specs(paths)
-        problems = list(report.problems)
-        if online and report.specs is not None and not problems:
+        if online and report.specs is not None and report.valid:
             with self._connect() as conn:
-                selection, observed = refresh(
-                    report.specs,
-                    conn.client,
-                    parallelism=self.settings.parallelism,
-                    listener=self._listener,
-                )
-            problems.extend(resolve_desired(selection, observed).problems)
-        return ValidationResult(report.files, tuple(problems), report.notes, report.specs)
+                selection, observed = self._refresh(conn, report.specs)
+            problems = resolve_desired(selection, observed).problems
+            report = dataclasses.replace(report, problems=problems)
+        return report
 
     # --- plan -----------------------------------------------------------------------------
 
@@ -262,19 +251,17 @@ class Engine:
         paths = tuple(spec_paths) or DEFAULT_SPEC_PATHS
         specs = load_specs(paths)
         with self._connect() as conn:
-            return self._plan(conn, specs, paths, targets)
+            return self._plan(conn, specs, paths, targets, conn.store.load())
 
     def _plan(
-        self, conn: _Connection, specs: Specs, paths: Sequence[str], targets: Sequence[str]
+        self,
+        conn: _Connection,
+        specs: Specs,
+        paths: Sequence[str],
+        targets: Sequence[str],
+        state: State,
     ) -> Plan:
-        state = conn.store.load()
-        selection, observed = refresh(
-            specs,
-            conn.client,
-            targets=targets,
-            parallelism=self.settings.parallelism,
-            listener=self._listener,
-        )
+        selection, observed = self._refresh(conn, specs, targets)
         return build_plan(
             resolve_desired(selection, observed),
             observed,
@@ -307,8 +294,8 @@ class Engine:
         spec_paths = saved.spec_paths if saved is not None else (tuple(paths) or DEFAULT_SPEC_PATHS)
         specs = load_specs(spec_paths)
         with self._connect() as conn, conn.store.lock():
-            if saved is None:
-                plan = self._plan(conn, specs, spec_paths, options.targets)
+            if saved is None:  # the lock above has just (re)loaded the state
+                plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
                 plan = saved
                 self._check_saved(conn, plan, specs)
@@ -333,18 +320,25 @@ class Engine:
 
     def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs) -> None:
         affected = sorted(plan.affected_aois)
-        fresh = {}
-        if affected:
-            _, observed = refresh(
-                specs,
-                conn.client,
-                targets=affected,
-                parallelism=self.settings.parallelism,
-                listener=self._listener,
-            )
-            fresh = observed.snapshots()
+        if not affected:
+            return  # nothing to apply, so nothing that could be stale
+        _, observed = self._refresh(conn, specs, affected)
         check_not_stale(
-            plan, spec_fingerprint=specs.fingerprint, observed=fresh, api_url=conn.api_label
+            plan,
+            spec_fingerprint=specs.fingerprint,
+            observed=observed.snapshots(),
+            api_url=conn.api_label,
+        )
+
+    def _refresh(
+        self, conn: _Connection, specs: Specs, targets: Sequence[str] = ()
+    ) -> tuple[Selection, Observed]:
+        return refresh(
+            specs,
+            conn.client,
+            targets=targets,
+            parallelism=self.settings.parallelism,
+            listener=self._listener,
         )
 
     # --- export ---------------------------------------------------------------------------
@@ -441,8 +435,6 @@ __all__ = [
     "ExportOptions",
     "ExportResult",
     "Settings",
-    "SpecError",
-    "ValidationResult",
     "is_plan_file",
     "load_plan_file",
     "write_file",

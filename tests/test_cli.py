@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -240,3 +241,33 @@ def test_sandbox_export_of_everything_then_plan_shows_no_changes(tmp_path: Path)
     planned = reconciler("plan", "adopted", "--sandbox", "--detailed-exitcode")
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert "Plan: 0 to create, 0 to roll back" in planned.stdout
+
+
+def test_an_empty_api_url_is_refused_not_replaced_by_production(
+    world: Emulator, project: Path
+) -> None:
+    result = run(world, "plan", "--api-url", "")
+    assert result.exit_code == 1
+    assert "API URL '' must start with https://" in result.output
+
+
+def test_a_failed_apply_reports_when_it_started(world: Emulator, project: Path) -> None:
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    result = run(world, "apply", "--max-changes", "0", "--yes", "--report", "report.json")
+    assert result.exit_code == 1 and "--max-changes 0" in result.output
+    report = json.loads((project / "report.json").read_text())
+    assert report["ok"] is False and "--max-changes 0" in report["error"]
+    assert dt.datetime.fromisoformat(report["started_at"]) >= before
+    assert report["started_at"] <= report["finished_at"]
+
+
+def test_an_empty_saved_plan_applies_after_an_unrelated_spec_edit(
+    world: Emulator, project: Path
+) -> None:
+    assert run(world, "apply", "--yes").exit_code == 0
+    assert run(world, "plan", "--out", "plan.json").exit_code == 0
+    spec = project / "specs" / "spec.yaml"
+    spec.write_text(spec.read_text() + "# a comment\n")
+    result = run(world, "apply", "plan.json", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "No changes" in result.output
