@@ -14,7 +14,8 @@ Pure: no I/O, so every rule here has a pure test. The rules (DESIGN.md, "Semanti
   of the same index over other assets exists says so: new assets arrived since that one, which
   stays (the API has no delete). That one is then told about there, not as undeclared.
 - Selectors: what each matched, and AOIs a selector matched at the last apply (the state's
-  record) but no longer does, with a warning on each (``selectors.summarize``).
+  record) but no longer does, with a warning on each that nothing declares any more
+  (``selectors.summarize``).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def build_plan(
             AoiSummary(aoi_id, seen.aoi.name, declared=len(declared), unchanged=unchanged)
         )
     selector_summaries, selector_warnings = selectors.summarize(
-        desired.selectors, previous_matches or {}
+        desired.selectors, previous_matches or {}, declared=desired.declared
     )
     warnings.extend(selector_warnings)
 

@@ -75,13 +75,15 @@ class Selection:
 
     ``groups`` maps AOI id to the AOI and every entry declaring it, in spec order (per-AOI
     entries first, then one entry per selector that matched it); ``problems`` are the AOI
-    references that did not resolve; ``selectors`` what each selector matched among all AOIs
-    (whatever the targets).
+    references that did not resolve; ``selectors`` what each selector matched among all AOIs,
+    and ``declared`` the ids of every AOI some entry or selector declares (whatever the
+    targets).
     """
 
     groups: dict[str, tuple[Aoi, tuple[AoiDecl, ...]]]
     problems: tuple[Problem, ...] = ()
     selectors: tuple[SelectorResult, ...] = ()
+    declared: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Desired:
     visualizations: tuple[DesiredVisualization, ...]
     problems: tuple[Problem, ...] = ()
     selectors: tuple[SelectorResult, ...] = ()
+    declared: frozenset[str] = frozenset()  # see Selection.declared
 
     def raise_for_problems(self) -> None:
         """``ResolutionError`` listing every reference that did not resolve."""
@@ -167,11 +170,14 @@ def select_aois(
         problems.extend(result.problems)
         entries.extend(result.entries())
     by_id = {aoi.id: aoi for aoi in aois}
+    covered: set[str] = set()
     for decl in entries:
         # A selector's entries name AOIs it found in ``aois``: no need to search again.
         resolved = (
             by_id[decl.id] if decl.selector is not None and decl.id else resolve_aoi(decl, aois)
         )
+        if isinstance(resolved, Aoi):
+            covered.add(resolved.id)
         declared |= {decl.label} | ({resolved.name} if isinstance(resolved, Aoi) else set())
         if targets:
             names = {decl.label} | (
@@ -196,6 +202,7 @@ def select_aois(
         {aoi_id: (aoi, tuple(decls)) for aoi_id, (aoi, decls) in groups.items()},
         tuple(problems),
         results,
+        frozenset(covered),
     )
 
 
@@ -538,6 +545,7 @@ def resolve_desired(selection: Selection, observed: Observed) -> Desired:
         visualizations=tuple(desired),
         problems=tuple(problems),
         selectors=selection.selectors,
+        declared=selection.declared,
     )
 
 

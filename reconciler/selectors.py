@@ -14,7 +14,7 @@ the API for (its ``project_ids`` filter), so AOIs of other projects are never pa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -108,15 +108,19 @@ def match(selector: SelectorDecl, aois: Sequence[Aoi], *, filtered: bool = False
 
 
 def summarize(
-    results: Sequence[SelectorResult], previous: Mapping[str, Mapping[str, str]]
+    results: Sequence[SelectorResult],
+    previous: Mapping[str, Mapping[str, str]],
+    *,
+    declared: Collection[str] = (),
 ) -> tuple[tuple[SelectorSummary, ...], list[PlanWarning]]:
     """What each selector matched, and what it matched at the last apply but no longer does.
 
     ``previous`` is the state's record: selector key -> {AOI id: AOI name} at the last apply.
     A selector still in the specs lists the AOIs it dropped; a recorded selector that is gone
     (removed, or its criteria edited) lists those of its AOIs that no selector matches now.
-    Every dropped AOI gets a warning: what only that selector declared there is now
-    undeclared, and stays (the API has no delete).
+    A dropped AOI that nothing in the specs declares any more (not in ``declared``) gets a
+    warning: the plan does not even read it now, so nothing else would tell what became of
+    it. One still declared is planned, and the plan shows its undeclared visualizations.
     """
     summaries: list[SelectorSummary] = []
     warnings: list[PlanWarning] = []
@@ -136,7 +140,11 @@ def summarize(
                 unmatched=dropped,
             )
         )
-        warnings += [_dropped_warning(a, selector.key, str(selector.where)) for a in dropped]
+        warnings += [
+            _dropped_warning(a, selector.key, str(selector.where))
+            for a in dropped
+            if a.id not in declared
+        ]
     for key, recorded in sorted(previous.items()):
         if key in current:
             continue
@@ -144,7 +152,7 @@ def summarize(
         if not dropped:
             continue  # edited or moved: its AOIs are all matched by a selector now
         summaries.append(SelectorSummary(key=key, where=None, matched=(), unmatched=dropped))
-        warnings += [_dropped_warning(a, key, None) for a in dropped]
+        warnings += [_dropped_warning(a, key, None) for a in dropped if a.id not in declared]
     return tuple(summaries), warnings
 
 
@@ -165,17 +173,14 @@ def _dropped_warning(aoi: AoiName, key: str, where: str | None) -> PlanWarning:
     if where is not None:
         what = f"no longer matched by the selector ({key}), which matched it at the last apply"
     else:
-        what = (
-            f"matched at the last apply by a selector ({key}) that is no longer in the specs, "
-            "and by no selector now"
-        )
+        what = f"matched at the last apply by a selector ({key}) that is no longer in the specs"
     return PlanWarning(
         kind="unmatched",
         aoi_id=aoi.id,
         aoi_name=aoi.name,
         message=(
-            f"{what}: what only that selector declared here is now undeclared, left alone "
-            "(the API has no delete)"
+            f"{what}, and nothing in the specs declares it now: what that selector declared "
+            "here is left alone (the API has no delete)"
         ),
         where=where,
     )

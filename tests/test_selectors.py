@@ -378,3 +378,6 @@ def test_summaries_sort_aois_by_name_and_report_gone_selectors() -> None:
         ("names: old-*", [], ["[x]"]),  # Farm-B is still matched by a selector
     ]
     assert [(w.aoi_name, w.where) for w in warnings] == [("farm-c", "s.yaml:1:1"), ("[x]", None)]
+    # An AOI the specs still declare is planned anyway: listed as dropped, but no warning.
+    _, warnings = summarize([result], previous, declared={AOIS[2].id})
+    assert [w.aoi_name for w in warnings] == ["[x]"]
