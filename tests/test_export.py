@@ -29,6 +29,8 @@ from tests.planning import (
 PAGE = 3
 
 ODD_AOI = 'Odd: "names" #1'
+KOCHI = "a4cb9e5f-39ca-5083-b695-e628f4e8019b"
+TWIN = "00000000-0000-4000-8000-0000000000aa"
 
 
 def paged_world() -> str:
@@ -308,3 +310,16 @@ def test_cli_export_to_stdout(emulator: Emulator, tmp_path: Path, monkeypatch) -
     assert "  - aoi: {name: Pune-East}" in result.stdout
     assert "Exported 1 visualization of 1 AOI." in result.stderr
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_two_aois_of_one_name_go_by_id(emulator: Emulator, tmp_path: Path) -> None:
+    with emulator.lock:  # the contract calls names unique; the API does not promise it
+        twin = emulator.world.aoi(KOCHI).model_copy(update={"id": TWIN})  # type: ignore[union-attr]
+        emulator.world.aois.append(twin)
+    with pytest.raises(ConfigError) as caught:
+        export(emulator, tmp_path / "s.json", aois=("Kochi-Coast",))
+    assert f"2 AOIs have this name ({KOCHI}, {TWIN}): give the id" in str(caught.value)
+    result = export(emulator, tmp_path / "s.json", aois=(KOCHI, TWIN), by_name=True)
+    assert result.text is not None
+    assert f"  - aoi: {KOCHI} # Kochi-Coast" in result.text
+    assert f"  - aoi: {TWIN} # Kochi-Coast" in result.text
