@@ -109,9 +109,6 @@ class ApplyResult:
         }
 
 
-_CREATED: Outcome = "created"
-_ADOPTED: Outcome = "adopted"
-
 #: Statuses a visualization ends in; until then it is ``creating``.
 _FINAL_STATUSES = frozenset({"success", "failed", "partial_success"})
 #: Polls of one AOI slow down by this factor each round, up to ``_MAX_POLL_INTERVAL`` seconds.
@@ -124,10 +121,6 @@ _WAKE_INTERVAL = 0.5
 
 def now() -> str:
     """The current UTC time as the report writes it."""
-    return _now()
-
-
-def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
@@ -204,7 +197,7 @@ class Applier:
 
     def apply(self, plan: Plan) -> ApplyResult:
         """Apply every change of ``plan``. Ctrl-C stops cleanly and returns what was done."""
-        result = ApplyResult(api_url=plan.api_url, started_at=_now())
+        result = ApplyResult(api_url=plan.api_url, started_at=now())
         changes = plan.changes
         work: dict[str, _AoiWork] = {}
         for position, change in enumerate(changes):
@@ -235,7 +228,7 @@ class Applier:
         result.items = [
             item for position in sorted(self._results) for item in self._results[position]
         ]
-        result.finished_at = _now()
+        result.finished_at = now()
         return result
 
     # --- scheduling ------------------------------------------------------------------------
@@ -422,10 +415,12 @@ class Applier:
     def _record_many(self, position: int, items: list[ItemResult]) -> None:
         with self._lock:
             self._results[position] = items
+            # Under the lock, so listeners see the counts rise in order.
             done = len(self._results)
+            for item in items:
+                self._listener(ItemFinished(item, done, self._total))
         for item in items:
-            self._listener(ItemFinished(item, done, self._total))
-            if not item.ok and item.outcome == "failed" and self._fail_fast:
+            if item.outcome == "failed" and self._fail_fast:
                 self.request_stop("--fail-fast: stopped after the first failure")
 
     def _skipped(self, change: Create | Rollback) -> ItemResult:
@@ -444,13 +439,14 @@ class Applier:
                 src_asset_ids=change.asset_ids,
                 resolution=change.resolution,
             )
-            outcome = _CREATED
+            outcome: Outcome = "created"
         except ConflictError as exc:
             try:
                 found = self._find_existing(change)
             except ApiError as lookup:
                 message = (
-                    f"the API answered 409 (already exists), but looking it up failed: {lookup}"
+                    f"the API answered 409 ({exc.api_message or 'already exists'}), then looking "
+                    f"the visualization up failed: {lookup}"
                 )
                 self._record(position, _item(change, "failed", message))
                 return
@@ -462,7 +458,7 @@ class Applier:
                 )
                 self._record(position, _item(change, "failed", message))
                 return
-            viz, outcome = found, _ADOPTED
+            viz, outcome = found, "adopted"
             log.info("%s already exists as %s: adopting it", label, viz.id)
         except ApiError as exc:
             self._record(position, _item(change, "failed", str(exc)))
@@ -488,7 +484,7 @@ class Applier:
                     status=viz.status,
                 )
             ]
-        if outcome == _CREATED:
+        if outcome == "created":
             dates = sorted({a.date for a in viz.assets})
             self._store.record_fresh(
                 viz_id,
@@ -530,7 +526,7 @@ class Applier:
 
     def _find_existing(self, change: Create) -> Visualization | None:
         """The visualization a 409 refers to: same index, same set of source assets."""
-        wanted = Identity.of(change.index_id, change.identity)
+        wanted = change.key
         for viz in self._client.list_visualizations(change.aoi_id, index_id=change.index_id):
             if Identity.of_visualization(viz) == wanted:
                 return viz

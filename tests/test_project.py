@@ -41,3 +41,25 @@ def test_shipped_schema_matches_the_spec_models() -> None:
         "specs/reconciler.schema.json is out of date: "
         "run reconciler schema --out specs/reconciler.schema.json"
     )
+
+
+def test_spec_reference_describes_every_key_and_its_examples_are_valid(tmp_path: Path) -> None:
+    from reconciler.spec import SpecFile, validate_specs
+
+    doc = (ROOT / "docs" / "spec-reference.md").read_text(encoding="utf-8")
+    schema = SpecFile.model_json_schema()
+    keys = {key for d in [schema, *schema["$defs"].values()] for key in d.get("properties", {})}
+    missing = sorted(k for k in keys if f"`{k}`" not in doc)
+    assert not missing, f"docs/spec-reference.md does not describe: {missing}"
+    assert "docs/spec-reference.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+    # Every example that is a whole spec file is a valid one.
+    whole = [
+        b
+        for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)
+        if b.startswith(("version", "aois", "selectors"))
+    ]
+    assert len(whole) >= 3
+    for n, block in enumerate(whole):
+        (tmp_path / f"{n}.yaml").write_text(block, encoding="utf-8")
+    report = validate_specs([str(tmp_path)])
+    assert report.problems == ()
