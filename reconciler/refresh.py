@@ -3,7 +3,8 @@
 One paginated AOI listing (only of the selected projects when every declaration is a selector
 by project) and one paginated index listing, shared by every AOI and selector; then, per
 targeted AOI and in parallel, one visualization listing, plus an asset listing only where the
-specs need it (names, dates or omitted assets; or ids of a visualization that must be created).
+specs need it (names, dates or omitted assets; or ids of a visualization that must be created
+and that no listed visualization of the AOI shows).
 Reading never changes anything; what it returns is plain data (``observed``) that the pure
 resolver and planner take from here.
 """
@@ -70,6 +71,9 @@ def _visualizations(
     may_need_assets: bool,
 ) -> Callable[[], tuple[list[Visualization], list[Asset] | None]]:
     """Read an AOI's visualizations and, if one that must be created needs them, its assets.
+
+    Ids in the specs need the asset listing only when no listed visualization shows them (see
+    ``resolve.needs_assets_for_creates``).
 
     Read one after the other in the same task: the assets are needed only when what is
     listed lacks a declared visualization, and waiting for every AOI's listing before

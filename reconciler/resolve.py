@@ -271,8 +271,8 @@ def needs_asset_listing(decls: Iterable[AoiDecl]) -> bool:
 
     Names and dates need the listing to become ids; the policy "all" (or omitted assets)
     means "all of the AOI's assets", which is the visualization's identity. Explicit ids and
-    the policy "any" can do without it, as long as they match an existing visualization (see
-    ``needs_assets_for_creates``).
+    the policy "any" can do without it, as long as they match an existing visualization or
+    listed visualizations show every id (see ``needs_assets_for_creates``).
     """
     return any(
         (viz.assets is None and viz.asset_policy == "all")
@@ -282,12 +282,26 @@ def needs_asset_listing(decls: Iterable[AoiDecl]) -> bool:
     )
 
 
+def listed_assets(visualizations: Iterable[Visualization]) -> dict[str, Asset]:
+    """The AOI's assets that its listed visualizations show, by id (the first sighting wins).
+
+    An id found here is an asset of the AOI with that name and date, so ids in the specs that
+    are all found here need no asset listing to be checked and dated.
+    """
+    found: dict[str, Asset] = {}
+    for viz in visualizations:
+        for asset in viz.assets:
+            found.setdefault(asset.id, asset)
+    return found
+
+
 def needs_assets_for_creates(
     decls: Iterable[AoiDecl], indices: IndexLookup, visualizations: Sequence[Visualization]
 ) -> bool:
     """With ids only, or the policy "any": the listing is still needed for a visualization that
-    must be created."""
+    must be created, unless its ids are all sources of listed visualizations."""
     existing = by_identity(visualizations)
+    shown: dict[str, Asset] | None = None
     for decl in decls:
         for viz in decl.visualizations:
             index = indices.resolve(viz.index, viz.index_where)
@@ -297,7 +311,12 @@ def needs_assets_for_creates(
                 if viz.asset_policy == "any" and pick_any(index.id, visualizations) is None:
                     return True
                 continue
-            if Identity.of(index.id, (sel.value for sel in viz.assets)) not in existing:
+            ids = [sel.value for sel in viz.assets]
+            if Identity.of(index.id, ids) in existing:
+                continue
+            if shown is None:
+                shown = listed_assets(visualizations)
+            if not all(asset_id in shown for asset_id in ids):
                 return True
     return False
 
@@ -450,10 +469,15 @@ def _resolve_one(
     known = assets
     ids_only = viz.assets is not None and all(s.kind == "id" for s in viz.assets)
     if known is None and ids_only and viz.assets is not None and isinstance(index, Index):
-        # Not listed because these ids match an existing visualization (refresh reads the
-        # listing otherwise): its assets supply the names and dates.
+        # Not listed because these ids match an existing visualization, or are all sources of
+        # listed ones (refresh reads the listing otherwise): those supply names and dates.
         match = existing.get(Identity.of(index.id, (s.value for s in viz.assets)))
-        known = match.assets if match is not None else None
+        if match is not None:
+            known = match.assets
+        else:
+            shown = listed_assets(visualizations)
+            if all(s.value in shown for s in viz.assets):
+                known = tuple(shown.values())
     if known is None:
         if isinstance(index, Problem):
             return None

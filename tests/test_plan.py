@@ -300,17 +300,20 @@ def test_request_count_is_the_lower_bound(emulator, tmp_path: Path) -> None:
             visualizations:
               - {index: NDVI, assets: [a56aad94-8fbf-5b40-85cc-2bc614fa5186,
                  0200ff5e-06a0-5e4d-b772-6b343218539a, 14e9dfa5-c812-5068-a831-b875f26a93a9]}
+              - {index: NDWI, assets: [a56aad94-8fbf-5b40-85cc-2bc614fa5186,
+                 0200ff5e-06a0-5e4d-b772-6b343218539a]}
           - aoi: {name: Kochi-Coast}
             visualizations: [{index: EVI, assets: [Kochi-A]}]
         """,
     )
     emulator.counter.reset()
-    make_plan(emulator, specs, tmp_path / "state.json")
+    plan = make_plan(emulator, specs, tmp_path / "state.json")
 
     # 1 AOI listing + 1 index listing, shared; one visualization listing per AOI (one page
     # each: the client asks for 100 items a page); assets only where names, dates or omitted
-    # assets need them: Bengaluru (names), Pune (omitted), Kochi (names). Nagpur's ids match
-    # an existing visualization, so its assets are never listed.
+    # assets need them: Bengaluru (names), Pune (omitted), Kochi (names). Nagpur's NDVI ids
+    # match an existing visualization, and its new NDWI's ids are all sources of listed ones,
+    # which give their names and dates: its assets are never listed.
     snapshot = emulator.counter.snapshot()
     assert snapshot == {
         "GET /v0/aois": 1,
@@ -318,3 +321,8 @@ def test_request_count_is_the_lower_bound(emulator, tmp_path: Path) -> None:
         "GET /v0/aois/{aoi_id}/visualizations": 4,
         "GET /v0/aois/{aoi_id}/assets": 3,
     }
+    (nagpur,) = [c for c in plan.creates if c.aoi_name == "Nagpur-Farms"]
+    assert [(a.name, a.date) for a in nagpur.assets or ()] == [
+        ("Nagpur-A", "2024-01-05"),
+        ("Nagpur-B", "2024-02-03"),
+    ]

@@ -386,9 +386,15 @@ def test_ids_only_without_the_asset_listing_resolve_from_the_matching_visualizat
 
 def test_ids_only_without_listing_or_match_is_reported_not_guessed() -> None:
     decl = viz("NDVI", [A.id])
-    problem = problem_of(decl, assets=None, seen=[existing(NDWI, A)])
+    problem = problem_of(decl, assets=None, seen=[existing(NDWI, B)])
     assert problem.where == decl.where
     assert "were not read" in problem.message
+
+
+def test_ids_only_shown_by_listed_visualizations_take_their_names_and_dates() -> None:
+    desired = one(viz("NDVI", [A.id]), assets=None, seen=[existing(NDWI, A, B)])
+    assert desired.assets == (A,)
+    assert desired.identity == Identity.of(NDVI.id, [A.id])
 
 
 def test_omitted_assets_without_the_listing_are_reported_not_guessed() -> None:
@@ -568,13 +574,14 @@ def test_ids_of_an_existing_visualization_need_no_assets_for_creates() -> None:
 
 
 def test_ids_of_a_visualization_to_create_need_the_assets() -> None:
-    decls = [entry(NORTH.name, viz("NDVI", [A.id]))]
+    decls = [entry(NORTH.name, viz("NDVI", [A.id, C.id]))]
     assert needs_assets_for_creates(decls, LOOKUP, [existing(NDVI, A, B)]) is True
 
 
-def test_same_ids_under_another_index_need_the_assets() -> None:
-    decls = [entry(NORTH.name, viz("NDWI", [A.id, B.id]))]
-    assert needs_assets_for_creates(decls, LOOKUP, [existing(NDVI, A, B)]) is True
+def test_ids_all_shown_by_listed_visualizations_need_no_assets() -> None:
+    # Another index over the same assets, or a subset of one's: the listing names and dates them.
+    decls = [entry(NORTH.name, viz("NDWI", [A.id, B.id]), viz("NDVI", [B.id]))]
+    assert needs_assets_for_creates(decls, LOOKUP, [existing(NDVI, A, B)]) is False
 
 
 def test_an_unknown_index_needs_no_assets_for_creates() -> None:
