@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from reconciler._gc import no_cycle_collection
 from reconciler.errors import Problem, SpecError, Where
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def read_yaml_file(
     return raw, parse_yaml(raw, shown)
 
 
+@no_cycle_collection
 def parse_yaml(raw: bytes | str, display: str) -> Document:
     """Parse YAML text (bytes must be UTF-8) into a ``Document``; raise ``SpecError`` if bad."""
     text = _decode(raw, display) if isinstance(raw, bytes) else raw
