@@ -23,14 +23,22 @@ from pathlib import Path
 from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import DEFAULT_API_URL, PixxelClient, resolve_api_key
-from reconciler.errors import ConfigError, PlanFileError, Problem, SpecError
+from reconciler.errors import (
+    ConfigError,
+    PlanFileError,
+    Problem,
+    ResolutionError,
+    SpecError,
+    StalePlanError,
+)
 from reconciler.events import Listener, ignore
+from reconciler.ignore import resolve_ignores
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
 from reconciler.refresh import refresh
 from reconciler.resolve import resolve_desired
 from reconciler.spec import Specs, load_specs, validate_specs
-from reconciler.stale import check_not_stale
+from reconciler.stale import check_not_stale, desired_snapshots
 from reconciler.state import DEFAULT_STATE_PATH, StateStore
 
 log = logging.getLogger(__name__)
@@ -66,6 +74,8 @@ class ApplyOptions:
     fail_fast: bool = False
     max_changes: int | None = None
     force: bool = False
+    #: The command a refused (stale) saved plan tells the user to run instead.
+    replan: str = "reconciler plan --out plan.json"
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,7 @@ class Engine:
                     listener=self._listener,
                 )
             problems.extend(resolve_desired(selection, observed).problems)
+            problems.extend(resolve_ignores(report.specs, selection, observed.indices).problems)
         return ValidationResult(report.files, tuple(problems), report.notes, report.specs)
 
     # --- plan -----------------------------------------------------------------------------
@@ -183,11 +194,15 @@ class Engine:
             parallelism=self.settings.parallelism,
             listener=self._listener,
         )
+        desired = resolve_desired(selection, observed)
+        rules = resolve_ignores(specs, selection, observed.indices)
+        if rules.problems:
+            raise ResolutionError((*desired.problems, *rules.problems))
         return build_plan(
-            resolve_desired(selection, observed),
+            desired,
             observed,
             state,
-            spec_fingerprint=specs.fingerprint,
+            ignore=rules,
             spec_paths=paths,
             api_url=conn.api_label,
             targets=targets,
@@ -218,7 +233,7 @@ class Engine:
                 plan = self._plan(conn, specs, spec_paths, options.targets)
             else:
                 plan = saved
-                self._check_saved(conn, plan, specs)
+                self._check_saved(conn, plan, specs, options.replan)
             show(plan)
             if not plan.has_changes:
                 return None
@@ -235,20 +250,40 @@ class Engine:
             )
             return applier.apply(plan)
 
-    def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs) -> None:
+    def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs, replan: str) -> None:
+        """Re-read and re-resolve only the AOIs the plan changes, and compare (``stale``)."""
         affected = sorted(plan.affected_aois)
-        fresh = {}
-        if affected:
-            _, observed = refresh(
+        if not affected:
+            check_not_stale(plan, desired={}, observed={}, api_url=conn.api_label, replan=replan)
+            return
+        try:
+            selection, observed = refresh(
                 specs,
                 conn.client,
                 targets=affected,
                 parallelism=self.settings.parallelism,
                 listener=self._listener,
             )
-            fresh = observed.snapshots()
+        except ConfigError as exc:
+            # The plan's AOIs are its targets here: one the specs no longer declare is not a
+            # configuration mistake but a change of intent.
+            names = {a.aoi_id: a.aoi_name for a in plan.aois}
+            gone = [names.get(a, a) for a in affected if a in str(exc)] or [
+                names.get(a, a) for a in affected
+            ]
+            raise StalePlanError(
+                "the saved plan is stale, nothing was applied:\n  - "
+                + "\n  - ".join(f"AOI {name}: no longer declared in the specs" for name in gone)
+                + f"\nMake a new plan, review it and apply that one: {replan}"
+            ) from None
+        desired = resolve_desired(selection, observed)
+        desired.raise_for_problems()
         check_not_stale(
-            plan, spec_fingerprint=specs.fingerprint, observed=fresh, api_url=conn.api_label
+            plan,
+            desired=desired_snapshots(desired, observed.by_aoi),
+            observed=observed.snapshots(),
+            api_url=conn.api_label,
+            replan=replan,
         )
 
     # --- connection -----------------------------------------------------------------------
