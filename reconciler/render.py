@@ -602,7 +602,8 @@ def _md_note(
         if whole:
             where.append(("all of " if partial else "") + _plural(whole, "AOI"))
         missing.append(
-            f"{total - n_changes:,} of {_plural(total, 'change')} ({' and '.join(where)})"
+            f"{total - n_changes:,} of {total:,} change{'' if total == 1 else 's'} "
+            f"({' and '.join(where)})"
         )
     if warnings:
         missing.append(_plural(warnings, "warning"))

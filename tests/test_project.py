@@ -41,3 +41,15 @@ def test_shipped_schema_matches_the_spec_models() -> None:
         "specs/reconciler.schema.json is out of date: "
         "run reconciler schema --out specs/reconciler.schema.json"
     )
+
+
+def test_readme_links_the_example_pipelines_and_every_link_resolves() -> None:
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(((?:examples|docs)/[^)#]*)\)", readme)
+    assert "examples/github/" in links and "examples/gitlab/" in links
+    for link in links:
+        assert (ROOT / link).exists(), f"README links {link}, which does not exist"
+    for example in ("github", "gitlab"):
+        text = (ROOT / "examples" / example / "README.md").read_text()
+        for link in re.findall(r"\]\(([^)#:]+)\)", text):
+            assert (ROOT / "examples" / example / link).exists(), f"{example}: {link}"

@@ -570,7 +570,7 @@ def test_markdown_400_aois_fit_with_changes_first_and_warnings_dropped_first() -
     assert 100 < shown < 1600
     _changes_before_warnings(md)
     assert "apply does not act on these" not in md  # warnings go before any change does
-    note = re.search(r"Not shown: ([\d,]+) of 1600 changes \(([^)]*)\) and 264 warnings\.", md)
+    note = re.search(r"Not shown: ([\d,]+) of 1,600 changes \(([^)]*)\) and 264 warnings\.", md)
     assert note, md[:1000]
     assert int(note.group(1).replace(",", "")) == 1600 - shown
     assert md.index("[!WARNING]") < md.index("<details")
@@ -602,7 +602,7 @@ def test_markdown_a_single_huge_aoi_is_cut_inside_its_changes() -> None:
     shown = md.count("\n+ create") + md.count("\n! roll back")
     assert shown > 50
     assert f"… and {3000 - shown} more changes of this AOI, not shown" in md
-    assert f"Not shown: {3000 - shown:,} of 3000 changes (part of 1 AOI)." in md
+    assert f"Not shown: {3000 - shown:,} of 3,000 changes (part of 1 AOI)." in md
 
 
 def test_markdown_fits_whatever_the_limit() -> None:
