@@ -20,6 +20,7 @@ from typing import IO
 import click
 
 from reconciler import __version__
+from reconciler.apply import now
 from reconciler.console import Reporter, handle_errors, isatty, plural, print_summary
 from reconciler.emulator.command import emulator_command
 from reconciler.engine import (
@@ -58,7 +59,7 @@ def _configure_logging(verbose: int) -> None:
     else:
         # A CI log: stamp every line, in UTC like the progress lines, so slow steps show.
         formatter = logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+            "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%SZ"
         )
         formatter.converter = time.gmtime
         handler.setFormatter(formatter)
@@ -568,6 +569,7 @@ def apply(
     )
     colored = _color(color)
     reporter = Reporter()
+    started = now()
 
     def show(the_plan: Plan) -> None:
         reporter.clear()
@@ -584,7 +586,7 @@ def apply(
         )
     except ReconcilerError as exc:
         if report is not None:
-            write_report(report, None, exc)
+            write_report(report, None, exc, started_at=started)
         raise
     finally:
         reporter.clear()

@@ -12,6 +12,7 @@ pool, so the two can never drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -24,23 +25,17 @@ from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
 from reconciler.config import DEFAULT_API_URL, resolve_api_key
-from reconciler.errors import (
-    ConfigError,
-    PlanFileError,
-    Problem,
-    ResolutionError,
-    SpecError,
-    StalePlanError,
-)
+from reconciler.errors import ConfigError, PlanFileError, ResolutionError, StalePlanError
 from reconciler.events import Listener, ignore
 from reconciler.ignore import resolve_ignores
+from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
 from reconciler.refresh import refresh
-from reconciler.resolve import resolve_desired
-from reconciler.spec import Specs, load_specs, validate_specs
+from reconciler.resolve import Selection, resolve_desired
+from reconciler.spec import Specs, ValidationReport, load_specs, validate_specs
 from reconciler.stale import check_not_stale, desired_snapshots
-from reconciler.state import DEFAULT_STATE_PATH, StateStore
+from reconciler.state import DEFAULT_STATE_PATH, State, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -80,20 +75,6 @@ class ApplyOptions:
 
 
 @dataclass(frozen=True)
-class ValidationResult:
-    """What ``validate`` found: problems make the specs invalid, notes do not."""
-
-    files: tuple[str, ...]
-    problems: tuple[Problem, ...]
-    notes: tuple[Problem, ...]
-    specs: Specs | None
-
-    @property
-    def valid(self) -> bool:
-        return not self.problems
-
-
-@dataclass(frozen=True)
 class _Connection:
     client: PixxelClient
     api_label: str  # what plans record as their API (stable across sandbox runs)
@@ -121,15 +102,21 @@ def write_file(path: Path, text: str) -> None:
     """Write a plan or report whole or not at all (other programs read them)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, text)
+        write_atomically(path, text, mode=None)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def write_report(path: Path, result: ApplyResult | None, error: Exception | None = None) -> None:
+def write_report(
+    path: Path,
+    result: ApplyResult | None,
+    error: Exception | None = None,
+    *,
+    started_at: str = "",
+) -> None:
     """The ``--report`` JSON: what happened to every change, or why nothing started."""
     if result is None:
-        result = ApplyResult(api_url="", started_at=now(), finished_at=now())
+        result = ApplyResult(api_url="", started_at=started_at or now(), finished_at=now())
     data = result.to_dict()
     if error is not None:
         data = {**data, "ok": False, "error": str(error)}
@@ -156,24 +143,21 @@ class Engine:
 
     # --- validate -------------------------------------------------------------------------
 
-    def validate(self, paths: Sequence[str], *, online: bool = False) -> ValidationResult:
+    def validate(self, paths: Sequence[str], *, online: bool = False) -> ValidationReport:
         """Offline checks of every spec file; with ``online`` also resolve against the API.
 
         Raises ``SpecError`` only when there is nothing to check (no such path, no spec files).
         """
         report = validate_specs(paths)
-        problems = list(report.problems)
-        if online and report.specs is not None and not problems:
+        if online and report.specs is not None and report.valid:
             with self._connect() as conn:
-                selection, observed = refresh(
-                    report.specs,
-                    conn.client,
-                    parallelism=self.settings.parallelism,
-                    listener=self._listener,
-                )
-            problems.extend(resolve_desired(selection, observed).problems)
-            problems.extend(resolve_ignores(report.specs, selection, observed.indices).problems)
-        return ValidationResult(report.files, tuple(problems), report.notes, report.specs)
+                selection, observed = self._refresh(conn, report.specs)
+            problems = (
+                *resolve_desired(selection, observed).problems,
+                *resolve_ignores(report.specs, selection, observed.indices).problems,
+            )
+            report = dataclasses.replace(report, problems=problems)
+        return report
 
     # --- plan -----------------------------------------------------------------------------
 
@@ -182,19 +166,17 @@ class Engine:
         paths = tuple(spec_paths) or DEFAULT_SPEC_PATHS
         specs = load_specs(paths)
         with self._connect() as conn:
-            return self._plan(conn, specs, paths, targets)
+            return self._plan(conn, specs, paths, targets, conn.store.load())
 
     def _plan(
-        self, conn: _Connection, specs: Specs, paths: Sequence[str], targets: Sequence[str]
+        self,
+        conn: _Connection,
+        specs: Specs,
+        paths: Sequence[str],
+        targets: Sequence[str],
+        state: State,
     ) -> Plan:
-        state = conn.store.load()
-        selection, observed = refresh(
-            specs,
-            conn.client,
-            targets=targets,
-            parallelism=self.settings.parallelism,
-            listener=self._listener,
-        )
+        selection, observed = self._refresh(conn, specs, targets)
         desired = resolve_desired(selection, observed)
         rules = resolve_ignores(specs, selection, observed.indices)
         if rules.problems:
@@ -230,8 +212,8 @@ class Engine:
         spec_paths = saved.spec_paths if saved is not None else (tuple(paths) or DEFAULT_SPEC_PATHS)
         specs = load_specs(spec_paths)
         with self._connect() as conn, conn.store.lock():
-            if saved is None:
-                plan = self._plan(conn, specs, spec_paths, options.targets)
+            if saved is None:  # the lock above has just (re)loaded the state
+                plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
                 plan = saved
                 self._check_saved(conn, plan, specs, options.replan)
@@ -255,16 +237,9 @@ class Engine:
         """Re-read and re-resolve only the AOIs the plan changes, and compare (``stale``)."""
         affected = sorted(plan.affected_aois)
         if not affected:
-            check_not_stale(plan, desired={}, observed={}, api_url=conn.api_label, replan=replan)
-            return
+            return  # nothing to apply, so nothing that could be stale
         try:
-            selection, observed = refresh(
-                specs,
-                conn.client,
-                targets=affected,
-                parallelism=self.settings.parallelism,
-                listener=self._listener,
-            )
+            selection, observed = self._refresh(conn, specs, affected)
         except ConfigError as exc:
             # The plan's AOIs are its targets here: one the specs no longer declare is not a
             # configuration mistake but a change of intent.
@@ -285,6 +260,17 @@ class Engine:
             observed=observed.snapshots(),
             api_url=conn.api_label,
             replan=replan,
+        )
+
+    def _refresh(
+        self, conn: _Connection, specs: Specs, targets: Sequence[str] = ()
+    ) -> tuple[Selection, Observed]:
+        return refresh(
+            specs,
+            conn.client,
+            targets=targets,
+            parallelism=self.settings.parallelism,
+            listener=self._listener,
         )
 
     # --- connection -----------------------------------------------------------------------
@@ -325,8 +311,6 @@ __all__ = [
     "ApplyOptions",
     "Engine",
     "Settings",
-    "SpecError",
-    "ValidationResult",
     "is_plan_file",
     "load_plan_file",
     "write_file",

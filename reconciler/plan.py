@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reconciler.errors import PlanFileError, TooManyChangesError
+from reconciler.identity import Identity
 
 #: Bump when the JSON shape changes incompatibly; readers refuse versions they do not know.
 FORMAT_VERSION = 2
@@ -82,6 +83,11 @@ class Create:
     identity: tuple[str, ...] = ()
     legend_modes: tuple[str, ...] = ()
     kind: Literal["create"] = "create"
+
+    @property
+    def key(self) -> Identity:
+        """The identity a 409 refers to: this index over exactly these assets."""
+        return Identity.of(self.index_id, self.identity)
 
     @property
     def asset_ids(self) -> tuple[str, ...] | None:

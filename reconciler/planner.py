@@ -96,12 +96,9 @@ def build_plan(
                 creates.append(_create(item))
                 continue
             matched.add(viz.id)
-            if viz.status == "failed":
-                warnings.append(_status_warning(item, viz, "failed"))
-            elif viz.status == "partial_success":
-                warnings.append(_status_warning(item, viz, "partial_success"))
-            elif viz.status == "creating":
-                warnings.append(_status_warning(item, viz, "creating"))
+            for kind, text in _STATUS_TEXT.items():
+                if viz.status == kind:
+                    warnings.append(_status_warning(item, viz, kind, text))
             if viz.status == "failed":
                 continue  # nothing to roll back on a visualization that has no legends
             pending = _rollbacks(item, viz, state.get(viz.id))
@@ -227,9 +224,8 @@ _STATUS_TEXT: dict[WarningKind, str] = {
 
 
 def _status_warning(
-    item: DesiredVisualization, viz: Visualization, kind: WarningKind
+    item: DesiredVisualization, viz: Visualization, kind: WarningKind, text: str
 ) -> PlanWarning:
-    text = _STATUS_TEXT[kind]
     return PlanWarning(
         kind=kind,
         aoi_id=item.aoi.id,

@@ -602,7 +602,8 @@ class Specs:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """The outcome of offline validation: ``specs`` is set exactly when ``problems`` is empty."""
+    """The outcome of validation: ``specs`` is None when the files themselves have problems
+    (online validation may add problems found against the API to a report that has specs)."""
 
     files: tuple[str, ...]
     problems: tuple[Problem, ...]

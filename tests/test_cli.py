@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -263,3 +264,33 @@ def test_sandbox_plan_apply_plan_converges_across_processes(tmp_path: Path) -> N
     assert last.returncode == 0, last.stdout + last.stderr
     assert (tmp_path / ".reconciler" / "sandbox" / "state.json").is_file()
     assert not (tmp_path / ".reconciler" / "state.json").exists()  # never mixed with real state
+
+
+def test_an_empty_api_url_is_refused_not_replaced_by_production(
+    world: Emulator, project: Path
+) -> None:
+    result = run(world, "plan", "--api-url", "")
+    assert result.exit_code == 1
+    assert "API URL '' must start with https://" in result.output
+
+
+def test_a_failed_apply_reports_when_it_started(world: Emulator, project: Path) -> None:
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    result = run(world, "apply", "--max-changes", "0", "--yes", "--report", "report.json")
+    assert result.exit_code == 1 and "--max-changes 0" in result.output
+    report = json.loads((project / "report.json").read_text())
+    assert report["ok"] is False and "--max-changes 0" in report["error"]
+    assert dt.datetime.fromisoformat(report["started_at"]) >= before
+    assert report["started_at"] <= report["finished_at"]
+
+
+def test_an_empty_saved_plan_applies_after_an_unrelated_spec_edit(
+    world: Emulator, project: Path
+) -> None:
+    assert run(world, "apply", "--yes").exit_code == 0
+    assert run(world, "plan", "--out", "plan.json").exit_code == 0
+    spec = project / "specs" / "spec.yaml"
+    spec.write_text(spec.read_text() + "# a comment\n")
+    result = run(world, "apply", "plan.json", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "No changes" in result.output

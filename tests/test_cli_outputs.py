@@ -223,7 +223,7 @@ def test_verbose_after_the_command_and_timestamps_in_logs(
 ) -> None:
     after = run(emulator, "plan", "-v")
     assert after.exit_code == 0
-    stamped = re.compile(r"^\d\d:\d\d:\d\d INFO reconciler\.\w+: ", re.M)
+    stamped = re.compile(r"^\d\d:\d\d:\d\dZ INFO reconciler\.\w+: ", re.M)
     assert stamped.search(after.stderr), after.stderr
     before = run(emulator, "-v", "plan")
     assert stamped.search(before.stderr)
