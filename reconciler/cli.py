@@ -259,6 +259,7 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
     """
     from reconciler.render import (
         render_failure_json,
+        render_github_error,
         render_validation_github,
         render_validation_json,
     )
@@ -280,7 +281,7 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
         if output_format == "json":
             click.echo(render_failure_json(exc, "validate"), nl=False)
         elif output_format == "github":
-            click.echo(f"::error title=reconciler validate::{exc}".replace("\n", "%0A"))
+            click.echo(render_github_error(str(exc)), nl=False)
         raise
     finally:
         reporter.clear()

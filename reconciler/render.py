@@ -56,6 +56,7 @@ __all__ = [
     "render",
     "render_failure_json",
     "render_failure_markdown",
+    "render_github_error",
     "render_json",
     "render_markdown",
     "render_text",
@@ -812,9 +813,14 @@ def render_validation_github(problems: Sequence[Problem], notes: Sequence[Proble
     return "".join(line + "\n" for line in lines)
 
 
+def render_github_error(message: str) -> str:
+    """One ``::error::`` line for a failure that has no spec position (e.g. the API)."""
+    return _github_command("error", Problem(message)) + "\n"
+
+
 def _github_command(kind: str, problem: Problem) -> str:
     where = problem.where
-    props = ""
+    props = f" title={_gh_property('reconciler validate')}"
     if where is not None:
         props = (
             f" file={_gh_property(where.path)},line={where.line},col={where.column},"
@@ -850,7 +856,7 @@ _FAILURE_HINTS = {
     "`reconciler validate --online` all of them.",
     "api": "Nothing was planned. Run the job again; if it keeps failing, check the API's "
     "status, its URL and the API key.",
-    "plan-file": "Nothing was applied.",
+    "plan-file": "Make a new plan with `reconciler plan --out plan.json`.",
     "state": "Nothing was planned.",
     "config": "Nothing was planned.",
 }

@@ -95,6 +95,15 @@ def test_api_failures_in_markdown_and_json(emulator: Emulator, project: Path) ->
     assert document["error"]["api"]["method"] == "GET"
     assert document["error"]["problems"] == []
 
+    annotated = run(emulator, "validate", "--online", "--format", "github", key="wrong-key")
+    assert annotated.exit_code == 1
+    assert annotated.stdout.startswith("::error title=reconciler validate::GET /v0/")
+    assert annotated.stdout.count("\n") == 1 and "401" in annotated.stdout
+    online_json = json.loads(
+        run(emulator, "validate", "--online", "--format", "json", key="x").stdout
+    )
+    assert online_json["command"] == "validate" and online_json["error"]["kind"] == "api"
+
 
 def test_text_failures_stay_on_stderr(emulator: Emulator, project: Path) -> None:
     write_spec(project / "specs", BAD)
@@ -122,7 +131,9 @@ def test_validate_github_annotations(project: Path) -> None:
 
     missing = run(None, "validate", "--format", "github", "nowhere/")
     assert missing.exit_code == 1
-    assert missing.stdout == "::error::nowhere/: no such file or directory\n"
+    assert (
+        missing.stdout == "::error title=reconciler validate::nowhere/: no such file or directory\n"
+    )
 
 
 def test_github_annotations_cannot_be_broken_by_a_message() -> None:
