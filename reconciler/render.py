@@ -399,7 +399,7 @@ def render_markdown(
     warnings = [_md_warning(w) for g in groups for w in g.warnings]
     total = sum(len(section.items) for section in sections)
     is_open = total <= _OPEN_DETAILS_UP_TO
-    fixed = _MdFixed(plan, marker, details_url, groups)
+    fixed = _MdFixed(plan, marker, details_url, groups, max_chars)
 
     def build(n_changes: int, n_warnings: int) -> str:
         return _md_assemble(fixed, sections, warnings, n_changes, n_warnings, is_open=is_open)
@@ -451,6 +451,7 @@ class _MdFixed:
     marker: str
     details_url: str | None
     groups: list[_Group]
+    max_chars: int
     minimal: bool = False
 
 
@@ -469,7 +470,7 @@ def _md_assemble(
     total = sum(len(s.items) for s in sections)
     hidden_warnings = len(warnings) - n_warnings
     if n_changes < total or hidden_warnings:
-        parts.append(_md_note(sections, n_changes, total, hidden_warnings, fixed.details_url))
+        parts.append(_md_note(sections, n_changes, total, hidden_warnings, fixed))
     if not plan.has_changes:
         parts.append("No changes: the live API already matches the specs.")
     elif not fixed.minimal:
@@ -585,7 +586,7 @@ def _diff_lines(marker: str, laid: _Laid) -> list[str]:
 
 
 def _md_note(
-    sections: list[_MdSection], n_changes: int, total: int, warnings: int, details_url: str | None
+    sections: list[_MdSection], n_changes: int, total: int, warnings: int, fixed: _MdFixed
 ) -> str:
     missing = []
     if n_changes < total:
@@ -608,13 +609,18 @@ def _md_note(
         )
     if warnings:
         missing.append(_plural(warnings, "warning"))
-    if details_url:
-        see = f"[The full plan]({_safe_link(details_url)}) is kept with the CI job"
+    if fixed.details_url:
+        see = f"[The full plan]({_safe_link(fixed.details_url)}) is kept with the CI job"
     else:
         see = "The full plan is kept with the CI job (`plan.json`: `reconciler show plan.json`)"
+    limit = (
+        f"GitHub's limit of {GITHUB_COMMENT_LIMIT:,} characters"
+        if fixed.max_chars == GITHUB_COMMENT_LIMIT
+        else f"{fixed.max_chars:,} characters"
+    )
     return (
         "> [!WARNING]\n"
-        f"> This comment is cut to fit GitHub's limit of {GITHUB_COMMENT_LIMIT:,} characters. "
+        f"> This comment is cut to fit {limit}. "
         f"Not shown: {' and '.join(missing)}. The counts above are complete. {see}, or run "
         "`reconciler plan` to see everything."
     )

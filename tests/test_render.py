@@ -377,6 +377,16 @@ def check_golden(name: str, actual: str) -> None:
         ("plan.json", lambda p: render_json(p)),
         ("empty-with-warnings.txt", lambda p: render_text(empty_plan_with_warnings())),
         ("empty-with-warnings.md", lambda p: render_markdown(empty_plan_with_warnings())),
+        # A big plan cut to fit (a small limit keeps the file readable): every change that
+        # fits, no warning, and the note saying what is missing and where the rest is.
+        (
+            "huge-truncated.md",
+            lambda p: render_markdown(
+                huge_plan(n_aois=12, per_aoi=6, warnings_per_aoi=2),
+                max_chars=6_000,
+                details_url="https://ci.example.com/team/specs/-/jobs/42/artifacts/browse",
+            ),
+        ),
     ],
 )
 def test_golden(name: str, renderer: Any) -> None:
