@@ -27,6 +27,7 @@ from reconciler.engine import (
     DEFAULT_SPEC_PATHS,
     ApplyOptions,
     Engine,
+    ExportOptions,
     Settings,
     is_plan_file,
     load_plan_file,
@@ -305,9 +306,12 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
             specs = result.specs
             aois = len({a.label for a in specs.aois}) if specs else 0
             count = specs.visualization_count if specs else 0
+            selectors = len(specs.selectors) if specs else 0
             click.secho(
                 f"{' '.join(targets)} is valid: {plural(len(result.files), 'file')}, "
-                f"{plural(aois, 'AOI')}, {plural(count, 'visualization')}",
+                f"{plural(aois, 'AOI')}"
+                + (f", {plural(selectors, 'selector')}" if selectors else "")
+                + f", {plural(count, 'visualization')}",
                 fg="green",
             )
     sys.exit(1 if result.problems else 0)
@@ -339,6 +343,85 @@ def schema(out: IO[str]) -> None:
     from reconciler.spec import SpecFile
 
     out.write(json.dumps(SpecFile.model_json_schema(), indent=2) + "\n")
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--aoi",
+    "aois",
+    multiple=True,
+    metavar="ID|NAME",
+    help="Export this AOI (repeatable).",
+)
+@click.option("--all", "all_aois", is_flag=True, help="Export every AOI that has visualizations.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="A directory (one file per AOI) or a *.yaml file (all in one). Default: standard output.",
+)
+@click.option(
+    "--by-name",
+    is_flag=True,
+    help="Refer to AOIs, indices and assets by name where the name is unambiguous (default: ids).",
+)
+@click.option("--force", is_flag=True, help="Replace files that exist (never done without it).")
+@state_option
+@api_options
+@handle_errors
+def export(
+    aois: tuple[str, ...],
+    all_aois: bool,
+    out: Path | None,
+    by_name: bool,
+    force: bool,
+    settings: Settings,
+) -> None:
+    """Write specs that declare the visualizations that exist now.
+
+    The way to adopt reconciler on an account that already has visualizations: export,
+    review, commit; 'reconciler plan' on the exported specs then shows no changes.
+
+    \b
+    Examples:
+      reconciler export --all --out specs/               # one file per AOI
+      reconciler export --aoi Bengaluru-North --by-name  # one AOI, to standard output
+      reconciler export --all --out specs/all.yaml       # everything in one file
+
+    Assets are listed explicitly: they are a visualization's identity. No rollback is written
+    active (listings do not show legends, so nothing says which ones a team wants
+    auto-computed); legends the state file says reconciler made auto-computed are written as a
+    commented-out rollback. Resolution is not written (listings do not return it). Each file
+    starts with a yaml-language-server line; the schema it names is written beside the specs.
+    Existing files are never replaced without --force.
+    """
+    options = ExportOptions(aois=aois, all_aois=all_aois, out=out, by_name=by_name, force=force)
+    reporter = Reporter()
+    try:
+        result = Engine(settings, listener=reporter).export(options)
+    finally:
+        reporter.clear()
+    if result.text is not None:
+        click.echo(result.text, nl=False)
+    skipped = (
+        f"; {plural(result.without_visualizations, 'AOI')} without visualizations left out"
+        if result.without_visualizations
+        else ""
+    )
+    what = f"{plural(result.visualizations, 'visualization')} of {plural(result.aois, 'AOI')}"
+    if not result.aois:
+        click.echo(f"Nothing to export{skipped}.", err=True)
+    elif out is not None:
+        sandbox = " --sandbox" if settings.sandbox else ""
+        click.echo(
+            f"Exported {what} to {out} ({plural(len(result.files), 'file')}, schema included"
+            f"{skipped}). Check with: reconciler plan {out}{sandbox} --detailed-exitcode",
+            err=True,
+        )
+    else:
+        click.echo(f"Exported {what}{skipped}.", err=True)
 
 
 # --- plan -------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from reconciler.errors import PlanFileError, TooManyChangesError
 from reconciler.identity import Identity
 
 #: Bump when the JSON shape changes incompatibly; readers refuse versions they do not know.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 Mode = Literal["dynamic", "theoretical"]
 MODES: tuple[Mode, ...] = ("dynamic", "theoretical")
@@ -33,7 +33,9 @@ REASON_TEXT: dict[str, str] = {
     "adopted": "adopted an existing visualization whose legends may have been edited",
 }
 
-WarningKind = Literal["undeclared", "failed", "partial_success", "creating"]
+WarningKind = Literal[
+    "undeclared", "failed", "partial_success", "creating", "new-assets", "unmatched"
+]
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,50 @@ class AoiSummary:
 
 
 @dataclass(frozen=True)
+class AoiName:
+    """An AOI as a selector summary lists it."""
+
+    id: str
+    name: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True)
+class SelectorSummary:
+    """What one selector matched: among all AOIs now, and AOIs it matched at the last apply
+    but no longer does (``unmatched``, from the state file).
+
+    ``key`` is its criteria in one line ("names: Farm-*; projects: …"), the key under which
+    the state remembers its matches; ``where`` is its position in the specs, or None for a
+    selector that is no longer in the specs at all.
+    """
+
+    key: str
+    where: str | None
+    matched: tuple[AoiName, ...]
+    unmatched: tuple[AoiName, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "where": self.where,
+            "matched": [a.to_dict() for a in self.matched],
+            "unmatched": [a.to_dict() for a in self.unmatched],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SelectorSummary:
+        return cls(
+            key=str(data["key"]),
+            where=_opt_str(data["where"]),
+            matched=tuple(AoiName(**a) for a in data["matched"]),
+            unmatched=tuple(AoiName(**a) for a in data["unmatched"]),
+        )
+
+
+@dataclass(frozen=True)
 class VizSnapshot:
     """One visualization as the plan saw it: enough to tell later that it moved."""
 
@@ -344,6 +390,7 @@ class Plan:
     specs declared for it, resolved; apply of a saved plan compares both with the present and
     says precisely what moved. ``ignored`` are the undeclared visualizations an ignore rule
     covers. Whatever order the changes are given in, the plan keeps them in its own order.
+    ``selectors`` stay in spec order (then selectors no longer in the specs, by key).
     """
 
     creates: tuple[Create, ...] = ()
@@ -356,6 +403,7 @@ class Plan:
     api_url: str = ""
     spec_paths: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    selectors: tuple[SelectorSummary, ...] = ()
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -418,6 +466,7 @@ class Plan:
             "creates": [c.to_dict() for c in self.creates],
             "rollbacks": [r.to_dict() for r in self.rollbacks],
             "warnings": [w.to_dict() for w in self.warnings],
+            "selectors": [s.to_dict() for s in self.selectors],
             "ignored": [i.to_dict() for i in self.ignored],
             "desired": {
                 aoi: {k: v.to_dict() for k, v in vizs.items()} for aoi, vizs in self.desired.items()
@@ -460,6 +509,7 @@ class Plan:
                 api_url=str(data["api_url"]),
                 targets=tuple(data["targets"]),
                 spec_paths=tuple(data["spec_paths"]),
+                selectors=tuple(SelectorSummary.from_dict(s) for s in data["selectors"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanFileError(f"not a valid reconciler plan: {exc!r}") from None

@@ -94,7 +94,12 @@ _WARNING_KIND_TEXT = {
     "failed": "failed",
     "partial_success": "partially succeeded",
     "creating": "still being created",
+    "new-assets": "new assets arrived: a new visualization over all of them is created",
+    "unmatched": "no longer matched by a selector",
 }
+#: The selectors section names at most this many selectors, and this many AOIs of each.
+_MAX_SELECTORS = 20
+_MAX_SELECTOR_AOIS = 10
 
 
 # --- shared: grouping and the items every format shows -----------------------------------------
@@ -304,6 +309,11 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         else:
             out.append(f"Nothing to change in {len(quiet)} other AOIs.")
 
+    selector_lines = _selector_lines(plan)
+    if selector_lines:
+        out += ["", style("Selectors", bold=True) + " (which AOIs each one matched):"]
+        out += [f"  {line}" for line in selector_lines]
+
     if plan.ignored:
         out.append("")
         for rule, reason, count in _ignored_by_rule(plan):
@@ -489,6 +499,8 @@ def _md_assemble(
         quiet = _md_quiet(fixed.groups)
         if quiet:
             parts.append(quiet)
+        if plan.selectors:
+            parts.append(_md_selectors(plan))
         if plan.ignored:
             parts.append(_md_ignored(plan))
     if n_warnings:
@@ -626,6 +638,14 @@ def _md_note(
     )
 
 
+def _md_selectors(plan: Plan) -> str:
+    """Collapsed, and bounded in size whatever the number of selectors and AOIs."""
+    count = _plural(len(plan.selectors), "selector")
+    body = "".join(line + "\n" for line in _selector_lines(plan))
+    fence = _md_fence_for(body)
+    return f"<details><summary>{count}</summary>\n\n{fence}text\n{body}{fence}\n</details>"
+
+
 def _md_footer(plan: Plan) -> str:
     bits = []
     if plan.api_url:
@@ -710,6 +730,36 @@ def render(
 
 
 # --- small helpers ------------------------------------------------------------------------------
+
+
+def _selector_lines(plan: Plan) -> list[str]:
+    """Each selector: where, criteria, the AOIs it matches; those it no longer matches."""
+    lines: list[str] = []
+    for summary in plan.selectors[:_MAX_SELECTORS]:
+        head = _clean(summary.where) if summary.where else "no longer in the specs"
+        names = _names(a.name for a in summary.matched)
+        matched = f"{_plural(len(summary.matched), 'AOI')}: {names}" if names else "no AOI"
+        lines += _indented(f"{head} ({_clean(summary.key)}): {matched}")
+        if summary.unmatched:
+            dropped = _names(a.name for a in summary.unmatched)
+            lines += _indented(f"  no longer matched since the last apply: {dropped}")
+    hidden = len(plan.selectors) - _MAX_SELECTORS
+    if hidden > 0:
+        lines.append(f"… and {_plural(hidden, 'more selector')} (see --format json)")
+    return lines
+
+
+def _indented(text: str) -> list[str]:
+    """``text`` wrapped to the plan's width, continuation lines indented under it."""
+    lead = len(text) - len(text.lstrip())
+    lines = _wrap_text(text, _WIDTH - 6)
+    return [lines[0]] + [" " * (lead + 4) + line for line in lines[1:]]
+
+
+def _names(names: Iterable[str]) -> str:
+    shown = [_clean(n) for n in names]
+    more = len(shown) - _MAX_SELECTOR_AOIS
+    return ", ".join(shown[:_MAX_SELECTOR_AOIS]) + (f", … ({more} more)" if more > 0 else "")
 
 
 def _summary_counts(plan: Plan) -> str:

@@ -35,7 +35,12 @@ def _key(item: DesiredVisualization) -> str:
 
 def _desired_viz(item: DesiredVisualization) -> DesiredViz:
     if item.assets is None:
-        label = f"{item.index.name} over all assets"
+        # "any" accepts whichever visualization of the index exists; "all" means every asset.
+        policy = item.decl.asset_policy
+        label = (
+            f"{item.index.name} ({'any existing one' if policy == 'any' else 'over all assets'})"
+        )
+        label = label.replace(" (over all assets)", " over all assets")
         assets = None
     else:
         ordered = sorted(item.assets, key=lambda a: (a.date, a.name, a.id))

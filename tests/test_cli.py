@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_plan_exit_codes_and_formats(world: Emulator, project: Path) -> None:
     assert "Pune-East" in markdown.output
 
     as_json = json.loads(run(world, "plan", "--format", "json").output)
-    assert as_json["format_version"] == 2
+    assert as_json["format_version"] == 3
     assert as_json["summary"]["create"] == 1 and as_json["summary"]["rollback"] == 1
     assert as_json["creates"][0]["aoi_name"] == "Pune-East"
 
@@ -264,6 +265,30 @@ def test_sandbox_plan_apply_plan_converges_across_processes(tmp_path: Path) -> N
     assert last.returncode == 0, last.stdout + last.stderr
     assert (tmp_path / ".reconciler" / "sandbox" / "state.json").is_file()
     assert not (tmp_path / ".reconciler" / "state.json").exists()  # never mixed with real state
+
+
+def test_sandbox_export_of_everything_then_plan_shows_no_changes(tmp_path: Path) -> None:
+    """Adoption in the sandbox: apply the example specs, export it all, plan the export."""
+    shutil.copytree(Path(__file__).parent.parent / "specs", tmp_path / "specs")
+
+    def reconciler(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "reconciler", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
+
+    applied = reconciler("apply", "--sandbox", "--yes")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    exported = reconciler("export", "--all", "--out", "adopted", "--sandbox")
+    assert exported.returncode == 0, exported.stderr
+    assert "# rollback:" in (tmp_path / "adopted" / "bengaluru-north.yaml").read_text()
+    planned = reconciler("plan", "adopted", "--sandbox", "--detailed-exitcode")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "Plan: 0 to create, 0 to roll back" in planned.stdout
 
 
 def test_an_empty_api_url_is_refused_not_replaced_by_production(

@@ -251,14 +251,19 @@ def test_rollback_date_and_mode_errors(emulator, tmp_path: Path) -> None:
     assert "composite index has no legends" in problems[2]
 
 
-def test_same_visualization_by_id_and_by_name_is_declared_twice(emulator, tmp_path: Path) -> None:
+def test_same_visualization_by_id_and_by_name_declared_differently(
+    emulator, tmp_path: Path
+) -> None:
     specs = tmp_path / "specs"
     write_spec(
-        specs, "aois: [{aoi: {name: Kochi-Coast}, visualizations: [{index: NDVI}]}]\n", "a.yaml"
+        specs,
+        "aois: [{aoi: {name: Kochi-Coast}, visualizations: [{index: NDVI, resolution: 5}]}]\n",
+        "a.yaml",
     )
     write_spec(
         specs,
-        "aois: [{aoi: a4cb9e5f-39ca-5083-b695-e628f4e8019b, visualizations: [{index: NDVI}]}]\n",
+        "aois: [{aoi: a4cb9e5f-39ca-5083-b695-e628f4e8019b,\n"
+        "        visualizations: [{index: NDVI, resolution: 10}]}]\n",
         "b.yaml",
     )
     with pytest.raises(ResolutionError) as caught:

@@ -483,3 +483,53 @@ def test_creates_that_differ_only_in_ids_have_a_fixed_order_too() -> None:
     expected = plan(wanted, world()).to_dict()
     for order in itertools.permutations(wanted):
         assert plan(order, world()).to_dict() == expected
+
+
+# --- assets: all, when new assets arrived ---------------------------------------------------
+
+
+def with_assets(*visualizations: Visualization, assets: Sequence[Asset] = (A, B, C)) -> Observed:
+    """NORTH as refresh reads it for a declaration over all assets: with its asset listing."""
+    return Observed(
+        (NORTH,), INDICES, {NORTH.id: ObservedAoi(NORTH, visualizations, tuple(assets))}
+    )
+
+
+def test_all_names_the_visualization_that_covered_all_assets_before() -> None:
+    before = viz("v0", assets=(A, B))  # C, dated after B, arrived later
+    plan = build_plan(
+        Desired((NORTH,), (want(NDVI, (A, B, C), omitted=True),)), with_assets(before), State()
+    )
+    (create,) = plan.creates
+    (note,) = plan.warnings  # instead of an "undeclared" warning about v0
+    assert (note.kind, note.visualization_id, note.where) == ("new-assets", "v0", create.where)
+    assert note.message.startswith("1 new asset since visualization v0 ('NDVI' over 2 assets,")
+
+
+def test_all_names_no_predecessor_that_missed_an_older_asset() -> None:
+    partial = viz("v0", assets=(B, C))  # A is older than C: v0 never covered all assets
+    plan = build_plan(
+        Desired((NORTH,), (want(NDVI, (A, B, C), omitted=True),)), with_assets(partial), State()
+    )
+    assert [w.kind for w in plan.warnings] == ["undeclared"]
+
+
+def test_all_trusts_creation_times_over_dates_when_the_api_gives_them() -> None:
+    # An old acquisition delivered late: dated before C, created after the visualization.
+    late = Asset(
+        id="asset-late", name="North-Late", date="2024-01-01", created_at="2025-03-01T00:00:00Z"
+    )
+    partial = viz("v0", assets=(A, B, C)).model_copy(update={"created_at": "2025-02-01T00:00:00Z"})
+    plan = build_plan(
+        Desired((NORTH,), (want(NDVI, (A, B, C, late), omitted=True),)),
+        with_assets(partial, assets=(A, B, C, late)),
+        State(),
+    )
+    assert [w.kind for w in plan.warnings] == ["new-assets"]
+
+
+def test_a_list_of_assets_never_names_a_predecessor() -> None:
+    plan = build_plan(
+        Desired((NORTH,), (want(NDVI, (A, B, C)),)), with_assets(viz("v0", assets=(A, B))), State()
+    )
+    assert [w.kind for w in plan.warnings] == ["undeclared"]

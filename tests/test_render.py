@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from reconciler.errors import ConfigError
 from reconciler.plan import (
     REASON_TEXT,
+    AoiName,
     AoiSnapshot,
     AoiSummary,
     AssetRef,
@@ -33,6 +34,7 @@ from reconciler.plan import (
     PlanWarning,
     Rollback,
     RollbackTarget,
+    SelectorSummary,
     VizSnapshot,
 )
 from reconciler.render import (
@@ -662,7 +664,7 @@ def test_json_round_trips(plan: Plan) -> None:
 def test_json_is_versioned_and_in_a_stable_order() -> None:
     data = json.loads(render_json(realistic_plan()))
     assert list(data)[:2] == ["format_version", "summary"]
-    assert data["format_version"] == 2
+    assert data["format_version"] == 3
     assert data["summary"] == {
         "create": 3,
         "rollback": 4,
@@ -686,13 +688,61 @@ def test_json_doc_describes_every_field() -> None:
     if not DOCS.exists():
         pytest.fail(f"{DOCS} documents the JSON format and must exist")
     doc = DOCS.read_text(encoding="utf-8")
-    data = realistic_plan().to_dict()
+    data = with_selectors(realistic_plan()).to_dict()
     data.pop("observed")  # its keys are AOI ids, not fields
     desired = data.pop("desired")  # the same, then identity keys
     data["desired"] = [v for vizs in desired.values() for v in vizs.values()]
     missing = sorted(k for k in _keys(data) if f"`{k}`" not in doc)
     assert not missing, f"docs/plan-json.md does not document: {missing}"
     assert "format_version" in doc and "`observed`" in doc
+
+
+# --- selectors --------------------------------------------------------------------------------
+
+
+def with_selectors(plan: Plan, count: int = 2, aois: int = 3) -> Plan:
+    names = tuple(
+        AoiName(f"00000000-0000-4000-8000-{n:012d}", f"Farm-{n:02d}") for n in range(aois)
+    )
+    selectors = tuple(
+        SelectorSummary(
+            key=f"names: Farm-*; projects: p{n}",
+            where=f"specs/farms.yaml:{2 + 5 * n}:12",
+            matched=names,
+            unmatched=(AoiName("00000000-0000-4000-8000-999999999999", "Old-\x1b[31mFarm"),),
+        )
+        for n in range(count)
+    )
+    gone = SelectorSummary(key="names: Gone-*", where=None, matched=(), unmatched=names[:1])
+    return dataclasses.replace(plan, selectors=(*selectors, gone))
+
+
+def test_text_lists_what_each_selector_matched() -> None:
+    text = render_text(with_selectors(realistic_plan(), count=1, aois=12))
+    section = text[text.index("Selectors (which AOIs each one matched):") :]
+    lines = section.splitlines()
+    assert lines[1] == (
+        "  specs/farms.yaml:2:12 (names: Farm-*; projects: p0): 12 AOIs: Farm-00, Farm-01, Farm-02,"
+    )
+    assert lines[2].startswith("      Farm-03,") and lines[2].endswith("Farm-09, … (2 more)")
+    assert lines[3] == "    no longer matched since the last apply: Old-\\x1b[31mFarm"
+    assert lines[4] == "  no longer in the specs (names: Gone-*): no AOI"
+    assert all(len(line) <= 100 for line in lines)
+    assert "\x1b" not in section
+
+
+def test_markdown_keeps_the_selectors_collapsed_and_bounded() -> None:
+    plan = with_selectors(realistic_plan(), count=500, aois=400)
+    markdown = render_markdown(plan)
+    assert len(markdown) < GITHUB_COMMENT_LIMIT
+    assert "<details><summary>501 selectors</summary>" in markdown
+    assert "… and 481 more selectors (see --format json)" in markdown
+    assert markdown.count("Farm-09, … (390 more)") == 20
+
+
+def test_saved_plans_keep_their_selectors() -> None:
+    plan = with_selectors(realistic_plan())
+    assert Plan.from_dict(json.loads(render_json(plan))) == plan
 
 
 # --- dispatch ---------------------------------------------------------------------------------
