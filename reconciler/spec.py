@@ -800,8 +800,9 @@ class AoiDecl:
 class Specs:
     """Every declaration of every spec file, in load order.
 
-    ``fingerprint`` is a sha256 over every (display path, file bytes): it changes when any
-    spec file changes, so a saved plan can tell it is stale. ``notes`` are remarks that do not
+    ``fingerprint`` is a sha256 over every (display path, file bytes): it changes with any byte
+    of any spec file (a saved plan does not use it: comments must not stale a plan, see
+    ``stale``). ``notes`` are remarks that do not
     make the specs invalid (see the module docstring). ``ignore`` holds the top-level ignore
     rules; each AOI entry carries its own.
     """
