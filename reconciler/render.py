@@ -551,7 +551,8 @@ def _md_quiet(groups: list[_Group]) -> str:
     if not quiet:
         return ""
     if len(quiet) > _MAX_UP_TO_DATE_NAMES:
-        return f"Nothing to change in {len(quiet)} other AOIs."
+        other = " other" if len(quiet) < len(groups) else ""
+        return f"Nothing to change in {len(quiet)}{other} AOIs."
     names = ", ".join(
         f"{_md_code(_clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
     )
@@ -559,12 +560,13 @@ def _md_quiet(groups: list[_Group]) -> str:
 
 
 def _md_ignored(plan: Plan) -> str:
+    rules = _ignored_by_rule(plan)
     lines = [
         f"- **{count}** undeclared, ignored by rule at {_md_code(_clean(rule)[:200])}"
         + (f" ({_md_code(_clean(reason)[:200])})" if reason else "")
-        for rule, reason, count in _ignored_by_rule(plan)[:_MAX_RULES_SHOWN]
+        for rule, reason, count in rules[:_MAX_RULES_SHOWN]
     ]
-    more = len(_ignored_by_rule(plan)) - _MAX_RULES_SHOWN
+    more = len(rules) - _MAX_RULES_SHOWN
     if more > 0:
         lines.append(f"- and {_plural(more, 'more rule')}")
     return "Ignored (not declared, left alone on purpose):\n" + "\n".join(lines)
