@@ -27,16 +27,17 @@ from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
 from reconciler.config import DEFAULT_API_URL, resolve_api_key
-from reconciler.errors import ConfigError, PlanFileError
+from reconciler.errors import ConfigError, PlanFileError, ResolutionError, StalePlanError
 from reconciler.events import Listener, ignore
 from reconciler.export import SCHEMA_FILE, document, export_aoi, file_names
+from reconciler.ignore import resolve_ignores
 from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
 from reconciler.refresh import read_account, refresh
 from reconciler.resolve import Selection, closest, resolve_desired
 from reconciler.spec import SpecFile, Specs, ValidationReport, load_specs, validate_specs
-from reconciler.stale import check_not_stale
+from reconciler.stale import check_not_stale, desired_snapshots
 from reconciler.state import DEFAULT_STATE_PATH, State, StateStore
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class ApplyOptions:
     fail_fast: bool = False
     max_changes: int | None = None
     force: bool = False
+    #: The command a refused (stale) saved plan tells the user to run instead.
+    replan: str = "reconciler plan --out plan.json"
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,10 @@ class Engine:
         if online and report.specs is not None and report.valid:
             with self._connect() as conn:
                 selection, observed = self._refresh(conn, report.specs)
-            problems = resolve_desired(selection, observed).problems
+            problems = (
+                *resolve_desired(selection, observed).problems,
+                *resolve_ignores(report.specs, selection, observed.indices).problems,
+            )
             report = dataclasses.replace(report, problems=problems)
         return report
 
@@ -262,11 +268,15 @@ class Engine:
         state: State,
     ) -> Plan:
         selection, observed = self._refresh(conn, specs, targets)
+        desired = resolve_desired(selection, observed)
+        rules = resolve_ignores(specs, selection, observed.indices)
+        if rules.problems:
+            raise ResolutionError((*desired.problems, *rules.problems))
         return build_plan(
-            resolve_desired(selection, observed),
+            desired,
             observed,
             state,
-            spec_fingerprint=specs.fingerprint,
+            ignore=rules,
             spec_paths=paths,
             api_url=conn.api_label,
             targets=targets,
@@ -298,7 +308,7 @@ class Engine:
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
                 plan = saved
-                self._check_saved(conn, plan, specs)
+                self._check_saved(conn, plan, specs, options.replan)
             show(plan)
             if not plan.has_changes:
                 _remember_selectors(conn.store, plan)
@@ -318,16 +328,33 @@ class Engine:
             _remember_selectors(conn.store, plan)
             return result
 
-    def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs) -> None:
+    def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs, replan: str) -> None:
+        """Re-read and re-resolve only the AOIs the plan changes, and compare (``stale``)."""
         affected = sorted(plan.affected_aois)
         if not affected:
             return  # nothing to apply, so nothing that could be stale
-        _, observed = self._refresh(conn, specs, affected)
+        try:
+            selection, observed = self._refresh(conn, specs, affected)
+        except ConfigError as exc:
+            # The plan's AOIs are its targets here: one the specs no longer declare is not a
+            # configuration mistake but a change of intent.
+            names = {a.aoi_id: a.aoi_name for a in plan.aois}
+            gone = [names.get(a, a) for a in affected if a in str(exc)] or [
+                names.get(a, a) for a in affected
+            ]
+            raise StalePlanError(
+                "the saved plan is stale, nothing was applied:\n  - "
+                + "\n  - ".join(f"AOI {name}: no longer declared in the specs" for name in gone)
+                + f"\nMake a new plan, review it and apply that one: {replan}"
+            ) from None
+        desired = resolve_desired(selection, observed)
+        desired.raise_for_problems()
         check_not_stale(
             plan,
-            spec_fingerprint=specs.fingerprint,
+            desired=desired_snapshots(desired, observed.by_aoi),
             observed=observed.snapshots(),
             api_url=conn.api_label,
+            replan=replan,
         )
 
     def _refresh(

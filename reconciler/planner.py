@@ -16,6 +16,8 @@ Pure: no I/O, so every rule here has a pure test. The rules (DESIGN.md, "Semanti
 - Selectors: what each matched, and AOIs a selector matched at the last apply (the state's
   record) but no longer does, with a warning on each that nothing declares any more
   (``selectors.summarize``).
+- An undeclared visualization that an ignore rule covers is counted as ignored (naming the
+  rule) instead of warned about.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from reconciler import selectors
 from reconciler._gc import no_cycle_collection
 from reconciler.apitypes import Asset, Visualization
 from reconciler.identity import Identity
+from reconciler.ignore import NO_RULES, IgnoreRules
 from reconciler.observed import Observed, ObservedAoi
 from reconciler.plan import (
     AoiSummary,
     AssetRef,
     Create,
+    Ignored,
     Plan,
     PlanWarning,
     Rollback,
@@ -41,6 +45,7 @@ from reconciler.plan import (
     WarningKind,
 )
 from reconciler.resolve import Desired, DesiredVisualization
+from reconciler.stale import desired_snapshots
 
 #: When one mode has dates pending for different reasons, the plan names the strongest.
 _REASON_WEIGHT: dict[RollbackReason, int] = {
@@ -72,7 +77,7 @@ def build_plan(
     observed: Observed,
     state: Records,
     *,
-    spec_fingerprint: str = "",
+    ignore: IgnoreRules = NO_RULES,
     spec_paths: Sequence[str] = (),
     api_url: str = "",
     targets: Sequence[str] = (),
@@ -88,6 +93,7 @@ def build_plan(
     creates: list[Create] = []
     rollbacks: list[Rollback] = []
     warnings: list[PlanWarning] = []
+    ignored: list[Ignored] = []
     summaries: list[AoiSummary] = []
     by_aoi: dict[str, list[DesiredVisualization]] = {aoi.id: [] for aoi in desired.aois}
     for item in desired.visualizations:
@@ -116,8 +122,22 @@ def build_plan(
         warnings.extend(notes)
         matched |= {n.visualization_id for n in notes if n.visualization_id}
         for viz in seen.visualizations:
-            if viz.id not in matched:
+            if viz.id in matched:
+                continue
+            rule = ignore.match(aoi_id, viz)
+            if rule is None:
                 warnings.append(_undeclared(seen.aoi.id, seen.aoi.name, viz))
+            else:
+                ignored.append(
+                    Ignored(
+                        aoi_id=seen.aoi.id,
+                        aoi_name=seen.aoi.name,
+                        visualization_id=viz.id,
+                        index_name=viz.index_name or viz.index_id,
+                        rule=str(rule.where),
+                        reason=rule.reason,
+                    )
+                )
         summaries.append(
             AoiSummary(aoi_id, seen.aoi.name, declared=len(declared), unchanged=unchanged)
         )
@@ -126,12 +146,14 @@ def build_plan(
     )
     warnings.extend(selector_warnings)
 
+    affected = {c.aoi_id for c in creates} | {r.aoi_id for r in rollbacks}
     return Plan(
         creates=tuple(creates),
         rollbacks=tuple(rollbacks),
         warnings=tuple(warnings),
         aois=tuple(summaries),
-        spec_fingerprint=spec_fingerprint,
+        ignored=tuple(ignored),
+        desired=desired_snapshots(desired, affected),
         observed=observed.snapshots(),
         api_url=api_url,
         targets=tuple(targets),

@@ -391,6 +391,66 @@ class VisualizationModel(BaseModel):
         return _no_null(value)
 
 
+# --- ignore rules: undeclared visualizations a team chose to leave alone -----------------------
+#
+# Kept apart from the declarations above: a rule never declares or changes anything, it only
+# moves matching undeclared visualizations from the plan's warnings to its "ignored" count.
+
+
+class IgnoreRuleModel(BaseModel):
+    """Undeclared visualizations the plan should count as ignored instead of warning about."""
+
+    model_config = ConfigDict(
+        **_MODEL_CONFIG,
+        title="Ignore rule",
+        json_schema_extra={"oneOf": [{"required": ["index"]}, {"required": ["visualization"]}]},
+    )
+
+    index: str | None = Field(
+        default=None,
+        min_length=1,
+        title="Index",
+        description="Ignore every undeclared visualization of this index (name or id).",
+        examples=["True-Color"],
+    )
+    visualization: str | None = Field(
+        default=None,
+        min_length=1,
+        title="Visualization id",
+        description="Ignore this one undeclared visualization, by its id.",
+        examples=["f0e1d2c3-b4a5-4968-8776-655443322110"],
+    )
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        title="Reason",
+        description="Why it is left alone; shown in the plan next to the count.",
+        examples=["made by the field team by hand"],
+    )
+
+    @field_validator("index", "visualization", "reason", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return _no_null(value)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> IgnoreRuleModel:
+        if (self.index is None) == (self.visualization is None):
+            raise PydanticCustomError(
+                "ignore_rule",
+                "an ignore rule names either an index ({index: ...}) or one visualization "
+                "({visualization: <id>})" + (", not both" if self.index is not None else ""),
+            )
+        return self
+
+
+_IGNORE_FIELD_DESCRIPTION = (
+    "Undeclared visualizations to leave out of the plan's warnings (they are counted as "
+    "ignored instead). Each rule names an index (every undeclared visualization of it) or one "
+    "visualization id. Declared visualizations are never affected."
+)
+
+
 class AoiEntry(BaseModel):
     """One AOI and the visualizations it must have."""
 
@@ -408,6 +468,16 @@ class AoiEntry(BaseModel):
             "never touched. May be empty."
         ),
     )
+    ignore: list[IgnoreRuleModel] = Field(
+        default_factory=list,
+        title="Ignore rules for this AOI",
+        description=_IGNORE_FIELD_DESCRIPTION,
+    )
+
+    @field_validator("ignore", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return _no_null(value)
 
 
 ProjectIdText = Annotated[
@@ -533,7 +603,11 @@ class SpecFile(BaseModel):
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             # Ignored keys for YAML anchors; see EXTENSION_PREFIX.
             "patternProperties": {"^x-": {}},
-            "anyOf": [{"required": ["aois"]}, {"required": ["selectors"]}],
+            "anyOf": [
+                {"required": ["aois"]},
+                {"required": ["selectors"]},
+                {"required": ["ignore"]},
+            ],
         },
     )
 
@@ -562,11 +636,23 @@ class SpecFile(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _aois_or_selectors(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "aois" not in data and "selectors" not in data:
+        # A file of top-level ignore rules only is fine: they hold for every AOI.
+        if isinstance(data, dict) and not {"aois", "selectors", "ignore"} & set(data):
             raise PydanticCustomError(
                 "missing_aois", "missing required key 'aois' (or 'selectors')"
             )
         return data
+
+    ignore: list[IgnoreRuleModel] = Field(
+        default_factory=list,
+        title="Ignore rules for every AOI",
+        description=_IGNORE_FIELD_DESCRIPTION,
+    )
+
+    @field_validator("ignore", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return _no_null(value)
 
     @classmethod
     def model_json_schema(
@@ -636,6 +722,24 @@ class VisualizationDecl:
 
 
 @dataclass(frozen=True)
+class IgnoreDecl:
+    """One ignore rule: an index (name or id) or one visualization id; exactly one is set."""
+
+    index: str | None
+    visualization: str | None
+    reason: str | None
+    where: Where  # the rule's list item
+
+    def describe(self) -> str:
+        """'index NDVI' or 'visualization f0e1…', for messages."""
+        return (
+            f"index {self.index}"
+            if self.index is not None
+            else f"visualization {self.visualization}"
+        )
+
+
+@dataclass(frozen=True)
 class SelectorDecl:
     """One ``selectors`` entry: which AOIs (every criterion given must hold) and what they need.
 
@@ -681,6 +785,7 @@ class AoiDecl:
     where: Where  # the `aoi` value
     visualizations: tuple[VisualizationDecl, ...]
     selector: SelectorDecl | None = None
+    ignore: tuple[IgnoreDecl, ...] = ()  # rules for this AOI only
 
     @property
     def label(self) -> str:
@@ -695,9 +800,11 @@ class AoiDecl:
 class Specs:
     """Every declaration of every spec file, in load order.
 
-    ``fingerprint`` is a sha256 over every (display path, file bytes): it changes when any
-    spec file changes, so a saved plan can tell it is stale. ``notes`` are remarks that do not
-    make the specs invalid (see the module docstring).
+    ``fingerprint`` is a sha256 over every (display path, file bytes): it changes with any byte
+    of any spec file (a saved plan does not use it: comments must not stale a plan, see
+    ``stale``). ``notes`` are remarks that do not
+    make the specs invalid (see the module docstring). ``ignore`` holds the top-level ignore
+    rules; each AOI entry carries its own.
     """
 
     files: tuple[str, ...]
@@ -705,6 +812,7 @@ class Specs:
     aois: tuple[AoiDecl, ...]
     notes: tuple[Problem, ...] = ()
     selectors: tuple[SelectorDecl, ...] = ()
+    ignore: tuple[IgnoreDecl, ...] = ()  # top-level rules: for every AOI
 
     @property
     def visualization_count(self) -> int:
@@ -797,6 +905,7 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
     problems: list[Problem] = []
     digest = hashlib.sha256()
     aois: list[AoiDecl] = []
+    ignores: list[IgnoreDecl] = []
     selectors: list[SelectorDecl] = []
     for display, path in files:
         try:
@@ -814,14 +923,23 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
         )
         aois.extend(file_aois)
         problems.extend(file_problems)
+        ignores.extend(_ignore_decls(doc, (), doc.data))
         selectors.extend(_selector_decls(doc, problems))
     cross_problems, notes = _cross_checks(aois)
     problems.extend(cross_problems)
+    problems.extend(_duplicate_ignores(aois, ignores))
     shown = tuple(display for display, _ in files)
     ordered = tuple(SpecError(problems).problems)  # SpecError knows the display order
     if ordered:
         return ValidationReport(shown, ordered, tuple(notes), None)
-    specs = Specs(shown, digest.hexdigest(), tuple(aois), tuple(notes), tuple(selectors))
+    specs = Specs(
+        shown,
+        digest.hexdigest(),
+        tuple(aois),
+        tuple(notes),
+        tuple(selectors),
+        ignore=tuple(ignores),
+    )
     return ValidationReport(shown, (), tuple(notes), specs)
 
 
@@ -892,7 +1010,13 @@ def _aoi_decl(doc: Document, loc: Loc, entry: Any, problems: list[Problem]) -> A
         aoi_id, name = ref.id, ref.name
     else:
         aoi_id, name = ref, None
-    return AoiDecl(aoi_id, name, doc.where((*loc, "aoi")), tuple(visualizations))
+    return AoiDecl(
+        aoi_id,
+        name,
+        doc.where((*loc, "aoi")),
+        tuple(visualizations),
+        ignore=tuple(_ignore_decls(doc, loc, entry)),
+    )
 
 
 def _visualization_decl(
@@ -1005,6 +1129,42 @@ def _at(data: Any, loc: Loc) -> Any:
     for part in loc:
         data = data[part]
     return data
+
+
+def _ignore_decls(doc: Document, loc: Loc, holder: Any) -> list[IgnoreDecl]:
+    """The valid ignore rules under ``holder['ignore']`` (invalid ones are reported elsewhere)."""
+    raw = holder.get("ignore") if isinstance(holder, dict) else None
+    rules: list[IgnoreDecl] = []
+    for k, item in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            model = IgnoreRuleModel.model_validate(item)
+        except ValidationError:
+            continue
+        where = doc.where((*loc, "ignore", k))
+        rules.append(IgnoreDecl(model.index, model.visualization, model.reason, where))
+    return rules
+
+
+def _duplicate_ignores(aois: Sequence[AoiDecl], everywhere: Sequence[IgnoreDecl]) -> list[Problem]:
+    """The same rule twice in one scope (an AOI, or every AOI) is a leftover: say so."""
+    problems: list[Problem] = []
+    scopes: list[tuple[str, Sequence[IgnoreDecl]]] = [("every AOI", everywhere)]
+    scopes += [(aoi.describe(), aoi.ignore) for aoi in aois]
+    first: dict[tuple[str, str | None, str | None], IgnoreDecl] = {}
+    for scope, rules in scopes:
+        for rule in rules:
+            key = (scope, rule.index, rule.visualization)
+            if key in first:
+                problems.append(
+                    Problem(
+                        f"ignore rule for {rule.describe()} on {scope} is given twice: "
+                        f"first at {first[key].where}",
+                        rule.where,
+                    )
+                )
+                continue
+            first[key] = rule
+    return problems
 
 
 # --- checks across files -------------------------------------------------------------------------
@@ -1132,6 +1292,7 @@ _KEYS_UNDER: dict[str | None, tuple[str, ...]] = {
     "aoi": tuple(AoiByRef.model_fields),
     "visualizations": tuple(VisualizationModel.model_fields),
     "rollback": tuple(RollbackModel.model_fields),
+    "ignore": tuple(IgnoreRuleModel.model_fields),
     "selectors": tuple(SelectorEntry.model_fields),
     "match": tuple(SelectorMatchModel.model_fields),
 }
@@ -1254,7 +1415,15 @@ def _problem(error: Any, doc: Document) -> Problem:
         message = f"{message}, got {_describe(value)}"
     if kind == "assets":
         return Problem(f"'assets': {message}, got {_describe(value)}", where)
-    if kind in ("aoi_ref", "aoi_id", "iso_date", "asset_selector", "uuid", "missing_aois"):
+    if kind in (
+        "aoi_ref",
+        "aoi_id",
+        "iso_date",
+        "asset_selector",
+        "uuid",
+        "missing_aois",
+        "ignore_rule",
+    ):
         return Problem(message, where)
     if kind == "selector_match":
         return Problem(message, where)

@@ -51,7 +51,13 @@ def test_plan_on_an_untouched_world_creates_and_rolls_back(emulator, tmp_path: P
         (NDVI_BENGALURU_AB, "theoretical", ("2024-05-06",), "no-record"),
     ]
     assert plan.warnings == ()  # every visualization on the AOI is declared
-    assert plan.summary() == {"create": 1, "rollback": 2, "warning": 0, "unchanged": 1}
+    assert plan.summary() == {
+        "create": 1,
+        "rollback": 2,
+        "warning": 0,
+        "unchanged": 1,
+        "ignored": 0,
+    }
 
 
 def test_plan_is_empty_when_state_records_the_rollbacks(emulator, tmp_path: Path) -> None:

@@ -43,6 +43,18 @@ def test_shipped_schema_matches_the_spec_models() -> None:
     )
 
 
+def test_readme_links_the_example_pipelines_and_every_link_resolves() -> None:
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(((?:examples|docs)/[^)#]*)\)", readme)
+    assert "examples/github/" in links and "examples/gitlab/" in links
+    for link in links:
+        assert (ROOT / link).exists(), f"README links {link}, which does not exist"
+    for example in ("github", "gitlab"):
+        text = (ROOT / "examples" / example / "README.md").read_text()
+        for link in re.findall(r"\]\(([^)#:]+)\)", text):
+            assert (ROOT / "examples" / example / link).exists(), f"{example}: {link}"
+
+
 def test_spec_reference_describes_every_key_and_its_examples_are_valid(tmp_path: Path) -> None:
     from reconciler.spec import SpecFile, validate_specs
 
@@ -56,7 +68,7 @@ def test_spec_reference_describes_every_key_and_its_examples_are_valid(tmp_path:
     whole = [
         b
         for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)
-        if b.startswith(("version", "aois", "selectors"))
+        if b.startswith(("version", "aois", "selectors", "ignore"))
     ]
     assert len(whole) >= 3
     for n, block in enumerate(whole):

@@ -49,7 +49,8 @@ BAD: dict[str, list[str]] = {
         "bad-unknown-key.yaml:5:9: unknown key 'rolback' (did you mean 'rollback'?)",
     ],
     "bad-unknown-key-far.yaml": [
-        "bad-unknown-key-far.yaml:3:5: unknown key 'colour'; expected one of: aoi, visualizations",
+        "bad-unknown-key-far.yaml:3:5: unknown key 'colour'; "
+        "expected one of: aoi, visualizations, ignore",
     ],
     "bad-missing-key.yaml": [
         "bad-missing-key.yaml:4:9: missing required key 'index'",
