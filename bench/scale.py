@@ -15,7 +15,8 @@ Phases, each measured by calling ``reconciler.engine.Engine``:
 Then the same work as a plain sequential ``requests`` script (one session: list each AOI's
 visualizations, create the missing ones, 409 = present, PATCH every rollback) on a fresh emulator.
 Finally the offline cost: resolving and planning 10,000 AOIs x 5 visualizations on hand-built
-observed data (no network), in a fresh process so its peak memory is its own.
+specs and observed data (no network), in a fresh process: the CPU and the memory of
+resolve_desired + build_plan, the input they are handed measured apart.
 
 For each phase it prints requests against the lower bound (see docs/requests.md), wall time
 against requests x latency / parallelism, our CPU seconds (this process: user + system), CPU per
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gc
 import json
 import math
 import os
@@ -551,12 +553,16 @@ def offline_child(n: int, per_aoi: int) -> dict[str, float]:
     observed = Observed(aois=tuple(aois), indices=indices, by_aoi=by_aoi)
     selection = Selection(groups)
 
+    gc.collect()  # what building the inputs left behind is not the planner's to collect
+    inputs_mb = peak_mb()
     cpu = time.process_time()
     plan = build_plan(resolve_desired(selection, observed), observed, State())
     cpu = time.process_time() - cpu
     return {
         "cpu": cpu,
-        "peak_mb": peak_mb(),
+        "planning_mb": peak_mb() - inputs_mb,
+        "process_mb": peak_mb(),
+        "inputs_mb": inputs_mb,
         "changes": len(plan.changes),
         "visualizations": n * per_aoi,
     }
@@ -704,9 +710,9 @@ def checks(
         out.append(Check("offline plan < 2 CPU s", f"{offline['cpu']:.2f}", offline["cpu"] < 2))
         out.append(
             Check(
-                "offline plan < 300 MB peak",
-                f"{offline['peak_mb']:.0f}",
-                offline["peak_mb"] < 300,
+                "offline plan < 300 MB at its peak",
+                f"{offline['planning_mb']:.0f}",
+                offline["planning_mb"] < 300,
             )
         )
     return out, notes
@@ -775,7 +781,9 @@ def main() -> int:
         print(
             f"\noffline: {args.offline_aois} AOIs x {args.offline_visualizations} visualizations "
             f"resolved and planned ({int(offline['changes'])} changes) in "
-            f"{offline['cpu']:.2f} CPU s, peak {offline['peak_mb']:.0f} MB (whole process)"
+            f"{offline['cpu']:.2f} CPU s, using {offline['planning_mb']:.0f} MB at its peak "
+            f"(the process peaked at {offline['process_mb']:.0f} MB, "
+            f"{offline['inputs_mb']:.0f} MB of it the interpreter and the hand-built input)"
         )
     print()
     results, notes = checks(phases, offline, args.aois, baseline, args.latency_ms, args.parallelism)

@@ -329,7 +329,7 @@ class AoiSnapshot:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredViz:
     """One declared visualization of an AOI the plan changes, as resolved when planning.
 

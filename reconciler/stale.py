@@ -23,17 +23,23 @@ from reconciler.resolve import Desired, DesiredVisualization
 def desired_snapshots(desired: Desired, aoi_ids: Collection[str]) -> DesiredState:
     """What the specs declare for each AOI of ``aoi_ids``, keyed by visualization identity."""
     state: DesiredState = {aoi_id: {} for aoi_id in aoi_ids}
+    # Visualizations of an AOI often share their asset set: sort and keep each set once.
+    ordered: dict[frozenset[str], tuple[str, ...]] = {}
     for item in desired.visualizations:
         if item.aoi.id in state:
-            state[item.aoi.id][_key(item)] = _desired_viz(item)
+            ids = item.identity.asset_ids
+            identity = ordered.get(ids)
+            if identity is None:
+                identity = ordered[ids] = tuple(sorted(ids))
+            state[item.aoi.id][_key(item, identity)] = _desired_viz(item, identity)
     return state
 
 
-def _key(item: DesiredVisualization) -> str:
-    return f"{item.identity.index_id}:{','.join(sorted(item.identity.asset_ids))}"
+def _key(item: DesiredVisualization, identity: tuple[str, ...]) -> str:
+    return f"{item.identity.index_id}:{','.join(identity)}"
 
 
-def _desired_viz(item: DesiredVisualization) -> DesiredViz:
+def _desired_viz(item: DesiredVisualization, identity: tuple[str, ...]) -> DesiredViz:
     if item.assets is None:
         # "any" accepts whichever visualization of the index exists; "all" means every asset.
         policy = item.decl.asset_policy
@@ -46,11 +52,13 @@ def _desired_viz(item: DesiredVisualization) -> DesiredViz:
         ordered = sorted(item.assets, key=lambda a: (a.date, a.name, a.id))
         label = f"{item.index.name} over " + ", ".join(f"{a.name} ({a.date})" for a in ordered)
         assets = tuple(sorted(a.id for a in item.assets))
+        if assets == identity:
+            assets = identity  # declared assets are its identity: one tuple for both
     return DesiredViz(
         label=label,
         index_id=item.index.id,
         assets=assets,
-        identity=tuple(sorted(item.identity.asset_ids)),
+        identity=identity,
         resolution=item.resolution,
         rollbacks=tuple(
             RollbackTarget(r.mode, r.dates, r.revision)
