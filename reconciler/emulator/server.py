@@ -416,5 +416,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def log_message(self, format: str, *args: Any) -> None:
-        # Only the request line and status: headers (the API key) are never logged.
-        log.debug("%s %s", self.address_string(), format % args)
+        # Only the request line and status: headers (the API key) are never logged. Formatted
+        # only when someone reads it: this runs for every request.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s", self.address_string(), format % args)
