@@ -217,7 +217,7 @@ def test_conflicting_rollbacks_name_both_positions(emulator: Emulator, tmp_path:
     spec = f"{tmp_path}/specs/spec.yaml"
     assert problem.where == Where(spec, 11, 20)
     assert problem.message == (
-        "visualization 'NDWI' on AOI 'Pune-East' is declared twice with conflicting dynamic "
+        "visualization 'NDWI' is declared twice with conflicting dynamic "
         f"rollbacks: dates 2024-06-01 here, dates 2025-01-15 at {spec}:5:20; roll a mode back "
         "in one place (or list the same dates and revision in both) (on AOI 'Pune-East', "
         "matched by this selector)"
@@ -238,6 +238,56 @@ def test_a_problem_in_a_selector_is_reported_once_for_all_its_aois(
         "unknown index 'NVDI' (closest: NDVI, NDWI, EVI) (on 4 AOIs matched by this selector: "
         "'Bengaluru-North', 'Kochi-Coast', 'Nagpur-Farms', 'Pune-East')"
     )
+
+
+def test_one_mistake_in_a_selector_is_one_problem_whatever_the_aois(
+    projects_world: Emulator, tmp_path: Path
+) -> None:
+    with pytest.raises(ResolutionError) as caught:
+        plan_of(
+            projects_world,
+            tmp_path,
+            """
+            selectors:
+              - match: {names: ["F*"]}
+                visualizations:
+                  - {index: NDVI, assets: [Nope]}
+                  - index: NDVI
+                    rollback: [{mode: dynamic, dates: [2030-01-01]}]
+            """,
+        )
+    unknown, date = caught.value.problems
+    shown = "'F00', 'F01', 'F02', 'F03', 'F04' and 17 more"
+    on_aois = f"(on 22 AOIs matched by this selector: {shown})"
+    assert unknown.message == (
+        "unknown asset 'Nope'; asset names and ids belong to one AOI: a selector selects assets "
+        f"by date, or declares assets: all | any {on_aois}"
+    )
+    assert (unknown.where.line, unknown.where.column) == (4, 32)  # type: ignore[union-attr]
+    assert date.message == (
+        f"rollback date 2030-01-01 is not a date of this visualization's assets {on_aois}"
+    )
+
+
+def test_a_selector_problem_on_one_aoi_keeps_its_details(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    with pytest.raises(ResolutionError) as caught:
+        plan_of(
+            emulator,
+            tmp_path,
+            """
+            selectors:
+              - match: {names: ["Kochi-*"]}
+                visualizations: [{index: NDWI, assets: [Kochi-Z]}]
+            """,
+        )
+    (problem,) = caught.value.problems
+    assert problem.message.startswith("unknown asset 'Kochi-Z'; asset names")
+    assert problem.message.endswith(
+        "(closest: Kochi-A, Kochi-B) (on AOI 'Kochi-Coast', matched by this selector)"
+    )
+    assert problem.message.count("Kochi-Coast") == 1
 
 
 def test_targets_pick_among_the_aois_a_selector_matched(emulator: Emulator, tmp_path: Path) -> None:
