@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler import selectors
 from reconciler.apitypes import Aoi
 from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
@@ -208,9 +209,14 @@ def _refuse_overwrite(files: Mapping[Path, str], *, force: bool) -> None:
 
 
 def _remember_selectors(store: StateStore, plan: Plan) -> None:
-    """Record what each selector of the applied plan matched, for later plans to compare."""
+    """Record what each selector of the applied plan matched, for later plans to compare.
+
+    Only the records of the spec files the plan read are replaced: applying one file keeps
+    what the others' selectors matched.
+    """
     store.record_selectors(
-        {s.key: {a.id: a.name for a in s.matched} for s in plan.selectors if s.where is not None}
+        selectors.records(plan.selectors),
+        replacing=lambda file: selectors.covered(file, plan.spec_paths),
     )
 
 
@@ -280,7 +286,7 @@ class Engine:
             spec_paths=paths,
             api_url=conn.api_label,
             targets=targets,
-            previous_matches=state.selectors,
+            previous_matches=selectors.previous_records(state.selectors, paths),
         )
 
     # --- apply ----------------------------------------------------------------------------

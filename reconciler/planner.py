@@ -79,12 +79,13 @@ def build_plan(
     spec_paths: Sequence[str] = (),
     api_url: str = "",
     targets: Sequence[str] = (),
-    previous_matches: Mapping[str, Mapping[str, str]] | None = None,
+    previous_matches: selectors.Records | None = None,
 ) -> Plan:
     """The changes that bring the observed world to the desired one.
 
-    ``previous_matches`` is what the state remembers of each selector at the last apply:
-    selector key -> {AOI id: AOI name}. Raises ``ResolutionError`` when ``desired`` carries
+    ``previous_matches`` is what the state remembers of each selector of the spec files read
+    at the last apply: spec file -> selector key -> {AOI id: AOI name}
+    (``selectors.previous_records``). Raises ``ResolutionError`` when ``desired`` carries
     references that did not resolve.
     """
     desired.raise_for_problems()

@@ -11,7 +11,7 @@ from reconciler.emulator import Emulator
 from reconciler.engine import ApplyOptions, Engine, Settings
 from reconciler.errors import ResolutionError, Where
 from reconciler.plan import AoiName, Plan
-from reconciler.selectors import listing_projects, match, summarize
+from reconciler.selectors import covered, listing_projects, match, summarize
 from reconciler.spec import SelectorDecl, Specs, load_specs
 from reconciler.state import StateStore
 from tests.planning import BENGALURU, PUNE, client_for, make_plan, write_spec
@@ -307,7 +307,9 @@ def test_an_aoi_that_stops_matching_is_shown_until_the_next_apply(
     state = tmp_path / "state.json"
     text = "selectors: [{match: {names: ['*-East']}, visualizations: [{index: EVI}]}]\n"
     engine_apply(emulator, write_spec(tmp_path / "specs", text), state)
-    assert StateStore(state).load().selectors == {"names: *-East": {PUNE: "Pune-East"}}
+    assert StateStore(state).load().selectors == {
+        f"{tmp_path}/specs/spec.yaml": {"names: *-East": {PUNE: "Pune-East"}}
+    }
 
     with emulator.lock:  # renamed in the console: the pattern no longer matches it
         aoi = emulator.world.aoi(PUNE)
@@ -417,8 +419,10 @@ def test_the_listing_is_filtered_only_when_every_declaration_names_projects() ->
 def test_summaries_sort_aois_by_name_and_report_gone_selectors() -> None:
     result = match(selector(names=["*"]), AOIS[:2])
     previous = {
-        "names: *": {AOIS[2].id: "farm-c", AOIS[0].id: "Farm-A"},
-        "names: old-*": {AOIS[1].id: "Farm-B", AOIS[3].id: "[x]"},
+        "s.yaml": {
+            "names: *": {AOIS[2].id: "farm-c", AOIS[0].id: "Farm-A"},
+            "names: old-*": {AOIS[1].id: "Farm-B", AOIS[3].id: "[x]"},
+        }
     }
     summaries, warnings = summarize([result], previous)
     assert [
@@ -431,3 +435,68 @@ def test_summaries_sort_aois_by_name_and_report_gone_selectors() -> None:
     # An AOI the specs still declare is planned anyway: listed as dropped, but no warning.
     _, warnings = summarize([result], previous, declared={AOIS[2].id})
     assert [w.aoi_name for w in warnings] == ["[x]"]
+
+
+def test_records_of_an_older_reconciler_still_count() -> None:
+    """Before records named their spec file, they were kept under the file ""."""
+    result = match(selector(names=["*"]), AOIS[:2])
+    previous = {"": {"names: *": {AOIS[2].id: "farm-c"}, "names: old-*": {AOIS[3].id: "[x]"}}}
+    summaries, _ = summarize([result], previous)
+    assert [(s.key, s.where, [a.name for a in s.unmatched]) for s in summaries] == [
+        ("names: *", "s.yaml:1:1", ["farm-c"]),
+        ("names: old-*", None, ["[x]"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("file", "paths", "expected"),
+    [
+        ("specs/a.yaml", ["specs/"], True),
+        ("specs/a.yaml", ["./specs"], True),
+        ("specs/a.yaml", ["specs/a.yaml"], True),
+        ("specs/a.yaml", ["specs/b.yaml"], False),
+        ("specs/a.yaml", ["spec"], False),  # a prefix of the name is not a directory
+        ("specs/sub/a.yaml", ["specs"], True),
+        ("specs/a.yaml", ["."], True),
+        ("../other/a.yaml", ["."], False),
+        ("/abs/specs/a.yaml", ["/abs/specs/"], True),
+        ("", ["specs/b.yaml"], True),  # an older reconciler's records: every plan reads them
+    ],
+)
+def test_which_records_a_plan_reads(file: str, paths: list[str], expected: bool) -> None:
+    assert covered(file, paths) is expected
+
+
+def test_planning_some_files_keeps_to_their_selectors(emulator: Emulator, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    specs = tmp_path / "specs"
+    write_spec(specs, "selectors: [{match: {names: ['*-East']}, visualizations: [{index: EVI}]}]\n")
+    farms = "selectors: [{match: {names: ['*-Farms']}, visualizations: [{index: NDWI}]}]\n"
+    write_spec(specs, farms, name="farms.yaml")
+    engine_apply(emulator, specs, state)
+    assert sorted(StateStore(state).load().selectors) == [
+        f"{specs}/farms.yaml",
+        f"{specs}/spec.yaml",
+    ]
+
+    # One file planned: no warning about the other file's AOIs, its selector not "gone".
+    plan = make_plan(emulator, specs / "spec.yaml", state)
+    assert [w.kind for w in plan.warnings] == ["undeclared"]  # Pune-East's NDWI
+    assert [(s.key, len(s.matched), s.unmatched) for s in plan.selectors] == [
+        ("names: *-East", 1, ())
+    ]
+
+    # Applying one file keeps the other's record; the next plan of both still knows it.
+    engine_apply(emulator, specs / "spec.yaml", state)
+    assert f"{specs}/farms.yaml" in StateStore(state).load().selectors
+    (specs / "farms.yaml").write_text(farms.replace("*-Farms", "*-Coast"))
+    plan = make_plan(emulator, specs, state)
+    gone = [(s.key, [a.name for a in s.unmatched]) for s in plan.selectors if s.where is None]
+    assert gone == [("names: *-Farms", ["Nagpur-Farms"])]
+
+    # A file deleted from a directory planned is read as gone: its AOIs are reported.
+    (specs / "farms.yaml").unlink()
+    plan = make_plan(emulator, specs, state)
+    assert [w.aoi_name for w in plan.warnings if w.kind == "unmatched"] == ["Nagpur-Farms"]
+    engine_apply(emulator, specs, state)
+    assert list(StateStore(state).load().selectors) == [f"{specs}/spec.yaml"]
