@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -491,8 +492,44 @@ ProjectIdText = Annotated[
     ),
 ]
 
+
+def unclosed_bracket(pattern: str) -> int | None:
+    """Where a ``[`` of a glob pattern opens a set that is never closed, or None.
+
+    ``fnmatch`` reads such a ``[`` as a literal character, so ``Farm-[`` would silently match
+    only an AOI named exactly that: almost surely a typo. Sets follow ``fnmatch``: ``[!...]``
+    negates, and a ``]`` right after ``[`` or ``[!`` is a member, not the end.
+    """
+    i, n = 0, len(pattern)
+    while i < n:
+        if pattern[i] != "[":
+            i += 1
+            continue
+        j = i + 1
+        if j < n and pattern[j] == "!":
+            j += 1
+        if j < n and pattern[j] == "]":
+            j += 1
+        j = pattern.find("]", j)
+        if j < 0:
+            return i
+        i = j + 1
+    return None
+
+
+def _name_pattern(value: Any) -> Any:
+    if isinstance(value, str) and (at := unclosed_bracket(value)) is not None:
+        raise PydanticCustomError(
+            "name_pattern",
+            f"{_describe(value)}: the '[' at character {at + 1} is never closed; expected a set "
+            "like [abc] (one of a, b, c), or [[] for a literal '['",
+        )
+    return value
+
+
 AoiNamePattern = Annotated[
     str,
+    AfterValidator(_name_pattern),
     Field(
         min_length=1,
         title="AOI name or pattern",

@@ -178,6 +178,12 @@ BAD: dict[str, list[str]] = {
         "bad-selector-match.yaml:4:43: unknown key 'id' (did you mean 'ids'?)",
         "bad-selector-match.yaml:6:5: missing required key 'match'",
     ],
+    "bad-selector-pattern.yaml": [  # fnmatch would read these '[' literally: a typo
+        "bad-selector-pattern.yaml:2:21: item 1 of 'names': 'Farm-[': the '[' at character 6 is "
+        "never closed; expected a set like [abc] (one of a, b, c), or [[] for a literal '['",
+        "bad-selector-pattern.yaml:2:54: item 4 of 'names': '[!]a': the '[' at character 1 is "
+        "never closed; expected a set like [abc] (one of a, b, c), or [[] for a literal '['",
+    ],
     "bad-assets-policy.yaml": [
         "bad-assets-policy.yaml:4:30: 'assets' must be a list of assets (like [Bengaluru-A]) or "
         "one of the policies all or any, got 'every'",
