@@ -96,6 +96,7 @@ _WARNING_KIND_TEXT = {
     "creating": "still being created",
     "new-assets": "new assets arrived: a new visualization over all of them is created",
     "unmatched": "no longer matched by a selector",
+    "no-match": "a selector matches no AOI",
 }
 #: The selectors section names at most this many selectors, and this many AOIs of each.
 _MAX_SELECTORS = 20
@@ -206,7 +207,7 @@ def _warning_item(w: PlanWarning, *, with_aoi: bool = False) -> _Item:
     # The planner's message is a whole sentence that already says what kind of warning it is;
     # the kind in words is only the fallback for a plan without one.
     title = _clean(w.message) or _WARNING_KIND_TEXT.get(w.kind, _clean(w.kind))
-    if with_aoi:
+    if with_aoi and w.aoi_id:
         title = f"{_clean(w.aoi_name)} ({_short(w.aoi_id)}): {title}"
     fields: tuple[tuple[str, _Value], ...] = ()
     if w.visualization_id and w.visualization_id not in w.message:
@@ -286,7 +287,9 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
 
     for g in active:
         out.append("")
-        header = f"AOI {_clean(g.aoi_name)} ({_short(g.aoi_id)}): {g.counts()}"
+        # Warnings about no AOI in particular (a selector that matches none) come first.
+        title = f"AOI {_clean(g.aoi_name)} ({_short(g.aoi_id)})" if g.aoi_id else "Specs"
+        header = f"{title}: {g.counts()}"
         out.append(style(header, bold=True))
         for item in _group_items(g):
             laid = _lay_out(item, width, indent=4)
@@ -547,7 +550,7 @@ def _md_details(section: _MdSection, shown: Sequence[str], *, is_open: bool) -> 
 
 
 def _md_quiet(groups: list[_Group]) -> str:
-    quiet = [g for g in groups if not g.changes]
+    quiet = [g for g in groups if not g.changes and g.aoi_id]
     if not quiet:
         return ""
     if len(quiet) > _MAX_UP_TO_DATE_NAMES:

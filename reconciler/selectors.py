@@ -5,7 +5,8 @@ holds: a name in ``names`` equal to the AOI's name or a glob pattern matching it
 (``fnmatchcase``: ``*``, ``?``, ``[abc]``; case-sensitive), the AOI's id in ``ids``, its
 ``project_id`` in ``projects``. A plain name or an id that matches no listed AOI is a spec
 problem at its position (a typo must not select nothing silently); a pattern or a project
-that matches nothing is not (a new project may be empty), and the plan shows it.
+that matches nothing is not (a new project may be empty): the plan warns about a selector that
+matches no AOI.
 
 What each selector matched is remembered per spec file (``state.State.selectors``): a plan
 reports, and an apply replaces, only the records of the files under the spec paths it was given
@@ -201,6 +202,8 @@ def summarize(
             for a in dropped
             if a.id not in declared
         ]
+        if not result.matched:
+            warnings.append(_no_match_warning(selector))
     gone = [
         (key, recorded)
         for file, keys in sorted(previous.items())
@@ -227,6 +230,21 @@ def _dropped(recorded: Mapping[str, str], matched: set[str]) -> tuple[AoiName, .
 
 def _by_name(aoi: AoiName) -> tuple[str, str]:
     return (aoi.name, aoi.id)
+
+
+def _no_match_warning(selector: SelectorDecl) -> PlanWarning:
+    # Not an error: a new project, or a pattern for AOIs still to come, may match nothing yet.
+    # But a mistyped project id or pattern looks just the same, and must not go unseen.
+    return PlanWarning(
+        kind="no-match",
+        aoi_id="",
+        aoi_name="",
+        message=(
+            f"the selector ({selector.key}) matches no AOI, so it declares nothing; if it "
+            "should match some, check its patterns and project ids for typos"
+        ),
+        where=str(selector.where),
+    )
 
 
 def _dropped_warning(aoi: AoiName, key: str, where: str | None) -> PlanWarning:

@@ -11,6 +11,7 @@ from reconciler.emulator import Emulator
 from reconciler.engine import ApplyOptions, Engine, Settings
 from reconciler.errors import ResolutionError, Where
 from reconciler.plan import AoiName, Plan
+from reconciler.render import render_markdown, render_text
 from reconciler.selectors import covered, listing_projects, match, summarize
 from reconciler.spec import SelectorDecl, Specs, load_specs
 from reconciler.state import StateStore
@@ -104,13 +105,36 @@ def test_a_plain_name_or_id_that_matches_nothing_is_a_spec_problem(
     assert second.message.startswith("unknown AOI id '00000000-0000-4000-8000-000000000000'")
 
 
-def test_a_pattern_that_matches_nothing_plans_nothing(emulator: Emulator, tmp_path: Path) -> None:
+def test_a_selector_that_matches_nothing_plans_nothing_and_says_so(
+    emulator: Emulator, tmp_path: Path
+) -> None:
     plan = plan_of(
         emulator,
         tmp_path,
-        "selectors: [{match: {names: ['Atlantis-*']}, visualizations: [{index: EVI}]}]\n",
+        f"""
+        aois: [{{aoi: {{name: Pune-East}}, visualizations: []}}]
+        selectors:
+          - match: {{names: ['Atlantis-*']}}
+            visualizations: [{{index: EVI}}]
+          - match: {{projects: [{WATER[:-1]}f]}}  # a typo in the project id
+            visualizations: [{{index: EVI}}]
+          - match: {{names: ['Pune-*']}}
+            visualizations: []
+        """,
     )
-    assert not plan.has_changes and plan.selectors[0].matched == ()
+    assert not plan.has_changes
+    assert [len(s.matched) for s in plan.selectors] == [0, 0, 1]
+    no_match = [w for w in plan.warnings if w.kind == "no-match"]
+    assert [(w.aoi_id, w.where) for w in no_match] == [("", s.where) for s in plan.selectors[:2]]
+    assert no_match[1].message == (
+        f"the selector (projects: {WATER[:-1]}f) matches no AOI, so it declares nothing; if it "
+        "should match some, check its patterns and project ids for typos"
+    )
+    text = render_text(plan)
+    assert "\nSpecs: 2 warnings\n" in text and "AOI  (" not in text
+    markdown = render_markdown(plan)
+    assert "! the selector (names: Atlantis-*) matches no AOI" in markdown
+    assert "Nothing to change in: `Pune-East` (0 unchanged)." in markdown  # no nameless AOI
 
 
 @pytest.fixture
@@ -319,7 +343,8 @@ def test_an_aoi_that_stops_matching_is_shown_until_the_next_apply(
     assert not plan.has_changes
     (summary,) = plan.selectors
     assert summary.matched == () and summary.unmatched == (AoiName(PUNE, "Pune-East"),)
-    (warning,) = plan.warnings
+    none, warning = plan.warnings  # it matches nothing now, and Pune is not declared
+    assert (none.kind, none.aoi_id, none.where) == ("no-match", "", summary.where)
     assert (warning.kind, warning.aoi_id, warning.where) == ("unmatched", PUNE, summary.where)
     assert warning.message.startswith("no longer matched by the selector (names: *-East), which")
 
