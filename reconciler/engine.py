@@ -390,10 +390,27 @@ class Engine:
             )
         single = options.out is None or options.out.suffix.lower() in (".yaml", ".yml")
         _check_out(options.out, single)
+        schema = json.dumps(SpecFile.model_json_schema(), indent=2) + "\n"
+        if single and options.out is not None:
+            # Before any request: the one file's name is known already.
+            _refuse_overwrite(
+                {options.out: "", options.out.parent / SCHEMA_FILE: schema}, force=options.force
+            )
+        names: dict[str, str] = {}
 
         def pick(aois: Sequence[Aoi]) -> list[Aoi]:
             chosen = list(aois) if options.all_aois else _pick_aois(options.aois, aois)
-            return sorted(chosen, key=lambda a: (a.name, a.id))
+            chosen.sort(key=lambda a: (a.name, a.id))
+            if not single and options.out is not None:
+                # Right after the AOI listing, before reading any AOI. With --all that also
+                # refuses the file of an AOI that turns out to have nothing to export: better
+                # too careful with nothing read yet than exact after reading the whole account.
+                names.update(file_names(chosen))
+                wanted = {options.out / names[a.id]: "" for a in chosen}
+                _refuse_overwrite(
+                    {**wanted, options.out / SCHEMA_FILE: schema}, force=options.force
+                )
+            return chosen
 
         with self._connect() as conn:
             records = conn.store.load()
@@ -418,11 +435,10 @@ class Engine:
             if kept:
                 files[options.out] = document(kept)
         else:
-            names = file_names([e.aoi for e in kept])
             files = {options.out / names[e.aoi.id]: document([e]) for e in kept}
         if files:
-            schema = json.dumps(SpecFile.model_json_schema(), indent=2) + "\n"
             files[next(iter(files)).parent / SCHEMA_FILE] = schema
+        # Again, for files that appeared while the account was read.
         _refuse_overwrite(files, force=options.force)
         for path, text in files.items():
             write_file(path, text)

@@ -159,6 +159,27 @@ def test_export_never_overwrites_without_force(emulator: Emulator, tmp_path: Pat
     assert (out / "pune-east.yaml").read_text() != "# mine\n"
 
 
+def test_an_overwrite_is_refused_before_the_account_is_read(
+    paged: Emulator, tmp_path: Path
+) -> None:
+    out, state = tmp_path / "specs", tmp_path / "state.json"
+    out.mkdir()
+    (out / "field-07.yaml").write_text("# mine\n")
+    paged.counter.reset()
+    with pytest.raises(ConfigError, match=r"field-07\.yaml"):
+        export(paged, state, PAGE, all_aois=True, out=out)
+    # The AOI listing names the files; no AOI's visualizations or assets were read.
+    assert paged.counter.count(route="/v0/aois/{aoi_id}/visualizations") == 0
+    assert paged.counter.count(route="/v0/aois/{aoi_id}/assets") == 0
+    assert [p.name for p in out.iterdir()] == ["field-07.yaml"]
+
+    # One file: refused before a single request.
+    paged.counter.reset()
+    with pytest.raises(ConfigError, match=r"field-07\.yaml"):
+        export(paged, state, all_aois=True, out=out / "field-07.yaml")
+    assert paged.counter.count() == 0
+
+
 def test_an_identical_schema_beside_is_no_overwrite(emulator: Emulator, tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     export(emulator, state, aois=("Pune-East",), out=tmp_path / "specs" / "pune.yaml")
