@@ -149,14 +149,16 @@ def _asset_selector(value: Any) -> str:
     )
 
 
-def _aoi_id(value: Any) -> Any:
-    """A bare ``aoi: <value>`` is an id; a name written there is the likely mistake."""
+def _aoi_id(value: Any, *, by_name: str = "to give the AOI by name write aoi: {{name: {}}}") -> Any:
+    """A bare ``aoi: <value>`` is an id; a name written there is the likely mistake.
+
+    ``by_name`` is the hint, with ``{}`` for the value: what to write instead to name the AOI.
+    """
     if isinstance(value, str) and not looks_like_uuid(value):
         raise PydanticCustomError(
             "aoi_id",
             f"{_describe(value)} is not an AOI id (ids look like "
-            f"89a291cd-7ad8-5f86-aeee-55e92b0a0f5d); to give the AOI by name write "
-            f"aoi: {{name: {value}}}",
+            f"89a291cd-7ad8-5f86-aeee-55e92b0a0f5d); " + by_name.format(value),
         )
     return value
 
@@ -481,6 +483,19 @@ class AoiEntry(BaseModel):
         return _no_null(value)
 
 
+SelectorAoiIdText = Annotated[
+    str,
+    BeforeValidator(
+        lambda value: _aoi_id(value, by_name="to select AOIs by name write names: [{}]")
+    ),
+    Field(
+        title="AOI id",
+        description="An AOI's id (a UUID). To select AOIs by name, use names: [...].",
+        examples=["89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"],
+        json_schema_extra={"pattern": "^" + _UUID.pattern + "$"},
+    ),
+]
+
 ProjectIdText = Annotated[
     str,
     BeforeValidator(lambda value: _uuid_text(value, "project id")),
@@ -563,7 +578,7 @@ class SelectorMatchModel(BaseModel):
         ),
         examples=[["Farm-*", "Pune-East"]],
     )
-    ids: list[AoiIdText] | None = Field(
+    ids: list[SelectorAoiIdText] | None = Field(
         default=None,
         min_length=1,
         title="AOI ids",
