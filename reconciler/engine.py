@@ -30,14 +30,21 @@ from reconciler.client import PixxelClient
 from reconciler.config import DEFAULT_API_URL, resolve_api_key
 from reconciler.errors import ConfigError, PlanFileError, ResolutionError, StalePlanError
 from reconciler.events import Listener, ignore
-from reconciler.export import SCHEMA_FILE, document, export_aoi, file_names
+from reconciler.export import SCHEMA_FILE, document, export_aois, file_names
 from reconciler.ignore import resolve_ignores
 from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
 from reconciler.refresh import read_account, refresh
 from reconciler.resolve import Selection, closest, resolve_desired
-from reconciler.spec import SpecFile, Specs, ValidationReport, load_specs, validate_specs
+from reconciler.spec import (
+    SpecFile,
+    Specs,
+    ValidationReport,
+    find_spec_files,
+    load_specs,
+    validate_specs,
+)
 from reconciler.stale import check_not_stale, desired_snapshots
 from reconciler.state import DEFAULT_STATE_PATH, State, StateStore
 
@@ -104,6 +111,8 @@ class ExportResult:
     aois: int
     visualizations: int
     without_visualizations: int  # AOIs --all left out: nothing to declare there
+    #: Spec files that were in the --out directory already: a plan of it reads them too.
+    others: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,12 @@ def _check_out(out: Path | None, single: bool) -> None:
         raise ConfigError(f"--out {out} is a directory; name a .yaml file, or drop the suffix")
     if not single and out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a directory: for one file, name it *.yaml")
+    if not single and out.suffix and not out.is_dir():
+        # Most likely a file meant in another format (plan --out takes plan.json).
+        raise ConfigError(
+            f"--out {out}: export writes YAML specs; for one file name it *.yaml, for a "
+            f"directory drop the '{out.suffix}' (or create the directory first)"
+        )
 
 
 def _pick_aois(refs: Sequence[str], aois: Sequence[Aoi]) -> list[Aoi]:
@@ -421,15 +436,19 @@ class Engine:
                 parallelism=self.settings.parallelism,
                 listener=self._listener,
             )
-        entries = [
-            export_aoi(seen, observed.aois, observed.indices, records, by_name=options.by_name)
-            for seen in sorted(observed.by_aoi.values(), key=lambda s: (s.aoi.name, s.aoi.id))
-        ]
+        entries = export_aois(
+            sorted(observed.by_aoi.values(), key=lambda s: (s.aoi.name, s.aoi.id)),
+            observed.aois,
+            observed.indices,
+            records,
+            by_name=options.by_name,
+        )
         kept = [e for e in entries if e.visualizations or not options.all_aois]
         count = sum(e.visualizations for e in kept)
         empty = len(entries) - len(kept)
         if options.out is None:
-            return ExportResult((), document(kept) if kept else None, len(kept), count, empty)
+            text = document(kept, schema_beside=False) if kept else None
+            return ExportResult((), text, len(kept), count, empty)
         files: dict[Path, str] = {}
         if single:
             if kept:
@@ -442,7 +461,13 @@ class Engine:
         _refuse_overwrite(files, force=options.force)
         for path, text in files.items():
             write_file(path, text)
-        return ExportResult(tuple(files), None, len(kept), count, empty)
+        others: tuple[Path, ...] = ()
+        if not single and files:
+            written = {p.resolve() for p in files}
+            others = tuple(
+                p for _, p in find_spec_files([options.out]) if p.resolve() not in written
+            )
+        return ExportResult(tuple(files), None, len(kept), count, empty, others)
 
     # --- connection -----------------------------------------------------------------------
 

@@ -85,9 +85,9 @@ EXTENSION_PREFIX = "x-"
 
 Mode = Literal["dynamic", "theoretical"]
 
-# What YAML 1.1 would read as a date (1-2 digit month/day): such text is meant as a date, so a
-# bad one is reported as a bad date rather than silently taken as an asset name.
-_DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ tT].*)?")
+#: What YAML 1.1 would read as a date (1-2 digit month/day): such text is meant as a date, so
+#: a bad one is reported as a bad date rather than silently taken as an asset name.
+DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ tT].*)?")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -136,7 +136,7 @@ def _spec_date(value: Any) -> str:
 
 def _asset_selector(value: Any) -> str:
     """An asset id, name or ISO date; dates come back as ISO strings."""
-    if isinstance(value, dt.date) or (isinstance(value, str) and _DATE_LIKE.fullmatch(value)):
+    if isinstance(value, dt.date) or (isinstance(value, str) and DATE_LIKE.fullmatch(value)):
         return _spec_date(value)
     if isinstance(value, str):
         if not value.strip():
@@ -1172,7 +1172,7 @@ def _selector_decls(doc: Document, problems: list[Problem]) -> list[SelectorDecl
 
 def _asset_kind(doc: Document, loc: Loc, value: str) -> Literal["id", "name", "date"]:
     raw = _at(doc.data, loc)
-    if isinstance(raw, dt.date) or (isinstance(raw, str) and _DATE_LIKE.fullmatch(raw)):
+    if isinstance(raw, dt.date) or (isinstance(raw, str) and DATE_LIKE.fullmatch(raw)):
         return "date"
     return "id" if looks_like_uuid(value) else "name"
 

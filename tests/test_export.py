@@ -15,7 +15,7 @@ from reconciler.cli import cli
 from reconciler.emulator import Emulator
 from reconciler.engine import Engine, ExportOptions, ExportResult, Settings
 from reconciler.errors import ConfigError
-from reconciler.export import SCHEMA_FILE, SCHEMA_LINE, comment, file_names, scalar
+from reconciler.export import SCHEMA_FILE, SCHEMA_HINT, SCHEMA_LINE, comment, file_names, scalar
 from reconciler.spec import SpecFile, load_specs
 from tests.planning import (
     BENGALURU,
@@ -298,6 +298,20 @@ def test_file_names_are_unique_whatever_the_names() -> None:
     assert names[aois[2].id] == f"{aois[2].id}.yaml"
 
 
+@pytest.mark.parametrize(
+    ("name", "file"),
+    [
+        ("Zürich Nord", "zurich-nord.yaml"),  # accents folded away
+        ("São_Paulo", "sao-paulo.yaml"),
+        ("東京 Farms", "東京-farms.yaml"),  # other letters kept
+        ("ﬁeld №1", "field-no1.yaml"),  # compatibility forms spelled out
+    ],
+)
+def test_file_names_keep_letters_of_any_script(name: str, file: str) -> None:
+    aoi = Aoi(id="00000000-0000-4000-8000-000000000001", name=name)
+    assert file_names([aoi]) == {aoi.id: file}
+
+
 # --- the command line ------------------------------------------------------------------------
 
 
@@ -323,14 +337,60 @@ def test_cli_export_to_a_directory_then_refuse(
     assert plan.exit_code == 0, plan.output
 
 
-def test_cli_export_to_stdout(emulator: Emulator, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("out", [[], ["--out", "-"]], ids=["no-out", "dash"])
+def test_cli_export_to_stdout(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: list[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
-    result = run(emulator, "export", "--aoi", "Pune-East", "--by-name")
+    result = run(emulator, "export", "--aoi", "Pune-East", "--by-name", *out)
     assert result.exit_code == 0
-    assert result.stdout.startswith(SCHEMA_LINE + "\n")
+    # No schema is written beside standard output: the header says how to get it.
+    assert result.stdout.startswith(SCHEMA_LINE + "\n" + SCHEMA_HINT + "\n")
     assert "  - aoi: {name: Pune-East}" in result.stdout
     assert "Exported 1 visualization of 1 AOI." in result.stderr
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_cli_export_hint_works_as_printed_and_names_other_spec_files(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my specs").mkdir()
+    (tmp_path / "my specs" / "mine.yaml").write_text("aois: []\n")
+    result = run(
+        emulator, "export", "--aoi", "Pune-East", "--out", "my specs", "--state", "s t.json"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("\n") == 2  # the summary, and the note about mine.yaml
+    assert "Check with: reconciler plan 'my specs' --state 's t.json' --detailed-exitcode" in (
+        result.stderr
+    )
+    assert "Note: my specs also holds 1 other spec file (my specs/mine.yaml)" in result.stderr
+    assert "pune-east.yaml" not in result.stderr.split("Note:")[1]
+
+
+def test_cli_export_refuses_an_out_of_another_format(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run(emulator, "export", "--all", "--out", "specs.json")
+    assert result.exit_code == 1
+    assert "--out specs.json: export writes YAML specs" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_one_declaration_for_two_visualizations_of_one_identity_names_both(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    with emulator.lock:  # the API answers 409 to such a create; the listing may still show two
+        first = next(v for v in emulator.world.visualizations if v.id == NDVI_BENGALURU_AB)
+        emulator.world.visualizations.append(first.model_copy(update={"id": TWIN}))
+    result = export(emulator, tmp_path / "s.json", aois=("Bengaluru-North",))
+    assert result.text is not None and result.visualizations == 2  # NDVI once, and the other
+    # The first listed is declared; the comment names the other.
+    assert f"      # {NDVI_BENGALURU_AB} (success)\n      # also {TWIN}: the same index and " in (
+        result.text
+    )
 
 
 def test_two_aois_of_one_name_go_by_id(emulator: Emulator, tmp_path: Path) -> None:
