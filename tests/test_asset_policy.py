@@ -59,7 +59,8 @@ def test_all_creates_a_new_one_and_says_why(
     assert (warning.kind, warning.visualization_id) == ("new-assets", PUNE_NDWI)
     assert warning.where == create.where
     assert warning.message == (
-        f"1 new asset since visualization {PUNE_NDWI} ('NDWI' over 3 assets, 2024-06-01 … "
+        f"1 new asset (Pune-D 2025-12-01) since visualization {PUNE_NDWI} ('NDWI' over 3 "
+        "assets, 2024-06-01 … "
         f"2025-06-10): a new one over all 4 assets is created (assets: all); {PUNE_NDWI} "
         "stays, the API has no delete"
     )
