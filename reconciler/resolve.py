@@ -21,6 +21,7 @@ from reconciler.observed import Observed
 from reconciler.plan import Mode
 from reconciler.selectors import SelectorResult
 from reconciler.spec import (
+    ASSET_POLICIES,
     AoiDecl,
     AssetSel,
     RollbackDecl,
@@ -330,6 +331,9 @@ def _resolve_selector(sel: AssetSel, aoi: Aoi, assets: Sequence[Asset]) -> Asset
                 f"several assets of the AOI are named '{sel.value}'; {_PER_AOI_ASSETS}",
             )
         hint = closest(sel.value, (a.name for a in assets))
+        policy = sel.value.lower()
+        if policy in ASSET_POLICIES:  # [all] is a list naming an asset 'all', not the policy
+            hint += f"; for the policy, write assets: {policy} (without brackets)"
         return _Issue(
             Problem(f"unknown asset '{sel.value}' in {label}{hint}", sel.where),
             f"unknown asset '{sel.value}'; {_PER_AOI_ASSETS}",

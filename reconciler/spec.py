@@ -1418,7 +1418,7 @@ def _problem(error: Any, doc: Document) -> Problem:
             f"all or any, got {_describe(value)}"
         )
         if isinstance(value, str):
-            close = difflib.get_close_matches(value, ASSET_POLICIES, n=1)
+            close = difflib.get_close_matches(value.lower(), ASSET_POLICIES, n=1)
             if close:
                 message += f" (did you mean '{close[0]}'?)"
         return Problem(message, where)

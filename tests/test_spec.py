@@ -193,6 +193,8 @@ BAD: dict[str, list[str]] = {
         "one of the policies all or any, got 'every'",
         "bad-assets-policy.yaml:5:31: 'assets': expected a list of assets, or the policy all or "
         "any, got 3",
+        "bad-assets-policy.yaml:6:31: 'assets' must be a list of assets (like [Bengaluru-A]) or "
+        "one of the policies all or any, got 'ANY' (did you mean 'any'?)",
     ],
     "bad-assets-empty.yaml": [
         "bad-assets-empty.yaml:5:17: 'assets' must not be empty; write 'all' (or omit the key) "
