@@ -550,16 +550,28 @@ def _md_details(section: _MdSection, shown: Sequence[str], *, is_open: bool) -> 
 
 
 def _md_quiet(groups: list[_Group]) -> str:
-    quiet = [g for g in groups if not g.changes and g.aoi_id]
-    if not quiet:
-        return ""
-    if len(quiet) > _MAX_UP_TO_DATE_NAMES:
-        other = " other" if len(quiet) < len(groups) else ""
-        return f"Nothing to change in {len(quiet)}{other} AOIs."
-    names = ", ".join(
-        f"{_md_code(_clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
-    )
-    return f"Nothing to change in: {names}."
+    """AOIs planned with nothing to change, and AOIs not planned at all: those a selector no
+    longer matches (their warnings say more), counted apart rather than as '0 unchanged'."""
+    quiet = [g for g in groups if not g.changes and g.summary is not None]
+    gone = [g for g in groups if not g.changes and g.summary is None and g.aoi_id]
+    lines = []
+    if quiet:
+        if len(quiet) > _MAX_UP_TO_DATE_NAMES:
+            other = " other" if len(quiet) < len(groups) else ""
+            lines.append(f"Nothing to change in {len(quiet)}{other} AOIs.")
+        else:
+            names = ", ".join(
+                f"{_md_code(_clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
+            )
+            lines.append(f"Nothing to change in: {names}.")
+    if gone:
+        label = "No longer matched by a selector, so not planned (see the warnings)"
+        if len(gone) > _MAX_UP_TO_DATE_NAMES:
+            lines.append(f"{label}: {len(gone)} AOIs.")
+        else:
+            names = ", ".join(_md_code(_clean(g.aoi_name)[:100]) for g in gone)
+            lines.append(f"{label}: {names}.")
+    return "\n\n".join(lines)
 
 
 def _md_ignored(plan: Plan) -> str:
