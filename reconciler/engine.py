@@ -289,7 +289,7 @@ class Engine:
         state: State,
     ) -> Plan:
         selection, observed = self._refresh(conn, specs, targets)
-        desired = resolve_desired(selection, observed)
+        desired = resolve_desired(selection, observed, state.visualizations.keys())
         rules = resolve_ignores(specs, selection, observed.indices)
         if rules.problems:
             raise ResolutionError((*desired.problems, *rules.problems))
@@ -368,7 +368,9 @@ class Engine:
                 + "\n  - ".join(f"AOI {name}: no longer declared in the specs" for name in gone)
                 + f"\nMake a new plan, review it and apply that one: {replan}"
             ) from None
-        desired = resolve_desired(selection, observed)
+        # The state the plan was made with may have moved since (then the plan is stale if
+        # 'assets: any' settles elsewhere now): the lock has just reloaded it.
+        desired = resolve_desired(selection, observed, conn.store.state.visualizations.keys())
         desired.raise_for_problems()
         check_not_stale(
             plan,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from reconciler import selectors
@@ -365,20 +365,24 @@ def _resolve_selector(sel: AssetSel, aoi: Aoi, assets: Sequence[Asset]) -> Asset
 # --- visualizations --------------------------------------------------------------------------
 
 
-def pick_any(index_id: str, visualizations: Sequence[Visualization]) -> Visualization | None:
+def pick_any(
+    index_id: str, visualizations: Sequence[Visualization], remembered: Collection[str] = ()
+) -> Visualization | None:
     """The visualization of this index that the policy "any" settles on, or None.
 
-    Any one will do, but always the same one: one that did not fail, over the most assets,
-    then the most recent assets, then the smallest id.
+    Any one will do, but always the same one: one that did not fail; then one the state has
+    records of (``remembered``: the one this tool created or rolled back, so that another
+    appearing later does not move the declaration and its rollbacks); then over the most
+    assets, the most recent assets, the smallest id.
     """
     # Sorted by id first: max() keeps the first of equals, so the smallest id wins ties.
     candidates = sorted((v for v in visualizations if v.index_id == index_id), key=lambda v: v.id)
     if not candidates:
         return None
 
-    def rank(viz: Visualization) -> tuple[bool, int, str]:
+    def rank(viz: Visualization) -> tuple[bool, bool, int, str]:
         latest = max((a.date for a in viz.assets), default="")
-        return (viz.status != "failed", len(viz.assets), latest)
+        return (viz.status != "failed", viz.id in remembered, len(viz.assets), latest)
 
     return max(candidates, key=rank)
 
@@ -403,13 +407,15 @@ def resolve_visualizations(
     indices: IndexLookup,
     assets: Sequence[Asset] | None,
     visualizations: Sequence[Visualization],
+    remembered: Collection[str] = (),
 ) -> tuple[list[DesiredVisualization], list[Problem], list[SelectorProblem]]:
     """Resolve every visualization declared for one AOI (possibly across several spec entries).
 
     Declarations that resolve to the same visualization are one if they agree (each may add a
     resolution or a rollback of a mode the other leaves out); otherwise that is a problem
     naming both positions. Problems in what a selector declares come back apart, with the
-    AOI, so that the same problem on many AOIs can be reported once.
+    AOI, so that the same problem on many AOIs can be reported once. ``remembered``: ids of
+    the visualizations the state has records of (see ``pick_any``).
     """
     desired: list[DesiredVisualization] = []
     problems: list[Problem] = []
@@ -419,7 +425,9 @@ def resolve_visualizations(
     for decl in decls:
         found_issues: list[_Issue] = []
         for viz in decl.visualizations:
-            found = _resolve_one(aoi, viz, indices, assets, existing, visualizations, found_issues)
+            found = _resolve_one(
+                aoi, viz, indices, assets, existing, visualizations, remembered, found_issues
+            )
             if found is None:
                 continue
             key = found.identity
@@ -466,6 +474,7 @@ def _resolve_one(
     assets: Sequence[Asset] | None,
     existing: dict[Identity, Visualization],
     visualizations: Sequence[Visualization],
+    remembered: Collection[str],
     issues: list[_Issue],
 ) -> DesiredVisualization | None:
     before = len(issues)
@@ -473,7 +482,7 @@ def _resolve_one(
     if isinstance(index, Problem):
         issues.append(_Issue.same(index))  # and go on: the asset references may have problems too
     if viz.assets is None and viz.asset_policy == "any" and isinstance(index, Index):
-        settled = pick_any(index.id, visualizations)
+        settled = pick_any(index.id, visualizations, remembered)
         if settled is not None:
             return _desired(aoi, index, viz, None, settled.assets, issues, before)
     chosen: list[Asset] = []
@@ -573,8 +582,13 @@ def _resolve_rollback(
 # --- everything at once ----------------------------------------------------------------------
 
 
-def resolve_desired(selection: Selection, observed: Observed) -> Desired:
+def resolve_desired(
+    selection: Selection, observed: Observed, remembered: Collection[str] = ()
+) -> Desired:
     """Resolve every declaration of every selected AOI against what was observed there.
+
+    ``remembered``: ids of the visualizations the state has records of, which ``assets: any``
+    sticks to (``pick_any``).
 
     A problem in what a selector declares is reported once, at its position, with the AOIs it
     is on: one mistake in a selector over hundreds of AOIs is one line, not hundreds.
@@ -591,6 +605,7 @@ def resolve_desired(selection: Selection, observed: Observed) -> Desired:
             lookup,
             seen.assets if seen is not None else None,
             seen.visualizations if seen is not None else (),
+            remembered,
         )
         desired.extend(found)
         problems.extend(more)
