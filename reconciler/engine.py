@@ -435,6 +435,7 @@ class Engine:
                 conn.client,
                 pick,
                 with_assets=options.by_name,
+                refs=None if options.all_aois else options.aois,
                 parallelism=self.settings.parallelism,
                 listener=self._listener,
             )

@@ -136,6 +136,20 @@ def test_by_name_uses_names_where_they_cannot_be_mistaken(paged: Emulator, tmp_p
     assert make_plan(paged, out, tmp_path / "state.json").creates == ()
 
 
+def test_aoi_asks_the_api_for_that_aoi_only(paged: Emulator, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    paged.counter.reset()
+    export(paged, state, PAGE, aois=("Field-03", "Field-11"))
+    assert paged.counter.count(route="/v0/aois") == 2  # one filtered request each, not 6 pages
+    with client_for(paged) as client:
+        (field,) = client.list_aois(name="Field-05")
+    paged.counter.reset()
+    result = export(paged, state, PAGE, aois=(field.id,), by_name=True)
+    # By id, then by its name: a reference by name needs the name to be unique.
+    assert paged.counter.count(route="/v0/aois") == 2
+    assert result.text is not None and "  - aoi: {name: Field-05}" in result.text
+
+
 def test_by_id_comments_name_every_id(emulator: Emulator, tmp_path: Path) -> None:
     result = export(emulator, tmp_path / "state.json", aois=("Bengaluru-North",))
     assert result.text is not None and result.files == ()
