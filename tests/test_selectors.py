@@ -9,7 +9,7 @@ import pytest
 from reconciler.apitypes import Aoi
 from reconciler.emulator import Emulator
 from reconciler.engine import ApplyOptions, Engine, Settings
-from reconciler.errors import ResolutionError, Where
+from reconciler.errors import Problem, ResolutionError, Where
 from reconciler.plan import AoiName, Plan
 from reconciler.render import render_markdown, render_text
 from reconciler.selectors import covered, listing_projects, match, summarize
@@ -38,6 +38,13 @@ def created(plan: Plan) -> list[tuple[str, str]]:
 def plan_of(emulator: Emulator, tmp_path: Path, text: str, **kwargs: object) -> Plan:
     specs = write_spec(tmp_path / "specs", text)
     return make_plan(emulator, specs, tmp_path / "state.json", **kwargs)  # type: ignore[arg-type]
+
+
+def problems_of(emulator: Emulator, tmp_path: Path, text: str) -> list[Problem]:
+    """The problems that make planning ``text`` fail."""
+    with pytest.raises(ResolutionError) as caught:
+        plan_of(emulator, tmp_path, text)
+    return caught.value.problems
 
 
 def test_a_glob_pattern_selects_by_name(emulator: Emulator, tmp_path: Path) -> None:
@@ -89,17 +96,15 @@ def test_every_criterion_given_must_hold(emulator: Emulator, tmp_path: Path) -> 
 def test_a_plain_name_or_id_that_matches_nothing_is_a_spec_problem(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    with pytest.raises(ResolutionError) as caught:
-        plan_of(
-            emulator,
-            tmp_path,
-            """
-            selectors:
-              - match: {names: ["Nothing-*", Pune-Est], ids: [00000000-0000-4000-8000-000000000000]}
-                visualizations: [{index: EVI}]
-            """,
-        )
-    first, second = caught.value.problems
+    first, second = problems_of(
+        emulator,
+        tmp_path,
+        """
+        selectors:
+          - match: {names: ["Nothing-*", Pune-Est], ids: [00000000-0000-4000-8000-000000000000]}
+            visualizations: [{index: EVI}]
+        """,
+    )
     assert first.message == "unknown AOI 'Pune-Est' (closest: Pune-East)"
     assert (first.where.line, first.where.column) == (2, 34)  # type: ignore[union-attr]
     assert second.message.startswith("unknown AOI id '00000000-0000-4000-8000-000000000000'")
@@ -219,25 +224,23 @@ def test_overlapping_selectors_and_a_per_aoi_entry_are_one_visualization(
 
 
 def test_conflicting_rollbacks_name_both_positions(emulator: Emulator, tmp_path: Path) -> None:
-    with pytest.raises(ResolutionError) as caught:
-        plan_of(
-            emulator,
-            tmp_path,
-            """
-            aois:
-              - aoi: {name: Pune-East}
-                visualizations:
-                  - index: NDWI
-                    rollback: [{mode: dynamic, dates: [2025-01-15]}]
-            selectors:
-              - match: {names: ["Pune-*"]}
-                visualizations:
-                  - index: NDWI
-                    assets: any
-                    rollback: [{mode: dynamic, dates: [2024-06-01]}]
-            """,
-        )
-    (problem,) = caught.value.problems
+    (problem,) = problems_of(
+        emulator,
+        tmp_path,
+        """
+        aois:
+          - aoi: {name: Pune-East}
+            visualizations:
+              - index: NDWI
+                rollback: [{mode: dynamic, dates: [2025-01-15]}]
+        selectors:
+          - match: {names: ["Pune-*"]}
+            visualizations:
+              - index: NDWI
+                assets: any
+                rollback: [{mode: dynamic, dates: [2024-06-01]}]
+        """,
+    )
     spec = f"{tmp_path}/specs/spec.yaml"
     assert problem.where == Where(spec, 11, 20)
     assert problem.message == (
@@ -251,13 +254,11 @@ def test_conflicting_rollbacks_name_both_positions(emulator: Emulator, tmp_path:
 def test_a_problem_in_a_selector_is_reported_once_for_all_its_aois(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    with pytest.raises(ResolutionError) as caught:
-        plan_of(
-            emulator,
-            tmp_path,
-            "selectors: [{match: {names: ['*']}, visualizations: [{index: NVDI}]}]\n",
-        )
-    (problem,) = caught.value.problems
+    (problem,) = problems_of(
+        emulator,
+        tmp_path,
+        "selectors: [{match: {names: ['*']}, visualizations: [{index: NVDI}]}]\n",
+    )
     assert problem.message == (
         "unknown index 'NVDI' (closest: NDVI, NDWI, EVI) (on 4 AOIs matched by this selector: "
         "'Bengaluru-North', 'Kochi-Coast', 'Nagpur-Farms', 'Pune-East')"
@@ -267,20 +268,18 @@ def test_a_problem_in_a_selector_is_reported_once_for_all_its_aois(
 def test_one_mistake_in_a_selector_is_one_problem_whatever_the_aois(
     projects_world: Emulator, tmp_path: Path
 ) -> None:
-    with pytest.raises(ResolutionError) as caught:
-        plan_of(
-            projects_world,
-            tmp_path,
-            """
-            selectors:
-              - match: {names: ["F*"]}
-                visualizations:
-                  - {index: NDVI, assets: [Nope]}
-                  - index: NDVI
-                    rollback: [{mode: dynamic, dates: [2030-01-01]}]
-            """,
-        )
-    unknown, date = caught.value.problems
+    unknown, date = problems_of(
+        projects_world,
+        tmp_path,
+        """
+        selectors:
+          - match: {names: ["F*"]}
+            visualizations:
+              - {index: NDVI, assets: [Nope]}
+              - index: NDVI
+                rollback: [{mode: dynamic, dates: [2030-01-01]}]
+        """,
+    )
     shown = "'F00', 'F01', 'F02', 'F03', 'F04' and 17 more"
     on_aois = f"(on 22 AOIs matched by this selector: {shown})"
     assert unknown.message == (
@@ -296,17 +295,15 @@ def test_one_mistake_in_a_selector_is_one_problem_whatever_the_aois(
 def test_a_selector_problem_on_one_aoi_keeps_its_details(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    with pytest.raises(ResolutionError) as caught:
-        plan_of(
-            emulator,
-            tmp_path,
-            """
-            selectors:
-              - match: {names: ["Kochi-*"]}
-                visualizations: [{index: NDWI, assets: [Kochi-Z]}]
-            """,
-        )
-    (problem,) = caught.value.problems
+    (problem,) = problems_of(
+        emulator,
+        tmp_path,
+        """
+        selectors:
+          - match: {names: ["Kochi-*"]}
+            visualizations: [{index: NDWI, assets: [Kochi-Z]}]
+        """,
+    )
     assert problem.message.startswith("unknown asset 'Kochi-Z'; asset names")
     assert problem.message.endswith(
         "(closest: Kochi-A, Kochi-B) (on AOI 'Kochi-Coast', matched by this selector)"
