@@ -14,7 +14,15 @@ from typing import IO
 import click
 
 from reconciler import __version__
-from reconciler.console import Reporter, handle_errors, isatty, plural, print_summary
+from reconciler.console import (
+    Reporter,
+    echo,
+    handle_errors,
+    isatty,
+    plural,
+    print_summary,
+    secho,
+)
 from reconciler.emulator.command import emulator_command
 from reconciler.engine import (
     DEFAULT_SPEC_PATHS,
@@ -33,6 +41,7 @@ from reconciler.options import (
     target_option,
 )
 from reconciler.plan import Plan
+from reconciler.redact import RedactingFormatter
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -49,10 +58,10 @@ def cli(verbose: int) -> None:
         reconciler plan --sandbox
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     # force: the command line owns logging; replace whatever an embedding process set up.
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
-    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def main() -> None:
@@ -70,7 +79,7 @@ def _color(option: bool | None, stream: IO[str] | None = None) -> bool:
 def _show(plan: Plan, fmt: str, color: bool) -> None:
     from reconciler.render import render
 
-    click.echo(render(plan, fmt, color=color), nl=False, color=color)
+    echo(render(plan, fmt, color=color), nl=False, color=color)
 
 
 # --- validate / schema ------------------------------------------------------------------------
@@ -127,27 +136,27 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
         # handle_errors; machines still get a JSON answer on stdout.
         if output_format != "json":
             raise
-        click.echo(render_validation_json((), exc.problems, ()))
+        echo(render_validation_json((), exc.problems, ()))
         sys.exit(1)
     finally:
         reporter.clear()
 
     if output_format == "json":
-        click.echo(render_validation_json(result.files, result.problems, result.notes))
+        echo(render_validation_json(result.files, result.problems, result.notes))
     else:
         for problem in result.problems:
-            click.echo(str(problem))
+            echo(str(problem))
         for note in result.notes:
-            click.echo(f"{note.where}: note: {note.message}" if note.where else note.message)
+            echo(f"{note.where}: note: {note.message}" if note.where else note.message)
         if result.problems:
             files = {p.where.path for p in result.problems if p.where is not None}
             summary = f"{plural(len(result.problems), 'problem')} in {plural(len(files), 'file')}"
-            click.secho(summary, fg="red")
+            secho(summary, fg="red")
         else:
             specs = result.specs
             aois = len({a.label for a in specs.aois}) if specs else 0
             count = specs.visualization_count if specs else 0
-            click.secho(
+            secho(
                 f"{' '.join(targets)} is valid: {plural(len(result.files), 'file')}, "
                 f"{plural(aois, 'AOI')}, {plural(count, 'visualization')}",
                 fg="green",
@@ -242,7 +251,7 @@ def plan(
     _show(result, fmt, _color(color))
     if out is not None:
         write_file(out, render_json(result))
-        click.echo(f"Saved this plan to {out}; apply it with: reconciler apply {out}", err=True)
+        echo(f"Saved this plan to {out}; apply it with: reconciler apply {out}", err=True)
     if detailed_exitcode and result.has_changes:
         sys.exit(2)
 
@@ -264,9 +273,7 @@ def _confirm(yes: bool) -> None:
 
 
 def _ask(plan: Plan) -> None:
-    click.echo(
-        f"\nDo you want to apply these {len(plan.changes)} changes? Only 'yes' will be accepted."
-    )
+    echo(f"\nDo you want to apply these {len(plan.changes)} changes? Only 'yes' will be accepted.")
     if click.prompt("Enter a value", default="", show_default=False).strip() != "yes":
         raise ApplyError("apply cancelled: nothing was changed")
 

@@ -23,11 +23,12 @@ from pathlib import Path
 from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
-from reconciler.config import DEFAULT_API_URL, resolve_api_key
+from reconciler.config import DEFAULT_API_URL, peek_api_key, resolve_api_key
 from reconciler.errors import ConfigError, PlanFileError, Problem, SpecError
 from reconciler.events import Listener, ignore
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
+from reconciler.redact import install_redaction
 from reconciler.refresh import refresh
 from reconciler.resolve import resolve_desired
 from reconciler.spec import Specs, load_specs, validate_specs
@@ -143,6 +144,11 @@ class Engine:
         self.settings = settings
         self._client = client
         self._listener = listener
+        # Known before any spec is read: nothing printed or written may show the key, even
+        # when a command never connects and a spec file holds it (a link to the key file).
+        key = peek_api_key(settings.api_key_file, settings.environ)
+        if key is not None:
+            install_redaction(key)
 
     # --- validate -------------------------------------------------------------------------
 
