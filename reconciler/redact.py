@@ -116,7 +116,10 @@ class _Redactor(logging.Filter):
 
     def redact_bytes(self, data: bytes) -> bytes:
         pattern = self._bytes
-        return data if pattern is None else pattern.sub(REDACTED.encode(), data)
+        # Search first: a body without a secret (nearly all) is not copied.
+        if pattern is None or pattern.search(data) is None:
+            return data
+        return pattern.sub(REDACTED.encode(), data)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
