@@ -14,6 +14,7 @@ from typing import IO
 import click
 
 from reconciler import __version__
+from reconciler.apply import ApplyResult, now
 from reconciler.console import (
     Reporter,
     echo,
@@ -345,9 +346,11 @@ def apply(
     )
     colored = _color(color)
     reporter = Reporter()
+    shown: list[Plan] = []
 
     def show(the_plan: Plan) -> None:
         reporter.clear()
+        shown.append(the_plan)
         _show(the_plan, "text", colored)
 
     def confirm(the_plan: Plan) -> None:
@@ -365,8 +368,10 @@ def apply(
         raise
     finally:
         reporter.clear()
-    if report is not None and result is not None:
-        write_report(report, result)
+    if report is not None:
+        # Nothing to change is an outcome too: CI reads the report either way.
+        api_url = shown[0].api_url if shown else ""
+        write_report(report, result or ApplyResult(api_url, started_at=now(), finished_at=now()))
     if result is None:
         return
     print_summary(result)

@@ -176,7 +176,7 @@ def print_summary(result: ApplyResult) -> None:
             )
     headline = "Apply interrupted" if result.interrupted else "Apply complete"
     if result.stopped_early:
-        headline = "Apply stopped early (--fail-fast)"
+        headline = f"Apply stopped early ({result.stop_reason or '--fail-fast'})"
     echo(
         f"{headline}: "
         + ", ".join(f"{counts[k]} {k}" for k in ("created", "adopted", "rolled back"))
