@@ -51,7 +51,7 @@ __all__ = [
 
 #: Seconds one call may take, every attempt and wait included. Generous: a page or a create
 #: answers in well under a second; this only has to end what would otherwise never end.
-DEFAULT_DEADLINE = 120.0
+DEFAULT_DEADLINE = 60.0
 #: The largest answer accepted, after decompression. A page of 100 visualizations is tens of
 #: KiB; what parsing makes of 16 MiB of the densest JSON still fits in about 200 MB.
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
