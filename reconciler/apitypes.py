@@ -9,10 +9,11 @@ All models are frozen: they describe what the API said at one moment.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, FailFast, Field, field_validator
+
+from reconciler.dates import iso_date
 
 __all__ = ["Aoi", "Asset", "Index", "Pagination", "Visualization", "VisualizationDetail"]
 
@@ -38,6 +39,7 @@ class Aoi(_ApiModel):
     id: str = Field(validation_alias=AliasChoices("aoi_id", "id"))
     name: str
     description: str | None = None
+    project_id: str | None = None
     status: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
@@ -67,13 +69,13 @@ class Index(_ApiModel):
         return ()
 
 
-def _iso_date(value: Any) -> Any:
-    """Normalise an asset date to ``YYYY-MM-DD`` (the API may add a time part)."""
+def _asset_date(value: Any) -> Any:
+    """Normalise an asset date to ``YYYY-MM-DD``: the API may add a time part, which the
+    identity of a date (compared as a string everywhere) must not carry."""
     if not isinstance(value, str):
         return value  # let pydantic report the wrong type
-    text = value.strip()
     try:
-        return dt.date.fromisoformat(text[:10]).isoformat()
+        return iso_date(value.strip()[:10])
     except ValueError:
         raise ValueError(f"expected an ISO date like 2024-05-06, got {value!r}") from None
 
@@ -86,8 +88,9 @@ class Asset(_ApiModel):
     date: str
     resolution: float | None = None
     status: str | None = None
+    created_at: str | None = None
 
-    _normalise_date = field_validator("date", mode="before")(_iso_date)
+    _normalise_date = field_validator("date", mode="before")(_asset_date)
 
 
 class Visualization(_ApiModel):

@@ -20,7 +20,6 @@ connection pool is sized for ``parallelism`` and thread-safe, and the rate limit
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -44,6 +43,7 @@ from reconciler.bounds import (
     read_body,
 )
 from reconciler.config import check_api_key, normalise_base_url
+from reconciler.dates import iso_to_api_date
 from reconciler.errors import (
     ApiError,
     ApiValidationError,
@@ -124,8 +124,9 @@ def dedupe_by_id(items: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
 
 def _iso_to_api_date(value: str) -> str:
     """``"2024-05-06"`` → ``"2024_05_06"``, the form the metadata calls take."""
+    # Lenient on purpose: callers of update_metadata may already hold the API's spelling.
     try:
-        return dt.date.fromisoformat(str(value).strip().replace("_", "-")).strftime("%Y_%m_%d")
+        return iso_to_api_date(str(value).strip().replace("_", "-"))
     except ValueError:
         raise ApiValidationError(
             f"{value!r} is not an ISO date like 2024-05-06; the API would refuse it."
@@ -472,9 +473,25 @@ class PixxelClient:
 
     # ----------------------------------------------------------------------------- the API
 
-    def list_aois(self, *, name: str | None = None, aoi_id: str | None = None) -> list[Aoi]:
-        """Every AOI the key can see, optionally filtered by the API on name or id."""
-        return self._paginate("/v0/aois", "aois", Aoi, {"aoi_name": name, "aoi_id": aoi_id})
+    def list_aois(
+        self,
+        *,
+        name: str | None = None,
+        aoi_id: str | None = None,
+        project_ids: Sequence[str] | None = None,
+    ) -> list[Aoi]:
+        """Every AOI the key can see, optionally filtered by the API on name, id or projects.
+
+        ``project_ids``: AOIs of any of these projects (sent comma separated, as the API takes
+        them).
+        """
+        projects = ",".join(project_ids) if project_ids is not None else None
+        return self._paginate(
+            "/v0/aois",
+            "aois",
+            Aoi,
+            {"aoi_name": name, "aoi_id": aoi_id, "project_ids": projects},
+        )
 
     def get_aoi(self, aoi_id: str) -> Aoi:
         """One AOI by id (``NotFoundError`` if it does not exist for this key)."""

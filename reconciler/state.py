@@ -16,8 +16,12 @@ The file (default ``.reconciler/state.json``) is small, human-readable JSON that
           "legends": {"dynamic": {"2024-05-06": 0}},
           "updated_at": "2025-01-02T03:04:05Z"
         }
-      }
+      },
+      "selectors": {"names: Farm-*": {"<aoi id>": "<aoi name>"}}
     }
+
+``selectors`` (present once specs use selectors) remembers which AOIs each selector matched at
+the last apply, so a plan can say which ones it no longer matches.
 
 Guarantees: every write is atomic (``reconciler.atomicfile``), so a crash leaves the old or the
 new file, never half of one; each ``StateStore.record_*`` saves at once, so an interrupted apply
@@ -87,6 +91,8 @@ class State:
     """Every record, keyed by visualization id: plain data, JSON-serialisable via ``to_dict``."""
 
     visualizations: dict[str, VizRecord] = field(default_factory=dict)
+    #: selector key -> {AOI id: AOI name} it matched at the last apply
+    selectors: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def get(self, visualization_id: str) -> VizRecord | None:
         """The record of one visualization, or None if this tool never rolled it back."""
@@ -164,10 +170,13 @@ class State:
 
     def to_dict(self) -> dict[str, Any]:
         """The whole state as the JSON object written to disk (a deep copy)."""
-        return {
+        data: dict[str, Any] = {
             "version": STATE_VERSION,
             "visualizations": {vid: rec.to_dict() for vid, rec in self.visualizations.items()},
         }
+        if self.selectors:  # absent unless used, so such files stay as they always were
+            data["selectors"] = {key: dict(aois) for key, aois in self.selectors.items()}
+        return data
 
     @classmethod
     def from_dict(cls, data: object, *, source: str) -> State:
@@ -209,7 +218,8 @@ class State:
                     legends={mode: dict(dates) for mode, dates in rec.legends.items() if dates},
                 )
                 for vid, rec in parsed.visualizations.items()
-            }
+            },
+            selectors={key: dict(aois) for key, aois in parsed.selectors.items()},
         )
 
 
@@ -252,6 +262,7 @@ class _StateFile(BaseModel):
 
     version: int
     visualizations: dict[str, _VizFile]
+    selectors: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 def _json_path(loc: tuple[int | str, ...]) -> str:
@@ -373,6 +384,17 @@ class StateStore:
                 updated_at=updated_at,
                 revision=revision,
             )
+            self._write(self._state)
+
+    def record_selectors(self, matches: Mapping[str, Mapping[str, str]]) -> None:
+        """Remember what each selector matched (key -> {AOI id: name}), replacing the last
+        record; saves only when that changes anything."""
+        wanted = {key: dict(aois) for key, aois in matches.items()}
+        with self._mutex:
+            self._ensure_loaded()
+            if self._state.selectors == wanted:
+                return
+            self._state.selectors = wanted
             self._write(self._state)
 
     @contextlib.contextmanager

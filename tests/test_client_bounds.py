@@ -82,11 +82,11 @@ def test_a_call_ends_at_its_deadline_whatever_the_server_does(
     server: HostileServer, reply: Reply
 ) -> None:
     server.replies = [reply]
-    with client(server) as api:
+    with client(server, deadline=0.8) as api:
         error, elapsed, _ = outcome(api.list_indices)
     assert isinstance(error, DeadlineError)
-    assert 1.4 < elapsed < 2.5
-    assert "no complete answer within its 1.5 s deadline" in str(error)
+    assert 0.75 < elapsed < 1.6
+    assert "no complete answer within its 0.8 s deadline" in str(error)
     assert str(error).startswith("GET /v0/indices?offset=0&limit=100 failed after ")
 
 
@@ -118,7 +118,7 @@ def test_the_run_deadline_cuts_calls_in_flight_and_refuses_new_ones(
         ),
         (Reply([status_and_headers(200, []), b" " * (40 * MB)]), "larger than the 16,777,216"),
         (
-            Reply.raw(200, gzip_bomb(1024 * MB), [("Content-Encoding", "gzip")]),
+            Reply.raw(200, gzip_bomb(256 * MB), [("Content-Encoding", "gzip")]),
             "larger than the 16,777,216",
         ),
         (Reply.raw(200, b"[" * 100_000 + b"]" * 100_000), "JSON nested too deeply"),
@@ -138,7 +138,7 @@ def test_the_run_deadline_cuts_calls_in_flight_and_refuses_new_ones(
             Reply([status_and_headers(200, [("Transfer-Encoding", "chunked")]), b"zz\r\nab"]),
             "the connection broke",
         ),
-        (Reply.raw(200, b'{"indices": [' + b"1," * 999_000 + b"1]}"), "answer has 999,001"),
+        (Reply.raw(200, b'{"indices": [' + b"1," * 200_000 + b"1]}"), "answer has 200,001"),
     ],
     ids=[
         "declared 300 MB",
@@ -152,7 +152,7 @@ def test_the_run_deadline_cuts_calls_in_flight_and_refuses_new_ones(
         "bad gzip",
         "cut short",
         "bad chunks",
-        "a million items",
+        "many items",
     ],
 )
 def test_answers_we_cannot_hold_are_typed_errors_in_bounded_memory(
