@@ -4,8 +4,8 @@ The one place that knows which secrets exist. A client (or the engine, as soon a
 where the key is) registers it with ``install_redaction``; from then on:
 
 - ``redact`` scrubs it from text, in every form it can take in what we print: as is, escaped
-  the way ``repr``, JSON, HTML, Markdown tables and URLs escape it, and one such encoding
-  inside another (a JSON rendering of a message that quotes a ``repr``);
+  the way ``repr``, JSON, HTML, Markdown tables, GitHub workflow commands and URLs escape it,
+  and one such encoding inside another (a JSON rendering of a message that quotes a ``repr``);
 - ``redact_bytes`` does the same for raw bytes (response bodies, before they are parsed);
 - ``redact_obj`` scrubs every string inside a JSON-like value (an API error's ``details``);
 - a process-wide logging filter scrubs records on the reconciler and urllib3 loggers, and
@@ -55,8 +55,16 @@ def _lower_percent(text: str) -> str:
     return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
 
 
+def _github_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
 # How text is escaped on its way out: Python literals, JSON strings, HTML, Markdown table cells,
-# URL components (both hex cases).
+# GitHub Actions workflow commands, URL components (both hex cases).
 _ENCODERS: tuple[Callable[[str], str], ...] = (
     lambda s: repr(s)[1:-1],
     lambda s: s.encode("unicode_escape").decode("ascii"),
@@ -67,6 +75,8 @@ _ENCODERS: tuple[Callable[[str], str], ...] = (
     html.escape,
     lambda s: html.escape(s, quote=False),
     _markdown_cell,
+    _github_data,
+    _github_property,
     lambda s: quote(s, safe=""),
     quote,
     lambda s: quote_plus(s, safe=""),

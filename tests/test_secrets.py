@@ -23,8 +23,9 @@ from reconciler.emulator import Emulator
 from reconciler.redact import encodings
 from tests.planning import write_spec
 
-# Quotes, a backslash, a pipe and a percent sign: repr, JSON, Markdown and URLs all escape it.
-KEY = "sk-live-'leak\"test\\key|9%41"
+# Quotes, a backslash, a pipe, a percent sign, a colon and a comma: repr, JSON, Markdown, GitHub
+# workflow commands and URLs all escape it.
+KEY = "sk-live-'leak\"test\\key|9%41:a,b=c"
 FORMS = sorted(encodings(KEY) | {KEY, quote(KEY)}, key=len)
 
 VALID = """
@@ -41,6 +42,8 @@ def assert_no_key(*texts: str) -> None:
     for text in texts:
         for form in FORMS:
             assert form not in text, f"the key (as {form!r}) leaked into:\n{text}"
+        # No escaping touches letters: any form of the key, even half of it, shows this.
+        assert "leak" not in text, f"part of the key leaked into:\n{text}"
 
 
 def files_under(root: Path) -> list[str]:
@@ -80,6 +83,7 @@ def run(world: Emulator, *args: str, key_file: bool = True) -> Result:
     [
         ("validate",),
         ("validate", "--format", "json"),
+        ("validate", "--format", "github"),
         ("plan",),
         ("plan", "--format", "json"),
         ("plan", "--format", "markdown"),
