@@ -19,12 +19,12 @@ from reconciler.errors import ConfigError
 __all__ = [
     "DEFAULT_API_URL",
     "check_api_key",
+    "known_api_keys",
     "normalise_base_url",
-    "peek_api_key",
     "resolve_api_key",
 ]
 
-#: A key file larger than this is not peeked at (``peek_api_key``); keys are short.
+#: A key file larger than this is not read for redaction (``known_api_keys``); keys are short.
 _PEEK_LIMIT = 64 * 1024
 
 #: Where the CLI points the client when neither --api-url nor PIXXEL_API_URL says otherwise.
@@ -73,22 +73,23 @@ def resolve_api_key(key_file: Path | None, environ: Mapping[str, str]) -> str:
     )
 
 
-def peek_api_key(key_file: Path | None, environ: Mapping[str, str]) -> str | None:
-    """The key ``resolve_api_key`` would find, if that can be known without failing or waiting.
+def known_api_keys(key_file: Path | None, environ: Mapping[str, str]) -> list[str]:
+    """Every key the settings name (the key file's and ``PIXXEL_API_KEY``), where readable.
 
     For redaction: a command that never connects (offline ``validate``) may still read a spec
-    that holds the key (a symlink to the key file), and must not print it. Never raises; a key
+    that holds a key (a symlink to the key file), and must not print it. Never raises; a key
     file is only read when it is a small regular file (never a FIFO or a terminal).
     """
+    keys = []
     if key_file is not None:
         try:
             info = os.stat(key_file)
-            if not stat.S_ISREG(info.st_mode) or info.st_size > _PEEK_LIMIT:
-                return None
-            return Path(key_file).read_text(encoding="utf-8").strip() or None
+            if stat.S_ISREG(info.st_mode) and info.st_size <= _PEEK_LIMIT:
+                keys.append(Path(key_file).read_text(encoding="utf-8").strip())
         except (OSError, UnicodeDecodeError):
-            return None
-    return environ.get("PIXXEL_API_KEY", "").strip() or None
+            pass
+    keys.append(environ.get("PIXXEL_API_KEY", "").strip())
+    return [key for key in keys if key]
 
 
 def check_api_key(key: str, source: str) -> None:

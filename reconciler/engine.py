@@ -28,7 +28,7 @@ from reconciler.apitypes import Aoi
 from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
-from reconciler.config import DEFAULT_API_URL, peek_api_key, resolve_api_key
+from reconciler.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
 from reconciler.errors import ConfigError, PlanFileError, ResolutionError, StalePlanError
 from reconciler.events import Listener, Stopping, ignore
 from reconciler.export import SCHEMA_FILE, document, export_aoi, file_names
@@ -244,8 +244,7 @@ class Engine:
         )
         # Known before any spec is read: nothing printed or written may show the key, even
         # when a command never connects and a spec file holds it (a link to the key file).
-        key = peek_api_key(settings.api_key_file, settings.environ)
-        if key is not None:
+        for key in known_api_keys(settings.api_key_file, settings.environ):
             install_redaction(key)
 
     # --- validate -------------------------------------------------------------------------
