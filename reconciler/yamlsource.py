@@ -172,7 +172,7 @@ def parse_yaml(raw: bytes | str, display: str) -> Document:
         node = loader.get_single_node()
     except _TooManyNodes as exc:
         message = (
-            f"the document has more than {MAX_NODES} YAML nodes; refusing to load it "
+            f"the document has more than {MAX_NODES:,} YAML nodes; refusing to load it "
             "(split it into several files)"
         )
         raise SpecError([Problem(message, exc.where(display))]) from None

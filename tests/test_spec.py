@@ -302,7 +302,7 @@ def test_a_dense_document_is_refused_while_composed(
     with pytest.raises(SpecError) as caught:
         load_specs([dense])
     [problem] = caught.value.problems
-    assert problem.message.startswith("the document has more than 1000 YAML nodes")
+    assert problem.message.startswith("the document has more than 1,000 YAML nodes")
     assert problem.where is not None and problem.where.line == 1
 
 
