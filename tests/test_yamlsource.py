@@ -49,3 +49,21 @@ def test_the_fast_parser_reads_valid_files(monkeypatch: pytest.MonkeyPatch) -> N
 
     assert used and document.data == {"aois": [{"aoi": {"name": "North"}}]}
     assert document.where(("aois", 0, "aoi", "name")).line == 2
+
+
+@pytest.mark.parametrize("depth", [65, 200_000])
+def test_deep_nesting_never_reaches_libyamls_recursive_composer(depth: int) -> None:
+    # libyaml composes in C, past Python's recursion limit: 200,000 levels would crash the
+    # interpreter. The fast path measures the depth on the parser's events first.
+    with pytest.raises(SpecError) as caught:
+        yamlsource.parse_yaml("aois: " + "[" * depth + "]" * depth + "\n", "deep.yaml")
+    assert "nesting" in str(caught.value.problems[0])
+
+
+def test_a_document_over_the_node_bound_takes_the_bounded_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(yamlsource, "MAX_NODES", 50)
+    with pytest.raises(SpecError) as caught:
+        yamlsource.parse_yaml("aois: [" + ", ".join(["x"] * 100) + "]\n", "big.yaml")
+    assert "more than 50 YAML nodes" in str(caught.value.problems[0])
