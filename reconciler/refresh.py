@@ -16,11 +16,11 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from reconciler import resolve, selectors
 from reconciler.apitypes import Aoi, Asset, Visualization
-from reconciler.client import PixxelClient
+from reconciler.client import PageMap, PixxelClient
 from reconciler.events import Listener, Refreshed, ignore
 from reconciler.observed import Observed, ObservedAoi
 from reconciler.resolve import Selection
@@ -55,6 +55,21 @@ class _Pool:
             return result
 
         return self._executor.submit(run)
+
+    def pages(self, label: str) -> PageMap:
+        """A ``pages`` for the client's listings: reads pages in the pool, in offset order.
+
+        Only for a listing read on a thread that is not one of the pool's workers (waiting
+        there for the pool could wait for ever).
+        """
+
+        def read(page: Callable[[int], list[Any]], offsets: Sequence[int]) -> list[list[Any]]:
+            futures = [
+                self.submit(f"{label} (from {at})", _bind_offset(page, at)) for at in offsets
+            ]
+            return [future.result() for future in futures]
+
+        return read
 
     def __enter__(self) -> _Pool:
         return self
@@ -107,9 +122,11 @@ def refresh(
         return Selection({}), Observed()
     projects = selectors.listing_projects(specs)
     with _Pool(parallelism, listener) as pool:
-        aois_f = pool.submit("AOIs", lambda: client.list_aois(project_ids=projects))
         indices_f = pool.submit("indices", client.list_indices)
-        aois, indices = tuple(aois_f.result()), tuple(indices_f.result())
+        # Here, not in the pool: its first page says how many more there are, and those are
+        # read in the pool at once.
+        aois = tuple(client.list_aois(project_ids=projects, pages=pool.pages("AOIs")))
+        indices = tuple(indices_f.result())
         selection = resolve.select_aois(specs, aois, targets, filtered=projects is not None)
         lookup = resolve.IndexLookup(indices)
 
@@ -167,7 +184,7 @@ def read_account(
     with _Pool(parallelism, listener) as pool:
         indices_f = pool.submit("indices", client.list_indices)
         if refs is None:
-            aois: tuple[Aoi, ...] = tuple(pool.submit("AOIs", client.list_aois).result())
+            aois: tuple[Aoi, ...] = tuple(client.list_aois(pages=pool.pages("AOIs")))
         else:
             aois = _named_aois(pool, client, refs, with_names=with_assets)
         indices = tuple(indices_f.result())
@@ -228,6 +245,10 @@ def _named_aois(
         ]
         found.update({a.id: a for f in same_f for a in f.result() if a.name in names})
     return tuple(found.values())
+
+
+def _bind_offset(page: Callable[[int], list[T]], offset: int) -> Callable[[], list[T]]:
+    return lambda: page(offset)
 
 
 def _bind(read: Callable[[str], list[T]], aoi_id: str) -> Callable[[], list[T]]:

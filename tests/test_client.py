@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,6 +93,23 @@ def test_page_size_smaller_than_the_data(emulator: Emulator, api_key: str) -> No
     assert len({v.id for v in vizs}) == len(vizs) == 12
     assert emulator.counter.count("GET", ASSET_ROUTE) == 5  # ceil(14 / 3)
     assert emulator.counter.count("GET", VIZ_ROUTE) == 4  # ceil(12 / 3)
+
+
+def test_pages_after_the_first_can_be_read_at_once(emulator: Emulator, api_key: str) -> None:
+    asked: list[list[int]] = []
+
+    def at_once(read: Callable[[int], list[Any]], offsets: Sequence[int]) -> list[list[Any]]:
+        asked.append(list(offsets))
+        with ThreadPoolExecutor(4) as pool:
+            return list(pool.map(read, offsets))
+
+    with PixxelClient(emulator.url, api_key, page_size=1) as small:
+        one_by_one = small.list_aois()
+        emulator.counter.reset()
+        together = small.list_aois(pages=at_once)
+    assert [a.id for a in together] == [a.id for a in one_by_one] and len(AOIS) > 2
+    assert asked == [list(range(1, len(AOIS)))]  # once, for every page after the first
+    assert emulator.counter.count("GET", "/v0/aois") == len(AOIS)
 
 
 def test_filters(client: PixxelClient) -> None:
@@ -444,6 +461,28 @@ def test_pagination_survives_lies_repeats_and_smaller_limits(canned: CannedServe
     answers["/v0/indices?offset=5&limit=2"] = (200, _page([], 9, limit=2))
     with PixxelClient(canned.url, "k", retries=0) as c:
         assert [i.id for i in c.list_indices()] == ["i0", "i1", "i2", "i3"]
+
+
+def _aoi_page(names: list[str], total: int) -> str:
+    aois = [{"aoi_id": f"id-{n}", "name": n} for n in names]
+    return json.dumps({"aois": aois, "pagination": {"total": total, "limit": 2}})
+
+
+def test_pages_read_at_once_go_on_in_order_after_a_short_one(canned: CannedServer) -> None:
+    answers = canned.answers
+    # Six AOIs, two a page; a3 moved away while the pages were read, then came back.
+    answers["/v0/aois?offset=0&limit=2"] = (200, _aoi_page(["a0", "a1"], 6))
+    answers["/v0/aois?offset=2&limit=2"] = (200, _aoi_page(["a2"], 6))
+    answers["/v0/aois?offset=4&limit=2"] = (200, _aoi_page(["a4", "a5"], 6))
+    answers["/v0/aois?offset=3&limit=2"] = (200, _aoi_page(["a3", "a4"], 6))
+    answers["/v0/aois?offset=5&limit=2"] = (200, _aoi_page(["a5"], 6))
+
+    def at_once(read: Callable[[int], list[Any]], offsets: Sequence[int]) -> list[list[Any]]:
+        return [read(at) for at in offsets]
+
+    with PixxelClient(canned.url, "k", retries=0, page_size=2) as c:
+        found = c.list_aois(pages=at_once)
+    assert [a.name for a in found] == ["a0", "a1", "a2", "a4", "a5", "a3"]
 
 
 def test_cookies_are_never_sent_back(canned: CannedServer) -> None:

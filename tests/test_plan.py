@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
+from reconciler.engine import Engine, Settings
 from reconciler.errors import ConfigError, ResolutionError
+from reconciler.events import Event, Refreshed
+from reconciler.plan import Plan
 from tests.planning import (
     BENGALURU,
     NDVI_BENGALURU_AB,
@@ -332,3 +336,33 @@ def test_request_count_is_the_lower_bound(emulator, tmp_path: Path) -> None:
         ("Nagpur-A", "2024-01-05"),
         ("Nagpur-B", "2024-02-03"),
     ]
+
+
+def test_the_aoi_listing_pages_are_read_at_once_even_by_one_worker(
+    emulator, tmp_path: Path
+) -> None:
+    specs = write_spec(
+        tmp_path / "specs",
+        """
+        aois:
+          - aoi: {name: Pune-East}
+            visualizations: [{index: NDVI}]
+        """,
+    )
+    plans: list[Plan] = []
+    events: list[Event] = []
+    with client_for(emulator, page_size=1) as client:
+        settings = Settings(api_url=emulator.url, state=tmp_path / "state.json", parallelism=1)
+        engine = Engine(settings, client=client, listener=events.append)
+        emulator.counter.reset()
+        # The first page is read outside the pool, the others in it: were the listing read by
+        # the pool's only worker, it would wait for itself.
+        planning = threading.Thread(target=lambda: plans.append(engine.plan([str(specs)])))
+        planning.start()
+        planning.join(timeout=30)
+    assert not planning.is_alive() and [c.aoi_name for c in plans[0].creates] == ["Pune-East"]
+    read_in_pool = [e.label for e in events if isinstance(e, Refreshed)]
+    assert "AOIs (from 1)" in read_in_pool and "AOIs (from 2)" in read_in_pool
+    pages = emulator.counter.count("GET", "/v0/aois")
+    with client_for(emulator) as client:
+        assert pages == len(client.list_aois()) > 1  # one page per AOI
