@@ -672,7 +672,9 @@ def _md_code(text: str) -> str:
     """A code span ``text`` cannot end early: backticks, markup, @mentions all stay literal."""
     if not text:
         return "` `"
-    runs = {len(run) for run in text.replace("`", "\0`\0").split("\0") if run.startswith("`")}
+    # A span closes at the first backtick run of exactly its own length, so use a length no
+    # run inside has.
+    runs = {len(run) for run in _BACKTICK_RUN.findall(text)}
     ticks = next(n for n in range(1, len(text) + 2) if n not in runs)
     # CommonMark strips one space from each end when both are present, so pad symmetrically.
     pad = " " if text[0] in "` " or text[-1] in "` " else ""
@@ -681,11 +683,11 @@ def _md_code(text: str) -> str:
 
 def _md_fence_for(body: str) -> str:
     """A code fence that outruns any backtick run inside ``body``: names cannot close it."""
-    longest, run = 0, 0
-    for ch in body:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
+    longest = max((len(run) for run in _BACKTICK_RUN.findall(body)), default=0)
     return "`" * max(3, longest + 1)
+
+
+_BACKTICK_RUN = re.compile(r"`+")
 
 
 # --- json ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import click
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from reconciler.errors import ConfigError
 from reconciler.plan import (
@@ -555,6 +556,37 @@ def test_markdown_hostile_names_do_not_break_fences_or_html() -> None:
     assert "&lt;b&gt;@team&lt;/b&gt;" in summary and "<code>id|with`</code>" in summary
     assert "\x1b" not in md and "\u202e" not in md
     assert "secret" not in md
+
+
+#: Texts that try to end a code span early and leave a live mention and link behind.
+SPAN_BREAKERS = (
+    "x `` @octocat [c](https://e.x) `` y",
+    "`` @octocat [c](https://e.x) ``",
+    "` @octocat [c](https://e.x) `",
+    "```@octocat [c](https://e.x)```",
+    "a ` b `` c ``` @octocat [c](https://e.x)",
+)
+
+
+@pytest.mark.parametrize("hostile", SPAN_BREAKERS)
+def test_markdown_code_spans_hold_any_backtick_runs(hostile: str) -> None:
+    """Parsed as CommonMark: every hostile name, rule and reason stays inside its code span."""
+    aois = [AoiSummary(f"aoi-{n}", f"{hostile} {n}", declared=1, unchanged=1) for n in range(2)]
+    ignored = Ignored("aoi-0", aois[0].aoi_name, "v1", "NDVI", f"{hostile}.yaml:1:1", hostile)
+    plan = Plan(aois=tuple(aois), ignored=(ignored,), targets=(hostile,), api_url="https://a")
+    md = render_markdown(plan)
+    assert md.count("@octocat") == 5  # two names, a rule, a reason, a target
+    inline = [
+        child
+        for token in MarkdownIt("commonmark").parse(md)
+        if token.type == "inline"
+        for child in token.children or ()
+    ]
+    assert not [t for t in inline if t.type == "link_open"]
+    loose = "".join(t.content for t in inline if t.type != "code_inline")
+    assert "@octocat" not in loose and "https://e.x" not in loose
+    spans = [t.content for t in inline if t.type == "code_inline"]
+    assert sum("@octocat" in span for span in spans) == 5
 
 
 def _changes_before_warnings(md: str) -> None:
