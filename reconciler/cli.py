@@ -20,8 +20,16 @@ from typing import IO
 import click
 
 from reconciler import __version__
+from reconciler._text import clean
 from reconciler.apply import now
-from reconciler.console import Reporter, handle_errors, isatty, plural, print_summary
+from reconciler.console import (
+    LogFormatter,
+    Reporter,
+    handle_errors,
+    isatty,
+    plural,
+    print_summary,
+)
 from reconciler.emulator.command import emulator_command
 from reconciler.engine import (
     DEFAULT_SPEC_PATHS,
@@ -56,10 +64,10 @@ def _configure_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     if isatty(sys.stderr):
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(LogFormatter("%(levelname)s %(name)s: %(message)s"))
     else:
         # A CI log: stamp every line, in UTC like the progress lines, so slow steps show.
-        formatter = logging.Formatter(
+        formatter = LogFormatter(
             "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%SZ"
         )
         formatter.converter = time.gmtime
@@ -295,9 +303,10 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
             click.echo(f"{plural(len(result.problems), 'problem')} in the specs", err=True)
     else:
         for problem in result.problems:
-            click.echo(str(problem))
+            click.echo(clean(str(problem)))
         for note in result.notes:
-            click.echo(f"{note.where}: note: {note.message}" if note.where else note.message)
+            text = f"{note.where}: note: {note.message}" if note.where else note.message
+            click.echo(clean(text))
         if result.problems:
             files = {p.where.path for p in result.problems if p.where is not None}
             summary = f"{plural(len(result.problems), 'problem')} in {plural(len(files), 'file')}"

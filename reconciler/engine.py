@@ -27,7 +27,7 @@ from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
 from reconciler.config import DEFAULT_API_URL, resolve_api_key
-from reconciler.errors import ConfigError, PlanFileError, ResolutionError, StalePlanError
+from reconciler.errors import ConfigError, PlanFileError, ResolutionError
 from reconciler.events import Listener, ignore
 from reconciler.export import SCHEMA_FILE, document, export_aoi, file_names
 from reconciler.ignore import resolve_ignores
@@ -37,7 +37,7 @@ from reconciler.planner import build_plan
 from reconciler.refresh import read_account, refresh
 from reconciler.resolve import Selection, closest, resolve_desired
 from reconciler.spec import SpecFile, Specs, ValidationReport, load_specs, validate_specs
-from reconciler.stale import check_not_stale, desired_snapshots
+from reconciler.stale import check_not_stale, desired_snapshots, stale_error
 from reconciler.state import DEFAULT_STATE_PATH, State, StateStore
 
 log = logging.getLogger(__name__)
@@ -342,11 +342,8 @@ class Engine:
             gone = [names.get(a, a) for a in affected if a in str(exc)] or [
                 names.get(a, a) for a in affected
             ]
-            raise StalePlanError(
-                "the saved plan is stale, nothing was applied:\n  - "
-                + "\n  - ".join(f"AOI {name}: no longer declared in the specs" for name in gone)
-                + f"\nMake a new plan, review it and apply that one: {replan}"
-            ) from None
+            reasons = [f"AOI {name}: no longer declared in the specs" for name in gone]
+            raise stale_error(reasons, replan) from None
         desired = resolve_desired(selection, observed)
         desired.raise_for_problems()
         check_not_stale(

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from reconciler._text import clean, clean_lines
 from reconciler.errors import (
     ApiError,
     ConfigError,
@@ -177,40 +178,40 @@ def _create_item(c: Create) -> _Item:
     elif not c.assets:
         fields.append(("assets", "none"))
     else:
-        fields.append(("assets", tuple(f"{_clean(a.name)} ({_clean(a.date)})" for a in c.assets)))
+        fields.append(("assets", tuple(f"{clean(a.name)} ({clean(a.date)})" for a in c.assets)))
     if c.resolution is not None:
         fields.append(("resolution", f"{c.resolution:g}"))
     for i, t in enumerate(c.rollbacks):
         key = "rollbacks" if i == 0 else ""
-        fields.append((key, (f"{_clean(t.mode)}:", *(_clean(d) for d in t.dates))))
+        fields.append((key, (f"{clean(t.mode)}:", *(clean(d) for d in t.dates))))
     if c.rollbacks:
         # Said once, because a reviewer will otherwise expect PATCHes that will not happen.
         fields.append(("", "only if it turns out to exist already; a new one starts auto-computed"))
-    return _Item(_CREATE, f"create {_clean(c.index_name)} visualization", tuple(fields), c.where)
+    return _Item(_CREATE, f"create {clean(c.index_name)} visualization", tuple(fields), c.where)
 
 
 def _rollback_item(r: Rollback) -> _Item:
     fields: list[tuple[str, _Value]] = [
-        ("visualization", _clean(r.visualization_id)),
-        ("mode", _clean(r.mode)),
-        ("dates", tuple(_clean(d) for d in r.dates)),
-        ("reason", REASON_TEXT.get(r.reason, _clean(r.reason))),
+        ("visualization", clean(r.visualization_id)),
+        ("mode", clean(r.mode)),
+        ("dates", tuple(clean(d) for d in r.dates)),
+        ("reason", REASON_TEXT.get(r.reason, clean(r.reason))),
     ]
     if r.detail:
-        fields.append(("detail", _clean(r.detail)))
-    title = f"roll back {_clean(r.index_name)} legends to auto-computed"
+        fields.append(("detail", clean(r.detail)))
+    title = f"roll back {clean(r.index_name)} legends to auto-computed"
     return _Item(_ROLLBACK, title, tuple(fields), r.where)
 
 
 def _warning_item(w: PlanWarning, *, with_aoi: bool = False) -> _Item:
     # The planner's message is a whole sentence that already says what kind of warning it is;
     # the kind in words is only the fallback for a plan without one.
-    title = _clean(w.message) or _WARNING_KIND_TEXT.get(w.kind, _clean(w.kind))
+    title = clean(w.message) or _WARNING_KIND_TEXT.get(w.kind, clean(w.kind))
     if with_aoi:
-        title = f"{_clean(w.aoi_name)} ({_short(w.aoi_id)}): {title}"
+        title = f"{clean(w.aoi_name)} ({_short(w.aoi_id)}): {title}"
     fields: tuple[tuple[str, _Value], ...] = ()
     if w.visualization_id and w.visualization_id not in w.message:
-        fields = (("visualization", _clean(w.visualization_id)),)
+        fields = (("visualization", clean(w.visualization_id)),)
     return _Item(_WARNING, title, fields, w.where)
 
 
@@ -247,7 +248,7 @@ def _lay_out(item: _Item, key_width: int, indent: int) -> _Laid:
             wrapped = _wrap_list(value, value_width)
         for i, part in enumerate(wrapped or [""]):
             lines.append(f"{(key if i == 0 else ''):<{key_width}}  {part}".rstrip())
-    comment = f"# spec: {_clean(item.where)}" if item.where else None
+    comment = f"# spec: {clean(item.where)}" if item.where else None
     return _Laid(comment, title, lines)
 
 
@@ -286,7 +287,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
 
     for g in active:
         out.append("")
-        header = f"AOI {_clean(g.aoi_name)} ({_short(g.aoi_id)}): {g.counts()}"
+        header = f"AOI {clean(g.aoi_name)} ({_short(g.aoi_id)}): {g.counts()}"
         out.append(style(header, bold=True))
         for item in _group_items(g):
             laid = _lay_out(item, width, indent=4)
@@ -301,7 +302,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if quiet:
         out.append("")
         if len(quiet) <= _MAX_UP_TO_DATE_NAMES:
-            names = tuple(f"{_clean(g.aoi_name)} ({g.unchanged} unchanged)" for g in quiet)
+            names = tuple(f"{clean(g.aoi_name)} ({g.unchanged} unchanged)" for g in quiet)
             label = "Nothing to change in: "
             wrapped = _wrap_list(names, _WIDTH - len(label))
             out.append(label + wrapped[0])
@@ -317,8 +318,8 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if plan.ignored:
         out.append("")
         for rule, reason, count in _ignored_by_rule(plan):
-            line = f"{count} undeclared, ignored by rule at {_clean(rule)}"
-            wrapped = _wrap_text(line + (f" ({_clean(reason)})" if reason else ""), _WIDTH)
+            line = f"{count} undeclared, ignored by rule at {clean(rule)}"
+            wrapped = _wrap_text(line + (f" ({clean(reason)})" if reason else ""), _WIDTH)
             out += wrapped[:1] + [
                 f"  {part}" for part in _wrap_text(" ".join(wrapped[1:]), _WIDTH - 2)
             ]
@@ -533,7 +534,7 @@ def _md_section(g: _Group) -> _MdSection:
 def _md_details(section: _MdSection, shown: Sequence[str], *, is_open: bool) -> str:
     g = section.group
     summary = (
-        f"<code>{html.escape(_clean(g.aoi_name))}</code> "
+        f"<code>{html.escape(clean(g.aoi_name))}</code> "
         f"(<code>{html.escape(_short(g.aoi_id))}</code>): "
         f"{html.escape(g.counts(warnings=False))}"
     )
@@ -554,7 +555,7 @@ def _md_quiet(groups: list[_Group]) -> str:
         other = " other" if len(quiet) < len(groups) else ""
         return f"Nothing to change in {len(quiet)}{other} AOIs."
     names = ", ".join(
-        f"{_md_code(_clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
+        f"{_md_code(clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
     )
     return f"Nothing to change in: {names}."
 
@@ -562,8 +563,8 @@ def _md_quiet(groups: list[_Group]) -> str:
 def _md_ignored(plan: Plan) -> str:
     rules = _ignored_by_rule(plan)
     lines = [
-        f"- **{count}** undeclared, ignored by rule at {_md_code(_clean(rule)[:200])}"
-        + (f" ({_md_code(_clean(reason)[:200])})" if reason else "")
+        f"- **{count}** undeclared, ignored by rule at {_md_code(clean(rule)[:200])}"
+        + (f" ({_md_code(clean(reason)[:200])})" if reason else "")
         for rule, reason, count in rules[:_MAX_RULES_SHOWN]
     ]
     more = len(rules) - _MAX_RULES_SHOWN
@@ -653,7 +654,7 @@ def _md_footer(plan: Plan) -> str:
     if plan.api_url:
         bits.append(f"compared with {_md_code(_safe_url(plan.api_url))}")
     if plan.targets:
-        names = [_md_code(_clean(t)[:100]) for t in plan.targets[:_MAX_FOOTER_TARGETS]]
+        names = [_md_code(clean(t)[:100]) for t in plan.targets[:_MAX_FOOTER_TARGETS]]
         more = len(plan.targets) - len(names)
         bits.append("targets: " + ", ".join(names) + (f" and {more} more" if more else ""))
     bits.append("`reconciler plan --format json` shows every field")
@@ -740,10 +741,10 @@ def _selector_lines(plan: Plan) -> list[str]:
     """Each selector: where, criteria, the AOIs it matches; those it no longer matches."""
     lines: list[str] = []
     for summary in plan.selectors[:_MAX_SELECTORS]:
-        head = _clean(summary.where) if summary.where else "no longer in the specs"
+        head = clean(summary.where) if summary.where else "no longer in the specs"
         names = _names(a.name for a in summary.matched)
         matched = f"{_plural(len(summary.matched), 'AOI')}: {names}" if names else "no AOI"
-        lines += _indented(f"{head} ({_clean(summary.key)}): {matched}")
+        lines += _indented(f"{head} ({clean(summary.key)}): {matched}")
         if summary.unmatched:
             dropped = _names(a.name for a in summary.unmatched)
             lines += _indented(f"  no longer matched since the last apply: {dropped}")
@@ -761,7 +762,7 @@ def _indented(text: str) -> list[str]:
 
 
 def _names(names: Iterable[str]) -> str:
-    shown = [_clean(n) for n in names]
+    shown = [clean(n) for n in names]
     more = len(shown) - _MAX_SELECTOR_AOIS
     return ", ".join(shown[:_MAX_SELECTOR_AOIS]) + (f", … ({more} more)" if more > 0 else "")
 
@@ -780,7 +781,7 @@ def _source_line(plan: Plan) -> str:
         return ""
     line = f"Compared the specs with {_safe_url(plan.api_url)}"
     if plan.targets:
-        shown = ", ".join(_clean(t) for t in plan.targets[:_MAX_FOOTER_TARGETS])
+        shown = ", ".join(clean(t) for t in plan.targets[:_MAX_FOOTER_TARGETS])
         more = len(plan.targets) - _MAX_FOOTER_TARGETS
         line += f" (only {shown}{f' and {more} more' if more > 0 else ''})"
     return line + "."
@@ -791,20 +792,7 @@ def _plural(n: int, word: str) -> str:
 
 
 def _short(aoi_id: str) -> str:
-    return _clean(aoi_id[:_SHORT_ID])
-
-
-def _clean(text: str) -> str:
-    """Escape anything non-printable (ANSI escapes, newlines, bidi overrides) as ``\\xNN``.
-
-    Names and messages come from the API and the specs; printed raw they could recolour or
-    rewrite a reviewer's terminal, or break a line where the layout does not expect it.
-    """
-    if text.isprintable():
-        return text
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
+    return clean(aoi_id[:_SHORT_ID])
 
 
 def _safe_url(url: str) -> str:
@@ -812,7 +800,7 @@ def _safe_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         netloc = parts.netloc.rpartition("@")[2]
-        return _clean(urlunsplit(parts._replace(netloc=netloc)))[:200]
+        return clean(urlunsplit(parts._replace(netloc=netloc)))[:200]
     except ValueError:
         return "(an unparseable URL)"
 
@@ -886,7 +874,7 @@ def _github_command(kind: str, problem: Problem) -> str:
             f" file={_gh_property(where.path)},line={where.line},col={where.column},"
             f"title={_gh_property('reconciler validate')}"
         )
-    return f"::{kind}{props}::{_gh_data(_clean_keep_newlines(problem.message))}"
+    return f"::{kind}{props}::{_gh_data(clean_lines(problem.message))}"
 
 
 def _gh_data(text: str) -> str:
@@ -895,10 +883,6 @@ def _gh_data(text: str) -> str:
 
 def _gh_property(text: str) -> str:
     return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def _clean_keep_newlines(text: str) -> str:
-    return "\n".join(_clean(line) for line in text.split("\n"))
 
 
 # --- failures: every format says what went wrong ------------------------------------------------
@@ -975,8 +959,8 @@ def render_failure_markdown(
         title = f"{_plural(len(problems), 'problem')} in the specs"
     head = f"### reconciler {command} failed: {title}"
     hint = _FAILURE_HINTS.get(kind, "")
-    lines = [_clean(str(p)) for p in problems] or [
-        _clean(line) for line in _failure_message(error).split("\n")
+    lines = [clean(str(p)) for p in problems] or [
+        clean(line) for line in _failure_message(error).split("\n")
     ]
 
     def build(n: int) -> str:

@@ -11,10 +11,11 @@ the fresh ones.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from deepdiff import DeepDiff
 
+from reconciler._text import clean
 from reconciler.errors import StalePlanError
 from reconciler.plan import AoiSnapshot, DesiredState, DesiredViz, Plan, RollbackTarget
 from reconciler.resolve import Desired, DesiredVisualization
@@ -175,8 +176,17 @@ def check_not_stale(
         )
     )
     if reasons:
-        raise StalePlanError(
-            "the saved plan is stale, nothing was applied:\n  - "
-            + "\n  - ".join(reasons)
-            + f"\nMake a new plan, review it and apply that one: {replan}"
-        )
+        raise stale_error(reasons, replan)
+
+
+def stale_error(reasons: Sequence[str], replan: str) -> StalePlanError:
+    """The refusal of a stale plan: what moved, one line each, and the command to run.
+
+    Reasons quote names from the API and the specs: each is ``clean``, so no name can start a
+    line of its own in a CI log.
+    """
+    return StalePlanError(
+        "the saved plan is stale, nothing was applied:\n  - "
+        + "\n  - ".join(clean(reason) for reason in reasons)
+        + f"\nMake a new plan, review it and apply that one: {replan}"
+    )

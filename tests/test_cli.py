@@ -319,3 +319,55 @@ def test_an_empty_saved_plan_applies_after_an_unrelated_spec_edit(
     result = run(world, "apply", "plan.json", "--yes")
     assert result.exit_code == 0, result.output
     assert "No changes" in result.output
+
+
+EVIL = "Evil\n::error::pwned \x1b[31m"
+
+
+def _workflow_commands(text: str) -> list[str]:
+    """Lines a CI runner would read as workflow commands (it trims leading blanks first)."""
+    return [line for line in text.splitlines() if line.lstrip().startswith("::")]
+
+
+def test_names_from_the_api_cannot_write_ci_workflow_commands(
+    make_emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = make_emulator(api_keys=(SECRET,), outcomes={"SAVI": "failed"})
+    with world.lock:
+        world.world.aoi(BENGALURU).name = EVIL  # type: ignore[union-attr]
+        world.world.index_by_ref("NDVI").name = "NDVI\n::warning::x"  # type: ignore[union-attr]
+    write_spec(
+        tmp_path / "specs",
+        f"""
+        aois:
+          - aoi: {BENGALURU}
+            visualizations:
+              - index: cb668cf4-b6fc-5c37-a944-84c62fd95299
+                assets: [Bengaluru-A, Bengaluru-B]
+                rollback: [{{mode: dynamic, dates: [2024-05-06]}}]
+              - index: 58daa3ea-1018-5594-9e35-9056ba51867e
+        """,
+    )
+    monkeypatch.chdir(tmp_path)
+    planned = run(world, "plan", "--out", "p.json", "-v")
+    assert planned.exit_code == 0, planned.output
+    # A legend edited by hand after the plan: apply refuses, naming the AOI.
+    with client_for(world, api_key=SECRET) as client:
+        client.update_metadata(
+            BENGALURU,
+            NDVI_BENGALURU_AB,
+            mode="dynamic",
+            legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#000000", "label": "x"}]},
+            dynamic_bins=1,
+        )
+    stale = run(world, "apply", "p.json", "--yes", "-v")
+    assert stale.exit_code == 1 and "the saved plan is stale" in stale.output
+    assert "Evil\\n\\x3a:error::pwned" not in stale.output  # one escape, not two
+    assert "Evil\\n::error::pwned" in stale.output
+    # Apply from the specs: progress, a failed create and the summary all name the AOI.
+    applied = run(world, "apply", "--yes", "-v")
+    assert applied.exit_code == 1, applied.output
+    assert "failed: SAVI on Evil\\n::error::pwned" in applied.output
+    for result in (planned, stale, applied):
+        assert _workflow_commands(result.output) == [], result.output
+        assert "\x1b" not in result.output
