@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -101,6 +101,38 @@ class _Commands(click.Group):
                 )
             )
         super().add_command(cmd, name)
+
+    # Usage errors exit 1, as Terraform's do: click's 2 would read as "changes" to a pipeline
+    # running `plan --detailed-exitcode`. The group's own flags are parsed in make_context,
+    # a command's in invoke.
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with _usage_errors_exit_1():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_errors_exit_1():
+            return super().invoke(ctx)
+
+
+class _UsageError(click.UsageError):
+    exit_code = 1
+
+
+@contextmanager
+def _usage_errors_exit_1() -> Iterator[None]:
+    try:
+        yield
+    except _UsageError:
+        raise
+    except click.UsageError as exc:
+        # The same message, usage line and hint as click shows, with another exit status.
+        raise _UsageError(exc.format_message(), exc.ctx) from None
 
 
 @click.group(

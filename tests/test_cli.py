@@ -371,3 +371,33 @@ def test_names_from_the_api_cannot_write_ci_workflow_commands(
     for result in (planned, stale, applied):
         assert _workflow_commands(result.output) == [], result.output
         assert "\x1b" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["plan", "--no-such-flag"], 1),
+        (["no-such-command"], 1),
+        (["plan", "--format", "yaml"], 1),
+        (["--parallelism"], 1),
+        (["plan", "--detailed-exitcode", "--comment-id", "a b"], 1),
+        (["--help"], 0),
+        (["--version"], 0),
+        (["plan", "--help"], 0),
+    ],
+)
+def test_usage_errors_exit_1_never_2_which_means_changes(args: list[str], code: int) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == code, result.output
+    if code:
+        assert "Error:" in result.output and "Usage:" in result.output
+
+
+def test_the_console_script_maps_usage_errors_to_1() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "plan", "--detailed-exitcode", "--bogus"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "No such option '--bogus'" in result.stderr
