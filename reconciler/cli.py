@@ -593,14 +593,17 @@ def _replan_command(ctx: click.Context, paths: tuple[str, ...]) -> str:
     if not is_plan_file(paths):
         return _command("plan", *_carried_options(ctx))
     spec_paths: list[str] = []
+    targets: list[str] = []
     try:
         saved = json.loads(Path(paths[0]).read_text(encoding="utf-8"))
         spec_paths = [str(p) for p in saved.get("spec_paths", [])]
+        # The new plan covers the same AOIs as the refused one, no more.
+        targets = [word for t in saved.get("targets", []) for word in ("--target", str(t))]
     except (OSError, ValueError, AttributeError, TypeError):
         pass  # the apply itself reports an unreadable plan
     if tuple(spec_paths) == DEFAULT_SPEC_PATHS:
         spec_paths = []
-    return _command("plan", *spec_paths, "--out", paths[0], *_carried_options(ctx))
+    return _command("plan", *spec_paths, *targets, "--out", paths[0], *_carried_options(ctx))
 
 
 _isatty = isatty  # one name for "is this a terminal", so tests can pretend one is there

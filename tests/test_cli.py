@@ -176,6 +176,20 @@ def test_a_saved_plan_survives_unrelated_edits_and_refuses_a_changed_intent(
     assert "0 created, 0 adopted, 1 rolled back" in applied.output
 
 
+def test_the_replan_hint_of_a_refused_plan_keeps_its_targets(
+    world: Emulator, project: Path
+) -> None:
+    planned = run(world, "plan", "--target", "Bengaluru-North", "--target", BENGALURU, "--out",
+                  "p.json")  # fmt: skip
+    assert planned.exit_code == 0, planned.output
+    spec = project / "specs" / "spec.yaml"
+    spec.write_text(SPEC.replace("dates: [2024-05-06]", "dates: [2024-05-06, 2024-11-20]"))
+    refused = run(world, "apply", "p.json", "--yes")
+    assert refused.exit_code == 1
+    hint = f"reconciler plan --target Bengaluru-North --target {BENGALURU} --out p.json"
+    assert refused.output.rstrip().endswith(f"apply that one: {hint}")
+
+
 def test_a_modified_plan_file_is_refused(world: Emulator, project: Path) -> None:
     assert run(world, "plan", "--out", "p.json").exit_code == 0
     saved = project / "p.json"
