@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SNIPPET_CHARS", "clean", "clean_lines", "shorten"]
+__all__ = ["SNIPPET_CHARS", "clean", "clean_lines", "plural", "shorten"]
 
 #: How much of an outside text to quote in a message.
 SNIPPET_CHARS = 200
@@ -46,3 +46,8 @@ def shorten(text: str, limit: int = SNIPPET_CHARS) -> str:
     """
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plural(count: int, word: str) -> str:
+    """'1 change', '2 changes'."""
+    return f"{count} {word}{'' if count == 1 else 's'}"

@@ -20,14 +20,13 @@ from typing import IO, Any
 import click
 
 from reconciler import __version__
-from reconciler._text import clean
+from reconciler._text import clean, plural
 from reconciler.apply import now
 from reconciler.console import (
     LogFormatter,
     Reporter,
     handle_errors,
     isatty,
-    plural,
     print_summary,
 )
 from reconciler.emulator.command import emulator_command

@@ -71,10 +71,6 @@ class LogFormatter(logging.Formatter):
         return clean_lines(super().format(record))
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def describe_item(item: ItemResult) -> str:
     """'created: NDVI on Bengaluru-North: created 1f…' — one line per finished change."""
     what = f"{item.index_name} on {item.aoi_name}"

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from reconciler._text import clean, clean_lines
+from reconciler._text import clean, clean_lines, plural
 from reconciler.errors import (
     ApiError,
     ConfigError,
@@ -133,7 +133,7 @@ class _Group:
         if self.rollbacks:
             parts.append(f"{len(self.rollbacks)} to roll back")
         if self.warnings and warnings:
-            parts.append(_plural(len(self.warnings), "warning"))
+            parts.append(plural(len(self.warnings), "warning"))
         if self.unchanged or not parts:
             parts.append(f"{self.unchanged} unchanged")
         return ", ".join(parts)
@@ -514,7 +514,7 @@ def _md_heading_counts(plan: Plan) -> str:
     if plan.has_changes:
         return _summary_counts(plan)
     s = plan.summary()
-    counts = f"{_plural(s['warning'], 'warning')}, {s['unchanged']} unchanged"
+    counts = f"{plural(s['warning'], 'warning')}, {s['unchanged']} unchanged"
     if s["ignored"]:
         counts += f", {s['ignored']} ignored"
     return f"no changes ({counts})"
@@ -540,7 +540,7 @@ def _md_details(section: _MdSection, shown: Sequence[str], *, is_open: bool) -> 
     )
     body = "\n\n".join(shown) + "\n"
     missing = len(section.items) - len(shown)
-    more = f"\n\n… and {_plural(missing, 'more change')} of this AOI, not shown" if missing else ""
+    more = f"\n\n… and {plural(missing, 'more change')} of this AOI, not shown" if missing else ""
     # The blank line after </summary> is what makes GitHub render the fence as markdown.
     tag = "<details open>" if is_open else "<details>"
     fence = section.fence
@@ -569,7 +569,7 @@ def _md_ignored(plan: Plan) -> str:
     ]
     more = len(rules) - _MAX_RULES_SHOWN
     if more > 0:
-        lines.append(f"- and {_plural(more, 'more rule')}")
+        lines.append(f"- and {plural(more, 'more rule')}")
     return "Ignored (not declared, left alone on purpose):\n" + "\n".join(lines)
 
 
@@ -577,8 +577,8 @@ def _md_warnings(plan: Plan, shown: list[str]) -> str:
     body = "\n\n".join(shown) + "\n"
     fence = _md_fence_for(body)
     hidden = len(plan.warnings) - len(shown)
-    more = f"\n\n… and {_plural(hidden, 'more warning')}, not shown" if hidden else ""
-    head = f"{_plural(len(plan.warnings), 'warning')}: apply does not act on these"
+    more = f"\n\n… and {plural(hidden, 'more warning')}, not shown" if hidden else ""
+    head = f"{plural(len(plan.warnings), 'warning')}: apply does not act on these"
     return f"<details><summary>{head}</summary>\n\n{fence}text\n{body}{fence}{more}\n</details>"
 
 
@@ -617,13 +617,13 @@ def _md_note(
         if partial:
             where.append("part of 1 AOI")
         if whole:
-            where.append(("all of " if partial else "") + _plural(whole, "AOI"))
+            where.append(("all of " if partial else "") + plural(whole, "AOI"))
         missing.append(
             f"{total - n_changes:,} of {total:,} change{'' if total == 1 else 's'} "
             f"({' and '.join(where)})"
         )
     if warnings:
-        missing.append(_plural(warnings, "warning"))
+        missing.append(plural(warnings, "warning"))
     if fixed.details_url:
         see = f"[The full plan]({_safe_link(fixed.details_url)}) is kept with the CI job"
     else:
@@ -643,7 +643,7 @@ def _md_note(
 
 def _md_selectors(plan: Plan) -> str:
     """Collapsed, and bounded in size whatever the number of selectors and AOIs."""
-    count = _plural(len(plan.selectors), "selector")
+    count = plural(len(plan.selectors), "selector")
     body = "".join(line + "\n" for line in _selector_lines(plan))
     fence = _md_fence_for(body)
     return f"<details><summary>{count}</summary>\n\n{fence}text\n{body}{fence}\n</details>"
@@ -743,14 +743,14 @@ def _selector_lines(plan: Plan) -> list[str]:
     for summary in plan.selectors[:_MAX_SELECTORS]:
         head = clean(summary.where) if summary.where else "no longer in the specs"
         names = _names(a.name for a in summary.matched)
-        matched = f"{_plural(len(summary.matched), 'AOI')}: {names}" if names else "no AOI"
+        matched = f"{plural(len(summary.matched), 'AOI')}: {names}" if names else "no AOI"
         lines += _indented(f"{head} ({clean(summary.key)}): {matched}")
         if summary.unmatched:
             dropped = _names(a.name for a in summary.unmatched)
             lines += _indented(f"  no longer matched since the last apply: {dropped}")
     hidden = len(plan.selectors) - _MAX_SELECTORS
     if hidden > 0:
-        lines.append(f"… and {_plural(hidden, 'more selector')} (see --format json)")
+        lines.append(f"… and {plural(hidden, 'more selector')} (see --format json)")
     return lines
 
 
@@ -771,7 +771,7 @@ def _summary_counts(plan: Plan) -> str:
     s = plan.summary()
     counts = (
         f"{s['create']} to create, {s['rollback']} to roll back, "
-        f"{_plural(s['warning'], 'warning')}, {s['unchanged']} unchanged"
+        f"{plural(s['warning'], 'warning')}, {s['unchanged']} unchanged"
     )
     return counts + (f", {s['ignored']} ignored" if s["ignored"] else "")
 
@@ -785,10 +785,6 @@ def _source_line(plan: Plan) -> str:
         more = len(plan.targets) - _MAX_FOOTER_TARGETS
         line += f" (only {shown}{f' and {more} more' if more > 0 else ''})"
     return line + "."
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _short(aoi_id: str) -> str:
@@ -956,7 +952,7 @@ def render_failure_markdown(
     kind, title = _failure_kind(error)
     problems = list(error.problems) if isinstance(error, SpecError) else []
     if problems:
-        title = f"{_plural(len(problems), 'problem')} in the specs"
+        title = f"{plural(len(problems), 'problem')} in the specs"
     head = f"### reconciler {command} failed: {title}"
     hint = _FAILURE_HINTS.get(kind, "")
     lines = [clean(str(p)) for p in problems] or [
@@ -966,7 +962,7 @@ def render_failure_markdown(
     def build(n: int) -> str:
         body = "\n".join(lines[:n]) + "\n"
         fence = _md_fence_for(body)
-        more = f"\n\n… and {_plural(len(lines) - n, 'more problem')}" if n < len(lines) else ""
+        more = f"\n\n… and {plural(len(lines) - n, 'more problem')}" if n < len(lines) else ""
         parts = [head, f"{fence}text\n{body}{fence}{more}"]
         if hint:
             parts.append(hint)
@@ -985,5 +981,5 @@ def _failure_kind(error: ReconcilerError) -> tuple[str, str]:
 
 def _failure_message(error: ReconcilerError) -> str:
     if isinstance(error, SpecError):
-        return f"{_plural(len(error.problems), 'problem')} in the specs"
+        return f"{plural(len(error.problems), 'problem')} in the specs"
     return str(error)
