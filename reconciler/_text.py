@@ -49,5 +49,5 @@ def shorten(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 
 def plural(count: int, word: str) -> str:
-    """'1 change', '2 changes'."""
-    return f"{count} {word}{'' if count == 1 else 's'}"
+    """'1 change', '2 changes', '1,600 changes'."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"

@@ -514,9 +514,9 @@ def _md_heading_counts(plan: Plan) -> str:
     if plan.has_changes:
         return _summary_counts(plan)
     s = plan.summary()
-    counts = f"{plural(s['warning'], 'warning')}, {s['unchanged']} unchanged"
+    counts = f"{plural(s['warning'], 'warning')}, {s['unchanged']:,} unchanged"
     if s["ignored"]:
-        counts += f", {s['ignored']} ignored"
+        counts += f", {s['ignored']:,} ignored"
     return f"no changes ({counts})"
 
 
@@ -625,9 +625,10 @@ def _md_note(
     if warnings:
         missing.append(plural(warnings, "warning"))
     if fixed.details_url:
-        see = f"[The full plan]({_safe_link(fixed.details_url)}) is kept with the CI job"
+        see = f"[The full plan]({_safe_link(fixed.details_url)}) is kept with the CI job, or run"
     else:
-        see = "The full plan is kept with the CI job (`plan.json`: `reconciler show plan.json`)"
+        # Nothing says where this ran or whether the plan was saved: no promise about a job.
+        see = "`reconciler show` shows a saved plan in full, or run"
     limit = (
         f"GitHub's limit of {GITHUB_COMMENT_LIMIT:,} characters"
         if fixed.max_chars == GITHUB_COMMENT_LIMIT
@@ -636,7 +637,7 @@ def _md_note(
     return (
         "> [!WARNING]\n"
         f"> This comment is cut to fit {limit}. "
-        f"Not shown: {' and '.join(missing)}. The counts above are complete. {see}, or run "
+        f"Not shown: {' and '.join(missing)}. The counts above are complete. {see} "
         "`reconciler plan` to see everything."
     )
 
@@ -770,10 +771,10 @@ def _names(names: Iterable[str]) -> str:
 def _summary_counts(plan: Plan) -> str:
     s = plan.summary()
     counts = (
-        f"{s['create']} to create, {s['rollback']} to roll back, "
-        f"{plural(s['warning'], 'warning')}, {s['unchanged']} unchanged"
+        f"{s['create']:,} to create, {s['rollback']:,} to roll back, "
+        f"{plural(s['warning'], 'warning')}, {s['unchanged']:,} unchanged"
     )
-    return counts + (f", {s['ignored']} ignored" if s["ignored"] else "")
+    return counts + (f", {s['ignored']:,} ignored" if s["ignored"] else "")
 
 
 def _source_line(plan: Plan) -> str:

@@ -645,8 +645,12 @@ def test_markdown_a_single_huge_aoi_is_cut_inside_its_changes() -> None:
     assert md_length(md) < GITHUB_COMMENT_LIMIT
     shown = md.count("\n+ create") + md.count("\n! roll back")
     assert shown > 50
-    assert f"… and {3000 - shown} more changes of this AOI, not shown" in md
+    assert f"… and {3000 - shown:,} more changes of this AOI, not shown" in md
     assert f"Not shown: {3000 - shown:,} of 3,000 changes (part of 1 AOI)." in md
+    # One way of writing numbers from the heading down; without --details-url the note
+    # promises nothing about a CI job.
+    assert md.startswith("### reconciler plan: 1,500 to create, 1,500 to roll back")
+    assert "CI job" not in md and "`reconciler show` shows a saved plan in full" in md
 
 
 def test_markdown_fits_whatever_the_limit() -> None:
