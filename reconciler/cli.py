@@ -45,6 +45,7 @@ from reconciler.errors import ApplyError, ReconcilerError, SpecError
 from reconciler.options import (
     api_options,
     color_option,
+    plan_format_option,
     spec_paths_argument,
     state_option,
     target_option,
@@ -469,14 +470,7 @@ def export(
 
 @cli.command()
 @spec_paths_argument
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, markdown for PR comments, json for programs.",
-)
+@plan_format_option
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -550,14 +544,7 @@ def plan(
 
 @cli.command()
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, markdown for PR comments, json for programs.",
-)
+@plan_format_option
 @comment_id_option
 @details_url_option
 @color_option
