@@ -32,8 +32,8 @@ import yaml
 # --- GitHub Actions expressions ------------------------------------------------------------------
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|&&|\|\||!|\(|\))|(?P<num>\d+)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*(?:\(\))?))"
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|&&|\|\||!|\(|\)|,)|(?P<num>\d+)"
+    r"|(?P<call>[A-Za-z]+(?=\())|(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*))"
 )
 
 
@@ -105,22 +105,35 @@ class Expression:
             return token[1:-1].replace("''", "'")
         if kind == "num":
             return int(token)
-        if token.endswith("()"):
-            status = self.context.get("job_status", "success")
-            functions = {
-                "always()": True,
-                "success()": status == "success",
-                "failure()": status == "failure",
-                "cancelled()": False,
-            }
-            assert token in functions, f"unsupported function {token}"
-            return functions[token]
+        if kind == "call":
+            return self._call(token)
         if token in ("true", "false"):
             return token == "true"
         value: Any = self.context
         for part in token.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         return value
+
+    def _call(self, name: str) -> Any:
+        assert self._peek() == "("
+        self.i += 1
+        args: list[Any] = []
+        while self._peek() != ")":
+            args.append(self._or())
+            if self._peek() == ",":
+                self.i += 1
+        self.i += 1
+        status = self.context.get("job_status", "success")
+        if name == "format":
+            return re.sub(r"\{(\d+)\}", lambda m: _text(args[1:][int(m.group(1))]), args[0])
+        functions = {
+            "always": True,
+            "success": status == "success",
+            "failure": status == "failure",
+            "cancelled": False,
+        }
+        assert name in functions and not args, f"unsupported function {name}"
+        return functions[name]
 
 
 def _truthy(value: Any) -> bool:
@@ -149,7 +162,10 @@ def condition(text: str | None, context: dict[str, Any]) -> bool:
     if text.startswith("${{") and text.endswith("}}"):
         text = text[3:-2]
     expression = Expression(text, context)
-    uses_status = any(t[1].endswith("()") for t in expression.tokens)
+    uses_status = any(
+        kind == "call" and token in ("always", "success", "failure", "cancelled")
+        for kind, token in expression.tokens
+    )
     result = _truthy(expression.evaluate())
     if not uses_status:  # GitHub adds success() unless a status function is named
         result = result and context.get("job_status", "success") == "success"
@@ -175,7 +191,8 @@ const github = {
     issues: {
       listComments: async ({ issue_number }) => ({ data: byIssue(issue_number) }),
       createComment: async ({ issue_number, body }) => {
-        const c = { id: state.next_id++, issue_number, body, user: { type: 'Bot' } };
+        const c = { id: state.next_id++, issue_number, body,
+                    user: { login: 'github-actions[bot]', type: 'Bot' } };
         state.comments.push(c);
         return { data: c };
       },
@@ -248,6 +265,7 @@ class WorkflowRunner:
         self.artifacts = scratch / "artifacts"
         self.cache = scratch / "cache"
         self.github: dict[str, Any] = {"comments": [], "pulls": [], "runs": [], "next_id": 1}
+        self._left_over: set[Path] = set()
 
     def jobs_for(self, context: dict[str, Any]) -> list[str]:
         """The jobs whose ``if:`` holds for this event, in file order."""
@@ -262,6 +280,20 @@ class WorkflowRunner:
                     yield job_name, step.get("name", ""), step["run"]
 
     def run_job(self, job_name: str, context: dict[str, Any]) -> JobResult:
+        """Run one job in a checkout as the test left it: what earlier jobs wrote is gone (a
+        runner starts each job from a fresh checkout); what this one writes stays for the
+        test to read until the next job."""
+        for left in self._left_over:
+            if left.is_dir():
+                shutil.rmtree(left)
+            else:
+                left.unlink(missing_ok=True)
+        before = set(self.workdir.iterdir())
+        result = self._run_job(job_name, context)
+        self._left_over = set(self.workdir.iterdir()) - before
+        return result
+
+    def _run_job(self, job_name: str, context: dict[str, Any]) -> JobResult:
         job = self.workflow["jobs"][job_name]
         context = {**context, "steps": {}, "job_status": "success"}
         result = JobResult("success")
@@ -344,17 +376,17 @@ class WorkflowRunner:
             return "success", "", {}
         if name == "actions/upload-artifact":
             store = self.artifacts / str(context["github"]["run_id"]) / with_["name"]
-            store.mkdir(parents=True, exist_ok=True)
             for line in with_["path"].split():
                 if (self.workdir / line).exists():
+                    (store / line).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy(self.workdir / line, store / line)
             return "success", "", {}
         if name == "actions/download-artifact":
             store = self.artifacts / with_["run-id"] / with_["name"]
             if not store.is_dir():
                 return "failure", f"no artifact {with_['name']} in run {with_['run-id']}", {}
-            for item in store.iterdir():
-                shutil.copy(item, self.workdir / item.name)
+            target = self.workdir / with_.get("path", ".")
+            shutil.copytree(store, target, dirs_exist_ok=True)
             return "success", "", {}
         if name == "actions/github-script":
             return self._github_script(with_["script"], context)
@@ -380,6 +412,7 @@ class WorkflowRunner:
             ["node", str(wrapper)],
             cwd=self.workdir,
             env={
+                **context.get("env", {}),  # the workflow's, job's and step's env, as on GitHub
                 "PATH": os.environ["PATH"],
                 "FAKE_GITHUB_STATE": str(state_file),
                 "SCRIPT": str(script_file),

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from reconciler.emulator import Emulator
-from tests.ci_runners import FakeGitLab, WorkflowRunner
+from tests.ci_runners import FakeGitLab, JobResult, WorkflowRunner
 from tests.planning import BENGALURU, NDVI_BENGALURU_AB, client_for, write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,12 +127,59 @@ def _github_context(base: dict[str, Any], event: str, run_id: int, sha: str, **e
             "run_id": run_id,
             "run_attempt": 1,
             "sha": sha,
+            "ref": event_data.pop("ref", "refs/heads/main"),
             "server_url": "https://github.com",
             "repository": "team/specs",
             "token": "ghs_fake",
-            "event": event_data,
+            "event": {"repository": {"default_branch": "main"}, **event_data},
         },
     }
+
+
+def _bot_comments(runner: WorkflowRunner) -> list[dict[str, Any]]:
+    return [c for c in runner.github["comments"] if c["user"]["login"] == "github-actions[bot]"]
+
+
+def _pull_request(
+    runner: WorkflowRunner, base: dict[str, Any], number: int, run_id: int, sha: str
+) -> JobResult:
+    """The plan job of a push to pull request ``number`` (head ``sha``), as GitHub runs it."""
+    context = _github_context(base, "pull_request", run_id, sha, pull_request={"number": number})
+    assert runner.jobs_for(context) == ["plan"]
+    runner.github["runs"].append(
+        {"id": run_id, "run_number": run_id, "name": "reconciler", "event": "pull_request",
+         "head_sha": sha}
+    )  # fmt: skip
+    return runner.run_job("plan", context)
+
+
+def _merge(
+    runner: WorkflowRunner,
+    base: dict[str, Any],
+    number: int,
+    head: str,
+    merge_sha: str,
+    run_id: int,
+) -> JobResult:
+    """Pull request ``number`` merged as ``merge_sha``: the apply job of that push."""
+    runner.github["pulls"].append(
+        {"number": number, "merged_at": "2025-01-01T00:00:00Z", "head": {"sha": head},
+         "merge_commit_sha": merge_sha}
+    )  # fmt: skip
+    push = _github_context(base, "push", run_id, merge_sha)
+    assert runner.jobs_for(push) == ["apply"]
+    return runner.run_job("apply", push)
+
+
+def _plan_exit(world: Emulator, repo: Path) -> int:
+    env = {**os.environ, "PIXXEL_API_KEY": KEY, "PIXXEL_API_URL": world.url}
+    return subprocess.run(
+        [f"{BIN}/reconciler", "plan", "--detailed-exitcode"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    ).returncode
 
 
 def test_github_workflow_pull_request_merge_and_drift(
@@ -142,93 +189,141 @@ def test_github_workflow_pull_request_merge_and_drift(
     for job, name, script in runner.run_scripts():
         assert "${{" not in script, f"{job}/{name}: expressions must reach scripts via env"
     repo = runner.workdir
-    human = {"id": 999, "issue_number": 7, "body": "nice, see <!-- reconciler-plan -->",
-             "user": {"type": "User"}}  # fmt: skip
-    runner.github["comments"].append(human)
-
-    def pull_request(run_id: int, sha: str):
-        context = _github_context(base, "pull_request", run_id, sha, pull_request={"number": 7})
-        assert runner.jobs_for(context) == ["plan"]
-        runner.github["runs"].append(
-            {"id": run_id, "run_number": run_id, "name": "reconciler", "event": "pull_request",
-             "head_sha": sha}
-        )  # fmt: skip
-        return runner.run_job("plan", context)
+    # A reply quoting the marker, and another bot's comment ending with it: neither is ours.
+    human = {"id": 998, "issue_number": 7, "body": "nice, see <!-- reconciler-plan -->",
+             "user": {"login": "octocat", "type": "User"}}  # fmt: skip
+    other_bot = {"id": 999, "issue_number": 7, "body": "beep\n<!-- reconciler-plan -->\n",
+                 "user": {"login": "renovate[bot]", "type": "Bot"}}  # fmt: skip
+    runner.github["comments"] += [human, other_bot]
 
     # First push: the plan is posted as a comment, kept as an artifact, summarised.
-    first = pull_request(101, "aaa1")
+    first = _pull_request(runner, base, 7, 101, "aaa1")
     assert first.status == "success", first.log
-    bot = [c for c in runner.github["comments"] if c["user"]["type"] == "Bot"]
+    bot = _bot_comments(runner)
     assert len(bot) == 1
     assert bot[0]["body"].startswith("### reconciler plan: 1 to create, 1 to roll back")
-    assert "<!-- reconciler-plan -->" in bot[0]["body"]
+    assert bot[0]["body"].endswith("\n<!-- reconciler-plan -->\n")
     assert "+ create NDVI visualization" in first.summary
     assert (runner.artifacts / "101" / "reconciler-plan" / "plan.json").is_file()
+    steps = [step.name for step in first.steps]
+    assert steps.index("Keep the plan for the merge") < steps.index(
+        "Post or update the plan comment"
+    )
 
     # A push with invalid specs: the same comment now says what is wrong, the job fails.
     write_spec(repo / "specs", SPEC.replace("index: NDWI", "index: NDWX"))
-    broken = pull_request(102, "aaa2")
+    broken = _pull_request(runner, base, 7, 102, "aaa2")
     assert broken.status == "failure"
     assert "::error file=" not in broken.log  # offline validation cannot know index names
     assert "reconciler plan failed (exit 1)" in broken.log
-    bot = [c for c in runner.github["comments"] if c["user"]["type"] == "Bot"]
+    bot = _bot_comments(runner)
     assert len(bot) == 1 and bot[0]["updates"] == 1
     assert bot[0]["body"].startswith("### reconciler plan failed: 1 problem in the specs")
     assert "specs/spec.yaml:10:16: unknown index 'NDWX'" in bot[0]["body"]
 
     write_spec(repo / "specs", SPEC.replace("index: True-Color", "index: True-Color\n  - x: 1"))
-    invalid = pull_request(103, "aaa3")
+    invalid = _pull_request(runner, base, 7, 103, "aaa3")
     assert invalid.status == "failure"
     assert "::error file=specs/spec.yaml,line=" in invalid.log  # an annotation on the diff
 
-    # Fixed: one comment still, back to the plan; the human's comment is never touched.
+    # Fixed: one comment still, back to the plan; nobody else's comment is touched.
     write_spec(repo / "specs", SPEC)
-    fixed = pull_request(104, "aaa4")
+    fixed = _pull_request(runner, base, 7, 104, "aaa4")
     assert fixed.status == "success", fixed.log
-    bot = [c for c in runner.github["comments"] if c["user"]["type"] == "Bot"]
+    bot = _bot_comments(runner)
     assert len(bot) == 1 and bot[0]["updates"] == 3
     assert bot[0]["body"].startswith("### reconciler plan: 1 to create")
-    assert runner.github["comments"][0] == human
+    assert runner.github["comments"][:2] == [human, other_bot]
 
-    # Merged, with a comment line another merge added meanwhile: the reviewed plan applies.
+    # Merged, with a comment line another merge added meanwhile: the reviewed plan applies,
+    # and main as it is has nothing left.
     (repo / "specs" / "spec.yaml").write_text("# merged\n" + (repo / "specs/spec.yaml").read_text())
-    runner.github["pulls"].append(
-        {"number": 7, "merged_at": "2025-01-01T00:00:00Z", "head": {"sha": "aaa4"},
-         "merge_commit_sha": "mmm1"}
-    )  # fmt: skip
-    push = _github_context(base, "push", 201, "mmm1")
-    assert runner.jobs_for(push) == ["apply"]
-    applied = runner.run_job("apply", push)
+    applied = _merge(runner, base, 7, "aaa4", "mmm1", 201)
     assert applied.status == "success", applied.log
     assert "Apply complete: 1 created, 0 adopted, 1 rolled back" in applied.log
-    assert json.loads((repo / "report.json").read_text())["ok"] is True
+    assert "::warning" not in applied.log
+    assert json.loads((repo / "reviewed-report.json").read_text())["ok"] is True
     assert list(runner.cache.iterdir())  # the state is kept for the next jobs
 
-    # A push that no pull request reviewed is refused, saying what to do instead.
-    (repo / "plan.json").unlink()
-    lone = runner.run_job("apply", _github_context(base, "push", 202, "mmm2"))
-    assert lone.status == "failure" and "no reviewed plan for this commit" in lone.log
-
     # Schedule: no drift, then a legend edited by hand is reported.
-    schedule = _github_context(base, "schedule", 301, "mmm2")
+    schedule = _github_context(base, "schedule", 301, "mmm1")
     assert runner.jobs_for(schedule) == ["drift"]
     calm = runner.run_job("drift", schedule)
     assert calm.status == "success", calm.log
     _edit_legend_by_hand(world)
-    drift = runner.run_job("drift", _github_context(base, "schedule", 302, "mmm2"))
+    drift = runner.run_job("drift", _github_context(base, "schedule", 302, "mmm1"))
     assert drift.status == "failure"
     assert "::warning title=reconciler drift::" in drift.log
     assert "the visualization changed since the last rollback" in drift.summary
 
-    # By hand, after a refused plan: plan the specs as they are and apply that.
-    fresh = {
-        **_github_context(base, "workflow_dispatch", 401, "mmm2"),
-        "inputs": {"apply_fresh": True},
-    }
+    # By hand, from the default branch only: plan the specs as they are and apply that.
+    fresh = {**_github_context(base, "workflow_dispatch", 401, "mmm1"),
+             "inputs": {"apply_fresh": True}}  # fmt: skip
     assert runner.jobs_for(fresh) == ["apply"]
+    elsewhere = _github_context(base, "workflow_dispatch", 402, "fff1", ref="refs/heads/feature")
+    assert runner.jobs_for({**elsewhere, "inputs": {"apply_fresh": True}}) == []
+    capped = runner.run_job("apply", {**fresh, "inputs": {"apply_fresh": True, "max_changes": "0"}})
+    assert capped.status == "failure" and "more than --max-changes 0" in capped.log
     again = runner.run_job("apply", fresh)
     assert again.status == "success", again.log
     assert "0 created, 0 adopted, 1 rolled back" in again.log
+    assert "::warning" not in again.log
+
+
+PUNE_SAVI = SPEC.replace("      - index: NDWI\n", "      - index: NDWI\n      - index: SAVI\n")
+BENGALURU_EVI = SPEC.replace(
+    "      - index: True-Color\n", "      - index: True-Color\n      - index: EVI\n"
+)
+
+
+def test_github_workflow_never_drops_a_merge_whose_apply_was_superseded(
+    github: tuple[WorkflowRunner, dict[str, Any]], world: Emulator
+) -> None:
+    """Three quick merges: GitHub cancels the waiting apply of the second when the third
+    arrives. The third's apply applies its reviewed plan, then main as it is: the second's
+    changes too. A reviewed plan made stale meanwhile is not applied; main is, instead."""
+    runner, base = github
+    repo = runner.workdir
+    assert _pull_request(runner, base, 7, 101, "aaa1").status == "success"
+    assert _merge(runner, base, 7, "aaa1", "mmm1", 201).status == "success"
+    # Two pull requests from main: one adds SAVI to Pune-East, one EVI to Bengaluru-North.
+    write_spec(repo / "specs", PUNE_SAVI)
+    assert _pull_request(runner, base, 8, 102, "bbb1").status == "success"
+    write_spec(repo / "specs", BENGALURU_EVI)
+    assert _pull_request(runner, base, 9, 103, "ccc1").status == "success"
+    # Both merged; only the apply of the second one runs.
+    both = PUNE_SAVI.replace("- index: True-Color\n", "- index: True-Color\n      - index: EVI\n")
+    write_spec(repo / "specs", both)
+    runner.github["pulls"].append(
+        {"number": 8, "merged_at": "2025-01-02T00:00:00Z", "head": {"sha": "bbb1"},
+         "merge_commit_sha": "mmm2"}
+    )  # fmt: skip
+    last = _merge(runner, base, 9, "ccc1", "mmm3", 203)
+    assert last.status == "success", last.log
+    assert json.loads((repo / "reviewed-report.json").read_text())["summary"]["created"] == 1
+    report = json.loads((repo / "report.json").read_text())
+    assert [(i["index_name"], i["aoi_name"]) for i in report["items"]] == [("SAVI", "Pune-East")]
+    assert _plan_exit(world, repo) == 0
+
+    # A reviewed plan whose AOI was edited by hand after the review: refused, saying what
+    # moved, and main is applied as it is instead.
+    spec = repo / "specs" / "spec.yaml"
+    spec.write_text(
+        spec.read_text().replace("dates: [2024-05-06]", "dates: [2024-05-06], revision: 1")
+    )
+    assert _pull_request(runner, base, 10, 104, "ddd1").status == "success"
+    _edit_legend_by_hand(world)
+    stale = _merge(runner, base, 10, "ddd1", "mmm4", 204)
+    assert stale.status == "success", stale.log
+    assert "the saved plan is stale, nothing was applied" in stale.log
+    assert "::warning title=reconciler::the reviewed plan was refused" in stale.log
+    assert "0 created, 0 adopted, 1 rolled back" in stale.log
+    assert _plan_exit(world, repo) == 0
+
+    # A push no pull request reviewed: main as it is, with a warning.
+    lone = runner.run_job("apply", _github_context(base, "push", 205, "mmm5"))
+    assert lone.status == "success", lone.log
+    assert "::warning title=reconciler::no reviewed plan for this commit" in lone.log
 
 
 # --- GitLab: the pipeline's jobs with gitlab-ci-local --------------------------------------------
