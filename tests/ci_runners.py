@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import threading
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -432,19 +431,26 @@ class WorkflowRunner:
 
 
 class FakeGitLab:
-    """Merge request notes, "merge requests of a commit" and "artifact file of a ref's job".
+    """Merge request notes, the merge requests of a commit, a merge request's pipelines, a
+    pipeline's jobs and a job's artifact file; ``/user`` says who the token belongs to.
 
-    Requests must carry ``PRIVATE-TOKEN: <token>``; ``notes`` maps a merge request iid to its
-    notes; ``commits`` a commit sha to the merge requests it belongs to; ``artifacts`` (ref,
-    job, path) to the file's bytes.
+    Requests must carry ``PRIVATE-TOKEN: <token>``, whose user is ``user_id``. ``notes`` maps
+    a merge request iid to its notes (``author.id`` says who wrote each); ``commits`` a commit
+    sha to the merge requests GitLab associates with it; ``pipelines`` a merge request iid to
+    its pipelines (``id``, ``sha``); ``jobs`` a pipeline id to its jobs (``id``, ``name``,
+    ``status``); ``artifacts`` (job id, path) to the file's bytes.
     """
+
+    user_id = 42
 
     def __init__(self, token: str, project_id: str) -> None:
         self.token = token
         self.project = f"/api/v4/projects/{project_id}"
         self.notes: dict[int, list[dict[str, Any]]] = {}
         self.commits: dict[str, list[dict[str, Any]]] = {}
-        self.artifacts: dict[tuple[str, str, str], bytes] = {}
+        self.pipelines: dict[int, list[dict[str, Any]]] = {}
+        self.jobs: dict[int, list[dict[str, Any]]] = {}
+        self.artifacts: dict[tuple[int, str], bytes] = {}
         self.requests: list[tuple[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -477,10 +483,12 @@ class FakeGitLab:
                 self.wfile.write(data)
 
             def _route(self, method: str) -> None:
-                path, _, query = self.path.partition("?")
+                path = self.path.partition("?")[0]
                 fake.requests.append((method, path))
                 if self.headers.get("PRIVATE-TOKEN") != fake.token:
                     return self._send(401, {"message": "401 Unauthorized"})
+                if path == "/api/v4/user" and method == "GET":
+                    return self._send(200, {"id": fake.user_id, "username": "project_bot"})
                 if not path.startswith(fake.project + "/"):
                     return self._send(404, {"message": "404 Project Not Found"})
                 rest = path[len(fake.project) + 1 :]
@@ -493,22 +501,29 @@ class FakeGitLab:
                         return self._send(200, notes)
                     if method == "POST":
                         note = {"id": 1000 + sum(map(len, fake.notes.values())), "system": False}
-                        notes.append({**note, "body": body["body"], "updates": 0})
+                        author = {"id": fake.user_id}
+                        notes.append({**note, "body": body["body"], "author": author, "updates": 0})
                         return self._send(201, notes[-1])
                     for note in notes:
                         if note["id"] == int(m.group(2) or 0):
                             note["body"], note["updates"] = body["body"], note["updates"] + 1
                             return self._send(200, note)
                     return self._send(404, {"message": "404 Not found"})
-                m = re.fullmatch(r"repository/commits/(\w+)/merge_requests", rest)
-                if m and method == "GET":
-                    return self._send(200, fake.commits.get(m.group(1), []))
-                m = re.fullmatch(r"jobs/artifacts/([^/]+)/raw/(.+)", rest)
-                if m and method == "GET":
-                    job = urllib.parse.parse_qs(query).get("job", [""])[0]
-                    key = (urllib.parse.unquote(m.group(1)), job, m.group(2))
-                    if key in fake.artifacts:
-                        return self._send(200, fake.artifacts[key], "application/octet-stream")
+                if method != "GET":
+                    return self._send(405, {"message": "405 Method Not Allowed"})
+                listings = {
+                    r"repository/commits/(\w+)/merge_requests": (fake.commits, str),
+                    r"merge_requests/(\d+)/pipelines": (fake.pipelines, int),
+                    r"pipelines/(\d+)/jobs": (fake.jobs, int),
+                }
+                for pattern, (table, key) in listings.items():
+                    m = re.fullmatch(pattern, rest)
+                    if m:
+                        return self._send(200, table.get(key(m.group(1)), []))
+                m = re.fullmatch(r"jobs/(\d+)/artifacts/(.+)", rest)
+                if m and (int(m.group(1)), m.group(2)) in fake.artifacts:
+                    data = fake.artifacts[(int(m.group(1)), m.group(2))]
+                    return self._send(200, data, "application/octet-stream")
                 return self._send(404, {"message": "404 Not found"})
 
             def do_GET(self) -> None:

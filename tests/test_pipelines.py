@@ -87,15 +87,53 @@ def test_pipelines_validate_against_their_ci_schemas(schema: str, path: Path) ->
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _flat(script: Any) -> list[str]:
+    """A GitLab script with its nested lists (from YAML anchors) flattened, as GitLab does."""
+    if isinstance(script, str):
+        return [script]
+    return [line for item in script or () for line in _flat(item)]
+
+
 def test_pipelines_keep_applies_serial_and_treat_exit_2_as_changes() -> None:
     github = yaml.safe_load(GITHUB_WORKFLOW.read_text())
     apply = github["jobs"]["apply"]
     assert apply["concurrency"] == {"group": "reconciler-apply", "cancel-in-progress": False}
     gitlab = yaml.safe_load((GITLAB_DIR / ".gitlab-ci.yml").read_text())
-    assert gitlab["apply"]["resource_group"] == gitlab["apply:fresh"]["resource_group"]
-    assert gitlab["drift"]["allow_failure"] == {"exit_codes": [2]}
-    scripts = [" ".join(job.get("script", [])) for job in gitlab.values() if isinstance(job, dict)]
+    assert gitlab["apply"]["extends"] == gitlab["apply:fresh"]["extends"] == ".apply"
+    assert gitlab[".apply"]["resource_group"] == "reconciler-apply"
+    # Protected and unprotected branches share the state's cache.
+    caches = [gitlab["default"]["cache"], gitlab[".apply"]["cache"]]
+    assert all(c["key"] == "reconciler-state" and c["unprotect"] is True for c in caches)
+    # Drift fails the scheduled pipeline, so that someone hears of it.
+    assert "allow_failure" not in gitlab["drift"]
+    jobs = [job for job in gitlab.values() if isinstance(job, dict) and "script" in job]
+    scripts = [" ".join(_flat(job["script"])) for job in jobs]
     assert any("--detailed-exitcode" in s and "-ne 2" in s for s in scripts)
+
+
+def test_gitlab_installs_git_only_for_a_git_package(tmp_path: Path) -> None:
+    """python:3.11-slim has no git: the install step adds it when the package needs it."""
+    gitlab = yaml.safe_load((GITLAB_DIR / ".gitlab-ci.yml").read_text())
+    (install,) = gitlab["default"]["before_script"]
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("apt-get", "pip"):
+        (tools / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "$CALLS"\n')
+        (tools / tool).chmod(0o755)
+
+    def calls(package: str) -> list[str]:
+        log = tmp_path / f"calls-{len(package)}"
+        env = {"PATH": str(tools), "CALLS": str(log), "RECONCILER_PACKAGE": package}
+        subprocess.run(["/bin/bash", "-eo", "pipefail", "-c", install], env=env, check=True)
+        return log.read_text().splitlines()
+
+    git = "reconciler @ git+https://gitlab.example.com/platform/reconciler.git@v0.1.0"
+    assert calls(git) == [
+        "apt-get update -qq",
+        "apt-get install -y -qq --no-install-recommends git",
+        f"pip install --quiet {git}",
+    ]
+    assert calls("reconciler==0.1.0") == ["pip install --quiet reconciler==0.1.0"]
 
 
 # --- GitHub: the workflow's jobs, step by step ---------------------------------------------------
@@ -356,18 +394,31 @@ def _gitlab_ci_local(
     return subprocess.run(args, cwd=repo, capture_output=True, text=True, timeout=300, env=env)
 
 
+def _commit(repo: Path, message: str) -> str:
+    git = ["git", "-c", "user.email=ci@e.com", "-c", "user.name=ci"]
+    subprocess.run([*git, "commit", "-qam", message], cwd=repo, check=True)
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emulator) -> None:
     """Acceptance: gitlab-ci-local runs the example pipeline's plan job green against the
     emulator; then the comment is updated, the reviewed plan applied, drift reported."""
     with FakeGitLab(token="glpat-fake", project_id="1217") as gitlab:
         common = {
             "PIXXEL_API_URL": world.url,
-            "PIXXEL_API_KEY": KEY,
+            "PIXXEL_PLAN_API_KEY": KEY,
             "GITLAB_TOKEN": "glpat-fake",
             "CI_API_V4_URL": gitlab.url,
             "CI_PROJECT_ID": "1217",
         }
+        # A merge request pipeline of an unprotected branch: no protected PIXXEL_API_KEY.
         mr = {**common, "CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "7"}
+        # Someone else's note ending with the marker: never ours to update.
+        theirs = {"id": 1, "system": False, "author": {"id": 7}, "updates": 0,
+                  "body": "copied:\n<!-- reconciler-plan -->"}  # fmt: skip
+        gitlab.notes[7] = [theirs]
 
         validated = _gitlab_ci_local(gitlab_repo, "validate", mr)
         assert validated.returncode == 0, validated.stdout + validated.stderr
@@ -377,7 +428,8 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
         assert planned.returncode == 0, planned.stdout + planned.stderr
         assert "PASS" in planned.stdout and "plan" in planned.stdout
         assert "+ create NDVI visualization" in planned.stdout  # the plan, in the job log
-        (note,) = gitlab.notes[7]
+        theirs_now, note = gitlab.notes[7]
+        assert theirs_now == theirs
         assert note["body"].startswith("### reconciler plan: 1 to create, 1 to roll back")
         assert note["body"].endswith("<!-- reconciler-plan -->\n")
         artifact = gitlab_repo / ".gitlab-ci-local" / "artifacts" / "plan" / "plan.json"
@@ -386,38 +438,112 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
         # Another push: the same note is updated, not a second one added.
         again = _gitlab_ci_local(gitlab_repo, "plan", mr)
         assert again.returncode == 0, again.stdout + again.stderr
-        assert len(gitlab.notes[7]) == 1 and gitlab.notes[7][0]["updates"] == 1
+        assert len(gitlab.notes[7]) == 2 and gitlab.notes[7][1]["updates"] == 1
 
-        # Merged (with an unrelated comment line): the reviewed plan is fetched and applied.
+        # Merged (with an unrelated comment line): the plan of the merge request's last
+        # pipeline is fetched by job id and applied; an older pipeline's plan is not used.
         spec = gitlab_repo / "specs" / "spec.yaml"
         spec.write_text("# merged\n" + spec.read_text())
-        subprocess.run(
-            ["git", "-c", "user.email=ci@e.com", "-c", "user.name=ci", "commit", "-qam", "merge"],
-            cwd=gitlab_repo,
-            check=True,
-        )
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=gitlab_repo, capture_output=True, text=True
-        ).stdout.strip()
-        gitlab.commits[head] = [{"iid": 7, "state": "merged"}]
-        gitlab.artifacts[("refs/merge-requests/7/head", "plan", "plan.json")] = (
-            artifact.read_bytes()
-        )
-        (gitlab_repo / "plan.json").unlink()
-        push = {**common, "CI_PIPELINE_SOURCE": "push"}
+        merged = _commit(gitlab_repo, "merge !7")
+        gitlab.commits[merged] = [
+            {"iid": 7, "state": "merged", "sha": "head7", "merge_commit_sha": merged,
+             "squash_commit_sha": None}
+        ]  # fmt: skip
+        gitlab.pipelines[7] = [{"id": 301, "sha": "head7"}, {"id": 300, "sha": "older7"}]
+        gitlab.jobs[301] = [{"id": 5001, "name": "plan", "status": "success"}]
+        gitlab.jobs[300] = [{"id": 5000, "name": "plan", "status": "success"}]
+        gitlab.artifacts[(5001, "plan.json")] = artifact.read_bytes()
+        gitlab.artifacts[(5000, "plan.json")] = b"not this one"
+        push = {**common, "PIXXEL_API_KEY": KEY, "CI_PIPELINE_SOURCE": "push"}
         applied = _gitlab_ci_local(gitlab_repo, "apply", push)
         assert applied.returncode == 0, applied.stdout + applied.stderr
-        assert "fetched the plan reviewed in merge request !7" in applied.stdout
+        assert "fetched the plan reviewed in merge request !7 (job 5001)" in applied.stdout
         assert "Apply complete: 1 created, 0 adopted, 1 rolled back" in applied.stdout
+        assert "WARNING" not in applied.stdout
 
-        # Schedule: no drift (green), then a hand edit is drift: a warning, not a failure.
-        schedule = {**common, "CI_PIPELINE_SOURCE": "schedule"}
+        # Merged when the last push's plan never finished: the plan of an earlier push is not
+        # applied; the default branch is planned and applied as it is.
+        spec.write_text(
+            spec.read_text().replace("- index: NDWI\n", "- index: NDWI\n      - index: SAVI\n")
+        )
+        second = _commit(gitlab_repo, "merge !8")
+        gitlab.commits[second] = [
+            {"iid": 8, "state": "merged", "sha": "head8b", "merge_commit_sha": None,
+             "squash_commit_sha": second}
+        ]  # fmt: skip
+        gitlab.pipelines[8] = [{"id": 402, "sha": "head8b"}, {"id": 401, "sha": "head8a"}]
+        gitlab.jobs[402] = [{"id": 6002, "name": "plan", "status": "canceled"}]
+        gitlab.jobs[401] = [{"id": 6001, "name": "plan", "status": "success"}]
+        gitlab.artifacts[(6001, "plan.json")] = artifact.read_bytes()  # an outdated plan
+        fresh = _gitlab_ci_local(gitlab_repo, "apply", push)
+        assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+        assert (
+            "the plan job of merge request !8's last pipeline (402) is canceled"
+            in fresh.stderr + fresh.stdout
+        )
+        assert "WARNING: no reviewed plan for this commit" in fresh.stdout
+        assert "Apply complete: 1 created, 0 adopted, 0 rolled back" in fresh.stdout
+        report = json.loads((gitlab_repo / "report.json").read_text())
+        assert [(i["index_name"], i["aoi_name"]) for i in report["items"]] == [
+            ("SAVI", "Pune-East")
+        ]
+
+        # Schedule: no drift (green), then a hand edit is drift: the job fails, visibly.
+        schedule = {**common, "PIXXEL_API_KEY": KEY, "CI_PIPELINE_SOURCE": "schedule"}
         calm = _gitlab_ci_local(gitlab_repo, "drift", schedule)
         assert calm.returncode == 0 and "PASS" in calm.stdout, calm.stdout + calm.stderr
         _edit_legend_by_hand(world)
         drift = _gitlab_ci_local(gitlab_repo, "drift", schedule)
-        assert drift.returncode == 0, drift.stdout + drift.stderr
-        assert "WARN" in drift.stdout and "PASS" not in drift.stdout
+        assert drift.returncode != 0, drift.stdout + drift.stderr
+        assert "PASS" not in drift.stdout
+        assert "Drift - the API no longer matches the specs" in drift.stdout
         drift_md = gitlab_repo / ".gitlab-ci-local" / "artifacts" / "drift" / "drift.md"
         assert "the visualization changed since the last rollback" in drift_md.read_text()
-        assert KEY not in applied.stdout + drift.stdout + planned.stdout
+        logs = applied.stdout + fresh.stdout + drift.stdout + planned.stdout
+        assert KEY not in logs
+
+
+@pytest.mark.parametrize(
+    ("merge_request", "fetched"),
+    [
+        ({"merge_commit_sha": "c0ffee"}, True),
+        ({"squash_commit_sha": "c0ffee"}, True),
+        ({"sha": "c0ffee"}, True),  # fast-forwarded: the head is the commit itself
+        ({"merge_commit_sha": "other"}, False),  # merely contains the commit
+        ({"merge_commit_sha": "c0ffee", "state": "opened"}, False),
+    ],
+)
+def test_gitlab_fetch_plan_takes_only_the_merge_request_this_commit_merged(
+    tmp_path: Path, merge_request: dict[str, str], fetched: bool
+) -> None:
+    with FakeGitLab(token="glpat-fake", project_id="5") as gitlab:
+        gitlab.commits["c0ffee"] = [
+            {"iid": 3, "state": "merged", "sha": "head3", "merge_commit_sha": None,
+             "squash_commit_sha": None, **merge_request}
+        ]  # fmt: skip
+        head = merge_request.get("sha", "head3")
+        gitlab.pipelines[3] = [{"id": 9, "sha": head}]
+        gitlab.jobs[9] = [{"id": 90, "name": "plan", "status": "success"}]
+        gitlab.artifacts[(90, "plan.json")] = b'{"reviewed": true}'
+        env = {"PATH": os.environ["PATH"], "CI_API_V4_URL": gitlab.url, "CI_PROJECT_ID": "5",
+               "CI_COMMIT_SHA": "c0ffee", "GITLAB_TOKEN": "glpat-fake"}  # fmt: skip
+        out = tmp_path / "reviewed" / "plan.json"
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(GITLAB_DIR / "ci" / "reconciler_gitlab.py"),
+                "fetch-plan",
+                str(out),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert (result.returncode == 0) is fetched, result.stderr
+    if fetched:
+        assert out.read_bytes() == b'{"reviewed": true}'
+    else:
+        assert not out.exists()
+        assert "merged no merge request, so no plan was reviewed" in result.stderr
+        assert "glpat" not in result.stderr
