@@ -117,3 +117,15 @@ def new_asset(emulator: Emulator, aoi_id: str, name: str, date: str) -> str:
             )
         )
     return asset_id
+
+
+def edit_legend_by_hand(emulator: Emulator, *, api_key: str = API_KEY) -> None:
+    """Someone edits the dynamic legend of Bengaluru's NDVI over A and B in the console: drift."""
+    with client_for(emulator, api_key=api_key) as client:
+        client.update_metadata(
+            BENGALURU,
+            NDVI_BENGALURU_AB,
+            mode="dynamic",
+            legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#000000", "label": "x"}]},
+            dynamic_bins=1,
+        )

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from reconciler.cli import cli
 from reconciler.emulator import Emulator
 from reconciler.state import StateStore
-from tests.planning import BENGALURU, NDVI_BENGALURU_AB, client_for, write_spec
+from tests.planning import BENGALURU, edit_legend_by_hand, write_spec
 
 SECRET = "sk-live-0123456789abcdef"  # looks like a real key, so a leak would be obvious
 
@@ -111,17 +111,6 @@ def test_apply_asks_on_a_terminal_and_takes_only_yes(
     assert accepted.exit_code == 0 and "Apply complete" in accepted.output
 
 
-def _edit_legend_by_hand(world: Emulator) -> None:
-    with client_for(world, api_key=SECRET) as client:
-        client.update_metadata(
-            BENGALURU,
-            NDVI_BENGALURU_AB,
-            mode="dynamic",
-            legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#000000", "label": "x"}]},
-            dynamic_bins=1,
-        )
-
-
 def test_saved_plan_applies_and_a_stale_one_is_refused(world: Emulator, project: Path) -> None:
     assert run(world, "plan", "--out", "plan.json").exit_code == 0
     assert json.loads((project / "plan.json").read_text())["spec_paths"] == ["specs/"]
@@ -129,9 +118,9 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(world: Emulator, project:
     assert applied.exit_code == 0, applied.output
     assert "Apply complete: 1 created, 0 adopted, 1 rolled back" in applied.output
 
-    _edit_legend_by_hand(world)
+    edit_legend_by_hand(world, api_key=SECRET)
     assert run(world, "plan", "--out", "plan2.json", "--detailed-exitcode").exit_code == 2
-    _edit_legend_by_hand(world)  # the world moves again after the plan was saved
+    edit_legend_by_hand(world, api_key=SECRET)  # the world moves again after the plan was saved
     refused = run(world, "apply", "plan2.json", "--yes")
     assert refused.exit_code == 1
     assert "stale" in refused.output and "updated_at changed from" in refused.output
@@ -366,14 +355,7 @@ def test_names_from_the_api_cannot_write_ci_workflow_commands(
     planned = run(world, "plan", "--out", "p.json", "-v")
     assert planned.exit_code == 0, planned.output
     # A legend edited by hand after the plan: apply refuses, naming the AOI.
-    with client_for(world, api_key=SECRET) as client:
-        client.update_metadata(
-            BENGALURU,
-            NDVI_BENGALURU_AB,
-            mode="dynamic",
-            legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#000000", "label": "x"}]},
-            dynamic_bins=1,
-        )
+    edit_legend_by_hand(world, api_key=SECRET)
     stale = run(world, "apply", "p.json", "--yes", "-v")
     assert stale.exit_code == 1 and "the saved plan is stale" in stale.output
     assert "Evil\\n\\x3a:error::pwned" not in stale.output  # one escape, not two

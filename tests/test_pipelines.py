@@ -24,7 +24,7 @@ import yaml
 
 from reconciler.emulator import Emulator
 from tests.ci_runners import FakeGitLab, JobResult, WorkflowRunner
-from tests.planning import BENGALURU, NDVI_BENGALURU_AB, client_for, write_spec
+from tests.planning import edit_legend_by_hand, write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 GITHUB_WORKFLOW = ROOT / "examples" / "github" / ".github" / "workflows" / "reconciler.yml"
@@ -49,17 +49,6 @@ aois:
 
 def _no_tool(name: str) -> str | None:
     return None if shutil.which(name) else name
-
-
-def _edit_legend_by_hand(world: Emulator) -> None:
-    with client_for(world, api_key=KEY) as client:
-        client.update_metadata(
-            BENGALURU,
-            NDVI_BENGALURU_AB,
-            mode="dynamic",
-            legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#000000", "label": "x"}]},
-            dynamic_bins=1,
-        )
 
 
 @pytest.fixture
@@ -288,7 +277,7 @@ def test_github_workflow_pull_request_merge_and_drift(
     assert runner.jobs_for(schedule) == ["drift"]
     calm = runner.run_job("drift", schedule)
     assert calm.status == "success", calm.log
-    _edit_legend_by_hand(world)
+    edit_legend_by_hand(world, api_key=KEY)
     drift = runner.run_job("drift", _github_context(base, "schedule", 302, "mmm1"))
     assert drift.status == "failure"
     assert "::warning title=reconciler drift::" in drift.log
@@ -350,7 +339,7 @@ def test_github_workflow_never_drops_a_merge_whose_apply_was_superseded(
         spec.read_text().replace("dates: [2024-05-06]", "dates: [2024-05-06], revision: 1")
     )
     assert _pull_request(runner, base, 10, 104, "ddd1").status == "success"
-    _edit_legend_by_hand(world)
+    edit_legend_by_hand(world, api_key=KEY)
     stale = _merge(runner, base, 10, "ddd1", "mmm4", 204)
     assert stale.status == "success", stale.log
     assert "the saved plan is stale, nothing was applied" in stale.log
@@ -402,6 +391,27 @@ def _commit(repo: Path, message: str) -> str:
     ).stdout.strip()
 
 
+def _merged(
+    gitlab: FakeGitLab,
+    iid: int,
+    *,
+    head: str,
+    pipelines: list[tuple[int, str, int, str, bytes]],
+    **commit_shas: str,
+) -> None:
+    """Merge request ``iid`` (last head ``head``) merged as ``commit_shas`` (merge_commit_sha,
+    squash_commit_sha); ``pipelines``: (id, sha, plan job id, its status, its plan.json)."""
+    commit = next(iter(commit_shas.values()))
+    gitlab.commits[commit] = [
+        {"iid": iid, "state": "merged", "sha": head, "merge_commit_sha": None,
+         "squash_commit_sha": None, **commit_shas}
+    ]  # fmt: skip
+    gitlab.pipelines[iid] = [{"id": pid, "sha": sha} for pid, sha, *_ in pipelines]
+    for pid, _, job_id, status, plan in pipelines:
+        gitlab.jobs[pid] = [{"id": job_id, "name": "plan", "status": status}]
+        gitlab.artifacts[(job_id, "plan.json")] = plan
+
+
 def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emulator) -> None:
     """Acceptance: gitlab-ci-local runs the example pipeline's plan job green against the
     emulator; then the comment is updated, the reviewed plan applied, drift reported."""
@@ -445,15 +455,10 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
         spec = gitlab_repo / "specs" / "spec.yaml"
         spec.write_text("# merged\n" + spec.read_text())
         merged = _commit(gitlab_repo, "merge !7")
-        gitlab.commits[merged] = [
-            {"iid": 7, "state": "merged", "sha": "head7", "merge_commit_sha": merged,
-             "squash_commit_sha": None}
-        ]  # fmt: skip
-        gitlab.pipelines[7] = [{"id": 301, "sha": "head7"}, {"id": 300, "sha": "older7"}]
-        gitlab.jobs[301] = [{"id": 5001, "name": "plan", "status": "success"}]
-        gitlab.jobs[300] = [{"id": 5000, "name": "plan", "status": "success"}]
-        gitlab.artifacts[(5001, "plan.json")] = artifact.read_bytes()
-        gitlab.artifacts[(5000, "plan.json")] = b"not this one"
+        _merged(gitlab, 7, merge_commit_sha=merged, head="head7", pipelines=[
+            (301, "head7", 5001, "success", artifact.read_bytes()),
+            (300, "older7", 5000, "success", b"not this one"),
+        ])  # fmt: skip
         push = {**common, "PIXXEL_API_KEY": KEY, "CI_PIPELINE_SOURCE": "push"}
         applied = _gitlab_ci_local(gitlab_repo, "apply", push)
         assert applied.returncode == 0, applied.stdout + applied.stderr
@@ -467,14 +472,10 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
             spec.read_text().replace("- index: NDWI\n", "- index: NDWI\n      - index: SAVI\n")
         )
         second = _commit(gitlab_repo, "merge !8")
-        gitlab.commits[second] = [
-            {"iid": 8, "state": "merged", "sha": "head8b", "merge_commit_sha": None,
-             "squash_commit_sha": second}
-        ]  # fmt: skip
-        gitlab.pipelines[8] = [{"id": 402, "sha": "head8b"}, {"id": 401, "sha": "head8a"}]
-        gitlab.jobs[402] = [{"id": 6002, "name": "plan", "status": "canceled"}]
-        gitlab.jobs[401] = [{"id": 6001, "name": "plan", "status": "success"}]
-        gitlab.artifacts[(6001, "plan.json")] = artifact.read_bytes()  # an outdated plan
+        _merged(gitlab, 8, squash_commit_sha=second, head="head8b", pipelines=[
+            (402, "head8b", 6002, "canceled", b""),
+            (401, "head8a", 6001, "success", artifact.read_bytes()),  # an outdated plan
+        ])  # fmt: skip
         fresh = _gitlab_ci_local(gitlab_repo, "apply", push)
         assert fresh.returncode == 0, fresh.stdout + fresh.stderr
         assert (
@@ -492,7 +493,7 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
         schedule = {**common, "PIXXEL_API_KEY": KEY, "CI_PIPELINE_SOURCE": "schedule"}
         calm = _gitlab_ci_local(gitlab_repo, "drift", schedule)
         assert calm.returncode == 0 and "PASS" in calm.stdout, calm.stdout + calm.stderr
-        _edit_legend_by_hand(world)
+        edit_legend_by_hand(world, api_key=KEY)
         drift = _gitlab_ci_local(gitlab_repo, "drift", schedule)
         assert drift.returncode != 0, drift.stdout + drift.stderr
         assert "PASS" not in drift.stdout
