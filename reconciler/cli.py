@@ -21,13 +21,15 @@ import click
 
 from reconciler import __version__
 from reconciler._text import clean, plural
-from reconciler.apply import now
+from reconciler.apply import ApplyResult, now
 from reconciler.console import (
     LogFormatter,
     Reporter,
+    echo,
     handle_errors,
     isatty,
     print_summary,
+    secho,
 )
 from reconciler.emulator.command import emulator_command
 from reconciler.engine import (
@@ -186,7 +188,7 @@ def _show(
     from reconciler.render import render
 
     text = render(plan, fmt, color=color, comment_id=comment_id, details_url=details_url)
-    click.echo(text, nl=False, color=color)
+    echo(text, nl=False, color=color)
 
 
 @contextmanager
@@ -199,9 +201,9 @@ def _failures_in_format(fmt: str, command: str, comment_id: str | None = None) -
         from reconciler.render import render_failure_json, render_failure_markdown
 
         if fmt == "json":
-            click.echo(render_failure_json(exc, command), nl=False)
+            echo(render_failure_json(exc, command), nl=False)
         elif fmt == "markdown":
-            click.echo(render_failure_markdown(exc, command, comment_id=comment_id), nl=False)
+            echo(render_failure_markdown(exc, command, comment_id=comment_id), nl=False)
         raise
 
 
@@ -313,42 +315,42 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
         # Nothing to check (missing path, empty directory): text mode says so on stderr via
         # handle_errors; machines still get an answer on stdout.
         if output_format == "json":
-            click.echo(render_validation_json((), exc.problems, ()))
+            echo(render_validation_json((), exc.problems, ()))
         elif output_format == "github":
-            click.echo(render_validation_github(exc.problems, ()), nl=False)
+            echo(render_validation_github(exc.problems, ()), nl=False)
         raise
     except ReconcilerError as exc:
         # --online could not reach the API: still a JSON answer for machines.
         if output_format == "json":
-            click.echo(render_failure_json(exc, "validate"), nl=False)
+            echo(render_failure_json(exc, "validate"), nl=False)
         elif output_format == "github":
-            click.echo(render_github_error(str(exc)), nl=False)
+            echo(render_github_error(str(exc)), nl=False)
         raise
     finally:
         reporter.clear()
 
     if output_format == "json":
-        click.echo(render_validation_json(result.files, result.problems, result.notes))
+        echo(render_validation_json(result.files, result.problems, result.notes))
     elif output_format == "github":
-        click.echo(render_validation_github(result.problems, result.notes), nl=False)
+        echo(render_validation_github(result.problems, result.notes), nl=False)
         if result.problems:
-            click.echo(f"{plural(len(result.problems), 'problem')} in the specs", err=True)
+            echo(f"{plural(len(result.problems), 'problem')} in the specs", err=True)
     else:
         for problem in result.problems:
-            click.echo(clean(str(problem)))
+            echo(clean(str(problem)))
         for note in result.notes:
             text = f"{note.where}: note: {note.message}" if note.where else note.message
-            click.echo(clean(text))
+            echo(clean(text))
         if result.problems:
             files = {p.where.path for p in result.problems if p.where is not None}
             summary = f"{plural(len(result.problems), 'problem')} in {plural(len(files), 'file')}"
-            click.secho(summary, fg="red")
+            secho(summary, fg="red")
         else:
             specs = result.specs
             aois = len({a.label for a in specs.aois}) if specs else 0
             count = specs.visualization_count if specs else 0
             selectors = len(specs.selectors) if specs else 0
-            click.secho(
+            secho(
                 f"{' '.join(targets)} is valid: {plural(len(result.files), 'file')}, "
                 f"{plural(aois, 'AOI')}"
                 + (f", {plural(selectors, 'selector')}" if selectors else "")
@@ -401,7 +403,8 @@ def schema(out: IO[str]) -> None:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="A directory (one file per AOI) or a *.yaml file (all in one). Default: standard output.",
+    help="A directory (one file per AOI) or a *.yaml file (all in one). Default (or -): "
+    "standard output.",
 )
 @click.option(
     "--by-name",
@@ -412,7 +415,9 @@ def schema(out: IO[str]) -> None:
 @state_option
 @api_options
 @handle_errors
+@click.pass_context
 def export(
+    ctx: click.Context,
     aois: tuple[str, ...],
     all_aois: bool,
     out: Path | None,
@@ -438,6 +443,8 @@ def export(
     starts with a yaml-language-server line; the schema it names is written beside the specs.
     Existing files are never replaced without --force.
     """
+    if out == Path("-"):
+        out = None
     options = ExportOptions(aois=aois, all_aois=all_aois, out=out, by_name=by_name, force=force)
     reporter = Reporter()
     try:
@@ -445,7 +452,7 @@ def export(
     finally:
         reporter.clear()
     if result.text is not None:
-        click.echo(result.text, nl=False)
+        echo(result.text, nl=False)
     skipped = (
         f"; {plural(result.without_visualizations, 'AOI')} without visualizations left out"
         if result.without_visualizations
@@ -453,16 +460,25 @@ def export(
     )
     what = f"{plural(result.visualizations, 'visualization')} of {plural(result.aois, 'AOI')}"
     if not result.aois:
-        click.echo(f"Nothing to export{skipped}.", err=True)
+        echo(f"Nothing to export{skipped}.", err=True)
     elif out is not None:
-        sandbox = " --sandbox" if settings.sandbox else ""
-        click.echo(
+        check = _command("plan", str(out), *_carried_options(ctx), "--detailed-exitcode")
+        echo(
             f"Exported {what} to {out} ({plural(len(result.files), 'file')}, schema included"
-            f"{skipped}). Check with: reconciler plan {out}{sandbox} --detailed-exitcode",
+            f"{skipped}). Check with: {check}",
             err=True,
         )
+        if result.others:
+            shown = ", ".join(str(p) for p in result.others[:5])
+            more = f" and {len(result.others) - 5} more" if len(result.others) > 5 else ""
+            echo(
+                f"Note: {out} also holds {plural(len(result.others), 'other spec file')} "
+                f"({shown}{more}): a plan of {out} reads them too, and a visualization "
+                "declared in two of them must agree.",
+                err=True,
+            )
     else:
-        click.echo(f"Exported {what}{skipped}.", err=True)
+        echo(f"Exported {what}{skipped}.", err=True)
 
 
 # --- plan -------------------------------------------------------------------------------------
@@ -534,7 +550,7 @@ def plan(
             hint = f"apply it with: {_command('apply', str(out), *_carried_options(ctx))}"
         else:
             hint = "it has no changes: applying it would do nothing"
-        click.echo(f"Saved this plan to {out}; {hint}", err=True)
+        echo(f"Saved this plan to {out}; {hint}", err=True)
     if detailed_exitcode and result.has_changes:
         sys.exit(2)
 
@@ -606,9 +622,7 @@ def _confirm(yes: bool) -> None:
 
 
 def _ask(plan: Plan) -> None:
-    click.echo(
-        f"\nDo you want to apply these {len(plan.changes)} changes? Only 'yes' will be accepted."
-    )
+    echo(f"\nDo you want to apply these {len(plan.changes)} changes? Only 'yes' will be accepted.")
     if click.prompt("Enter a value", default="", show_default=False).strip() != "yes":
         raise ApplyError("apply cancelled: nothing was changed")
 
@@ -684,9 +698,11 @@ def apply(
     colored = _color(color)
     reporter = Reporter()
     started = now()
+    shown: list[Plan] = []
 
     def show(the_plan: Plan) -> None:
         reporter.clear()
+        shown.append(the_plan)
         _show(the_plan, "text", colored)
 
     def confirm(the_plan: Plan) -> None:
@@ -704,8 +720,10 @@ def apply(
         raise
     finally:
         reporter.clear()
-    if report is not None and result is not None:
-        write_report(report, result)
+    if report is not None:
+        # Nothing to change is an outcome too: CI reads the report either way.
+        api_url = shown[0].api_url if shown else ""
+        write_report(report, result or ApplyResult(api_url, started_at=started, finished_at=now()))
     if result is None:
         return
     print_summary(result)

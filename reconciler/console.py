@@ -1,9 +1,11 @@
 """What the command line shows while it works: errors, progress, summaries.
 
-Only the CLI layer prints. Progress arrives as typed events (``reconciler.events``) and is drawn
-for where it is read: on a terminal a live progress line that redraws itself; in a CI log (no
-terminal) plain lines stamped with the time and the seconds since the start, with waiting and
-refresh lines throttled so a long run never floods the log or looks hung.
+Only the CLI layer prints, and only through ``echo`` / ``secho`` here, which redact every
+installed secret (``reconciler.redact``) from whatever is printed. Progress arrives as typed
+events (``reconciler.events``) and is drawn for where it is read: on a terminal a live progress
+line that redraws itself; in a CI log (no terminal) plain lines stamped with the time and the
+seconds since the start, with waiting and refresh lines throttled so a long run never floods the
+log or looks hung.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from reconciler._text import clean, clean_lines
 from reconciler.apply import ApplyResult, ItemResult
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.events import Event, ItemFinished, Refreshed, Stopping, Waiting
+from reconciler.redact import RedactingFormatter, redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +34,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 WAIT_LOG_INTERVAL = 30.0
 #: Without a terminal, at most one "refreshed n/m" line this often (seconds).
 REFRESH_LOG_INTERVAL = 10.0
+
+
+def echo(message: str = "", **kwargs: Any) -> None:
+    """``click.echo`` with every installed secret redacted: the one way the CLI prints text."""
+    click.echo(redact(message), **kwargs)
+
+
+def secho(message: str = "", **kwargs: Any) -> None:
+    """``click.secho`` (styled ``echo``) with every installed secret redacted."""
+    click.secho(redact(message), **kwargs)
 
 
 def isatty(stream: Any) -> bool:
@@ -49,23 +62,23 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SpecError as exc:
             if len(exc.problems) == 1:
-                click.secho(f"Error: {clean(str(exc.problems[0]))}", fg="red", err=True)
+                secho(f"Error: {clean(str(exc.problems[0]))}", fg="red", err=True)
                 sys.exit(1)
             for problem in exc.problems:  # one per line, so editors and CI can jump to each
-                click.echo(clean(str(problem)), err=True)
-            click.secho(f"Error: {len(exc.problems)} problems in the specs", fg="red", err=True)
+                echo(clean(str(problem)), err=True)
+            secho(f"Error: {len(exc.problems)} problems in the specs", fg="red", err=True)
             sys.exit(1)
         except ReconcilerError as exc:
             # Messages quote names from the API and the specs: no line of theirs may pass
             # for a terminal escape or a CI workflow command.
-            click.secho(f"Error: {clean_lines(str(exc))}", fg="red", err=True)
+            secho(f"Error: {clean_lines(str(exc))}", fg="red", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
 
-class LogFormatter(logging.Formatter):
-    """Log records as printed: every line ``clean``, since messages quote names."""
+class LogFormatter(RedactingFormatter):
+    """Log records as printed: secrets redacted, every line ``clean`` (messages quote names)."""
 
     def format(self, record: logging.LogRecord) -> str:
         return clean_lines(super().format(record))
@@ -137,7 +150,7 @@ class Reporter:
         if not self.live:
             stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%SZ")
             text = f"{stamp} +{time.monotonic() - self._started:.1f}s {text}"
-        click.echo(clean(text), file=self._stream, err=self._stream is None)
+        echo(clean(text), file=self._stream, err=self._stream is None)
 
     def _status(self, text: str) -> None:
         if not self.live:
@@ -154,7 +167,7 @@ class Reporter:
 
     def _raw(self, text: str) -> None:
         # color=True: the live line is only drawn on a terminal, and must keep its escapes.
-        click.echo(text, nl=False, file=self._stream, err=self._stream is None, color=True)
+        echo(text, nl=False, file=self._stream, err=self._stream is None, color=True)
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:
@@ -168,11 +181,11 @@ def print_summary(result: ApplyResult) -> None:
     for item in result.items:
         if item.outcome == "failed":
             what = f"{item.index_name} on {item.aoi_name} ({item.where}): {item.message}"
-            click.secho(f"  failed: {clean(what)}", fg="red", err=True)
+            secho(f"  failed: {clean(what)}", fg="red", err=True)
     headline = "Apply interrupted" if result.interrupted else "Apply complete"
     if result.stopped_early:
-        headline = "Apply stopped early (--fail-fast)"
-    click.echo(
+        headline = f"Apply stopped early ({result.stop_reason or '--fail-fast'})"
+    echo(
         f"{headline}: "
         + ", ".join(f"{counts[k]} {k}" for k in ("created", "adopted", "rolled back"))
         + f", {counts['failed']} failed, {counts['skipped']} skipped."

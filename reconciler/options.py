@@ -19,7 +19,15 @@ from reconciler.render import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_API_PARAMS = ("api_url", "api_key_file", "sandbox", "parallelism", "max_rps", "state_path")
+_API_PARAMS = (
+    "api_url",
+    "api_key_file",
+    "sandbox",
+    "parallelism",
+    "max_rps",
+    "state_path",
+    "timeout",
+)
 
 
 def api_options(func: F) -> F:
@@ -40,6 +48,7 @@ def api_options(func: F) -> F:
             parallelism=values["parallelism"],
             max_rps=values["max_rps"],
             state=values["state_path"],
+            timeout=values["timeout"],
         )
         return func(*args, **kwargs)
 
@@ -74,6 +83,15 @@ def api_options(func: F) -> F:
             type=click.FloatRange(min=0, min_open=True),
             default=None,
             help="At most this many requests per second, across all threads.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            metavar="SECONDS",
+            help="Give up on the whole command after this long: requests in flight are cut, "
+            "apply starts nothing new and reports every change, like after Ctrl-C. "
+            "[default: no limit; each request has its own]",
         ),
     ]
     decorated: Callable[..., Any] = wrapper

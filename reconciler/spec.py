@@ -49,12 +49,14 @@ import hashlib
 import logging
 import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -71,7 +73,13 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from reconciler.dates import iso_date
 from reconciler.errors import Problem, SpecError, Where
-from reconciler.yamlsource import Document, Loc, read_yaml_file
+from reconciler.yamlsource import (
+    Document,
+    Loc,
+    describe_os_error,
+    read_yaml_file,
+    special_file_kind,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +92,9 @@ EXTENSION_PREFIX = "x-"
 
 Mode = Literal["dynamic", "theoretical"]
 
-# What YAML 1.1 would read as a date (1-2 digit month/day): such text is meant as a date, so a
-# bad one is reported as a bad date rather than silently taken as an asset name.
-_DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ tT].*)?")
+#: What YAML 1.1 would read as a date (1-2 digit month/day): such text is meant as a date, so
+#: a bad one is reported as a bad date rather than silently taken as an asset name.
+DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ tT].*)?")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -135,7 +143,7 @@ def _spec_date(value: Any) -> str:
 
 def _asset_selector(value: Any) -> str:
     """An asset id, name or ISO date; dates come back as ISO strings."""
-    if isinstance(value, dt.date) or (isinstance(value, str) and _DATE_LIKE.fullmatch(value)):
+    if isinstance(value, dt.date) or (isinstance(value, str) and DATE_LIKE.fullmatch(value)):
         return _spec_date(value)
     if isinstance(value, str):
         if not value.strip():
@@ -148,14 +156,16 @@ def _asset_selector(value: Any) -> str:
     )
 
 
-def _aoi_id(value: Any) -> Any:
-    """A bare ``aoi: <value>`` is an id; a name written there is the likely mistake."""
+def _aoi_id(value: Any, *, by_name: str = "to give the AOI by name write aoi: {{name: {}}}") -> Any:
+    """A bare ``aoi: <value>`` is an id; a name written there is the likely mistake.
+
+    ``by_name`` is the hint, with ``{}`` for the value: what to write instead to name the AOI.
+    """
     if isinstance(value, str) and not looks_like_uuid(value):
         raise PydanticCustomError(
             "aoi_id",
             f"{_describe(value)} is not an AOI id (ids look like "
-            f"89a291cd-7ad8-5f86-aeee-55e92b0a0f5d); to give the AOI by name write "
-            f"aoi: {{name: {value}}}",
+            f"89a291cd-7ad8-5f86-aeee-55e92b0a0f5d); " + by_name.format(value),
         )
     return value
 
@@ -480,6 +490,19 @@ class AoiEntry(BaseModel):
         return _no_null(value)
 
 
+SelectorAoiIdText = Annotated[
+    str,
+    BeforeValidator(
+        lambda value: _aoi_id(value, by_name="to select AOIs by name write names: [{}]")
+    ),
+    Field(
+        title="AOI id",
+        description="An AOI's id (a UUID). To select AOIs by name, use names: [...].",
+        examples=["89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"],
+        json_schema_extra={"pattern": "^" + _UUID.pattern + "$"},
+    ),
+]
+
 ProjectIdText = Annotated[
     str,
     BeforeValidator(lambda value: _uuid_text(value, "project id")),
@@ -491,8 +514,44 @@ ProjectIdText = Annotated[
     ),
 ]
 
+
+def unclosed_bracket(pattern: str) -> int | None:
+    """Where a ``[`` of a glob pattern opens a set that is never closed, or None.
+
+    ``fnmatch`` reads such a ``[`` as a literal character, so ``Farm-[`` would silently match
+    only an AOI named exactly that: almost surely a typo. Sets follow ``fnmatch``: ``[!...]``
+    negates, and a ``]`` right after ``[`` or ``[!`` is a member, not the end.
+    """
+    i, n = 0, len(pattern)
+    while i < n:
+        if pattern[i] != "[":
+            i += 1
+            continue
+        j = i + 1
+        if j < n and pattern[j] == "!":
+            j += 1
+        if j < n and pattern[j] == "]":
+            j += 1
+        j = pattern.find("]", j)
+        if j < 0:
+            return i
+        i = j + 1
+    return None
+
+
+def _name_pattern(value: Any) -> Any:
+    if isinstance(value, str) and (at := unclosed_bracket(value)) is not None:
+        raise PydanticCustomError(
+            "name_pattern",
+            f"{_describe(value)}: the '[' at character {at + 1} is never closed; expected a set "
+            "like [abc] (one of a, b, c), or [[] for a literal '['",
+        )
+    return value
+
+
 AoiNamePattern = Annotated[
     str,
+    AfterValidator(_name_pattern),
     Field(
         min_length=1,
         title="AOI name or pattern",
@@ -526,7 +585,7 @@ class SelectorMatchModel(BaseModel):
         ),
         examples=[["Farm-*", "Pune-East"]],
     )
-    ids: list[AoiIdText] | None = Field(
+    ids: list[SelectorAoiIdText] | None = Field(
         default=None,
         min_length=1,
         title="AOI ids",
@@ -850,48 +909,72 @@ def find_spec_files(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, 
 
     Directories are searched recursively for ``*.yaml`` and ``*.yml``, sorted by path; hidden
     files and directories (``.git``, ``.pre-commit-config.yaml``) are skipped. A file named
-    explicitly is read whatever its name. Each file is read once even if named twice.
-    Raises ``SpecError`` if a path does not exist or a directory holds no spec files.
+    explicitly is read whatever its name. Each file is read once even if named twice (or
+    reached through a symlink). Only regular files are specs: a device, FIFO or socket (say a
+    link to ``/dev/stdin``) is refused without being opened, so nothing blocks on it.
+    Raises ``SpecError`` if a path does not exist, cannot be used (symlink loop, special
+    file), or a directory holds no spec files.
     """
     problems: list[Problem] = []
     found: list[tuple[str, Path]] = []
-    seen: set[Path] = set()
+    seen: set[tuple[int, int]] = set()
     if not paths:
         raise SpecError([Problem("no spec files or directories given")])
     for given in paths:
         shown = os.fspath(given)
-        path = Path(given)
-        if path.is_dir():
-            matches = _walk(shown)
-            if not matches:
+        info = _stat(shown, problems)
+        if info is None:
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            before = len(problems)
+            matches = _walk(shown, problems)
+            if not matches and len(problems) == before:
                 problems.append(
                     Problem(f"{shown}: no spec files (*.yaml, *.yml) in this directory")
                 )
-        elif path.exists():
-            matches = [(shown, path)]
         else:
-            problems.append(Problem(f"{shown}: no such file or directory"))
-            continue
-        for display, file_path in matches:
-            key = file_path.resolve()
+            matches = [(shown, info)]
+        for display, file_info in matches:
+            kind = special_file_kind(file_info)
+            if kind is not None:
+                problems.append(Problem(f"{display}: {kind}, not a spec file; refusing to read it"))
+                continue
+            key = (file_info.st_dev, file_info.st_ino)
             if key not in seen:
                 seen.add(key)
-                found.append((display, file_path))
+                found.append((display, Path(display)))
     if problems:
         raise SpecError(problems)
     return found
 
 
-def _walk(top: str) -> list[tuple[str, Path]]:
-    result: list[tuple[str, Path]] = []
-    # os.walk does not follow directory symlinks, so a link loop cannot trap us.
-    for root, dirs, files in os.walk(top):
+def _stat(shown: str, problems: list[Problem]) -> os.stat_result | None:
+    """``os.stat`` (following symlinks) of a spec path, or None after adding the problem."""
+    try:
+        return os.stat(shown)
+    except OSError as exc:
+        problems.append(Problem(f"{shown}: {describe_os_error(exc, shown)}"))
+        return None
+
+
+def _walk(top: str, problems: list[Problem]) -> list[tuple[str, os.stat_result]]:
+    result: list[tuple[str, os.stat_result]] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = exc.filename if isinstance(exc.filename, str) else top
+        problems.append(Problem(f"{where}: {describe_os_error(exc, where)}"))
+
+    # os.walk does not follow directory symlinks, so a link loop among directories cannot trap
+    # us; a file symlink in a loop fails its stat below and is reported.
+    for root, dirs, files in os.walk(top, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.startswith(".") or not name.endswith(SPEC_SUFFIXES):
                 continue
             display = os.path.join(root, name)
-            result.append((display, Path(display)))
+            info = _stat(display, problems)
+            if info is not None:
+                result.append((display, info))
     return sorted(result, key=lambda item: Path(item[0]).parts)
 
 
@@ -1120,7 +1203,7 @@ def _selector_decls(doc: Document, problems: list[Problem]) -> list[SelectorDecl
 
 def _asset_kind(doc: Document, loc: Loc, value: str) -> Literal["id", "name", "date"]:
     raw = _at(doc.data, loc)
-    if isinstance(raw, dt.date) or (isinstance(raw, str) and _DATE_LIKE.fullmatch(raw)):
+    if isinstance(raw, dt.date) or (isinstance(raw, str) and DATE_LIKE.fullmatch(raw)):
         return "date"
     return "id" if looks_like_uuid(value) else "name"
 
@@ -1366,7 +1449,7 @@ def _problem(error: Any, doc: Document) -> Problem:
             f"all or any, got {_describe(value)}"
         )
         if isinstance(value, str):
-            close = difflib.get_close_matches(value, ASSET_POLICIES, n=1)
+            close = difflib.get_close_matches(value.lower(), ASSET_POLICIES, n=1)
             if close:
                 message += f" (did you mean '{close[0]}'?)"
         return Problem(message, where)

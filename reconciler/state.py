@@ -17,11 +17,13 @@ The file (default ``.reconciler/state.json``) is small, human-readable JSON that
           "updated_at": "2025-01-02T03:04:05Z"
         }
       },
-      "selectors": {"names: Farm-*": {"<aoi id>": "<aoi name>"}}
+      "selectors": {"specs/farms.yaml": {"names: Farm-*": {"<aoi id>": "<aoi name>"}}}
     }
 
-``selectors`` (present once specs use selectors) remembers which AOIs each selector matched at
-the last apply, so a plan can say which ones it no longer matches.
+``selectors`` (present once specs use selectors) remembers, per spec file, which AOIs each of
+its selectors matched at the last apply that read that file, so a plan can say which ones it
+no longer matches. Per file, because a plan or apply may read some spec files only: it reports
+and replaces the records of those files, and leaves the others' alone.
 
 Guarantees: every write is atomic (``reconciler.atomicfile``), so a crash leaves the old or the
 new file, never half of one; each ``StateStore.record_*`` saves at once, so an interrupted apply
@@ -37,7 +39,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -91,8 +93,9 @@ class State:
     """Every record, keyed by visualization id: plain data, JSON-serialisable via ``to_dict``."""
 
     visualizations: dict[str, VizRecord] = field(default_factory=dict)
-    #: selector key -> {AOI id: AOI name} it matched at the last apply
-    selectors: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: spec file -> selector key -> {AOI id: AOI name} it matched at the last apply; the file
+    #: "" holds records of an older reconciler, which did not keep the file
+    selectors: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def get(self, visualization_id: str) -> VizRecord | None:
         """The record of one visualization, or None if this tool never rolled it back."""
@@ -168,6 +171,31 @@ class State:
             },
         )
 
+    def record_selectors(
+        self,
+        matches: Mapping[str, Mapping[str, Mapping[str, str]]],
+        *,
+        replacing: Callable[[str], bool],
+    ) -> bool:
+        """Remember what each selector matched: spec file -> selector key -> {AOI id: name}.
+
+        The records of every file in ``matches`` and of every recorded file ``replacing``
+        accepts (the files the apply read, or would have read had they not been deleted) give
+        way to ``matches``; other files' records stay. Returns whether anything changed.
+        """
+        merged = {file: keys for file, keys in self.selectors.items() if not replacing(file)}
+        merged.update(
+            {
+                file: {key: dict(aois) for key, aois in keys.items()}
+                for file, keys in matches.items()
+                if keys
+            }
+        )
+        if merged == self.selectors:
+            return False
+        self.selectors = merged
+        return True
+
     def to_dict(self) -> dict[str, Any]:
         """The whole state as the JSON object written to disk (a deep copy)."""
         data: dict[str, Any] = {
@@ -175,7 +203,10 @@ class State:
             "visualizations": {vid: rec.to_dict() for vid, rec in self.visualizations.items()},
         }
         if self.selectors:  # absent unless used, so such files stay as they always were
-            data["selectors"] = {key: dict(aois) for key, aois in self.selectors.items()}
+            data["selectors"] = {
+                file: {key: dict(aois) for key, aois in keys.items()}
+                for file, keys in self.selectors.items()
+            }
         return data
 
     @classmethod
@@ -195,6 +226,14 @@ class State:
             else:
                 hint = f"this reconciler reads version {STATE_VERSION}"
             raise StateError(f"{source}: unsupported state file version {_short(version)}: {hint}")
+        selectors = data.get("selectors")
+        if isinstance(selectors, dict) and any(
+            isinstance(keys, dict) and (not keys or any(isinstance(v, str) for v in keys.values()))
+            for keys in selectors.values()
+        ):
+            # Written before records named their spec file: selector key -> {AOI id: name}
+            # (empty for a selector that matched nothing; a file always has a selector).
+            data = {**data, "selectors": {"": selectors}}
         try:
             parsed = _StateFile.model_validate(data)
         except ValidationError as exc:
@@ -219,7 +258,10 @@ class State:
                 )
                 for vid, rec in parsed.visualizations.items()
             },
-            selectors={key: dict(aois) for key, aois in parsed.selectors.items()},
+            selectors={
+                file: {key: dict(aois) for key, aois in keys.items()}
+                for file, keys in parsed.selectors.items()
+            },
         )
 
 
@@ -262,7 +304,7 @@ class _StateFile(BaseModel):
 
     version: int
     visualizations: dict[str, _VizFile]
-    selectors: dict[str, dict[str, str]] = Field(default_factory=dict)
+    selectors: dict[str, dict[str, dict[str, str]]] = Field(default_factory=dict)
 
 
 def _json_path(loc: tuple[int | str, ...]) -> str:
@@ -386,16 +428,17 @@ class StateStore:
             )
             self._write(self._state)
 
-    def record_selectors(self, matches: Mapping[str, Mapping[str, str]]) -> None:
-        """Remember what each selector matched (key -> {AOI id: name}), replacing the last
-        record; saves only when that changes anything."""
-        wanted = {key: dict(aois) for key, aois in matches.items()}
+    def record_selectors(
+        self,
+        matches: Mapping[str, Mapping[str, Mapping[str, str]]],
+        *,
+        replacing: Callable[[str], bool],
+    ) -> None:
+        """``State.record_selectors`` on the loaded state; saves only when that changes it."""
         with self._mutex:
             self._ensure_loaded()
-            if self._state.selectors == wanted:
-                return
-            self._state.selectors = wanted
-            self._write(self._state)
+            if self._state.record_selectors(matches, replacing=replacing):
+                self._write(self._state)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
