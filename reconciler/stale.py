@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from deepdiff import DeepDiff
 
-from reconciler._text import clean, plural
+from reconciler._text import clean
 from reconciler.errors import StalePlanError
 from reconciler.plan import AoiSnapshot, DesiredState, DesiredViz, Plan, RollbackTarget
 from reconciler.resolve import Desired, DesiredVisualization
@@ -103,9 +103,9 @@ def _differences(was: DesiredViz, now: DesiredViz, assets: Mapping[str, str]) ->
         came = [assets.get(a, a) for a in now.identity if a not in was.identity]
         went = [assets.get(a, a) for a in was.identity if a not in now.identity]
         if came:
-            out.append(f"{plural(len(came), 'new asset')} since the plan: {', '.join(came)}")
+            out.append(f"now also over {', '.join(came)}")
         if went:
-            out.append(f"{plural(len(went), 'asset')} gone since the plan: {', '.join(went)}")
+            out.append(f"no longer over {', '.join(went)}")
     if was.resolution != now.resolution:
         out.append(f"resolution {_text(was.resolution)} → {_text(now.resolution)}")
     old = {r.mode: r for r in was.rollbacks}

@@ -45,8 +45,8 @@ def test_new_imagery_under_a_policy_names_the_assets() -> None:
     assert describe_desired_changes(
         NAMES, {"aoi-1": {"evi:all": evi}}, {"aoi-1": {"evi:all": after}}, names
     ) == [
-        "AOI Field: EVI over all assets: 2 new assets since the plan: C (2025-02-03), d; "
-        "1 asset gone since the plan: B (2024-01-01)"
+        "AOI Field: EVI over all assets: now also over C (2025-02-03), d; "
+        "no longer over B (2024-01-01)"
     ]
 
 
@@ -171,6 +171,4 @@ def test_new_imagery_stales_only_declarations_over_a_policy(
     assert refused.exit_code == 1, refused.output
     reasons = refused.output.split("nothing was applied:\n")[1].split("\nMake a new plan")[0]
     label = "EVI over all assets" if policy == "all" else "EVI (any existing one)"
-    assert (
-        reasons == f"  - AOI Kochi-Coast: {label}: 1 new asset since the plan: Kochi-C (2026-01-12)"
-    )
+    assert reasons == f"  - AOI Kochi-Coast: {label}: now also over Kochi-C (2026-01-12)"
