@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,90 @@ def test_apply_converges_under_faults_without_duplicates(
     assert count_visualizations(emulator, PUNE, NDVI) == 1
     emulator.faults = FaultConfig()
     assert not make_plan(emulator, specs, state).has_changes
+
+
+def test_a_rollback_waits_for_a_visualization_still_creating_at_plan_time(
+    make_emulator, tmp_path: Path
+) -> None:
+    emulator = make_emulator(creation_delay=0.4)
+    with client_for(emulator) as client:  # made by someone else, still being computed
+        client.create_visualization(BENGALURU, NDWI, src_asset_ids=[BENGALURU_C, BENGALURU_D])
+    specs = write_spec(
+        tmp_path / "specs",
+        """
+        aois:
+          - aoi: {name: Bengaluru-North}
+            visualizations:
+              - index: NDWI
+                assets: [Bengaluru-C, Bengaluru-D]
+                rollback: [{mode: dynamic, dates: [2025-05-02]}]
+        """,
+    )
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+    assert "creating" in [w.kind for w in plan.warnings] and len(plan.rollbacks) == 1
+    events: list[Event] = []
+
+    result = run_apply(emulator, plan, state, listener=events.append)
+
+    assert result.ok and [i.outcome for i in result.items] == ["rolled back"]
+    assert any(isinstance(e, Waiting) for e in events)  # it waited before the PATCH
+    assert not make_plan(emulator, specs, state).has_changes
+
+
+def test_a_new_visualization_that_vanishes_while_waited_for_is_a_failure(
+    make_emulator, specs: Path, tmp_path: Path
+) -> None:
+    emulator = make_emulator(creation_delay=5)
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+
+    def vanish(event: Event) -> None:
+        if isinstance(event, Waiting):
+            with emulator.lock:  # gone from the API (the emulator has no delete)
+                world = emulator.world
+                world.visualizations = [
+                    v for v in world.visualizations if v.id != event.visualization_id
+                ]
+
+    result = run_apply(emulator, plan, state, listener=vanish)
+
+    failed = [i for i in result.items if i.outcome == "failed"]
+    assert len(failed) == 2 and all(i.change == "create" for i in failed)
+    assert all("is not listed on its AOI any more" in i.message for i in failed)
+    assert result.counts()["rolled back"] == 2  # the rest went ahead
+
+
+def test_ctrl_c_while_waiting_reports_every_change(
+    make_emulator, specs: Path, tmp_path: Path
+) -> None:
+    emulator = make_emulator(creation_delay=5)
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+
+    sent: list[Event] = []
+
+    def interrupt(event: Event) -> None:
+        if isinstance(event, Waiting) and not sent:  # once: a second Ctrl-C stops the last look
+            sent.append(event)
+            signal.raise_signal(signal.SIGINT)  # from a worker: the main thread gets it
+
+    result = run_apply(emulator, plan, state, listener=interrupt, parallelism=1)
+
+    assert result.interrupted and not result.ok
+    assert len(result.items) == len(plan.changes)  # every change accounted for
+    created = [i for i in result.items if i.change == "create" and i.outcome == "created"]
+    assert created and all(i.status == "creating" for i in created)
+    assert all("interrupted (Ctrl-C) before it was ready" in i.message for i in created)
+
+
+def test_a_bug_in_a_worker_stops_apply_and_is_raised(emulator, specs: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+
+    def broken(event: Event) -> None:
+        if isinstance(event, ItemFinished):
+            raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_apply(emulator, plan, state, listener=broken)
