@@ -24,7 +24,7 @@ from reconciler.errors import ApiError, ConflictError
 from reconciler.events import ItemFinished, Listener, Stopping, Waiting, ignore
 from reconciler.identity import Identity
 from reconciler.plan import Create, Plan, Rollback
-from reconciler.state import StateStore
+from reconciler.statestore import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,12 @@ class Applier:
             self._stop.set()
 
     def apply(self, plan: Plan) -> ApplyResult:
-        """Apply every change of ``plan``. Ctrl-C stops cleanly and returns what was done."""
+        """Apply every change of ``plan``. Ctrl-C stops cleanly and returns what was done.
+
+        So does a ``KeyboardInterrupt`` raised in this thread for another reason (the CLI
+        raises one for SIGTERM and SIGHUP); its message becomes the reason given for skipped
+        changes.
+        """
         result = ApplyResult(api_url=plan.api_url, started_at=_now())
         changes = list(plan.changes)
         by_aoi: dict[str, list[tuple[int, Create | Rollback]]] = {}
@@ -181,9 +186,10 @@ class Applier:
                 done, pending = wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION)
                 if not pending or any(f.exception() for f in done):
                     break
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            # The CLI turns SIGTERM and SIGHUP into a KeyboardInterrupt that names the signal.
             result.interrupted = True
-            self.request_stop("interrupted (Ctrl-C)")
+            self.request_stop(str(exc) or "interrupted (Ctrl-C)")
             self._listener(Stopping(self._stop_reason))
         finally:
             executor.shutdown(wait=True)

@@ -14,7 +14,15 @@ from typing import IO
 import click
 
 from reconciler import __version__
-from reconciler.console import Reporter, handle_errors, isatty, plural, print_summary
+from reconciler.console import (
+    Reporter,
+    handle_errors,
+    interrupt_exit_code,
+    interrupt_message,
+    isatty,
+    plural,
+    print_summary,
+)
 from reconciler.emulator.command import emulator_command
 from reconciler.engine import (
     DEFAULT_SPEC_PATHS,
@@ -28,11 +36,13 @@ from reconciler.errors import ApplyError, ReconcilerError, SpecError
 from reconciler.options import (
     api_options,
     color_option,
+    lock_timeout_option,
     spec_paths_argument,
     state_option,
     target_option,
 )
 from reconciler.plan import Plan
+from reconciler.statecmd import state_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -61,6 +71,7 @@ def main() -> None:
 
 
 cli.add_command(emulator_command)
+cli.add_command(state_command)
 
 
 def _color(option: bool | None, stream: IO[str] | None = None) -> bool:
@@ -278,6 +289,7 @@ def _ask(plan: Plan) -> None:
 )
 @target_option
 @state_option
+@lock_timeout_option
 @click.option(
     "--wait-timeout",
     type=click.FloatRange(min=0),
@@ -356,6 +368,10 @@ def apply(
         if report is not None:
             write_report(report, None, exc)
         raise
+    except KeyboardInterrupt as exc:  # before any change started, or while saving the state
+        if report is not None:
+            write_report(report, None, f"{interrupt_message(exc)} before any change was reported")
+        raise
     finally:
         reporter.clear()
     if report is not None and result is not None:
@@ -364,6 +380,6 @@ def apply(
         return
     print_summary(result)
     if result.interrupted:
-        sys.exit(130)
+        sys.exit(interrupt_exit_code())
     if not result.ok:
         sys.exit(1)

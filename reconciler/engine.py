@@ -23,15 +23,18 @@ from pathlib import Path
 from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import DEFAULT_API_URL, PixxelClient, resolve_api_key
-from reconciler.errors import ConfigError, PlanFileError, Problem, SpecError
+from reconciler.errors import ConfigError, PlanFileError, Problem, SpecError, StateError
 from reconciler.events import Listener, ignore
+from reconciler.lock import Holder
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
 from reconciler.refresh import refresh
 from reconciler.resolve import resolve_desired
 from reconciler.spec import Specs, load_specs, validate_specs
 from reconciler.stale import check_not_stale
-from reconciler.state import DEFAULT_STATE_PATH, StateStore
+from reconciler.state import DEFAULT_STATE_PATH, State
+from reconciler.statecheck import with_state_warnings
+from reconciler.statestore import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,11 @@ class Settings:
     sandbox: bool = False
     parallelism: int = 8
     max_rps: float | None = None
-    state: Path | None = None  # default: .reconciler/state.json (the sandbox keeps its own)
+    #: A path or URL (s3://, gs://, az://, file://); default .reconciler/state.json, and
+    #: .reconciler/sandbox/state.json with the sandbox.
+    state: str | None = None
+    #: Seconds to wait for another apply's state lock (0: fail at once).
+    lock_timeout: float = 0.0
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
 
 
@@ -115,7 +122,9 @@ def write_file(path: Path, text: str) -> None:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def write_report(path: Path, result: ApplyResult | None, error: Exception | None = None) -> None:
+def write_report(
+    path: Path, result: ApplyResult | None, error: BaseException | str | None = None
+) -> None:
     """The ``--report`` JSON: what happened to every change, or why nothing started."""
     if result is None:
         result = ApplyResult(api_url="", started_at=now(), finished_at=now())
@@ -183,7 +192,7 @@ class Engine:
             parallelism=self.settings.parallelism,
             listener=self._listener,
         )
-        return build_plan(
+        plan = build_plan(
             resolve_desired(selection, observed),
             observed,
             state,
@@ -192,6 +201,7 @@ class Engine:
             api_url=conn.api_label,
             targets=targets,
         )
+        return with_state_warnings(plan, state, conn.store.label)
 
     # --- apply ----------------------------------------------------------------------------
 
@@ -213,7 +223,7 @@ class Engine:
             raise ConfigError("--target applies to planning; a saved plan already has its targets")
         spec_paths = saved.spec_paths if saved is not None else (tuple(paths) or DEFAULT_SPEC_PATHS)
         specs = load_specs(spec_paths)
-        with self._connect() as conn, conn.store.lock():
+        with self._connect() as conn, conn.store.lock(self.settings.lock_timeout):
             if saved is None:
                 plan = self._plan(conn, specs, spec_paths, options.targets)
             else:
@@ -233,6 +243,8 @@ class Engine:
                 fail_fast=options.fail_fast,
                 listener=self._listener,
             )
+            # Someone broke our lock: stop, rather than keep changing what another apply owns.
+            conn.store.on_lock_lost = applier.request_stop
             return applier.apply(plan)
 
     def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs) -> None:
@@ -251,32 +263,68 @@ class Engine:
             plan, spec_fingerprint=specs.fingerprint, observed=fresh, api_url=conn.api_label
         )
 
+    # --- state ----------------------------------------------------------------------------
+
+    def state_location(self) -> str | Path:
+        """Where the state is: ``--state``, else the sandbox's or the default file."""
+        if self.settings.state:
+            return self.settings.state
+        if self.settings.sandbox:
+            from reconciler.sandbox import SANDBOX_DIR
+
+            return SANDBOX_DIR / "state.json"
+        return DEFAULT_STATE_PATH
+
+    def store(self) -> StateStore:
+        """The state store the settings name (``ConfigError`` if its backend is missing)."""
+        return StateStore(self.state_location())
+
+    def state_show(self) -> tuple[StateStore, State, Holder | None]:
+        """The state's records and who holds its lock now (read-only, no lock taken)."""
+        store = self.store()
+        return store, store.load(), store.read_lock()
+
+    def state_rm(self, visualization_ids: Sequence[str]) -> StateStore:
+        """Forget the records of ``visualization_ids``, under the lock; all or nothing.
+
+        ``StateError`` naming the ids that have no record (then nothing is removed).
+        """
+        store = self.store()
+        with store.lock(self.settings.lock_timeout):
+            unknown = [v for v in visualization_ids if store.state.get(v) is None]
+            if unknown:
+                raise StateError(
+                    f"{store.label} has no record of {', '.join(unknown)}; nothing was removed "
+                    "(see 'reconciler state show')"
+                )
+            for visualization_id in visualization_ids:
+                store.remove(visualization_id)
+        return store
+
+    def state_unlock(self, lock_id: str) -> tuple[StateStore, Holder]:
+        """Break the state lock whose id is ``lock_id``; the store and the lock's holder."""
+        store = self.store()
+        return store, store.unlock(lock_id)
+
     # --- connection -----------------------------------------------------------------------
 
     @contextmanager
     def _connect(self) -> Iterator[_Connection]:
         """A client for the real API or the in-process sandbox, and the state store to use."""
         settings = self.settings
+        store = self.store()  # first: a missing backend is reported before any request
         if settings.sandbox:
             from reconciler.sandbox import SANDBOX_URL_LABEL, sandbox
 
             with sandbox() as box, self._client_for(box.url, box.api_key) as client:
-                yield _Connection(
-                    client, SANDBOX_URL_LABEL, StateStore(settings.state or box.state_path)
-                )
+                yield _Connection(client, SANDBOX_URL_LABEL, store)
             return
         if self._client is not None:
-            yield _Connection(
-                self._client,
-                self._client.base_url,
-                StateStore(settings.state or DEFAULT_STATE_PATH),
-            )
+            yield _Connection(self._client, self._client.base_url, store)
             return
         key = resolve_api_key(settings.api_key_file, settings.environ)
         with self._client_for(settings.api_url, key) as client:
-            yield _Connection(
-                client, client.base_url, StateStore(settings.state or DEFAULT_STATE_PATH)
-            )
+            yield _Connection(client, client.base_url, store)
 
     def _client_for(self, url: str, key: str) -> PixxelClient:
         return PixxelClient(

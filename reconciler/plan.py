@@ -28,7 +28,7 @@ REASON_TEXT: dict[str, str] = {
     "adopted": "adopted an existing visualization whose legends may have been edited",
 }
 
-WarningKind = Literal["undeclared", "failed", "partial_success", "creating"]
+WarningKind = Literal["undeclared", "failed", "partial_success", "creating", "state"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from reconciler.client import PixxelClient
 from reconciler.emulator import Emulator
 from reconciler.engine import Engine, Settings
 from reconciler.plan import Plan
-from reconciler.state import StateStore
+from reconciler.statestore import StateStore
 
 API_KEY = "test-key"
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.emulator import Emulator
-from reconciler.state import StateStore
+from reconciler.statestore import StateStore
 from tests.planning import BENGALURU, NDVI_BENGALURU_AB, client_for, write_spec
 
 SECRET = "sk-live-0123456789abcdef"  # looks like a real key, so a leak would be obvious

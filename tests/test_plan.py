@@ -50,8 +50,11 @@ def test_plan_on_an_untouched_world_creates_and_rolls_back(emulator, tmp_path: P
         (NDVI_BENGALURU_AB, "dynamic", ("2024-05-06", "2024-11-20"), "no-record"),
         (NDVI_BENGALURU_AB, "theoretical", ("2024-05-06",), "no-record"),
     ]
-    assert plan.warnings == ()  # every visualization on the AOI is declared
-    assert plan.summary() == {"create": 1, "rollback": 2, "warning": 0, "unchanged": 1}
+    # Every visualization on the AOI is declared; the only warning is about the empty state.
+    assert [w.kind for w in plan.warnings] == ["state"]
+    assert "has no records, so all 2 declared rollbacks" in plan.warnings[0].message
+    assert "docs/state.md" in plan.warnings[0].message
+    assert plan.summary() == {"create": 1, "rollback": 2, "warning": 1, "unchanged": 1}
 
 
 def test_plan_is_empty_when_state_records_the_rollbacks(emulator, tmp_path: Path) -> None:
