@@ -9,10 +9,11 @@ All models are frozen: they describe what the API said at one moment.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+from reconciler.dates import iso_date
 
 __all__ = ["Aoi", "Asset", "Index", "Pagination", "Visualization", "VisualizationDetail"]
 
@@ -67,13 +68,13 @@ class Index(_ApiModel):
         return ()
 
 
-def _iso_date(value: Any) -> Any:
-    """Normalise an asset date to ``YYYY-MM-DD`` (the API may add a time part)."""
+def _asset_date(value: Any) -> Any:
+    """Normalise an asset date to ``YYYY-MM-DD``: the API may add a time part, which the
+    identity of a date (compared as a string everywhere) must not carry."""
     if not isinstance(value, str):
         return value  # let pydantic report the wrong type
-    text = value.strip()
     try:
-        return dt.date.fromisoformat(text[:10]).isoformat()
+        return iso_date(value.strip()[:10])
     except ValueError:
         raise ValueError(f"expected an ISO date like 2024-05-06, got {value!r}") from None
 
@@ -87,7 +88,7 @@ class Asset(_ApiModel):
     resolution: float | None = None
     status: str | None = None
 
-    _normalise_date = field_validator("date", mode="before")(_iso_date)
+    _normalise_date = field_validator("date", mode="before")(_asset_date)
 
 
 class Visualization(_ApiModel):

@@ -2,11 +2,13 @@
 
 Everything reconciler sends to the API goes through ``PixxelClient._request``, the one place
 that applies the rate limit, logs the request, and maps every non-2xx answer to an
-``ApiError`` subclass by its status class. Retries live below it, in urllib3's ``Retry``
-mounted on the session's adapter, so a retried request is still one call here.
+``ApiError`` subclass by its status class. Retries live below it, in the session's transport
+(by default an ``HTTPAdapter`` with ``reconciler.retry.ApiRetry``), so a retried request is
+still one call here. Tests and embedders can pass their own transport.
 
 The API key is a secret. It lives only in the ``Authorization`` header (set by ``_ApiKeyAuth``
-on each request) and is redacted from every repr, error message and log record we control.
+on each request) and ``reconciler.redact`` scrubs it from every error message and log record
+we control.
 
 A client may be shared by many threads: the session is never mutated after construction, the
 connection pool is sized for ``parallelism`` and thread-safe, and the rate limiter is locked.
@@ -14,35 +16,25 @@ connection pool is sized for ``parallelism`` and thread-safe, and the rate limit
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from http.cookiejar import DefaultCookiePolicy
-from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
-import urllib3
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    MaxRetryError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
-from urllib3.util.retry import Retry
+from requests.adapters import BaseAdapter, HTTPAdapter
+from urllib3.exceptions import MaxRetryError
 
 from reconciler import __version__
+from reconciler._text import shorten
 from reconciler.apitypes import Aoi, Asset, Index, Pagination, Visualization, VisualizationDetail
+from reconciler.config import check_api_key, normalise_base_url
+from reconciler.dates import iso_to_api_date
 from reconciler.errors import (
     ApiError,
     ApiValidationError,
@@ -55,101 +47,32 @@ from reconciler.errors import (
     TransportError,
     UnauthorizedError,
 )
+from reconciler.redact import REDACTED, install_redaction, redact, redact_obj
+from reconciler.retry import (
+    RETRY_STATUSES,
+    ApiRetry,
+    RateLimiter,
+    describe_error,
+    quiet_urllib3_retry_warnings,
+)
 
-__all__ = [
-    "DEFAULT_API_URL",
-    "RETRY_STATUSES",
-    "ApiRetry",
-    "PixxelClient",
-    "RateLimiter",
-    "dedupe_by_id",
-    "resolve_api_key",
-]
+__all__ = ["MAX_PAGE_SIZE", "PixxelClient", "dedupe_by_id"]
 
 log = logging.getLogger(__name__)
-
-#: Where the CLI points the client when neither --api-url nor PIXXEL_API_URL says otherwise.
-DEFAULT_API_URL = "https://api.pixxel.space"
-
-#: Statuses worth another attempt: throttling and transient server trouble.
-RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 
 #: The largest page the API accepts (it clamps larger limits).
 MAX_PAGE_SIZE = 100
 
-#: Secrets shorter than this are not scrubbed from log text: replacing "ab" everywhere would
-#: mangle unrelated messages. They are still never logged by us.
-_MIN_REDACTABLE = 4
-_REDACTED = "***"
-
 #: A listing that has not ended after this many pages is an API bug, not data.
 _MAX_PAGES = 10_000
-
-#: How much of a non-JSON error body to quote in a message.
-_SNIPPET_CHARS = 200
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
 # --------------------------------------------------------------------------------------------
-# The API key
+# The API key in requests
 # --------------------------------------------------------------------------------------------
-
-
-def resolve_api_key(key_file: Path | None, environ: Mapping[str, str]) -> str:
-    """Find the API key: ``--api-key-file`` if given, else ``PIXXEL_API_KEY``.
-
-    Surrounding whitespace is stripped (files usually end with a newline). Every failure is a
-    ``ConfigError`` naming where the key was looked for, never quoting any of its content.
-    """
-    if key_file is not None:
-        try:
-            text = Path(key_file).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"API key file {key_file} does not exist.") from None
-        except IsADirectoryError:
-            raise ConfigError(f"API key file {key_file} is a directory, not a file.") from None
-        except UnicodeDecodeError:
-            # The codec error quotes bytes of the file: say only that it is not text.
-            raise ConfigError(f"API key file {key_file} is not UTF-8 text.") from None
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise ConfigError(f"Cannot read API key file {key_file}: {reason}.") from None
-        key = text.strip()
-        if not key:
-            raise ConfigError(f"API key file {key_file} is empty.")
-        _check_key(key, f"API key file {key_file}")
-        return key
-
-    if "PIXXEL_API_KEY" in environ:
-        key = environ["PIXXEL_API_KEY"].strip()
-        if not key:
-            raise ConfigError(
-                "PIXXEL_API_KEY is set but empty. Put your API key in it, or use "
-                "--api-key-file FILE."
-            )
-        _check_key(key, "PIXXEL_API_KEY")
-        return key
-
-    raise ConfigError(
-        "No API key. Set the PIXXEL_API_KEY environment variable, or pass --api-key-file FILE "
-        "(a file holding only the key). To try reconciler without a key, add --sandbox to run "
-        "against the bundled emulator."
-    )
-
-
-def _check_key(key: str, source: str) -> None:
-    """Refuse keys that cannot travel in a header.
-
-    requests would otherwise raise ``InvalidHeader`` quoting the whole header value, key
-    included, in its message.
-    """
-    if not key.isascii() or not key.isprintable():
-        raise ConfigError(
-            f"The API key from {source} contains line breaks, control or non-ASCII characters; "
-            "it must be a single line of plain text."
-        )
 
 
 class _ApiKeyAuth(requests.auth.AuthBase):
@@ -163,196 +86,7 @@ class _ApiKeyAuth(requests.auth.AuthBase):
         return request
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({_REDACTED})"
-
-
-class _RedactingFilter(logging.Filter):
-    """Replaces known secrets in log records with ``***`` (defence in depth).
-
-    We never log the key; this catches a third party (or a future bug) that does. One
-    instance is shared by every client, so installing it twice is harmless.
-    """
-
-    def __init__(self) -> None:
-        super().__init__("")
-        self._secrets: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, secret: str) -> None:
-        if len(secret) >= _MIN_REDACTABLE:
-            with self._lock:
-                self._secrets.add(secret)
-
-    def redact(self, text: str) -> str:
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            text = text.replace(secret, _REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is the handler's problem, not ours
-            return True
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        return True
-
-
-_redactor = _RedactingFilter()
-
-
-def _drop_urllib3_retry_warnings(record: logging.LogRecord) -> bool:
-    """Drop urllib3's own "Retrying (...)" warnings: ``ApiRetry`` logs each retry at INFO.
-
-    Without this a flaky network fills a normal run's stderr with urllib3 internals (the
-    Retry object's repr and the raw exception). If urllib3 rewords the message, the only
-    cost is that its warnings show again.
-    """
-    return not (isinstance(record.msg, str) and record.msg.startswith("Retrying ("))
-
-
-def _install_redaction(secret: str) -> None:
-    """Attach the shared redacting filter to the reconciler and urllib3 loggers.
-
-    A logger's filters only see records logged on that very logger, not those propagated
-    from its children, so the filter goes on every existing ``reconciler.*`` / ``urllib3.*``
-    logger too (urllib3 logs from ``urllib3.connectionpool`` and friends).
-    """
-    _redactor.add(secret)
-    names = ["reconciler", "urllib3", __name__]
-    names += [
-        name
-        for name in list(logging.Logger.manager.loggerDict)
-        if name.startswith(("reconciler.", "urllib3."))
-    ]
-    for name in names:
-        logging.getLogger(name).addFilter(_redactor)  # addFilter ignores duplicates
-    logging.getLogger("urllib3.connectionpool").addFilter(_drop_urllib3_retry_warnings)
-
-
-# --------------------------------------------------------------------------------------------
-# Retries and rate limit
-# --------------------------------------------------------------------------------------------
-
-
-class RateLimiter:
-    """Spaces calls at most ``rate`` per second across all threads (no bursts).
-
-    Each ``acquire`` reserves the next free slot under a lock and sleeps outside it, so
-    waiting threads queue fairly without holding each other up. ``clock`` and ``sleep`` are
-    injectable so the schedule can be tested without a real clock.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if not rate > 0:
-            raise ConfigError(f"The request rate limit must be positive, got {rate}.")
-        self.rate = rate
-        self._interval = 1.0 / rate
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next_slot = float("-inf")
-
-    def acquire(self) -> float:
-        """Wait for this caller's slot; return how long it waited (seconds)."""
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self._interval
-        wait = slot - now
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-    def __repr__(self) -> str:
-        return f"RateLimiter(rate={self.rate})"
-
-
-class ApiRetry(Retry):
-    """urllib3's ``Retry`` with a cap on ``Retry-After``, retry logging and the rate limit.
-
-    Everything else (which statuses and errors retry, exponential backoff with jitter, counting
-    attempts) is urllib3's. The extra state is carried through ``new()``, which urllib3 calls
-    to make the next attempt's ``Retry``.
-    """
-
-    def __init__(
-        self,
-        *args: Any,
-        retry_after_cap: float = 30.0,
-        limiter: RateLimiter | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.retry_after_cap = retry_after_cap
-        self.limiter = limiter
-
-    def new(self, **kw: Any) -> ApiRetry:  # type: ignore[override]
-        kw.setdefault("retry_after_cap", self.retry_after_cap)
-        kw.setdefault("limiter", self.limiter)
-        return super().new(**kw)
-
-    def parse_retry_after(self, retry_after: str) -> float:
-        # A server asking for ten minutes should not stall a plan for ten minutes: wait at
-        # most the cap, then let the retry (or the typed error) happen.
-        return min(super().parse_retry_after(retry_after), self.retry_after_cap)
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: urllib3.BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> ApiRetry:
-        new = super().increment(method, url, response, error, _pool, _stacktrace)
-        cause = f"{response.status}" if response is not None else _describe_error(error)
-        done = len(new.history)
-        planned = f"{done + new.total}" if isinstance(new.total, int) else "unbounded"
-        log.info("%s %s -> %s; retry %d of %s", method, url, cause, done, planned)
-        return new
-
-    def sleep(self, response: urllib3.BaseHTTPResponse | None = None) -> None:
-        super().sleep(response)
-        # Retries are requests too: they count against the shared rate limit.
-        if self.limiter is not None:
-            self.limiter.acquire()
-
-
-def _describe_error(error: BaseException | None) -> str:
-    """A short, key-free description of a transport failure."""
-    if isinstance(error, MaxRetryError) and error.reason is not None:
-        error = error.reason
-    if isinstance(error, NewConnectionError):
-        return "cannot connect (connection refused or host unreachable)"
-    if isinstance(error, ConnectTimeoutError):
-        return "connect timed out"
-    if isinstance(error, ReadTimeoutError):
-        return "no answer in time (read timeout)"
-    if isinstance(error, SSLError):
-        return f"TLS error: {_shorten(str(error))}"
-    if isinstance(error, ProtocolError):
-        return "connection dropped before an answer arrived"
-    if error is None:
-        return "unknown error"
-    return f"{type(error).__name__}: {_shorten(str(error))}"
-
-
-def _shorten(text: str, limit: int = _SNIPPET_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return f"{type(self).__name__}({REDACTED})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,53 +110,11 @@ def dedupe_by_id(items: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
     return kept
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _normalise_base_url(base_url: str) -> tuple[str, bool]:
-    """Check the API URL; return it without a trailing slash, and whether it is loopback."""
-    shown = _shorten(base_url, 120)
-    try:
-        parts = urlsplit(base_url.strip())
-    except ValueError:
-        raise ConfigError(f"API URL {shown!r} is not a valid URL.") from None
-    if "@" in parts.netloc:
-        # Credentials in the URL would end up in logs and messages (so this message does not
-        # quote the URL); the key has its own place.
-        raise ConfigError(
-            "API URL must not contain a user name or password; pass the key with "
-            "PIXXEL_API_KEY or --api-key-file."
-        )
-    try:
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ConfigError(f"API URL {shown!r} is not a valid URL (bad host or port).") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(
-            f"API URL {shown!r} must start with https:// and name a host, e.g. {DEFAULT_API_URL}."
-        )
-    if parts.query or parts.fragment:
-        raise ConfigError(f"API URL {shown!r} must not have a query string or fragment.")
-    loopback = _is_loopback(host)
-    if parts.scheme == "http" and not loopback:
-        raise ConfigError(
-            f"Refusing plain http:// for {host}: the API key would travel unencrypted. Use "
-            "https://, or http:// only for a local emulator (localhost, 127.0.0.1, ::1)."
-        )
-    return parts.geturl().rstrip("/"), loopback
-
-
 def _iso_to_api_date(value: str) -> str:
     """``"2024-05-06"`` → ``"2024_05_06"``, the form the metadata calls take."""
+    # Lenient on purpose: callers of update_metadata may already hold the API's spelling.
     try:
-        return dt.date.fromisoformat(str(value).strip().replace("_", "-")).strftime("%Y_%m_%d")
+        return iso_to_api_date(str(value).strip().replace("_", "-"))
     except ValueError:
         raise ApiValidationError(
             f"{value!r} is not an ISO date like 2024-05-06; the API would refuse it."
@@ -450,6 +142,11 @@ class PixxelClient:
         one factor of random jitter).
     :param retry_after_cap: never wait longer than this for a ``Retry-After``.
     :param page_size: items per listing page; the API accepts at most 100.
+    :param transport: what sends each request, mounted for ``http://`` and ``https://`` in
+        place of the default pooled ``HTTPAdapter`` with ``ApiRetry``. It then owns retries
+        and pooling (``retries``, ``backoff_factor``, ``retry_after_cap`` and the pool size
+        from ``parallelism`` do not apply; the rate limit and timeouts still do), must be
+        safe to share between threads if the client is, and is closed with the client.
     """
 
     def __init__(
@@ -464,11 +161,12 @@ class PixxelClient:
         backoff_factor: float = 0.5,
         retry_after_cap: float = 30.0,
         page_size: int = MAX_PAGE_SIZE,
+        transport: BaseAdapter | None = None,
     ) -> None:
-        self.base_url, loopback = _normalise_base_url(base_url)
+        self.base_url, loopback = normalise_base_url(base_url)
         if not api_key:
             raise ConfigError("The API key is empty.")
-        _check_key(api_key, "the caller")
+        check_api_key(api_key, "the caller")
         if parallelism < 1:
             raise ConfigError(f"Parallelism must be at least 1, got {parallelism}.")
         if retries < 0:
@@ -478,11 +176,14 @@ class PixxelClient:
         if len(timeout) != 2 or not all(t > 0 for t in timeout):
             raise ConfigError(f"Timeouts must be two positive numbers, got {timeout}.")
 
-        _install_redaction(api_key)
+        install_redaction(api_key)
+        quiet_urllib3_retry_warnings()
         self.parallelism = parallelism
         self.page_size = page_size
         self.timeout = (float(timeout[0]), float(timeout[1]))
         self._limiter = RateLimiter(max_rps) if max_rps is not None else None
+        # A given transport retries on its own terms, so we cannot say how often it tried.
+        self._max_attempts = retries + 1 if transport is None else None
 
         self._retry = ApiRetry(
             total=retries,
@@ -498,7 +199,11 @@ class PixxelClient:
             retry_after_cap=retry_after_cap,
             limiter=self._limiter,
         )
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=parallelism, max_retries=self._retry)
+        adapter = transport
+        if adapter is None:
+            adapter = HTTPAdapter(
+                pool_connections=1, pool_maxsize=parallelism, max_retries=self._retry
+            )
         session = requests.Session()
         session.mount("https://", adapter)
         session.mount("http://", adapter)
@@ -570,15 +275,12 @@ class PixxelClient:
             body = response.content  # read here so a body cut short is a transport failure
         except requests.RequestException as exc:
             reason = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
-            described = _describe_error(reason)
+            described = describe_error(reason)
             log.debug("%s %s -> failed in %d ms: %s", method, shown, _ms(started), described)
             # MaxRetryError means urllib3 used every attempt; anything else (a body cut short)
             # failed on the attempt it happened in.
-            tries = (
-                f" after {self._retry.total + 1} attempts"
-                if isinstance(reason, MaxRetryError)
-                else ""
-            )
+            exhausted = isinstance(reason, MaxRetryError) and self._max_attempts is not None
+            tries = f" after {self._max_attempts} attempts" if exhausted else ""
             raise TransportError(
                 f"{method} {shown} failed{tries}: no answer from {self.base_url}: {described}.",
                 method=method,
@@ -602,7 +304,7 @@ class PixxelClient:
         except ValueError:
             raise ApiError(
                 f"{method} {shown} answered {response.status_code} but not with JSON: "
-                f"{_shorten(_redact(body.decode('utf-8', 'replace')))!r}",
+                f"{shorten(redact(body.decode('utf-8', 'replace')))!r}",
                 method=method,
                 url=self.base_url + shown,
                 status=response.status_code,
@@ -620,10 +322,10 @@ class PixxelClient:
         error = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(error, dict):
             code = str(error["code"]) if error.get("code") is not None else None
-            api_message = _redact(str(error["message"])) if error.get("message") else None
-            details = _redact_obj(error.get("details"))
+            api_message = redact(str(error["message"])) if error.get("message") else None
+            details = redact_obj(error.get("details"))
         elif body.strip():
-            api_message = _shorten(_redact(body.decode("utf-8", "replace")))
+            api_message = shorten(redact(body.decode("utf-8", "replace")))
 
         cls: type[ApiError]
         if status == 401:
@@ -799,9 +501,9 @@ class PixxelClient:
         visualization_id: str,
         *,
         mode: str,
-        legend: Mapping[str, list[dict]],
+        legend: Mapping[str, list[dict[str, Any]]],
         dynamic_bins: int | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Replace the ``mode`` legend (a manual edit: what creates drift). Returns the metadata.
 
         ``legend`` maps a date (ISO ``"2024-05-06"`` or the API's ``"2024_05_06"``) to its
@@ -832,21 +534,6 @@ def _attempts(response: requests.Response) -> int:
     retries = getattr(response.raw, "retries", None)
     history = getattr(retries, "history", ()) or ()
     return len(history) + 1
-
-
-def _redact(text: str) -> str:
-    return _redactor.redact(text)
-
-
-def _redact_obj(value: object) -> object:
-    """Redact secrets from every string inside an API ``details`` value."""
-    if isinstance(value, str):
-        return _redact(value)
-    if isinstance(value, list):
-        return [_redact_obj(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _redact_obj(v) for k, v in value.items()}
-    return value
 
 
 def _summary(exc: ValidationError) -> str:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
-from reconciler.client import DEFAULT_API_URL, PixxelClient, resolve_api_key
+from reconciler.client import PixxelClient
+from reconciler.config import DEFAULT_API_URL, resolve_api_key
 from reconciler.errors import ConfigError, PlanFileError, Problem, SpecError, StateError
 from reconciler.events import Listener, ignore
 from reconciler.lock import Holder

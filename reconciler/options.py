@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler.client import DEFAULT_API_URL
+from reconciler.config import DEFAULT_API_URL
 from reconciler.engine import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])

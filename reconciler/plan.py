@@ -86,7 +86,8 @@ class Create:
     @property
     def sort_key(self) -> tuple[str, ...]:
         assets = "" if self.assets is None else ",".join(a.date + a.name for a in self.assets)
-        return (self.aoi_name, self.aoi_id, self.index_name, assets)
+        # Ids last: index and asset names need not be unique, and ties would keep input order.
+        return (self.aoi_name, self.aoi_id, self.index_name, assets, self.index_id, *self.identity)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -199,7 +199,13 @@ def mode_problem(index: Index, mode: str, where: Where) -> Problem | None:
     """A rollback of a legend mode the index cannot have is a spec error (contract rule)."""
     if mode in index.legend_modes:
         return None
-    rule = _MODE_RULES["preset" if index.type == "preset" else str(index.expression_type)]
+    kind = "preset" if index.type == "preset" else str(index.expression_type)
+    rule = _MODE_RULES.get(
+        kind,
+        # The contract requires neither field: an index may come without expression_type.
+        f"only preset indices and custom indices with expression_type 'index' have legends "
+        f"(this one has type {index.type!r}, expression_type {index.expression_type!r})",
+    )
     return Problem(f"index '{index.name}' has no {mode} legend to roll back: {rule}", where)
 
 

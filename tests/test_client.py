@@ -1,20 +1,21 @@
 """The API client against the emulator over real HTTP on 127.0.0.1.
 
 Nothing of ours is mocked. Faults come from the emulator's seeded fault injection and the
-emulator's request counter proves how many attempts were made. A handful of answers no honest
-emulator gives (non-JSON 200s, lying pagination) come from a tiny canned-answer server at the
-end of this file. Retries use a tiny backoff so fault tests stay fast; nothing asserts on time.
+emulator's request counter proves how many attempts were made. Lying pagination, which no
+honest emulator gives, comes from a tiny canned-answer server at the end of this file; single
+odd answers and how each becomes an error are in test_client_errors.py. Retries use a tiny
+backoff so fault tests stay fast; nothing asserts on time.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,27 +26,21 @@ import yaml
 from urllib3 import HTTPResponse
 
 from reconciler.apitypes import Asset, Index, Visualization
-from reconciler.client import (
-    DEFAULT_API_URL,
-    ApiRetry,
-    PixxelClient,
-    RateLimiter,
-    dedupe_by_id,
-    resolve_api_key,
-)
+from reconciler.client import PixxelClient, dedupe_by_id
+from reconciler.config import DEFAULT_API_URL
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.errors import (
     ApiError,
     ApiValidationError,
     ConfigError,
     ConflictError,
-    ForbiddenError,
     NotFoundError,
     RateLimitedError,
     ServerError,
     TransportError,
     UnauthorizedError,
 )
+from reconciler.retry import ApiRetry
 
 DEMO = yaml.safe_load(
     (Path(__file__).parent.parent / "reconciler" / "emulator" / "demo_world.yaml").read_text()
@@ -357,87 +352,7 @@ def test_malformed_urls_are_refused(url: str) -> None:
     assert "pw" not in str(info.value)
 
 
-def test_resolve_key_from_file_strips_whitespace(tmp_path: Path) -> None:
-    f = tmp_path / "key"
-    f.write_text("  file-key-1234\n")
-    assert resolve_api_key(f, {"PIXXEL_API_KEY": "env-key"}) == "file-key-1234"  # flag wins
-    assert resolve_api_key(None, {"PIXXEL_API_KEY": " env-key \n"}) == "env-key"
-
-
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        (None, "does not exist"),
-        (b"  \n", "is empty"),
-        (b"\xff\xfe-key", "not UTF-8"),
-        (b"line-one\nline-two", "line breaks"),
-        ("dir", "directory"),
-    ],
-)
-def test_resolve_key_file_problems_name_the_file_not_the_content(
-    tmp_path: Path, content: bytes | str | None, expected: str
-) -> None:
-    f = tmp_path / "key"
-    if content == "dir":
-        f.mkdir()
-    elif isinstance(content, bytes):
-        f.write_bytes(content)
-    with pytest.raises(ConfigError, match=expected) as info:
-        resolve_api_key(f, {})
-    assert str(f) in str(info.value)
-    assert not {"line-one", "line-two", "-key"} & set(re.split(r"[\s/]+", str(info.value)))
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_resolve_key_unreadable_file(tmp_path: Path) -> None:
-    f = tmp_path / "key"
-    f.write_text("secret")
-    f.chmod(0)
-    with pytest.raises(ConfigError, match="Cannot read"):
-        resolve_api_key(f, {})
-
-
-def test_resolve_key_missing_everywhere_explains_both_ways() -> None:
-    with pytest.raises(ConfigError) as info:
-        resolve_api_key(None, {})
-    text = str(info.value)
-    assert "PIXXEL_API_KEY" in text and "--api-key-file" in text and "--sandbox" in text
-    with pytest.raises(ConfigError, match="empty"):
-        resolve_api_key(None, {"PIXXEL_API_KEY": "   "})
-
-
 # ------------------------------------------------------------------------------ pure helpers
-
-
-def test_rate_limiter_spaces_calls_across_threads() -> None:
-    now = [100.0]
-    waits: list[float] = []
-    lock = threading.Lock()
-
-    def sleep(seconds: float) -> None:
-        with lock:
-            waits.append(seconds)
-
-    limiter = RateLimiter(4.0, clock=lambda: now[0], sleep=sleep)
-    with ThreadPoolExecutor(8) as pool:
-        got = sorted(pool.map(lambda _: limiter.acquire(), range(8)))
-    # Eight callers at the same instant get eight distinct slots, 0.25 s apart.
-    assert got == pytest.approx([i * 0.25 for i in range(8)])
-    assert sorted(waits) == pytest.approx([i * 0.25 for i in range(1, 8)])
-    now[0] += 60.0  # after a quiet minute there is no debt and no burst credit
-    assert limiter.acquire() == 0.0
-    assert limiter.acquire() == pytest.approx(0.25)
-    with pytest.raises(ConfigError):
-        RateLimiter(0)
-
-
-def test_retries_count_against_the_rate_limit() -> None:
-    waits: list[float] = []
-    limiter = RateLimiter(2.0, clock=lambda: 0.0, sleep=waits.append)
-    retry = ApiRetry(total=3, limiter=limiter).new()  # the copy urllib3 makes keeps it
-    retry.sleep()
-    retry.sleep()
-    assert waits == [0.5]  # the second retry waited for its slot
 
 
 def test_dedupe_keeps_first_occurrence() -> None:
@@ -464,12 +379,22 @@ def test_models_are_lenient_about_extras_and_strict_about_identity() -> None:
 Canned = dict[str, tuple[int, str]]  # path with query -> (status, body)
 
 
+@dataclass
+class CannedServer:
+    url: str
+    answers: Canned
+    cookies_received: list[str]
+
+
 @pytest.fixture
-def canned() -> Iterator[tuple[str, Canned]]:
+def canned() -> Iterator[CannedServer]:
     answers: Canned = {}
+    cookies: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if "Cookie" in self.headers:
+                cookies.append(self.headers["Cookie"])
             status, body = answers.get(self.path, (404, '{"error": {"code": "not_found"}}'))
             data = body.encode()
             self.send_response(status)
@@ -485,7 +410,7 @@ def canned() -> Iterator[tuple[str, Canned]]:
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", answers
+        yield CannedServer(f"http://127.0.0.1:{server.server_address[1]}", answers, cookies)
     finally:
         server.shutdown()
         server.server_close()
@@ -499,70 +424,22 @@ def _idx(n: int) -> dict:
     return {"id": f"i{n}", "name": f"I{n}", "type": "preset"}
 
 
-def test_pagination_survives_lies_repeats_and_smaller_limits(canned: tuple[str, Canned]) -> None:
-    url, answers = canned
+def test_pagination_survives_lies_repeats_and_smaller_limits(canned: CannedServer) -> None:
+    answers = canned.answers
     # The API allows only 2 per page, repeats i1 on page two, and claims 9 items but has 4.
     answers["/v0/indices?offset=0&limit=100"] = (200, _page([_idx(0), _idx(1)], 9, limit=2))
     answers["/v0/indices?offset=2&limit=2"] = (200, _page([_idx(1), _idx(2)], 9, limit=2))
     answers["/v0/indices?offset=4&limit=2"] = (200, _page([_idx(3)], 9, limit=2))
     answers["/v0/indices?offset=5&limit=2"] = (200, _page([], 9, limit=2))
-    with PixxelClient(url, "k", retries=0) as c:
+    with PixxelClient(canned.url, "k", retries=0) as c:
         assert [i.id for i in c.list_indices()] == ["i0", "i1", "i2", "i3"]
-        assert not list(c._session.cookies)  # the shared jar stays empty: nothing to race on
 
 
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        ("<html>oops</html>", "not with JSON"),
-        ('{"indices": [{"name": 1}]}', "unexpected 'indices'"),
-        ('{"indices": [], "pagination": {"total": "many"}}', "not what we expect"),
-        ("[]", "JSON object"),
-    ],
-)
-def test_unexpected_2xx_bodies_are_api_errors(
-    canned: tuple[str, Canned], body: str, expected: str
-) -> None:
-    url, answers = canned
-    answers["/v0/indices?offset=0&limit=100"] = (200, body)
-    with PixxelClient(url, "k", retries=0) as c, pytest.raises(ApiError, match=expected):
-        c.list_indices()
-
-
-@pytest.mark.parametrize(
-    ("status", "error"),
-    [
-        (403, ForbiddenError),
-        (422, ApiValidationError),
-        (418, ApiValidationError),
-        (501, ServerError),
-        (302, ApiError),
-    ],
-)
-def test_every_status_maps_by_its_class(
-    canned: tuple[str, Canned], status: int, error: type[ApiError]
-) -> None:
-    url, answers = canned
-    body = {"error": {"code": "nope", "message": "not for you", "details": {"why": "x"}}}
-    answers["/v0/indices?offset=0&limit=100"] = (status, json.dumps(body))
-    with PixxelClient(url, "k", retries=0) as c, pytest.raises(error) as info:
-        c.list_indices()
-    err = info.value
-    assert type(err) is error
-    assert (err.status, err.code, err.api_message, err.details) == (
-        status,
-        "nope",
-        "not for you",
-        {"why": "x"},
-    )
-    assert str(err).startswith(f"GET /v0/indices?offset=0&limit=100 failed: {status} nope")
-
-
-def test_non_json_error_body_is_quoted_short(canned: tuple[str, Canned]) -> None:
-    url, answers = canned
-    answers["/v0/indices?offset=0&limit=100"] = (400, "Bad gateway said: " + "x" * 5000)
-    with PixxelClient(url, "k", retries=0) as c, pytest.raises(ApiValidationError) as info:
-        c.list_indices()
-    assert info.value.status == 400 and info.value.code is None
-    assert info.value.api_message.startswith("Bad gateway said: xxx")
-    assert len(str(info.value)) < 400
+def test_cookies_are_never_sent_back(canned: CannedServer) -> None:
+    # Every answer sets a sticky-session cookie; a jar that kept it would be shared state
+    # that every thread's response writes to.
+    canned.answers["/v0/indices?offset=0&limit=100"] = (200, _page([_idx(0)], 2, limit=1))
+    canned.answers["/v0/indices?offset=1&limit=1"] = (200, _page([_idx(1)], 2, limit=1))
+    with PixxelClient(canned.url, "k", retries=0) as c:
+        assert len(c.list_indices()) == 2
+    assert canned.cookies_received == []

@@ -1,0 +1,61 @@
+"""Finding the API key: the file flag first, then the environment; refusals never quote it."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from reconciler.config import resolve_api_key
+from reconciler.errors import ConfigError
+
+
+def test_resolve_key_from_file_strips_whitespace(tmp_path: Path) -> None:
+    f = tmp_path / "key"
+    f.write_text("  file-key-1234\n")
+    assert resolve_api_key(f, {"PIXXEL_API_KEY": "env-key"}) == "file-key-1234"  # flag wins
+    assert resolve_api_key(None, {"PIXXEL_API_KEY": " env-key \n"}) == "env-key"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "does not exist"),
+        (b"  \n", "is empty"),
+        (b"\xff\xfe-key", "not UTF-8"),
+        (b"line-one\nline-two", "line breaks"),
+        ("dir", "directory"),
+    ],
+)
+def test_resolve_key_file_problems_name_the_file_not_the_content(
+    tmp_path: Path, content: bytes | str | None, expected: str
+) -> None:
+    f = tmp_path / "key"
+    if content == "dir":
+        f.mkdir()
+    elif isinstance(content, bytes):
+        f.write_bytes(content)
+    with pytest.raises(ConfigError, match=expected) as info:
+        resolve_api_key(f, {})
+    assert str(f) in str(info.value)
+    assert not {"line-one", "line-two", "-key"} & set(re.split(r"[\s/]+", str(info.value)))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_resolve_key_unreadable_file(tmp_path: Path) -> None:
+    f = tmp_path / "key"
+    f.write_text("secret")
+    f.chmod(0)
+    with pytest.raises(ConfigError, match="Cannot read"):
+        resolve_api_key(f, {})
+
+
+def test_resolve_key_missing_everywhere_explains_both_ways() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_api_key(None, {})
+    text = str(info.value)
+    assert "PIXXEL_API_KEY" in text and "--api-key-file" in text and "--sandbox" in text
+    with pytest.raises(ConfigError, match="empty"):
+        resolve_api_key(None, {"PIXXEL_API_KEY": "   "})
