@@ -283,12 +283,12 @@ def parse_state(raw: bytes, source: str) -> State:
     return State.from_dict(data, source=source)
 
 
-def parse_record(data: object, source: str) -> VizRecord:
-    """One record as ``VizRecord.to_dict`` wrote it; ``StateError`` naming ``source`` if not."""
+def parse_record(data: object) -> VizRecord:
+    """One record as ``VizRecord.to_dict`` wrote it; ``ValueError`` saying what is wrong."""
     try:
         return _record(_VizFile.model_validate(data))
     except ValidationError as exc:
-        raise _invalid(source, exc) from None
+        raise ValueError("; ".join(_problems(exc)[:10])) from None
 
 
 def _record(rec: _VizFile) -> VizRecord:
@@ -299,12 +299,16 @@ def _record(rec: _VizFile) -> VizRecord:
     )
 
 
-def _invalid(source: str, exc: ValidationError) -> StateError:
-    problems = [
+def _problems(exc: ValidationError) -> list[str]:
+    return [
         f"{_json_path(err['loc'])}: {err['msg']}"
         + ("" if err["type"] == "missing" else f" (found {_short(err['input'])})")
         for err in exc.errors()
     ]
+
+
+def _invalid(source: str, exc: ValidationError) -> StateError:
+    problems = _problems(exc)
     shown = "\n  ".join(problems[:10])
     more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
     return StateError(

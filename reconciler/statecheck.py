@@ -40,9 +40,9 @@ def state_warnings(plan: Plan, state: State, label: str) -> tuple[PlanWarning, .
                 aoi_id=first.aoi_id,
                 aoi_name=first.aoi_name,
                 message=(
-                    f"the state {label} has no records, so all {count} declared rollbacks of "
-                    "existing visualizations are planned. Expected before the first apply; "
-                    "otherwise plan with the state that apply writes (--state or "
+                    f"the state {label} has no records, so every declared rollback of an "
+                    f"existing visualization is planned ({count}). Expected before the first "
+                    "apply; otherwise plan with the state that apply writes (--state or "
                     f"RECONCILER_STATE; see {DOCS})"
                 ),
             ),

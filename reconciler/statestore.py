@@ -145,7 +145,10 @@ class Journal:
             vid, record = entry.get("id"), entry.get("record")
             if not isinstance(vid, str) or "record" not in entry:
                 raise self._broken(where, 'expected {"id": ..., "record": ...}')
-            state.put(vid, None if record is None else parse_record(record, where))
+            try:
+                state.put(vid, None if record is None else parse_record(record))
+            except ValueError as exc:
+                raise self._broken(where, f"not a valid record: {exc}") from None
             count += 1
         return count
 
