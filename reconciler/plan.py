@@ -14,7 +14,7 @@ from typing import Any, Literal
 from reconciler.errors import PlanFileError, TooManyChangesError
 
 #: Bump when the JSON shape changes incompatibly; readers refuse versions they do not know.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 Mode = Literal["dynamic", "theoretical"]
 MODES: tuple[Mode, ...] = ("dynamic", "theoretical")
