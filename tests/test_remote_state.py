@@ -25,7 +25,7 @@ from click.testing import CliRunner, Result
 
 from reconciler.cli import cli
 from reconciler.emulator import Emulator
-from reconciler.errors import StateLockedError
+from reconciler.errors import StateError, StateLockedError
 from reconciler.lock import Holder, ObjectLock
 from reconciler.statestore import StateStore
 from tests.conftest import S3
@@ -151,6 +151,7 @@ _RECORD_REMOTE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_killed_job_loses_at_most_seconds_remotely_and_nothing_on_its_disk(
     s3: S3, tmp_path: Path
 ) -> None:
@@ -221,6 +222,7 @@ def test_of_racing_runners_exactly_one_takes_the_lock(s3: S3) -> None:
 _APPLY = [sys.executable, "-m", "reconciler", "apply", "--yes", "--parallelism", "2"]
 
 
+@pytest.mark.slow
 def test_a_concurrent_apply_fails_fast_or_waits_with_lock_timeout(
     make_emulator: Callable[..., Emulator], s3: S3, tmp_path: Path
 ) -> None:
@@ -393,3 +395,55 @@ def test_a_url_without_a_key_is_refused(world: Emulator, tmp_path: Path) -> None
     result = _run(world, _checkout(tmp_path, "runner"), "plan", "--state", "s3://just-a-bucket")
     assert result.exit_code == 1
     assert "expected s3://BUCKET/PATH/state.json" in result.output
+
+
+def _object_lock(s3: S3, **options: float) -> ObjectLock:
+    path = f"{s3.bucket}/reconciler/state.json.lock"
+    return ObjectLock(s3.fs(), path, s3.url(), f"s3://{path}", **options)
+
+
+def test_a_lock_object_of_a_dead_process_here_is_stale_at_once(s3: S3) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    holder = Holder.for_this_process()
+    holder = Holder(**{**holder.to_dict(), "pid": int(dead.stdout), "id": "L-dead"})
+    s3.fs().pipe_file(f"{s3.bucket}/reconciler/state.json.lock", holder.to_json())
+    with pytest.raises(StateLockedError, match="its process is no longer running") as info:
+        _object_lock(s3).acquire()
+    assert "reconciler state unlock L-dead" in str(info.value)
+
+
+def test_an_unreadable_lock_object_is_held_and_cannot_be_unlocked_by_id(s3: S3) -> None:
+    s3.fs().pipe_file(f"{s3.bucket}/reconciler/state.json.lock", b"{garbage")
+    with pytest.raises(StateLockedError, match="does not hold valid lock details"):
+        _object_lock(s3).acquire()
+    with pytest.raises(StateError, match="has no lock id"):
+        _object_lock(s3).break_lock("anything")
+    assert _object_lock(s3).read_holder() is None
+
+
+def test_a_remote_lock_broken_while_held_stops_the_writes(s3: S3, tmp_path: Path) -> None:
+    store = StateStore(
+        s3.url(),
+        flush_interval=60,
+        journal_dir=tmp_path,
+        lock_options={"heartbeat_interval": 0.05},
+    )
+    stopped: list[str] = []
+    store.on_lock_lost = stopped.append
+    with (
+        pytest.raises(StateError, match="was broken while this apply held it"),
+        store.lock() as lock,
+    ):
+        assert lock.holder is not None
+        store.record_fresh("v1", aoi_id="a1", legends={}, updated_at="t")
+        StateStore(s3.url(), journal_dir=tmp_path / "other").unlock(lock.holder.id)
+        deadline = time.monotonic() + 10
+        while not lock.lost:
+            assert time.monotonic() < deadline, "the broken lock was never noticed"
+            time.sleep(0.02)
+        assert stopped and "broken or taken over" in stopped[0]
+        store.flush()  # refused: someone else may own the state now
+    assert _remote_records(s3) == {}  # nothing written over another owner's state
+    assert "v1" in store.journal_path.read_text()  # kept for the next run here

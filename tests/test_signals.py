@@ -115,6 +115,7 @@ def _wait_for_requests(world: Emulator, child: Reconciler) -> None:
     time.sleep(0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_a_signal_during_apply_stops_cleanly_and_the_next_apply_converges(
     make_emulator: Callable[..., Emulator], project: Path, signum: int, code: int
@@ -146,6 +147,7 @@ def test_a_signal_during_apply_stops_cleanly_and_the_next_apply_converges(
     assert _run(project, env, "plan", "--detailed-exitcode").returncode == 0
 
 
+@pytest.mark.slow
 def test_sigterm_during_apply_on_a_remote_state_uploads_it_and_releases_the_lock(
     make_emulator: Callable[..., Emulator], project: Path, s3: Any
 ) -> None:
