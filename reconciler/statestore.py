@@ -152,6 +152,32 @@ class Journal:
             count += 1
         return count
 
+    def size(self) -> int:
+        """Bytes in the journal now (0 when there is none)."""
+        try:
+            return os.fstat(self._fd).st_size if self._fd is not None else self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise StateError(f"cannot read the state journal {self.path}: {_reason(exc)}") from exc
+
+    def drop_through(self, mark: int) -> None:
+        """Forget the first ``mark`` bytes (now in the snapshot), keeping what came after."""
+        size = self.size()
+        if mark <= 0:
+            return
+        if size <= mark:
+            self.remove()
+            return
+        self.close()
+        try:
+            tail = self.path.read_bytes()[mark:]
+            write_atomically(self.path, self._header() + tail)
+        except OSError as exc:
+            raise StateError(
+                f"cannot rewrite the state journal {self.path}: {_reason(exc)}"
+            ) from exc
+
     def remove(self) -> None:
         """Close and delete the journal (its records are in the snapshot now)."""
         self.close()
@@ -176,10 +202,13 @@ class Journal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             if os.fstat(fd).st_size == 0:
-                header = {"journal": JOURNAL_VERSION, "state": self._state_label}
-                os.write(fd, (json.dumps(header) + "\n").encode())
+                os.write(fd, self._header())
             self._fd = fd
         return self._fd
+
+    def _header(self) -> bytes:
+        header = {"journal": JOURNAL_VERSION, "state": self._state_label}
+        return (json.dumps(header) + "\n").encode()
 
     def _broken(self, where: str, what: str) -> StateError:
         return StateError(
@@ -306,7 +335,8 @@ class StateStore:
         self._journal = Journal(journal_path, self._snapshot.label)
         self.flush_interval = flush_interval
         self._lock_options = dict(lock_options or {})
-        self._mutex = threading.Lock()
+        self._mutex = threading.Lock()  # the state in memory and the journal
+        self._writing = threading.Lock()  # one snapshot write at a time, in order
         self._state = State()
         self._loaded = False
         self._dirty = False  # the snapshot lacks records that are in memory and the journal
@@ -363,7 +393,7 @@ class StateStore:
 
     def save(self, state: State) -> None:
         """Replace the whole state with ``state`` (atomically), which becomes this store's."""
-        with self._mutex:
+        with self._writing, self._mutex:
             self._check_lock()
             self._snapshot.write(_serialise(state))
             self._journal.remove()
@@ -425,9 +455,29 @@ class StateStore:
             return True
 
     def flush(self) -> None:
-        """Write the whole state to the snapshot now, if the journal holds anything new."""
-        with self._mutex:
-            self._flush_locked()
+        """Write the whole state to the snapshot now, if the journal holds anything new.
+
+        Records keep coming meanwhile: the state is copied under the mutex, written without it
+        (an upload can take a while), and only the journal lines it holds are dropped after.
+        """
+        with self._writing:
+            with self._mutex:
+                if not self._dirty:
+                    return
+                self._check_lock()
+                data = _serialise(self._state)
+                mark = self._journal.size()
+                self._dirty = False  # a record from now on sets it again
+            try:
+                self._snapshot.write(data)
+            except BaseException:
+                with self._mutex:
+                    self._dirty = True
+                raise
+            with self._mutex:
+                # Only now: until the new snapshot is in place, the journal holds the records.
+                self._journal.drop_through(mark)
+            log.debug("saved the state to %s", self.label)
 
     # -- the lock --
 
@@ -448,9 +498,10 @@ class StateStore:
         try:
             with self._mutex:
                 self._load_locked()
-                if self._dirty:
-                    log.info("folding records left in %s into %s", self._journal.path, self.label)
-                    self._flush_locked()
+                leftover = self._dirty
+            if leftover:
+                log.info("folding records left in %s into %s", self._journal.path, self.label)
+                self.flush()
             self._start_flusher()
             yield lock
         finally:
@@ -500,16 +551,6 @@ class StateStore:
         self._journal.append(visualization_id, self._state.get(visualization_id))
         self._dirty = True
 
-    def _flush_locked(self) -> None:
-        if not self._dirty:
-            return
-        self._check_lock()
-        self._snapshot.write(_serialise(self._state))
-        # Only now: until the new snapshot is in place, the journal is what holds the records.
-        self._journal.remove()
-        self._dirty = False
-        log.debug("saved %d record(s) to %s", len(self._state.visualizations), self.label)
-
     def _check_lock(self) -> None:
         held = self._held
         if held is not None and held.lost:
@@ -538,10 +579,10 @@ class StateStore:
     def _flush_loop(self) -> None:
         while not self._stop_flusher.wait(self.flush_interval):
             try:
-                with self._mutex:
-                    if self._snapshot.remote:
-                        self._flush_locked()
-                    else:
+                if self._snapshot.remote:
+                    self.flush()
+                else:
+                    with self._mutex:
                         self._journal.sync()
             except StateError as exc:
                 # The journal still holds everything: the next round or the final flush

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,35 @@ def test_sigkill_at_any_point_loses_no_finished_record(tmp_path: Path, after: in
     assert not (path.parent / "state.json.journal").exists()
     assert not (path.parent / "state.json.lock").exists()
     assert len(StateStore(path).load().visualizations) >= last + 1
+
+
+def test_records_made_while_the_file_is_written_stay_in_the_journal(tmp_path: Path) -> None:
+    # The whole-file write (an upload, for a remote state) runs without holding up records:
+    # a record that lands meanwhile is not in that file, so its journal line must survive.
+    store = _store(tmp_path)
+    store.record_fresh("v1", aoi_id="a1", legends={}, updated_at=T0)
+    write = store._snapshot.write
+
+    def slow_write(data: bytes) -> None:
+        worker = threading.Thread(
+            target=store.record_fresh,
+            args=("v2",),
+            kwargs={"aoi_id": "a1", "legends": {}, "updated_at": T1},
+        )
+        worker.start()
+        worker.join(timeout=30)  # would deadlock if the write held the records' mutex
+        assert not worker.is_alive()
+        write(data)
+
+    store._snapshot.write = slow_write  # type: ignore[method-assign]
+    store.flush()
+    assert set(json.loads(store.path.read_text())["visualizations"]) == {"v1"}
+    lines = store.journal_path.read_text().splitlines()
+    assert json.loads(lines[0])["journal"] == 1 and [json.loads(x)["id"] for x in lines[1:]] == [
+        "v2"
+    ]
+    assert set(_store(tmp_path).load().visualizations) == {"v1", "v2"}
+    store._snapshot.write = write  # type: ignore[method-assign]
+    store.flush()
+    assert not store.journal_path.exists()
+    assert set(json.loads(store.path.read_text())["visualizations"]) == {"v1", "v2"}
