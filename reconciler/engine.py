@@ -58,7 +58,7 @@ class Settings:
     max_rps: float | None = None
     #: A path or URL (s3://, gs://, az://, file://); default .reconciler/state.json, and
     #: .reconciler/sandbox/state.json with the sandbox.
-    state: str | None = None
+    state: str | Path | None = None
     #: Seconds to wait for another apply's state lock (0: fail at once).
     lock_timeout: float = 0.0
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)

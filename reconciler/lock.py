@@ -575,6 +575,12 @@ class ObjectLock(StateLock):
                 return
             except FileExistsError:
                 pass
+            except (TypeError, NotImplementedError):
+                raise StateError(
+                    f"cannot lock {self.label}: its storage backend cannot create an object only "
+                    "if it is absent (fsspec's pipe_file mode='create'), which the state lock "
+                    "needs; use s3://, gs://, az:// or a local path"
+                ) from None
             except Exception as exc:
                 raise self._storage_error("create the lock object", exc) from None
             raw = self._read()

@@ -447,3 +447,16 @@ def test_a_remote_lock_broken_while_held_stops_the_writes(s3: S3, tmp_path: Path
         store.flush()  # refused: someone else may own the state now
     assert _remote_records(s3) == {}  # nothing written over another owner's state
     assert "v1" in store.journal_path.read_text()  # kept for the next run here
+
+
+class _NoExclusiveCreate:
+    """A file system like an fsspec backend too old to create an object only if absent."""
+
+    def pipe_file(self, path: str, value: bytes) -> None:  # no mode="create"
+        raise AssertionError("never called with only two arguments")  # pragma: no cover
+
+
+def test_a_backend_without_conditional_create_cannot_lock() -> None:
+    lock = ObjectLock(_NoExclusiveCreate(), "b/state.json.lock", "x://b/state.json", "x://b/k")
+    with pytest.raises(StateError, match="cannot create an object only if it is absent"):
+        lock.acquire()
