@@ -7,6 +7,7 @@ on every AOI. Prints, per parallelism: requests, wall time, and the ideal
 
     python bench/plan_bench.py                 # defaults: 40 AOIs, 50 ms latency
     python bench/plan_bench.py --aois 100 --latency-ms 100 --parallelism 1 8 32
+    python bench/plan_bench.py --selector      # one selector over every AOI, `assets: any`
 """
 
 from __future__ import annotations
@@ -81,6 +82,18 @@ def make_spec(aois: int) -> dict[str, object]:
     }
 
 
+def make_selector_spec() -> dict[str, object]:
+    """One declaration for every AOI: an NDVI exists on each, so no asset listing is needed."""
+    return {
+        "selectors": [
+            {
+                "match": {"names": ["AOI-*"]},
+                "visualizations": [{"index": "NDVI", "assets": "any"}],
+            }
+        ]
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -89,6 +102,9 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=12)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument(
+        "--selector", action="store_true", help="plan one selector instead of per-AOI entries"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +112,8 @@ def main() -> None:
         world_path.write_text(yaml.safe_dump(make_world(args.aois, args.assets)))
         spec_dir = Path(tmp, "specs")
         spec_dir.mkdir()
-        (spec_dir / "bench.yaml").write_text(yaml.safe_dump(make_spec(args.aois)))
+        spec = make_selector_spec() if args.selector else make_spec(args.aois)
+        (spec_dir / "bench.yaml").write_text(yaml.safe_dump(spec))
 
         emulator = Emulator(
             World.from_yaml(world_path),
@@ -121,7 +138,8 @@ def main() -> None:
                 ideal = requests * args.latency_ms / 1000 / parallelism
                 ratio = wall / ideal
                 print(f"{parallelism:>11} {requests:>9} {wall:>8.2f} {ideal:>8.2f} {ratio:>6.2f}")
-            lower = 2 + 2 * args.aois  # AOIs + indices, then visualizations and assets per AOI
+            # AOIs + indices, then per AOI its visualizations (and assets, unless `any` settles)
+            lower = 2 + (1 if args.selector else 2) * args.aois
             print(f"lower bound on requests for this spec: {lower}")
 
 

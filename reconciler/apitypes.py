@@ -39,6 +39,7 @@ class Aoi(_ApiModel):
     id: str = Field(validation_alias=AliasChoices("aoi_id", "id"))
     name: str
     description: str | None = None
+    project_id: str | None = None
     status: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
@@ -87,6 +88,7 @@ class Asset(_ApiModel):
     date: str
     resolution: float | None = None
     status: str | None = None
+    created_at: str | None = None
 
     _normalise_date = field_validator("date", mode="before")(_asset_date)
 

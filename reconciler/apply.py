@@ -101,20 +101,12 @@ class ApplyResult:
         }
 
 
-_CREATED: Outcome = "created"
-_ADOPTED: Outcome = "adopted"
-
-
 class _Stopped(Exception):
     """Raised inside a worker when a stop was requested; never escapes ``Applier.apply``."""
 
 
 def now() -> str:
     """The current UTC time as the report writes it."""
-    return _now()
-
-
-def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
@@ -164,7 +156,7 @@ class Applier:
         raises one for SIGTERM and SIGHUP); its message becomes the reason given for skipped
         changes.
         """
-        result = ApplyResult(api_url=plan.api_url, started_at=_now())
+        result = ApplyResult(api_url=plan.api_url, started_at=now())
         changes = list(plan.changes)
         by_aoi: dict[str, list[tuple[int, Create | Rollback]]] = {}
         for position, change in enumerate(changes):
@@ -201,7 +193,7 @@ class Applier:
         result.items = [
             item for position in sorted(self._results) for item in self._results[position]
         ]
-        result.finished_at = _now()
+        result.finished_at = now()
         return result
 
     # --- per AOI ---------------------------------------------------------------------------
@@ -233,10 +225,12 @@ class Applier:
     def _record_many(self, position: int, items: list[ItemResult]) -> None:
         with self._lock:
             self._results[position] = items
+            # Under the lock, so listeners see the counts rise in order.
             done = len(self._results)
+            for item in items:
+                self._listener(ItemFinished(item, done, self._total))
         for item in items:
-            self._listener(ItemFinished(item, done, self._total))
-            if not item.ok and item.outcome == "failed" and self._fail_fast:
+            if item.outcome == "failed" and self._fail_fast:
                 self.request_stop("--fail-fast: stopped after the first failure")
 
     def _skipped(self, change: Create | Rollback) -> ItemResult:
@@ -246,6 +240,7 @@ class Applier:
 
     def _create(self, change: Create) -> list[ItemResult]:
         label = f"{change.index_name} on {change.aoi_name}"
+        outcome: Outcome = "created"
         try:
             detail = self._client.create_visualization(
                 change.aoi_id,
@@ -253,9 +248,16 @@ class Applier:
                 src_asset_ids=change.asset_ids,
                 resolution=change.resolution,
             )
-            viz_id, outcome = detail.id, _CREATED
+            viz_id = detail.id
         except ConflictError as exc:
-            found = self._find_existing(change)
+            try:
+                found = self._find_existing(change)
+            except ApiError as lookup:
+                message = (
+                    f"the API answered 409 ({exc.api_message or 'already exists'}), then looking "
+                    f"the visualization up failed: {lookup}"
+                )
+                return [_item(change, "failed", message)]
             if found is None:
                 return [
                     _item(
@@ -266,7 +268,7 @@ class Applier:
                         "on the AOI; nothing was changed",
                     )
                 ]
-            viz_id, outcome = found.id, _ADOPTED
+            viz_id, outcome = found.id, "adopted"
             log.info("%s already exists as %s: adopting it", label, viz_id)
         except ApiError as exc:
             return [_item(change, "failed", str(exc))]
@@ -292,7 +294,7 @@ class Applier:
                     status=viz.status,
                 )
             ]
-        if outcome == _CREATED:
+        if outcome == "created":
             dates = sorted({a.date for a in viz.assets})
             self._store.record_fresh(
                 viz_id,
@@ -336,7 +338,7 @@ class Applier:
 
     def _find_existing(self, change: Create) -> Visualization | None:
         """The visualization a 409 refers to: same index, same set of source assets."""
-        wanted = Identity.of(change.index_id, change.identity)
+        wanted = change.key
         for viz in self._client.list_visualizations(change.aoi_id, index_id=change.index_id):
             if Identity.of_visualization(viz) == wanted:
                 return viz

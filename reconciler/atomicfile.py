@@ -15,13 +15,25 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def write_atomically(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any worker thread
+    # exists that could create a file in between.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def write_atomically(path: Path, data: str | bytes, *, mode: int | None = 0o644) -> None:
     """Write ``data`` (text is UTF-8 encoded) to ``path``, replacing it atomically.
 
     The data goes to a temporary file in the same directory (a rename across filesystems would
     not be atomic), is fsync-ed, renamed over ``path`` with ``os.replace``, and the directory is
     fsync-ed so the rename itself survives a power loss. The file gets exactly ``mode``, whatever
-    the umask: these files are shared between runs and users, and hold nothing secret.
+    the umask (shared state that holds nothing secret), or with ``mode=None`` what a plain
+    ``open`` would give it under the process's umask (files a user asked for, such as plans).
 
     The directory must exist. On any failure the temporary file is removed, ``path`` is left as
     it was, and the ``OSError`` propagates for the caller to turn into its own error.
@@ -32,7 +44,7 @@ def write_atomically(path: Path, data: str | bytes, *, mode: int = 0o644) -> Non
     try:
         with os.fdopen(fd, "wb") as fh:
             if hasattr(os, "fchmod"):  # mkstemp makes 0600; absent on Windows
-                os.fchmod(fh.fileno(), mode)
+                os.fchmod(fh.fileno(), 0o666 & ~_UMASK if mode is None else mode)
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())

@@ -6,14 +6,21 @@ exit status 1 (``console.handle_errors``); anything else is a bug and keeps its 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shlex
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 import click
 
 from reconciler import __version__
+from reconciler.apply import now
 from reconciler.console import (
     Reporter,
     handle_errors,
@@ -28,7 +35,10 @@ from reconciler.engine import (
     DEFAULT_SPEC_PATHS,
     ApplyOptions,
     Engine,
+    ExportOptions,
     Settings,
+    is_plan_file,
+    load_plan_file,
     write_file,
     write_report,
 )
@@ -44,11 +54,65 @@ from reconciler.options import (
 from reconciler.plan import Plan
 from reconciler.statecmd import state_command
 
+_VERBOSE_HELP = "Log more to stderr (-vv: every request); also accepted after the command."
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+def _no_color_env() -> bool:
+    """NO_COLOR (https://no-color.org): any non-empty value turns colour off."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    if isatty(sys.stderr):
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        # A CI log: stamp every line, in UTC like the progress lines, so slow steps show.
+        formatter = logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%SZ"
+        )
+        formatter.converter = time.gmtime
+        handler.setFormatter(formatter)
+    # force: the command line owns logging; replace whatever an embedding process set up.
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def _more_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    """``reconciler plan -v``: a -v after the command adds to any before it."""
+    if value:
+        root = ctx.find_root()
+        root.meta["reconciler.verbose"] = root.meta.get("reconciler.verbose", 0) + value
+        _configure_logging(root.meta["reconciler.verbose"])
+
+
+class _Commands(click.Group):
+    """A group whose every command (also of nested groups) accepts ``-v`` after its name."""
+
+    group_class = type  # nested groups are _Commands too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any("--verbose" in getattr(p, "opts", ()) for p in cmd.params):
+            cmd.params.append(
+                click.Option(
+                    ["-v", "--verbose"],
+                    count=True,
+                    expose_value=False,
+                    callback=_more_verbose,
+                    help=_VERBOSE_HELP,
+                )
+            )
+        super().add_command(cmd, name)
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="reconciler")
-@click.option("-v", "--verbose", count=True, help="Log more to stderr (-vv: every request).")
-def cli(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True, help=_VERBOSE_HELP)
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """Visualizations-as-code for the Pixxel API.
 
     Keep YAML specs in git that declare which visualizations every AOI must have and which
@@ -57,12 +121,14 @@ def cli(verbose: int) -> None:
     Try it without an API key against the bundled emulator:
 
         reconciler plan --sandbox
+
+    Colour only on a terminal, and never with NO_COLOR set; without a terminal (CI), log and
+    progress lines carry the time.
     """
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    # force: the command line owns logging; replace whatever an embedding process set up.
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
-    )
+    if _no_color_env():
+        ctx.color = False  # every click.echo below inherits it, errors on stderr too
+    ctx.meta["reconciler.verbose"] = verbose
+    _configure_logging(verbose)
 
 
 def main() -> None:
@@ -75,13 +141,87 @@ cli.add_command(state_command)
 
 
 def _color(option: bool | None, stream: IO[str] | None = None) -> bool:
-    return isatty(stream or sys.stdout) if option is None else option
+    if option is not None:
+        return option
+    return isatty(stream or sys.stdout) and not _no_color_env()
 
 
-def _show(plan: Plan, fmt: str, color: bool) -> None:
+def _show(
+    plan: Plan,
+    fmt: str,
+    color: bool,
+    *,
+    comment_id: str | None = None,
+    details_url: str | None = None,
+) -> None:
     from reconciler.render import render
 
-    click.echo(render(plan, fmt, color=color), nl=False, color=color)
+    text = render(plan, fmt, color=color, comment_id=comment_id, details_url=details_url)
+    click.echo(text, nl=False, color=color)
+
+
+@contextmanager
+def _failures_in_format(fmt: str, command: str, comment_id: str | None = None) -> Iterator[None]:
+    """In markdown and json, a failure is still a document on stdout (the PR comment, the
+    machine's answer) saying what went wrong; the error also goes to stderr, exit 1."""
+    try:
+        yield
+    except ReconcilerError as exc:
+        from reconciler.render import render_failure_json, render_failure_markdown
+
+        if fmt == "json":
+            click.echo(render_failure_json(exc, command), nl=False)
+        elif fmt == "markdown":
+            click.echo(render_failure_markdown(exc, command, comment_id=comment_id), nl=False)
+        raise
+
+
+#: Options whose values a follow-up command needs to reach the same API and state.
+_CARRIED = (("sandbox", "--sandbox"), ("api_url", "--api-url"), ("api_key_file", "--api-key-file"))
+
+
+def _carried_options(ctx: click.Context) -> list[str]:
+    """The flags of this invocation that the next command must repeat to work as printed."""
+    words: list[str] = []
+    for name, flag in (*_CARRIED, ("state_path", "--state")):
+        value = ctx.params.get(name)
+        if value in (None, False):
+            continue
+        # Environment variables are still set for the next command; flags are not.
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.COMMANDLINE:
+            continue
+        words += [flag] if value is True else [flag, str(value)]
+    return words
+
+
+def _command(*words: str) -> str:
+    return " ".join(shlex.quote(word) for word in ("reconciler", *words))
+
+
+def _comment_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from reconciler.errors import ConfigError
+    from reconciler.render import comment_marker
+
+    try:
+        comment_marker(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+comment_id_option = click.option(
+    "--comment-id",
+    metavar="ID",
+    callback=_comment_id,
+    help="markdown: end the comment with <!-- reconciler-plan:ID --> instead of "
+    "<!-- reconciler-plan -->, so several plans (one per shard) each update their own comment.",
+)
+details_url_option = click.option(
+    "--details-url",
+    metavar="URL",
+    help="markdown: where the full plan is kept (e.g. the CI job's artifacts), linked from the "
+    "note of a comment cut to fit GitHub's size limit.",
+)
 
 
 # --- validate / schema ------------------------------------------------------------------------
@@ -92,10 +232,11 @@ def _show(plan: Plan, fmt: str, color: bool) -> None:
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "github"]),
     default="text",
     show_default=True,
-    help="text: one 'path:line:column: message' line per problem; json: for machines.",
+    help="text: one 'path:line:column: message' line per problem; json: for machines; "
+    "github: GitHub Actions annotations (::error file=…,line=…,col=…::message).",
 )
 @click.option(
     "--online",
@@ -117,6 +258,7 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
       reconciler validate                         # everything under specs/
       reconciler validate specs/team-a.yaml       # one file
       reconciler validate --format json specs/    # {"valid": ..., "problems": [...]}
+      reconciler validate --format github         # annotations on the pull request's diff
 
     Checked offline: the YAML itself, unknown or missing keys, ISO dates, empty or
     repeated dates, one rollback entry per mode, and visualizations declared twice
@@ -127,7 +269,12 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
     \b
       reconciler validate --online --sandbox      # against the bundled emulator
     """
-    from reconciler.render import render_validation_json
+    from reconciler.render import (
+        render_failure_json,
+        render_github_error,
+        render_validation_github,
+        render_validation_json,
+    )
 
     targets = paths or DEFAULT_SPEC_PATHS
     reporter = Reporter()
@@ -135,16 +282,28 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
         result = Engine(settings, listener=reporter).validate(targets, online=online)
     except SpecError as exc:
         # Nothing to check (missing path, empty directory): text mode says so on stderr via
-        # handle_errors; machines still get a JSON answer on stdout.
-        if output_format != "json":
-            raise
-        click.echo(render_validation_json((), exc.problems, ()))
-        sys.exit(1)
+        # handle_errors; machines still get an answer on stdout.
+        if output_format == "json":
+            click.echo(render_validation_json((), exc.problems, ()))
+        elif output_format == "github":
+            click.echo(render_validation_github(exc.problems, ()), nl=False)
+        raise
+    except ReconcilerError as exc:
+        # --online could not reach the API: still a JSON answer for machines.
+        if output_format == "json":
+            click.echo(render_failure_json(exc, "validate"), nl=False)
+        elif output_format == "github":
+            click.echo(render_github_error(str(exc)), nl=False)
+        raise
     finally:
         reporter.clear()
 
     if output_format == "json":
         click.echo(render_validation_json(result.files, result.problems, result.notes))
+    elif output_format == "github":
+        click.echo(render_validation_github(result.problems, result.notes), nl=False)
+        if result.problems:
+            click.echo(f"{plural(len(result.problems), 'problem')} in the specs", err=True)
     else:
         for problem in result.problems:
             click.echo(str(problem))
@@ -158,9 +317,12 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
             specs = result.specs
             aois = len({a.label for a in specs.aois}) if specs else 0
             count = specs.visualization_count if specs else 0
+            selectors = len(specs.selectors) if specs else 0
             click.secho(
                 f"{' '.join(targets)} is valid: {plural(len(result.files), 'file')}, "
-                f"{plural(aois, 'AOI')}, {plural(count, 'visualization')}",
+                f"{plural(aois, 'AOI')}"
+                + (f", {plural(selectors, 'selector')}" if selectors else "")
+                + f", {plural(count, 'visualization')}",
                 fg="green",
             )
     sys.exit(1 if result.problems else 0)
@@ -194,6 +356,85 @@ def schema(out: IO[str]) -> None:
     out.write(json.dumps(SpecFile.model_json_schema(), indent=2) + "\n")
 
 
+# --- export -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--aoi",
+    "aois",
+    multiple=True,
+    metavar="ID|NAME",
+    help="Export this AOI (repeatable).",
+)
+@click.option("--all", "all_aois", is_flag=True, help="Export every AOI that has visualizations.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="A directory (one file per AOI) or a *.yaml file (all in one). Default: standard output.",
+)
+@click.option(
+    "--by-name",
+    is_flag=True,
+    help="Refer to AOIs, indices and assets by name where the name is unambiguous (default: ids).",
+)
+@click.option("--force", is_flag=True, help="Replace files that exist (never done without it).")
+@state_option
+@api_options
+@handle_errors
+def export(
+    aois: tuple[str, ...],
+    all_aois: bool,
+    out: Path | None,
+    by_name: bool,
+    force: bool,
+    settings: Settings,
+) -> None:
+    """Write specs that declare the visualizations that exist now.
+
+    The way to adopt reconciler on an account that already has visualizations: export,
+    review, commit; 'reconciler plan' on the exported specs then shows no changes.
+
+    \b
+    Examples:
+      reconciler export --all --out specs/               # one file per AOI
+      reconciler export --aoi Bengaluru-North --by-name  # one AOI, to standard output
+      reconciler export --all --out specs/all.yaml       # everything in one file
+
+    Assets are listed explicitly: they are a visualization's identity. No rollback is written
+    active (listings do not show legends, so nothing says which ones a team wants
+    auto-computed); legends the state file says reconciler made auto-computed are written as a
+    commented-out rollback. Resolution is not written (listings do not return it). Each file
+    starts with a yaml-language-server line; the schema it names is written beside the specs.
+    Existing files are never replaced without --force.
+    """
+    options = ExportOptions(aois=aois, all_aois=all_aois, out=out, by_name=by_name, force=force)
+    reporter = Reporter()
+    try:
+        result = Engine(settings, listener=reporter).export(options)
+    finally:
+        reporter.clear()
+    if result.text is not None:
+        click.echo(result.text, nl=False)
+    skipped = (
+        f"; {plural(result.without_visualizations, 'AOI')} without visualizations left out"
+        if result.without_visualizations
+        else ""
+    )
+    what = f"{plural(result.visualizations, 'visualization')} of {plural(result.aois, 'AOI')}"
+    if not result.aois:
+        click.echo(f"Nothing to export{skipped}.", err=True)
+    elif out is not None:
+        sandbox = " --sandbox" if settings.sandbox else ""
+        click.echo(
+            f"Exported {what} to {out} ({plural(len(result.files), 'file')}, schema included"
+            f"{skipped}). Check with: reconciler plan {out}{sandbox} --detailed-exitcode",
+            err=True,
+        )
+    else:
+        click.echo(f"Exported {what}{skipped}.", err=True)
+
+
 # --- plan -------------------------------------------------------------------------------------
 
 
@@ -217,16 +458,22 @@ def schema(out: IO[str]) -> None:
     is_flag=True,
     help="Exit 0 when nothing would change, 2 when something would, 1 on errors.",
 )
+@comment_id_option
+@details_url_option
 @target_option
 @state_option
 @color_option
 @api_options
 @handle_errors
+@click.pass_context
 def plan(
+    ctx: click.Context,
     paths: tuple[str, ...],
     fmt: str,
     out: Path | None,
     detailed_exitcode: bool,
+    comment_id: str | None,
+    details_url: str | None,
     targets: tuple[str, ...],
     color: bool | None,
     settings: Settings,
@@ -242,23 +489,88 @@ def plan(
       reconciler plan specs/ --format markdown      # for a pull-request comment
       reconciler plan --out plan.json               # review now, 'reconciler apply plan.json' later
       reconciler plan --detailed-exitcode           # exit 2 if anything would change
+
+    The markdown comment puts the counts first, then the changes per AOI, then the warnings
+    (collapsed); cut to fit GitHub's size limit, it drops warnings first and says what is
+    missing. It ends with a hidden <!-- reconciler-plan --> line for a pipeline to find and
+    update its comment. In markdown and json a failure (invalid specs, the API down) is still
+    a document on stdout saying what went wrong, with every problem's position; exit 1.
     """
     from reconciler.render import render_json
 
     reporter = Reporter()
-    try:
-        result = Engine(settings, listener=reporter).plan(paths, targets=targets)
-    finally:
-        reporter.clear()
-    _show(result, fmt, _color(color))
+    with _failures_in_format(fmt, "plan", comment_id):
+        try:
+            result = Engine(settings, listener=reporter).plan(paths, targets=targets)
+        finally:
+            reporter.clear()
+    _show(result, fmt, _color(color), comment_id=comment_id, details_url=details_url)
     if out is not None:
         write_file(out, render_json(result))
-        click.echo(f"Saved this plan to {out}; apply it with: reconciler apply {out}", err=True)
+        if result.has_changes:
+            hint = f"apply it with: {_command('apply', str(out), *_carried_options(ctx))}"
+        else:
+            hint = "it has no changes: applying it would do nothing"
+        click.echo(f"Saved this plan to {out}; {hint}", err=True)
     if detailed_exitcode and result.has_changes:
         sys.exit(2)
 
 
+# --- show -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, markdown for PR comments, json for programs.",
+)
+@comment_id_option
+@details_url_option
+@color_option
+@handle_errors
+def show(
+    plan_file: Path,
+    fmt: str,
+    comment_id: str | None,
+    details_url: str | None,
+    color: bool | None,
+) -> None:
+    """Show a plan saved by 'plan --out', offline, in any format.
+
+    The plan is checked first: a file changed after it was saved (its checksum no longer
+    matches) is refused, as apply would refuse it.
+
+    \b
+    Examples:
+      reconciler show plan.json
+      reconciler show plan.json --format markdown > comment.md
+    """
+    with _failures_in_format(fmt, "show", comment_id):
+        saved = load_plan_file(plan_file)
+    _show(saved, fmt, _color(color), comment_id=comment_id, details_url=details_url)
+
+
 # --- apply ------------------------------------------------------------------------------------
+
+
+def _replan_command(ctx: click.Context, paths: tuple[str, ...]) -> str:
+    """For a refused saved plan: the command that makes a new one in the same place."""
+    if not is_plan_file(paths):
+        return _command("plan", *_carried_options(ctx))
+    spec_paths: list[str] = []
+    try:
+        saved = json.loads(Path(paths[0]).read_text(encoding="utf-8"))
+        spec_paths = [str(p) for p in saved.get("spec_paths", [])]
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass  # the apply itself reports an unreadable plan
+    if tuple(spec_paths) == DEFAULT_SPEC_PATHS:
+        spec_paths = []
+    return _command("plan", *spec_paths, "--out", paths[0], *_carried_options(ctx))
 
 
 _isatty = isatty  # one name for "is this a terminal", so tests can pretend one is there
@@ -313,7 +625,9 @@ def _ask(plan: Plan) -> None:
 @color_option
 @api_options
 @handle_errors
+@click.pass_context
 def apply(
+    ctx: click.Context,
     paths: tuple[str, ...],
     yes: bool,
     targets: tuple[str, ...],
@@ -347,9 +661,11 @@ def apply(
         fail_fast=fail_fast,
         max_changes=max_changes,
         force=force,
+        replan=_replan_command(ctx, paths),
     )
     colored = _color(color)
     reporter = Reporter()
+    started = now()
 
     def show(the_plan: Plan) -> None:
         reporter.clear()
@@ -366,11 +682,12 @@ def apply(
         )
     except ReconcilerError as exc:
         if report is not None:
-            write_report(report, None, exc)
+            write_report(report, None, exc, started_at=started)
         raise
     except KeyboardInterrupt as exc:  # before any change started, or while saving the state
         if report is not None:
-            write_report(report, None, f"{interrupt_message(exc)} before any change was reported")
+            message = f"{interrupt_message(exc)} before any change was reported"
+            write_report(report, None, message, started_at=started)
         raise
     finally:
         reporter.clear()

@@ -422,9 +422,25 @@ class PixxelClient:
 
     # ----------------------------------------------------------------------------- the API
 
-    def list_aois(self, *, name: str | None = None, aoi_id: str | None = None) -> list[Aoi]:
-        """Every AOI the key can see, optionally filtered by the API on name or id."""
-        return self._paginate("/v0/aois", "aois", Aoi, {"aoi_name": name, "aoi_id": aoi_id})
+    def list_aois(
+        self,
+        *,
+        name: str | None = None,
+        aoi_id: str | None = None,
+        project_ids: Sequence[str] | None = None,
+    ) -> list[Aoi]:
+        """Every AOI the key can see, optionally filtered by the API on name, id or projects.
+
+        ``project_ids``: AOIs of any of these projects (sent comma separated, as the API takes
+        them).
+        """
+        projects = ",".join(project_ids) if project_ids is not None else None
+        return self._paginate(
+            "/v0/aois",
+            "aois",
+            Aoi,
+            {"aoi_name": name, "aoi_id": aoi_id, "project_ids": projects},
+        )
 
     def get_aoi(self, aoi_id: str) -> Aoi:
         """One AOI by id (``NotFoundError`` if it does not exist for this key)."""

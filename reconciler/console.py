@@ -149,25 +149,21 @@ class Reporter:
         self._shown = False
         # A quick refresh stays silent in a log; a long one says how far it got every so often.
         self._last: dict[str, float] = {"refresh": self._started}
+        self._bar = ""  # apply's progress, kept in front of whatever the live line says next
 
     def __call__(self, event: Event) -> None:
         with self._lock:
             if isinstance(event, ItemFinished):
                 self._line(describe_item(event.item))
-                self._status(f"{_bar(event.done, event.total)} {event.done}/{event.total} done")
+                self._bar = f"{_bar(event.done, event.total)} {event.done}/{event.total} done"
+                self._status("")
             elif isinstance(event, Refreshed):
                 text = f"refreshed {event.done}/{event.total}: {event.label}"
-                if self.live:
-                    self._status(text)
-                elif self._due("refresh", REFRESH_LOG_INTERVAL):
-                    self._line(text)
+                self._progress(text, "refresh", REFRESH_LOG_INTERVAL)
             elif isinstance(event, Waiting):
                 pct = f" {event.progress}%" if event.progress is not None else ""
                 text = f"waiting for {event.label} ({event.visualization_id}): creating{pct}"
-                if self.live:
-                    self._status(text)
-                elif self._due("wait", WAIT_LOG_INTERVAL):
-                    self._line(text)
+                self._progress(text, "wait", WAIT_LOG_INTERVAL)
             elif isinstance(event, Stopping):
                 self._line(f"{event.reason}: finishing requests in flight, starting nothing new …")
 
@@ -177,6 +173,13 @@ class Reporter:
             self._clear()
 
     # -- internals (caller holds the lock) --
+
+    def _progress(self, text: str, kind: str, interval: float) -> None:
+        """Transient news: the live line on a terminal, a throttled line in a log."""
+        if self.live:
+            self._status(text)
+        elif self._due(kind, interval):
+            self._line(text)
 
     def _due(self, kind: str, interval: float) -> bool:
         now = time.monotonic()
@@ -188,13 +191,14 @@ class Reporter:
     def _line(self, text: str) -> None:
         self._clear()
         if not self.live:
-            stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
+            stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%SZ")
             text = f"{stamp} +{time.monotonic() - self._started:.1f}s {text}"
         click.echo(text, file=self._stream, err=self._stream is None)
 
     def _status(self, text: str) -> None:
         if not self.live:
             return
+        text = " · ".join(part for part in (self._bar, text) if part)
         width = shutil.get_terminal_size().columns - 1
         self._raw("\r\x1b[K" + text[:width])
         self._shown = True

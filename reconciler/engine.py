@@ -2,9 +2,10 @@
 
 It holds the typed ``Settings`` (API, key source, parallelism, rate, state location, sandbox),
 builds the client and the state store from them, and runs every command from start to end:
-validate (offline and online), plan, and apply of specs or of a saved plan (load, re-read, stale
-check, safety, lock). The CLI parses flags, calls one method here and prints what comes back;
-tests and benchmarks call the same methods, so there is no second copy of the pipeline.
+validate (offline and online), plan, apply of specs or of a saved plan (load, re-read, stale
+check, safety, lock), and export of what exists as specs. The CLI parses flags, calls one method
+here and prints what comes back; tests and benchmarks call the same methods, so there is no
+second copy of the pipeline.
 
 Settings travel one road: ``parallelism`` sizes the client's connection pool and every worker
 pool, so the two can never drift apart.
@@ -12,6 +13,7 @@ pool, so the two can never drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -20,19 +22,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler.apitypes import Aoi
 from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
 from reconciler.config import DEFAULT_API_URL, resolve_api_key
-from reconciler.errors import ConfigError, PlanFileError, Problem, SpecError, StateError
+from reconciler.errors import (
+    ConfigError,
+    PlanFileError,
+    ResolutionError,
+    StalePlanError,
+    StateError,
+)
 from reconciler.events import Listener, ignore
+from reconciler.export import SCHEMA_FILE, document, export_aoi, file_names
+from reconciler.ignore import resolve_ignores
 from reconciler.lock import Holder
+from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
-from reconciler.refresh import refresh
-from reconciler.resolve import resolve_desired
-from reconciler.spec import Specs, load_specs, validate_specs
-from reconciler.stale import check_not_stale
+from reconciler.refresh import read_account, refresh
+from reconciler.resolve import Selection, closest, resolve_desired
+from reconciler.spec import SpecFile, Specs, ValidationReport, load_specs, validate_specs
+from reconciler.stale import check_not_stale, desired_snapshots
 from reconciler.state import DEFAULT_STATE_PATH, State
 from reconciler.statecheck import with_state_warnings
 from reconciler.statestore import StateStore
@@ -74,20 +86,36 @@ class ApplyOptions:
     fail_fast: bool = False
     max_changes: int | None = None
     force: bool = False
+    #: The command a refused (stale) saved plan tells the user to run instead.
+    replan: str = "reconciler plan --out plan.json"
 
 
 @dataclass(frozen=True)
-class ValidationResult:
-    """What ``validate`` found: problems make the specs invalid, notes do not."""
+class ExportOptions:
+    """What ``export`` writes and where.
 
-    files: tuple[str, ...]
-    problems: tuple[Problem, ...]
-    notes: tuple[Problem, ...]
-    specs: Specs | None
+    ``aois``: AOI names or ids (``all_aois``: every AOI with a visualization instead).
+    ``out``: None for one document on standard output; a path ending in .yaml/.yml for one
+    file; anything else is a directory that gets one file per AOI. ``by_name``: refer to AOIs,
+    indices and assets by name where unambiguous. ``force``: replace existing files.
+    """
 
-    @property
-    def valid(self) -> bool:
-        return not self.problems
+    aois: tuple[str, ...] = ()
+    all_aois: bool = False
+    out: Path | None = None
+    by_name: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``export`` wrote: ``files`` (schema included), or ``text`` when given no ``out``."""
+
+    files: tuple[Path, ...]
+    text: str | None
+    aois: int
+    visualizations: int
+    without_visualizations: int  # AOIs --all left out: nothing to declare there
 
 
 @dataclass(frozen=True)
@@ -118,21 +146,85 @@ def write_file(path: Path, text: str) -> None:
     """Write a plan or report whole or not at all (other programs read them)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, text)
+        write_atomically(path, text, mode=None)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def write_report(
-    path: Path, result: ApplyResult | None, error: BaseException | str | None = None
+    path: Path,
+    result: ApplyResult | None,
+    error: BaseException | str | None = None,
+    *,
+    started_at: str = "",
 ) -> None:
     """The ``--report`` JSON: what happened to every change, or why nothing started."""
     if result is None:
-        result = ApplyResult(api_url="", started_at=now(), finished_at=now())
+        result = ApplyResult(api_url="", started_at=started_at or now(), finished_at=now())
     data = result.to_dict()
     if error is not None:
         data = {**data, "ok": False, "error": str(error)}
     write_file(path, json.dumps(data, indent=2) + "\n")
+
+
+def _check_out(out: Path | None, single: bool) -> None:
+    if out is None:
+        return
+    if single and out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; name a .yaml file, or drop the suffix")
+    if not single and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory: for one file, name it *.yaml")
+
+
+def _pick_aois(refs: Sequence[str], aois: Sequence[Aoi]) -> list[Aoi]:
+    """The AOIs ``--aoi`` names (ids first, then unique names); every miss in one error."""
+    chosen: dict[str, Aoi] = {}
+    problems: list[str] = []
+    for ref in refs:
+        by_id = [a for a in aois if a.id == ref]
+        named = by_id or [a for a in aois if a.name == ref]
+        if len(named) == 1:
+            chosen[named[0].id] = named[0]
+        elif named:
+            problems.append(
+                f"--aoi '{ref}': {len(named)} AOIs have this name "
+                f"({', '.join(a.id for a in named)}): give the id"
+            )
+        else:
+            problems.append(f"--aoi '{ref}' matches no AOI{closest(ref, (a.name for a in aois))}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return list(chosen.values())
+
+
+def _refuse_overwrite(files: Mapping[Path, str], *, force: bool) -> None:
+    """Export never replaces a file unless forced (an identical schema file is no change)."""
+    if force:
+        return
+    taken = []
+    for path, text in files.items():
+        if not path.exists():
+            continue
+        if path.name == SCHEMA_FILE and path.is_file():
+            try:
+                if path.read_text(encoding="utf-8") == text:
+                    continue
+            except (OSError, UnicodeDecodeError):
+                pass
+        taken.append(str(path))
+    if taken:
+        shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+        raise ConfigError(
+            f"refusing to overwrite {shown}: nothing was written. Choose another --out, or "
+            "pass --force to replace them"
+        )
+
+
+def _remember_selectors(store: StateStore, plan: Plan) -> None:
+    """Record what each selector of the applied plan matched, for later plans to compare."""
+    store.record_selectors(
+        {s.key: {a.id: a.name for a in s.matched} for s in plan.selectors if s.where is not None}
+    )
 
 
 class Engine:
@@ -155,23 +247,21 @@ class Engine:
 
     # --- validate -------------------------------------------------------------------------
 
-    def validate(self, paths: Sequence[str], *, online: bool = False) -> ValidationResult:
+    def validate(self, paths: Sequence[str], *, online: bool = False) -> ValidationReport:
         """Offline checks of every spec file; with ``online`` also resolve against the API.
 
         Raises ``SpecError`` only when there is nothing to check (no such path, no spec files).
         """
         report = validate_specs(paths)
-        problems = list(report.problems)
-        if online and report.specs is not None and not problems:
+        if online and report.specs is not None and report.valid:
             with self._connect() as conn:
-                selection, observed = refresh(
-                    report.specs,
-                    conn.client,
-                    parallelism=self.settings.parallelism,
-                    listener=self._listener,
-                )
-            problems.extend(resolve_desired(selection, observed).problems)
-        return ValidationResult(report.files, tuple(problems), report.notes, report.specs)
+                selection, observed = self._refresh(conn, report.specs)
+            problems = (
+                *resolve_desired(selection, observed).problems,
+                *resolve_ignores(report.specs, selection, observed.indices).problems,
+            )
+            report = dataclasses.replace(report, problems=problems)
+        return report
 
     # --- plan -----------------------------------------------------------------------------
 
@@ -180,27 +270,30 @@ class Engine:
         paths = tuple(spec_paths) or DEFAULT_SPEC_PATHS
         specs = load_specs(paths)
         with self._connect() as conn:
-            return self._plan(conn, specs, paths, targets)
+            return self._plan(conn, specs, paths, targets, conn.store.load())
 
     def _plan(
-        self, conn: _Connection, specs: Specs, paths: Sequence[str], targets: Sequence[str]
+        self,
+        conn: _Connection,
+        specs: Specs,
+        paths: Sequence[str],
+        targets: Sequence[str],
+        state: State,
     ) -> Plan:
-        state = conn.store.load()
-        selection, observed = refresh(
-            specs,
-            conn.client,
-            targets=targets,
-            parallelism=self.settings.parallelism,
-            listener=self._listener,
-        )
+        selection, observed = self._refresh(conn, specs, targets)
+        desired = resolve_desired(selection, observed)
+        rules = resolve_ignores(specs, selection, observed.indices)
+        if rules.problems:
+            raise ResolutionError((*desired.problems, *rules.problems))
         plan = build_plan(
-            resolve_desired(selection, observed),
+            desired,
             observed,
             state,
-            spec_fingerprint=specs.fingerprint,
+            ignore=rules,
             spec_paths=paths,
             api_url=conn.api_label,
             targets=targets,
+            previous_matches=state.selectors,
         )
         return with_state_warnings(plan, state, conn.store.label)
 
@@ -225,13 +318,14 @@ class Engine:
         spec_paths = saved.spec_paths if saved is not None else (tuple(paths) or DEFAULT_SPEC_PATHS)
         specs = load_specs(spec_paths)
         with self._connect() as conn, conn.store.lock(self.settings.lock_timeout):
-            if saved is None:
-                plan = self._plan(conn, specs, spec_paths, options.targets)
+            if saved is None:  # the lock above has just (re)loaded the state
+                plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
                 plan = saved
-                self._check_saved(conn, plan, specs)
+                self._check_saved(conn, plan, specs, options.replan)
             show(plan)
             if not plan.has_changes:
+                _remember_selectors(conn.store, plan)
                 return None
             plan.raise_if_unsafe(options.max_changes, force=options.force)
             confirm(plan)  # the lock above already (re)loaded the state
@@ -246,23 +340,103 @@ class Engine:
             )
             # Someone broke our lock: stop, rather than keep changing what another apply owns.
             conn.store.on_lock_lost = applier.request_stop
-            return applier.apply(plan)
+            result = applier.apply(plan)
+            _remember_selectors(conn.store, plan)
+            return result
 
-    def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs) -> None:
+    def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs, replan: str) -> None:
+        """Re-read and re-resolve only the AOIs the plan changes, and compare (``stale``)."""
         affected = sorted(plan.affected_aois)
-        fresh = {}
-        if affected:
-            _, observed = refresh(
-                specs,
+        if not affected:
+            return  # nothing to apply, so nothing that could be stale
+        try:
+            selection, observed = self._refresh(conn, specs, affected)
+        except ConfigError as exc:
+            # The plan's AOIs are its targets here: one the specs no longer declare is not a
+            # configuration mistake but a change of intent.
+            names = {a.aoi_id: a.aoi_name for a in plan.aois}
+            gone = [names.get(a, a) for a in affected if a in str(exc)] or [
+                names.get(a, a) for a in affected
+            ]
+            raise StalePlanError(
+                "the saved plan is stale, nothing was applied:\n  - "
+                + "\n  - ".join(f"AOI {name}: no longer declared in the specs" for name in gone)
+                + f"\nMake a new plan, review it and apply that one: {replan}"
+            ) from None
+        desired = resolve_desired(selection, observed)
+        desired.raise_for_problems()
+        check_not_stale(
+            plan,
+            desired=desired_snapshots(desired, observed.by_aoi),
+            observed=observed.snapshots(),
+            api_url=conn.api_label,
+            replan=replan,
+        )
+
+    def _refresh(
+        self, conn: _Connection, specs: Specs, targets: Sequence[str] = ()
+    ) -> tuple[Selection, Observed]:
+        return refresh(
+            specs,
+            conn.client,
+            targets=targets,
+            parallelism=self.settings.parallelism,
+            listener=self._listener,
+        )
+
+    # --- export ---------------------------------------------------------------------------
+
+    def export(self, options: ExportOptions) -> ExportResult:
+        """Write specs declaring what exists, so that a plan of them shows no changes.
+
+        Refuses (``ConfigError``, before writing anything) to overwrite a file unless
+        ``options.force``; see ``reconciler.export`` for what the files say.
+        """
+        if options.all_aois == bool(options.aois):
+            raise ConfigError(
+                "--all and --aoi exclude each other"
+                if options.all_aois
+                else "say which AOIs to export: --all, or --aoi NAME|ID (repeatable)"
+            )
+        single = options.out is None or options.out.suffix.lower() in (".yaml", ".yml")
+        _check_out(options.out, single)
+
+        def pick(aois: Sequence[Aoi]) -> list[Aoi]:
+            chosen = list(aois) if options.all_aois else _pick_aois(options.aois, aois)
+            return sorted(chosen, key=lambda a: (a.name, a.id))
+
+        with self._connect() as conn:
+            records = conn.store.load()
+            observed = read_account(
                 conn.client,
-                targets=affected,
+                pick,
+                with_assets=options.by_name,
                 parallelism=self.settings.parallelism,
                 listener=self._listener,
             )
-            fresh = observed.snapshots()
-        check_not_stale(
-            plan, spec_fingerprint=specs.fingerprint, observed=fresh, api_url=conn.api_label
-        )
+        entries = [
+            export_aoi(seen, observed.aois, observed.indices, records, by_name=options.by_name)
+            for seen in sorted(observed.by_aoi.values(), key=lambda s: (s.aoi.name, s.aoi.id))
+        ]
+        kept = [e for e in entries if e.visualizations or not options.all_aois]
+        count = sum(e.visualizations for e in kept)
+        empty = len(entries) - len(kept)
+        if options.out is None:
+            return ExportResult((), document(kept) if kept else None, len(kept), count, empty)
+        files: dict[Path, str] = {}
+        if single:
+            if kept:
+                files[options.out] = document(kept)
+        else:
+            names = file_names([e.aoi for e in kept])
+            files = {options.out / names[e.aoi.id]: document([e]) for e in kept}
+        if files:
+            schema = json.dumps(SpecFile.model_json_schema(), indent=2) + "\n"
+            files[next(iter(files)).parent / SCHEMA_FILE] = schema
+        _refuse_overwrite(files, force=options.force)
+        for path, text in files.items():
+            write_file(path, text)
+        return ExportResult(tuple(files), None, len(kept), count, empty)
 
     # --- state ----------------------------------------------------------------------------
 
@@ -337,9 +511,9 @@ __all__ = [
     "DEFAULT_SPEC_PATHS",
     "ApplyOptions",
     "Engine",
+    "ExportOptions",
+    "ExportResult",
     "Settings",
-    "SpecError",
-    "ValidationResult",
     "is_plan_file",
     "load_plan_file",
     "write_file",

@@ -659,7 +659,8 @@ def _now_iso() -> str:
 
 def _command_line() -> str:
     """This process's command line for the lock, with any secret-looking value hidden."""
-    words = [Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"]
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    words = ["reconciler" if program == "__main__.py" else program]  # python -m reconciler
     hide_next = False
     for arg in sys.argv[1:]:
         name = arg.split("=", 1)[0].lower()

@@ -39,11 +39,13 @@ def api_options(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         values = {name: kwargs.pop(name, None) for name in _API_PARAMS}
+        # Passed on as given: click supplies the defaults, and an empty --api-url (an unset
+        # CI variable) must be refused by the client, not replaced by the production URL.
         kwargs["settings"] = Settings(
-            api_url=values["api_url"] or DEFAULT_API_URL,
+            api_url=values["api_url"],
             api_key_file=values["api_key_file"],
             sandbox=bool(values["sandbox"]),
-            parallelism=values["parallelism"] or 8,
+            parallelism=values["parallelism"],
             max_rps=values["max_rps"],
             state=values["state_path"],
             lock_timeout=values["lock_timeout"] or 0.0,
@@ -72,7 +74,7 @@ def api_options(func: F) -> F:
         click.option(
             "--parallelism",
             type=click.IntRange(1, 64),
-            default=8,
+            default=Settings.parallelism,
             show_default=True,
             help="How many requests run at once.",
         ),

@@ -1,20 +1,25 @@
 """The plan: plain, serialisable data describing what apply would change.
 
 The planner builds a ``Plan``; renderers and apply only read it. ``Plan.to_dict()`` is the
-documented JSON format (``format_version`` below); ``Plan.from_dict()`` reads a saved plan back.
+documented JSON format (``format_version`` below, docs/plan-json.md), sealed with a checksum
+over its content; ``Plan.from_dict()`` reads a saved plan back and refuses one whose content
+no longer matches its checksum (edited by hand, or damaged).
 The plan owns its order (AOI name, then index name, then asset set, then mode: two plans of the
 same world render identically, whoever built them) and its safety check (``raise_if_unsafe``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reconciler.errors import PlanFileError, TooManyChangesError
+from reconciler.identity import Identity
 
 #: Bump when the JSON shape changes incompatibly; readers refuse versions they do not know.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 4
 
 Mode = Literal["dynamic", "theoretical"]
 MODES: tuple[Mode, ...] = ("dynamic", "theoretical")
@@ -28,7 +33,9 @@ REASON_TEXT: dict[str, str] = {
     "adopted": "adopted an existing visualization whose legends may have been edited",
 }
 
-WarningKind = Literal["undeclared", "failed", "partial_success", "creating", "state"]
+WarningKind = Literal[
+    "undeclared", "failed", "partial_success", "creating", "new-assets", "unmatched", "state"
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,11 @@ class Create:
     identity: tuple[str, ...] = ()
     legend_modes: tuple[str, ...] = ()
     kind: Literal["create"] = "create"
+
+    @property
+    def key(self) -> Identity:
+        """The identity a 409 refers to: this index over exactly these assets."""
+        return Identity.of(self.index_id, self.identity)
 
     @property
     def asset_ids(self) -> tuple[str, ...] | None:
@@ -170,6 +182,38 @@ class PlanWarning:
 
 
 @dataclass(frozen=True)
+class Ignored:
+    """An undeclared visualization that an ignore rule leaves out of the warnings."""
+
+    aoi_id: str
+    aoi_name: str
+    visualization_id: str
+    index_name: str
+    rule: str  # spec position of the rule, "path:line:column"
+    reason: str | None = None  # the rule's reason, if it gives one
+
+    @property
+    def sort_key(self) -> tuple[str | int, ...]:
+        path, _, rest = self.rule.rpartition(":")
+        path, _, line = path.rpartition(":")
+        # Rules in file order: line 7 before line 13.
+        position = (
+            (path, int(line), int(rest)) if line.isdigit() and rest.isdigit() else (self.rule, 0, 0)
+        )
+        return (*position, self.aoi_name, self.aoi_id, self.visualization_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "aoi_id": self.aoi_id,
+            "aoi_name": self.aoi_name,
+            "visualization_id": self.visualization_id,
+            "index_name": self.index_name,
+            "rule": self.rule,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
 class AoiSummary:
     """Per-AOI totals, so renderers can say '3 unchanged' without re-reading the world."""
 
@@ -185,6 +229,50 @@ class AoiSummary:
             "declared": self.declared,
             "unchanged": self.unchanged,
         }
+
+
+@dataclass(frozen=True)
+class AoiName:
+    """An AOI as a selector summary lists it."""
+
+    id: str
+    name: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True)
+class SelectorSummary:
+    """What one selector matched: among all AOIs now, and AOIs it matched at the last apply
+    but no longer does (``unmatched``, from the state file).
+
+    ``key`` is its criteria in one line ("names: Farm-*; projects: …"), the key under which
+    the state remembers its matches; ``where`` is its position in the specs, or None for a
+    selector that is no longer in the specs at all.
+    """
+
+    key: str
+    where: str | None
+    matched: tuple[AoiName, ...]
+    unmatched: tuple[AoiName, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "where": self.where,
+            "matched": [a.to_dict() for a in self.matched],
+            "unmatched": [a.to_dict() for a in self.unmatched],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SelectorSummary:
+        return cls(
+            key=str(data["key"]),
+            where=_opt_str(data["where"]),
+            matched=tuple(AoiName(**a) for a in data["matched"]),
+            unmatched=tuple(AoiName(**a) for a in data["unmatched"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -241,6 +329,54 @@ class AoiSnapshot:
         )
 
 
+@dataclass(frozen=True)
+class DesiredViz:
+    """One declared visualization of an AOI the plan changes, as resolved when planning.
+
+    Only what decides what apply does is kept (no spec positions), so a saved plan can tell a
+    change of intent from a comment or a reformatted file.
+    """
+
+    label: str  # "NDVI over Bengaluru-A (2024-05-06), …" for messages
+    index_id: str
+    assets: tuple[str, ...] | None  # declared source asset ids, sorted; None: the API default
+    identity: tuple[str, ...]  # asset ids that identify it, sorted
+    resolution: float | None
+    rollbacks: tuple[RollbackTarget, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "index_id": self.index_id,
+            "assets": None if self.assets is None else list(self.assets),
+            "identity": list(self.identity),
+            "resolution": self.resolution,
+            "rollbacks": [r.to_dict() for r in self.rollbacks],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DesiredViz:
+        assets = data["assets"]
+        return cls(
+            label=str(data["label"]),
+            index_id=str(data["index_id"]),
+            assets=None if assets is None else tuple(str(a) for a in assets),
+            identity=tuple(str(a) for a in data["identity"]),
+            resolution=data["resolution"],
+            rollbacks=_targets(data["rollbacks"]),
+        )
+
+
+#: AOI id -> (identity key -> declared visualization): the desired state a plan was made from.
+DesiredState = dict[str, dict[str, DesiredViz]]
+
+
+def checksum(content: dict[str, Any]) -> str:
+    """'sha256:…' over ``content`` in a canonical JSON form (sorted keys, no spaces)."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -249,21 +385,25 @@ def _opt_str(value: object) -> str | None:
 class Plan:
     """Desired versus observed, for every targeted AOI.
 
-    ``spec_fingerprint`` hashes the spec files read from ``spec_paths``; ``observed`` maps each
-    AOI id to a snapshot of what was observed there (visualization ids, statuses,
-    ``updated_at``, asset sets), so apply of a saved plan can say precisely what moved since.
-    Whatever order the changes are given in, the plan keeps them in its own stable order.
+    ``observed`` maps each AOI id to a snapshot of what was observed there (visualization ids,
+    statuses, ``updated_at``, asset sets) and ``desired`` each AOI the plan changes to what the
+    specs declared for it, resolved; apply of a saved plan compares both with the present and
+    says precisely what moved. ``ignored`` are the undeclared visualizations an ignore rule
+    covers. Whatever order the changes are given in, the plan keeps them in its own order.
+    ``selectors`` stay in spec order (then selectors no longer in the specs, by key).
     """
 
     creates: tuple[Create, ...] = ()
     rollbacks: tuple[Rollback, ...] = ()
     warnings: tuple[PlanWarning, ...] = ()
     aois: tuple[AoiSummary, ...] = ()
-    spec_fingerprint: str = ""
+    ignored: tuple[Ignored, ...] = ()
+    desired: DesiredState = field(default_factory=dict)
     observed: dict[str, AoiSnapshot] = field(default_factory=dict)
     api_url: str = ""
     spec_paths: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    selectors: tuple[SelectorSummary, ...] = ()
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -273,7 +413,13 @@ class Plan:
         sort(self, "rollbacks", tuple(sorted(self.rollbacks, key=lambda r: r.sort_key)))
         sort(self, "warnings", tuple(sorted(self.warnings, key=lambda w: w.sort_key)))
         sort(self, "aois", tuple(sorted(self.aois, key=lambda a: (a.aoi_name, a.aoi_id))))
+        sort(self, "ignored", tuple(sorted(self.ignored, key=lambda i: i.sort_key)))
         sort(self, "observed", dict(sorted(self.observed.items())))
+        sort(
+            self,
+            "desired",
+            {k: dict(sorted(v.items())) for k, v in sorted(self.desired.items())},
+        )
 
     @property
     def changes(self) -> tuple[Create | Rollback, ...]:
@@ -305,26 +451,34 @@ class Plan:
             "rollback": len(self.rollbacks),
             "warning": len(self.warnings),
             "unchanged": sum(a.unchanged for a in self.aois),
+            "ignored": len(self.ignored),
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The documented JSON form, ending with the ``checksum`` of everything before it."""
+        content: dict[str, Any] = {
             "format_version": self.format_version,
             "summary": self.summary(),
             "api_url": self.api_url,
             "targets": list(self.targets),
             "spec_paths": list(self.spec_paths),
-            "spec_fingerprint": self.spec_fingerprint,
-            "observed": {k: v.to_dict() for k, v in self.observed.items()},
             "aois": [a.to_dict() for a in self.aois],
             "creates": [c.to_dict() for c in self.creates],
             "rollbacks": [r.to_dict() for r in self.rollbacks],
             "warnings": [w.to_dict() for w in self.warnings],
+            "selectors": [s.to_dict() for s in self.selectors],
+            "ignored": [i.to_dict() for i in self.ignored],
+            "desired": {
+                aoi: {k: v.to_dict() for k, v in vizs.items()} for aoi, vizs in self.desired.items()
+            },
+            "observed": {k: v.to_dict() for k, v in self.observed.items()},
         }
+        return {**content, "checksum": checksum(content)}
 
     @classmethod
     def from_dict(cls, data: Any) -> Plan:
-        """Read a plan written by ``to_dict``; raise ``PlanFileError`` on anything else."""
+        """Read a plan written by ``to_dict``; raise ``PlanFileError`` on anything else,
+        including a plan whose content does not match its checksum."""
         if not isinstance(data, dict):
             raise PlanFileError("not a reconciler plan: expected a JSON object")
         version = data.get("format_version")
@@ -333,17 +487,29 @@ class Plan:
                 f"plan format_version {version!r} is not supported (this reconciler reads "
                 f"{FORMAT_VERSION}); run 'reconciler plan' again with this version"
             )
+        content = {k: v for k, v in data.items() if k != "checksum"}
+        if data.get("checksum") != checksum(content):
+            raise PlanFileError(
+                "the plan was changed after 'reconciler plan' saved it (its content no longer "
+                "matches its checksum); a plan is applied only as it was reviewed: make a new "
+                "one with 'reconciler plan --out'"
+            )
         try:
             return cls(
                 creates=tuple(_create(c) for c in data["creates"]),
                 rollbacks=tuple(_rollback(r) for r in data["rollbacks"]),
                 warnings=tuple(PlanWarning(**w) for w in data["warnings"]),
                 aois=tuple(AoiSummary(**a) for a in data["aois"]),
-                spec_fingerprint=str(data["spec_fingerprint"]),
+                ignored=tuple(Ignored(**i) for i in data["ignored"]),
+                desired={
+                    str(aoi): {str(k): DesiredViz.from_dict(v) for k, v in vizs.items()}
+                    for aoi, vizs in data["desired"].items()
+                },
                 observed={str(k): AoiSnapshot.from_dict(v) for k, v in data["observed"].items()},
                 api_url=str(data["api_url"]),
                 targets=tuple(data["targets"]),
                 spec_paths=tuple(data["spec_paths"]),
+                selectors=tuple(SelectorSummary.from_dict(s) for s in data["selectors"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanFileError(f"not a valid reconciler plan: {exc!r}") from None

@@ -10,19 +10,32 @@ Pure: no I/O, so every rule here has a pure test. The rules (DESIGN.md, "Semanti
   record of it, when the visualization's ``updated_at`` moved since the recorded rollback (someone
   edited it), or when the spec's ``revision`` is higher than the one recorded. One rollback per
   (visualization, mode), carrying every pending date of that mode.
+- A visualization over all assets (``assets: all`` or omitted) that must be created while one
+  of the same index over other assets exists says so: new assets arrived since that one, which
+  stays (the API has no delete). That one is then told about there, not as undeclared.
+- Selectors: what each matched, and AOIs a selector matched at the last apply (the state's
+  record) but no longer does, with a warning on each that nothing declares any more
+  (``selectors.summarize``).
+- An undeclared visualization that an ignore rule covers is counted as ignored (naming the
+  rule) instead of warned about.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from reconciler import selectors
 from reconciler.apitypes import Asset, Visualization
-from reconciler.observed import Observed
+from reconciler.identity import Identity
+from reconciler.ignore import NO_RULES, IgnoreRules
+from reconciler.observed import Observed, ObservedAoi
 from reconciler.plan import (
     AoiSummary,
     AssetRef,
     Create,
+    Ignored,
     Plan,
     PlanWarning,
     Rollback,
@@ -31,6 +44,7 @@ from reconciler.plan import (
     WarningKind,
 )
 from reconciler.resolve import Desired, DesiredVisualization
+from reconciler.stale import desired_snapshots
 
 #: When one mode has dates pending for different reasons, the plan names the strongest.
 _REASON_WEIGHT: dict[RollbackReason, int] = {
@@ -61,19 +75,23 @@ def build_plan(
     observed: Observed,
     state: Records,
     *,
-    spec_fingerprint: str = "",
+    ignore: IgnoreRules = NO_RULES,
     spec_paths: Sequence[str] = (),
     api_url: str = "",
     targets: Sequence[str] = (),
+    previous_matches: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Plan:
     """The changes that bring the observed world to the desired one.
 
-    Raises ``ResolutionError`` when ``desired`` carries references that did not resolve.
+    ``previous_matches`` is what the state remembers of each selector at the last apply:
+    selector key -> {AOI id: AOI name}. Raises ``ResolutionError`` when ``desired`` carries
+    references that did not resolve.
     """
     desired.raise_for_problems()
     creates: list[Create] = []
     rollbacks: list[Rollback] = []
     warnings: list[PlanWarning] = []
+    ignored: list[Ignored] = []
     summaries: list[AoiSummary] = []
     by_aoi: dict[str, list[DesiredVisualization]] = {aoi.id: [] for aoi in desired.aois}
     for item in desired.visualizations:
@@ -90,35 +108,148 @@ def build_plan(
                 creates.append(_create(item))
                 continue
             matched.add(viz.id)
-            if viz.status == "failed":
-                warnings.append(_status_warning(item, viz, "failed"))
-            elif viz.status == "partial_success":
-                warnings.append(_status_warning(item, viz, "partial_success"))
-            elif viz.status == "creating":
-                warnings.append(_status_warning(item, viz, "creating"))
+            for kind, text in _STATUS_TEXT.items():
+                if viz.status == kind:
+                    warnings.append(_status_warning(item, viz, kind, text))
             if viz.status == "failed":
                 continue  # nothing to roll back on a visualization that has no legends
             pending = _rollbacks(item, viz, state.get(viz.id))
             rollbacks.extend(pending)
             unchanged += not pending
+        notes = _new_assets_notes(seen, declared, existing, matched)
+        warnings.extend(notes)
+        matched |= {n.visualization_id for n in notes if n.visualization_id}
         for viz in seen.visualizations:
-            if viz.id not in matched:
+            if viz.id in matched:
+                continue
+            rule = ignore.match(aoi_id, viz)
+            if rule is None:
                 warnings.append(_undeclared(seen.aoi.id, seen.aoi.name, viz))
+            else:
+                ignored.append(
+                    Ignored(
+                        aoi_id=seen.aoi.id,
+                        aoi_name=seen.aoi.name,
+                        visualization_id=viz.id,
+                        index_name=viz.index_name or viz.index_id,
+                        rule=str(rule.where),
+                        reason=rule.reason,
+                    )
+                )
         summaries.append(
             AoiSummary(aoi_id, seen.aoi.name, declared=len(declared), unchanged=unchanged)
         )
+    selector_summaries, selector_warnings = selectors.summarize(
+        desired.selectors, previous_matches or {}, declared=desired.declared
+    )
+    warnings.extend(selector_warnings)
 
+    affected = {c.aoi_id for c in creates} | {r.aoi_id for r in rollbacks}
     return Plan(
         creates=tuple(creates),
         rollbacks=tuple(rollbacks),
         warnings=tuple(warnings),
         aois=tuple(summaries),
-        spec_fingerprint=spec_fingerprint,
+        ignored=tuple(ignored),
+        desired=desired_snapshots(desired, affected),
         observed=observed.snapshots(),
         api_url=api_url,
         targets=tuple(targets),
         spec_paths=tuple(spec_paths),
+        selectors=selector_summaries,
     )
+
+
+def _new_assets_notes(
+    seen: ObservedAoi,
+    declared: Sequence[DesiredVisualization],
+    existing: Mapping[Identity, Visualization],
+    matched: set[str],
+) -> list[PlanWarning]:
+    """For each visualization over all assets to be created: the one it follows, if any.
+
+    Its predecessor is an undeclared visualization of the same index over some of the assets,
+    all others of which arrived after it (created later; by date where the API gives no
+    creation time): the one that was "all assets" before new ones came. The largest wins (then
+    the smallest id); each is claimed once.
+    """
+    notes: list[PlanWarning] = []
+    claimed: set[str] = set()
+    assets = {a.id: a for a in seen.assets or ()}
+    for item in declared:
+        if item.assets is not None or item.decl.asset_policy != "all":
+            continue
+        if item.identity in existing:
+            continue
+        candidates = [
+            v
+            for v in seen.visualizations
+            if v.index_id == item.index.id
+            and v.id not in matched
+            and v.id not in claimed
+            and _followed_by(v, item.identity.asset_ids, assets)
+        ]
+        if candidates:
+            before = min(candidates, key=lambda v: (-len(v.assets), v.id))
+            claimed.add(before.id)
+            notes.append(_new_assets_note(item, before))
+    return notes
+
+
+def _followed_by(viz: Visualization, wanted: frozenset[str], assets: Mapping[str, Asset]) -> bool:
+    """Whether ``viz`` covered all assets until the rest of ``wanted`` arrived after it."""
+    had = {a.id for a in viz.assets}
+    if not had or not had < wanted:
+        return False
+    latest = max(a.date for a in viz.assets)
+    for asset_id in wanted - had:
+        asset = assets.get(asset_id)
+        if asset is None:
+            return False
+        after = _later(asset.created_at, viz.created_at)
+        if after is None:
+            after = asset.date >= latest
+        if not after:
+            return False
+    return True
+
+
+def _later(first: str | None, second: str | None) -> bool | None:
+    """``first`` > ``second`` as timestamps; None when either is missing or unreadable."""
+    if first is None or second is None:
+        return None
+    try:
+        a, b = dt.datetime.fromisoformat(first), dt.datetime.fromisoformat(second)
+        return a > b
+    except (ValueError, TypeError):  # TypeError: naive against aware
+        return None
+
+
+def _new_assets_note(item: DesiredVisualization, before: Visualization) -> PlanWarning:
+    new = len(item.identity.asset_ids - {a.id for a in before.assets})
+    total = len(item.identity.asset_ids)
+    return PlanWarning(
+        kind="new-assets",
+        aoi_id=item.aoi.id,
+        aoi_name=item.aoi.name,
+        visualization_id=before.id,
+        message=(
+            f"{new} new {'asset' if new == 1 else 'assets'} since visualization {before.id} "
+            f"('{item.index.name}' over "
+            f"{_assets_text(before)}): a new one over all {total} assets is created "
+            f"(assets: all); {before.id} stays, the API has no delete"
+        ),
+        where=str(item.where),
+    )
+
+
+def _assets_text(viz: Visualization) -> str:
+    dates = sorted(a.date for a in viz.assets)
+    if not dates:
+        return "no assets"
+    if len(dates) == 1:
+        return f"1 asset, {dates[0]}"
+    return f"{len(dates)} assets, {dates[0]} … {dates[-1]}"
 
 
 def _asset_ref(asset: Asset) -> AssetRef:
@@ -205,9 +336,8 @@ _STATUS_TEXT: dict[WarningKind, str] = {
 
 
 def _status_warning(
-    item: DesiredVisualization, viz: Visualization, kind: WarningKind
+    item: DesiredVisualization, viz: Visualization, kind: WarningKind, text: str
 ) -> PlanWarning:
-    text = _STATUS_TEXT[kind]
     return PlanWarning(
         kind=kind,
         aoi_id=item.aoi.id,

@@ -1,6 +1,7 @@
 """Read the live state the specs refer to, with the fewest requests the API allows.
 
-One paginated AOI listing and one paginated index listing, shared by every AOI; then, per
+One paginated AOI listing (only of the selected projects when every declaration is a selector
+by project) and one paginated index listing, shared by every AOI and selector; then, per
 targeted AOI and in parallel, one visualization listing, plus an asset listing only where the
 specs need it (names, dates or omitted assets; or ids of a visualization that must be created).
 Reading never changes anything; what it returns is plain data (``observed``) that the pure
@@ -15,8 +16,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-from reconciler import resolve
-from reconciler.apitypes import Asset, Visualization
+from reconciler import resolve, selectors
+from reconciler.apitypes import Aoi, Asset, Visualization
 from reconciler.client import PixxelClient
 from reconciler.events import Listener, Refreshed, ignore
 from reconciler.observed import Observed, ObservedAoi
@@ -74,13 +75,14 @@ def refresh(
     Raises ``ApiError`` when the API cannot be read, ``ConfigError`` for a ``--target`` that
     matches no declared AOI.
     """
-    if not specs.aois:
+    if specs.is_empty:
         return Selection({}), Observed()
+    projects = selectors.listing_projects(specs)
     with _Pool(parallelism, listener) as pool:
-        aois_f = pool.submit("AOIs", client.list_aois)
+        aois_f = pool.submit("AOIs", lambda: client.list_aois(project_ids=projects))
         indices_f = pool.submit("indices", client.list_indices)
         aois, indices = tuple(aois_f.result()), tuple(indices_f.result())
-        selection = resolve.select_aois(specs, aois, targets)
+        selection = resolve.select_aois(specs, aois, targets, filtered=projects is not None)
         lookup = resolve.IndexLookup(indices)
 
         def listing(aoi_id: str, read: Callable[[str], list[T]]) -> Callable[[], list[T]]:
@@ -120,3 +122,51 @@ def refresh(
         "refreshed %d AOIs (%d with assets), %d indices", len(by_aoi), len(assets), len(indices)
     )
     return selection, Observed(aois=aois, indices=indices, by_aoi=by_aoi)
+
+
+def read_account(
+    client: PixxelClient,
+    pick: Callable[[Sequence[Aoi]], Sequence[Aoi]],
+    *,
+    with_assets: bool,
+    parallelism: int = 8,
+    listener: Listener = ignore,
+) -> Observed:
+    """Read the AOIs ``pick`` chooses from the AOI listing, for ``reconciler export``.
+
+    One AOI listing and one index listing; then per chosen AOI its visualizations and, with
+    ``with_assets``, its assets (only for AOIs that have visualizations), all in parallel,
+    reporting progress to ``listener``. ``pick`` may raise (an ``--aoi`` that matches none).
+    """
+    with _Pool(parallelism, listener) as pool:
+        aois_f = pool.submit("AOIs", client.list_aois)
+        indices_f = pool.submit("indices", client.list_indices)
+        aois, indices = tuple(aois_f.result()), tuple(indices_f.result())
+        chosen = list(pick(aois))
+        viz_f = {
+            aoi.id: pool.submit(
+                f"visualizations of {aoi.name}", _bind(client.list_visualizations, aoi.id)
+            )
+            for aoi in chosen
+        }
+        visualizations = {aoi_id: f.result() for aoi_id, f in viz_f.items()}
+        assets_f = {
+            aoi.id: pool.submit(f"assets of {aoi.name}", _bind(client.list_assets, aoi.id))
+            for aoi in chosen
+            if with_assets and visualizations[aoi.id]
+        }
+        assets = {aoi_id: f.result() for aoi_id, f in assets_f.items()}
+    by_aoi = {
+        aoi.id: ObservedAoi(
+            aoi=aoi,
+            visualizations=tuple(visualizations[aoi.id]),
+            assets=tuple(assets[aoi.id]) if aoi.id in assets else None,
+        )
+        for aoi in chosen
+    }
+    log.info("read %d AOIs for export (%d with assets)", len(by_aoi), len(assets))
+    return Observed(aois=aois, indices=indices, by_aoi=by_aoi)
+
+
+def _bind(read: Callable[[str], list[T]], aoi_id: str) -> Callable[[], list[T]]:
+    return lambda: read(aoi_id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,17 +27,41 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from reconciler.errors import ConfigError, Problem
-from reconciler.plan import REASON_TEXT, AoiSummary, Create, Plan, PlanWarning, Rollback
+from reconciler.errors import (
+    ApiError,
+    ConfigError,
+    PlanFileError,
+    Problem,
+    ReconcilerError,
+    SpecError,
+    StateError,
+)
+from reconciler.plan import (
+    FORMAT_VERSION,
+    REASON_TEXT,
+    AoiSummary,
+    Create,
+    Plan,
+    PlanWarning,
+    Rollback,
+)
 
 __all__ = [
+    "COMMENT_MARKER",
     "FORMATS",
     "GITHUB_COMMENT_LIMIT",
     "MIN_MARKDOWN_CHARS",
+    "comment_marker",
+    "failure_document",
     "render",
+    "render_failure_json",
+    "render_failure_markdown",
+    "render_github_error",
     "render_json",
     "render_markdown",
     "render_text",
+    "render_validation_github",
+    "render_validation_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,7 +78,7 @@ _SHORT_ID = 8
 #: Text output lists AOIs without changes by name up to this many, then only counts them.
 _MAX_UP_TO_DATE_NAMES = 10
 #: Markdown shows the per-AOI sections expanded when the whole plan has at most this many changes.
-_OPEN_DETAILS_UP_TO = 10
+_OPEN_DETAILS_UP_TO = 30
 #: The markdown footer names at most this many targets.
 _MAX_FOOTER_TARGETS = 10
 
@@ -69,7 +94,12 @@ _WARNING_KIND_TEXT = {
     "failed": "failed",
     "partial_success": "partially succeeded",
     "creating": "still being created",
+    "new-assets": "new assets arrived: a new visualization over all of them is created",
+    "unmatched": "no longer matched by a selector",
 }
+#: The selectors section names at most this many selectors, and this many AOIs of each.
+_MAX_SELECTORS = 20
+_MAX_SELECTOR_AOIS = 10
 
 
 # --- shared: grouping and the items every format shows -----------------------------------------
@@ -279,150 +309,285 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         else:
             out.append(f"Nothing to change in {len(quiet)} other AOIs.")
 
+    selector_lines = _selector_lines(plan)
+    if selector_lines:
+        out += ["", style("Selectors", bold=True) + " (which AOIs each one matched):"]
+        out += [f"  {line}" for line in selector_lines]
+
+    if plan.ignored:
+        out.append("")
+        for rule, reason, count in _ignored_by_rule(plan):
+            line = f"{count} undeclared, ignored by rule at {_clean(rule)}"
+            wrapped = _wrap_text(line + (f" ({_clean(reason)})" if reason else ""), _WIDTH)
+            out += wrapped[:1] + [
+                f"  {part}" for part in _wrap_text(" ".join(wrapped[1:]), _WIDTH - 2)
+            ]
+
     out += ["", style("Plan:", bold=True) + " " + _summary_counts(plan) + "."]
     return "\n".join(out) + "\n"
 
 
-# --- markdown -----------------------------------------------------------------------------------
+def _ignored_by_rule(plan: Plan) -> list[tuple[str, str | None, int]]:
+    """(rule position, reason, how many it covers), in the plan's order of rules."""
+    counts: dict[tuple[str, str | None], int] = {}
+    for item in plan.ignored:
+        key = (item.rule, item.reason)
+        counts[key] = counts.get(key, 0) + 1
+    return [(rule, reason, n) for (rule, reason), n in counts.items()]
 
 
-def render_markdown(plan: Plan, *, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
-    """Render ``plan`` for a pull-request comment, kept strictly shorter than ``max_chars``.
+# --- markdown ---------------------------------------------------------------------------------
 
-    Layout: a heading with the totals, a table with one row per AOI, the warnings (always
-    visible), then one ``<details>`` per AOI with its changes in a ``diff`` block (expanded
-    when the whole plan is small, collapsed otherwise).
-    When that is too long, whole AOI sections are dropped from the end (then warnings, then
-    table rows) and a note under the heading says how much is missing and how to see it all.
-    The heading and that note always survive. Length is counted in UTF-16 code units, which
-    is never less than the character count GitHub or any JavaScript client measures.
+#: Every plan comment ends with this hidden marker (``<!-- reconciler-plan:ID -->`` with an id),
+#: so a pipeline can find the comment it posted before and update it instead of adding one.
+COMMENT_MARKER = "reconciler-plan"
+_COMMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
+#: In markdown a rollback is marked '!', which GitHub's diff highlighting colours as a change
+#: ('~' would stay uncoloured); tfcmt does the same with Terraform's in-place updates.
+_MD_ROLLBACK = "!"
+#: The markdown ignore summary names at most this many rules, then counts the rest.
+_MAX_RULES_SHOWN = 10
 
-    Raises ``ConfigError`` if ``max_chars`` is below ``MIN_MARKDOWN_CHARS``.
+
+def comment_marker(comment_id: str | None = None) -> str:
+    """The hidden line that identifies a plan comment: ``<!-- reconciler-plan[:ID] -->``.
+
+    Raises ``ConfigError`` for an id that could break out of an HTML comment (letters, digits
+    and ``._/-`` only, at most 64).
+    """
+    if comment_id is None:
+        return f"<!-- {COMMENT_MARKER} -->"
+    if not _COMMENT_ID.fullmatch(comment_id):
+        raise ConfigError(
+            f"comment id {comment_id!r}: use letters, digits, '.', '_', '/' or '-' "
+            "(at most 64, starting with a letter or digit)"
+        )
+    return f"<!-- {COMMENT_MARKER}:{comment_id} -->"
+
+
+@dataclass(frozen=True)
+class _MdSection:
+    """The changes of one AOI: a summary line and one diff block per change."""
+
+    group: _Group
+    items: tuple[str, ...]
+    fence: str
+
+
+def render_markdown(
+    plan: Plan,
+    *,
+    max_chars: int = GITHUB_COMMENT_LIMIT,
+    comment_id: str | None = None,
+    details_url: str | None = None,
+) -> str:
+    """Render ``plan`` as a pull-request comment, kept strictly shorter than ``max_chars``.
+
+    Reading order: a heading with the totals; the changes of each AOI in a ``diff`` block
+    (``+`` create, ``!`` roll back; expanded when the whole plan is small, one collapsed block
+    per AOI otherwise); AOIs with nothing to change, counted; undeclared visualizations an
+    ignore rule covers, counted per rule; the warnings, collapsed; a footer; and the hidden
+    ``comment_marker(comment_id)``.
+
+    When that is too long, warnings go first (from the end), then changes (from the end, also
+    within an AOI), and a note under the heading says exactly what is missing and where the
+    whole plan is (``details_url``, e.g. the CI job keeping it as an artifact). The heading,
+    the note and the marker always survive. Length is counted in UTF-16 code units, never less
+    than the characters GitHub or any JavaScript client counts.
+
+    Raises ``ConfigError`` if ``max_chars`` is below ``MIN_MARKDOWN_CHARS`` or the comment id
+    is not usable (see ``comment_marker``).
     """
     if max_chars < MIN_MARKDOWN_CHARS:
         raise ConfigError(
             f"markdown output needs room for at least {MIN_MARKDOWN_CHARS} characters "
             f"(got {max_chars}) to always carry the summary"
         )
+    marker = comment_marker(comment_id)
     groups = _groups(plan)
-    changed = [g for g in groups if g.changes]
-    rows = [_md_row(g) for g in groups]
-    # Warnings follow the same AOI grouping as everything else, not the planner's flat list.
+    sections = [_md_section(g) for g in groups if g.changes]
     warnings = [_md_warning(w) for g in groups for w in g.warnings]
-    # A small plan is shown open; a big one would bury the warnings under pages of changes.
-    is_open = sum(g.changes for g in changed) <= _OPEN_DETAILS_UP_TO
-    details = [_md_details(g, is_open=is_open) for g in changed]
+    total = sum(len(section.items) for section in sections)
+    is_open = total <= _OPEN_DETAILS_UP_TO
+    fixed = _MdFixed(plan, marker, details_url, groups, max_chars)
 
-    out = _md_assemble(plan, rows, warnings, details, note="")
-    if _length(out) < max_chars:
+    def build(n_changes: int, n_warnings: int) -> str:
+        return _md_assemble(fixed, sections, warnings, n_changes, n_warnings, is_open=is_open)
+
+    def fits(text: str) -> bool:
+        return _length(text) < max_chars
+
+    out = build(total, len(warnings))
+    if fits(out):
         return out
-
-    # Too long. Fill the room left by what always stays, reserving the longest note this plan
-    # could need (every count at its maximum): table rows first, then warnings, then details.
-    full = plan.summary()
-    worst_note = _md_note(len(rows), len(warnings), len(changed), full["create"] + full["rollback"])
-    room = max_chars - 1 - _length(_md_assemble(plan, [], [], [], worst_note))
-    n_rows = _fit(rows, room, overhead=_length(_MD_TABLE_HEAD) + 3, sep=1)
-    room -= _md_cost(rows[:n_rows], _length(_MD_TABLE_HEAD) + 3, 1)
-    n_warnings = _fit(warnings, room, overhead=_length(_md_warnings_head(plan)) + 16, sep=1)
-    room -= _md_cost(warnings[:n_warnings], _length(_md_warnings_head(plan)) + 16, 1)
-    n_details = _fit(details, room, overhead=0, sep=2)
-
-    # Second pass, normally a no-op: should the estimate above be short (a fence lengthened by
-    # backticks in a name), drop more from the end until the result really fits.
-    while True:
-        hidden = changed[n_details:]
-        note = ""
-        if n_rows < len(rows) or n_warnings < len(warnings) or hidden:
-            note = _md_note(
-                len(rows) - n_rows,
-                len(warnings) - n_warnings,
-                len(hidden),
-                sum(g.changes for g in hidden),
-            )
-        out = _md_assemble(plan, rows[:n_rows], warnings[:n_warnings], details[:n_details], note)
-        if _length(out) < max_chars or not (n_rows or n_warnings or n_details):
-            break
-        if n_details:
-            n_details -= 1
-        elif n_warnings:
+    # Changes come before warnings: warnings are shown only once every change fits.
+    if fits(build(total, 0)):
+        n_changes, n_warnings = total, _largest(len(warnings), lambda n: fits(build(total, n)))
+    else:
+        n_changes, n_warnings = _largest(total, lambda n: fits(build(n, 0))), 0
+    out = build(n_changes, n_warnings)
+    # The note's figures change length with the counts, so the search above is only nearly
+    # monotonic: step back until the result really fits.
+    while not fits(out) and (n_changes or n_warnings):
+        if n_warnings:
             n_warnings -= 1
         else:
-            n_rows -= 1
-    if note:
-        log.info("markdown plan truncated to fit in %d characters", max_chars)
+            n_changes -= 1
+        out = build(n_changes, n_warnings)
+    if not fits(out):
+        fixed.minimal = True  # hostile names in the fixed parts: keep only what must stay
+        out = build(0, 0)
+    log.info("markdown plan truncated to fit in %d characters", max_chars)
     return out
 
 
+def _largest(upper: int, ok: Callable[[int], bool]) -> int:
+    """The largest n in [0, upper] with ok(n), for an ``ok`` true up to some point."""
+    low, high = 0, upper
+    while low < high:
+        mid = (low + high + 1) // 2
+        if ok(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+@dataclass
+class _MdFixed:
+    """The parts of a comment that never depend on how much room is left."""
+
+    plan: Plan
+    marker: str
+    details_url: str | None
+    groups: list[_Group]
+    max_chars: int
+    minimal: bool = False
+
+
 def _md_assemble(
-    plan: Plan, rows: list[str], warnings: list[str], details: list[str], note: str
+    fixed: _MdFixed,
+    sections: list[_MdSection],
+    warnings: list[str],
+    n_changes: int,
+    n_warnings: int,
+    *,
+    is_open: bool,
 ) -> str:
-    """The comment from the parts chosen to be shown, in reading order."""
+    """The comment showing the first ``n_changes`` changes and ``n_warnings`` warnings."""
+    plan = fixed.plan
     parts = [f"### reconciler plan: {_md_heading_counts(plan)}"]
-    if note:
-        parts.append(note)
+    total = sum(len(s.items) for s in sections)
+    hidden_warnings = len(warnings) - n_warnings
+    if n_changes < total or hidden_warnings:
+        parts.append(_md_note(sections, n_changes, total, hidden_warnings, fixed))
     if not plan.has_changes:
         parts.append("No changes: the live API already matches the specs.")
-    if rows:
-        parts.append(_MD_TABLE_HEAD + "\n" + "\n".join(rows))
-    if warnings:
-        parts.append(_md_warnings_head(plan) + "\n" + _md_fence("\n".join(warnings), "diff"))
-    parts += details
-    parts.append(_md_footer(plan))
+    elif not fixed.minimal:
+        parts.append(
+            f"`+` {_LEGEND[_CREATE]} · `{_MD_ROLLBACK}` {_LEGEND[_ROLLBACK]} "
+            "(`# spec:` where the specs declare it)"
+        )
+    left = n_changes
+    for section in sections:
+        if left <= 0:
+            break
+        shown = section.items[:left]
+        left -= len(shown)
+        parts.append(_md_details(section, shown, is_open=is_open))
+    if not fixed.minimal:
+        quiet = _md_quiet(fixed.groups)
+        if quiet:
+            parts.append(quiet)
+        if plan.selectors:
+            parts.append(_md_selectors(plan))
+        if plan.ignored:
+            parts.append(_md_ignored(plan))
+    if n_warnings:
+        parts.append(_md_warnings(plan, warnings[:n_warnings]))
+    parts.append(_md_footer(plan) + "\n" + fixed.marker)
     return "\n\n".join(parts) + "\n"
-
-
-_MD_TABLE_HEAD = (
-    "| AOI | id | to create | to roll back | warnings | unchanged |\n"
-    "| :-- | :-- | --: | --: | --: | --: |"
-)
 
 
 def _md_heading_counts(plan: Plan) -> str:
     if plan.has_changes:
         return _summary_counts(plan)
     s = plan.summary()
-    return f"no changes ({_plural(s['warning'], 'warning')}, {s['unchanged']} unchanged)"
+    counts = f"{_plural(s['warning'], 'warning')}, {s['unchanged']} unchanged"
+    if s["ignored"]:
+        counts += f", {s['ignored']} ignored"
+    return f"no changes ({counts})"
 
 
-def _md_row(g: _Group) -> str:
-    cells = [
-        _md_code(_clean(g.aoi_name)),
-        _md_code(_short(g.aoi_id)),
-        str(len(g.creates)),
-        str(len(g.rollbacks)),
-        str(len(g.warnings)),
-        str(g.unchanged),
-    ]
-    # GFM splits table cells on '|' even inside code spans; '\|' is the documented escape.
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-
-def _md_warnings_head(plan: Plan) -> str:
-    return f"**{_plural(len(plan.warnings), 'warning')}** (apply does not act on these):"
-
-
-def _md_warning(w: PlanWarning) -> str:
-    laid = _lay_out(_warning_item(w, with_aoi=True), _key_width([_warning_item(w)]), indent=2)
-    return "".join(line + "\n" for line in _diff_lines(_WARNING, laid))
-
-
-def _md_details(g: _Group, *, is_open: bool) -> str:
+def _md_section(g: _Group) -> _MdSection:
     items = _group_items(g, warnings=False)
     key_width = _key_width(items)
     blocks = []
     for item in items:
+        marker = _MD_ROLLBACK if item.marker == _ROLLBACK else item.marker
         laid = _lay_out(item, key_width, indent=2)
-        blocks.append("".join(line + "\n" for line in _diff_lines(item.marker, laid)))
-    body = "\n".join(blocks)
+        blocks.append("\n".join(_diff_lines(marker, laid)))
+    return _MdSection(g, tuple(blocks), _md_fence_for("\n".join(blocks)))
+
+
+def _md_details(section: _MdSection, shown: Sequence[str], *, is_open: bool) -> str:
+    g = section.group
     summary = (
         f"<code>{html.escape(_clean(g.aoi_name))}</code> "
         f"(<code>{html.escape(_short(g.aoi_id))}</code>): "
         f"{html.escape(g.counts(warnings=False))}"
     )
+    body = "\n\n".join(shown) + "\n"
+    missing = len(section.items) - len(shown)
+    more = f"\n\n… and {_plural(missing, 'more change')} of this AOI, not shown" if missing else ""
     # The blank line after </summary> is what makes GitHub render the fence as markdown.
     tag = "<details open>" if is_open else "<details>"
-    return f"{tag}<summary>{summary}</summary>\n\n{_md_fence(body, 'diff')}\n</details>"
+    fence = section.fence
+    return f"{tag}<summary>{summary}</summary>\n\n{fence}diff\n{body}{fence}{more}\n</details>"
+
+
+def _md_quiet(groups: list[_Group]) -> str:
+    quiet = [g for g in groups if not g.changes]
+    if not quiet:
+        return ""
+    if len(quiet) > _MAX_UP_TO_DATE_NAMES:
+        other = " other" if len(quiet) < len(groups) else ""
+        return f"Nothing to change in {len(quiet)}{other} AOIs."
+    names = ", ".join(
+        f"{_md_code(_clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
+    )
+    return f"Nothing to change in: {names}."
+
+
+def _md_ignored(plan: Plan) -> str:
+    rules = _ignored_by_rule(plan)
+    lines = [
+        f"- **{count}** undeclared, ignored by rule at {_md_code(_clean(rule)[:200])}"
+        + (f" ({_md_code(_clean(reason)[:200])})" if reason else "")
+        for rule, reason, count in rules[:_MAX_RULES_SHOWN]
+    ]
+    more = len(rules) - _MAX_RULES_SHOWN
+    if more > 0:
+        lines.append(f"- and {_plural(more, 'more rule')}")
+    return "Ignored (not declared, left alone on purpose):\n" + "\n".join(lines)
+
+
+def _md_warnings(plan: Plan, shown: list[str]) -> str:
+    body = "\n\n".join(shown) + "\n"
+    fence = _md_fence_for(body)
+    hidden = len(plan.warnings) - len(shown)
+    more = f"\n\n… and {_plural(hidden, 'more warning')}, not shown" if hidden else ""
+    head = f"{_plural(len(plan.warnings), 'warning')}: apply does not act on these"
+    return f"<details><summary>{head}</summary>\n\n{fence}text\n{body}{fence}{more}\n</details>"
+
+
+def _md_warning(w: PlanWarning) -> str:
+    laid = _lay_out(_warning_item(w, with_aoi=True), _key_width([_warning_item(w)]), indent=2)
+    lines = [laid.comment] if laid.comment else []
+    lines.append(f"{_WARNING} {laid.title[0]}")
+    lines += [f"    {line}" for line in laid.title[1:]]
+    lines += [f"      {line}".rstrip() for line in laid.fields]
+    return "\n".join(lines)
 
 
 def _diff_lines(marker: str, laid: _Laid) -> list[str]:
@@ -434,19 +599,53 @@ def _diff_lines(marker: str, laid: _Laid) -> list[str]:
     return lines
 
 
-def _md_note(rows: int, warnings: int, groups: int, changes: int) -> str:
+def _md_note(
+    sections: list[_MdSection], n_changes: int, total: int, warnings: int, fixed: _MdFixed
+) -> str:
     missing = []
-    if groups:
-        missing.append(f"the changes of {_plural(groups, 'AOI')} ({_plural(changes, 'change')})")
+    if n_changes < total:
+        left, partial, whole = n_changes, 0, 0
+        for section in sections:
+            if left >= len(section.items):
+                left -= len(section.items)
+            elif left > 0:
+                partial, left = 1, 0
+            else:
+                whole += 1
+        where = []
+        if partial:
+            where.append("part of 1 AOI")
+        if whole:
+            where.append(("all of " if partial else "") + _plural(whole, "AOI"))
+        missing.append(
+            f"{total - n_changes:,} of {total:,} change{'' if total == 1 else 's'} "
+            f"({' and '.join(where)})"
+        )
     if warnings:
         missing.append(_plural(warnings, "warning"))
-    if rows:
-        missing.append(f"{_plural(rows, 'row')} of the AOI table")
-    return (
-        f"> [!WARNING]\n> This comment is truncated to fit GitHub's comment size limit. "
-        f"Not shown: {', '.join(missing)}. The totals above are complete. To see everything, "
-        "run `reconciler plan` locally or `reconciler plan --format json`."
+    if fixed.details_url:
+        see = f"[The full plan]({_safe_link(fixed.details_url)}) is kept with the CI job"
+    else:
+        see = "The full plan is kept with the CI job (`plan.json`: `reconciler show plan.json`)"
+    limit = (
+        f"GitHub's limit of {GITHUB_COMMENT_LIMIT:,} characters"
+        if fixed.max_chars == GITHUB_COMMENT_LIMIT
+        else f"{fixed.max_chars:,} characters"
     )
+    return (
+        "> [!WARNING]\n"
+        f"> This comment is cut to fit {limit}. "
+        f"Not shown: {' and '.join(missing)}. The counts above are complete. {see}, or run "
+        "`reconciler plan` to see everything."
+    )
+
+
+def _md_selectors(plan: Plan) -> str:
+    """Collapsed, and bounded in size whatever the number of selectors and AOIs."""
+    count = _plural(len(plan.selectors), "selector")
+    body = "".join(line + "\n" for line in _selector_lines(plan))
+    fence = _md_fence_for(body)
+    return f"<details><summary>{count}</summary>\n\n{fence}text\n{body}{fence}\n</details>"
 
 
 def _md_footer(plan: Plan) -> str:
@@ -461,6 +660,14 @@ def _md_footer(plan: Plan) -> str:
     return "<sub>" + " · ".join(bits) + "</sub>"
 
 
+def _safe_link(url: str) -> str:
+    """A URL for a markdown link target: http(s) only, nothing that ends the link early."""
+    cleaned = _safe_url(url)
+    if not cleaned.startswith(("https://", "http://")):
+        return "#"
+    return "".join(f"%{ord(ch):02X}" if ch in "()<> `[]\\" else ch for ch in cleaned)
+
+
 def _md_code(text: str) -> str:
     """A code span ``text`` cannot end early: backticks, markup, @mentions all stay literal."""
     if not text:
@@ -472,31 +679,13 @@ def _md_code(text: str) -> str:
     return f"{'`' * ticks}{pad}{text}{pad}{'`' * ticks}"
 
 
-def _md_fence(body: str, info: str) -> str:
-    """A fenced block whose fence outruns any backtick run inside: names cannot close it."""
+def _md_fence_for(body: str) -> str:
+    """A code fence that outruns any backtick run inside ``body``: names cannot close it."""
     longest, run = 0, 0
     for ch in body:
         run = run + 1 if ch == "`" else 0
         longest = max(longest, run)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{info}\n{body}{fence}"
-
-
-def _md_cost(blocks: list[str], overhead: int, sep: int) -> int:
-    """Characters ``blocks`` add to the comment: a section overhead once, ``sep`` per block."""
-    if not blocks:
-        return 0
-    return overhead + 2 + sum(_length(b) + sep for b in blocks)
-
-
-def _fit(blocks: list[str], room: int, *, overhead: int, sep: int) -> int:
-    """How many leading ``blocks`` fit in ``room`` (dropping happens from the end only)."""
-    used = overhead + 2  # the blank line that separates a section from the previous one
-    for n, block in enumerate(blocks):
-        used += _length(block) + sep
-        if used > room:
-            return n
-    return len(blocks)
+    return "`" * max(3, longest + 1)
 
 
 # --- json ---------------------------------------------------------------------------------------
@@ -520,8 +709,16 @@ FORMATS: dict[str, Callable[..., str]] = {
 }
 
 
-def render(plan: Plan, fmt: str, *, color: bool = False) -> str:
-    """Render ``plan`` in format ``fmt`` (a key of ``FORMATS``); ``color`` only affects text.
+def render(
+    plan: Plan,
+    fmt: str,
+    *,
+    color: bool = False,
+    comment_id: str | None = None,
+    details_url: str | None = None,
+) -> str:
+    """Render ``plan`` in format ``fmt`` (a key of ``FORMATS``); ``color`` only affects text,
+    ``comment_id`` and ``details_url`` only markdown (see ``render_markdown``).
 
     Raises ``ConfigError`` for an unknown format.
     """
@@ -529,18 +726,51 @@ def render(plan: Plan, fmt: str, *, color: bool = False) -> str:
         raise ConfigError(f"unknown plan format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if fmt == "text":
         return render_text(plan, color=color)
+    if fmt == "markdown":
+        return render_markdown(plan, comment_id=comment_id, details_url=details_url)
     return FORMATS[fmt](plan)
 
 
 # --- small helpers ------------------------------------------------------------------------------
 
 
+def _selector_lines(plan: Plan) -> list[str]:
+    """Each selector: where, criteria, the AOIs it matches; those it no longer matches."""
+    lines: list[str] = []
+    for summary in plan.selectors[:_MAX_SELECTORS]:
+        head = _clean(summary.where) if summary.where else "no longer in the specs"
+        names = _names(a.name for a in summary.matched)
+        matched = f"{_plural(len(summary.matched), 'AOI')}: {names}" if names else "no AOI"
+        lines += _indented(f"{head} ({_clean(summary.key)}): {matched}")
+        if summary.unmatched:
+            dropped = _names(a.name for a in summary.unmatched)
+            lines += _indented(f"  no longer matched since the last apply: {dropped}")
+    hidden = len(plan.selectors) - _MAX_SELECTORS
+    if hidden > 0:
+        lines.append(f"… and {_plural(hidden, 'more selector')} (see --format json)")
+    return lines
+
+
+def _indented(text: str) -> list[str]:
+    """``text`` wrapped to the plan's width, continuation lines indented under it."""
+    lead = len(text) - len(text.lstrip())
+    lines = _wrap_text(text, _WIDTH - 6)
+    return [lines[0]] + [" " * (lead + 4) + line for line in lines[1:]]
+
+
+def _names(names: Iterable[str]) -> str:
+    shown = [_clean(n) for n in names]
+    more = len(shown) - _MAX_SELECTOR_AOIS
+    return ", ".join(shown[:_MAX_SELECTOR_AOIS]) + (f", … ({more} more)" if more > 0 else "")
+
+
 def _summary_counts(plan: Plan) -> str:
     s = plan.summary()
-    return (
+    counts = (
         f"{s['create']} to create, {s['rollback']} to roll back, "
         f"{_plural(s['warning'], 'warning')}, {s['unchanged']} unchanged"
     )
+    return counts + (f", {s['ignored']} ignored" if s["ignored"] else "")
 
 
 def _source_line(plan: Plan) -> str:
@@ -627,3 +857,147 @@ def render_validation_json(
         "notes": [n.to_dict() for n in notes],
     }
     return json.dumps(document, indent=2)
+
+
+def render_validation_github(problems: Sequence[Problem], notes: Sequence[Problem]) -> str:
+    """The ``validate --format github`` output: one GitHub Actions workflow command per problem.
+
+    ``::error file=…,line=…,col=…::message`` puts each problem on the pull request's diff, at its
+    line; notes become ``::notice``. Values are escaped as the Actions toolkit does, so a message
+    with a newline, ``%``, ``:`` or ``,`` cannot end the command early or inject another one.
+    """
+    lines = [_github_command("error", p) for p in problems]
+    lines += [_github_command("notice", n) for n in notes]
+    return "".join(line + "\n" for line in lines)
+
+
+def render_github_error(message: str) -> str:
+    """One ``::error::`` line for a failure that has no spec position (e.g. the API)."""
+    return _github_command("error", Problem(message)) + "\n"
+
+
+def _github_command(kind: str, problem: Problem) -> str:
+    where = problem.where
+    props = f" title={_gh_property('reconciler validate')}"
+    if where is not None:
+        props = (
+            f" file={_gh_property(where.path)},line={where.line},col={where.column},"
+            f"title={_gh_property('reconciler validate')}"
+        )
+    return f"::{kind}{props}::{_gh_data(_clean_keep_newlines(problem.message))}"
+
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _clean_keep_newlines(text: str) -> str:
+    return "\n".join(_clean(line) for line in text.split("\n"))
+
+
+# --- failures: every format says what went wrong ------------------------------------------------
+
+#: Failure kinds of the error document, by error class (the first match wins).
+_FAILURE_KINDS: tuple[tuple[type[ReconcilerError], str, str], ...] = (
+    (SpecError, "spec", "the specs have problems"),
+    (ApiError, "api", "the Pixxel API could not be read"),
+    (PlanFileError, "plan-file", "the saved plan cannot be used"),
+    (StateError, "state", "the state could not be used"),
+    (ConfigError, "config", "the configuration is wrong"),
+)
+_FAILURE_HINTS = {
+    "spec": "Fix them and push again; `reconciler validate` finds most of them offline, "
+    "`reconciler validate --online` all of them.",
+    "api": "Nothing was planned. Run the job again; if it keeps failing, check the API's "
+    "status, its URL and the API key.",
+    "plan-file": "Make a new plan with `reconciler plan --out plan.json`.",
+    "state": "Nothing was planned.",
+    "config": "Nothing was planned.",
+}
+
+
+def failure_document(error: ReconcilerError, command: str) -> dict[str, Any]:
+    """The JSON a ``--format json`` command prints instead of its result when it fails.
+
+    ``{"format_version", "command", "error": {"kind", "message", "problems", "api"}}``, see
+    docs/plan-json.md; spec problems keep their path, line and column.
+    """
+    kind, _ = _failure_kind(error)
+    problems = list(error.problems) if isinstance(error, SpecError) else []
+    api = None
+    if isinstance(error, ApiError):
+        api = {
+            "method": error.method or None,
+            "url": _safe_url(error.url) if error.url else None,
+            "status": error.status,
+            "code": error.code,
+        }
+    message = _failure_message(error)
+    return {
+        "format_version": FORMAT_VERSION,
+        "command": command,
+        "error": {
+            "kind": kind,
+            "message": message,
+            "problems": [p.to_dict() for p in problems],
+            "api": api,
+        },
+    }
+
+
+def render_failure_json(error: ReconcilerError, command: str) -> str:
+    """``failure_document`` as printed."""
+    return json.dumps(failure_document(error, command), indent=2) + "\n"
+
+
+def render_failure_markdown(
+    error: ReconcilerError,
+    command: str,
+    *,
+    comment_id: str | None = None,
+    max_chars: int = GITHUB_COMMENT_LIMIT,
+) -> str:
+    """A comment saying why ``reconciler COMMAND`` failed, with every spec problem's position.
+
+    It carries the same hidden marker as a plan comment, so the pipeline replaces the last plan
+    with it (and the next good plan replaces it). Problems that do not fit are counted.
+    """
+    marker = comment_marker(comment_id)
+    kind, title = _failure_kind(error)
+    problems = list(error.problems) if isinstance(error, SpecError) else []
+    if problems:
+        title = f"{_plural(len(problems), 'problem')} in the specs"
+    head = f"### reconciler {command} failed: {title}"
+    hint = _FAILURE_HINTS.get(kind, "")
+    lines = [_clean(str(p)) for p in problems] or [
+        _clean(line) for line in _failure_message(error).split("\n")
+    ]
+
+    def build(n: int) -> str:
+        body = "\n".join(lines[:n]) + "\n"
+        fence = _md_fence_for(body)
+        more = f"\n\n… and {_plural(len(lines) - n, 'more problem')}" if n < len(lines) else ""
+        parts = [head, f"{fence}text\n{body}{fence}{more}"]
+        if hint:
+            parts.append(hint)
+        return "\n\n".join(parts) + "\n\n" + marker + "\n"
+
+    n = _largest(len(lines), lambda k: _length(build(k)) < max_chars)
+    return build(n)
+
+
+def _failure_kind(error: ReconcilerError) -> tuple[str, str]:
+    for cls, kind, title in _FAILURE_KINDS:
+        if isinstance(error, cls):
+            return kind, title
+    return "error", "an error stopped it"
+
+
+def _failure_message(error: ReconcilerError) -> str:
+    if isinstance(error, SpecError):
+        return f"{_plural(len(error.problems), 'problem')} in the specs"
+    return str(error)

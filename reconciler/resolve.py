@@ -11,14 +11,23 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from reconciler import selectors
 from reconciler.apitypes import Aoi, Asset, Index, Visualization
 from reconciler.errors import ConfigError, Problem, ResolutionError, Where
 from reconciler.identity import Identity, by_identity
 from reconciler.observed import Observed
 from reconciler.plan import Mode
-from reconciler.spec import AoiDecl, AssetSel, RollbackDecl, Specs, VisualizationDecl
+from reconciler.selectors import SelectorResult
+from reconciler.spec import (
+    AoiDecl,
+    AssetSel,
+    RollbackDecl,
+    Specs,
+    VisualizationDecl,
+    disagreement,
+)
 
 _MODE_RULES = {
     "preset": "a preset index has dynamic and theoretical legends",
@@ -64,12 +73,17 @@ class DesiredVisualization:
 class Selection:
     """The spec entries grouped by the AOI they resolve to (targeted AOIs only).
 
-    ``groups`` maps AOI id to the AOI and every entry declaring it, in spec order;
-    ``problems`` are the AOI references that did not resolve.
+    ``groups`` maps AOI id to the AOI and every entry declaring it, in spec order (per-AOI
+    entries first, then one entry per selector that matched it); ``problems`` are the AOI
+    references that did not resolve; ``selectors`` what each selector matched among all AOIs,
+    and ``declared`` the ids of every AOI some entry or selector declares (whatever the
+    targets).
     """
 
     groups: dict[str, tuple[Aoi, tuple[AoiDecl, ...]]]
     problems: tuple[Problem, ...] = ()
+    selectors: tuple[SelectorResult, ...] = ()
+    declared: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,8 @@ class Desired:
     aois: tuple[Aoi, ...]
     visualizations: tuple[DesiredVisualization, ...]
     problems: tuple[Problem, ...] = ()
+    selectors: tuple[SelectorResult, ...] = ()
+    declared: frozenset[str] = frozenset()  # see Selection.declared
 
     def raise_for_problems(self) -> None:
         """``ResolutionError`` listing every reference that did not resolve."""
@@ -134,18 +150,34 @@ def resolve_aoi(decl: AoiDecl, aois: Sequence[Aoi]) -> Aoi | Problem:
     return Problem(f"unknown AOI '{decl.name}'{hint}", decl.where)
 
 
-def select_aois(specs: Specs, aois: Sequence[Aoi], targets: Sequence[str] = ()) -> Selection:
+def select_aois(
+    specs: Specs, aois: Sequence[Aoi], targets: Sequence[str] = (), *, filtered: bool = False
+) -> Selection:
     """Group the spec's AOI entries by resolved AOI id, limited to ``targets`` when given.
 
-    A target matches an AOI's name or id, or the name/id as written in a spec. A target that
-    matches no AOI in the specs is a ``ConfigError``: a typo there must not plan nothing silently.
+    Selectors are matched against ``aois`` (``filtered``: the listing of some projects only)
+    and add an entry for each AOI they match. A target matches an AOI's name or id, or the
+    name/id as written in a spec. A target that matches no AOI in the specs is a
+    ``ConfigError``: a typo there must not plan nothing silently.
     """
     groups: dict[str, tuple[Aoi, list[AoiDecl]]] = {}
     problems: list[Problem] = []
     matched_targets: set[str] = set()
     declared: set[str] = set()  # every name a target could have meant, for the hint
-    for decl in specs.aois:
-        resolved = resolve_aoi(decl, aois)
+    results = tuple(selectors.match(s, aois, filtered=filtered) for s in specs.selectors)
+    entries = list(specs.aois)
+    for result in results:
+        problems.extend(result.problems)
+        entries.extend(result.entries())
+    by_id = {aoi.id: aoi for aoi in aois}
+    covered: set[str] = set()
+    for decl in entries:
+        # A selector's entries name AOIs it found in ``aois``: no need to search again.
+        resolved = (
+            by_id[decl.id] if decl.selector is not None and decl.id else resolve_aoi(decl, aois)
+        )
+        if isinstance(resolved, Aoi):
+            covered.add(resolved.id)
         declared |= {decl.label} | ({resolved.name} if isinstance(resolved, Aoi) else set())
         if targets:
             names = {decl.label} | (
@@ -167,7 +199,10 @@ def select_aois(specs: Specs, aois: Sequence[Aoi], targets: Sequence[str] = ()) 
             + " matches no AOI declared in the specs"
         )
     return Selection(
-        {aoi_id: (aoi, tuple(decls)) for aoi_id, (aoi, decls) in groups.items()}, tuple(problems)
+        {aoi_id: (aoi, tuple(decls)) for aoi_id, (aoi, decls) in groups.items()},
+        tuple(problems),
+        results,
+        frozenset(covered),
     )
 
 
@@ -215,12 +250,14 @@ def mode_problem(index: Index, mode: str, where: Where) -> Problem | None:
 def needs_asset_listing(decls: Iterable[AoiDecl]) -> bool:
     """Whether an AOI's asset listing is needed before anything else can be resolved.
 
-    Names and dates need the listing to become ids; omitted assets mean "all of the AOI's
-    assets", which is the visualization's identity. Only explicit ids can do without it, and
-    only if they match an existing visualization (see ``needs_assets_for_creates``).
+    Names and dates need the listing to become ids; the policy "all" (or omitted assets)
+    means "all of the AOI's assets", which is the visualization's identity. Explicit ids and
+    the policy "any" can do without it, as long as they match an existing visualization (see
+    ``needs_assets_for_creates``).
     """
     return any(
-        viz.assets is None or any(sel.kind != "id" for sel in viz.assets)
+        (viz.assets is None and viz.asset_policy == "all")
+        or (viz.assets is not None and any(sel.kind != "id" for sel in viz.assets))
         for decl in decls
         for viz in decl.visualizations
     )
@@ -229,12 +266,17 @@ def needs_asset_listing(decls: Iterable[AoiDecl]) -> bool:
 def needs_assets_for_creates(
     decls: Iterable[AoiDecl], indices: IndexLookup, visualizations: Sequence[Visualization]
 ) -> bool:
-    """With ids only: the listing is still needed to check a visualization that must be created."""
+    """With ids only, or the policy "any": the listing is still needed for a visualization that
+    must be created."""
     existing = by_identity(visualizations)
     for decl in decls:
         for viz in decl.visualizations:
             index = indices.resolve(viz.index, viz.index_where)
-            if isinstance(index, Problem) or viz.assets is None:
+            if isinstance(index, Problem):
+                continue
+            if viz.assets is None:
+                if viz.asset_policy == "any" and pick_any(index.id, visualizations) is None:
+                    return True
                 continue
             if Identity.of(index.id, (sel.value for sel in viz.assets)) not in existing:
                 return True
@@ -280,36 +322,89 @@ def _resolve_selector(sel: AssetSel, aoi: Aoi, assets: Sequence[Asset]) -> Asset
 # --- visualizations --------------------------------------------------------------------------
 
 
+def pick_any(index_id: str, visualizations: Sequence[Visualization]) -> Visualization | None:
+    """The visualization of this index that the policy "any" settles on, or None.
+
+    Any one will do, but always the same one: one that did not fail, over the most assets,
+    then the most recent assets, then the smallest id.
+    """
+    # Sorted by id first: max() keeps the first of equals, so the smallest id wins ties.
+    candidates = sorted((v for v in visualizations if v.index_id == index_id), key=lambda v: v.id)
+    if not candidates:
+        return None
+
+    def rank(viz: Visualization) -> tuple[bool, int, str]:
+        latest = max((a.date for a in viz.assets), default="")
+        return (viz.status != "failed", len(viz.assets), latest)
+
+    return max(candidates, key=rank)
+
+
+@dataclass(frozen=True)
+class SelectorProblem:
+    """A problem in what a selector declares, found on one of the AOIs it matched."""
+
+    problem: Problem
+    aoi_name: str
+
+
 def resolve_visualizations(
     aoi: Aoi,
     decls: Sequence[AoiDecl],
     indices: IndexLookup,
     assets: Sequence[Asset] | None,
     visualizations: Sequence[Visualization],
-) -> tuple[list[DesiredVisualization], list[Problem]]:
-    """Resolve every visualization declared for one AOI (possibly across several spec entries)."""
+) -> tuple[list[DesiredVisualization], list[Problem], list[SelectorProblem]]:
+    """Resolve every visualization declared for one AOI (possibly across several spec entries).
+
+    Declarations that resolve to the same visualization are one if they agree (each may add a
+    resolution or a rollback of a mode the other leaves out); otherwise that is a problem
+    naming both positions. Problems in what a selector declares come back apart, with the
+    AOI, so that the same problem on many AOIs can be reported once.
+    """
     desired: list[DesiredVisualization] = []
     problems: list[Problem] = []
-    seen: dict[Identity, VisualizationDecl] = {}
+    from_selectors: list[SelectorProblem] = []
+    seen: dict[Identity, int] = {}
     existing = by_identity(visualizations)
     for decl in decls:
+        found_problems: list[Problem] = []
         for viz in decl.visualizations:
-            found = _resolve_one(aoi, viz, indices, assets, existing, problems)
+            found = _resolve_one(
+                aoi, viz, indices, assets, existing, visualizations, found_problems
+            )
             if found is None:
                 continue
             key = found.identity
-            if key in seen:
-                problems.append(
-                    Problem(
-                        f"visualization '{found.index.name}' on AOI '{aoi.name}' is declared twice "
-                        f"with the same assets: first at {seen[key].where}",
-                        viz.where,
-                    )
-                )
+            if key not in seen:
+                seen[key] = len(desired)
+                desired.append(found)
                 continue
-            seen[key] = viz
-            desired.append(found)
-    return desired, problems
+            first = desired[seen[key]]
+            conflict = disagreement(
+                f"visualization '{found.index.name}' on AOI '{aoi.name}'",
+                (first.resolution, first.rollbacks, first.where),
+                (found.resolution, found.rollbacks, found.where),
+            )
+            if conflict is not None:
+                found_problems.append(conflict)
+            else:
+                desired[seen[key]] = _merged(first, found)
+        if decl.selector is None:
+            problems.extend(found_problems)
+        else:
+            from_selectors.extend(SelectorProblem(p, aoi.name) for p in found_problems)
+    return desired, problems, from_selectors
+
+
+def _merged(first: DesiredVisualization, second: DesiredVisualization) -> DesiredVisualization:
+    """One visualization from two agreeing declarations: the first, plus what the second adds."""
+    modes = {r.mode for r in first.rollbacks}
+    return replace(
+        first,
+        resolution=first.resolution if first.resolution is not None else second.resolution,
+        rollbacks=first.rollbacks + tuple(r for r in second.rollbacks if r.mode not in modes),
+    )
 
 
 def _resolve_one(
@@ -318,12 +413,17 @@ def _resolve_one(
     indices: IndexLookup,
     assets: Sequence[Asset] | None,
     existing: dict[Identity, Visualization],
+    visualizations: Sequence[Visualization],
     problems: list[Problem],
 ) -> DesiredVisualization | None:
     before = len(problems)
     index = indices.resolve(viz.index, viz.index_where)
     if isinstance(index, Problem):
         problems.append(index)  # and go on: the asset references may have problems too
+    if viz.assets is None and viz.asset_policy == "any" and isinstance(index, Index):
+        settled = pick_any(index.id, visualizations)
+        if settled is not None:
+            return _desired(aoi, index, viz, None, settled.assets, problems, before)
     chosen: list[Asset] = []
     known = assets
     ids_only = viz.assets is not None and all(s.kind == "id" for s in viz.assets)
@@ -361,22 +461,30 @@ def _resolve_one(
                 chosen.append(asset)
     if len(problems) > before or isinstance(index, Problem):
         return None
-
     if viz.assets is None:
-        identity = Identity.of(index.id, (a.id for a in known))
-        dates = frozenset(a.date for a in known)
-    else:
-        identity = Identity.of(index.id, (a.id for a in chosen))
-        dates = frozenset(a.date for a in chosen)
+        return _desired(aoi, index, viz, None, known, problems, before)
+    return _desired(aoi, index, viz, tuple(chosen), chosen, problems, before)
 
+
+def _desired(
+    aoi: Aoi,
+    index: Index,
+    viz: VisualizationDecl,
+    assets: tuple[Asset, ...] | None,
+    identity_assets: Sequence[Asset],
+    problems: list[Problem],
+    before: int,
+) -> DesiredVisualization | None:
+    """The resolved declaration over ``identity_assets`` (its identity), rollbacks checked."""
+    dates = frozenset(a.date for a in identity_assets)
     rollbacks = [_resolve_rollback(index, rb, dates, problems) for rb in viz.rollbacks]
     if len(problems) > before:
         return None
     return DesiredVisualization(
         aoi=aoi,
         index=index,
-        assets=None if viz.assets is None else tuple(chosen),
-        identity=identity,
+        assets=assets,
+        identity=Identity.of(index.id, (a.id for a in identity_assets)),
         dates=dates,
         resolution=viz.resolution,
         rollbacks=tuple(r for r in rollbacks if r is not None),
@@ -415,9 +523,10 @@ def resolve_desired(selection: Selection, observed: Observed) -> Desired:
     lookup = IndexLookup(observed.indices)
     desired: list[DesiredVisualization] = []
     problems = list(selection.problems)
+    from_selectors: dict[tuple[Where | None, str], list[str]] = {}
     for aoi_id, (aoi, decls) in selection.groups.items():
         seen = observed.by_aoi.get(aoi_id)
-        found, more = resolve_visualizations(
+        found, more, selector_problems = resolve_visualizations(
             aoi,
             decls,
             lookup,
@@ -426,8 +535,26 @@ def resolve_desired(selection: Selection, observed: Observed) -> Desired:
         )
         desired.extend(found)
         problems.extend(more)
+        for sp in selector_problems:
+            key = (sp.problem.where, sp.problem.message)
+            from_selectors.setdefault(key, []).append(sp.aoi_name)
+    for (where, message), names in from_selectors.items():
+        problems.append(Problem(f"{message} ({_on_aois(names)})", where))
     return Desired(
         aois=tuple(aoi for aoi, _ in selection.groups.values()),
         visualizations=tuple(desired),
         problems=tuple(problems),
+        selectors=selection.selectors,
+        declared=selection.declared,
     )
+
+
+def _on_aois(names: Sequence[str], limit: int = 5) -> str:
+    """'on AOI 'A', matched by this selector' / 'on 7 AOIs matched by this selector: …'."""
+    quoted = [f"'{n}'" for n in sorted(set(names))]
+    if len(quoted) == 1:
+        return f"on AOI {quoted[0]}, matched by this selector"
+    shown = ", ".join(quoted[:limit]) + (
+        f", … ({len(quoted) - limit} more)" if len(quoted) > limit else ""
+    )
+    return f"on {len(quoted)} AOIs matched by this selector: {shown}"

@@ -7,15 +7,22 @@ A spec file looks like this (see ``specs/`` for commented examples)::
       - aoi: {name: Bengaluru-North}        # or `aoi: <id>` or `aoi: {id: <id>}`
         visualizations:
           - index: NDVI                       # index name or id
-            assets: [Bengaluru-A, 2024-05-06] # optional: asset ids, names or ISO dates
+            assets: [Bengaluru-A, 2024-05-06] # optional: asset ids, names or ISO dates,
+                                              # or a policy: all (default) | any
             resolution: 10                    # optional, > 0
             rollback:                         # optional
               - mode: dynamic                 # dynamic | theoretical
                 dates: [2024-05-06]
                 revision: 1                   # optional; bump to force the rollback again
+    selectors:                                # optional: the same for many AOIs
+      - match: {names: ["Farm-*"], projects: [<id>]}   # names/globs, ids, projects: all hold
+        visualizations: [{index: NDWI, assets: any}]
 
 Top-level keys starting with ``x-`` are ignored, so they can hold YAML anchors to reuse with
 ``<<: *name`` merge keys or ``*name`` aliases.
+
+docs/spec-reference.md describes every key. Declarations of the same visualization (in several
+files, or by a selector and a per-AOI entry) are one when they agree (``disagreement``).
 
 ``load_specs(paths)`` reads files and directories, validates everything, and either returns
 ``Specs`` (plain frozen dataclasses carrying the position of every declaration) or raises one
@@ -27,10 +34,10 @@ Offline checks cannot resolve names against the API, so some questions wait for 
 ``validate --online``. One of them deserves a rule: AOI ``{name: X}`` in one place and AOI
 ``<id>`` in another may or may not be the same AOI. Giving AOIs in both forms is legitimate,
 so it is never an error offline. When a by-name AOI and a by-id AOI declare a visualization
-with the same index and assets (a duplicate if they are the same AOI), validation adds a
-**note** (shown, exit status unaffected) pointing at both; a real duplicate is an error once
-names are resolved, which is the planner's and ``validate --online``'s job. An error here would
-fire on every pair of AOIs that both want, say, NDWI over all assets.
+with the same index and assets but disagree about it (a conflict if they are the same AOI),
+validation adds a **note** (shown, exit status unaffected) pointing at both; a real conflict is
+an error once names are resolved, which is the planner's and ``validate --online``'s job. An
+error here would fire on every pair of AOIs that both want, say, NDWI over all assets.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import (
     BaseModel,
@@ -149,6 +156,17 @@ def _aoi_id(value: Any) -> Any:
             f"{_describe(value)} is not an AOI id (ids look like "
             f"89a291cd-7ad8-5f86-aeee-55e92b0a0f5d); to give the AOI by name write "
             f"aoi: {{name: {value}}}",
+        )
+    return value
+
+
+_EXAMPLE_UUID = "2b91399d-6edb-54ca-948b-8bddabd28ed4"
+
+
+def _uuid_text(value: Any, what: str) -> Any:
+    if isinstance(value, str) and not looks_like_uuid(value):
+        raise PydanticCustomError(
+            "uuid", f"{_describe(value)} is not a {what} (a UUID like {_EXAMPLE_UUID})"
         )
     return value
 
@@ -264,8 +282,9 @@ AoiRef = Annotated[
         custom_error_message="expected an AOI id, {name: ...} or {id: ...}",
     ),
 ]
-#: Union tags pydantic puts into error locations; they are not keys of the YAML data.
-_LOC_TAGS = frozenset({"aoi:id", "aoi:mapping"})
+#: Union tags pydantic puts into error locations, by the key they follow; they are not keys
+#: of the YAML data (a YAML key spelt like a tag elsewhere is kept).
+_LOC_TAGS: dict[str, str] = {"aoi:id": "aoi", "aoi:mapping": "aoi"}
 
 
 class RollbackModel(BaseModel):
@@ -303,6 +322,32 @@ class RollbackModel(BaseModel):
     )
 
 
+#: What ``assets: all`` and ``assets: any`` mean (see docs/spec-reference.md).
+AssetPolicy = Literal["all", "any"]
+ASSET_POLICIES: tuple[AssetPolicy, ...] = ("all", "any")
+
+
+def _assets_form(value: Any) -> str | None:
+    # As for AOIs: one precise error for a bad value instead of one per union member.
+    if isinstance(value, list):
+        return "assets:list"
+    if isinstance(value, str):
+        return "assets:policy"
+    return None
+
+
+AssetsValue = Annotated[
+    Annotated[list[AssetSelector], Field(min_length=1), Tag("assets:list")]
+    | Annotated[AssetPolicy, Tag("assets:policy")],
+    Discriminator(
+        _assets_form,
+        custom_error_type="assets",
+        custom_error_message="expected a list of assets, or the policy all or any",
+    ),
+]
+_LOC_TAGS.update({"assets:list": "assets", "assets:policy": "assets"})
+
+
 class VisualizationModel(BaseModel):
     """A visualization the AOI must have: an index over some (or all) of its assets."""
 
@@ -314,15 +359,18 @@ class VisualizationModel(BaseModel):
         description="The index, by name or id.",
         examples=["NDVI", "cb668cf4-b6fc-5c37-a944-84c62fd95299"],
     )
-    assets: list[AssetSelector] | None = Field(
+    assets: AssetsValue | None = Field(
         default=None,
-        min_length=1,
         title="Source assets",
         description=(
-            "The AOI's assets to visualize, by ISO date, id or name. Omit the key to use the "
-            "API's default (all of the AOI's assets)."
+            "Which of the AOI's assets to visualize: a list of assets (ISO date, id or name), "
+            "or a policy. 'all' (the default when the key is omitted): over every asset the "
+            "AOI has now; when new assets arrive, a new visualization over all of them is "
+            "created and the old one stays (the API has no delete). 'any': any existing "
+            "visualization of this index on the AOI will do; one over all assets is created "
+            "only when there is none."
         ),
-        examples=[["Bengaluru-A", "2024-11-20"]],
+        examples=[["Bengaluru-A", "2024-11-20"], "all", "any"],
     )
     resolution: float | None = Field(
         default=None,
@@ -343,6 +391,66 @@ class VisualizationModel(BaseModel):
         return _no_null(value)
 
 
+# --- ignore rules: undeclared visualizations a team chose to leave alone -----------------------
+#
+# Kept apart from the declarations above: a rule never declares or changes anything, it only
+# moves matching undeclared visualizations from the plan's warnings to its "ignored" count.
+
+
+class IgnoreRuleModel(BaseModel):
+    """Undeclared visualizations the plan should count as ignored instead of warning about."""
+
+    model_config = ConfigDict(
+        **_MODEL_CONFIG,
+        title="Ignore rule",
+        json_schema_extra={"oneOf": [{"required": ["index"]}, {"required": ["visualization"]}]},
+    )
+
+    index: str | None = Field(
+        default=None,
+        min_length=1,
+        title="Index",
+        description="Ignore every undeclared visualization of this index (name or id).",
+        examples=["True-Color"],
+    )
+    visualization: str | None = Field(
+        default=None,
+        min_length=1,
+        title="Visualization id",
+        description="Ignore this one undeclared visualization, by its id.",
+        examples=["f0e1d2c3-b4a5-4968-8776-655443322110"],
+    )
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        title="Reason",
+        description="Why it is left alone; shown in the plan next to the count.",
+        examples=["made by the field team by hand"],
+    )
+
+    @field_validator("index", "visualization", "reason", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return _no_null(value)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> IgnoreRuleModel:
+        if (self.index is None) == (self.visualization is None):
+            raise PydanticCustomError(
+                "ignore_rule",
+                "an ignore rule names either an index ({index: ...}) or one visualization "
+                "({visualization: <id>})" + (", not both" if self.index is not None else ""),
+            )
+        return self
+
+
+_IGNORE_FIELD_DESCRIPTION = (
+    "Undeclared visualizations to leave out of the plan's warnings (they are counted as "
+    "ignored instead). Each rule names an index (every undeclared visualization of it) or one "
+    "visualization id. Declared visualizations are never affected."
+)
+
+
 class AoiEntry(BaseModel):
     """One AOI and the visualizations it must have."""
 
@@ -358,6 +466,113 @@ class AoiEntry(BaseModel):
         description=(
             "Visualizations that must exist on this AOI. Others that exist are reported by plan, "
             "never touched. May be empty."
+        ),
+    )
+    ignore: list[IgnoreRuleModel] = Field(
+        default_factory=list,
+        title="Ignore rules for this AOI",
+        description=_IGNORE_FIELD_DESCRIPTION,
+    )
+
+    @field_validator("ignore", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return _no_null(value)
+
+
+ProjectIdText = Annotated[
+    str,
+    BeforeValidator(lambda value: _uuid_text(value, "project id")),
+    Field(
+        title="Project id",
+        description="A project's id (a UUID), as AOIs carry it in 'project_id'.",
+        examples=["2b91399d-6edb-54ca-948b-8bddabd28ed4"],
+        json_schema_extra={"pattern": "^" + _UUID.pattern + "$"},
+    ),
+]
+
+AoiNamePattern = Annotated[
+    str,
+    Field(
+        min_length=1,
+        title="AOI name or pattern",
+        description=(
+            "An AOI name, or a glob pattern over names: * any text, ? one character, [abc] "
+            "one of these characters (case-sensitive)."
+        ),
+        examples=["Nagpur-Farms", "Farm-*"],
+    ),
+]
+
+
+class SelectorMatchModel(BaseModel):
+    """Which AOIs a selector covers: every key given must match (and), any item of a list may."""
+
+    model_config = ConfigDict(
+        **_MODEL_CONFIG,
+        title="Selector match",
+        json_schema_extra={
+            "anyOf": [{"required": ["names"]}, {"required": ["ids"]}, {"required": ["projects"]}]
+        },
+    )
+
+    names: list[AoiNamePattern] | None = Field(
+        default=None,
+        min_length=1,
+        title="AOI names or patterns",
+        description=(
+            "AOIs whose name is one of these names or matches one of these glob patterns. "
+            "A name without * ? [ must exist."
+        ),
+        examples=[["Farm-*", "Pune-East"]],
+    )
+    ids: list[AoiIdText] | None = Field(
+        default=None,
+        min_length=1,
+        title="AOI ids",
+        description="AOIs with one of these ids; each must exist.",
+        examples=[["89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"]],
+    )
+    projects: list[ProjectIdText] | None = Field(
+        default=None,
+        min_length=1,
+        title="Project ids",
+        description="AOIs of one of these projects (read with the AOI listing's project filter).",
+        examples=[["2b91399d-6edb-54ca-948b-8bddabd28ed4"]],
+    )
+
+    @field_validator("names", "ids", "projects", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return _no_null(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> SelectorMatchModel:
+        if self.names is None and self.ids is None and self.projects is None:
+            raise PydanticCustomError(
+                "selector_match", "a selector needs at least one of: names, ids, projects"
+            )
+        return self
+
+
+class SelectorEntry(BaseModel):
+    """Visualizations that every AOI the selector matches must have."""
+
+    model_config = ConfigDict(**_MODEL_CONFIG, title="Selector")
+
+    match: SelectorMatchModel = Field(
+        title="Match",
+        description=(
+            "Which AOIs: by names or glob patterns, ids, projects; AOIs matching every key given."
+        ),
+        examples=[{"names": ["Farm-*"]}, {"projects": ["2b91399d-6edb-54ca-948b-8bddabd28ed4"]}],
+    )
+    visualizations: list[VisualizationModel] = Field(
+        title="Visualizations",
+        description=(
+            "Visualizations that every matched AOI must have. A per-AOI entry for the same "
+            "visualization adds to it (a rollback of another mode, a resolution); the same "
+            "mode rolled back differently in two places is an error."
         ),
     )
 
@@ -388,6 +603,11 @@ class SpecFile(BaseModel):
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             # Ignored keys for YAML anchors; see EXTENSION_PREFIX.
             "patternProperties": {"^x-": {}},
+            "anyOf": [
+                {"required": ["aois"]},
+                {"required": ["selectors"]},
+                {"required": ["ignore"]},
+            ],
         },
     )
 
@@ -398,9 +618,41 @@ class SpecFile(BaseModel):
         examples=[1],
     )
     aois: list[AoiEntry] = Field(
+        default_factory=list,
         title="AOIs",
-        description="The AOIs this file declares visualizations for.",
+        description=(
+            "The AOIs this file declares visualizations for, one by one. Needed unless the file "
+            "has selectors."
+        ),
     )
+    selectors: list[SelectorEntry] = Field(
+        default_factory=list,
+        title="Selectors",
+        description=(
+            "Visualizations for many AOIs at once, chosen by name pattern, list or project."
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aois_or_selectors(cls, data: Any) -> Any:
+        # A file of top-level ignore rules only is fine: they hold for every AOI.
+        if isinstance(data, dict) and not {"aois", "selectors", "ignore"} & set(data):
+            raise PydanticCustomError(
+                "missing_aois", "missing required key 'aois' (or 'selectors')"
+            )
+        return data
+
+    ignore: list[IgnoreRuleModel] = Field(
+        default_factory=list,
+        title="Ignore rules for every AOI",
+        description=_IGNORE_FIELD_DESCRIPTION,
+    )
+
+    @field_validator("ignore", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return _no_null(value)
 
     @classmethod
     def model_json_schema(
@@ -446,7 +698,11 @@ class RollbackDecl:
 
 @dataclass(frozen=True)
 class VisualizationDecl:
-    """One declared visualization; ``assets`` is None when the spec leaves them to the API."""
+    """One declared visualization.
+
+    ``assets`` is None when the spec gives a policy instead of a list (or omits the key, which
+    is ``asset_policy`` "all"): see ``AssetPolicy``.
+    """
 
     index: str
     index_where: Where
@@ -454,22 +710,82 @@ class VisualizationDecl:
     resolution: float | None
     rollbacks: tuple[RollbackDecl, ...]
     where: Where  # the visualizations list item
+    asset_policy: AssetPolicy = "all"
 
     def describe(self) -> str:
-        """'NDVI over [Bengaluru-A, 2024-05-06]' or 'NDVI over all assets', for messages."""
+        """'NDVI over [Bengaluru-A, 2024-05-06]', 'NDVI over all assets', for messages."""
         if self.assets is None:
+            if self.asset_policy == "any":
+                return f"{self.index} (any existing one)"
             return f"{self.index} over all assets"
         return f"{self.index} over [{', '.join(a.value for a in self.assets)}]"
 
 
 @dataclass(frozen=True)
+class IgnoreDecl:
+    """One ignore rule: an index (name or id) or one visualization id; exactly one is set."""
+
+    index: str | None
+    visualization: str | None
+    reason: str | None
+    where: Where  # the rule's list item
+
+    def describe(self) -> str:
+        """'index NDVI' or 'visualization f0e1…', for messages."""
+        return (
+            f"index {self.index}"
+            if self.index is not None
+            else f"visualization {self.visualization}"
+        )
+
+
+@dataclass(frozen=True)
+class SelectorDecl:
+    """One ``selectors`` entry: which AOIs (every criterion given must hold) and what they need.
+
+    ``names`` are names or glob patterns; ``ids`` AOI ids; ``projects`` project ids. Each
+    empty tuple means "not a criterion". ``where`` is the position of the ``match`` value.
+    """
+
+    names: tuple[str, ...]
+    name_wheres: tuple[Where, ...]
+    ids: tuple[str, ...]
+    id_wheres: tuple[Where, ...]
+    projects: tuple[str, ...]
+    where: Where
+    visualizations: tuple[VisualizationDecl, ...]
+
+    @property
+    def key(self) -> str:
+        """The criteria in one canonical line: what the state file remembers matches under."""
+        parts = []
+        for label, values in (
+            ("names", self.names),
+            ("ids", self.ids),
+            ("projects", self.projects),
+        ):
+            if values:
+                parts.append(f"{label}: {', '.join(sorted(set(values)))}")
+        return "; ".join(parts)
+
+    def describe(self) -> str:
+        return f"selector ({self.key})"
+
+
+@dataclass(frozen=True)
 class AoiDecl:
-    """One ``aois`` entry: an AOI by id or by name (exactly one is set) and its visualizations."""
+    """One ``aois`` entry: an AOI by id or by name (exactly one is set) and its visualizations.
+
+    ``selector`` is set on the entries resolution derives from a selector, one per AOI it
+    matches (by id); spec files never produce those directly.
+    """
 
     id: str | None
     name: str | None
     where: Where  # the `aoi` value
     visualizations: tuple[VisualizationDecl, ...]
+    selector: SelectorDecl | None = None
+    ignore: tuple[IgnoreDecl, ...] = ()  # rules for this AOI only
 
     @property
     def label(self) -> str:
@@ -484,24 +800,37 @@ class AoiDecl:
 class Specs:
     """Every declaration of every spec file, in load order.
 
-    ``fingerprint`` is a sha256 over every (display path, file bytes): it changes when any
-    spec file changes, so a saved plan can tell it is stale. ``notes`` are remarks that do not
-    make the specs invalid (see the module docstring).
+    ``fingerprint`` is a sha256 over every (display path, file bytes): it changes with any byte
+    of any spec file (a saved plan does not use it: comments must not stale a plan, see
+    ``stale``). ``notes`` are remarks that do not
+    make the specs invalid (see the module docstring). ``ignore`` holds the top-level ignore
+    rules; each AOI entry carries its own.
     """
 
     files: tuple[str, ...]
     fingerprint: str
     aois: tuple[AoiDecl, ...]
     notes: tuple[Problem, ...] = ()
+    selectors: tuple[SelectorDecl, ...] = ()
+    ignore: tuple[IgnoreDecl, ...] = ()  # top-level rules: for every AOI
 
     @property
     def visualization_count(self) -> int:
-        return sum(len(a.visualizations) for a in self.aois)
+        """Visualization entries written in the specs (a selector's count once)."""
+        return sum(len(a.visualizations) for a in self.aois) + sum(
+            len(s.visualizations) for s in self.selectors
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing declared: no AOI entries and no selectors."""
+        return not self.aois and not self.selectors
 
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """The outcome of offline validation: ``specs`` is set exactly when ``problems`` is empty."""
+    """The outcome of validation: ``specs`` is None when the files themselves have problems
+    (online validation may add problems found against the API to a report that has specs)."""
 
     files: tuple[str, ...]
     problems: tuple[Problem, ...]
@@ -576,6 +905,8 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
     problems: list[Problem] = []
     digest = hashlib.sha256()
     aois: list[AoiDecl] = []
+    ignores: list[IgnoreDecl] = []
+    selectors: list[SelectorDecl] = []
     for display, path in files:
         try:
             raw, doc = read_yaml_file(path, display)
@@ -592,13 +923,23 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
         )
         aois.extend(file_aois)
         problems.extend(file_problems)
+        ignores.extend(_ignore_decls(doc, (), doc.data))
+        selectors.extend(_selector_decls(doc, problems))
     cross_problems, notes = _cross_checks(aois)
     problems.extend(cross_problems)
+    problems.extend(_duplicate_ignores(aois, ignores))
     shown = tuple(display for display, _ in files)
     ordered = tuple(SpecError(problems).problems)  # SpecError knows the display order
     if ordered:
         return ValidationReport(shown, ordered, tuple(notes), None)
-    specs = Specs(shown, digest.hexdigest(), tuple(aois), tuple(notes))
+    specs = Specs(
+        shown,
+        digest.hexdigest(),
+        tuple(aois),
+        tuple(notes),
+        tuple(selectors),
+        ignore=tuple(ignores),
+    )
     return ValidationReport(shown, (), tuple(notes), specs)
 
 
@@ -669,14 +1010,23 @@ def _aoi_decl(doc: Document, loc: Loc, entry: Any, problems: list[Problem]) -> A
         aoi_id, name = ref.id, ref.name
     else:
         aoi_id, name = ref, None
-    return AoiDecl(aoi_id, name, doc.where((*loc, "aoi")), tuple(visualizations))
+    return AoiDecl(
+        aoi_id,
+        name,
+        doc.where((*loc, "aoi")),
+        tuple(visualizations),
+        ignore=tuple(_ignore_decls(doc, loc, entry)),
+    )
 
 
 def _visualization_decl(
     doc: Document, loc: Loc, model: VisualizationModel, problems: list[Problem]
 ) -> VisualizationDecl:
     assets: tuple[AssetSel, ...] | None = None
-    if model.assets is not None:
+    policy: AssetPolicy = "all"
+    if isinstance(model.assets, str):
+        policy = model.assets
+    elif model.assets is not None:
         selected: list[AssetSel] = []
         seen: set[tuple[str, str]] = set()
         for k, value in enumerate(model.assets):
@@ -726,7 +1076,46 @@ def _visualization_decl(
         resolution=model.resolution,
         rollbacks=tuple(rollbacks),
         where=doc.where(loc),
+        asset_policy=policy,
     )
+
+
+def _selector_decls(doc: Document, problems: list[Problem]) -> list[SelectorDecl]:
+    """The file's selectors that are whole (the whole-file validation reported the rest)."""
+    entries = doc.data.get("selectors") if isinstance(doc.data, dict) else None
+    found: list[SelectorDecl] = []
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        loc: Loc = ("selectors", i)
+        if not isinstance(entry, dict) or "match" not in entry:
+            continue
+        try:
+            match = SelectorMatchModel.model_validate(entry["match"])
+        except ValidationError:
+            continue
+        visualizations: list[VisualizationDecl] = []
+        raw_list = entry.get("visualizations")
+        for j, raw in enumerate(raw_list if isinstance(raw_list, list) else []):
+            try:
+                model = VisualizationModel.model_validate(raw)
+            except ValidationError:
+                continue
+            vis_loc = (*loc, "visualizations", j)
+            visualizations.append(_visualization_decl(doc, vis_loc, model, problems))
+        m_loc = (*loc, "match")
+        names = tuple(match.names or ())
+        ids = tuple(match.ids or ())
+        found.append(
+            SelectorDecl(
+                names=names,
+                name_wheres=tuple(doc.where((*m_loc, "names", k)) for k in range(len(names))),
+                ids=ids,
+                id_wheres=tuple(doc.where((*m_loc, "ids", k)) for k in range(len(ids))),
+                projects=tuple(match.projects or ()),
+                where=doc.where(m_loc),
+                visualizations=tuple(visualizations),
+            )
+        )
+    return found
 
 
 def _asset_kind(doc: Document, loc: Loc, value: str) -> Literal["id", "name", "date"]:
@@ -742,22 +1131,112 @@ def _at(data: Any, loc: Loc) -> Any:
     return data
 
 
+def _ignore_decls(doc: Document, loc: Loc, holder: Any) -> list[IgnoreDecl]:
+    """The valid ignore rules under ``holder['ignore']`` (invalid ones are reported elsewhere)."""
+    raw = holder.get("ignore") if isinstance(holder, dict) else None
+    rules: list[IgnoreDecl] = []
+    for k, item in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            model = IgnoreRuleModel.model_validate(item)
+        except ValidationError:
+            continue
+        where = doc.where((*loc, "ignore", k))
+        rules.append(IgnoreDecl(model.index, model.visualization, model.reason, where))
+    return rules
+
+
+def _duplicate_ignores(aois: Sequence[AoiDecl], everywhere: Sequence[IgnoreDecl]) -> list[Problem]:
+    """The same rule twice in one scope (an AOI, or every AOI) is a leftover: say so."""
+    problems: list[Problem] = []
+    scopes: list[tuple[str, Sequence[IgnoreDecl]]] = [("every AOI", everywhere)]
+    scopes += [(aoi.describe(), aoi.ignore) for aoi in aois]
+    first: dict[tuple[str, str | None, str | None], IgnoreDecl] = {}
+    for scope, rules in scopes:
+        for rule in rules:
+            key = (scope, rule.index, rule.visualization)
+            if key in first:
+                problems.append(
+                    Problem(
+                        f"ignore rule for {rule.describe()} on {scope} is given twice: "
+                        f"first at {first[key].where}",
+                        rule.where,
+                    )
+                )
+                continue
+            first[key] = rule
+    return problems
+
+
 # --- checks across files -------------------------------------------------------------------------
 
 
-def _identity(vis: VisualizationDecl) -> tuple[str, frozenset[tuple[str, str]] | None]:
+def _identity(vis: VisualizationDecl) -> tuple[Any, ...]:
     """What makes two declarations the same visualization, as far as offline can tell."""
-    assets = None if vis.assets is None else frozenset((a.kind, a.value) for a in vis.assets)
-    return vis.index, assets
+    if vis.assets is None:
+        return vis.index, ("policy", vis.asset_policy)
+    return vis.index, frozenset((a.kind, a.value) for a in vis.assets)
+
+
+class RollbackLike(Protocol):
+    """A declared rollback, before (``RollbackDecl``) or after (resolve) resolution."""
+
+    @property
+    def mode(self) -> str: ...
+    @property
+    def dates(self) -> tuple[str, ...]: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def where(self) -> Where: ...
+
+
+def disagreement(
+    what: str,
+    first: tuple[float | None, Sequence[RollbackLike], Where],
+    second: tuple[float | None, Sequence[RollbackLike], Where],
+) -> Problem | None:
+    """Why two declarations of the same visualization cannot be one, or None if they agree.
+
+    Each side is (resolution, rollbacks, position). A side may add what the other leaves out
+    (a resolution, a rollback of another mode); the same mode with other dates or another
+    revision, or two different resolutions, is a conflict reported at ``second``'s position,
+    naming ``first``'s. ``what`` names the visualization ("NDVI over all assets on AOI 'X'").
+    """
+    res_a, rollbacks_a, where_a = first
+    res_b, rollbacks_b, where_b = second
+    if res_a is not None and res_b is not None and res_a != res_b:
+        return Problem(
+            f"{what} is declared twice with different resolutions: {res_b:g} here, {res_a:g} "
+            f"at {where_a}",
+            where_b,
+        )
+    by_mode = {r.mode: r for r in rollbacks_a}
+    for rb in rollbacks_b:
+        ra = by_mode.get(rb.mode)
+        if ra is None or (ra.dates, ra.revision) == (rb.dates, rb.revision):
+            continue
+        return Problem(
+            f"{what} is declared twice with conflicting {rb.mode} rollbacks: "
+            f"{_rollback_text(rb)} here, {_rollback_text(ra)} at {ra.where}; roll a mode back "
+            "in one place (or list the same dates and revision in both)",
+            rb.where,
+        )
+    return None
+
+
+def _rollback_text(rollback: RollbackLike) -> str:
+    text = "dates " + ", ".join(rollback.dates)
+    return text + (f" (revision {rollback.revision})" if rollback.revision else "")
 
 
 def _cross_checks(aois: Sequence[AoiDecl]) -> tuple[list[Problem], list[Problem]]:
-    """Visualizations declared twice (errors) and AOIs in mixed forms that may clash (notes)."""
+    """Declarations of one visualization that conflict (errors), and AOIs in mixed forms that
+    would conflict if they are the same AOI (notes). Declarations that agree are one."""
     problems: list[Problem] = []
     notes: list[Problem] = []
-    first: dict[tuple[Any, ...], VisualizationDecl] = {}
-    # identity -> first (AOI, visualization) declaring it, per AOI form
-    by_form: dict[str, dict[tuple[Any, ...], tuple[AoiDecl, VisualizationDecl]]] = {
+    seen: dict[tuple[Any, ...], list[VisualizationDecl]] = {}
+    # identity -> every (AOI, visualization) declaring it, per AOI form
+    by_form: dict[str, dict[tuple[Any, ...], list[tuple[AoiDecl, VisualizationDecl]]]] = {
         "name": {},
         "id": {},
     }
@@ -768,36 +1247,40 @@ def _cross_checks(aois: Sequence[AoiDecl]) -> tuple[list[Problem], list[Problem]
         for vis in aoi.visualizations:
             ident = _identity(vis)
             key = (form, aoi.label, *ident)
-            if key in first:
-                problems.append(
+            what = f"visualization {vis.describe()} on {aoi.describe()}"
+            conflict = next(
+                (p for prev in seen.get(key, []) if (p := _disagree(what, prev, vis))), None
+            )
+            if conflict is not None:
+                problems.append(conflict)
+                continue
+            seen.setdefault(key, []).append(vis)
+            by_form[form].setdefault(ident, []).append((aoi, vis))
+            for other_aoi, other_vis in by_form[other].get(ident, []):
+                pair = (aoi.label, other_aoi.label)
+                clash = _disagree(what, other_vis, vis)
+                if pair in noted or clash is None:
+                    continue
+                noted.add(pair)
+                notes.append(
                     Problem(
-                        f"visualization {vis.describe()} on {aoi.describe()} is declared twice: "
-                        f"first at {first[key].where}",
+                        f"{aoi.describe()} is given by {form} here and {other_aoi.describe()} by "
+                        f"{other} at {other_aoi.where}; if they are the same AOI, its "
+                        f"{vis.describe()} is declared differently here and at "
+                        f"{other_vis.where}, which is an error ('plan' and 'validate --online' "
+                        "check this after resolving names)",
                         vis.where,
                     )
                 )
-                continue
-            first[key] = vis
-            by_form[form].setdefault(ident, (aoi, vis))
-            clash = by_form[other].get(ident)
-            if clash is None:
-                continue
-            other_aoi, other_vis = clash
-            pair = (aoi.label, other_aoi.label)
-            if pair in noted:
-                continue
-            noted.add(pair)
-            notes.append(
-                Problem(
-                    f"{aoi.describe()} is given by {form} here and {other_aoi.describe()} by "
-                    f"{other} at {other_aoi.where}, and both declare {vis.describe()} (also at "
-                    f"{other_vis.where}); they cannot be told apart offline: if they are the "
-                    "same AOI, use one form ('plan' and 'validate --online' check this after "
-                    "resolving names)",
-                    vis.where,
-                )
-            )
     return problems, notes
+
+
+def _disagree(what: str, first: VisualizationDecl, second: VisualizationDecl) -> Problem | None:
+    return disagreement(
+        what,
+        (first.resolution, first.rollbacks, first.where),
+        (second.resolution, second.rollbacks, second.where),
+    )
 
 
 # --- pydantic errors -> messages for spec authors -------------------------------------------------
@@ -809,6 +1292,9 @@ _KEYS_UNDER: dict[str | None, tuple[str, ...]] = {
     "aoi": tuple(AoiByRef.model_fields),
     "visualizations": tuple(VisualizationModel.model_fields),
     "rollback": tuple(RollbackModel.model_fields),
+    "ignore": tuple(IgnoreRuleModel.model_fields),
+    "selectors": tuple(SelectorEntry.model_fields),
+    "match": tuple(SelectorMatchModel.model_fields),
 }
 
 _KIND_OF_TYPE = {
@@ -825,7 +1311,12 @@ _KIND_OF_TYPE = {
 
 def _data_loc(loc: tuple[Any, ...]) -> Loc:
     """Drop pydantic's union tags from ``loc`` so it addresses the YAML data."""
-    return tuple(part for part in loc if part not in _LOC_TAGS)
+    kept: list[Any] = []
+    for part in loc:
+        if isinstance(part, str) and kept and _LOC_TAGS.get(part) == kept[-1]:
+            continue
+        kept.append(part)
+    return tuple(kept)
 
 
 def _parent_key(loc: Loc) -> str | None:
@@ -869,6 +1360,16 @@ def _problem(error: Any, doc: Document) -> Problem:
             else ""
         )
         return Problem(f"unknown key '{key}'{hint}", doc.key_where(loc))
+    if kind == "literal_error" and loc and loc[-1] == "assets":
+        message = (
+            f"'assets' must be a list of assets (like [Bengaluru-A]) or one of the policies "
+            f"all or any, got {_describe(value)}"
+        )
+        if isinstance(value, str):
+            close = difflib.get_close_matches(value, ASSET_POLICIES, n=1)
+            if close:
+                message += f" (did you mean '{close[0]}'?)"
+        return Problem(message, where)
     if kind == "literal_error":
         if loc == ("version",):
             message = (
@@ -887,7 +1388,7 @@ def _problem(error: Any, doc: Document) -> Problem:
     if kind in ("too_short", "string_too_short"):
         message = f"{subject} must not be empty"
         if loc and loc[-1] == "assets":
-            message += "; omit the key to use all of the AOI's assets"
+            message += "; write 'all' (or omit the key) to use all of the AOI's assets"
         return Problem(message, where)
     if kind in _KIND_OF_TYPE:
         if not loc:
@@ -912,6 +1413,18 @@ def _problem(error: Any, doc: Document) -> Problem:
     message = message.removeprefix("Value error, ")
     if kind == "aoi_ref" and not isinstance(value, dict):
         message = f"{message}, got {_describe(value)}"
-    if kind in ("aoi_ref", "aoi_id", "iso_date", "asset_selector"):
+    if kind == "assets":
+        return Problem(f"'assets': {message}, got {_describe(value)}", where)
+    if kind in (
+        "aoi_ref",
+        "aoi_id",
+        "iso_date",
+        "asset_selector",
+        "uuid",
+        "missing_aois",
+        "ignore_rule",
+    ):
+        return Problem(message, where)
+    if kind == "selector_match":
         return Problem(message, where)
     return Problem(f"{subject}: {message[:1].lower()}{message[1:]}", where)

@@ -1,16 +1,113 @@
 """Whether a saved plan still describes the world: what moved between plan and apply.
 
-Pure: compares the snapshots a plan saved with fresh ones; the engine reads the fresh ones.
+A saved plan is stale only when what it would do may have changed: the specs now declare
+something else for an AOI the plan changes (its resolved desired state), or such an AOI looks
+different in the API (its observed state). Comments, formatting, moved lines and other AOIs'
+edits leave a plan valid, so a merge between plan and apply does not break the pre-deploy step.
+
+Pure: builds the snapshots a plan keeps and compares them with fresh ones; the engine reads
+the fresh ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from deepdiff import DeepDiff
 
 from reconciler.errors import StalePlanError
-from reconciler.plan import AoiSnapshot, Plan
+from reconciler.plan import AoiSnapshot, DesiredState, DesiredViz, Plan, RollbackTarget
+from reconciler.resolve import Desired, DesiredVisualization
+
+
+def desired_snapshots(desired: Desired, aoi_ids: Collection[str]) -> DesiredState:
+    """What the specs declare for each AOI of ``aoi_ids``, keyed by visualization identity."""
+    state: DesiredState = {aoi_id: {} for aoi_id in aoi_ids}
+    for item in desired.visualizations:
+        if item.aoi.id in state:
+            state[item.aoi.id][_key(item)] = _desired_viz(item)
+    return state
+
+
+def _key(item: DesiredVisualization) -> str:
+    return f"{item.identity.index_id}:{','.join(sorted(item.identity.asset_ids))}"
+
+
+def _desired_viz(item: DesiredVisualization) -> DesiredViz:
+    if item.assets is None:
+        # "any" accepts whichever visualization of the index exists; "all" means every asset.
+        policy = item.decl.asset_policy
+        label = (
+            f"{item.index.name} ({'any existing one' if policy == 'any' else 'over all assets'})"
+        )
+        label = label.replace(" (over all assets)", " over all assets")
+        assets = None
+    else:
+        ordered = sorted(item.assets, key=lambda a: (a.date, a.name, a.id))
+        label = f"{item.index.name} over " + ", ".join(f"{a.name} ({a.date})" for a in ordered)
+        assets = tuple(sorted(a.id for a in item.assets))
+    return DesiredViz(
+        label=label,
+        index_id=item.index.id,
+        assets=assets,
+        identity=tuple(sorted(item.identity.asset_ids)),
+        resolution=item.resolution,
+        rollbacks=tuple(
+            RollbackTarget(r.mode, r.dates, r.revision)
+            for r in sorted(item.rollbacks, key=lambda r: r.mode)
+        ),
+    )
+
+
+def describe_desired_changes(
+    names: Mapping[str, str],
+    before: Mapping[str, Mapping[str, DesiredViz]],
+    after: Mapping[str, Mapping[str, DesiredViz]],
+) -> list[str]:
+    """What the specs now declare differently for each AOI (id → name in ``names``)."""
+    lines: list[str] = []
+    for aoi_id in sorted(before):
+        name = names.get(aoi_id, aoi_id)
+        old, new = before[aoi_id], after.get(aoi_id)
+        if new is None:
+            lines.append(f"AOI {name}: no longer declared in the specs")
+            continue
+        for key in sorted(set(old) | set(new)):
+            was, now = old.get(key), new.get(key)
+            if now is None and was is not None:
+                lines.append(f"AOI {name}: the specs no longer declare {was.label}")
+            elif was is None and now is not None:
+                lines.append(f"AOI {name}: the specs now also declare {now.label}")
+            elif was is not None and now is not None and was != now:
+                lines.append(f"AOI {name}: {now.label}: {'; '.join(_differences(was, now))}")
+    return lines
+
+
+def _differences(was: DesiredViz, now: DesiredViz) -> list[str]:
+    out: list[str] = []
+    if was.assets != now.assets:
+        out.append("its assets are now " + ("the API default" if now.assets is None else "listed"))
+    if was.resolution != now.resolution:
+        out.append(f"resolution {_text(was.resolution)} → {_text(now.resolution)}")
+    old = {r.mode: r for r in was.rollbacks}
+    new = {r.mode: r for r in now.rollbacks}
+    for mode in sorted(set(old) | set(new)):
+        a, b = old.get(mode), new.get(mode)
+        if a == b:
+            continue
+        if a is None or b is None:
+            what = "added" if a is None else "removed"
+            out.append(f"{mode} rollback {what}")
+            continue
+        if a.dates != b.dates:
+            out.append(f"{mode} rollback dates {', '.join(a.dates)} → {', '.join(b.dates)}")
+        if a.revision != b.revision:
+            out.append(f"{mode} rollback revision {a.revision} → {b.revision}")
+    return out or ["declared differently"]
+
+
+def _text(value: float | None) -> str:
+    return "default" if value is None else f"{value:g}"
 
 
 def describe_drift(
@@ -50,17 +147,27 @@ def _brief(value: object) -> str:
 def check_not_stale(
     plan: Plan,
     *,
-    spec_fingerprint: str,
+    desired: Mapping[str, Mapping[str, DesiredViz]],
     observed: Mapping[str, AoiSnapshot],
     api_url: str,
+    replan: str = "reconciler plan",
 ) -> None:
-    """Refuse a saved plan when the specs or the AOIs it changes have moved since."""
+    """Refuse a saved plan when what it would do may have changed since it was made.
+
+    ``desired`` and ``observed`` are fresh snapshots of (at least) the AOIs the plan changes;
+    ``replan`` is the command the error tells the user to run.
+    """
     reasons: list[str] = []
     if plan.api_url and plan.api_url != api_url:
         reasons.append(f"the plan was made against {plan.api_url}, not {api_url}")
-    if plan.spec_fingerprint != spec_fingerprint:
-        reasons.append(f"the specs ({', '.join(plan.spec_paths) or 'specs/'}) changed")
-    wanted = plan.affected_aois & set(plan.observed)
+    affected = plan.affected_aois
+    names = {a.aoi_id: a.aoi_name for a in plan.aois}
+    reasons.extend(
+        describe_desired_changes(
+            names, {k: v for k, v in plan.desired.items() if k in affected}, desired
+        )
+    )
+    wanted = affected & set(plan.observed)
     reasons.extend(
         describe_drift(
             {k: v for k, v in plan.observed.items() if k in wanted},
@@ -71,5 +178,5 @@ def check_not_stale(
         raise StalePlanError(
             "the saved plan is stale, nothing was applied:\n  - "
             + "\n  - ".join(reasons)
-            + "\nRun 'reconciler plan' again and review the new plan."
+            + f"\nMake a new plan, review it and apply that one: {replan}"
         )

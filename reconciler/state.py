@@ -17,8 +17,12 @@ that diffs well::
           "legends": {"dynamic": {"2024-05-06": 0}},
           "updated_at": "2025-01-02T03:04:05Z"
         }
-      }
+      },
+      "selectors": {"names: Farm-*": {"<aoi id>": "<aoi name>"}}
     }
+
+``selectors`` (present once specs use selectors) remembers which AOIs each selector matched at
+the last apply, so a plan can say which ones it no longer matches.
 
 This module is the pure model (``State``, ``VizRecord``) and its parsing (``parse_state``,
 ``parse_record``); where the state is kept, how it is written without losing a record on a crash,
@@ -82,6 +86,8 @@ class State:
     """Every record, keyed by visualization id: plain data, JSON-serialisable via ``to_dict``."""
 
     visualizations: dict[str, VizRecord] = field(default_factory=dict)
+    #: selector key -> {AOI id: AOI name} it matched at the last apply
+    selectors: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def get(self, visualization_id: str) -> VizRecord | None:
         """The record of one visualization, or None if this tool never rolled it back."""
@@ -170,10 +176,13 @@ class State:
 
     def to_dict(self) -> dict[str, Any]:
         """The whole state as the JSON object written to disk (a deep copy)."""
-        return {
+        data: dict[str, Any] = {
             "version": STATE_VERSION,
             "visualizations": {vid: rec.to_dict() for vid, rec in self.visualizations.items()},
         }
+        if self.selectors:  # absent unless used, so such files stay as they always were
+            data["selectors"] = {key: dict(aois) for key, aois in self.selectors.items()}
+        return data
 
     @classmethod
     def from_dict(cls, data: object, *, source: str) -> State:
@@ -196,7 +205,10 @@ class State:
             parsed = _StateFile.model_validate(data)
         except ValidationError as exc:
             raise _invalid(source, exc) from None
-        return cls(visualizations={vid: _record(rec) for vid, rec in parsed.visualizations.items()})
+        return cls(
+            visualizations={vid: _record(rec) for vid, rec in parsed.visualizations.items()},
+            selectors={key: dict(aois) for key, aois in parsed.selectors.items()},
+        )
 
 
 def _checked_dates(dates: Iterable[str]) -> list[str]:
@@ -238,6 +250,7 @@ class _StateFile(BaseModel):
 
     version: int
     visualizations: dict[str, _VizFile]
+    selectors: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 def _json_path(loc: tuple[int | str, ...]) -> str:
@@ -316,3 +329,14 @@ def _invalid(source: str, exc: ValidationError) -> StateError:
         "Fix it, or delete it: the next plan then rolls back every declared legend, "
         "which is harmless."
     )
+
+
+def parse_selectors(data: object) -> dict[str, dict[str, str]]:
+    """Selector matches as ``State.to_dict`` writes them; ``ValueError`` saying what is wrong."""
+    try:
+        parsed = _StateFile.model_validate(
+            {"version": STATE_VERSION, "visualizations": {}, "selectors": data}
+        )
+    except ValidationError as exc:
+        raise ValueError("; ".join(_problems(exc)[:10])) from None
+    return {key: dict(aois) for key, aois in parsed.selectors.items()}

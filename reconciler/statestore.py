@@ -55,7 +55,7 @@ from reconciler.remotefs import (
     parse_location,
     remote_error,
 )
-from reconciler.state import State, VizRecord, parse_record, parse_state
+from reconciler.state import State, VizRecord, parse_record, parse_selectors, parse_state
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ class Journal:
     """An append-only file of JSON lines: a header, then one whole record per line.
 
     ``{"journal": 1, "state": "<where the snapshot is>"}`` first, then
-    ``{"id": "<visualization id>", "record": {...}}`` (``"record": null`` for a removal).
+    ``{"id": "<visualization id>", "record": {...}}`` (``"record": null`` for a removal), or
+    ``{"selectors": {...}}`` (every selector's matches, replacing the earlier ones).
     Not thread-safe on its own: the store calls it under its mutex.
     """
 
@@ -89,7 +90,15 @@ class Journal:
 
     def append(self, visualization_id: str, record: VizRecord | None) -> None:
         """Append one line; on return it survives the process being killed."""
-        line = {"id": visualization_id, "record": None if record is None else record.to_dict()}
+        self._append(
+            {"id": visualization_id, "record": None if record is None else record.to_dict()}
+        )
+
+    def append_selectors(self, selectors: dict[str, dict[str, str]]) -> None:
+        """Append the selectors' matches, which replace the earlier ones."""
+        self._append({"selectors": selectors})
+
+    def _append(self, line: dict[str, Any]) -> None:
         data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
         try:
             fd = self._open()
@@ -141,6 +150,13 @@ class Journal:
                     raise self._broken(
                         where, f"journal version {entry['journal']!r} (this reconciler reads 1)"
                     )
+                continue
+            if "selectors" in entry:
+                try:
+                    state.selectors = parse_selectors(entry["selectors"])
+                except ValueError as exc:
+                    raise self._broken(where, f"not valid selector matches: {exc}") from None
+                count += 1
                 continue
             vid, record = entry.get("id"), entry.get("record")
             if not isinstance(vid, str) or "record" not in entry:
@@ -444,6 +460,18 @@ class StateStore:
                 revision=revision,
             )
             self._keep(visualization_id)
+
+    def record_selectors(self, matches: Mapping[str, Mapping[str, str]]) -> None:
+        """Remember what each selector matched (key -> {AOI id: name}), replacing the last
+        record; kept (journal) only when that changes anything."""
+        wanted = {key: dict(aois) for key, aois in matches.items()}
+        with self._mutex:
+            self._ensure_loaded()
+            if self._state.selectors == wanted:
+                return
+            self._state.selectors = wanted
+            self._journal.append_selectors(wanted)
+            self._dirty = True
 
     def remove(self, visualization_id: str) -> bool:
         """Forget one visualization's record (kept at once); whether there was one."""

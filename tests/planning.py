@@ -43,9 +43,14 @@ def client_for(emulator: Emulator, *, api_key: str = API_KEY, **kwargs: object) 
 
 
 def make_plan(
-    emulator: Emulator, specs_dir: Path, state_path: Path, *, targets: Sequence[str] = ()
+    emulator: Emulator,
+    specs_dir: Path,
+    state_path: Path,
+    *,
+    targets: Sequence[str] = (),
+    **client_options: object,
 ) -> Plan:
-    with client_for(emulator) as client:
+    with client_for(emulator, **client_options) as client:
         engine = Engine(Settings(api_url=emulator.url, state=state_path), client=client)
         return engine.plan([str(specs_dir)], targets=targets)
 

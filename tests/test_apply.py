@@ -128,26 +128,14 @@ def test_a_stale_saved_plan_is_refused_with_what_moved(
     fresh = make_plan(emulator, specs, state)
 
     with pytest.raises(StalePlanError) as caught:
-        check_not_stale(
-            plan,
-            spec_fingerprint=plan.spec_fingerprint,
-            observed=fresh.observed,
-            api_url=plan.api_url,
-        )
+        check_not_stale(plan, desired=plan.desired, observed=fresh.observed, api_url=plan.api_url)
     message = str(caught.value)
     assert "AOI Pune-East: visualizations/" in message and "appeared" in message
-    assert "Run 'reconciler plan' again" in message
+    assert "Make a new plan, review it and apply that one: reconciler plan" in message
     # Unchanged world and specs: accepted.
-    check_not_stale(
-        fresh,
-        spec_fingerprint=fresh.spec_fingerprint,
-        observed=fresh.observed,
-        api_url=fresh.api_url,
-    )
-    with pytest.raises(StalePlanError, match="specs"):
-        check_not_stale(
-            fresh, spec_fingerprint="other", observed=fresh.observed, api_url=fresh.api_url
-        )
+    check_not_stale(fresh, desired=fresh.desired, observed=fresh.observed, api_url=fresh.api_url)
+    with pytest.raises(StalePlanError, match="no longer declared in the specs"):
+        check_not_stale(fresh, desired={}, observed=fresh.observed, api_url=fresh.api_url)
 
 
 def test_apply_waits_for_a_slow_lifecycle(make_emulator, specs: Path, tmp_path: Path) -> None:

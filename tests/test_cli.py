@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +69,7 @@ def test_plan_exit_codes_and_formats(world: Emulator, project: Path) -> None:
     assert "Pune-East" in markdown.output
 
     as_json = json.loads(run(world, "plan", "--format", "json").output)
-    assert as_json["format_version"] == 2
+    assert as_json["format_version"] == 4
     assert as_json["summary"]["create"] == 1 and as_json["summary"]["rollback"] == 1
     assert as_json["creates"][0]["aoi_name"] == "Pune-East"
 
@@ -133,12 +135,60 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(world: Emulator, project:
     refused = run(world, "apply", "plan2.json", "--yes")
     assert refused.exit_code == 1
     assert "stale" in refused.output and "updated_at changed from" in refused.output
-    assert "Run 'reconciler plan' again" in refused.output
+    assert "review it and apply that one: reconciler plan --out plan2.json" in refused.output
 
-    assert run(world, "plan", "--out", "plan3.json").exit_code == 0
-    (project / "specs" / "spec.yaml").write_text(SPEC.replace("2024-05-06", "2024-11-20"))
-    changed = run(world, "apply", "plan3.json", "--yes")
-    assert changed.exit_code == 1 and "the specs (specs/) changed" in changed.output
+
+def test_a_saved_plan_survives_unrelated_edits_and_refuses_a_changed_intent(
+    world: Emulator, project: Path
+) -> None:
+    """Acceptance: a comment line (and another AOI's edit) after 'plan --out' leave the saved
+    plan valid; a changed rollback date of an AOI in the plan makes apply refuse."""
+    spec = project / "specs" / "spec.yaml"
+    assert run(world, "plan", "--out", "p.json").exit_code == 0
+    spec.write_text(
+        "# reviewed in the pull request\n"
+        + SPEC.replace("      - index: NDVI\n", "      - index: NDVI   # moved along\n")
+    )
+    first = run(world, "apply", "p.json", "--yes")  # rollback dates unchanged: still valid
+    assert first.exit_code == 0, first.output
+    assert "Apply complete: 1 created, 0 adopted, 1 rolled back" in first.output
+
+    # Bengaluru's rollback is recorded now; bump its revision so it is planned again.
+    bumped = SPEC.replace("dates: [2024-05-06]}", "dates: [2024-05-06], revision: 1}")
+    spec.write_text(bumped)
+    assert run(world, "plan", "--out", "p.json", "--detailed-exitcode").exit_code == 2
+    # Another AOI's edit (Pune-East, which the plan does not change) and a comment: valid.
+    other = bumped.replace("      - index: NDWI\n", "      - index: NDWI\n        resolution: 30\n")
+    spec.write_text("# another team's change\n" + other)
+    plan = json.loads((project / "p.json").read_text())
+    assert {c["aoi_name"] for c in plan["creates"] + plan["rollbacks"]} == {"Bengaluru-North"}
+    (project / "p2.json").write_text((project / "p.json").read_text())
+    # A rollback date of the AOI the plan changes: refused, saying what moved and what to run.
+    spec.write_text(other.replace("dates: [2024-05-06]", "dates: [2024-05-06, 2024-11-20]"))
+    changed = run(world, "apply", "p2.json", "--yes")
+    assert changed.exit_code == 1
+    assert "AOI Bengaluru-North: NDVI over Bengaluru-A (2024-05-06), Bengaluru-B" in changed.output
+    assert "dynamic rollback dates 2024-05-06 → 2024-05-06, 2024-11-20" in changed.output
+    assert "apply that one: reconciler plan --out p2.json" in changed.output
+    spec.write_text(other)
+    applied = run(world, "apply", "p.json", "--yes")
+    assert applied.exit_code == 0, applied.output
+    assert "0 created, 0 adopted, 1 rolled back" in applied.output
+
+
+def test_a_modified_plan_file_is_refused(world: Emulator, project: Path) -> None:
+    assert run(world, "plan", "--out", "p.json").exit_code == 0
+    saved = project / "p.json"
+    data = json.loads(saved.read_text())
+    data["rollbacks"][0]["dates"] = ["2024-11-20"]
+    saved.write_text(json.dumps(data, indent=2))
+    refused = run(world, "apply", "p.json", "--yes")
+    assert refused.exit_code == 1
+    assert "changed after 'reconciler plan' saved it" in refused.output
+    shown = run(world, "show", "p.json", "--format", "json")
+    assert shown.exit_code == 1
+    assert json.loads(shown.stdout)["error"]["kind"] == "plan-file"
+    assert run(world, "plan", "--detailed-exitcode").exit_code == 2  # nothing was applied
 
 
 def test_max_changes_refuses_unless_forced(world: Emulator, project: Path) -> None:
@@ -215,3 +265,57 @@ def test_sandbox_plan_apply_plan_converges_across_processes(tmp_path: Path) -> N
     assert last.returncode == 0, last.stdout + last.stderr
     assert (tmp_path / ".reconciler" / "sandbox" / "state.json").is_file()
     assert not (tmp_path / ".reconciler" / "state.json").exists()  # never mixed with real state
+
+
+def test_sandbox_export_of_everything_then_plan_shows_no_changes(tmp_path: Path) -> None:
+    """Adoption in the sandbox: apply the example specs, export it all, plan the export."""
+    shutil.copytree(Path(__file__).parent.parent / "specs", tmp_path / "specs")
+
+    def reconciler(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "reconciler", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
+
+    applied = reconciler("apply", "--sandbox", "--yes")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    exported = reconciler("export", "--all", "--out", "adopted", "--sandbox")
+    assert exported.returncode == 0, exported.stderr
+    assert "# rollback:" in (tmp_path / "adopted" / "bengaluru-north.yaml").read_text()
+    planned = reconciler("plan", "adopted", "--sandbox", "--detailed-exitcode")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "Plan: 0 to create, 0 to roll back" in planned.stdout
+
+
+def test_an_empty_api_url_is_refused_not_replaced_by_production(
+    world: Emulator, project: Path
+) -> None:
+    result = run(world, "plan", "--api-url", "")
+    assert result.exit_code == 1
+    assert "API URL '' must start with https://" in result.output
+
+
+def test_a_failed_apply_reports_when_it_started(world: Emulator, project: Path) -> None:
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    result = run(world, "apply", "--max-changes", "0", "--yes", "--report", "report.json")
+    assert result.exit_code == 1 and "--max-changes 0" in result.output
+    report = json.loads((project / "report.json").read_text())
+    assert report["ok"] is False and "--max-changes 0" in report["error"]
+    assert dt.datetime.fromisoformat(report["started_at"]) >= before
+    assert report["started_at"] <= report["finished_at"]
+
+
+def test_an_empty_saved_plan_applies_after_an_unrelated_spec_edit(
+    world: Emulator, project: Path
+) -> None:
+    assert run(world, "apply", "--yes").exit_code == 0
+    assert run(world, "plan", "--out", "plan.json").exit_code == 0
+    spec = project / "specs" / "spec.yaml"
+    spec.write_text(spec.read_text() + "# a comment\n")
+    result = run(world, "apply", "plan.json", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "No changes" in result.output

@@ -30,7 +30,7 @@ def test_log_lines_carry_time_and_elapsed_seconds_and_no_escape_codes() -> None:
     reporter(Stopping("interrupted (Ctrl-C)"))
     lines = out.getvalue().splitlines()
     assert re.fullmatch(
-        r"\d\d:\d\d:\d\d \+\d+\.\ds rolled back: NDVI on Pune-East, dynamic legends of "
+        r"\d\d:\d\d:\d\dZ \+\d+\.\ds rolled back: NDVI on Pune-East, dynamic legends of "
         r"2024-05-06: auto-computed again",
         lines[0],
     )
@@ -95,3 +95,32 @@ def test_summary_repeats_failures_and_counts(capsys) -> None:
         "Apply stopped early (--fail-fast): 0 created, 0 adopted, 1 rolled back, 1 failed, "
         "0 skipped."
     )
+
+
+def test_terminal_keeps_the_bar_in_front_of_waiting_news(monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    out = io.StringIO()
+    reporter = Reporter(out, live=True)
+    reporter(ItemFinished(ITEM, 1, 2))
+    reporter(Waiting("NDWI on Pune-East", "v2", 40))
+    assert out.getvalue().endswith(
+        "\r\x1b[K[##########----------] 1/2 done · waiting for NDWI on Pune-East (v2): creating 40%"
+    )
+
+
+def test_counts_reach_the_reporter_in_order_from_many_threads() -> None:
+    import threading
+
+    out = io.StringIO()
+    reporter = Reporter(out, live=False)
+    threads = [
+        threading.Thread(target=lambda n=n: reporter(ItemFinished(ITEM, n, 40)))
+        for n in range(1, 41)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 40  # no line lost or torn by concurrent writers
+    assert all(line.endswith("auto-computed again") for line in lines)

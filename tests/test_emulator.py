@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from reconciler.cli import cli
 from reconciler.emulator import DEMO_WORLD, MAX_PAGE_SIZE, Emulator, World
+from reconciler.emulator.world import PROJECT_ID
 from reconciler.errors import ConfigError
 from tests.conftest import ApiSession
 
@@ -36,6 +37,8 @@ PUNE = "8ee03236-8358-5969-a280-c39238c3c46b"
 NAGPUR = "1a3cd9bf-677d-5205-8fbf-1414083293b0"
 KOCHI = "a4cb9e5f-39ca-5083-b695-e628f4e8019b"
 KOCHI_A = "8b472a7b-a251-53af-ae94-6b71decf1faa"
+AGRICULTURE = "2b91399d-6edb-54ca-948b-8bddabd28ed4"  # project of Bengaluru and Nagpur
+WATER = "3477ad8e-1833-568f-8bff-e0685908bd6d"  # project of Pune and Kochi
 KOCHI_B = "2f48038d-e47d-5247-bf41-e82ff9b5ce66"
 BENGALURU_A = "4bbe45b3-ef5d-54f4-ba70-b6700fa56d61"
 NDVI = "cb668cf4-b6fc-5c37-a944-84c62fd95299"
@@ -136,12 +139,48 @@ def test_lists_the_demo_aois(api_session: ApiSession) -> None:
         ({"aoi_name": "Atlantis"}, []),
         ({"aoi_name": "Pune-East", "aoi_id": NAGPUR}, []),
         ({"project_ids": "not-our-project"}, []),
+        ({"project_ids": WATER}, ["Pune-East", "Kochi-Coast"]),
+        (
+            {"project_ids": f"{AGRICULTURE},{WATER}"},
+            ["Bengaluru-North", "Pune-East", "Nagpur-Farms", "Kochi-Coast"],
+        ),
+        ({"project_ids": f"not-ours, {WATER}"}, ["Pune-East", "Kochi-Coast"]),
+        ({"project_ids": WATER, "aoi_name": "Pune-East"}, ["Pune-East"]),
+        ({"project_ids": ""}, ["Bengaluru-North", "Pune-East", "Nagpur-Farms", "Kochi-Coast"]),
     ],
 )
 def test_aoi_filters(api_session: ApiSession, params: dict[str, str], names: list[str]) -> None:
     body = api_session.get("/v0/aois", params=params).json()
     assert [a["name"] for a in body["aois"]] == names
     assert body["pagination"]["total"] == len(names)
+
+
+def test_aois_carry_their_project(api_session: ApiSession) -> None:
+    body = api_session.get("/v0/aois").json()
+    assert {a["name"]: a["project_id"] for a in body["aois"]} == {
+        "Bengaluru-North": AGRICULTURE,
+        "Pune-East": WATER,
+        "Nagpur-Farms": AGRICULTURE,
+        "Kochi-Coast": WATER,
+    }
+
+
+def test_world_file_projects_by_name_or_id_and_a_default(tmp_path: Path) -> None:
+    path = tmp_path / "world.yaml"
+    path.write_text(
+        MINIMAL_WORLD.replace(
+            "aois:\n",
+            "projects: [{name: Alpha}, {id: 11111111-2222-4333-8444-555555555555, name: Beta}]\n"
+            "aois:\n"
+            "  - {name: Field-2, project: Alpha}\n"
+            "  - {name: Field-3, project: 11111111-2222-4333-8444-555555555555}\n",
+        )
+    )
+    world = World.from_yaml(path)
+    projects = {a.name: a.project_id for a in world.aois}
+    assert projects["Field-3"] == "11111111-2222-4333-8444-555555555555"
+    assert projects["Field-1"] == PROJECT_ID  # no project given: the default one
+    assert projects["Field-2"] not in (PROJECT_ID, projects["Field-3"])
 
 
 def test_get_aoi(api_session: ApiSession) -> None:
@@ -785,6 +824,7 @@ def world_with(old: str, new: str) -> str:
         (world_with("index: NDVI}", "index: NDVI, assets: [Three]}"), "has no asset 'Three'"),
         (world_with("index: NDVI}", "index: NDVI, status: creating}"), "status"),
         (world_with("name: Two", "name: One"), "asset of AOI 'Field-1' name 'One' is used twice"),
+        (world_with("  - name: Field-1", "  - name: Field-1\n    project: Gamma"), "no project"),
         (MINIMAL_WORLD + "  - {aoi: Field-1, index: NDVI, assets: [Two, One]}", "duplicates"),
     ],
 )

@@ -57,7 +57,13 @@ def test_plan_on_an_untouched_world_creates_and_rolls_back(emulator, tmp_path: P
         in plan.warnings[0].message
     )
     assert "docs/state.md" in plan.warnings[0].message
-    assert plan.summary() == {"create": 1, "rollback": 2, "warning": 1, "unchanged": 1}
+    assert plan.summary() == {
+        "create": 1,
+        "rollback": 2,
+        "warning": 1,
+        "unchanged": 1,
+        "ignored": 0,
+    }
 
 
 def test_plan_is_empty_when_state_records_the_rollbacks(emulator, tmp_path: Path) -> None:
@@ -251,14 +257,19 @@ def test_rollback_date_and_mode_errors(emulator, tmp_path: Path) -> None:
     assert "composite index has no legends" in problems[2]
 
 
-def test_same_visualization_by_id_and_by_name_is_declared_twice(emulator, tmp_path: Path) -> None:
+def test_same_visualization_by_id_and_by_name_declared_differently(
+    emulator, tmp_path: Path
+) -> None:
     specs = tmp_path / "specs"
     write_spec(
-        specs, "aois: [{aoi: {name: Kochi-Coast}, visualizations: [{index: NDVI}]}]\n", "a.yaml"
+        specs,
+        "aois: [{aoi: {name: Kochi-Coast}, visualizations: [{index: NDVI, resolution: 5}]}]\n",
+        "a.yaml",
     )
     write_spec(
         specs,
-        "aois: [{aoi: a4cb9e5f-39ca-5083-b695-e628f4e8019b, visualizations: [{index: NDVI}]}]\n",
+        "aois: [{aoi: a4cb9e5f-39ca-5083-b695-e628f4e8019b,\n"
+        "        visualizations: [{index: NDVI, resolution: 10}]}]\n",
         "b.yaml",
     )
     with pytest.raises(ResolutionError) as caught:

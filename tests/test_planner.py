@@ -15,11 +15,12 @@ import pytest
 from reconciler.apitypes import Aoi, Asset, Index, Visualization
 from reconciler.errors import Problem, ResolutionError, TooManyChangesError, Where
 from reconciler.identity import Identity
+from reconciler.ignore import IgnoreRule, IgnoreRules
 from reconciler.observed import Observed, ObservedAoi
 from reconciler.plan import AoiSummary, AssetRef, Plan, RollbackTarget
 from reconciler.planner import build_plan
 from reconciler.resolve import Desired, DesiredVisualization, ResolvedRollback
-from reconciler.spec import AssetSel, Mode, VisualizationDecl
+from reconciler.spec import AssetSel, IgnoreDecl, Mode, VisualizationDecl
 from reconciler.state import State, VizRecord
 
 NORTH = Aoi(id="aoi-north", name="Bengaluru-North")
@@ -366,7 +367,13 @@ def test_summaries_count_declared_and_unchanged_per_aoi() -> None:
         AoiSummary(NORTH.id, NORTH.name, declared=4, unchanged=0),
         AoiSummary(SOUTH.id, SOUTH.name, declared=2, unchanged=1),
     )
-    assert result.summary() == {"create": 4, "rollback": 2, "warning": 3, "unchanged": 1}
+    assert result.summary() == {
+        "create": 4,
+        "rollback": 2,
+        "warning": 3,
+        "unchanged": 1,
+        "ignored": 0,
+    }
 
 
 def test_an_aoi_with_nothing_declared_is_summarised_too() -> None:
@@ -377,15 +384,61 @@ def test_an_aoi_with_nothing_declared_is_summarised_too() -> None:
 def test_the_plan_keeps_what_it_observed_and_where_from() -> None:
     observed = world(viz("v1", updated_at=T1))
     desired = Desired(aois=(NORTH,), visualizations=())
-    result = build_plan(
-        desired, observed, State(), spec_fingerprint="f00d", api_url="https://x", targets=["N"]
-    )
+    result = build_plan(desired, observed, State(), api_url="https://x", targets=["N"])
     assert result.observed[NORTH.id].visualizations["v1"].updated_at == T1
-    assert (result.spec_fingerprint, result.api_url, result.targets) == (
-        "f00d",
-        "https://x",
-        ("N",),
+    assert (result.api_url, result.targets) == ("https://x", ("N",))
+
+
+def test_the_plan_keeps_the_desired_state_of_the_aois_it_changes_only() -> None:
+    wanted = [
+        want(NDVI, (A, B), rollback("dynamic", A.date), resolution=10.0),
+        want(NDWI, (S,), aoi=SOUTH),
+    ]
+    observed = world(viz("v1"), viz("v2", NDWI, (S,), aoi=SOUTH), aois=(NORTH, SOUTH))
+    result = plan(wanted, observed)  # no state: North's rollback is pending; South is unchanged
+    assert set(result.desired) == {NORTH.id} == result.affected_aois
+    (kept,) = result.desired[NORTH.id].values()
+    assert (kept.index_id, kept.assets, kept.resolution) == (NDVI.id, (A.id, B.id), 10.0)
+    assert kept.rollbacks == (RollbackTarget("dynamic", (A.date,), 0),)
+    assert kept.label == "NDVI over North-A (2024-05-06), North-B (2024-08-19)"
+
+
+def _rules(*decls: IgnoreDecl, aoi: Aoi | None = None) -> IgnoreRules:
+    resolved = tuple(
+        IgnoreRule(d, {NDVI.name: NDVI.id, TRUE_COLOR.name: TRUE_COLOR.id}.get(d.index or ""))
+        for d in decls
     )
+    if aoi is None:
+        return IgnoreRules(everywhere=resolved)
+    return IgnoreRules(by_aoi={aoi.id: resolved})
+
+
+def test_ignore_rules_count_undeclared_visualizations_instead_of_warning() -> None:
+    by_index = IgnoreDecl("True-Color", None, "quick looks", Where("specs/i.yaml", 2, 5))
+    by_id = IgnoreDecl(None, "v3", None, Where("specs/i.yaml", 4, 5))
+    observed = world(viz("v1"), viz("v2", TRUE_COLOR, (A,)), viz("v3", NDWI, (C,)), viz("v4", NDWI))
+    desired = Desired(aois=(NORTH,), visualizations=(want(NDVI, (A, B)),))
+    result = build_plan(desired, observed, State(), ignore=_rules(by_index, by_id))
+    assert [(i.visualization_id, i.rule, i.reason) for i in result.ignored] == [
+        ("v2", "specs/i.yaml:2:5", "quick looks"),
+        ("v3", "specs/i.yaml:4:5", None),
+    ]
+    assert [w.visualization_id for w in result.warnings] == ["v4"]
+    assert result.summary()["ignored"] == 2
+
+
+def test_ignore_rules_never_touch_a_declared_visualization_nor_another_aoi() -> None:
+    rule = IgnoreDecl("NDVI", None, None, Where("specs/i.yaml", 2, 5))
+    observed = world(
+        viz("v1", status="failed"), viz("v2", aoi=SOUTH, assets=(S,)), aois=(NORTH, SOUTH)
+    )
+    desired = Desired(aois=(NORTH, SOUTH), visualizations=(want(NDVI, (A, B)),))
+    result = build_plan(desired, observed, State(), ignore=_rules(rule, aoi=NORTH))
+    assert [(w.kind, w.visualization_id) for w in result.warnings] == [
+        ("failed", "v1"),
+        ("undeclared", "v2"),
+    ]
+    assert result.ignored == ()
 
 
 def test_a_desired_state_with_problems_raises_resolution_error() -> None:
@@ -430,3 +483,53 @@ def test_creates_that_differ_only_in_ids_have_a_fixed_order_too() -> None:
     expected = plan(wanted, world()).to_dict()
     for order in itertools.permutations(wanted):
         assert plan(order, world()).to_dict() == expected
+
+
+# --- assets: all, when new assets arrived ---------------------------------------------------
+
+
+def with_assets(*visualizations: Visualization, assets: Sequence[Asset] = (A, B, C)) -> Observed:
+    """NORTH as refresh reads it for a declaration over all assets: with its asset listing."""
+    return Observed(
+        (NORTH,), INDICES, {NORTH.id: ObservedAoi(NORTH, visualizations, tuple(assets))}
+    )
+
+
+def test_all_names_the_visualization_that_covered_all_assets_before() -> None:
+    before = viz("v0", assets=(A, B))  # C, dated after B, arrived later
+    plan = build_plan(
+        Desired((NORTH,), (want(NDVI, (A, B, C), omitted=True),)), with_assets(before), State()
+    )
+    (create,) = plan.creates
+    (note,) = plan.warnings  # instead of an "undeclared" warning about v0
+    assert (note.kind, note.visualization_id, note.where) == ("new-assets", "v0", create.where)
+    assert note.message.startswith("1 new asset since visualization v0 ('NDVI' over 2 assets,")
+
+
+def test_all_names_no_predecessor_that_missed_an_older_asset() -> None:
+    partial = viz("v0", assets=(B, C))  # A is older than C: v0 never covered all assets
+    plan = build_plan(
+        Desired((NORTH,), (want(NDVI, (A, B, C), omitted=True),)), with_assets(partial), State()
+    )
+    assert [w.kind for w in plan.warnings] == ["undeclared"]
+
+
+def test_all_trusts_creation_times_over_dates_when_the_api_gives_them() -> None:
+    # An old acquisition delivered late: dated before C, created after the visualization.
+    late = Asset(
+        id="asset-late", name="North-Late", date="2024-01-01", created_at="2025-03-01T00:00:00Z"
+    )
+    partial = viz("v0", assets=(A, B, C)).model_copy(update={"created_at": "2025-02-01T00:00:00Z"})
+    plan = build_plan(
+        Desired((NORTH,), (want(NDVI, (A, B, C, late), omitted=True),)),
+        with_assets(partial, assets=(A, B, C, late)),
+        State(),
+    )
+    assert [w.kind for w in plan.warnings] == ["new-assets"]
+
+
+def test_a_list_of_assets_never_names_a_predecessor() -> None:
+    plan = build_plan(
+        Desired((NORTH,), (want(NDVI, (A, B, C)),)), with_assets(viz("v0", assets=(A, B))), State()
+    )
+    assert [w.kind for w in plan.warnings] == ["undeclared"]

@@ -41,3 +41,37 @@ def test_shipped_schema_matches_the_spec_models() -> None:
         "specs/reconciler.schema.json is out of date: "
         "run reconciler schema --out specs/reconciler.schema.json"
     )
+
+
+def test_readme_links_the_example_pipelines_and_every_link_resolves() -> None:
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(((?:examples|docs)/[^)#]*)\)", readme)
+    assert "examples/github/" in links and "examples/gitlab/" in links
+    for link in links:
+        assert (ROOT / link).exists(), f"README links {link}, which does not exist"
+    for example in ("github", "gitlab"):
+        text = (ROOT / "examples" / example / "README.md").read_text()
+        for link in re.findall(r"\]\(([^)#:]+)\)", text):
+            assert (ROOT / "examples" / example / link).exists(), f"{example}: {link}"
+
+
+def test_spec_reference_describes_every_key_and_its_examples_are_valid(tmp_path: Path) -> None:
+    from reconciler.spec import SpecFile, validate_specs
+
+    doc = (ROOT / "docs" / "spec-reference.md").read_text(encoding="utf-8")
+    schema = SpecFile.model_json_schema()
+    keys = {key for d in [schema, *schema["$defs"].values()] for key in d.get("properties", {})}
+    missing = sorted(k for k in keys if f"`{k}`" not in doc)
+    assert not missing, f"docs/spec-reference.md does not describe: {missing}"
+    assert "docs/spec-reference.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+    # Every example that is a whole spec file is a valid one.
+    whole = [
+        b
+        for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)
+        if b.startswith(("version", "aois", "selectors", "ignore"))
+    ]
+    assert len(whole) >= 3
+    for n, block in enumerate(whole):
+        (tmp_path / f"{n}.yaml").write_text(block, encoding="utf-8")
+    report = validate_specs([str(tmp_path)])
+    assert report.problems == ()

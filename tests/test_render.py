@@ -23,14 +23,18 @@ from hypothesis import strategies as st
 from reconciler.errors import ConfigError
 from reconciler.plan import (
     REASON_TEXT,
+    AoiName,
     AoiSnapshot,
     AoiSummary,
     AssetRef,
     Create,
+    DesiredViz,
+    Ignored,
     Plan,
     PlanWarning,
     Rollback,
     RollbackTarget,
+    SelectorSummary,
     VizSnapshot,
 )
 from reconciler.render import (
@@ -197,7 +201,43 @@ def realistic_plan() -> Plan:
             AoiSummary(NAGPUR, "Nagpur-Farms", declared=8, unchanged=5),
             AoiSummary(PUNE, "Pune-East", declared=3, unchanged=1),
         ),
-        spec_fingerprint="sha256:4f9c2b7d0e1a6c3b5d8e7f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c",
+        ignored=(
+            Ignored(
+                PUNE,
+                "Pune-East",
+                "0c9d8e7f-6a5b-4c3d-9e2f-1a0b9c8d7e6f",
+                "True-Color",
+                rule="specs/ignore.yaml:3:5",
+                reason="quick looks made by the field team",
+            ),
+            Ignored(
+                BLR,
+                "Bengaluru-North",
+                "1d0e9f8a-7b6c-4d5e-8f3a-2b1c0d9e8f7a",
+                "True-Color",
+                rule="specs/ignore.yaml:3:5",
+                reason="quick looks made by the field team",
+            ),
+            Ignored(
+                PUNE,
+                "Pune-East",
+                "2e1f0a9b-8c7d-4e6f-9a4b-3c2d1e0f9a8b",
+                "NDWI",
+                rule="specs/pune.yaml:3:9",
+            ),
+        ),
+        desired={
+            PUNE: {
+                f"{SAVI}:1ba5adf0-fd81-5d05-8902-a3a160f17a7c": DesiredViz(
+                    label="SAVI over Pune-B (2024-03-02)",
+                    index_id=SAVI,
+                    assets=("1ba5adf0-fd81-5d05-8902-a3a160f17a7c",),
+                    identity=("1ba5adf0-fd81-5d05-8902-a3a160f17a7c",),
+                    resolution=2.5,
+                    rollbacks=(),
+                )
+            }
+        },
         observed={
             BLR: AoiSnapshot(
                 name="Bengaluru-North",
@@ -339,6 +379,16 @@ def check_golden(name: str, actual: str) -> None:
         ("plan.json", lambda p: render_json(p)),
         ("empty-with-warnings.txt", lambda p: render_text(empty_plan_with_warnings())),
         ("empty-with-warnings.md", lambda p: render_markdown(empty_plan_with_warnings())),
+        # A big plan cut to fit (a small limit keeps the file readable): every change that
+        # fits, no warning, and the note saying what is missing and where the rest is.
+        (
+            "huge-truncated.md",
+            lambda p: render_markdown(
+                huge_plan(n_aois=12, per_aoi=6, warnings_per_aoi=2),
+                max_chars=6_000,
+                details_url="https://ci.example.com/team/specs/-/jobs/42/artifacts/browse",
+            ),
+        ),
     ],
 )
 def test_golden(name: str, renderer: Any) -> None:
@@ -350,7 +400,9 @@ def test_golden(name: str, renderer: Any) -> None:
 
 def test_text_summary_line_is_last_and_exact() -> None:
     out = render_text(realistic_plan())
-    assert out.endswith("\nPlan: 3 to create, 4 to roll back, 4 warnings, 11 unchanged.\n")
+    assert out.endswith(
+        "\nPlan: 3 to create, 4 to roll back, 4 warnings, 11 unchanged, 3 ignored.\n"
+    )
 
 
 def test_text_shows_every_change_with_its_spec_position() -> None:
@@ -401,7 +453,7 @@ def test_text_empty_plan_says_nothing_changes_and_lists_warnings() -> None:
     assert "nagpur.yaml:15:7" in out and "'SAVI' is still being created" in out
     assert "f0e1d2c3-b4a5-4968-8776-655443322110" in out  # id shown when the message lacks it
     assert "+" not in re.sub(r"[^\n]*\+00:00", "", out)  # no create marker anywhere
-    assert out.endswith("Plan: 0 to create, 0 to roll back, 2 warnings, 11 unchanged.\n")
+    assert out.endswith("Plan: 0 to create, 0 to roll back, 2 warnings, 11 unchanged, 3 ignored.\n")
 
 
 def test_text_empty_plan_without_anything() -> None:
@@ -449,93 +501,120 @@ def fences(md: str) -> Iterator[tuple[int, int, list[str]]]:
         i += 1
 
 
+def md_length(md: str) -> int:
+    """Length as GitHub's limit is checked: never more than the UTF-16 code units."""
+    return len(md.encode("utf-16-le")) // 2
+
+
 def test_markdown_structure_of_a_realistic_plan() -> None:
     plan = realistic_plan()
     md = render_markdown(plan)
     assert md.startswith(
-        "### reconciler plan: 3 to create, 4 to roll back, 4 warnings, 11 unchanged\n"
+        "### reconciler plan: 3 to create, 4 to roll back, 4 warnings, 11 unchanged, 3 ignored\n"
     )
-    table = [line for line in md.splitlines() if line.startswith("| ")]
-    assert len(table) == 2 + len(plan.aois)  # header, separator, one row per AOI
-    assert table[2] == "| `Bengaluru-North` | `89a291cd` | 2 | 2 | 1 | 2 |"
-    assert md.count("<details") == md.count("</details>") == 3
-    blocks = list(fences(md))
-    assert len(blocks) == 4  # warnings + one per AOI with changes
-    # Warnings come before any <details>, so they are visible without a click.
-    assert md.index("! Bengaluru-North (89a291cd): declared visualization 'EVI'") < md.index(
-        "<details"
-    )
+    # Reading order: changes (open, small plan), unchanged AOIs, ignored, warnings (collapsed).
+    assert md.count("<details open>") == 3
+    assert md.count("<details>") == 1 and md.count("</details>") == 4
+    first_warning = md.index("4 warnings: apply does not act on these")
     for change in plan.changes:
-        assert f"# spec: {change.where}" in md
-    assert "Truncated" not in md and "truncated" not in md
+        assert md.index(f"# spec: {change.where}\n") < first_warning
+    assert md.index("Nothing to change in: `Mysuru-West`") < md.index("Ignored") < first_warning
+    assert "- **2** undeclared, ignored by rule at `specs/ignore.yaml:3:5`" in md
+    blocks = list(fences(md))
+    assert len(blocks) == 4  # one per AOI with changes, then the warnings
+    # Creates and rollbacks are marked so that GitHub's diff highlighting colours them.
+    diff_lines = [line for _, _, body in blocks[:3] for line in body if line]
+    assert {line[0] for line in diff_lines} == {"#", "+", "!"}
+    assert md.endswith("\n<!-- reconciler-plan -->\n")
+    assert "cut to fit" not in md
 
 
-def test_markdown_hostile_names_do_not_break_table_fences_or_html() -> None:
+def test_markdown_marker_takes_an_id_and_refuses_one_that_breaks_the_comment() -> None:
+    md = render_markdown(realistic_plan(), comment_id="shard-2/eu")
+    assert md.endswith("\n<!-- reconciler-plan:shard-2/eu -->\n")
+    assert "<!-- reconciler-plan -->" not in md
+    for bad in ("x -->", "", "a b", "-x", "x" * 65):
+        with pytest.raises(ConfigError, match="comment id"):
+            render_markdown(realistic_plan(), comment_id=bad)
+
+
+def test_markdown_hostile_names_do_not_break_fences_or_html() -> None:
     md = render_markdown(hostile_plan())
-    rows = [line for line in md.splitlines() if line.startswith("| ")]
-    # Every row keeps exactly 7 cell borders once escaped pipes are discounted.
-    assert [row.replace("\\|", "").count("|") for row in rows] == [7, 7, 7]
-    # The AOI name sits in one code span: no backtick run inside matches its delimiter's length.
-    cell = rows[2].split(" | ")[0][2:]
-    delimiter = re.match(r"`+", cell)
-    assert delimiter and cell.endswith(delimiter.group())
-    inner = cell[len(delimiter.group()) : -len(delimiter.group())]
-    assert len(delimiter.group()) not in {len(run) for run in re.findall(r"`+", inner)}
-    assert "@team" in inner  # inside code, so GitHub cannot turn it into a mention
     # Diff blocks stay closed around names with triple backticks.
     blocks = list(fences(md))
     assert len(blocks) == 2
     bodies = ["\n".join(body) for _, _, body in blocks]
-    assert "asset | one ```" in bodies[1]
-    assert "detail with ``` and" in bodies[1]
-    assert "message\n!   ```\\n| x | y |" in bodies[0]
-    # Outside fences and the table's code spans (checked above), tags from names are escaped.
+    assert "asset | one ```" in bodies[0]
+    assert "detail with ``` and" in bodies[0]
+    assert "message\n    ```\\n| x | y |" in bodies[1]
+    # Outside fences, tags and mentions from names are escaped or inside code.
     in_fence = {n for start, end, _ in blocks for n in range(start, end + 1)}
     loose = [line for n, line in enumerate(md.split("\n")) if n not in in_fence]
-    assert [line for line in loose if "<b>" in line or "<script>" in line] == [rows[2]]
-    summary = next(line for line in loose if "<summary>" in line)
+    assert not [line for line in loose if "<b>" in line or "<script>" in line]
+    summary = next(line for line in loose if "<summary><code>" in line)
     assert "&lt;b&gt;@team&lt;/b&gt;" in summary and "<code>id|with`</code>" in summary
     assert "\x1b" not in md and "\u202e" not in md
     assert "secret" not in md
 
 
-def test_markdown_truncates_a_huge_plan_at_aoi_boundaries() -> None:
-    plan = huge_plan()
-    assert len(plan.changes) == 4000
+def _changes_before_warnings(md: str) -> None:
+    warnings_at = md.find("warnings: apply does not act on these")
+    if warnings_at >= 0:
+        last_change = max(md.rfind("\n+ create"), md.rfind("\n! roll back"))
+        assert last_change < warnings_at
+
+
+def test_markdown_400_aois_fit_with_changes_first_and_warnings_dropped_first() -> None:
+    """Acceptance: 400 AOIs, 1,600 changes, 264 warnings: under GitHub's limit, counts first,
+    as many changes as fit before any warning, and a note saying exactly what is missing."""
+    plan = huge_plan(n_aois=400, per_aoi=4, warnings_per_aoi=0)
+    extra = tuple(
+        PlanWarning("undeclared", f"{a:08d}-aoi-0000-0000-000000000000", f"Field-{a:04d}", "x")
+        for a in range(264)
+    )
+    plan = dataclasses.replace(plan, warnings=extra)
     md = render_markdown(plan)
-    assert len(md.encode("utf-16-le")) // 2 < GITHUB_COMMENT_LIMIT
+    assert md_length(md) < GITHUB_COMMENT_LIMIT
     assert md.startswith(
-        "### reconciler plan: 2000 to create, 2000 to roll back, 200 warnings, 200 unchanged\n"
+        "### reconciler plan: 800 to create, 800 to roll back, 264 warnings, 400 unchanged\n"
     )
-    shown = re.findall(r"<summary><code>(Field-\d{4})</code>", md)
-    assert shown, "some detail must survive"
-    # Dropped from the end: the shown AOIs are exactly the first ones.
-    assert shown == [f"Field-{a:04d}" for a in range(len(shown))]
-    hidden = 200 - len(shown)
-    note = re.search(r"Not shown: the changes of (\d+) AOIs \((\d+) changes\)\.", md)
-    assert note, md[:2000]
-    assert int(note.group(1)) == hidden
-    assert int(note.group(2)) == hidden * 20
-    assert "reconciler plan --format json" in md
-    # The summary table and every warning fit, and the note comes right after the heading.
-    assert md.count("\n| `Field-") == 200
-    assert md.count("\n! Field-") == 200
-    assert md.index("[!WARNING]") < md.index("| AOI |")
-    assert list(fences(md))  # every fence that opens, closes
+    shown = md.count("\n+ create") + md.count("\n! roll back")
+    assert 100 < shown < 1600
+    _changes_before_warnings(md)
+    assert "apply does not act on these" not in md  # warnings go before any change does
+    note = re.search(r"Not shown: ([\d,]+) of 1,600 changes \(([^)]*)\) and 264 warnings\.", md)
+    assert note, md[:1000]
+    assert int(note.group(1).replace(",", "")) == 1600 - shown
+    assert md.index("[!WARNING]") < md.index("<details")
+    assert md.endswith("<!-- reconciler-plan -->\n")
+    list(fences(md))  # every fence that opens, closes
 
 
-def test_markdown_truncation_reaches_warnings_and_table_rows_when_needed() -> None:
-    plan = huge_plan(n_aois=300, per_aoi=2, warnings_per_aoi=3)
-    md = render_markdown(plan, max_chars=MIN_MARKDOWN_CHARS)
-    assert len(md) < MIN_MARKDOWN_CHARS
-    assert md.startswith("### reconciler plan: 300 to create, 300 to roll back, 900 warnings")
-    rows = md.count("\n| `Field-")
-    assert 0 < rows < 300
-    note = re.search(
-        r"Not shown: the changes of 300 AOIs \(600 changes\), 900 warnings, (\d+) rows", md
-    )
-    assert note and int(note.group(1)) == 300 - rows
-    assert "<details" not in md
+def test_markdown_truncation_drops_warnings_before_any_change() -> None:
+    plan = huge_plan(n_aois=30, per_aoi=4, warnings_per_aoi=20)
+    full = render_markdown(plan, max_chars=10**7)
+    assert "Not shown" not in full
+    no_warnings = render_markdown(dataclasses.replace(plan, warnings=()), max_chars=10**7)
+    # Room for every change and some warnings: all changes stay, warnings are cut from the end.
+    limit = md_length(no_warnings) + 3_000
+    md = render_markdown(plan, max_chars=limit, details_url="https://ci.example/job/7")
+    assert md_length(md) < limit
+    assert md.count("\n+ create") + md.count("\n! roll back") == 120
+    kept = md.count("\n! Field-")
+    assert 0 < kept < 600
+    assert re.search(rf"Not shown: {600 - kept} warnings\.", md)
+    assert f"… and {600 - kept} more warnings, not shown" in md
+    assert "[The full plan](https://ci.example/job/7)" in md
+
+
+def test_markdown_a_single_huge_aoi_is_cut_inside_its_changes() -> None:
+    plan = huge_plan(n_aois=1, per_aoi=3000, warnings_per_aoi=0)
+    md = render_markdown(plan)
+    assert md_length(md) < GITHUB_COMMENT_LIMIT
+    shown = md.count("\n+ create") + md.count("\n! roll back")
+    assert shown > 50
+    assert f"… and {3000 - shown} more changes of this AOI, not shown" in md
+    assert f"Not shown: {3000 - shown:,} of 3,000 changes (part of 1 AOI)." in md
 
 
 def test_markdown_fits_whatever_the_limit() -> None:
@@ -547,17 +626,19 @@ def test_markdown_fits_whatever_the_limit() -> None:
         assert len(md) < limit
         assert md.startswith("### reconciler plan: 200 to create, 200 to roll back")
         assert ("Not shown" in md) == (len(full) >= limit)
+        assert md.endswith("<!-- reconciler-plan -->\n")
+        _changes_before_warnings(md)
 
 
 def test_markdown_small_plans_open_their_details_big_ones_do_not() -> None:
     assert "<details open>" in render_markdown(realistic_plan())
-    assert "<details open>" not in render_markdown(huge_plan(n_aois=3, per_aoi=10))
+    assert "<details open>" not in render_markdown(huge_plan(n_aois=4, per_aoi=10))
 
 
 def test_markdown_empty_plan() -> None:
     md = render_markdown(empty_plan_with_warnings())
-    assert md.startswith("### reconciler plan: no changes (2 warnings, 11 unchanged)\n")
-    assert "<details" not in md
+    assert md.startswith("### reconciler plan: no changes (2 warnings, 11 unchanged, 3 ignored)\n")
+    assert "<details open>" not in md and md.count("<details>") == 1
     assert "! Nagpur-Farms (1a3cd9bf): declared visualization 'SAVI' is still being created" in md
 
 
@@ -583,8 +664,15 @@ def test_json_round_trips(plan: Plan) -> None:
 def test_json_is_versioned_and_in_a_stable_order() -> None:
     data = json.loads(render_json(realistic_plan()))
     assert list(data)[:2] == ["format_version", "summary"]
-    assert data["format_version"] == 2
-    assert data["summary"] == {"create": 3, "rollback": 4, "warning": 4, "unchanged": 11}
+    assert data["format_version"] == 4
+    assert data["summary"] == {
+        "create": 3,
+        "rollback": 4,
+        "warning": 4,
+        "unchanged": 11,
+        "ignored": 3,
+    }
+    assert list(data)[-1] == "checksum"
     assert render_json(realistic_plan()) == render_json(realistic_plan())
 
 
@@ -600,11 +688,61 @@ def test_json_doc_describes_every_field() -> None:
     if not DOCS.exists():
         pytest.fail(f"{DOCS} documents the JSON format and must exist")
     doc = DOCS.read_text(encoding="utf-8")
-    data = realistic_plan().to_dict()
+    data = with_selectors(realistic_plan()).to_dict()
     data.pop("observed")  # its keys are AOI ids, not fields
+    desired = data.pop("desired")  # the same, then identity keys
+    data["desired"] = [v for vizs in desired.values() for v in vizs.values()]
     missing = sorted(k for k in _keys(data) if f"`{k}`" not in doc)
     assert not missing, f"docs/plan-json.md does not document: {missing}"
     assert "format_version" in doc and "`observed`" in doc
+
+
+# --- selectors --------------------------------------------------------------------------------
+
+
+def with_selectors(plan: Plan, count: int = 2, aois: int = 3) -> Plan:
+    names = tuple(
+        AoiName(f"00000000-0000-4000-8000-{n:012d}", f"Farm-{n:02d}") for n in range(aois)
+    )
+    selectors = tuple(
+        SelectorSummary(
+            key=f"names: Farm-*; projects: p{n}",
+            where=f"specs/farms.yaml:{2 + 5 * n}:12",
+            matched=names,
+            unmatched=(AoiName("00000000-0000-4000-8000-999999999999", "Old-\x1b[31mFarm"),),
+        )
+        for n in range(count)
+    )
+    gone = SelectorSummary(key="names: Gone-*", where=None, matched=(), unmatched=names[:1])
+    return dataclasses.replace(plan, selectors=(*selectors, gone))
+
+
+def test_text_lists_what_each_selector_matched() -> None:
+    text = render_text(with_selectors(realistic_plan(), count=1, aois=12))
+    section = text[text.index("Selectors (which AOIs each one matched):") :]
+    lines = section.splitlines()
+    assert lines[1] == (
+        "  specs/farms.yaml:2:12 (names: Farm-*; projects: p0): 12 AOIs: Farm-00, Farm-01, Farm-02,"
+    )
+    assert lines[2].startswith("      Farm-03,") and lines[2].endswith("Farm-09, … (2 more)")
+    assert lines[3] == "    no longer matched since the last apply: Old-\\x1b[31mFarm"
+    assert lines[4] == "  no longer in the specs (names: Gone-*): no AOI"
+    assert all(len(line) <= 100 for line in lines)
+    assert "\x1b" not in section
+
+
+def test_markdown_keeps_the_selectors_collapsed_and_bounded() -> None:
+    plan = with_selectors(realistic_plan(), count=500, aois=400)
+    markdown = render_markdown(plan)
+    assert len(markdown) < GITHUB_COMMENT_LIMIT
+    assert "<details><summary>501 selectors</summary>" in markdown
+    assert "… and 481 more selectors (see --format json)" in markdown
+    assert markdown.count("Farm-09, … (390 more)") == 20
+
+
+def test_saved_plans_keep_their_selectors() -> None:
+    plan = with_selectors(realistic_plan())
+    assert Plan.from_dict(json.loads(render_json(plan))) == plan
 
 
 # --- dispatch ---------------------------------------------------------------------------------

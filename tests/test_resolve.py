@@ -128,7 +128,9 @@ def resolve(
 ) -> tuple[list[DesiredVisualization], list[Problem]]:
     """Resolve visualizations declared in one entry for NORTH."""
     decl = entry(NORTH.name, *visualizations)
-    return resolve_visualizations(NORTH, [decl], LOOKUP, assets, seen)
+    found, problems, from_selectors = resolve_visualizations(NORTH, [decl], LOOKUP, assets, seen)
+    assert from_selectors == []  # no selector declared anything here
+    return found, problems
 
 
 def one(
@@ -397,39 +399,72 @@ def test_omitted_assets_without_the_listing_are_reported_not_guessed() -> None:
 # --- declared twice --------------------------------------------------------------------------
 
 
-def test_same_visualization_declared_twice_names_the_first_position() -> None:
+def test_same_visualization_declared_twice_alike_is_one() -> None:
     first, second = viz("NDVI", ["North-A"]), viz("NDVI", ["North-A"])
+    found, problems = resolve(first, second)
+    assert problems == []
+    assert [d.decl for d in found] == [first]
+
+
+def test_a_second_declaration_adds_a_resolution_and_a_rollback_of_another_mode() -> None:
+    first = viz("NDVI", None, rollback("dynamic", A.date))
+    second = viz("NDVI", None, rollback("theoretical", B.date), resolution=5)
+    (merged,) = one_of(first, second)
+    assert merged.resolution == 5
+    assert [(r.mode, r.dates, r.where) for r in merged.rollbacks] == [
+        ("dynamic", (A.date,), first.rollbacks[0].where),
+        ("theoretical", (B.date,), second.rollbacks[0].where),
+    ]
+
+
+def one_of(*visualizations: VisualizationDecl) -> list[DesiredVisualization]:
+    found, problems = resolve(*visualizations)
+    assert problems == []
+    return found
+
+
+def test_conflicting_rollbacks_of_one_mode_name_both_positions() -> None:
+    first = viz("NDVI", ["North-A", "North-B"], rollback("dynamic", A.date))
+    second = viz(NDVI.id, [B.date, A.id], rollback("dynamic", B.date))
     found, (problem,) = resolve(first, second)
     assert [d.decl for d in found] == [first]
-    assert problem.where == second.where
+    assert problem.where == second.rollbacks[0].where
     assert problem.message == (
-        "visualization 'NDVI' on AOI 'Bengaluru-North' is declared twice with the same "
-        f"assets: first at {first.where}"
+        "visualization 'NDVI' on AOI 'Bengaluru-North' is declared twice with conflicting "
+        f"dynamic rollbacks: dates {B.date} here, dates {A.date} at {first.rollbacks[0].where}; "
+        "roll a mode back in one place (or list the same dates and revision in both)"
     )
 
 
-def test_different_selectors_of_the_same_assets_are_declared_twice() -> None:
-    first = viz("NDVI", ["North-A", "North-B"])
-    second = viz(NDVI.id, [B.date, A.id])
+def test_another_revision_of_the_same_rollback_is_a_conflict() -> None:
+    first = viz("NDVI", None, rollback("dynamic", A.date))
+    second = viz("NDVI", None, rollback("dynamic", A.date, revision=1))
+    _, (problem,) = resolve(first, second)
+    assert "(revision 1) here" in problem.message
+
+
+def test_two_resolutions_of_one_visualization_are_a_conflict() -> None:
+    first, second = viz("NDVI", resolution=10), viz("NDVI", resolution=20)
     _, (problem,) = resolve(first, second)
     assert problem.where == second.where
-    assert f"first at {first.where}" in problem.message
+    assert f"different resolutions: 20 here, 10 at {first.where}" in problem.message
 
 
-def test_omitted_assets_and_every_asset_listed_are_declared_twice() -> None:
-    first, second = viz("NDVI"), viz("NDVI", ["North-C", "North-B", "North-A"])
-    _, (problem,) = resolve(first, second)
-    assert f"first at {first.where}" in problem.message
+def test_omitted_assets_and_every_asset_listed_are_one_visualization() -> None:
+    first, second = viz("NDVI"), viz("NDVI", ["North-C", "North-B", "North-A"], resolution=3)
+    (merged,) = one_of(first, second)
+    assert merged.decl == first and merged.resolution == 3
 
 
-def test_same_visualization_in_entries_by_name_and_by_id_is_declared_twice() -> None:
-    first, second = viz("NDVI", ["North-A"]), viz("NDVI", ["2024-05-06"])
+def test_same_visualization_in_entries_by_name_and_by_id_conflicting() -> None:
+    first = viz("NDVI", ["North-A"], rollback("dynamic", A.date))
+    second = viz("NDVI", ["2024-05-06"], rollback("dynamic", A.date, revision=2))
     selection = select_aois(specs(entry(NORTH.name, first), entry(NORTH.id, second)), AOIS)
     observed = Observed(AOIS, INDICES, {NORTH.id: ObservedAoi(NORTH, (), ASSETS)})
     desired = resolve_desired(selection, observed)
     (problem,) = desired.problems
-    assert problem.where == second.where
-    assert f"first at {first.where}" in problem.message
+    assert problem.where == second.rollbacks[0].where
+    assert f"at {first.rollbacks[0].where}" in problem.message
 
 
 def test_same_assets_with_another_index_is_another_visualization() -> None:

@@ -49,13 +49,14 @@ BAD: dict[str, list[str]] = {
         "bad-unknown-key.yaml:5:9: unknown key 'rolback' (did you mean 'rollback'?)",
     ],
     "bad-unknown-key-far.yaml": [
-        "bad-unknown-key-far.yaml:3:5: unknown key 'colour'; expected one of: aoi, visualizations",
+        "bad-unknown-key-far.yaml:3:5: unknown key 'colour'; "
+        "expected one of: aoi, visualizations, ignore",
     ],
     "bad-missing-key.yaml": [
         "bad-missing-key.yaml:4:9: missing required key 'index'",
     ],
     "bad-missing-aois.yaml": [
-        "bad-missing-aois.yaml:1:1: missing required key 'aois'",
+        "bad-missing-aois.yaml:1:1: missing required key 'aois' (or 'selectors')",
     ],
     "bad-date-invalid.yaml": [
         "bad-date-invalid.yaml:7:33: expected an ISO date like 2024-05-06, got '2024-13-01'",
@@ -85,12 +86,15 @@ BAD: dict[str, list[str]] = {
         "got 'dinamic' (did you mean 'dynamic'?)",
     ],
     "bad-declared-twice.yaml": [
-        "bad-declared-twice.yaml:8:9: visualization NDVI over [2024-11-20, Bengaluru-A] on AOI "
-        "'Bengaluru-North' is declared twice: first at bad-declared-twice.yaml:4:9",
+        "bad-declared-twice.yaml:11:20: visualization NDVI over [2024-11-20, Bengaluru-A] on AOI "
+        "'Bengaluru-North' is declared twice with conflicting dynamic rollbacks: dates "
+        "2024-11-20 here, dates 2024-05-06 at bad-declared-twice.yaml:6:20; roll a mode back in "
+        "one place (or list the same dates and revision in both)",
     ],
     "bad-declared-twice-across": [
         "bad-declared-twice-across/b.yaml:5:9: visualization NDWI over all assets on AOI "
-        "'Pune-East' is declared twice: first at bad-declared-twice-across/a.yaml:4:9",
+        "'Pune-East' is declared twice with different resolutions: 20 here, 10 at "
+        "bad-declared-twice-across/a.yaml:4:9",
     ],
     "bad-version.yaml": [
         "bad-version.yaml:1:10: unsupported spec version 2; this reconciler reads version 1",
@@ -166,9 +170,23 @@ BAD: dict[str, list[str]] = {
     "bad-revision.yaml": [
         "bad-revision.yaml:8:23: 'revision' must be at least 0, got -1",
     ],
+    "bad-selector-match.yaml": [
+        "bad-selector-match.yaml:2:12: a selector needs at least one of: names, ids, projects",
+        "bad-selector-match.yaml:4:20: 'names' must not be empty",
+        "bad-selector-match.yaml:4:35: 'water' is not a project id (a UUID like "
+        "2b91399d-6edb-54ca-948b-8bddabd28ed4)",
+        "bad-selector-match.yaml:4:43: unknown key 'id' (did you mean 'ids'?)",
+        "bad-selector-match.yaml:6:5: missing required key 'match'",
+    ],
+    "bad-assets-policy.yaml": [
+        "bad-assets-policy.yaml:4:30: 'assets' must be a list of assets (like [Bengaluru-A]) or "
+        "one of the policies all or any, got 'every'",
+        "bad-assets-policy.yaml:5:31: 'assets': expected a list of assets, or the policy all or "
+        "any, got 3",
+    ],
     "bad-assets-empty.yaml": [
-        "bad-assets-empty.yaml:5:17: 'assets' must not be empty; omit the key to use all of "
-        "the AOI's assets",
+        "bad-assets-empty.yaml:5:17: 'assets' must not be empty; write 'all' (or omit the key) "
+        "to use all of the AOI's assets",
     ],
     "bad-asset-twice.yaml": [
         "bad-asset-twice.yaml:5:44: asset Bengaluru-A is listed twice",
@@ -332,13 +350,50 @@ def test_mixed_aoi_forms_with_the_same_visualization_is_a_note_not_an_error() ->
     assert report.valid
     assert report.specs is not None
     assert [str(n) for n in report.notes] == [
-        "good-mixed-forms.yaml:9:9: AOI 8ee03236-8358-5969-a280-c39238c3c46b is given by id "
-        "here and AOI 'Kochi-Coast' by name at good-mixed-forms.yaml:4:10, and both declare "
-        "NDWI over all assets (also at good-mixed-forms.yaml:6:9); they cannot be told apart "
-        "offline: if they are the same AOI, use one form ('plan' and 'validate --online' check "
+        "good-mixed-forms.yaml:10:9: AOI 8ee03236-8358-5969-a280-c39238c3c46b is given by id "
+        "here and AOI 'Kochi-Coast' by name at good-mixed-forms.yaml:4:10; if they are the same "
+        "AOI, its NDWI over all assets is declared differently here and at "
+        "good-mixed-forms.yaml:6:9, which is an error ('plan' and 'validate --online' check "
         "this after resolving names)"
     ]
     assert report.specs.notes == report.notes
+
+
+def test_selectors_and_asset_policies_load_with_their_positions() -> None:
+    specs = load_specs(["good-selectors.yaml"])
+    assert specs.aois == ()
+    first, second = specs.selectors
+    assert first.names == ("*-North", "Pune-East")
+    assert [str(w) for w in first.name_wheres] == [
+        "good-selectors.yaml:3:21",
+        "good-selectors.yaml:3:32",
+    ]
+    assert str(first.where) == "good-selectors.yaml:3:12"
+    assert first.key == "names: *-North, Pune-East"
+    assert second.key == (
+        "ids: a4cb9e5f-39ca-5083-b695-e628f4e8019b; projects: 3477ad8e-1833-568f-8bff-e0685908bd6d"
+    )
+    assert [
+        (v.assets, v.asset_policy) for v in (*first.visualizations, *second.visualizations)
+    ] == [
+        (None, "any"),
+        (None, "all"),
+    ]
+    assert second.visualizations[0].rollbacks[0].dates == ("2025-03-03",)
+    assert specs.visualization_count == 2
+
+
+def test_declarations_that_agree_are_one_offline() -> None:
+    report = validate_specs(["good-declared-twice-alike.yaml"])
+    assert report.problems == () and report.notes == ()
+    assert report.specs is not None and report.specs.visualization_count == 3
+
+
+def test_a_yaml_key_spelt_like_a_union_tag_is_just_an_unknown_key(tmp_path: Path) -> None:
+    spec = tmp_path / "tag.yaml"
+    spec.write_text("aois: []\naoi:id:\n")
+    (problem,) = validate_specs([spec]).problems
+    assert problem.message.startswith("unknown key 'aoi:id'")
 
 
 def test_directories_load_recursively_sorted_skipping_hidden_and_other_files() -> None:
@@ -441,7 +496,12 @@ def test_schema_accepts_the_examples_and_rejects_mistakes() -> None:
     validator = jsonschema.Draft202012Validator(schema)
     for example in sorted((REPO / "specs").glob("*.yaml")):
         assert list(validator.iter_errors(_as_json(example))) == [], example
-    for good in ("good-full.yaml", "good-minimal.yaml", "good-mixed-forms.yaml"):
+    for good in (
+        "good-full.yaml",
+        "good-minimal.yaml",
+        "good-mixed-forms.yaml",
+        "good-selectors.yaml",
+    ):
         assert list(validator.iter_errors(_as_json(FIXTURES / good))) == [], good
     for bad in (
         "bad-unknown-key.yaml",
@@ -451,6 +511,9 @@ def test_schema_accepts_the_examples_and_rejects_mistakes() -> None:
         "bad-aoi-name-as-id.yaml",
         "bad-resolution.yaml",
         "bad-version.yaml",
+        "bad-selector-match.yaml",
+        "bad-assets-policy.yaml",
+        "bad-missing-aois.yaml",
     ):
         assert list(validator.iter_errors(_as_json(FIXTURES / bad))), bad
 

@@ -189,6 +189,34 @@ def test_save_load_round_trip_and_format(tmp_path: Path) -> None:
     )
 
 
+def test_selector_matches_are_kept_only_once_there_are_some(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.record_fresh("v1", aoi_id="a1", legends={}, updated_at=T0)
+    store.flush()
+    assert "selectors" not in json.loads(store.path.read_text())  # files stay as they were
+    store.record_selectors({"names: Farm-*": {"a1": "Farm-1"}})
+    loaded = StateStore(store.path).load()  # from the journal
+    assert loaded.selectors == {"names: Farm-*": {"a1": "Farm-1"}} and loaded.get("v1")
+    store.flush()
+    written = store.path.stat().st_mtime_ns
+    assert json.loads(store.path.read_text())["selectors"] == {"names: Farm-*": {"a1": "Farm-1"}}
+    loaded = StateStore(store.path).load()
+    assert loaded.selectors == {"names: Farm-*": {"a1": "Farm-1"}} and loaded.get("v1")
+    store.record_selectors({"names: Farm-*": {"a1": "Farm-1"}})
+    store.flush()
+    assert store.path.stat().st_mtime_ns == written  # unchanged: not written again
+    store.record_selectors({})
+    store.flush()
+    assert "selectors" not in json.loads(store.path.read_text())
+
+
+def test_selector_matches_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"version": 1, "visualizations": {}, "selectors": {"k": ["a1"]}}))
+    with pytest.raises(StateError, match=r"\$\.selectors\.k"):
+        StateStore(path).load()
+
+
 def test_record_without_load_keeps_existing_records(tmp_path: Path) -> None:
     first = _store(tmp_path)
     first.record_fresh("v1", aoi_id="a1", legends={"dynamic": ["2024-05-06"]}, updated_at=T0)

@@ -49,6 +49,15 @@ def test_records_go_to_the_journal_and_a_flush_folds_them_into_the_file(tmp_path
     assert not store.journal_path.exists()
 
 
+def test_selector_matches_are_journaled_and_replace_the_earlier_ones(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.record_selectors({"names: A*": {"a1": "A-1"}})
+    store.record_selectors({"names: B*": {"b1": "B-1"}})
+    assert _store(tmp_path).load().selectors == {"names: B*": {"b1": "B-1"}}
+    store.flush()
+    assert json.loads(store.path.read_text())["selectors"] == {"names: B*": {"b1": "B-1"}}
+
+
 def test_a_removal_is_journaled_too(tmp_path: Path) -> None:
     store = _store(tmp_path)
     store.record_fresh("v1", aoi_id="a1", legends={}, updated_at=T0)
@@ -96,6 +105,7 @@ def test_a_last_line_cut_short_is_ignored(tmp_path: Path, caplog: pytest.LogCapt
         (b'{"id": 3, "record": null}', 'expected {"id"'),
         (b'{"journal": 7}', "journal version 7"),
         (b'{"id": "v", "record": {"aoi_id": "a"}}', "$.updated_at: Field required"),
+        (b'{"selectors": {"k": ["a1"]}}', "not valid selector matches: $.selectors.k"),
     ],
 )
 def test_a_damaged_journal_names_file_and_line(tmp_path: Path, line: bytes, expected: str) -> None:

@@ -28,7 +28,7 @@ def test_examples_validate(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir(REPO)
     result = runner.invoke(cli, ["validate", "specs/"])
     assert result.exit_code == 0, result.output
-    assert result.stdout == "specs/ is valid: 3 files, 4 AOIs, 10 visualizations\n"
+    assert result.stdout == "specs/ is valid: 4 files, 4 AOIs, 2 selectors, 12 visualizations\n"
     assert result.stderr == ""
 
 
@@ -36,7 +36,7 @@ def test_default_path_is_specs(runner: CliRunner, monkeypatch: pytest.MonkeyPatc
     monkeypatch.chdir(REPO)
     result = runner.invoke(cli, ["validate"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("specs/ is valid: 3 files")
+    assert result.stdout.startswith("specs/ is valid: 4 files")
 
 
 def test_three_mistakes(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,7 +97,7 @@ def test_notes_do_not_fail_validation(runner: CliRunner, monkeypatch: pytest.Mon
     result = runner.invoke(cli, ["validate", "good-mixed-forms.yaml"])
     assert result.exit_code == 0
     first, summary = result.stdout.splitlines()
-    assert first.startswith("good-mixed-forms.yaml:9:9: note: AOI 8ee03236-")
+    assert first.startswith("good-mixed-forms.yaml:10:9: note: AOI 8ee03236-")
     assert summary == "good-mixed-forms.yaml is valid: 1 file, 2 AOIs, 2 visualizations"
 
 
@@ -130,7 +130,12 @@ def test_json_format_valid_and_missing(runner: CliRunner, monkeypatch: pytest.Mo
     document = json.loads(valid.stdout)
     assert document["valid"] is True
     assert document["problems"] == []
-    assert document["files"] == ["specs/bengaluru.yaml", "specs/nagpur.yaml", "specs/water.yaml"]
+    assert document["files"] == [
+        "specs/bengaluru.yaml",
+        "specs/nagpur.yaml",
+        "specs/selectors.yaml",
+        "specs/water.yaml",
+    ]
     missing = runner.invoke(cli, ["validate", "--format", "json", "nowhere/"])
     assert missing.exit_code == 1
     assert json.loads(missing.stdout)["problems"] == [
@@ -181,4 +186,4 @@ def test_editor_schema_comment_points_next_to_the_specs(
     assert runner.invoke(cli, ["schema", "--out", "specs/reconciler.schema.json"]).exit_code == 0
     result = runner.invoke(cli, ["validate"])
     assert result.exit_code == 0, result.output
-    assert "3 files" in result.stdout
+    assert "4 files" in result.stdout

@@ -25,7 +25,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from reconciler.emulator import views
 from reconciler.emulator.legends import Mode, describe_modes
 from reconciler.emulator.world import (
-    PROJECT_ID,
     Aoi,
     ExpressionType,
     FinalStatus,
@@ -114,7 +113,10 @@ class _Query(BaseModel):
 
 
 class AoiQuery(_Query):
-    """Query of GET /v0/aois (``created_at``/``updated_at`` filters are not emulated)."""
+    """Query of GET /v0/aois (``created_at``/``updated_at`` filters are not emulated).
+
+    ``project_ids`` is comma separated: AOIs of any of those projects.
+    """
 
     aoi_name: str | None = None
     aoi_id: str | None = None
@@ -299,8 +301,9 @@ def list_aois(ctx: Context, params: dict[str, str], query: dict[str, str], body:
         items = [a for a in items if a.name == q.aoi_name]
     if q.aoi_id is not None:
         items = [a for a in items if a.id == q.aoi_id]
-    if q.project_ids is not None and PROJECT_ID not in q.project_ids.split(","):
-        items = []
+    if q.project_ids is not None and q.project_ids.strip():
+        wanted = {p.strip() for p in q.project_ids.split(",")}
+        items = [a for a in items if a.project_id in wanted]
     page, pagination = _page(items, q)
     return Result(200, {"aois": [views.aoi(a) for a in page], "pagination": pagination})
 

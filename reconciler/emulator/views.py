@@ -12,7 +12,6 @@ from typing import Any
 
 from reconciler.emulator.world import (
     BAND_LIST,
-    PROJECT_ID,
     SATELLITE_ID,
     TENANT_ID,
     Aoi,
@@ -66,7 +65,7 @@ def aoi(item: Aoi) -> dict[str, Any]:
         "is_favourite": False,
         "name": item.name,
         "progress": 100,
-        "project_id": PROJECT_ID,
+        "project_id": item.project_id,
         "satellite_id": SATELLITE_ID,
         "status": "success",
         "updated_at": timestamp(item.updated_at, sep="T"),

@@ -10,14 +10,18 @@ World file format (YAML)::
     indices:            # shared by every AOI
       - {id?, name, type: preset|custom, expression_type: index|composite|grayscale,
          expression, bands?, rescale?: [int, int], colormap?, description?}
+    projects:           # optional; the API has no project listing, only AOIs' project_id
+      - {id?, name}
     aois:
-      - {id?, name, description?, assets: [{id?, name, date: 2024-05-06, resolution?}]}
+      - {id?, name, description?, project?: project name or id,
+         assets: [{id?, name, date: 2024-05-06, resolution?}]}
     visualizations:     # already present when the emulator starts
       - {id?, aoi: name-or-id, index: name-or-id, assets?: [asset names or ids],
          status?: success|failed|partial_success, resolution?}
 
 Omitted ids are derived (uuid5) from names, so a world file always yields the same ids; a
-visualization without ``assets`` uses all of its AOI's assets. Every other contract field
+visualization without ``assets`` uses all of its AOI's assets; an AOI without ``project`` belongs
+to the default project (``PROJECT_ID``). Every other contract field
 (geometry, centroid, band lists, paths, timestamps, ...) is derived deterministically too.
 
 Time is kept as integer microseconds since the epoch on a logical clock (``World.tick``) that
@@ -87,6 +91,7 @@ def user_id_for(key_position: int) -> str:
 
 
 TENANT_ID = derived_id("tenant")
+#: The project of every AOI whose world file entry names none.
 PROJECT_ID = derived_id("project")
 
 
@@ -140,12 +145,20 @@ class AssetEntry(_FileModel):
     resolution: float = Field(default=10.0, gt=0)
 
 
+class ProjectEntry(_FileModel):
+    """A project as written in a world file: only a name for AOIs to refer to, and an id."""
+
+    id: Name | None = None
+    name: Name
+
+
 class AoiEntry(_FileModel):
     """An AOI as written in a world file."""
 
     id: Name | None = None
     name: Name
     description: str = ""
+    project: Name | None = None  # a project's name or id (see WorldFile.projects)
     assets: list[AssetEntry] = Field(default_factory=list)
 
 
@@ -164,6 +177,7 @@ class WorldFile(_FileModel):
     """The whole world file."""
 
     indices: list[IndexEntry] = Field(min_length=1)
+    projects: list[ProjectEntry] = Field(default_factory=list)
     aois: list[AoiEntry] = Field(min_length=1)
     visualizations: list[VisualizationEntry] = Field(default_factory=list)
 
@@ -219,6 +233,8 @@ class Aoi(_StateModel):
     created_at: int
     updated_at: int
     assets: list[Asset]
+    # A default keeps state files written before projects existed loadable.
+    project_id: str = PROJECT_ID
 
     def asset(self, asset_id: str) -> Asset | None:
         """The asset with this id, or None."""
@@ -471,7 +487,7 @@ class World(_StateModel):
     def _from_spec(cls, spec: WorldFile, path: Path) -> World:
         problems: list[str] = []
         indices = _seed_indices(spec, problems)
-        aois = _seed_aois(spec, problems)
+        aois = _seed_aois(spec, _seed_projects(spec, problems), problems)
         world = cls(indices=indices, aois=aois)
         _check_unique(problems, "index", [(i.id, i.name) for i in indices])
         _check_unique(problems, "AOI", [(a.id, a.name) for a in aois])
@@ -580,15 +596,30 @@ def _seed_indices(spec: WorldFile, problems: list[str]) -> list[Index]:
     return indices
 
 
-def _seed_aois(spec: WorldFile, problems: list[str]) -> list[Aoi]:
+def _seed_projects(spec: WorldFile, problems: list[str]) -> dict[str, str]:
+    """Project name or id -> project id."""
+    pairs = [(p.id or derived_id("project", p.name), p.name) for p in spec.projects]
+    _check_unique(problems, "project", pairs)
+    return {ref: pid for pid, name in pairs for ref in (pid, name)}
+
+
+def _seed_aois(spec: WorldFile, projects: dict[str, str], problems: list[str]) -> list[Aoi]:
     aois = []
-    for entry in spec.aois:
+    for position, entry in enumerate(spec.aois):
         aoi_id = entry.id or derived_id("aoi", entry.name)
+        project_id = PROJECT_ID
+        if entry.project is not None:
+            if entry.project in projects:
+                project_id = projects[entry.project]
+            else:
+                problems.append(
+                    f"aois[{position}].project: no project named or with id {entry.project!r} "
+                    "under 'projects'"
+                )
         assets = []
-        for position, a in enumerate(entry.assets):
+        for n, a in enumerate(entry.assets):
             stamp = to_micros(
-                dt.datetime.combine(a.date, dt.time(6), tzinfo=dt.UTC)
-                + dt.timedelta(seconds=position)
+                dt.datetime.combine(a.date, dt.time(6), tzinfo=dt.UTC) + dt.timedelta(seconds=n)
             )
             assets.append(
                 Asset(
@@ -616,6 +647,7 @@ def _seed_aois(spec: WorldFile, problems: list[str]) -> list[Aoi]:
                 created_at=created,
                 updated_at=max([created, *(a.updated_at for a in assets)]),
                 assets=assets,
+                project_id=project_id,
             )
         )
     return aois

@@ -1,0 +1,121 @@
+"""When a saved plan is stale: pure tests of what changed in the desired state, and one end to
+end case where an AOI the plan changes is no longer declared."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import StalePlanError
+from reconciler.plan import AoiSummary, Create, DesiredViz, Plan, RollbackTarget
+from reconciler.stale import check_not_stale, describe_desired_changes
+from tests.planning import write_spec
+
+NDVI = DesiredViz(
+    label="NDVI over A (2024-05-06)",
+    index_id="ndvi",
+    assets=("a",),
+    identity=("a",),
+    resolution=None,
+    rollbacks=(RollbackTarget("dynamic", ("2024-05-06",), 0),),
+)
+NAMES = {"aoi-1": "Field"}
+
+
+def changes(before: DesiredViz | None, after: DesiredViz | None) -> list[str]:
+    return describe_desired_changes(
+        NAMES,
+        {"aoi-1": {"k": before} if before else {}},
+        {"aoi-1": {"k": after} if after else {}},
+    )
+
+
+def test_the_same_declaration_is_no_change() -> None:
+    assert changes(NDVI, NDVI) == []
+    # The label is how it reads, not what it is: a renamed asset alone is not a change.
+    assert changes(NDVI, dataclasses.replace(NDVI, label="x")) == [
+        "AOI Field: x: declared differently"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        (dataclasses.replace(NDVI, resolution=10.0), "resolution default → 10"),
+        (dataclasses.replace(NDVI, assets=None), "its assets are now the API default"),
+        (
+            dataclasses.replace(NDVI, rollbacks=(RollbackTarget("dynamic", ("2024-05-06",), 2),)),
+            "dynamic rollback revision 0 → 2",
+        ),
+        (
+            dataclasses.replace(
+                NDVI, rollbacks=(RollbackTarget("dynamic", ("2024-05-06", "2024-11-20"), 0),)
+            ),
+            "dynamic rollback dates 2024-05-06 → 2024-05-06, 2024-11-20",
+        ),
+        (dataclasses.replace(NDVI, rollbacks=()), "dynamic rollback removed"),
+        (
+            dataclasses.replace(
+                NDVI, rollbacks=(*NDVI.rollbacks, RollbackTarget("theoretical", ("2024-05-06",)))
+            ),
+            "theoretical rollback added",
+        ),
+    ],
+)
+def test_what_changed_in_one_declaration(after: DesiredViz, expected: str) -> None:
+    assert changes(NDVI, after) == [f"AOI Field: {after.label}: {expected}"]
+
+
+def test_declarations_added_and_removed_and_an_aoi_gone() -> None:
+    assert changes(NDVI, None) == [f"AOI Field: the specs no longer declare {NDVI.label}"]
+    assert changes(None, NDVI) == [f"AOI Field: the specs now also declare {NDVI.label}"]
+    assert describe_desired_changes(NAMES, {"aoi-1": {"k": NDVI}}, {}) == [
+        "AOI Field: no longer declared in the specs"
+    ]
+
+
+def test_check_not_stale_looks_only_at_the_aois_the_plan_changes() -> None:
+    create = Create("aoi-1", "Field", "ndvi", "NDVI", None, None, "s.yaml:1:1")
+    plan = Plan(
+        creates=(create,),
+        aois=(AoiSummary("aoi-1", "Field", 1, 0), AoiSummary("aoi-2", "Other", 1, 1)),
+        desired={"aoi-1": {"k": NDVI}, "aoi-2": {"k": NDVI}},
+        api_url="https://api",
+    )
+    # aoi-2's declarations changed: not an AOI this plan changes, so not stale.
+    check_not_stale(
+        plan, desired={"aoi-1": {"k": NDVI}, "aoi-2": {}}, observed={}, api_url="https://api"
+    )
+    with pytest.raises(StalePlanError) as caught:
+        check_not_stale(
+            plan, desired={"aoi-1": {}}, observed={}, api_url="https://other", replan="X"
+        )
+    message = str(caught.value)
+    assert "the plan was made against https://api, not https://other" in message
+    assert "AOI Field: the specs no longer declare NDVI over A" in message
+    assert message.endswith("Make a new plan, review it and apply that one: X")
+
+
+def test_apply_refuses_a_plan_whose_aoi_is_no_longer_declared(make_emulator, tmp_path: Path):
+    from click.testing import CliRunner
+
+    from reconciler.cli import cli
+
+    world = make_emulator()
+    env = {"PIXXEL_API_KEY": "test-key", "PIXXEL_API_URL": world.url}
+    write_spec(
+        tmp_path / "specs",
+        "aois:\n  - aoi: {name: Pune-East}\n    visualizations: [{index: NDVI}]\n"
+        "  - aoi: {name: Kochi-Coast}\n    visualizations: []\n",
+    )
+    runner = CliRunner()
+    out = str(tmp_path / "p.json")
+    planned = runner.invoke(cli, ["plan", str(tmp_path / "specs"), "--out", out], env=env)
+    assert planned.exit_code == 0, planned.output
+    write_spec(tmp_path / "specs", "aois:\n  - aoi: {name: Kochi-Coast}\n    visualizations: []\n")
+    refused = runner.invoke(cli, ["apply", out, "--yes"], env=env)
+    assert refused.exit_code == 1
+    assert "AOI Pune-East: no longer declared in the specs" in refused.output
+    assert f"reconciler plan {tmp_path / 'specs'} --out {out}" in refused.output
