@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reconciler.redact import redact
+
 __all__ = ["SNIPPET_CHARS", "shorten"]
 
 #: How much of an outside text to quote in a message.
@@ -12,7 +14,8 @@ def shorten(text: str, limit: int = SNIPPET_CHARS) -> str:
     """``text`` on one line, cut to at most ``limit`` characters with a trailing ellipsis.
 
     A message quoting a whole HTML error page or a multi-line traceback would bury the one
-    line a user needs.
+    line a user needs. Secrets are redacted before cutting: a cut could leave half a key that
+    later redaction no longer recognises.
     """
-    text = " ".join(text.split())
+    text = " ".join(redact(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

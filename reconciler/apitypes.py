@@ -9,9 +9,9 @@ All models are frozen: they describe what the API said at one moment.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, FailFast, Field, field_validator
 
 from reconciler.dates import iso_date
 
@@ -108,7 +108,8 @@ class Visualization(_ApiModel):
     progress: int | None = None
     updated_at: str | None = None
     created_at: str | None = None
-    assets: list[Asset] = Field(default_factory=list)
+    # FailFast: a hostile list of a million bad assets is one error, not a million of them.
+    assets: Annotated[list[Asset], FailFast()] = Field(default_factory=list)
     expression_type: str | None = None
     user_id: str | None = None
 

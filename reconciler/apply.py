@@ -78,11 +78,13 @@ class ApplyResult:
     finished_at: str = ""
     items: list[ItemResult] = field(default_factory=list)
     interrupted: bool = False
-    stopped_early: bool = False  # --fail-fast stopped it
+    stopped_early: bool = False  # --fail-fast or --timeout stopped it
+    stop_reason: str = ""  # why it stopped early or was interrupted
 
     @property
     def ok(self) -> bool:
-        return not self.interrupted and all(item.ok for item in self.items)
+        # Stopped early (--fail-fast, --timeout): what was not done is not ok either.
+        return not self.interrupted and not self.stopped_early and all(i.ok for i in self.items)
 
     def counts(self) -> dict[str, int]:
         return {outcome: sum(i.outcome == outcome for i in self.items) for outcome in OUTCOMES}
@@ -93,6 +95,7 @@ class ApplyResult:
             "ok": self.ok,
             "interrupted": self.interrupted,
             "stopped_early": self.stopped_early,
+            "stop_reason": self.stop_reason,
             "api_url": self.api_url,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -190,6 +193,7 @@ class Applier:
             if error is not None:  # a bug, not an API error: those become failed items
                 raise error
         result.stopped_early = self._stop.is_set() and not result.interrupted
+        result.stop_reason = self._stop_reason
         result.items = [
             item for position in sorted(self._results) for item in self._results[position]
         ]
@@ -296,12 +300,27 @@ class Applier:
             ]
         if outcome == "created":
             dates = sorted({a.date for a in viz.assets})
+            updated_at = viz.updated_at or ""
             self._store.record_fresh(
                 viz_id,
                 aoi_id=change.aoi_id,
                 legends={mode: dates for mode in change.legend_modes},
-                updated_at=viz.updated_at or "",
+                updated_at=updated_at,
             )
+            # Its legends start auto-computed, which is what the declared rollbacks ask for:
+            # record them at the declared revision, or the next plan would see revision 0
+            # below the spec's and roll them back once more.
+            for target in change.rollbacks:
+                if target.revision > 0:
+                    self._store.record_rollback(
+                        viz_id,
+                        aoi_id=change.aoi_id,
+                        mode=target.mode,
+                        dates=target.dates,
+                        revision=target.revision,
+                        updated_at=updated_at,
+                        previous_updated_at=updated_at,
+                    )
             return [_item(change, "created", f"created {viz_id}", viz_id, status=viz.status)]
 
         # Adopted: its legends may have been edited by hand, so the declared rollbacks run now.

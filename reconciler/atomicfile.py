@@ -1,7 +1,8 @@
 """Replace a file's contents all at once, so a crash leaves the old file or the new, never half.
 
 Every file reconciler writes for other programs or later runs to read (the rollback state, saved
-plans, the emulator's state) goes through ``write_atomically``.
+plans, reports, the emulator's state) goes through ``write_atomically``, which also keeps the API
+key out of them (``reconciler.redact``), whatever ids or messages the API sent.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+
+from reconciler.redact import redact, redact_bytes
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +39,10 @@ def write_atomically(path: Path, data: str | bytes, *, mode: int | None = 0o644)
     ``open`` would give it under the process's umask (files a user asked for, such as plans).
 
     The directory must exist. On any failure the temporary file is removed, ``path`` is left as
-    it was, and the ``OSError`` propagates for the caller to turn into its own error.
+    it was, and the ``OSError`` propagates for the caller to turn into its own error. Every form
+    of an installed secret in ``data`` is written as ``***``.
     """
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    payload = redact(data).encode("utf-8") if isinstance(data, str) else redact_bytes(data)
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

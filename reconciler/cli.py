@@ -20,15 +20,17 @@ from typing import IO
 import click
 
 from reconciler import __version__
-from reconciler.apply import now
+from reconciler.apply import ApplyResult, now
 from reconciler.console import (
     Reporter,
+    echo,
     handle_errors,
     interrupt_exit_code,
     interrupt_message,
     isatty,
     plural,
     print_summary,
+    secho,
 )
 from reconciler.emulator.command import emulator_command
 from reconciler.engine import (
@@ -52,6 +54,7 @@ from reconciler.options import (
     target_option,
 )
 from reconciler.plan import Plan
+from reconciler.redact import RedactingFormatter
 from reconciler.statecmd import state_command
 
 _VERBOSE_HELP = "Log more to stderr (-vv: every request); also accepted after the command."
@@ -66,10 +69,10 @@ def _configure_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     if isatty(sys.stderr):
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     else:
         # A CI log: stamp every line, in UTC like the progress lines, so slow steps show.
-        formatter = logging.Formatter(
+        formatter = RedactingFormatter(
             "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%SZ"
         )
         formatter.converter = time.gmtime
@@ -157,7 +160,7 @@ def _show(
     from reconciler.render import render
 
     text = render(plan, fmt, color=color, comment_id=comment_id, details_url=details_url)
-    click.echo(text, nl=False, color=color)
+    echo(text, nl=False, color=color)
 
 
 @contextmanager
@@ -170,9 +173,9 @@ def _failures_in_format(fmt: str, command: str, comment_id: str | None = None) -
         from reconciler.render import render_failure_json, render_failure_markdown
 
         if fmt == "json":
-            click.echo(render_failure_json(exc, command), nl=False)
+            echo(render_failure_json(exc, command), nl=False)
         elif fmt == "markdown":
-            click.echo(render_failure_markdown(exc, command, comment_id=comment_id), nl=False)
+            echo(render_failure_markdown(exc, command, comment_id=comment_id), nl=False)
         raise
 
 
@@ -284,41 +287,41 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
         # Nothing to check (missing path, empty directory): text mode says so on stderr via
         # handle_errors; machines still get an answer on stdout.
         if output_format == "json":
-            click.echo(render_validation_json((), exc.problems, ()))
+            echo(render_validation_json((), exc.problems, ()))
         elif output_format == "github":
-            click.echo(render_validation_github(exc.problems, ()), nl=False)
+            echo(render_validation_github(exc.problems, ()), nl=False)
         raise
     except ReconcilerError as exc:
         # --online could not reach the API: still a JSON answer for machines.
         if output_format == "json":
-            click.echo(render_failure_json(exc, "validate"), nl=False)
+            echo(render_failure_json(exc, "validate"), nl=False)
         elif output_format == "github":
-            click.echo(render_github_error(str(exc)), nl=False)
+            echo(render_github_error(str(exc)), nl=False)
         raise
     finally:
         reporter.clear()
 
     if output_format == "json":
-        click.echo(render_validation_json(result.files, result.problems, result.notes))
+        echo(render_validation_json(result.files, result.problems, result.notes))
     elif output_format == "github":
-        click.echo(render_validation_github(result.problems, result.notes), nl=False)
+        echo(render_validation_github(result.problems, result.notes), nl=False)
         if result.problems:
-            click.echo(f"{plural(len(result.problems), 'problem')} in the specs", err=True)
+            echo(f"{plural(len(result.problems), 'problem')} in the specs", err=True)
     else:
         for problem in result.problems:
-            click.echo(str(problem))
+            echo(str(problem))
         for note in result.notes:
-            click.echo(f"{note.where}: note: {note.message}" if note.where else note.message)
+            echo(f"{note.where}: note: {note.message}" if note.where else note.message)
         if result.problems:
             files = {p.where.path for p in result.problems if p.where is not None}
             summary = f"{plural(len(result.problems), 'problem')} in {plural(len(files), 'file')}"
-            click.secho(summary, fg="red")
+            secho(summary, fg="red")
         else:
             specs = result.specs
             aois = len({a.label for a in specs.aois}) if specs else 0
             count = specs.visualization_count if specs else 0
             selectors = len(specs.selectors) if specs else 0
-            click.secho(
+            secho(
                 f"{' '.join(targets)} is valid: {plural(len(result.files), 'file')}, "
                 f"{plural(aois, 'AOI')}"
                 + (f", {plural(selectors, 'selector')}" if selectors else "")
@@ -415,7 +418,7 @@ def export(
     finally:
         reporter.clear()
     if result.text is not None:
-        click.echo(result.text, nl=False)
+        echo(result.text, nl=False)
     skipped = (
         f"; {plural(result.without_visualizations, 'AOI')} without visualizations left out"
         if result.without_visualizations
@@ -423,16 +426,16 @@ def export(
     )
     what = f"{plural(result.visualizations, 'visualization')} of {plural(result.aois, 'AOI')}"
     if not result.aois:
-        click.echo(f"Nothing to export{skipped}.", err=True)
+        echo(f"Nothing to export{skipped}.", err=True)
     elif out is not None:
         sandbox = " --sandbox" if settings.sandbox else ""
-        click.echo(
+        echo(
             f"Exported {what} to {out} ({plural(len(result.files), 'file')}, schema included"
             f"{skipped}). Check with: reconciler plan {out}{sandbox} --detailed-exitcode",
             err=True,
         )
     else:
-        click.echo(f"Exported {what}{skipped}.", err=True)
+        echo(f"Exported {what}{skipped}.", err=True)
 
 
 # --- plan -------------------------------------------------------------------------------------
@@ -511,7 +514,7 @@ def plan(
             hint = f"apply it with: {_command('apply', str(out), *_carried_options(ctx))}"
         else:
             hint = "it has no changes: applying it would do nothing"
-        click.echo(f"Saved this plan to {out}; {hint}", err=True)
+        echo(f"Saved this plan to {out}; {hint}", err=True)
     if detailed_exitcode and result.has_changes:
         sys.exit(2)
 
@@ -587,9 +590,7 @@ def _confirm(yes: bool) -> None:
 
 
 def _ask(plan: Plan) -> None:
-    click.echo(
-        f"\nDo you want to apply these {len(plan.changes)} changes? Only 'yes' will be accepted."
-    )
+    echo(f"\nDo you want to apply these {len(plan.changes)} changes? Only 'yes' will be accepted.")
     if click.prompt("Enter a value", default="", show_default=False).strip() != "yes":
         raise ApplyError("apply cancelled: nothing was changed")
 
@@ -666,9 +667,11 @@ def apply(
     colored = _color(color)
     reporter = Reporter()
     started = now()
+    shown: list[Plan] = []
 
     def show(the_plan: Plan) -> None:
         reporter.clear()
+        shown.append(the_plan)
         _show(the_plan, "text", colored)
 
     def confirm(the_plan: Plan) -> None:
@@ -691,8 +694,10 @@ def apply(
         raise
     finally:
         reporter.clear()
-    if report is not None and result is not None:
-        write_report(report, result)
+    if report is not None:
+        # Nothing to change is an outcome too: CI reads the report either way.
+        api_url = shown[0].api_url if shown else ""
+        write_report(report, result or ApplyResult(api_url, started_at=started, finished_at=now()))
     if result is None:
         return
     print_summary(result)

@@ -3,8 +3,12 @@
 Everything reconciler sends to the API goes through ``PixxelClient._request``, the one place
 that applies the rate limit, logs the request, and maps every non-2xx answer to an
 ``ApiError`` subclass by its status class. Retries live below it, in the session's transport
-(by default an ``HTTPAdapter`` with ``reconciler.retry.ApiRetry``), so a retried request is
-still one call here. Tests and embedders can pass their own transport.
+(by default a pooled ``HTTPAdapter`` with ``reconciler.retry.ApiRetry``), so a retried request
+is still one call here. Tests and embedders can pass their own transport.
+
+Nothing a server sends is trusted: each call has a deadline and a body size bound
+(``reconciler.bounds``), bodies are checked before use (``reconciler.responses``), and
+listings are paged at most ``max_pages`` pages.
 
 The API key is a secret. It lives only in the ``Authorization`` header (set by ``_ApiKeyAuth``
 on each request) and ``reconciler.redact`` scrubs it from every error message and log record
@@ -16,23 +20,28 @@ connection pool is sized for ``parallelism`` and thread-safe, and the rate limit
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import requests
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from requests.adapters import BaseAdapter, HTTPAdapter
-from urllib3.exceptions import MaxRetryError
+from pydantic import BaseModel, FailFast, TypeAdapter, ValidationError
+from requests.adapters import BaseAdapter
 
 from reconciler import __version__
 from reconciler._text import shorten
-from reconciler.apitypes import Aoi, Asset, Index, Pagination, Visualization, VisualizationDetail
+from reconciler.apitypes import Aoi, Asset, Index, Visualization, VisualizationDetail
+from reconciler.bounds import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_BODY_BYTES,
+    BoundedAdapter,
+    RequestBounds,
+    read_body,
+)
 from reconciler.config import check_api_key, normalise_base_url
 from reconciler.dates import iso_to_api_date
 from reconciler.errors import (
@@ -41,13 +50,15 @@ from reconciler.errors import (
     ConfigError,
     ConflictError,
     ForbiddenError,
+    InvalidResponseError,
     NotFoundError,
     RateLimitedError,
     ServerError,
     TransportError,
     UnauthorizedError,
 )
-from reconciler.redact import REDACTED, install_redaction, redact, redact_obj
+from reconciler.redact import REDACTED, install_redaction, redact, redact_bytes, redact_obj
+from reconciler.responses import decode_json, listing_page, try_decode_json
 from reconciler.retry import (
     RETRY_STATUSES,
     ApiRetry,
@@ -56,15 +67,16 @@ from reconciler.retry import (
     quiet_urllib3_retry_warnings,
 )
 
-__all__ = ["MAX_PAGE_SIZE", "PixxelClient", "dedupe_by_id"]
+__all__ = ["DEFAULT_MAX_PAGES", "MAX_PAGE_SIZE", "PixxelClient", "dedupe_by_id"]
 
 log = logging.getLogger(__name__)
 
 #: The largest page the API accepts (it clamps larger limits).
 MAX_PAGE_SIZE = 100
 
-#: A listing that has not ended after this many pages is an API bug, not data.
-_MAX_PAGES = 10_000
+#: A listing that has not ended after this many pages is an API bug, not data (at 100 a page,
+#: 100,000 AOIs, assets or visualizations).
+DEFAULT_MAX_PAGES = 1_000
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -134,7 +146,8 @@ class PixxelClient:
     :param api_key: sent as the ``Authorization`` header; never logged or shown.
     :param parallelism: how many threads will share this client; sizes the connection pool.
     :param max_rps: at most this many requests per second (retries included), across threads.
-    :param timeout: (connect, read) timeouts in seconds for each attempt.
+    :param timeout: (connect, read) timeouts in seconds for each attempt (read: each socket
+        read; the whole call is bounded by ``deadline``).
     :param retries: extra attempts after a 429, 500, 502, 503, 504, dropped connection or
         timeout, for every method (a repeated create answers 409, which callers treat as
         "already present"; the metadata calls are idempotent).
@@ -142,10 +155,15 @@ class PixxelClient:
         one factor of random jitter).
     :param retry_after_cap: never wait longer than this for a ``Retry-After``.
     :param page_size: items per listing page; the API accepts at most 100.
+    :param deadline: seconds one call may take, every attempt, wait and the whole body
+        included (see ``reconciler.bounds``).
+    :param max_body_bytes: the largest answer accepted, after decompression.
+    :param max_pages: a listing still going after this many pages is an error.
     :param transport: what sends each request, mounted for ``http://`` and ``https://`` in
         place of the default pooled ``HTTPAdapter`` with ``ApiRetry``. It then owns retries
         and pooling (``retries``, ``backoff_factor``, ``retry_after_cap`` and the pool size
-        from ``parallelism`` do not apply; the rate limit and timeouts still do), must be
+        from ``parallelism`` do not apply; the rate limit, timeouts, the body bound and the
+        deadline between reads still do), must be
         safe to share between threads if the client is, and is closed with the client.
     """
 
@@ -162,6 +180,9 @@ class PixxelClient:
         retry_after_cap: float = 30.0,
         page_size: int = MAX_PAGE_SIZE,
         transport: BaseAdapter | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
         self.base_url, loopback = normalise_base_url(base_url)
         if not api_key:
@@ -175,6 +196,10 @@ class PixxelClient:
             raise ConfigError(f"Page size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}.")
         if len(timeout) != 2 or not all(t > 0 for t in timeout):
             raise ConfigError(f"Timeouts must be two positive numbers, got {timeout}.")
+        if max_pages < 1:
+            raise ConfigError(f"The page cap must be at least 1, got {max_pages}.")
+        self._bounds = RequestBounds(deadline, max_body_bytes)
+        self.max_pages = max_pages
 
         install_redaction(api_key)
         quiet_urllib3_retry_warnings()
@@ -201,7 +226,7 @@ class PixxelClient:
         )
         adapter = transport
         if adapter is None:
-            adapter = HTTPAdapter(
+            adapter = BoundedAdapter(
                 pool_connections=1, pool_maxsize=parallelism, max_retries=self._retry
             )
         session = requests.Session()
@@ -232,6 +257,18 @@ class PixxelClient:
         """Close pooled connections."""
         self._session.close()
 
+    def _counted(self, attempts: int) -> int | None:
+        # A given transport retries on its own terms: how often it tried is unknown here.
+        return attempts if self._max_attempts is not None else None
+
+    def set_run_deadline(self, at: float | None, reason: str = "") -> None:
+        """End every call by ``at`` (``time.monotonic()``), e.g. a run's ``--timeout``.
+
+        Calls in flight are cut when it passes; later ones fail at once. Either way the
+        ``DeadlineError`` says ``reason``.
+        """
+        self._bounds.set_run_deadline(at, reason)
+
     def __enter__(self) -> PixxelClient:
         return self
 
@@ -254,7 +291,8 @@ class PixxelClient:
         """Send one request (urllib3 retries below) and return its decoded JSON body.
 
         Every non-2xx status becomes the ``ApiError`` subclass for its class; a 2xx that is
-        not JSON becomes a plain ``ApiError``.
+        not JSON we can use becomes an ``InvalidResponseError``; running out of time a
+        ``DeadlineError``.
         """
         request = requests.Request(
             method,
@@ -264,65 +302,68 @@ class PixxelClient:
         )
         prepared = self._session.prepare_request(request)
         shown = prepared.path_url  # what logs and errors show: path and query, no host, no key
-        settings = self._session.merge_environment_settings(prepared.url, {}, None, None, None)
-        if self._limiter is not None:
-            self._limiter.acquire()
-        started = time.monotonic()
-        try:
-            response = self._session.send(
-                prepared, timeout=self.timeout, allow_redirects=False, **settings
-            )
-            body = response.content  # read here so a body cut short is a transport failure
-        except requests.RequestException as exc:
-            reason = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
-            described = describe_error(reason)
-            log.debug("%s %s -> failed in %d ms: %s", method, shown, _ms(started), described)
-            # MaxRetryError means urllib3 used every attempt; anything else (a body cut short)
-            # failed on the attempt it happened in.
-            exhausted = isinstance(reason, MaxRetryError) and self._max_attempts is not None
-            tries = f" after {self._max_attempts} attempts" if exhausted else ""
-            raise TransportError(
-                f"{method} {shown} failed{tries}: no answer from {self.base_url}: {described}.",
-                method=method,
-                url=self.base_url + shown,
-            ) from None
-        attempts = _attempts(response)
+        # stream: the body is read by bounds.read_body, in bounded chunks within the deadline.
+        settings = self._session.merge_environment_settings(prepared.url, {}, True, None, None)
+        with self._bounds.call(method, shown) as call:
+            if self._limiter is not None:
+                self._limiter.acquire()
+            try:
+                response = self._session.send(
+                    prepared, timeout=self.timeout, allow_redirects=False, **settings
+                )
+            except requests.RequestException as exc:
+                reason = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
+                described = describe_error(reason)
+                took = _ms(call.started)
+                log.debug("%s %s -> failed in %d ms: %s", method, shown, took, described)
+                attempts = self._counted(max(call.failed_attempts, 1))
+                if call.expired:
+                    raise call.deadline_error(attempts) from None
+                raise TransportError(
+                    f"{method} {shown} failed {call.over(attempts)}: no answer from "
+                    f"{self.base_url}: {described}.",
+                    method=method,
+                    url=self.base_url + shown,
+                ) from None
+            attempts = _attempts(response)
+            body = read_body(response, call, self._bounds.max_body_bytes)
+            elapsed = call.over(self._counted(attempts))
+        # A server echoing the key (in an id, a name, a message) must not plant it in plans,
+        # state or output: it is scrubbed before anything reads the answer.
+        body = redact_bytes(body)
         log.debug(
             "%s %s -> %d in %d ms (attempt %d)",
             method,
             shown,
             response.status_code,
-            _ms(started),
+            _ms(call.started),
             attempts,
         )
         if not 200 <= response.status_code < 300:
-            raise self._error(method, shown, response.status_code, body, attempts)
+            retry_after = response.headers.get("Retry-After")
+            error = self._error(method, shown, response.status_code, body, attempts, elapsed)
+            if retry_after and isinstance(error, RateLimitedError | ServerError):
+                error = type(error)(
+                    f"{error} The API asked to retry after {shorten(retry_after, 40)!r}.",
+                    **_fields(error),
+                )
+            raise error
         if not body.strip():
             return None
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise ApiError(
-                f"{method} {shown} answered {response.status_code} but not with JSON: "
-                f"{shorten(redact(body.decode('utf-8', 'replace')))!r}",
-                method=method,
-                url=self.base_url + shown,
-                status=response.status_code,
-            ) from None
+        return decode_json(body, f"{method} {shown}", response.status_code)
 
-    def _error(self, method: str, shown: str, status: int, body: bytes, attempts: int) -> ApiError:
+    def _error(
+        self, method: str, shown: str, status: int, body: bytes, attempts: int, elapsed: str
+    ) -> ApiError:
         """Build the typed error for a non-2xx answer, keeping the API's code and message."""
         code: str | None = None
         api_message: str | None = None
         details: object = None
-        try:
-            payload = json.loads(body) if body.strip() else None
-        except ValueError:
-            payload = None
+        payload = try_decode_json(body) if body.strip() else None
         error = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(error, dict):
-            code = str(error["code"]) if error.get("code") is not None else None
-            api_message = redact(str(error["message"])) if error.get("message") else None
+            code = shorten(str(error["code"]), 80) if error.get("code") is not None else None
+            api_message = shorten(str(error["message"]), 500) if error.get("message") else None
             details = redact_obj(error.get("details"))
         elif body.strip():
             api_message = shorten(redact(body.decode("utf-8", "replace")))
@@ -339,13 +380,12 @@ class PixxelClient:
         elif status == 429:
             cls, hint = (
                 RateLimitedError,
-                f"still rate limited after {attempts} attempts; "
-                + ("lower --max-rps or --parallelism"),
+                f"still rate limited {elapsed}; lower --max-rps or --parallelism",
             )
         elif 400 <= status < 500:
             cls, hint = ApiValidationError, ""
         elif status >= 500:
-            cls, hint = ServerError, f"the API failed {attempts} times in a row"
+            cls, hint = ServerError, f"the API kept failing; gave up {elapsed}"
         else:  # 1xx/3xx: we never follow redirects (the key must not travel elsewhere)
             cls, hint = ApiError, "unexpected answer"
 
@@ -368,11 +408,11 @@ class PixxelClient:
 
     @staticmethod
     def _parse(model: type[M], data: Any, what: str) -> M:
-        """Validate an API answer; a shape we do not understand is an ``ApiError``."""
+        """Validate an API answer; a shape we do not understand is an ``InvalidResponseError``."""
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            raise ApiError(
+            raise InvalidResponseError(
                 f"The API's answer to {what} is not what we expect: {_summary(exc)}"
             ) from None
 
@@ -383,42 +423,53 @@ class PixxelClient:
 
         Pages follow ``pagination.total``; the next offset advances by the items received and
         the limit shrinks to what the API says it allows. An empty page ends the listing even
-        if ``total`` promised more, so a shrinking listing cannot loop forever.
+        if ``total`` promised more, so a shrinking listing cannot loop forever. Each page's
+        shape is checked (``reconciler.responses.listing_page``): a page without its list, or
+        with an impossible ``pagination``, is an error naming the call, never an empty page.
         """
-        adapter = TypeAdapter(list[item_type])  # type: ignore[valid-type]
+        # FailFast: the first bad item is reason enough, and stops a hostile page early.
+        item_list: Any = Annotated[list[item_type], FailFast()]  # type: ignore[valid-type]
+        adapter: TypeAdapter[list[M]] = TypeAdapter(item_list)
         items: list[M] = []
         offset, limit = 0, self.page_size
-        for _ in range(_MAX_PAGES):
-            what = f"GET {path} (offset {offset})"
+        for _ in range(self.max_pages):
             query = {**(params or {}), "offset": offset, "limit": limit}
             data = self._request("GET", path, params=query)
-            if not isinstance(data, dict):
-                raise ApiError(f"The API's answer to {what} is not a JSON object.")
-            raw = data.get(key)
-            if raw is None:
-                raw = []  # Go services send null for an empty list
+            what = f"GET {path} (offset {offset})"
+            page = listing_page(data, key, what, offset=offset, limit=limit)
             try:
-                page = adapter.validate_python(raw)
+                parsed = adapter.validate_python(page.items)
             except ValidationError as exc:
-                raise ApiError(
+                raise InvalidResponseError(
                     f"The API's answer to {what} has unexpected '{key}': {_summary(exc)}"
                 ) from None
-            pagination = self._parse(Pagination, data.get("pagination") or {}, what)
-            if not page:
+            if not parsed:
                 break
-            items.extend(page)
-            offset += len(page)
-            if pagination.limit is not None and 0 < pagination.limit < limit:
-                limit = pagination.limit
-            if pagination.total is not None:
-                if offset >= pagination.total:
+            items.extend(parsed)
+            offset += len(parsed)
+            if page.limit is not None and 0 < page.limit < limit:
+                limit = page.limit
+            if page.total is not None:
+                if offset >= page.total:
                     break
-            elif len(page) < limit:
+                self._check_reachable(path, page.total, limit)
+            elif len(parsed) < limit:
                 break  # no total: a short page is the last one
         else:
-            # Only reachable if the API ignores offset and never reports a total.
-            raise ApiError(f"GET {path} did not end after {_MAX_PAGES} pages; giving up.")
+            raise InvalidResponseError(
+                f"GET {path} did not end after {self.max_pages:,} pages ({len(items):,} items); "
+                "giving up. The API keeps returning pages: is it ignoring the offset?"
+            )
         return dedupe_by_id(items, key=lambda item: item.id)  # type: ignore[attr-defined]
+
+    def _check_reachable(self, path: str, total: int, limit: int) -> None:
+        """Refuse up front a listing whose ``total`` needs more than ``max_pages`` pages."""
+        pages = -(-total // limit)
+        if pages > self.max_pages:
+            raise InvalidResponseError(
+                f"GET {path} reports {total:,} items: {pages:,} pages of {limit}, more than the "
+                f"{self.max_pages:,}-page bound of one listing; refusing to read it."
+            )
 
     # ----------------------------------------------------------------------------- the API
 
@@ -550,6 +601,18 @@ def _attempts(response: requests.Response) -> int:
     retries = getattr(response.raw, "retries", None)
     history = getattr(retries, "history", ()) or ()
     return len(history) + 1
+
+
+def _fields(error: ApiError) -> dict[str, Any]:
+    """An ``ApiError``'s keyword arguments, to rebuild it with another message."""
+    return {
+        "method": error.method,
+        "url": error.url,
+        "status": error.status,
+        "code": error.code,
+        "api_message": error.api_message,
+        "details": error.details,
+    }
 
 
 def _summary(exc: ValidationError) -> str:

@@ -7,6 +7,8 @@ and never quotes the key.
 from __future__ import annotations
 
 import ipaddress
+import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,7 +16,16 @@ from urllib.parse import urlsplit
 from reconciler._text import shorten
 from reconciler.errors import ConfigError
 
-__all__ = ["DEFAULT_API_URL", "check_api_key", "normalise_base_url", "resolve_api_key"]
+__all__ = [
+    "DEFAULT_API_URL",
+    "check_api_key",
+    "known_api_keys",
+    "normalise_base_url",
+    "resolve_api_key",
+]
+
+#: A key file larger than this is not read for redaction (``known_api_keys``); keys are short.
+_PEEK_LIMIT = 64 * 1024
 
 #: Where the CLI points the client when neither --api-url nor PIXXEL_API_URL says otherwise.
 DEFAULT_API_URL = "https://api.pixxel.space"
@@ -60,6 +71,25 @@ def resolve_api_key(key_file: Path | None, environ: Mapping[str, str]) -> str:
         "(a file holding only the key). To try reconciler without a key, add --sandbox to run "
         "against the bundled emulator."
     )
+
+
+def known_api_keys(key_file: Path | None, environ: Mapping[str, str]) -> list[str]:
+    """Every key the settings name (the key file's and ``PIXXEL_API_KEY``), where readable.
+
+    For redaction: a command that never connects (offline ``validate``) may still read a spec
+    that holds a key (a symlink to the key file), and must not print it. Never raises; a key
+    file is only read when it is a small regular file (never a FIFO or a terminal).
+    """
+    keys = []
+    if key_file is not None:
+        try:
+            info = os.stat(key_file)
+            if stat.S_ISREG(info.st_mode) and info.st_size <= _PEEK_LIMIT:
+                keys.append(Path(key_file).read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError):
+            pass
+    keys.append(environ.get("PIXXEL_API_KEY", "").strip())
+    return [key for key in keys if key]
 
 
 def check_api_key(key: str, source: str) -> None:

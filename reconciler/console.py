@@ -1,9 +1,11 @@
 """What the command line shows while it works: errors, progress, summaries.
 
-Only the CLI layer prints. Progress arrives as typed events (``reconciler.events``) and is drawn
-for where it is read: on a terminal a live progress line that redraws itself; in a CI log (no
-terminal) plain lines stamped with the time and the seconds since the start, with waiting and
-refresh lines throttled so a long run never floods the log or looks hung.
+Only the CLI layer prints, and only through ``echo`` / ``secho`` here, which redact every
+installed secret (``reconciler.redact``) from whatever is printed. Progress arrives as typed
+events (``reconciler.events``) and is drawn for where it is read: on a terminal a live progress
+line that redraws itself; in a CI log (no terminal) plain lines stamped with the time and the
+seconds since the start, with waiting and refresh lines throttled so a long run never floods the
+log or looks hung.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import click
 from reconciler.apply import ApplyResult, ItemResult
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.events import Event, ItemFinished, Refreshed, Stopping, Waiting
+from reconciler.redact import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +36,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 WAIT_LOG_INTERVAL = 30.0
 #: Without a terminal, at most one "refreshed n/m" line this often (seconds).
 REFRESH_LOG_INTERVAL = 10.0
+
+
+def echo(message: str = "", **kwargs: Any) -> None:
+    """``click.echo`` with every installed secret redacted: the one way the CLI prints text."""
+    click.echo(redact(message), **kwargs)
+
+
+def secho(message: str = "", **kwargs: Any) -> None:
+    """``click.secho`` (styled ``echo``) with every installed secret redacted."""
+    click.secho(redact(message), **kwargs)
 
 
 def isatty(stream: Any) -> bool:
@@ -110,14 +123,14 @@ def handle_errors(func: F) -> F:
             sys.exit(interrupt_exit_code())
         except SpecError as exc:
             if len(exc.problems) == 1:
-                click.secho(f"Error: {exc.problems[0]}", fg="red", err=True)
+                secho(f"Error: {exc.problems[0]}", fg="red", err=True)
                 sys.exit(1)
             for problem in exc.problems:  # one per line, so editors and CI can jump to each
-                click.echo(str(problem), err=True)
-            click.secho(f"Error: {len(exc.problems)} problems in the specs", fg="red", err=True)
+                echo(str(problem), err=True)
+            secho(f"Error: {len(exc.problems)} problems in the specs", fg="red", err=True)
             sys.exit(1)
         except ReconcilerError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -193,7 +206,7 @@ class Reporter:
         if not self.live:
             stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%SZ")
             text = f"{stamp} +{time.monotonic() - self._started:.1f}s {text}"
-        click.echo(text, file=self._stream, err=self._stream is None)
+        echo(text, file=self._stream, err=self._stream is None)
 
     def _status(self, text: str) -> None:
         if not self.live:
@@ -210,7 +223,7 @@ class Reporter:
 
     def _raw(self, text: str) -> None:
         # color=True: the live line is only drawn on a terminal, and must keep its escapes.
-        click.echo(text, nl=False, file=self._stream, err=self._stream is None, color=True)
+        echo(text, nl=False, file=self._stream, err=self._stream is None, color=True)
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:
@@ -227,7 +240,7 @@ def print_summary(result: ApplyResult) -> None:
     counts = result.counts()
     for item in result.items:
         if item.outcome == "failed":
-            click.secho(
+            secho(
                 f"  failed: {item.index_name} on {item.aoi_name} ({item.where}): {item.message}",
                 fg="red",
                 err=True,
@@ -236,8 +249,8 @@ def print_summary(result: ApplyResult) -> None:
     if result.interrupted:
         headline = f"Apply interrupted ({_stop_reason()})"
     if result.stopped_early:
-        headline = "Apply stopped early (--fail-fast)"
-    click.echo(
+        headline = f"Apply stopped early ({result.stop_reason or '--fail-fast'})"
+    echo(
         f"{headline}: "
         + ", ".join(f"{counts[k]} {k}" for k in ("created", "adopted", "rolled back"))
         + f", {counts['failed']} failed, {counts['skipped']} skipped."

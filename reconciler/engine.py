@@ -17,6 +17,8 @@ import dataclasses
 import json
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from reconciler.apitypes import Aoi
 from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
-from reconciler.config import DEFAULT_API_URL, resolve_api_key
+from reconciler.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
 from reconciler.errors import (
     ConfigError,
     PlanFileError,
@@ -34,13 +36,14 @@ from reconciler.errors import (
     StalePlanError,
     StateError,
 )
-from reconciler.events import Listener, ignore
+from reconciler.events import Listener, Stopping, ignore
 from reconciler.export import SCHEMA_FILE, document, export_aoi, file_names
 from reconciler.ignore import resolve_ignores
 from reconciler.lock import Holder
 from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
+from reconciler.redact import install_redaction
 from reconciler.refresh import read_account, refresh
 from reconciler.resolve import Selection, closest, resolve_desired
 from reconciler.spec import SpecFile, Specs, ValidationReport, load_specs, validate_specs
@@ -74,6 +77,8 @@ class Settings:
     #: Seconds to wait for another apply's state lock (0: fail at once).
     lock_timeout: float = 0.0
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
+    #: Seconds a whole command may take (``--timeout``); None: no limit beyond each request's.
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +249,16 @@ class Engine:
         self.settings = settings
         self._client = client
         self._listener = listener
+        if settings.timeout is not None and not settings.timeout > 0:
+            raise ConfigError(f"--timeout must be positive, got {settings.timeout:g}.")
+        # The run's clock starts with the engine: --timeout covers the whole command.
+        self._deadline = (
+            time.monotonic() + settings.timeout if settings.timeout is not None else None
+        )
+        # Known before any spec is read: nothing printed or written may show the key, even
+        # when a command never connects and a spec file holds it (a link to the key file).
+        for key in known_api_keys(settings.api_key_file, settings.environ):
+            install_redaction(key)
 
     # --- validate -------------------------------------------------------------------------
 
@@ -340,9 +355,38 @@ class Engine:
             )
             # Someone broke our lock: stop, rather than keep changing what another apply owns.
             conn.store.on_lock_lost = applier.request_stop
-            result = applier.apply(plan)
+            with self._stop_at_deadline(applier):
+                result = applier.apply(plan)
             _remember_selectors(conn.store, plan)
             return result
+
+    @contextmanager
+    def _stop_at_deadline(self, applier: Applier) -> Iterator[None]:
+        """At ``--timeout``, stop ``applier`` like Ctrl-C: nothing new starts, all is reported.
+
+        Requests still in flight then are cut by the client (it has the same deadline), so
+        apply returns promptly with every change accounted for.
+        """
+        if self._deadline is None:
+            yield
+            return
+        reason = self._timeout_reason()
+
+        def expire() -> None:
+            applier.request_stop(reason)
+            self._listener(Stopping(reason))
+
+        timer = threading.Timer(max(0.0, self._deadline - time.monotonic()), expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _timeout_reason(self) -> str:
+        timeout = self.settings.timeout
+        return f"--timeout of {timeout:g} s reached" if timeout is not None else ""
 
     def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs, replan: str) -> None:
         """Re-read and re-resolve only the AOIs the plan changes, and compare (``stale``)."""
@@ -495,6 +539,7 @@ class Engine:
                 yield _Connection(client, SANDBOX_URL_LABEL, store)
             return
         if self._client is not None:
+            self._client.set_run_deadline(self._deadline, self._timeout_reason())
             yield _Connection(self._client, self._client.base_url, store)
             return
         key = resolve_api_key(settings.api_key_file, settings.environ)
@@ -502,9 +547,11 @@ class Engine:
             yield _Connection(client, client.base_url, store)
 
     def _client_for(self, url: str, key: str) -> PixxelClient:
-        return PixxelClient(
+        client = PixxelClient(
             url, key, parallelism=self.settings.parallelism, max_rps=self.settings.max_rps
         )
+        client.set_run_deadline(self._deadline, self._timeout_reason())
+        return client
 
 
 __all__ = [

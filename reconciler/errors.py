@@ -9,6 +9,8 @@ is not a ``ReconcilerError`` reaching the CLI is a bug.
     │   └── ResolutionError     references that do not resolve against the live API
     ├── ApiError                the API answered with an error, or could not be reached
     │   ├── TransportError      connection refused/dropped, timeout (after retries)
+    │   │   └── DeadlineError   no whole answer within the request's deadline or the run's
+    │   ├── InvalidResponseError an answer we cannot use: not JSON, wrong shape, too large
     │   ├── UnauthorizedError   401
     │   ├── ForbiddenError      403
     │   ├── NotFoundError       404
@@ -119,6 +121,17 @@ class ApiError(ReconcilerError):
 
 class TransportError(ApiError):
     """Connection refused or dropped, or a timeout, after the retries ran out."""
+
+
+class DeadlineError(TransportError):
+    """No complete answer within the request's deadline, or the run's ``--timeout`` is up."""
+
+
+class InvalidResponseError(ApiError):
+    """An answer we cannot use: not JSON, nested or sized beyond bounds, or of the wrong shape.
+
+    Never read as "nothing there": a listing without its list is this error, not empty.
+    """
 
 
 class UnauthorizedError(ApiError):

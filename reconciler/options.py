@@ -27,6 +27,7 @@ _API_PARAMS = (
     "max_rps",
     "state_path",
     "lock_timeout",
+    "timeout",
 )
 
 
@@ -49,6 +50,7 @@ def api_options(func: F) -> F:
             max_rps=values["max_rps"],
             state=values["state_path"],
             lock_timeout=values["lock_timeout"] or 0.0,
+            timeout=values["timeout"],
         )
         return func(*args, **kwargs)
 
@@ -83,6 +85,15 @@ def api_options(func: F) -> F:
             type=click.FloatRange(min=0, min_open=True),
             default=None,
             help="At most this many requests per second, across all threads.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            metavar="SECONDS",
+            help="Give up on the whole command after this long: requests in flight are cut, "
+            "apply starts nothing new and reports every change, like after Ctrl-C. "
+            "[default: no limit; each request has its own]",
         ),
     ]
     decorated: Callable[..., Any] = wrapper

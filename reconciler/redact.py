@@ -1,48 +1,135 @@
-"""Keeping secrets out of text we show: log records, error messages and echoed API details.
+"""Keeping secrets out of everything we show or write: text, files, log records, API details.
 
-The one place that knows which secrets exist. A client registers its key with
-``install_redaction``; from then on ``redact`` and ``redact_obj`` scrub it from text, and a
-process-wide logging filter scrubs it from every record on the reconciler and urllib3 loggers.
+The one place that knows which secrets exist. A client (or the engine, as soon as it knows
+where the key is) registers it with ``install_redaction``; from then on:
+
+- ``redact`` scrubs it from text, in every form it can take in what we print: as is, escaped
+  the way ``repr``, JSON, HTML, Markdown tables, GitHub workflow commands and URLs escape it,
+  and one such encoding inside another (a JSON rendering of a message that quotes a ``repr``);
+- ``redact_bytes`` does the same for raw bytes (response bodies, before they are parsed);
+- ``redact_obj`` scrubs every string inside a JSON-like value (an API error's ``details``);
+- a process-wide logging filter scrubs records on the reconciler and urllib3 loggers, and
+  ``RedactingFormatter`` scrubs whatever a handler finally writes (tracebacks included).
+
+Every output path (the CLI's printing, ``write_atomically``, the log handler) goes through here,
+so a key that reaches our data anyway (a spec file that is a symlink to the key file, a server
+that echoes the key) is shown as ``***``.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import logging
+import re
 import threading
+from collections.abc import Callable
+from urllib.parse import quote, quote_plus
 
-__all__ = ["REDACTED", "install_redaction", "redact", "redact_obj"]
+__all__ = [
+    "REDACTED",
+    "RedactingFormatter",
+    "install_redaction",
+    "redact",
+    "redact_bytes",
+    "redact_obj",
+]
 
 #: What a secret is replaced with.
 REDACTED = "***"
 
-#: Secrets shorter than this are not scrubbed from log text: replacing "ab" everywhere would
-#: mangle unrelated messages. They are still never logged by us.
+#: Secrets shorter than this are not scrubbed: replacing "ab" everywhere would mangle unrelated
+#: text. They are still never printed by us.
 _MIN_REDACTABLE = 4
 
+#: ``redact_obj`` stops descending this deep; deeper parts are replaced (an API's ``details``
+#: never nest like that, and a hostile answer must not exhaust the stack).
+MAX_DEPTH = 32
 
-class _RedactingFilter(logging.Filter):
-    """Replaces known secrets in log records with ``***`` (defence in depth).
 
-    We never log the key; this catches a third party (or a future bug) that does. One
-    instance is shared by every client, so installing it twice is harmless.
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _lower_percent(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
+
+
+def _github_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+# How text is escaped on its way out: Python literals, JSON strings, HTML, Markdown table cells,
+# GitHub Actions workflow commands, URL components (both hex cases).
+_ENCODERS: tuple[Callable[[str], str], ...] = (
+    lambda s: repr(s)[1:-1],
+    lambda s: s.encode("unicode_escape").decode("ascii"),
+    lambda s: s.replace("\\", "\\\\").replace("'", "\\'"),
+    lambda s: s.replace("\\", "\\\\").replace('"', '\\"'),
+    lambda s: json.dumps(s)[1:-1],
+    lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
+    html.escape,
+    lambda s: html.escape(s, quote=False),
+    _markdown_cell,
+    _github_data,
+    _github_property,
+    lambda s: quote(s, safe=""),
+    quote,
+    lambda s: quote_plus(s, safe=""),
+    lambda s: _lower_percent(quote(s, safe="")),
+)
+
+
+def encodings(secret: str) -> set[str]:
+    """Every form ``secret`` takes in our output: itself, each encoding, and two deep."""
+    once = {secret} | {encode(secret) for encode in _ENCODERS}
+    twice = {encode(form) for form in once for encode in _ENCODERS}
+    return once | twice
+
+
+class _Redactor(logging.Filter):
+    """Knows the secrets; replaces every form of them with ``***`` in text, bytes and records.
+
+    One instance is shared by every client, so installing the same secret twice is harmless.
     """
 
     def __init__(self) -> None:
         super().__init__("")
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
+        self._text: re.Pattern[str] | None = None
+        self._bytes: re.Pattern[bytes] | None = None
 
     def add(self, secret: str) -> None:
-        if len(secret) >= _MIN_REDACTABLE:
-            with self._lock:
-                self._secrets.add(secret)
+        if len(secret) < _MIN_REDACTABLE:
+            return
+        with self._lock:
+            if secret in self._secrets:
+                return
+            self._secrets.add(secret)
+            forms = {form for s in self._secrets for form in encodings(s)}
+            # Longest first: a secret containing another must be replaced whole.
+            ordered = sorted(forms, key=lambda f: (-len(f), f))
+            alternation = "|".join(re.escape(form) for form in ordered)
+            self._text = re.compile(alternation)
+            self._bytes = re.compile(
+                b"|".join(re.escape(f.encode("utf-8", "surrogatepass")) for f in ordered)
+            )
 
     def redact(self, text: str) -> str:
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        pattern = self._text
+        return text if pattern is None else pattern.sub(REDACTED, text)
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        pattern = self._bytes
+        # Search first: a body without a secret (nearly all) is not copied.
+        if pattern is None or pattern.search(data) is None:
+            return data
+        return pattern.sub(REDACTED.encode(), data)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -57,7 +144,7 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-_redactor = _RedactingFilter()
+_redactor = _Redactor()
 
 
 def install_redaction(secret: str) -> None:
@@ -79,16 +166,37 @@ def install_redaction(secret: str) -> None:
 
 
 def redact(text: str) -> str:
-    """``text`` with every installed secret replaced by ``***``."""
+    """``text`` with every form of every installed secret replaced by ``***``."""
     return _redactor.redact(text)
 
 
-def redact_obj(value: object) -> object:
-    """Redact secrets from every string inside a JSON-like value (an API ``details``)."""
+def redact_bytes(data: bytes) -> bytes:
+    """``data`` with every form of every installed secret replaced by ``***``."""
+    return _redactor.redact_bytes(data)
+
+
+def redact_obj(value: object, _depth: int = 0) -> object:
+    """Redact secrets from every string (keys too) inside a JSON-like value.
+
+    Nesting deeper than ``MAX_DEPTH`` is replaced by ``"…"``.
+    """
+    if _depth > MAX_DEPTH:
+        return "…"
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, list):
-        return [redact_obj(v) for v in value]
+        return [redact_obj(v, _depth + 1) for v in value]
     if isinstance(value, dict):
-        return {k: redact_obj(v) for k, v in value.items()}
+        return {redact(str(k)): redact_obj(v, _depth + 1) for k, v in value.items()}
     return value
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter whose output never shows an installed secret (tracebacks included).
+
+    The logging filter only reaches records of our own and urllib3's loggers, and runs before
+    a traceback is formatted; this catches the rest at the handler.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))

@@ -1,13 +1,17 @@
 """How hard the client tries: the retry policy, and the rate limit that retries obey too.
 
 ``ApiRetry`` is urllib3's ``Retry`` (mounted on the session's adapter, below the client's one
-request call) plus a ``Retry-After`` cap, a log line per retry and the shared
-``RateLimiter``. Nothing here sends a request or knows the API key.
+request call) plus: a ``Retry-After`` cap (both forms, seconds and HTTP date; a malformed one
+falls back to backoff), no retry of what cannot heal (a failed TLS certificate check, a
+protocol mismatch), no retry that would not finish within the call's deadline
+(``reconciler.bounds``), a count of attempts for the final error, a log line per retry and
+the shared ``RateLimiter``. Nothing here sends a request or knows the API key.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -17,21 +21,25 @@ from typing import Any
 import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    InvalidHeader,
     MaxRetryError,
     NewConnectionError,
     ProtocolError,
     ReadTimeoutError,
+    ResponseError,
     SSLError,
 )
 from urllib3.util.retry import Retry
 
 from reconciler._text import shorten
+from reconciler.bounds import current_call
 from reconciler.errors import ConfigError
 
 __all__ = [
     "RETRY_STATUSES",
     "ApiRetry",
     "RateLimiter",
+    "cannot_heal",
     "describe_error",
     "quiet_urllib3_retry_warnings",
 ]
@@ -40,8 +48,9 @@ __all__ = [
 # belong to, next to its "GET ... -> 200" line.
 log = logging.getLogger("reconciler.client")
 
-#: Statuses worth another attempt: throttling and transient server trouble.
-RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+#: Statuses worth another attempt: a request timeout, "too early", throttling and transient
+#: server trouble. Every other 4xx says the request itself is wrong: repeating it cannot help.
+RETRY_STATUSES: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class RateLimiter:
@@ -109,8 +118,15 @@ class ApiRetry(Retry):
 
     def parse_retry_after(self, retry_after: str) -> float:
         # A server asking for ten minutes should not stall a plan for ten minutes: wait at
-        # most the cap, then let the retry (or the typed error) happen.
-        return min(super().parse_retry_after(retry_after), self.retry_after_cap)
+        # most the cap, then let the retry (or the typed error) happen. urllib3 reads both
+        # forms (delay-seconds and HTTP-date); a malformed value would raise out of the
+        # request, so it counts as absent and the backoff applies instead.
+        try:
+            seconds = super().parse_retry_after(retry_after)
+        except (InvalidHeader, ValueError, OverflowError):
+            log.debug("ignoring a malformed Retry-After: %s", shorten(retry_after, 60))
+            return 0.0
+        return min(seconds, self.retry_after_cap)
 
     def increment(
         self,
@@ -121,18 +137,51 @@ class ApiRetry(Retry):
         _pool: Any = None,
         _stacktrace: TracebackType | None = None,
     ) -> ApiRetry:
+        call = current_call()
+        if call is not None:
+            call.failed_attempts += 1
+        if error is not None and cannot_heal(error):
+            raise MaxRetryError(_pool, url or "", error)
         new = super().increment(method, url, response, error, _pool, _stacktrace)
+        if call is not None and (call.expired or call.remaining() <= new._next_wait(response)):
+            # The next attempt would not finish in time: give up now, with the error in hand.
+            call.expired = True
+            reason = error or ResponseError(f"{response.status if response else ''} response")
+            raise MaxRetryError(_pool, url or "", reason)
         cause = f"{response.status}" if response is not None else describe_error(error)
         done = len(new.history)
         planned = f"{done + new.total}" if isinstance(new.total, int) else "unbounded"
         log.info("%s %s -> %s; retry %d of %s", method, url, cause, done, planned)
         return new
 
+    def _next_wait(self, response: urllib3.BaseHTTPResponse | None) -> float:
+        """About how long ``sleep`` will wait before the next attempt (backoff has jitter)."""
+        if self.respect_retry_after_header and response is not None:
+            retry_after = self.get_retry_after(response)
+            if retry_after:
+                return retry_after
+        return self.get_backoff_time()
+
     def sleep(self, response: urllib3.BaseHTTPResponse | None = None) -> None:
         super().sleep(response)
         # Retries are requests too: they count against the shared rate limit.
         if self.limiter is not None:
             self.limiter.acquire()
+
+
+def cannot_heal(error: BaseException) -> bool:
+    """True for a transport failure that another attempt cannot fix.
+
+    A certificate that fails verification (expired, self-signed, for another host) or a peer
+    that does not speak TLS stays that way; retrying only delays the error.
+    """
+    if not isinstance(error, SSLError):
+        return False
+    causes = [*error.args, error.__cause__, error.__context__]
+    if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
+        return True
+    text = str(error)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "WRONG_VERSION_NUMBER" in text
 
 
 def describe_error(error: BaseException | None) -> str:
@@ -146,6 +195,8 @@ def describe_error(error: BaseException | None) -> str:
     if isinstance(error, ReadTimeoutError):
         return "no answer in time (read timeout)"
     if isinstance(error, SSLError):
+        if cannot_heal(error):
+            return f"TLS verification failed (not retried: it cannot heal): {shorten(str(error))}"
         return f"TLS error: {shorten(str(error))}"
     if isinstance(error, ProtocolError):
         return "connection dropped before an answer arrived"

@@ -9,7 +9,10 @@ composer, so nothing here can run code, and adds what PyYAML leaves out:
   ``!!python/...`` and any other tag is a reported problem, not a crash or an object;
 - duplicate mapping keys are a problem (PyYAML silently keeps the last one);
 - alias bombs ("billion laughs") and recursive aliases are refused by counting every node
-  built, and files larger than ``MAX_BYTES`` are refused before parsing;
+  built, documents with more than ``MAX_NODES`` nodes are refused while they are composed
+  (before they fill memory), and files larger than ``MAX_BYTES`` are refused before parsing;
+- only regular files are opened, without blocking (a FIFO or a link to ``/dev/stdin`` is
+  refused, never waited on);
 - a date-looking scalar that is not a real date (``2024-02-30``) stays a string, so the spec
   layer can say precisely what is wrong with it instead of PyYAML raising ``ValueError``.
 
@@ -18,8 +21,10 @@ Every failure raises ``SpecError`` with positions; nothing else escapes.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +35,10 @@ from reconciler.errors import Problem, SpecError, Where
 
 log = logging.getLogger(__name__)
 
-#: Refuse spec files larger than this before parsing them (a spec is a few KiB).
-MAX_BYTES = 5 * 1024 * 1024
+#: Refuse spec files larger than this before parsing them. A spec is a few KiB; 1 MiB holds
+#: thousands of AOIs and takes seconds to parse, and directories of any number of files are
+#: read, so a larger set of specs is split into files rather than this raised.
+MAX_BYTES = 1024 * 1024
 #: Refuse documents that expand to more nodes than this (alias bombs, absurd files).
 MAX_NODES = 200_000
 #: Refuse nesting deeper than this; real specs are about 6 levels deep.
@@ -81,28 +88,77 @@ def read_yaml_file(
     """Read and parse one spec file; return its raw bytes (for fingerprints) and the document.
 
     ``display`` is how the path is shown in messages (as the user gave it). Raises
-    ``SpecError`` for an unreadable, too large, non-UTF-8 or malformed file.
+    ``SpecError`` for an unreadable, special (device, FIFO, socket), too large, non-UTF-8 or
+    malformed file.
     """
     shown = display if display is not None else os.fspath(path)
     try:
-        with open(path, "rb") as handle:
-            # Read one byte past the limit so size is checked on what is read, not on what
-            # stat() claims (pipes and special files have no meaningful size).
-            raw = handle.read(MAX_BYTES + 1)
+        raw = _read_regular_file(path, shown)
     except OSError as exc:
-        reason = exc.strerror or exc.__class__.__name__
-        raise SpecError([Problem(f"{shown}: cannot read the file: {reason}")]) from None
-    if len(raw) > MAX_BYTES:
-        raise SpecError(
-            [
-                Problem(
-                    f"file is larger than the {MAX_BYTES // (1024 * 1024)} MiB limit for a spec "
-                    "file; split it into several files",
-                    Where(shown, 1, 1),
-                )
-            ]
-        )
+        problem = f"{shown}: cannot read the file: {describe_os_error(exc, shown)}"
+        raise SpecError([Problem(problem)]) from None
     return raw, parse_yaml(raw, shown)
+
+
+def _read_regular_file(path: str | os.PathLike[str], shown: str) -> bytes:
+    # Non-blocking open: opening a FIFO for reading would otherwise wait for a writer. What is
+    # open is then checked with fstat, so a file swapped after the caller's stat is caught too.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    with open(fd, "rb", closefd=True) as handle:
+        info = os.fstat(fd)
+        kind = special_file_kind(info)
+        if kind is not None:
+            raise SpecError([Problem(f"{shown}: {kind}, not a spec file; refusing to read it")])
+        if info.st_size > MAX_BYTES:
+            raise SpecError([_too_large(shown, info.st_size)])
+        # One byte past the limit, so size is checked on what is read too (a file growing).
+        raw = handle.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise SpecError([_too_large(shown, None)])
+    return raw
+
+
+def _too_large(shown: str, size: int | None) -> Problem:
+    found = f" ({size:,} bytes)" if size is not None else ""
+    return Problem(
+        f"the file is larger than the {_mib(MAX_BYTES)} limit for one spec file{found}; "
+        "split it into several files (every *.yaml under a directory is read)",
+        Where(shown, 1, 1),
+    )
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
+
+
+def special_file_kind(info: os.stat_result) -> str | None:
+    """What a non-regular file is ("a FIFO (named pipe)", ...), or None for a regular file."""
+    mode = info.st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def describe_os_error(exc: OSError, shown: str) -> str:
+    """Why a spec path cannot be used, in words (a symlink loop says so)."""
+    if exc.errno == errno.ELOOP:
+        return "a symlink loop (the link points, through other links, back at itself)"
+    if exc.errno == errno.ENOENT:
+        if os.path.islink(shown):
+            return "a symlink to a file that does not exist"
+        return "no such file or directory"
+    return exc.strerror or type(exc).__name__
 
 
 def parse_yaml(raw: bytes | str, display: str) -> Document:
@@ -112,8 +168,14 @@ def parse_yaml(raw: bytes | str, display: str) -> Document:
         text = text[1:]  # A UTF-8 byte order mark is harmless; PyYAML would keep it in str input.
     loader: yaml.SafeLoader | None = None
     try:
-        loader = yaml.SafeLoader(text)  # checks for unprintable characters right away
+        loader = _BoundedLoader(text)  # checks for unprintable characters right away
         node = loader.get_single_node()
+    except _TooManyNodes as exc:
+        message = (
+            f"the document has more than {MAX_NODES:,} YAML nodes; refusing to load it "
+            "(split it into several files)"
+        )
+        raise SpecError([Problem(message, exc.where(display))]) from None
     except yaml.MarkedYAMLError as exc:
         raise SpecError([_yaml_problem(exc, display)]) from None
     except yaml.reader.ReaderError as exc:
@@ -138,6 +200,35 @@ def parse_yaml(raw: bytes | str, display: str) -> Document:
     if builder.problems:
         raise SpecError(builder.problems)
     return Document(display, data, builder.values, builder.keys)
+
+
+class _TooManyNodes(Exception):
+    def __init__(self, mark: yaml.Mark | None) -> None:
+        super().__init__()
+        self.mark = mark
+
+    def where(self, display: str) -> Where:
+        mark = self.mark
+        return Where(display, mark.line + 1, mark.column + 1) if mark else Where(display, 1, 1)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a document with too many nodes while composing it.
+
+    The node graph of a dense document costs about a kilobyte per node, so counting only
+    afterwards (as ``_Builder`` does for alias expansion) would let a file full of tiny items
+    fill memory first.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._composed = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._composed += 1
+        if self._composed > MAX_NODES:
+            raise _TooManyNodes(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+        return super().compose_node(parent, index)
 
 
 def _decode(raw: bytes, display: str) -> str:

@@ -77,6 +77,35 @@ def test_plan_apply_plan_converges(emulator, specs: Path, tmp_path: Path) -> Non
     assert record is not None and record.legends["dynamic"] == {"2025-05-02": 0, "2025-11-14": 0}
 
 
+def test_a_new_visualization_with_a_revision_converges_in_one_apply(
+    emulator, tmp_path: Path
+) -> None:
+    specs = write_spec(
+        tmp_path / "specs",
+        """
+        aois:
+          - aoi: {name: Bengaluru-North}
+            visualizations:
+              - index: NDWI
+                assets: [Bengaluru-C, Bengaluru-D]
+                rollback:
+                  - {mode: dynamic, dates: [2025-05-02], revision: 3}
+                  - {mode: theoretical, dates: [2025-11-14]}
+        """,
+    )
+    state = tmp_path / "state.json"
+    result = run_apply(emulator, make_plan(emulator, specs, state), state)
+    assert result.ok and result.counts()["created"] == 1
+    again = make_plan(emulator, specs, state)
+    assert not again.has_changes, again.to_dict()
+    record = StateStore(state).load().get(result.items[0].visualization_id or "")
+    assert record is not None
+    assert record.legends == {
+        "dynamic": {"2025-05-02": 3, "2025-11-14": 0},
+        "theoretical": {"2025-05-02": 0, "2025-11-14": 0},
+    }
+
+
 def test_visualization_created_behind_the_tools_back_is_adopted(
     emulator, specs: Path, tmp_path: Path
 ) -> None:

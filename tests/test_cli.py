@@ -7,13 +7,14 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
-from reconciler.emulator import Emulator
+from reconciler.emulator import Emulator, FaultConfig
 from reconciler.statestore import StateStore
 from tests.planning import BENGALURU, NDVI_BENGALURU_AB, client_for, write_spec
 
@@ -98,6 +99,35 @@ def test_apply_then_plan_is_empty_and_the_report_says_what_happened(
     again = run(world, "plan", "--detailed-exitcode")
     assert again.exit_code == 0, again.output
     assert "No changes" in again.output
+
+    nothing = run(world, "apply", "--yes", "--report", "nothing.json")
+    assert nothing.exit_code == 0, nothing.output
+    report = json.loads((project / "nothing.json").read_text())
+    assert report["ok"] is True and report["items"] == [] and report["api_url"] == world.url
+
+
+def test_apply_stops_at_its_timeout_and_reports_every_change(make_emulator, project: Path) -> None:
+    slow = make_emulator(api_keys=(SECRET,), creation_delay=60)
+    started = time.monotonic()
+    result = run(slow, "apply", "--yes", "--timeout", "1.5", "--report", "report.json")
+    assert time.monotonic() - started < 6
+    assert result.exit_code == 1, result.output
+    assert "Apply stopped early (--timeout of 1.5 s reached)" in result.output
+    report = json.loads((project / "report.json").read_text())
+    assert report["ok"] is False and report["stop_reason"] == "--timeout of 1.5 s reached"
+    created = [i for i in report["items"] if i["change"] == "create"]
+    assert [i["status"] for i in created] == ["creating"]  # created, not yet usable
+    assert "--timeout of 1.5 s reached before it was ready" in created[0]["message"]
+    assert len(report["items"]) == 2  # the rollback too: every change is accounted for
+
+
+def test_plan_stops_at_its_timeout_with_a_clear_error(make_emulator, project: Path) -> None:
+    slow = make_emulator(api_keys=(SECRET,), faults=FaultConfig(latency_ms=3000))
+    started = time.monotonic()
+    result = run(slow, "plan", "--timeout", "0.5")
+    assert time.monotonic() - started < 2.5
+    assert result.exit_code == 1
+    assert "--timeout of 0.5 s reached." in result.output and "Traceback" not in result.output
 
 
 def test_apply_asks_on_a_terminal_and_takes_only_yes(

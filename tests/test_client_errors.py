@@ -24,6 +24,7 @@ from reconciler.errors import (
     ApiValidationError,
     ConflictError,
     ForbiddenError,
+    InvalidResponseError,
     NotFoundError,
     RateLimitedError,
     ServerError,
@@ -144,7 +145,8 @@ def test_429_after_retries_suggests_slowing_down() -> None:
 
 
 def test_5xx_after_retries_says_the_api_kept_failing() -> None:
-    assert "in a row" in str(get_aoi_error(reply(503)))
+    # A given transport retries on its own terms: the client says how long, not how often.
+    assert "(the API kept failing; gave up after 0.0 s)" in str(get_aoi_error(reply(503)))
 
 
 def test_a_redirect_is_not_followed() -> None:
@@ -205,9 +207,9 @@ def test_the_key_echoed_in_a_non_json_error_body_is_redacted() -> None:
 # ------------------------------------------------------------------------------ 2xx we cannot use
 
 
-def test_a_non_json_2xx_is_an_api_error_quoting_the_body() -> None:
+def test_a_non_json_2xx_is_an_invalid_response_quoting_the_body() -> None:
     err = get_aoi_error(reply(200, f"<html>maintenance, key {KEY}</html>"))
-    assert type(err) is ApiError and err.status == 200
+    assert type(err) is InvalidResponseError and err.status == 200
     assert "answered 200 but not with JSON" in str(err)
     assert "<html>maintenance, key ***</html>" in str(err)
 
@@ -216,15 +218,26 @@ def test_a_non_json_2xx_is_an_api_error_quoting_the_body() -> None:
     ("body", "expected"),
     [
         ('{"indices": [{"name": 1}]}', "unexpected 'indices'"),
-        ('{"indices": [], "pagination": {"total": "many"}}', "not what we expect"),
+        ('{"indices": [], "pagination": {"total": "many"}}', "'pagination.total' is a string"),
         ("[]", "not a JSON object"),
+        ('{"indice": []}', "no 'indices' list (it has 'indice': misspelt?)"),
+        ('{"pagination": {"total": 3}}', "Refusing to read it as an empty listing"),
+        ('{"indices": {}}', "'indices' is an object, not a list"),
+        ('{"indices": [], "pagination": []}', "'pagination' is a list, not an object"),
+        ('{"indices": [], "pagination": {"total": -1}}', "not a whole number >= 0"),
+        ('{"indices": [], "pagination": {"limit": true}}', "'pagination.limit' is a boolean"),
+        ('{"indices": [], "pagination": {"offset": 5}}', "ignores the offset"),
+        (
+            '{"indices": [{"id": "a", "name": "A", "type": "preset"}], "pagination": {"total": 0}}',
+            "'pagination.total' is 0, but this page alone reaches item 1",
+        ),
     ],
 )
-def test_a_listing_of_the_wrong_shape_is_an_api_error(body: str, expected: str) -> None:
+def test_a_listing_of_the_wrong_shape_is_an_invalid_response(body: str, expected: str) -> None:
     transport = CannedTransport(reply(200, body))
     with PixxelClient(URL, KEY, transport=transport) as client, pytest.raises(ApiError) as info:
         client.list_indices()
-    assert type(info.value) is ApiError
+    assert type(info.value) is InvalidResponseError
     assert expected in str(info.value) and "GET /v0/indices" in str(info.value)
 
 
@@ -236,7 +249,8 @@ def test_a_transport_failure_is_a_transport_error_without_a_status() -> None:
     err = get_aoi_error(dropped)
     assert type(err) is TransportError and err.status is None
     assert str(err) == (
-        f"{REQUEST_LINE} failed: no answer from {URL}: connection dropped before an answer arrived."
+        f"{REQUEST_LINE} failed after 0.0 s: no answer from {URL}: "
+        "connection dropped before an answer arrived."
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import resolve_api_key
+from reconciler.config import known_api_keys, resolve_api_key
 from reconciler.errors import ConfigError
 
 
@@ -59,3 +59,16 @@ def test_resolve_key_missing_everywhere_explains_both_ways() -> None:
     assert "PIXXEL_API_KEY" in text and "--api-key-file" in text and "--sandbox" in text
     with pytest.raises(ConfigError, match="empty"):
         resolve_api_key(None, {"PIXXEL_API_KEY": "   "})
+
+
+def test_known_keys_for_redaction_never_block_or_fail(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("file-key-123\n")
+    environ = {"PIXXEL_API_KEY": " env-key-456 "}
+    assert known_api_keys(key_file, environ) == ["file-key-123", "env-key-456"]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # reading it would wait for a writer
+    assert known_api_keys(fifo, {}) == []
+    assert known_api_keys(tmp_path / "missing", {}) == []
+    (tmp_path / "big").write_bytes(b"x" * 100_000)
+    assert known_api_keys(tmp_path / "big", {"PIXXEL_API_KEY": ""}) == []

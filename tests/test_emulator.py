@@ -308,6 +308,39 @@ def test_unknown_paths_and_methods(api_session: ApiSession) -> None:
     assert api_session.post(metadata_url(PUNE, "x")).status_code == 405
 
 
+def raw_exchange(emulator: Emulator, request: bytes) -> tuple[int, dict[str, str], Any]:
+    """Send ``request`` as is; return the status, headers and JSON body of the answer."""
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status", "code"),
+    [
+        (b"FROB /v0/aois HTTP/1.1", 501, "not_implemented"),
+        (b"TRACE /v0/aois HTTP/1.1", 405, "method_not_allowed"),
+        (b"CONNECT /v0/nothing HTTP/1.1", 404, "not_found"),
+        (b"GET /v0/aois HTTP/9.9", 505, "error"),
+        (b"GARBAGE", 400, "bad_request"),
+    ],
+)
+def test_unknown_methods_and_malformed_requests_get_json_errors(
+    emulator: Emulator, request_line: bytes, status: int, code: str
+) -> None:
+    request = request_line + b"\r\nHost: x\r\nAuthorization: test-key\r\nConnection: close\r\n\r\n"
+    got, headers, body = raw_exchange(emulator, request)
+    assert (got, body["error"]["code"]) == (status, code)
+    assert headers["Content-Type"] == "application/json"
+    assert set(body["error"]) == {"code", "message", "details"}
+
+
 # --- auth --------------------------------------------------------------------------------------
 
 

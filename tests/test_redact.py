@@ -6,11 +6,26 @@ long, unlikely secret.
 
 from __future__ import annotations
 
+import html
+import json
 import logging
+import sys
+from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
-from reconciler.redact import REDACTED, install_redaction, redact, redact_obj
+from reconciler._text import shorten
+from reconciler.atomicfile import write_atomically
+from reconciler.redact import (
+    MAX_DEPTH,
+    REDACTED,
+    RedactingFormatter,
+    install_redaction,
+    redact,
+    redact_bytes,
+    redact_obj,
+)
 
 
 def test_installed_secret_is_replaced_everywhere_in_text() -> None:
@@ -48,3 +63,60 @@ def test_log_records_on_existing_child_loggers_are_redacted(
         f"key {REDACTED} in args",
         f"key {REDACTED} in message",
     ]
+
+
+def test_every_escaped_form_of_a_secret_is_redacted() -> None:
+    secret = "redact-'test\"epsilon\\5|%"
+    install_redaction(secret)
+    shown = [
+        repr(secret),
+        json.dumps(secret),
+        json.dumps(repr(secret)),  # a JSON rendering of a message that quotes a repr
+        quote(secret, safe=""),
+        quote(secret, safe="").lower(),
+        quote_plus(secret),
+        html.escape(secret),
+        secret.replace("|", "\\|"),  # a Markdown table cell
+    ]
+    for text in shown:
+        assert "epsilon" not in redact(f"before {text} after"), text
+        assert REDACTED in redact(text)
+
+
+def test_bytes_are_redacted_too() -> None:
+    install_redaction("redact-test-zeta-6")
+    assert redact_bytes(b'{"id": "redact-test-zeta-6"}') == b'{"id": "***"}'
+
+
+def test_a_cut_never_leaves_half_a_secret() -> None:
+    install_redaction("redact-test-eta-7-" + "x" * 40)
+    assert shorten("key " + "redact-test-eta-7-" + "x" * 40, 20) == "key ***"
+
+
+def test_details_nested_beyond_the_bound_are_cut_not_recursed() -> None:
+    deep: object = "leaf"
+    for _ in range(5000):
+        deep = [deep]
+    out = redact_obj(deep)
+    for _ in range(MAX_DEPTH + 1):
+        assert isinstance(out, list)
+        out = out[0]
+    assert out == "…"
+
+
+def test_the_formatter_redacts_tracebacks_too() -> None:
+    install_redaction("redact-test-theta-8")
+    try:
+        raise ValueError("redact-test-theta-8")
+    except ValueError:
+        record = logging.LogRecord("other", logging.ERROR, "", 0, "failed", None, sys.exc_info())
+    text = RedactingFormatter().format(record)
+    assert "ValueError: ***" in text and "theta" not in text
+
+
+def test_files_written_never_hold_a_secret(tmp_path: Path) -> None:
+    install_redaction("redact-test-iota-9")
+    write_atomically(tmp_path / "a.json", '{"id": "redact-test-iota-9"}')
+    write_atomically(tmp_path / "b.bin", b"redact-test-iota-9")
+    assert (tmp_path / "a.json").read_text() == '{"id": "***"}'
+    assert (tmp_path / "b.bin").read_bytes() == b"***"

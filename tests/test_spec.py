@@ -7,6 +7,7 @@ carry the relative paths a user would see.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -254,11 +255,12 @@ def test_duplicates_are_found_next_to_unrelated_schema_errors(tmp_path: Path) ->
 def test_too_large_file_is_refused_before_parsing(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     big.write_bytes(b"# " + b"x" * yamlsource.MAX_BYTES + b"\n")
+    size = yamlsource.MAX_BYTES + 3
     with pytest.raises(SpecError) as caught:
         load_specs([big])
     assert [str(p) for p in caught.value.problems] == [
-        f"{big}:1:1: file is larger than the 5 MiB limit for a spec file; "
-        "split it into several files"
+        f"{big}:1:1: the file is larger than the 1 MiB limit for one spec file "
+        f"({size:,} bytes); split it into several files (every *.yaml under a directory is read)"
     ]
 
 
@@ -280,6 +282,77 @@ def test_missing_paths_and_empty_directories_are_named(tmp_path: Path) -> None:
         f"{empty}: no spec files (*.yaml, *.yml) in this directory",
         "nope.yaml: no such file or directory",
     ]
+
+
+def test_size_is_checked_before_reading(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as handle:  # sparse: 8 GiB on paper, nothing on disk
+        handle.truncate(8 * 1024**3)
+    with pytest.raises(SpecError) as caught:
+        load_specs([huge])
+    assert "(8,589,934,592 bytes)" in str(caught.value)
+
+
+def test_a_dense_document_is_refused_while_composed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(yamlsource, "MAX_NODES", 1000)
+    dense = tmp_path / "dense.yaml"
+    dense.write_text("aois: [" + ",".join(["a"] * 5000) + "]\n")
+    with pytest.raises(SpecError) as caught:
+        load_specs([dense])
+    [problem] = caught.value.problems
+    assert problem.message.startswith("the document has more than 1,000 YAML nodes")
+    assert problem.where is not None and problem.where.line == 1
+
+
+def test_special_files_are_refused_without_being_opened(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    (tmp_path / "null.yaml").symlink_to(os.devnull)
+    # Opening the FIFO for reading would block until a writer came: it must not be opened.
+    assert sorted(problems_of(str(tmp_path))) == [
+        f"{fifo}: a FIFO (named pipe), not a spec file; refusing to read it",
+        f"{tmp_path / 'null.yaml'}: a character device, not a spec file; refusing to read it",
+    ]
+    assert problems_of(str(fifo)) == [
+        f"{fifo}: a FIFO (named pipe), not a spec file; refusing to read it"
+    ]
+
+
+def test_a_fifo_swapped_in_after_discovery_is_refused_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "late.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(SpecError) as caught:
+        yamlsource.read_yaml_file(fifo, "late.yaml")
+    assert str(caught.value) == (
+        "late.yaml: a FIFO (named pipe), not a spec file; refusing to read it"
+    )
+
+
+def test_symlink_loops_and_dangling_links_are_spec_errors(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").symlink_to("b.yaml")
+    (tmp_path / "b.yaml").symlink_to("a.yaml")
+    (tmp_path / "gone.yaml").symlink_to("missing.yaml")
+    loop = "a symlink loop (the link points, through other links, back at itself)"
+    assert sorted(problems_of(str(tmp_path))) == [
+        f"{tmp_path / 'a.yaml'}: {loop}",
+        f"{tmp_path / 'b.yaml'}: {loop}",
+        f"{tmp_path / 'gone.yaml'}: a symlink to a file that does not exist",
+    ]
+    assert problems_of(str(tmp_path / "a.yaml")) == [f"{tmp_path / 'a.yaml'}: {loop}"]
+
+
+def test_a_directory_link_loop_is_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text("aois: []\n")
+    (tmp_path / "again").symlink_to(tmp_path)
+    assert validate_specs([tmp_path]).files == (str(tmp_path / "spec.yaml"),)
+
+
+def test_a_file_reached_through_a_link_is_read_once(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text("aois: []\n")
+    (tmp_path / "alias.yaml").symlink_to("spec.yaml")
+    assert validate_specs([tmp_path]).files == (str(tmp_path / "alias.yaml"),)
 
 
 # --- good specs ---------------------------------------------------------------------------------

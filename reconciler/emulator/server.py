@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +46,10 @@ HOST = "127.0.0.1"
 _POLL_INTERVAL = 0.01
 #: A client that stalls mid-request (or idles on keep-alive) longer than this is disconnected.
 _SOCKET_TIMEOUT = 30.0
+#: Methods HTTP defines: on a known path the wrong one is 405; any other method is 501.
+_HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
 
 
 class Emulator:
@@ -219,6 +224,10 @@ class Emulator:
         body = handler.read_body()
         if body is None:
             return
+        if method not in _HTTP_METHODS:
+            message = f"method {method!r} is not implemented; the API uses GET, POST, PUT, PATCH"
+            handler.send_json(501, views.error("not_implemented", message))
+            return
         injector = self._injector  # one configuration for the whole request
         if injector.config.latency_ms > 0:
             time.sleep(injector.config.latency_ms / 1000.0)
@@ -353,6 +362,15 @@ class _Server(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that vanished mid-answer (killed, timed out, cut by its own deadline) is
+        # routine for a test server, not worth a traceback on stderr.
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("client %s went away: %s", client_address, error)
+            return
+        super().handle_error(request, client_address)
+
     def close_connections(self) -> None:
         """Cut keep-alive connections so no thread keeps serving after stop()."""
         with self._connections_lock:
@@ -379,6 +397,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.emulator._serve(self)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method without a do_<METHOD> with an HTML 501 page; every
+        # method goes to the emulator instead, which answers JSON like the API (405 or 501).
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors (a malformed request line, headers too long) as the API's JSON."""
+        text = message or self.responses.get(code, ("error",))[0]
+        self.close_connection = True
+        # An unparsable request line leaves HTTP/0.9, which would send no status or headers.
+        self.request_version = self.protocol_version
+        self.send_json(code, views.error("bad_request" if code < 500 else "error", text))
 
     def read_body(self) -> bytes | None:
         """The request body, or None after answering 400 for a bad Content-Length."""

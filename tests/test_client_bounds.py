@@ -1,0 +1,309 @@
+"""The client against a misbehaving server: every case ends in time, in bounded memory, typed.
+
+Each test is one thing a broken or hostile peer does (``tests/hostile.py`` serves it over a
+real socket): trickling, never answering, huge or compressed bodies, deep nesting, listings of
+the wrong shape, endless pagination, both ``Retry-After`` forms, TLS that cannot be trusted.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import trustme
+
+from reconciler.client import PixxelClient
+from reconciler.errors import (
+    ApiError,
+    ApiValidationError,
+    DeadlineError,
+    InvalidResponseError,
+    RateLimitedError,
+    ReconcilerError,
+    TransportError,
+)
+from tests.hostile import HostileServer, Reply, chunked, gzip_bomb, http_date, status_and_headers
+
+KEY = "bounds-test-key-7c2a"
+INDEX = {"id": "i-1", "name": "NDVI", "type": "preset"}
+LISTING = {"indices": [INDEX], "pagination": {"limit": 100, "offset": 0, "total": 1}}
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def server() -> Iterator[HostileServer]:
+    with HostileServer() as hostile:
+        yield hostile
+
+
+def client(server: HostileServer, **kwargs: Any) -> PixxelClient:
+    options: dict[str, Any] = {
+        "timeout": (1.0, 2.0),
+        "deadline": 1.5,
+        "backoff_factor": 0.01,
+        "retry_after_cap": 5.0,
+    }
+    options.update(kwargs)
+    return PixxelClient(server.url, KEY, **options)
+
+
+def outcome(call: Callable[[], Any]) -> tuple[Any, float, float]:
+    """(result or the ReconcilerError raised, seconds taken, peak MB allocated)."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        result = call()
+    except ReconcilerError as exc:
+        result = exc
+    finally:
+        elapsed = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1] / MB
+        tracemalloc.stop()
+    return result, elapsed, peak
+
+
+# --- time ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply([status_and_headers(200, [("Content-Length", "200")]), *[b"x", 0.2] * 200]),
+        Reply([b"HTTP/1.1 200 OK\r\n", *[b"X-Slow: yes\r\n", 0.2] * 200]),
+        Reply([60.0]),
+    ],
+    ids=["trickling body", "trickling headers", "never answers"],
+)
+def test_a_call_ends_at_its_deadline_whatever_the_server_does(
+    server: HostileServer, reply: Reply
+) -> None:
+    server.replies = [reply]
+    with client(server, deadline=0.8) as api:
+        error, elapsed, _ = outcome(api.list_indices)
+    assert isinstance(error, DeadlineError)
+    assert 0.75 < elapsed < 1.6
+    assert "no complete answer within its 0.8 s deadline" in str(error)
+    assert str(error).startswith("GET /v0/indices?offset=0&limit=100 failed after ")
+
+
+def test_the_run_deadline_cuts_calls_in_flight_and_refuses_new_ones(
+    server: HostileServer,
+) -> None:
+    server.replies = [Reply([60.0])]
+    with client(server, deadline=30.0) as api:
+        api.set_run_deadline(time.monotonic() + 0.5, "the run's --timeout (0.5 s) is up")
+        error, elapsed, _ = outcome(api.list_indices)
+        assert isinstance(error, DeadlineError) and elapsed < 1.5
+        assert "the run's --timeout (0.5 s) is up" in str(error)
+        later, elapsed, _ = outcome(api.list_indices)
+    assert str(later) == (
+        "GET /v0/indices?offset=0&limit=100 not sent: the run's --timeout (0.5 s) is up."
+    )
+    assert elapsed < 0.1
+
+
+# --- size and shape ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            Reply([status_and_headers(200, [("Content-Length", str(300 * MB))]), b"x" * 1000]),
+            "larger than the 16,777,216-byte bound (314,572,800 bytes)",
+        ),
+        (Reply([status_and_headers(200, []), b" " * (40 * MB)]), "larger than the 16,777,216"),
+        (
+            Reply.raw(200, gzip_bomb(256 * MB), [("Content-Encoding", "gzip")]),
+            "larger than the 16,777,216",
+        ),
+        (Reply.raw(200, b"[" * 100_000 + b"]" * 100_000), "JSON nested too deeply"),
+        (Reply.raw(200, b"[" + b"[]," * (2 * MB) + b"[]]"), "more than 1,000,000 JSON values"),
+        (Reply.raw(200, b'{"indices": ["\xff"]}'), "a body that is not UTF-8 text"),
+        (Reply.raw(200, b"<html>busy</html>"), "answered 200 but not with JSON"),
+        (Reply.raw(200, b"{" * 5000), "answered 200 but not with JSON"),
+        (
+            Reply.raw(200, b"\x1f\x8b garbage", [("Content-Encoding", "gzip")]),
+            "could not be decompressed",
+        ),
+        (
+            Reply([status_and_headers(200, [("Content-Length", "1000")]), b'{"indi']),
+            "the connection broke after 6 bytes of the body",
+        ),
+        (
+            Reply([status_and_headers(200, [("Transfer-Encoding", "chunked")]), b"zz\r\nab"]),
+            "the connection broke",
+        ),
+        (Reply.raw(200, b'{"indices": [' + b"1," * 200_000 + b"1]}"), "answer has 200,001"),
+    ],
+    ids=[
+        "declared 300 MB",
+        "40 MB undeclared",
+        "gzip bomb",
+        "deep nesting",
+        "dense JSON",
+        "not UTF-8",
+        "HTML",
+        "unterminated",
+        "bad gzip",
+        "cut short",
+        "bad chunks",
+        "many items",
+    ],
+)
+def test_answers_we_cannot_hold_are_typed_errors_in_bounded_memory(
+    server: HostileServer, reply: Reply, expected: str
+) -> None:
+    server.replies = [reply]
+    with client(server, deadline=10.0) as api:
+        error, elapsed, peak = outcome(api.list_indices)
+    assert isinstance(error, InvalidResponseError | TransportError), error
+    assert expected in str(error)
+    assert elapsed < 5 and peak < 200
+    assert len(server.requests) == 1  # none of these heal: not retried
+
+
+def test_a_gzipped_answer_within_the_bound_is_read(server: HostileServer) -> None:
+    body = Reply.json(200, LISTING).steps[1]
+    assert isinstance(body, bytes)
+    import gzip
+
+    server.replies = [Reply.raw(200, gzip.compress(body), [("Content-Encoding", "gzip")])]
+    with client(server) as api:
+        assert [i.name for i in api.list_indices()] == ["NDVI"]
+
+
+def test_a_chunked_answer_is_read(server: HostileServer) -> None:
+    body = Reply.json(200, LISTING).steps[1]
+    assert isinstance(body, bytes)
+    head = status_and_headers(200, [("Transfer-Encoding", "chunked")])
+    server.replies = [Reply([head, chunked(body, 7)])]
+    with client(server) as api:
+        assert [i.name for i in api.list_indices()] == ["NDVI"]
+
+
+def test_a_listing_without_its_list_is_never_an_empty_listing(server: HostileServer) -> None:
+    server.replies = [Reply.json(200, {"visualizations": [], "pagination": {"total": 0}})]
+    with client(server) as api, pytest.raises(InvalidResponseError) as caught:
+        api.list_visualizations("aoi-1")
+    assert str(caught.value) == (
+        "GET /v0/aois/aoi-1/visualizations (offset 0): the answer has no 'visualization' list "
+        "(it has 'visualizations': misspelt?); it has 'pagination', 'visualizations'. Refusing "
+        "to read it as an empty listing."
+    )
+
+
+def test_endless_pagination_stops_at_the_page_cap(server: HostileServer) -> None:
+    counter = iter(range(10**9))
+
+    def page(head: bytes) -> Reply:
+        item = {**INDEX, "id": f"i-{next(counter)}"}
+        return Reply.json(200, {"indices": [item]})  # full pages, no total: never ends
+
+    server.replies = page
+    with client(server, page_size=1, max_pages=30) as api:
+        error, _, _ = outcome(api.list_indices)
+    assert isinstance(error, InvalidResponseError)
+    assert "GET /v0/indices did not end after 30 pages (30 items); giving up" in str(error)
+    assert len(server.requests) == 30
+
+
+def test_a_total_beyond_the_page_cap_is_refused_at_once(server: HostileServer) -> None:
+    server.replies = [Reply.json(200, {"indices": [INDEX], "pagination": {"total": 10**12}})]
+    with client(server, max_pages=30) as api, pytest.raises(InvalidResponseError) as caught:
+        api.list_indices()
+    assert "reports 1,000,000,000,000 items" in str(caught.value)
+    assert len(server.requests) == 1
+
+
+# --- retries -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    [lambda: "1", lambda: http_date(2)],
+    ids=["seconds", "HTTP date"],
+)
+def test_both_retry_after_forms_are_honoured(
+    server: HostileServer, retry_after: Callable[[], str]
+) -> None:
+    server.replies = [
+        Reply.json(429, {}, [("Retry-After", retry_after())]),
+        Reply.json(200, LISTING),
+    ]
+    with client(server, deadline=10.0) as api:
+        result, elapsed, _ = outcome(api.list_indices)
+    assert [i.name for i in result] == ["NDVI"]
+    assert 0.9 < elapsed < 3.0  # an HTTP date has whole seconds: 1-2 s from now
+
+
+def test_a_malformed_retry_after_falls_back_to_backoff(server: HostileServer) -> None:
+    server.replies = [Reply.json(503, {}, [("Retry-After", "soon-ish")]), Reply.json(200, LISTING)]
+    with client(server) as api:
+        assert [i.name for i in api.list_indices()] == ["NDVI"]
+
+
+def test_a_retry_after_beyond_the_deadline_stops_retrying_and_says_so(
+    server: HostileServer,
+) -> None:
+    server.replies = [Reply.json(429, {}, [("Retry-After", "60")])]
+    with client(server, retry_after_cap=120.0) as api:
+        error, elapsed, _ = outcome(api.list_indices)
+    assert isinstance(error, RateLimitedError) and elapsed < 1
+    assert "after 1 attempt in" in str(error)
+    assert "The API asked to retry after '60'." in str(error)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
+def test_4xx_that_cannot_heal_is_not_retried(server: HostileServer, status: int) -> None:
+    server.replies = [Reply.json(status, {"error": {"code": "no", "message": "no"}})]
+    with client(server) as api, pytest.raises(ApiError):
+        api.list_indices()
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("status", [408, 425, 429, 500, 502, 503, 504])
+def test_statuses_that_may_heal_are_retried(server: HostileServer, status: int) -> None:
+    server.replies = [Reply.json(status, {}), Reply.json(200, LISTING)]
+    with client(server) as api:
+        assert [i.name for i in api.list_indices()] == ["NDVI"]
+    assert len(server.requests) == 2
+
+
+def test_the_final_error_says_how_many_attempts_over_how_long(server: HostileServer) -> None:
+    server.replies = [Reply.json(503, {"error": {"code": "down", "message": "down"}})]
+    with client(server, retries=3, deadline=10.0) as api, pytest.raises(ApiError) as caught:
+        api.list_indices()
+    assert "(the API kept failing; gave up after 4 attempts over " in str(caught.value)
+    assert len(server.requests) == 4
+
+    server.replies = [Reply([b""])]  # connection closed without an answer, every time
+    with client(server, retries=2, deadline=10.0) as api, pytest.raises(TransportError) as dropped:
+        api.list_indices()
+    assert " failed after 3 attempts over " in str(dropped.value)
+
+
+def test_tls_that_fails_verification_is_not_retried() -> None:
+    ca = trustme.CA()  # a CA the client does not trust
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with HostileServer(tls=context) as server:
+        server.replies = [Reply.json(200, LISTING)]
+        with client(server, retries=5, backoff_factor=1.0) as api:
+            error, elapsed, _ = outcome(api.list_indices)
+        assert server.connections == 1
+    assert isinstance(error, TransportError) and elapsed < 1
+    assert "TLS verification failed (not retried: it cannot heal)" in str(error)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(error)
+
+
+def test_a_4xx_error_body_is_bounded_too(server: HostileServer) -> None:
+    server.replies = [Reply.raw(400, b'{"error": {"message": "' + b"x" * (40 * MB) + b'"}}')]
+    with client(server, deadline=10.0) as api:
+        error, _, peak = outcome(api.list_indices)
+    assert isinstance(error, InvalidResponseError) and "larger than" in str(error)
+    assert not isinstance(error, ApiValidationError) and peak < 200
