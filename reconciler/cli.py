@@ -374,7 +374,8 @@ def schema(out: IO[str]) -> None:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="A directory (one file per AOI) or a *.yaml file (all in one). Default: standard output.",
+    help="A directory (one file per AOI) or a *.yaml file (all in one). Default (or -): "
+    "standard output.",
 )
 @click.option(
     "--by-name",
@@ -385,7 +386,9 @@ def schema(out: IO[str]) -> None:
 @state_option
 @api_options
 @handle_errors
+@click.pass_context
 def export(
+    ctx: click.Context,
     aois: tuple[str, ...],
     all_aois: bool,
     out: Path | None,
@@ -411,6 +414,8 @@ def export(
     starts with a yaml-language-server line; the schema it names is written beside the specs.
     Existing files are never replaced without --force.
     """
+    if out == Path("-"):
+        out = None
     options = ExportOptions(aois=aois, all_aois=all_aois, out=out, by_name=by_name, force=force)
     reporter = Reporter()
     try:
@@ -428,12 +433,21 @@ def export(
     if not result.aois:
         echo(f"Nothing to export{skipped}.", err=True)
     elif out is not None:
-        sandbox = " --sandbox" if settings.sandbox else ""
+        check = _command("plan", str(out), *_carried_options(ctx), "--detailed-exitcode")
         echo(
             f"Exported {what} to {out} ({plural(len(result.files), 'file')}, schema included"
-            f"{skipped}). Check with: reconciler plan {out}{sandbox} --detailed-exitcode",
+            f"{skipped}). Check with: {check}",
             err=True,
         )
+        if result.others:
+            shown = ", ".join(str(p) for p in result.others[:5])
+            more = f" and {len(result.others) - 5} more" if len(result.others) > 5 else ""
+            echo(
+                f"Note: {out} also holds {plural(len(result.others), 'other spec file')} "
+                f"({shown}{more}): a plan of {out} reads them too, and a visualization "
+                "declared in two of them must agree.",
+                err=True,
+            )
     else:
         echo(f"Exported {what}{skipped}.", err=True)
 

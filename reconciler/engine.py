@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler import selectors
 from reconciler.apitypes import Aoi
 from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
@@ -37,7 +38,7 @@ from reconciler.errors import (
     StateError,
 )
 from reconciler.events import Listener, Stopping, ignore
-from reconciler.export import SCHEMA_FILE, document, export_aoi, file_names
+from reconciler.export import SCHEMA_FILE, document, export_aois, file_names
 from reconciler.ignore import resolve_ignores
 from reconciler.lock import Holder
 from reconciler.observed import Observed
@@ -46,7 +47,14 @@ from reconciler.planner import build_plan
 from reconciler.redact import install_redaction
 from reconciler.refresh import read_account, refresh
 from reconciler.resolve import Selection, closest, resolve_desired
-from reconciler.spec import SpecFile, Specs, ValidationReport, load_specs, validate_specs
+from reconciler.spec import (
+    SpecFile,
+    Specs,
+    ValidationReport,
+    find_spec_files,
+    load_specs,
+    validate_specs,
+)
 from reconciler.stale import check_not_stale, desired_snapshots
 from reconciler.state import DEFAULT_STATE_PATH, State
 from reconciler.statecheck import with_state_warnings
@@ -121,6 +129,8 @@ class ExportResult:
     aois: int
     visualizations: int
     without_visualizations: int  # AOIs --all left out: nothing to declare there
+    #: Spec files that were in the --out directory already: a plan of it reads them too.
+    others: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,6 +189,12 @@ def _check_out(out: Path | None, single: bool) -> None:
         raise ConfigError(f"--out {out} is a directory; name a .yaml file, or drop the suffix")
     if not single and out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a directory: for one file, name it *.yaml")
+    if not single and out.suffix and not out.is_dir():
+        # Most likely a file meant in another format (plan --out takes plan.json).
+        raise ConfigError(
+            f"--out {out}: export writes YAML specs; for one file name it *.yaml, for a "
+            f"directory drop the '{out.suffix}' (or create the directory first)"
+        )
 
 
 def _pick_aois(refs: Sequence[str], aois: Sequence[Aoi]) -> list[Aoi]:
@@ -226,9 +242,14 @@ def _refuse_overwrite(files: Mapping[Path, str], *, force: bool) -> None:
 
 
 def _remember_selectors(store: StateStore, plan: Plan) -> None:
-    """Record what each selector of the applied plan matched, for later plans to compare."""
+    """Record what each selector of the applied plan matched, for later plans to compare.
+
+    Only the records of the spec files the plan read are replaced: applying one file keeps
+    what the others' selectors matched.
+    """
     store.record_selectors(
-        {s.key: {a.id: a.name for a in s.matched} for s in plan.selectors if s.where is not None}
+        selectors.records(plan.selectors),
+        replacing=lambda file: selectors.covered(file, plan.spec_paths),
     )
 
 
@@ -296,7 +317,7 @@ class Engine:
         state: State,
     ) -> Plan:
         selection, observed = self._refresh(conn, specs, targets)
-        desired = resolve_desired(selection, observed)
+        desired = resolve_desired(selection, observed, state.visualizations.keys())
         rules = resolve_ignores(specs, selection, observed.indices)
         if rules.problems:
             raise ResolutionError((*desired.problems, *rules.problems))
@@ -308,7 +329,7 @@ class Engine:
             spec_paths=paths,
             api_url=conn.api_label,
             targets=targets,
-            previous_matches=state.selectors,
+            previous_matches=selectors.previous_records(state.selectors, paths),
         )
         return with_state_warnings(plan, state, conn.store.label)
 
@@ -407,7 +428,9 @@ class Engine:
                 + "\n  - ".join(f"AOI {name}: no longer declared in the specs" for name in gone)
                 + f"\nMake a new plan, review it and apply that one: {replan}"
             ) from None
-        desired = resolve_desired(selection, observed)
+        # The state the plan was made with may have moved since (then the plan is stale if
+        # 'assets: any' settles elsewhere now): the lock has just reloaded it.
+        desired = resolve_desired(selection, observed, conn.store.state.visualizations.keys())
         desired.raise_for_problems()
         check_not_stale(
             plan,
@@ -444,10 +467,27 @@ class Engine:
             )
         single = options.out is None or options.out.suffix.lower() in (".yaml", ".yml")
         _check_out(options.out, single)
+        schema = json.dumps(SpecFile.model_json_schema(), indent=2) + "\n"
+        if single and options.out is not None:
+            # Before any request: the one file's name is known already.
+            _refuse_overwrite(
+                {options.out: "", options.out.parent / SCHEMA_FILE: schema}, force=options.force
+            )
+        names: dict[str, str] = {}
 
         def pick(aois: Sequence[Aoi]) -> list[Aoi]:
             chosen = list(aois) if options.all_aois else _pick_aois(options.aois, aois)
-            return sorted(chosen, key=lambda a: (a.name, a.id))
+            chosen.sort(key=lambda a: (a.name, a.id))
+            if not single and options.out is not None:
+                # Right after the AOI listing, before reading any AOI. With --all that also
+                # refuses the file of an AOI that turns out to have nothing to export: better
+                # too careful with nothing read yet than exact after reading the whole account.
+                names.update(file_names(chosen))
+                wanted = {options.out / names[a.id]: "" for a in chosen}
+                _refuse_overwrite(
+                    {**wanted, options.out / SCHEMA_FILE: schema}, force=options.force
+                )
+            return chosen
 
         with self._connect() as conn:
             records = conn.store.load()
@@ -455,32 +495,42 @@ class Engine:
                 conn.client,
                 pick,
                 with_assets=options.by_name,
+                refs=None if options.all_aois else options.aois,
                 parallelism=self.settings.parallelism,
                 listener=self._listener,
             )
-        entries = [
-            export_aoi(seen, observed.aois, observed.indices, records, by_name=options.by_name)
-            for seen in sorted(observed.by_aoi.values(), key=lambda s: (s.aoi.name, s.aoi.id))
-        ]
+        entries = export_aois(
+            sorted(observed.by_aoi.values(), key=lambda s: (s.aoi.name, s.aoi.id)),
+            observed.aois,
+            observed.indices,
+            records,
+            by_name=options.by_name,
+        )
         kept = [e for e in entries if e.visualizations or not options.all_aois]
         count = sum(e.visualizations for e in kept)
         empty = len(entries) - len(kept)
         if options.out is None:
-            return ExportResult((), document(kept) if kept else None, len(kept), count, empty)
+            text = document(kept, schema_beside=False) if kept else None
+            return ExportResult((), text, len(kept), count, empty)
         files: dict[Path, str] = {}
         if single:
             if kept:
                 files[options.out] = document(kept)
         else:
-            names = file_names([e.aoi for e in kept])
             files = {options.out / names[e.aoi.id]: document([e]) for e in kept}
         if files:
-            schema = json.dumps(SpecFile.model_json_schema(), indent=2) + "\n"
             files[next(iter(files)).parent / SCHEMA_FILE] = schema
+        # Again, for files that appeared while the account was read.
         _refuse_overwrite(files, force=options.force)
         for path, text in files.items():
             write_file(path, text)
-        return ExportResult(tuple(files), None, len(kept), count, empty)
+        others: tuple[Path, ...] = ()
+        if not single and files:
+            written = {p.resolve() for p in files}
+            others = tuple(
+                p for _, p in find_spec_files([options.out]) if p.resolve() not in written
+            )
+        return ExportResult(tuple(files), None, len(kept), count, empty, others)
 
     # --- state ----------------------------------------------------------------------------
 

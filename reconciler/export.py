@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,19 +31,20 @@ from typing import Protocol
 import yaml
 
 from reconciler.apitypes import Aoi, Asset, Index, Visualization
-from reconciler.identity import Identity
+from reconciler.identity import Identity, by_identity
 from reconciler.observed import ObservedAoi
 from reconciler.plan import MODES
-from reconciler.spec import looks_like_uuid
+from reconciler.spec import DATE_LIKE, looks_like_uuid
 
 #: The first line of every exported file: editors find the spec's JSON Schema beside it.
 SCHEMA_LINE = "# yaml-language-server: $schema=./reconciler.schema.json"
 #: The schema file that line points at, written beside the exported files.
 SCHEMA_FILE = "reconciler.schema.json"
+#: Under that line when no schema is written (standard output): where to get it.
+SCHEMA_HINT = f"# (write that schema beside this file: reconciler schema --out {SCHEMA_FILE})"
 
 #: Lines are kept within this width where the content allows (flow lists fold to blocks).
 _WIDTH = 100
-_DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ tT].*)?")
 _PLAIN = re.compile(r"\w[\w .\-/()+]*")
 
 HEADER = (
@@ -136,7 +138,7 @@ class _Refs:
         refs = []
         for a in ordered:
             # The spec reads a date-like or UUID-like text as a date or an id, never a name.
-            usable = a.name.strip() and not _DATE_LIKE.fullmatch(a.name)
+            usable = a.name.strip() and not DATE_LIKE.fullmatch(a.name)
             if usable and not looks_like_uuid(a.name) and names[a.name] == 1:
                 refs.append((scalar(a.name), ""))
                 continue
@@ -147,25 +149,34 @@ class _Refs:
         return refs
 
 
-def export_aoi(
-    seen: ObservedAoi,
+def export_aois(
+    observed: Sequence[ObservedAoi],
     aois: Sequence[Aoi],
     indices: Sequence[Index],
     records: LegendRecords,
     *,
     by_name: bool,
-) -> AoiExport:
-    """The ``aois`` entry declaring every visualization of one AOI as it exists.
+) -> list[AoiExport]:
+    """The ``aois`` entries declaring every visualization of each observed AOI as it exists.
 
     ``aois`` and ``indices`` are the whole listings (names are used only where unique there);
-    ``seen.assets`` the AOI's assets when read (needed for references by name).
+    each ``ObservedAoi.assets`` the AOI's assets when read (needed for references by name).
     """
     refs = _Refs(aois, indices, by_name=by_name)
+    index_by_id = {i.id: i for i in indices}
+    return [_export_aoi(seen, refs, index_by_id, records) for seen in observed]
+
+
+def _export_aoi(
+    seen: ObservedAoi, refs: _Refs, indices: Mapping[str, Index], records: LegendRecords
+) -> AoiExport:
     lines = [f"  - {refs.aoi(seen.aoi)}"]
-    unique: dict[Identity, Visualization] = {}
-    for viz in seen.visualizations:
-        if viz.assets:  # without assets there is no identity to declare
-            unique.setdefault(Identity.of_visualization(viz), viz)
+    # Without assets there is no identity to declare.
+    declarable = [v for v in seen.visualizations if v.assets]
+    unique = by_identity(declarable)
+    same: dict[Identity, list[str]] = {}
+    for v in declarable:
+        same.setdefault(Identity.of_visualization(v), []).append(v.id)
     ordered = sorted(
         unique.values(),
         key=lambda v: (
@@ -179,22 +190,29 @@ def export_aoi(
         lines.append("    visualizations: []")
     else:
         lines.append("    visualizations:")
-    index_by_id = {i.id: i for i in indices}
     for viz in ordered:
         lines.append(f"      # {viz.id}" + (f" ({comment(viz.status)})" if viz.status else ""))
+        twins = [i for i in same[Identity.of_visualization(viz)] if i != viz.id]
+        if twins:
+            # The API should refuse a second one (409), but the listing showed one: the
+            # declaration stands for both, and the reader should know which one it names.
+            lines.append(
+                f"      # also {', '.join(twins)}: the same index and assets, so this one "
+                "declaration covers it"
+            )
         lines.append(f"      - {refs.index(viz)}")
         lines += _asset_lines(refs.assets(viz, seen.assets))
-        lines += _rollback_comment(viz, index_by_id.get(viz.index_id), records.get(viz.id))
+        lines += _rollback_comment(viz, indices.get(viz.index_id), records.get(viz.id))
     skipped = [v for v in seen.visualizations if not v.assets]
     for viz in skipped:
         lines.append(f"      # not exported: {viz.id}, the API listed it without assets")
     return AoiExport(seen.aoi, tuple(lines), len(ordered))
 
 
-def _index_name(viz: Visualization, indices: Sequence[Index]) -> str:
-    for index in indices:
-        if index.id == viz.index_id:
-            return index.name
+def _index_name(viz: Visualization, indices: Mapping[str, Index]) -> str:
+    index = indices.get(viz.index_id)
+    if index is not None:
+        return index.name
     return viz.index_name or viz.index_id
 
 
@@ -242,9 +260,11 @@ def _rollback_comment(
     ]
 
 
-def document(entries: Sequence[AoiExport]) -> str:
-    """One spec file holding ``entries``."""
-    lines = [*HEADER, "version: 1", "aois:"]
+def document(entries: Sequence[AoiExport], *, schema_beside: bool = True) -> str:
+    """One spec file holding ``entries``; ``schema_beside``: the schema is written beside it
+    (otherwise the header says how to get it)."""
+    header = list(HEADER) if schema_beside else [HEADER[0], SCHEMA_HINT, *HEADER[1:]]
+    lines = [*header, "version: 1", "aois:"]
     for entry in entries:
         lines += entry.lines
     return "\n".join(lines) + "\n"
@@ -270,4 +290,7 @@ def file_names(aois: Sequence[Aoi]) -> dict[str, str]:
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60].strip("-")
+    # Accents folded away (NFKD: "Zürich" -> "zurich"); other letters kept ("東京"), so names
+    # in any script still give readable file names.
+    folded = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return re.sub(r"[\W_]+", "-", folded.lower()).strip("-")[:60].strip("-")

@@ -79,12 +79,13 @@ def build_plan(
     spec_paths: Sequence[str] = (),
     api_url: str = "",
     targets: Sequence[str] = (),
-    previous_matches: Mapping[str, Mapping[str, str]] | None = None,
+    previous_matches: selectors.Records | None = None,
 ) -> Plan:
     """The changes that bring the observed world to the desired one.
 
-    ``previous_matches`` is what the state remembers of each selector at the last apply:
-    selector key -> {AOI id: AOI name}. Raises ``ResolutionError`` when ``desired`` carries
+    ``previous_matches`` is what the state remembers of each selector of the spec files read
+    at the last apply: spec file -> selector key -> {AOI id: AOI name}
+    (``selectors.previous_records``). Raises ``ResolutionError`` when ``desired`` carries
     references that did not resolve.
     """
     desired.raise_for_problems()
@@ -192,7 +193,7 @@ def _new_assets_notes(
         if candidates:
             before = min(candidates, key=lambda v: (-len(v.assets), v.id))
             claimed.add(before.id)
-            notes.append(_new_assets_note(item, before))
+            notes.append(_new_assets_note(item, before, assets))
     return notes
 
 
@@ -225,8 +226,16 @@ def _later(first: str | None, second: str | None) -> bool | None:
         return None
 
 
-def _new_assets_note(item: DesiredVisualization, before: Visualization) -> PlanWarning:
-    new = len(item.identity.asset_ids - {a.id for a in before.assets})
+def _new_assets_note(
+    item: DesiredVisualization, before: Visualization, assets: Mapping[str, Asset], limit: int = 5
+) -> PlanWarning:
+    new = sorted(
+        (assets[i] for i in item.identity.asset_ids - {a.id for a in before.assets}),
+        key=lambda a: (a.date, a.name, a.id),
+    )
+    named = ", ".join(f"{a.name} {a.date}" for a in new[:limit])
+    if len(new) > limit:
+        named += f" and {len(new) - limit} more"
     total = len(item.identity.asset_ids)
     return PlanWarning(
         kind="new-assets",
@@ -234,7 +243,8 @@ def _new_assets_note(item: DesiredVisualization, before: Visualization) -> PlanW
         aoi_name=item.aoi.name,
         visualization_id=before.id,
         message=(
-            f"{new} new {'asset' if new == 1 else 'assets'} since visualization {before.id} "
+            f"{len(new)} new {'asset' if len(new) == 1 else 'assets'} ({named}) since "
+            f"visualization {before.id} "
             f"('{item.index.name}' over "
             f"{_assets_text(before)}): a new one over all {total} assets is created "
             f"(assets: all); {before.id} stays, the API has no delete"

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
 from reconciler import resolve, selectors
@@ -22,7 +23,7 @@ from reconciler.client import PixxelClient
 from reconciler.events import Listener, Refreshed, ignore
 from reconciler.observed import Observed, ObservedAoi
 from reconciler.resolve import Selection
-from reconciler.spec import Specs
+from reconciler.spec import Specs, looks_like_uuid
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -129,6 +130,7 @@ def read_account(
     pick: Callable[[Sequence[Aoi]], Sequence[Aoi]],
     *,
     with_assets: bool,
+    refs: Sequence[str] | None = None,
     parallelism: int = 8,
     listener: Listener = ignore,
 ) -> Observed:
@@ -137,11 +139,17 @@ def read_account(
     One AOI listing and one index listing; then per chosen AOI its visualizations and, with
     ``with_assets``, its assets (only for AOIs that have visualizations), all in parallel,
     reporting progress to ``listener``. ``pick`` may raise (an ``--aoi`` that matches none).
+
+    ``refs`` (AOI ids or names): instead of the whole listing, only the AOIs they name, each
+    found with the listing's ``aoi_id`` or ``aoi_name`` filter (``_named_aois``).
     """
     with _Pool(parallelism, listener) as pool:
-        aois_f = pool.submit("AOIs", client.list_aois)
         indices_f = pool.submit("indices", client.list_indices)
-        aois, indices = tuple(aois_f.result()), tuple(indices_f.result())
+        if refs is None:
+            aois: tuple[Aoi, ...] = tuple(pool.submit("AOIs", client.list_aois).result())
+        else:
+            aois = _named_aois(pool, client, refs, with_names=with_assets)
+        indices = tuple(indices_f.result())
         chosen = list(pick(aois))
         viz_f = {
             aoi.id: pool.submit(
@@ -166,6 +174,39 @@ def read_account(
     }
     log.info("read %d AOIs for export (%d with assets)", len(by_aoi), len(assets))
     return Observed(aois=aois, indices=indices, by_aoi=by_aoi)
+
+
+def _named_aois(
+    pool: _Pool, client: PixxelClient, refs: Sequence[str], *, with_names: bool
+) -> tuple[Aoi, ...]:
+    """The AOIs ``refs`` name, and every AOI of their names; one filtered request per ref.
+
+    An id-like ref is looked up by id first, then by name like any other; the API's name
+    filter is trusted to narrow the listing, not to match exactly, so matches are checked
+    here. ``with_names``: an AOI found by id also brings the others of its name (references
+    by name need to know that it is unique). A ref that finds nothing brings the whole
+    listing instead, for the error's closest names.
+    """
+
+    def find(ref: str) -> list[Aoi]:
+        if looks_like_uuid(ref):
+            found = [a for a in client.list_aois(aoi_id=ref) if a.id == ref]
+            if found:
+                return found
+        return [a for a in client.list_aois(name=ref) if a.name == ref]
+
+    per_ref = [pool.submit(f"AOI {ref}", partial(find, ref)) for ref in refs]
+    found = {a.id: a for f in per_ref for a in f.result()}
+    if any(not f.result() for f in per_ref):
+        return tuple(pool.submit("AOIs", client.list_aois).result())
+    if with_names:
+        names = sorted({a.name for a in found.values()} - set(refs))
+        same_f = [
+            pool.submit(f"AOIs named {name}", partial(client.list_aois, name=name))
+            for name in names
+        ]
+        found.update({a.id: a for f in same_f for a in f.result() if a.name in names})
+    return tuple(found.values())
 
 
 def _bind(read: Callable[[str], list[T]], aoi_id: str) -> Callable[[], list[T]]:

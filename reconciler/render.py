@@ -96,6 +96,7 @@ _WARNING_KIND_TEXT = {
     "creating": "still being created",
     "new-assets": "new assets arrived: a new visualization over all of them is created",
     "unmatched": "no longer matched by a selector",
+    "no-match": "a selector matches no AOI",
 }
 #: The selectors section names at most this many selectors, and this many AOIs of each.
 _MAX_SELECTORS = 20
@@ -206,7 +207,7 @@ def _warning_item(w: PlanWarning, *, with_aoi: bool = False) -> _Item:
     # The planner's message is a whole sentence that already says what kind of warning it is;
     # the kind in words is only the fallback for a plan without one.
     title = _clean(w.message) or _WARNING_KIND_TEXT.get(w.kind, _clean(w.kind))
-    if with_aoi:
+    if with_aoi and w.aoi_id:
         title = f"{_clean(w.aoi_name)} ({_short(w.aoi_id)}): {title}"
     fields: tuple[tuple[str, _Value], ...] = ()
     if w.visualization_id and w.visualization_id not in w.message:
@@ -286,7 +287,9 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
 
     for g in active:
         out.append("")
-        header = f"AOI {_clean(g.aoi_name)} ({_short(g.aoi_id)}): {g.counts()}"
+        # Warnings about no AOI in particular (a selector that matches none) come first.
+        title = f"AOI {_clean(g.aoi_name)} ({_short(g.aoi_id)})" if g.aoi_id else "Specs"
+        header = f"{title}: {g.counts()}"
         out.append(style(header, bold=True))
         for item in _group_items(g):
             laid = _lay_out(item, width, indent=4)
@@ -547,16 +550,28 @@ def _md_details(section: _MdSection, shown: Sequence[str], *, is_open: bool) -> 
 
 
 def _md_quiet(groups: list[_Group]) -> str:
-    quiet = [g for g in groups if not g.changes]
-    if not quiet:
-        return ""
-    if len(quiet) > _MAX_UP_TO_DATE_NAMES:
-        other = " other" if len(quiet) < len(groups) else ""
-        return f"Nothing to change in {len(quiet)}{other} AOIs."
-    names = ", ".join(
-        f"{_md_code(_clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
-    )
-    return f"Nothing to change in: {names}."
+    """AOIs planned with nothing to change, and AOIs not planned at all: those a selector no
+    longer matches (their warnings say more), counted apart rather than as '0 unchanged'."""
+    quiet = [g for g in groups if not g.changes and g.summary is not None]
+    gone = [g for g in groups if not g.changes and g.summary is None and g.aoi_id]
+    lines = []
+    if quiet:
+        if len(quiet) > _MAX_UP_TO_DATE_NAMES:
+            other = " other" if len(quiet) < len(groups) else ""
+            lines.append(f"Nothing to change in {len(quiet)}{other} AOIs.")
+        else:
+            names = ", ".join(
+                f"{_md_code(_clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
+            )
+            lines.append(f"Nothing to change in: {names}.")
+    if gone:
+        label = "No longer matched by a selector, so not planned (see the warnings)"
+        if len(gone) > _MAX_UP_TO_DATE_NAMES:
+            lines.append(f"{label}: {len(gone)} AOIs.")
+        else:
+            names = ", ".join(_md_code(_clean(g.aoi_name)[:100]) for g in gone)
+            lines.append(f"{label}: {names}.")
+    return "\n\n".join(lines)
 
 
 def _md_ignored(plan: Plan) -> str:

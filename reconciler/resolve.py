@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from reconciler import selectors
@@ -21,6 +21,7 @@ from reconciler.observed import Observed
 from reconciler.plan import Mode
 from reconciler.selectors import SelectorResult
 from reconciler.spec import (
+    ASSET_POLICIES,
     AoiDecl,
     AssetSel,
     RollbackDecl,
@@ -283,69 +284,121 @@ def needs_assets_for_creates(
     return False
 
 
-def _resolve_selector(sel: AssetSel, aoi: Aoi, assets: Sequence[Asset]) -> Asset | Problem:
+_PER_AOI_ASSETS = (
+    "asset names and ids belong to one AOI: a selector selects assets by date, or declares "
+    "assets: all | any"
+)
+
+
+@dataclass(frozen=True)
+class _Issue:
+    """A problem found on one AOI: ``problem`` as a per-AOI entry reports it; ``general`` the
+    same without anything particular to that AOI, so that a selector's problem on many AOIs is
+    reported once; ``detail`` what ``general`` leaves out that is still worth saying when the
+    selector matched one AOI (closest names, the dates it has)."""
+
+    problem: Problem
+    general: str
+    detail: str = ""
+
+    @classmethod
+    def same(cls, problem: Problem) -> _Issue:
+        """A problem that reads the same on every AOI (an unknown index, say)."""
+        return cls(problem, problem.message)
+
+
+def _resolve_selector(sel: AssetSel, aoi: Aoi, assets: Sequence[Asset]) -> Asset | _Issue:
     label = f"AOI '{aoi.name}'"
     if sel.kind == "id":
         for asset in assets:
             if asset.id == sel.value:
                 return asset
-        return Problem(f"asset id '{sel.value}' is not an asset of {label}", sel.where)
+        return _Issue(
+            Problem(f"asset id '{sel.value}' is not an asset of {label}", sel.where),
+            f"asset id '{sel.value}' is not an asset of the AOI; {_PER_AOI_ASSETS}",
+        )
     if sel.kind == "name":
         named = [a for a in assets if a.name == sel.value]
         if len(named) == 1:
             return named[0]
         if named:
             ids = ", ".join(a.id for a in named)
-            return Problem(
-                f"{len(named)} assets of {label} are named '{sel.value}' ({ids}): use the id",
-                sel.where,
+            return _Issue(
+                Problem(
+                    f"{len(named)} assets of {label} are named '{sel.value}' ({ids}): use the id",
+                    sel.where,
+                ),
+                f"several assets of the AOI are named '{sel.value}'; {_PER_AOI_ASSETS}",
             )
         hint = closest(sel.value, (a.name for a in assets))
-        return Problem(f"unknown asset '{sel.value}' in {label}{hint}", sel.where)
+        policy = sel.value.lower()
+        if policy in ASSET_POLICIES:  # [all] is a list naming an asset 'all', not the policy
+            hint += f"; for the policy, write assets: {policy} (without brackets)"
+        return _Issue(
+            Problem(f"unknown asset '{sel.value}' in {label}{hint}", sel.where),
+            f"unknown asset '{sel.value}'; {_PER_AOI_ASSETS}",
+            hint,
+        )
     dated = [a for a in assets if a.date == sel.value]
     if len(dated) == 1:
         return dated[0]
     if dated:
         names = ", ".join(a.name for a in dated)
-        return Problem(
-            f"{len(dated)} assets of {label} are dated {sel.value} ({names}): "
-            "name the one you mean",
-            sel.where,
+        return _Issue(
+            Problem(
+                f"{len(dated)} assets of {label} are dated {sel.value} ({names}): "
+                "name the one you mean",
+                sel.where,
+            ),
+            f"several assets of the AOI are dated {sel.value}: name the one you mean in a "
+            "per-AOI entry",
+            f" ({names})",
         )
-    return Problem(
-        f"no asset of {label} is dated {sel.value}; its asset dates are: "
-        f"{_listing(a.date for a in assets) or 'none'}",
-        sel.where,
+    dates = f"its asset dates are: {_listing(a.date for a in assets) or 'none'}"
+    return _Issue(
+        Problem(f"no asset of {label} is dated {sel.value}; {dates}", sel.where),
+        f"no asset of the AOI is dated {sel.value}",
+        f"; {dates}",
     )
 
 
 # --- visualizations --------------------------------------------------------------------------
 
 
-def pick_any(index_id: str, visualizations: Sequence[Visualization]) -> Visualization | None:
+def pick_any(
+    index_id: str, visualizations: Sequence[Visualization], remembered: Collection[str] = ()
+) -> Visualization | None:
     """The visualization of this index that the policy "any" settles on, or None.
 
-    Any one will do, but always the same one: one that did not fail, over the most assets,
-    then the most recent assets, then the smallest id.
+    Any one will do, but always the same one: one that did not fail; then one the state has
+    records of (``remembered``: the one this tool created or rolled back, so that another
+    appearing later does not move the declaration and its rollbacks); then over the most
+    assets, the most recent assets, the smallest id.
     """
     # Sorted by id first: max() keeps the first of equals, so the smallest id wins ties.
     candidates = sorted((v for v in visualizations if v.index_id == index_id), key=lambda v: v.id)
     if not candidates:
         return None
 
-    def rank(viz: Visualization) -> tuple[bool, int, str]:
+    def rank(viz: Visualization) -> tuple[bool, bool, int, str]:
         latest = max((a.date for a in viz.assets), default="")
-        return (viz.status != "failed", len(viz.assets), latest)
+        return (viz.status != "failed", viz.id in remembered, len(viz.assets), latest)
 
     return max(candidates, key=rank)
 
 
 @dataclass(frozen=True)
 class SelectorProblem:
-    """A problem in what a selector declares, found on one of the AOIs it matched."""
+    """A problem in what a selector declares, found on one of the AOIs it matched.
+
+    ``general`` says it without what is particular to the AOI and ``detail`` is that part
+    (see ``resolve_desired``, which reports each problem once for all the AOIs it is on).
+    """
 
     problem: Problem
     aoi_name: str
+    general: str
+    detail: str = ""
 
 
 def resolve_visualizations(
@@ -354,13 +407,15 @@ def resolve_visualizations(
     indices: IndexLookup,
     assets: Sequence[Asset] | None,
     visualizations: Sequence[Visualization],
+    remembered: Collection[str] = (),
 ) -> tuple[list[DesiredVisualization], list[Problem], list[SelectorProblem]]:
     """Resolve every visualization declared for one AOI (possibly across several spec entries).
 
     Declarations that resolve to the same visualization are one if they agree (each may add a
     resolution or a rollback of a mode the other leaves out); otherwise that is a problem
     naming both positions. Problems in what a selector declares come back apart, with the
-    AOI, so that the same problem on many AOIs can be reported once.
+    AOI, so that the same problem on many AOIs can be reported once. ``remembered``: ids of
+    the visualizations the state has records of (see ``pick_any``).
     """
     desired: list[DesiredVisualization] = []
     problems: list[Problem] = []
@@ -368,10 +423,10 @@ def resolve_visualizations(
     seen: dict[Identity, int] = {}
     existing = by_identity(visualizations)
     for decl in decls:
-        found_problems: list[Problem] = []
+        found_issues: list[_Issue] = []
         for viz in decl.visualizations:
             found = _resolve_one(
-                aoi, viz, indices, assets, existing, visualizations, found_problems
+                aoi, viz, indices, assets, existing, visualizations, remembered, found_issues
             )
             if found is None:
                 continue
@@ -381,19 +436,24 @@ def resolve_visualizations(
                 desired.append(found)
                 continue
             first = desired[seen[key]]
-            conflict = disagreement(
-                f"visualization '{found.index.name}' on AOI '{aoi.name}'",
+            sides = (
                 (first.resolution, first.rollbacks, first.where),
                 (found.resolution, found.rollbacks, found.where),
             )
-            if conflict is not None:
-                found_problems.append(conflict)
-            else:
+            conflict = disagreement(
+                f"visualization '{found.index.name}' on AOI '{aoi.name}'", *sides
+            )
+            if conflict is None:
                 desired[seen[key]] = _merged(first, found)
+                continue
+            general = disagreement(f"visualization '{found.index.name}'", *sides)
+            found_issues.append(_Issue(conflict, general.message if general else ""))
         if decl.selector is None:
-            problems.extend(found_problems)
+            problems.extend(i.problem for i in found_issues)
         else:
-            from_selectors.extend(SelectorProblem(p, aoi.name) for p in found_problems)
+            from_selectors.extend(
+                SelectorProblem(i.problem, aoi.name, i.general, i.detail) for i in found_issues
+            )
     return desired, problems, from_selectors
 
 
@@ -414,16 +474,17 @@ def _resolve_one(
     assets: Sequence[Asset] | None,
     existing: dict[Identity, Visualization],
     visualizations: Sequence[Visualization],
-    problems: list[Problem],
+    remembered: Collection[str],
+    issues: list[_Issue],
 ) -> DesiredVisualization | None:
-    before = len(problems)
+    before = len(issues)
     index = indices.resolve(viz.index, viz.index_where)
     if isinstance(index, Problem):
-        problems.append(index)  # and go on: the asset references may have problems too
+        issues.append(_Issue.same(index))  # and go on: the asset references may have problems too
     if viz.assets is None and viz.asset_policy == "any" and isinstance(index, Index):
-        settled = pick_any(index.id, visualizations)
+        settled = pick_any(index.id, visualizations, remembered)
         if settled is not None:
-            return _desired(aoi, index, viz, None, settled.assets, problems, before)
+            return _desired(aoi, index, viz, None, settled.assets, issues, before)
     chosen: list[Asset] = []
     known = assets
     ids_only = viz.assets is not None and all(s.kind == "id" for s in viz.assets)
@@ -435,11 +496,16 @@ def _resolve_one(
     if known is None:
         if isinstance(index, Problem):
             return None
-        problems.append(
-            Problem(
-                f"the assets of AOI '{aoi.name}' were not read, so {viz.describe()} cannot be "
-                "resolved (a bug in reconciler's refresh: please report it)",
-                viz.where,
+        bug = "(a bug in reconciler's refresh: please report it)"
+        issues.append(
+            _Issue(
+                Problem(
+                    f"the assets of AOI '{aoi.name}' were not read, so {viz.describe()} cannot "
+                    f"be resolved {bug}",
+                    viz.where,
+                ),
+                f"the assets of the AOI were not read, so {viz.describe()} cannot be resolved "
+                + bug,
             )
         )
         return None
@@ -447,23 +513,25 @@ def _resolve_one(
         first_at: dict[str, Where] = {}
         for sel in viz.assets:
             asset = _resolve_selector(sel, aoi, known)
-            if isinstance(asset, Problem):
-                problems.append(asset)
+            if isinstance(asset, _Issue):
+                issues.append(asset)
             elif asset.id in first_at:
-                problems.append(
-                    Problem(
-                        f"asset '{asset.name}' is selected twice: first at {first_at[asset.id]}",
-                        sel.where,
+                twice = f"is selected twice: first at {first_at[asset.id]}"
+                issues.append(
+                    _Issue(
+                        Problem(f"asset '{asset.name}' {twice}", sel.where),
+                        f"the same asset {twice}",
+                        f" ('{asset.name}')",
                     )
                 )
             else:
                 first_at[asset.id] = sel.where
                 chosen.append(asset)
-    if len(problems) > before or isinstance(index, Problem):
+    if len(issues) > before or isinstance(index, Problem):
         return None
     if viz.assets is None:
-        return _desired(aoi, index, viz, None, known, problems, before)
-    return _desired(aoi, index, viz, tuple(chosen), chosen, problems, before)
+        return _desired(aoi, index, viz, None, known, issues, before)
+    return _desired(aoi, index, viz, tuple(chosen), chosen, issues, before)
 
 
 def _desired(
@@ -472,13 +540,13 @@ def _desired(
     viz: VisualizationDecl,
     assets: tuple[Asset, ...] | None,
     identity_assets: Sequence[Asset],
-    problems: list[Problem],
+    issues: list[_Issue],
     before: int,
 ) -> DesiredVisualization | None:
     """The resolved declaration over ``identity_assets`` (its identity), rollbacks checked."""
     dates = frozenset(a.date for a in identity_assets)
-    rollbacks = [_resolve_rollback(index, rb, dates, problems) for rb in viz.rollbacks]
-    if len(problems) > before:
+    rollbacks = [_resolve_rollback(index, rb, dates, issues) for rb in viz.rollbacks]
+    if len(issues) > before:
         return None
     return DesiredVisualization(
         aoi=aoi,
@@ -493,23 +561,19 @@ def _desired(
 
 
 def _resolve_rollback(
-    index: Index, rollback: RollbackDecl, dates: frozenset[str], problems: list[Problem]
+    index: Index, rollback: RollbackDecl, dates: frozenset[str], issues: list[_Issue]
 ) -> ResolvedRollback | None:
     problem = mode_problem(index, rollback.mode, rollback.where)
     if problem is not None:
-        problems.append(problem)
+        issues.append(_Issue.same(problem))
         return None
     missing = [
         (d, w) for d, w in zip(rollback.dates, rollback.date_wheres, strict=True) if d not in dates
     ]
+    its_dates = f" (its dates: {_listing(dates) or 'none'})"
     for date, where in missing:
-        problems.append(
-            Problem(
-                f"rollback date {date} is not a date of this visualization's assets "
-                f"(its dates: {_listing(dates) or 'none'})",
-                where,
-            )
-        )
+        general = f"rollback date {date} is not a date of this visualization's assets"
+        issues.append(_Issue(Problem(general + its_dates, where), general, its_dates))
     if missing:
         return None
     return ResolvedRollback(rollback.mode, rollback.dates, rollback.revision, rollback.where)
@@ -518,12 +582,21 @@ def _resolve_rollback(
 # --- everything at once ----------------------------------------------------------------------
 
 
-def resolve_desired(selection: Selection, observed: Observed) -> Desired:
-    """Resolve every declaration of every selected AOI against what was observed there."""
+def resolve_desired(
+    selection: Selection, observed: Observed, remembered: Collection[str] = ()
+) -> Desired:
+    """Resolve every declaration of every selected AOI against what was observed there.
+
+    ``remembered``: ids of the visualizations the state has records of, which ``assets: any``
+    sticks to (``pick_any``).
+
+    A problem in what a selector declares is reported once, at its position, with the AOIs it
+    is on: one mistake in a selector over hundreds of AOIs is one line, not hundreds.
+    """
     lookup = IndexLookup(observed.indices)
     desired: list[DesiredVisualization] = []
     problems = list(selection.problems)
-    from_selectors: dict[tuple[Where | None, str], list[str]] = {}
+    from_selectors: dict[tuple[Where | None, str], list[SelectorProblem]] = {}
     for aoi_id, (aoi, decls) in selection.groups.items():
         seen = observed.by_aoi.get(aoi_id)
         found, more, selector_problems = resolve_visualizations(
@@ -532,14 +605,14 @@ def resolve_desired(selection: Selection, observed: Observed) -> Desired:
             lookup,
             seen.assets if seen is not None else None,
             seen.visualizations if seen is not None else (),
+            remembered,
         )
         desired.extend(found)
         problems.extend(more)
         for sp in selector_problems:
-            key = (sp.problem.where, sp.problem.message)
-            from_selectors.setdefault(key, []).append(sp.aoi_name)
-    for (where, message), names in from_selectors.items():
-        problems.append(Problem(f"{message} ({_on_aois(names)})", where))
+            from_selectors.setdefault((sp.problem.where, sp.general), []).append(sp)
+    for (where, general), found_on in from_selectors.items():
+        problems.append(Problem(_on_aois(general, found_on), where))
     return Desired(
         aois=tuple(aoi for aoi, _ in selection.groups.values()),
         visualizations=tuple(desired),
@@ -549,12 +622,15 @@ def resolve_desired(selection: Selection, observed: Observed) -> Desired:
     )
 
 
-def _on_aois(names: Sequence[str], limit: int = 5) -> str:
-    """'on AOI 'A', matched by this selector' / 'on 7 AOIs matched by this selector: …'."""
-    quoted = [f"'{n}'" for n in sorted(set(names))]
-    if len(quoted) == 1:
-        return f"on AOI {quoted[0]}, matched by this selector"
-    shown = ", ".join(quoted[:limit]) + (
-        f", … ({len(quoted) - limit} more)" if len(quoted) > limit else ""
-    )
-    return f"on {len(quoted)} AOIs matched by this selector: {shown}"
+def _on_aois(general: str, found_on: Sequence[SelectorProblem], limit: int = 5) -> str:
+    """The message of one selector problem found on some AOIs, naming them (at most ``limit``).
+
+    On one AOI the details particular to it are kept: '… (closest: …) (on AOI 'A', matched by
+    this selector)'; on several: '… (on 7 AOIs matched by this selector: 'A', … and 2 more)'.
+    """
+    names = sorted({sp.aoi_name for sp in found_on})
+    if len(names) == 1:
+        return f"{general}{found_on[0].detail} (on AOI '{names[0]}', matched by this selector)"
+    shown = ", ".join(f"'{n}'" for n in names[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"{general} (on {len(names)} AOIs matched by this selector: {shown}{more})"

@@ -5,7 +5,12 @@ holds: a name in ``names`` equal to the AOI's name or a glob pattern matching it
 (``fnmatchcase``: ``*``, ``?``, ``[abc]``; case-sensitive), the AOI's id in ``ids``, its
 ``project_id`` in ``projects``. A plain name or an id that matches no listed AOI is a spec
 problem at its position (a typo must not select nothing silently); a pattern or a project
-that matches nothing is not (a new project may be empty), and the plan shows it.
+that matches nothing is not (a new project may be empty): the plan warns about a selector that
+matches no AOI.
+
+What each selector matched is remembered per spec file (``state.State.selectors``): a plan
+reports, and an apply replaces, only the records of the files under the spec paths it was given
+(``covered``), so planning one file never reports the selectors of the others as gone.
 
 Reading the AOIs: one listing serves every selector and every per-AOI entry. When every
 declaration is a selector naming projects, ``listing_projects`` says which projects to ask
@@ -14,6 +19,7 @@ the API for (its ``project_ids`` filter), so AOIs of other projects are never pa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -107,15 +113,63 @@ def match(selector: SelectorDecl, aois: Sequence[Aoi], *, filtered: bool = False
     return SelectorResult(selector, tuple(a for a in aois if hit(a)), tuple(problems))
 
 
+#: Records: spec file -> selector key -> {AOI id: AOI name} (``state.State.selectors``).
+Records = Mapping[str, Mapping[str, Mapping[str, str]]]
+
+
+def spec_file(where: str) -> str:
+    """The spec file of a position as plans write it ('path:line:column'), as records name it.
+
+    Normalised ('./specs/a.yaml' is 'specs/a.yaml'), so that ``plan specs/`` and
+    ``plan ./specs/a.yaml`` agree on the file.
+    """
+    return os.path.normpath(where.rsplit(":", 2)[0])
+
+
+def covered(file: str, spec_paths: Sequence[str]) -> bool:
+    """Whether a plan of ``spec_paths`` reads ``file``, or would if it still existed.
+
+    A file given, or one under a directory given. The file "" (records of an older reconciler,
+    which did not keep the file) is covered by every plan.
+    """
+    if not file:
+        return True
+    for path in spec_paths:
+        base = os.path.normpath(path)
+        if base == os.curdir:
+            if not os.path.isabs(file) and file.split(os.sep, 1)[0] != os.pardir:
+                return True
+        elif file == base or file.startswith(base.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+def previous_records(records: Records, spec_paths: Sequence[str]) -> Records:
+    """The records of the spec files a plan of ``spec_paths`` reads."""
+    return {file: keys for file, keys in records.items() if covered(file, spec_paths)}
+
+
+def records(summaries: Sequence[SelectorSummary]) -> dict[str, dict[str, dict[str, str]]]:
+    """What the selectors still in the specs match now, as the state records it."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for summary in summaries:
+        if summary.where is not None:
+            out.setdefault(spec_file(summary.where), {})[summary.key] = {
+                a.id: a.name for a in summary.matched
+            }
+    return out
+
+
 def summarize(
     results: Sequence[SelectorResult],
-    previous: Mapping[str, Mapping[str, str]],
+    previous: Records,
     *,
     declared: Collection[str] = (),
 ) -> tuple[tuple[SelectorSummary, ...], list[PlanWarning]]:
     """What each selector matched, and what it matched at the last apply but no longer does.
 
-    ``previous`` is the state's record: selector key -> {AOI id: AOI name} at the last apply.
+    ``previous`` is the state's record of the spec files read (``previous_records``): spec
+    file -> selector key -> {AOI id: AOI name} at the last apply.
     A selector still in the specs lists the AOIs it dropped; a recorded selector that is gone
     (removed, or its criteria edited) lists those of its AOIs that no selector matches now.
     A dropped AOI that nothing in the specs declares any more (not in ``declared``) gets a
@@ -125,11 +179,14 @@ def summarize(
     summaries: list[SelectorSummary] = []
     warnings: list[PlanWarning] = []
     now_matched = {aoi.id for r in results for aoi in r.matched}
-    current = {r.selector.key for r in results}
+    current = {(spec_file(str(r.selector.where)), r.selector.key) for r in results}
+    current_keys = {key for _, key in current}
+    legacy = previous.get("", {})
     for result in results:
         selector = result.selector
         mine = {aoi.id for aoi in result.matched}
-        dropped = _dropped(previous.get(selector.key, {}), mine)
+        recorded = previous.get(spec_file(str(selector.where)), {}).get(selector.key)
+        dropped = _dropped(legacy.get(selector.key, {}) if recorded is None else recorded, mine)
         summaries.append(
             SelectorSummary(
                 key=selector.key,
@@ -145,9 +202,15 @@ def summarize(
             for a in dropped
             if a.id not in declared
         ]
-    for key, recorded in sorted(previous.items()):
-        if key in current:
-            continue
+        if not result.matched:
+            warnings.append(_no_match_warning(selector))
+    gone = [
+        (key, recorded)
+        for file, keys in sorted(previous.items())
+        for key, recorded in sorted(keys.items())
+        if (file, key) not in current and not (file == "" and key in current_keys)
+    ]
+    for key, recorded in gone:
         dropped = _dropped(recorded, now_matched)
         if not dropped:
             continue  # edited or moved: its AOIs are all matched by a selector now
@@ -167,6 +230,21 @@ def _dropped(recorded: Mapping[str, str], matched: set[str]) -> tuple[AoiName, .
 
 def _by_name(aoi: AoiName) -> tuple[str, str]:
     return (aoi.name, aoi.id)
+
+
+def _no_match_warning(selector: SelectorDecl) -> PlanWarning:
+    # Not an error: a new project, or a pattern for AOIs still to come, may match nothing yet.
+    # But a mistyped project id or pattern looks just the same, and must not go unseen.
+    return PlanWarning(
+        kind="no-match",
+        aoi_id="",
+        aoi_name="",
+        message=(
+            f"the selector ({selector.key}) matches no AOI, so it declares nothing; if it "
+            "should match some, check its patterns and project ids for typos"
+        ),
+        where=str(selector.where),
+    )
 
 
 def _dropped_warning(aoi: AoiName, key: str, where: str | None) -> PlanWarning:

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -91,9 +92,9 @@ EXTENSION_PREFIX = "x-"
 
 Mode = Literal["dynamic", "theoretical"]
 
-# What YAML 1.1 would read as a date (1-2 digit month/day): such text is meant as a date, so a
-# bad one is reported as a bad date rather than silently taken as an asset name.
-_DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ tT].*)?")
+#: What YAML 1.1 would read as a date (1-2 digit month/day): such text is meant as a date, so
+#: a bad one is reported as a bad date rather than silently taken as an asset name.
+DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ tT].*)?")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -142,7 +143,7 @@ def _spec_date(value: Any) -> str:
 
 def _asset_selector(value: Any) -> str:
     """An asset id, name or ISO date; dates come back as ISO strings."""
-    if isinstance(value, dt.date) or (isinstance(value, str) and _DATE_LIKE.fullmatch(value)):
+    if isinstance(value, dt.date) or (isinstance(value, str) and DATE_LIKE.fullmatch(value)):
         return _spec_date(value)
     if isinstance(value, str):
         if not value.strip():
@@ -155,14 +156,16 @@ def _asset_selector(value: Any) -> str:
     )
 
 
-def _aoi_id(value: Any) -> Any:
-    """A bare ``aoi: <value>`` is an id; a name written there is the likely mistake."""
+def _aoi_id(value: Any, *, by_name: str = "to give the AOI by name write aoi: {{name: {}}}") -> Any:
+    """A bare ``aoi: <value>`` is an id; a name written there is the likely mistake.
+
+    ``by_name`` is the hint, with ``{}`` for the value: what to write instead to name the AOI.
+    """
     if isinstance(value, str) and not looks_like_uuid(value):
         raise PydanticCustomError(
             "aoi_id",
             f"{_describe(value)} is not an AOI id (ids look like "
-            f"89a291cd-7ad8-5f86-aeee-55e92b0a0f5d); to give the AOI by name write "
-            f"aoi: {{name: {value}}}",
+            f"89a291cd-7ad8-5f86-aeee-55e92b0a0f5d); " + by_name.format(value),
         )
     return value
 
@@ -487,6 +490,19 @@ class AoiEntry(BaseModel):
         return _no_null(value)
 
 
+SelectorAoiIdText = Annotated[
+    str,
+    BeforeValidator(
+        lambda value: _aoi_id(value, by_name="to select AOIs by name write names: [{}]")
+    ),
+    Field(
+        title="AOI id",
+        description="An AOI's id (a UUID). To select AOIs by name, use names: [...].",
+        examples=["89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"],
+        json_schema_extra={"pattern": "^" + _UUID.pattern + "$"},
+    ),
+]
+
 ProjectIdText = Annotated[
     str,
     BeforeValidator(lambda value: _uuid_text(value, "project id")),
@@ -498,8 +514,44 @@ ProjectIdText = Annotated[
     ),
 ]
 
+
+def unclosed_bracket(pattern: str) -> int | None:
+    """Where a ``[`` of a glob pattern opens a set that is never closed, or None.
+
+    ``fnmatch`` reads such a ``[`` as a literal character, so ``Farm-[`` would silently match
+    only an AOI named exactly that: almost surely a typo. Sets follow ``fnmatch``: ``[!...]``
+    negates, and a ``]`` right after ``[`` or ``[!`` is a member, not the end.
+    """
+    i, n = 0, len(pattern)
+    while i < n:
+        if pattern[i] != "[":
+            i += 1
+            continue
+        j = i + 1
+        if j < n and pattern[j] == "!":
+            j += 1
+        if j < n and pattern[j] == "]":
+            j += 1
+        j = pattern.find("]", j)
+        if j < 0:
+            return i
+        i = j + 1
+    return None
+
+
+def _name_pattern(value: Any) -> Any:
+    if isinstance(value, str) and (at := unclosed_bracket(value)) is not None:
+        raise PydanticCustomError(
+            "name_pattern",
+            f"{_describe(value)}: the '[' at character {at + 1} is never closed; expected a set "
+            "like [abc] (one of a, b, c), or [[] for a literal '['",
+        )
+    return value
+
+
 AoiNamePattern = Annotated[
     str,
+    AfterValidator(_name_pattern),
     Field(
         min_length=1,
         title="AOI name or pattern",
@@ -533,7 +585,7 @@ class SelectorMatchModel(BaseModel):
         ),
         examples=[["Farm-*", "Pune-East"]],
     )
-    ids: list[AoiIdText] | None = Field(
+    ids: list[SelectorAoiIdText] | None = Field(
         default=None,
         min_length=1,
         title="AOI ids",
@@ -1151,7 +1203,7 @@ def _selector_decls(doc: Document, problems: list[Problem]) -> list[SelectorDecl
 
 def _asset_kind(doc: Document, loc: Loc, value: str) -> Literal["id", "name", "date"]:
     raw = _at(doc.data, loc)
-    if isinstance(raw, dt.date) or (isinstance(raw, str) and _DATE_LIKE.fullmatch(raw)):
+    if isinstance(raw, dt.date) or (isinstance(raw, str) and DATE_LIKE.fullmatch(raw)):
         return "date"
     return "id" if looks_like_uuid(value) else "name"
 
@@ -1397,7 +1449,7 @@ def _problem(error: Any, doc: Document) -> Problem:
             f"all or any, got {_describe(value)}"
         )
         if isinstance(value, str):
-            close = difflib.get_close_matches(value, ASSET_POLICIES, n=1)
+            close = difflib.get_close_matches(value.lower(), ASSET_POLICIES, n=1)
             if close:
                 message += f" (did you mean '{close[0]}'?)"
         return Problem(message, where)

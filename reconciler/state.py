@@ -18,11 +18,13 @@ that diffs well::
           "updated_at": "2025-01-02T03:04:05Z"
         }
       },
-      "selectors": {"names: Farm-*": {"<aoi id>": "<aoi name>"}}
+      "selectors": {"specs/farms.yaml": {"names: Farm-*": {"<aoi id>": "<aoi name>"}}}
     }
 
-``selectors`` (present once specs use selectors) remembers which AOIs each selector matched at
-the last apply, so a plan can say which ones it no longer matches.
+``selectors`` (present once specs use selectors) remembers, per spec file, which AOIs each of
+its selectors matched at the last apply that read that file, so a plan can say which ones it
+no longer matches. Per file, because a plan or apply may read some spec files only: it reports
+and replaces the records of those files, and leaves the others' alone.
 
 This module is the pure model (``State``, ``VizRecord``) and its parsing (``parse_state``,
 ``parse_record``); where the state is kept, how it is written without losing a record on a crash,
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -86,8 +88,9 @@ class State:
     """Every record, keyed by visualization id: plain data, JSON-serialisable via ``to_dict``."""
 
     visualizations: dict[str, VizRecord] = field(default_factory=dict)
-    #: selector key -> {AOI id: AOI name} it matched at the last apply
-    selectors: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: spec file -> selector key -> {AOI id: AOI name} it matched at the last apply; the file
+    #: "" holds records of an older reconciler, which did not keep the file
+    selectors: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def get(self, visualization_id: str) -> VizRecord | None:
         """The record of one visualization, or None if this tool never rolled it back."""
@@ -174,6 +177,31 @@ class State:
         else:
             self.visualizations[visualization_id] = record
 
+    def record_selectors(
+        self,
+        matches: Mapping[str, Mapping[str, Mapping[str, str]]],
+        *,
+        replacing: Callable[[str], bool],
+    ) -> bool:
+        """Remember what each selector matched: spec file -> selector key -> {AOI id: name}.
+
+        The records of every file in ``matches`` and of every recorded file ``replacing``
+        accepts (the files the apply read, or would have read had they not been deleted) give
+        way to ``matches``; other files' records stay. Returns whether anything changed.
+        """
+        merged = {file: keys for file, keys in self.selectors.items() if not replacing(file)}
+        merged.update(
+            {
+                file: {key: dict(aois) for key, aois in keys.items()}
+                for file, keys in matches.items()
+                if keys
+            }
+        )
+        if merged == self.selectors:
+            return False
+        self.selectors = merged
+        return True
+
     def to_dict(self) -> dict[str, Any]:
         """The whole state as the JSON object written to disk (a deep copy)."""
         data: dict[str, Any] = {
@@ -181,7 +209,10 @@ class State:
             "visualizations": {vid: rec.to_dict() for vid, rec in self.visualizations.items()},
         }
         if self.selectors:  # absent unless used, so such files stay as they always were
-            data["selectors"] = {key: dict(aois) for key, aois in self.selectors.items()}
+            data["selectors"] = {
+                file: {key: dict(aois) for key, aois in keys.items()}
+                for file, keys in self.selectors.items()
+            }
         return data
 
     @classmethod
@@ -201,13 +232,24 @@ class State:
             else:
                 hint = f"this reconciler reads version {STATE_VERSION}"
             raise StateError(f"{source}: unsupported state file version {_short(version)}: {hint}")
+        selectors = data.get("selectors")
+        if isinstance(selectors, dict) and any(
+            isinstance(keys, dict) and (not keys or any(isinstance(v, str) for v in keys.values()))
+            for keys in selectors.values()
+        ):
+            # Written before records named their spec file: selector key -> {AOI id: name}
+            # (empty for a selector that matched nothing; a file always has a selector).
+            data = {**data, "selectors": {"": selectors}}
         try:
             parsed = _StateFile.model_validate(data)
         except ValidationError as exc:
             raise _invalid(source, exc) from None
         return cls(
             visualizations={vid: _record(rec) for vid, rec in parsed.visualizations.items()},
-            selectors={key: dict(aois) for key, aois in parsed.selectors.items()},
+            selectors={
+                file: {key: dict(aois) for key, aois in keys.items()}
+                for file, keys in parsed.selectors.items()
+            },
         )
 
 
@@ -250,7 +292,7 @@ class _StateFile(BaseModel):
 
     version: int
     visualizations: dict[str, _VizFile]
-    selectors: dict[str, dict[str, str]] = Field(default_factory=dict)
+    selectors: dict[str, dict[str, dict[str, str]]] = Field(default_factory=dict)
 
 
 def _json_path(loc: tuple[int | str, ...]) -> str:
@@ -331,12 +373,15 @@ def _invalid(source: str, exc: ValidationError) -> StateError:
     )
 
 
-def parse_selectors(data: object) -> dict[str, dict[str, str]]:
-    """Selector matches as ``State.to_dict`` writes them; ``ValueError`` saying what is wrong."""
+def parse_selectors(data: object) -> dict[str, dict[str, dict[str, str]]]:
+    """Selector records as ``State.to_dict`` writes them; ``ValueError`` saying what is wrong."""
     try:
         parsed = _StateFile.model_validate(
             {"version": STATE_VERSION, "visualizations": {}, "selectors": data}
         )
     except ValidationError as exc:
         raise ValueError("; ".join(_problems(exc)[:10])) from None
-    return {key: dict(aois) for key, aois in parsed.selectors.items()}
+    return {
+        file: {key: dict(aois) for key, aois in keys.items()}
+        for file, keys in parsed.selectors.items()
+    }

@@ -94,8 +94,8 @@ class Journal:
             {"id": visualization_id, "record": None if record is None else record.to_dict()}
         )
 
-    def append_selectors(self, selectors: dict[str, dict[str, str]]) -> None:
-        """Append the selectors' matches, which replace the earlier ones."""
+    def append_selectors(self, selectors: dict[str, dict[str, dict[str, str]]]) -> None:
+        """Append every selector record (spec file -> key -> AOIs), replacing the earlier ones."""
         self._append({"selectors": selectors})
 
     def _append(self, line: dict[str, Any]) -> None:
@@ -461,17 +461,18 @@ class StateStore:
             )
             self._keep(visualization_id)
 
-    def record_selectors(self, matches: Mapping[str, Mapping[str, str]]) -> None:
-        """Remember what each selector matched (key -> {AOI id: name}), replacing the last
-        record; kept (journal) only when that changes anything."""
-        wanted = {key: dict(aois) for key, aois in matches.items()}
+    def record_selectors(
+        self,
+        matches: Mapping[str, Mapping[str, Mapping[str, str]]],
+        *,
+        replacing: Callable[[str], bool],
+    ) -> None:
+        """``State.record_selectors``, kept at once (journal) when that changes anything."""
         with self._mutex:
             self._ensure_loaded()
-            if self._state.selectors == wanted:
-                return
-            self._state.selectors = wanted
-            self._journal.append_selectors(wanted)
-            self._dirty = True
+            if self._state.record_selectors(matches, replacing=replacing):
+                self._journal.append_selectors(self._state.selectors)
+                self._dirty = True
 
     def remove(self, visualization_id: str) -> bool:
         """Forget one visualization's record (kept at once); whether there was one."""

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.apitypes import Visualization
 from reconciler.emulator import Emulator
 from reconciler.emulator.world import Asset, derived_id
 from reconciler.plan import Plan
 from reconciler.spec import validate_specs
-from tests.planning import PUNE, make_plan, run_apply, write_spec
+from tests.planning import PUNE, client_for, make_plan, run_apply, write_spec
 
 KOCHI = "a4cb9e5f-39ca-5083-b695-e628f4e8019b"
 PUNE_NDWI = "1532fbc7-71c6-5a5e-b8b9-3814b5e9cfeb"  # NDWI over all three Pune assets
@@ -59,7 +60,8 @@ def test_all_creates_a_new_one_and_says_why(
     assert (warning.kind, warning.visualization_id) == ("new-assets", PUNE_NDWI)
     assert warning.where == create.where
     assert warning.message == (
-        f"1 new asset since visualization {PUNE_NDWI} ('NDWI' over 3 assets, 2024-06-01 … "
+        f"1 new asset (Pune-D 2025-12-01) since visualization {PUNE_NDWI} ('NDWI' over 3 "
+        "assets, 2024-06-01 … "
         f"2025-06-10): a new one over all 4 assets is created (assets: all); {PUNE_NDWI} "
         "stays, the API has no delete"
     )
@@ -110,6 +112,36 @@ def test_any_creates_over_all_assets_when_none_exists(emulator: Emulator, tmp_pa
     run_apply(emulator, plan, tmp_path / "state.json")
     new_asset(emulator, KOCHI, "Kochi-C", "2026-01-01")
     assert not make_plan(emulator, tmp_path / "specs", tmp_path / "state.json").has_changes
+
+
+def test_any_sticks_to_the_one_it_created_when_a_larger_one_appears(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    text = (
+        "aois: [{aoi: {name: Kochi-Coast}, visualizations: [{index: EVI, assets: any,\n"
+        "  rollback: [{mode: dynamic, dates: [2025-03-03]}]}]}]\n"
+    )
+    specs, state = write_spec(tmp_path / "specs", text), tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+    run_apply(emulator, plan, state)
+    (ours,) = [v.id for v in list_evi(emulator)]
+    # Someone makes an EVI over more assets by hand: larger, and newer.
+    later = new_asset(emulator, KOCHI, "Kochi-C", "2026-01-01")
+    with client_for(emulator) as client:
+        index_id = list_evi(emulator)[0].index_id
+        assets = [a.id for a in client.list_assets(KOCHI)]
+        assert later in assets
+        theirs = client.create_visualization(KOCHI, index_id, src_asset_ids=assets).id
+    plan = make_plan(emulator, specs, state)
+    # Still settled on ours (the state has its records): no rollback moves to theirs.
+    assert (plan.creates, plan.rollbacks) == ((), ())
+    assert [(w.kind, w.visualization_id) for w in plan.warnings] == [("undeclared", theirs)]
+    assert ours != theirs
+
+
+def list_evi(emulator: Emulator) -> list[Visualization]:
+    with client_for(emulator) as client:
+        return [v for v in client.list_visualizations(KOCHI) if v.index_name == "EVI"]
 
 
 def test_any_prefers_one_that_did_not_fail(emulator: Emulator, tmp_path: Path) -> None:

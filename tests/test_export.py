@@ -15,7 +15,7 @@ from reconciler.cli import cli
 from reconciler.emulator import Emulator
 from reconciler.engine import Engine, ExportOptions, ExportResult, Settings
 from reconciler.errors import ConfigError
-from reconciler.export import SCHEMA_FILE, SCHEMA_LINE, comment, file_names, scalar
+from reconciler.export import SCHEMA_FILE, SCHEMA_HINT, SCHEMA_LINE, comment, file_names, scalar
 from reconciler.spec import SpecFile, load_specs
 from tests.planning import (
     BENGALURU,
@@ -136,6 +136,20 @@ def test_by_name_uses_names_where_they_cannot_be_mistaken(paged: Emulator, tmp_p
     assert make_plan(paged, out, tmp_path / "state.json").creates == ()
 
 
+def test_aoi_asks_the_api_for_that_aoi_only(paged: Emulator, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    paged.counter.reset()
+    export(paged, state, PAGE, aois=("Field-03", "Field-11"))
+    assert paged.counter.count(route="/v0/aois") == 2  # one filtered request each, not 6 pages
+    with client_for(paged) as client:
+        (field,) = client.list_aois(name="Field-05")
+    paged.counter.reset()
+    result = export(paged, state, PAGE, aois=(field.id,), by_name=True)
+    # By id, then by its name: a reference by name needs the name to be unique.
+    assert paged.counter.count(route="/v0/aois") == 2
+    assert result.text is not None and "  - aoi: {name: Field-05}" in result.text
+
+
 def test_by_id_comments_name_every_id(emulator: Emulator, tmp_path: Path) -> None:
     result = export(emulator, tmp_path / "state.json", aois=("Bengaluru-North",))
     assert result.text is not None and result.files == ()
@@ -157,6 +171,27 @@ def test_export_never_overwrites_without_force(emulator: Emulator, tmp_path: Pat
     assert {p.name: p.read_text() for p in out.iterdir()} == before  # nothing written
     export(emulator, state, all_aois=True, out=out, force=True)
     assert (out / "pune-east.yaml").read_text() != "# mine\n"
+
+
+def test_an_overwrite_is_refused_before_the_account_is_read(
+    paged: Emulator, tmp_path: Path
+) -> None:
+    out, state = tmp_path / "specs", tmp_path / "state.json"
+    out.mkdir()
+    (out / "field-07.yaml").write_text("# mine\n")
+    paged.counter.reset()
+    with pytest.raises(ConfigError, match=r"field-07\.yaml"):
+        export(paged, state, PAGE, all_aois=True, out=out)
+    # The AOI listing names the files; no AOI's visualizations or assets were read.
+    assert paged.counter.count(route="/v0/aois/{aoi_id}/visualizations") == 0
+    assert paged.counter.count(route="/v0/aois/{aoi_id}/assets") == 0
+    assert [p.name for p in out.iterdir()] == ["field-07.yaml"]
+
+    # One file: refused before a single request.
+    paged.counter.reset()
+    with pytest.raises(ConfigError, match=r"field-07\.yaml"):
+        export(paged, state, all_aois=True, out=out / "field-07.yaml")
+    assert paged.counter.count() == 0
 
 
 def test_an_identical_schema_beside_is_no_overwrite(emulator: Emulator, tmp_path: Path) -> None:
@@ -277,6 +312,20 @@ def test_file_names_are_unique_whatever_the_names() -> None:
     assert names[aois[2].id] == f"{aois[2].id}.yaml"
 
 
+@pytest.mark.parametrize(
+    ("name", "file"),
+    [
+        ("Zürich Nord", "zurich-nord.yaml"),  # accents folded away
+        ("São_Paulo", "sao-paulo.yaml"),
+        ("東京 Farms", "東京-farms.yaml"),  # other letters kept
+        ("ﬁeld №1", "field-no1.yaml"),  # compatibility forms spelled out
+    ],
+)
+def test_file_names_keep_letters_of_any_script(name: str, file: str) -> None:
+    aoi = Aoi(id="00000000-0000-4000-8000-000000000001", name=name)
+    assert file_names([aoi]) == {aoi.id: file}
+
+
 # --- the command line ------------------------------------------------------------------------
 
 
@@ -302,14 +351,60 @@ def test_cli_export_to_a_directory_then_refuse(
     assert plan.exit_code == 0, plan.output
 
 
-def test_cli_export_to_stdout(emulator: Emulator, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("out", [[], ["--out", "-"]], ids=["no-out", "dash"])
+def test_cli_export_to_stdout(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: list[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
-    result = run(emulator, "export", "--aoi", "Pune-East", "--by-name")
+    result = run(emulator, "export", "--aoi", "Pune-East", "--by-name", *out)
     assert result.exit_code == 0
-    assert result.stdout.startswith(SCHEMA_LINE + "\n")
+    # No schema is written beside standard output: the header says how to get it.
+    assert result.stdout.startswith(SCHEMA_LINE + "\n" + SCHEMA_HINT + "\n")
     assert "  - aoi: {name: Pune-East}" in result.stdout
     assert "Exported 1 visualization of 1 AOI." in result.stderr
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_cli_export_hint_works_as_printed_and_names_other_spec_files(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my specs").mkdir()
+    (tmp_path / "my specs" / "mine.yaml").write_text("aois: []\n")
+    result = run(
+        emulator, "export", "--aoi", "Pune-East", "--out", "my specs", "--state", "s t.json"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("\n") == 2  # the summary, and the note about mine.yaml
+    assert "Check with: reconciler plan 'my specs' --state 's t.json' --detailed-exitcode" in (
+        result.stderr
+    )
+    assert "Note: my specs also holds 1 other spec file (my specs/mine.yaml)" in result.stderr
+    assert "pune-east.yaml" not in result.stderr.split("Note:")[1]
+
+
+def test_cli_export_refuses_an_out_of_another_format(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run(emulator, "export", "--all", "--out", "specs.json")
+    assert result.exit_code == 1
+    assert "--out specs.json: export writes YAML specs" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_one_declaration_for_two_visualizations_of_one_identity_names_both(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    with emulator.lock:  # the API answers 409 to such a create; the listing may still show two
+        first = next(v for v in emulator.world.visualizations if v.id == NDVI_BENGALURU_AB)
+        emulator.world.visualizations.append(first.model_copy(update={"id": TWIN}))
+    result = export(emulator, tmp_path / "s.json", aois=("Bengaluru-North",))
+    assert result.text is not None and result.visualizations == 2  # NDVI once, and the other
+    # The first listed is declared; the comment names the other.
+    assert f"      # {NDVI_BENGALURU_AB} (success)\n      # also {TWIN}: the same index and " in (
+        result.text
+    )
 
 
 def test_two_aois_of_one_name_go_by_id(emulator: Emulator, tmp_path: Path) -> None:

@@ -503,7 +503,23 @@ def test_all_names_the_visualization_that_covered_all_assets_before() -> None:
     (create,) = plan.creates
     (note,) = plan.warnings  # instead of an "undeclared" warning about v0
     assert (note.kind, note.visualization_id, note.where) == ("new-assets", "v0", create.where)
-    assert note.message.startswith("1 new asset since visualization v0 ('NDVI' over 2 assets,")
+    assert note.message.startswith(
+        "1 new asset (North-C 2024-11-20) since visualization v0 ('NDVI' over 2 assets,"
+    )
+
+
+def test_all_names_at_most_five_new_assets() -> None:
+    new = [Asset(id=f"asset-n{k}", name=f"N{k}", date=f"2025-0{k}-01") for k in range(1, 8)]
+    plan = build_plan(
+        Desired((NORTH,), (want(NDVI, (A, *new), omitted=True),)),
+        with_assets(viz("v0", assets=(A,)), assets=(A, *new)),
+        State(),
+    )
+    (note,) = plan.warnings
+    assert note.message.startswith(
+        "7 new assets (N1 2025-01-01, N2 2025-02-01, N3 2025-03-01, N4 2025-04-01, "
+        "N5 2025-05-01 and 2 more) since visualization v0"
+    )
 
 
 def test_all_names_no_predecessor_that_missed_an_older_asset() -> None:

@@ -664,7 +664,7 @@ def test_json_round_trips(plan: Plan) -> None:
 def test_json_is_versioned_and_in_a_stable_order() -> None:
     data = json.loads(render_json(realistic_plan()))
     assert list(data)[:2] == ["format_version", "summary"]
-    assert data["format_version"] == 4
+    assert data["format_version"] == 5
     assert data["summary"] == {
         "create": 3,
         "rollback": 4,
@@ -738,6 +738,23 @@ def test_markdown_keeps_the_selectors_collapsed_and_bounded() -> None:
     assert "<details><summary>501 selectors</summary>" in markdown
     assert "… and 481 more selectors (see --format json)" in markdown
     assert markdown.count("Farm-09, … (390 more)") == 20
+
+
+def test_markdown_tells_aois_no_longer_matched_from_unchanged_ones() -> None:
+    old = PlanWarning(
+        kind="unmatched",
+        aoi_id="00000000-0000-4000-8000-999999999999",
+        aoi_name="Old-Farm",
+        message="no longer matched by the selector (names: Farm-*), which matched it at the "
+        "last apply, and nothing in the specs declares it now",
+        where="specs/farms.yaml:2:12",
+    )
+    plan = dataclasses.replace(realistic_plan(), warnings=(old,))
+    markdown = render_markdown(plan)
+    assert "(0 unchanged)" not in markdown  # it was not planned at all
+    assert "No longer matched by a selector, so not planned (see the warnings): `Old-Farm`." in (
+        markdown
+    )
 
 
 def test_saved_plans_keep_their_selectors() -> None:

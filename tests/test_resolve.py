@@ -329,6 +329,14 @@ def test_unknown_asset_name_names_the_closest_assets() -> None:
     )
 
 
+def test_an_asset_named_like_a_policy_points_at_the_policy() -> None:
+    problem = problem_of(viz("NDVI", ["All"]))
+    assert problem.message == (
+        "unknown asset 'All' in AOI 'Bengaluru-North'; for the policy, write assets: all "
+        "(without brackets)"
+    )
+
+
 def test_unknown_asset_id() -> None:
     problem = problem_of(viz("NDVI", [uid(99)]))
     assert problem.message == f"asset id '{uid(99)}' is not an asset of AOI 'Bengaluru-North'"

@@ -9,9 +9,10 @@ import pytest
 from reconciler.apitypes import Aoi
 from reconciler.emulator import Emulator
 from reconciler.engine import ApplyOptions, Engine, Settings
-from reconciler.errors import ResolutionError, Where
+from reconciler.errors import Problem, ResolutionError, Where
 from reconciler.plan import AoiName, Plan
-from reconciler.selectors import listing_projects, match, summarize
+from reconciler.render import render_markdown, render_text
+from reconciler.selectors import covered, listing_projects, match, summarize
 from reconciler.spec import SelectorDecl, Specs, load_specs
 from reconciler.statestore import StateStore
 from tests.planning import BENGALURU, PUNE, client_for, make_plan, write_spec
@@ -37,6 +38,13 @@ def created(plan: Plan) -> list[tuple[str, str]]:
 def plan_of(emulator: Emulator, tmp_path: Path, text: str, **kwargs: object) -> Plan:
     specs = write_spec(tmp_path / "specs", text)
     return make_plan(emulator, specs, tmp_path / "state.json", **kwargs)  # type: ignore[arg-type]
+
+
+def problems_of(emulator: Emulator, tmp_path: Path, text: str) -> list[Problem]:
+    """The problems that make planning ``text`` fail."""
+    with pytest.raises(ResolutionError) as caught:
+        plan_of(emulator, tmp_path, text)
+    return caught.value.problems
 
 
 def test_a_glob_pattern_selects_by_name(emulator: Emulator, tmp_path: Path) -> None:
@@ -88,29 +96,50 @@ def test_every_criterion_given_must_hold(emulator: Emulator, tmp_path: Path) -> 
 def test_a_plain_name_or_id_that_matches_nothing_is_a_spec_problem(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    with pytest.raises(ResolutionError) as caught:
-        plan_of(
-            emulator,
-            tmp_path,
-            """
-            selectors:
-              - match: {names: ["Nothing-*", Pune-Est], ids: [00000000-0000-4000-8000-000000000000]}
-                visualizations: [{index: EVI}]
-            """,
-        )
-    first, second = caught.value.problems
+    first, second = problems_of(
+        emulator,
+        tmp_path,
+        """
+        selectors:
+          - match: {names: ["Nothing-*", Pune-Est], ids: [00000000-0000-4000-8000-000000000000]}
+            visualizations: [{index: EVI}]
+        """,
+    )
     assert first.message == "unknown AOI 'Pune-Est' (closest: Pune-East)"
     assert (first.where.line, first.where.column) == (2, 34)  # type: ignore[union-attr]
     assert second.message.startswith("unknown AOI id '00000000-0000-4000-8000-000000000000'")
 
 
-def test_a_pattern_that_matches_nothing_plans_nothing(emulator: Emulator, tmp_path: Path) -> None:
+def test_a_selector_that_matches_nothing_plans_nothing_and_says_so(
+    emulator: Emulator, tmp_path: Path
+) -> None:
     plan = plan_of(
         emulator,
         tmp_path,
-        "selectors: [{match: {names: ['Atlantis-*']}, visualizations: [{index: EVI}]}]\n",
+        f"""
+        aois: [{{aoi: {{name: Pune-East}}, visualizations: []}}]
+        selectors:
+          - match: {{names: ['Atlantis-*']}}
+            visualizations: [{{index: EVI}}]
+          - match: {{projects: [{WATER[:-1]}f]}}  # a typo in the project id
+            visualizations: [{{index: EVI}}]
+          - match: {{names: ['Pune-*']}}
+            visualizations: []
+        """,
     )
-    assert not plan.has_changes and plan.selectors[0].matched == ()
+    assert not plan.has_changes
+    assert [len(s.matched) for s in plan.selectors] == [0, 0, 1]
+    no_match = [w for w in plan.warnings if w.kind == "no-match"]
+    assert [(w.aoi_id, w.where) for w in no_match] == [("", s.where) for s in plan.selectors[:2]]
+    assert no_match[1].message == (
+        f"the selector (projects: {WATER[:-1]}f) matches no AOI, so it declares nothing; if it "
+        "should match some, check its patterns and project ids for typos"
+    )
+    text = render_text(plan)
+    assert "\nSpecs: 2 warnings\n" in text and "AOI  (" not in text
+    markdown = render_markdown(plan)
+    assert "! the selector (names: Atlantis-*) matches no AOI" in markdown
+    assert "Nothing to change in: `Pune-East` (0 unchanged)." in markdown  # no nameless AOI
 
 
 @pytest.fixture
@@ -195,29 +224,27 @@ def test_overlapping_selectors_and_a_per_aoi_entry_are_one_visualization(
 
 
 def test_conflicting_rollbacks_name_both_positions(emulator: Emulator, tmp_path: Path) -> None:
-    with pytest.raises(ResolutionError) as caught:
-        plan_of(
-            emulator,
-            tmp_path,
-            """
-            aois:
-              - aoi: {name: Pune-East}
-                visualizations:
-                  - index: NDWI
-                    rollback: [{mode: dynamic, dates: [2025-01-15]}]
-            selectors:
-              - match: {names: ["Pune-*"]}
-                visualizations:
-                  - index: NDWI
-                    assets: any
-                    rollback: [{mode: dynamic, dates: [2024-06-01]}]
-            """,
-        )
-    (problem,) = caught.value.problems
+    (problem,) = problems_of(
+        emulator,
+        tmp_path,
+        """
+        aois:
+          - aoi: {name: Pune-East}
+            visualizations:
+              - index: NDWI
+                rollback: [{mode: dynamic, dates: [2025-01-15]}]
+        selectors:
+          - match: {names: ["Pune-*"]}
+            visualizations:
+              - index: NDWI
+                assets: any
+                rollback: [{mode: dynamic, dates: [2024-06-01]}]
+        """,
+    )
     spec = f"{tmp_path}/specs/spec.yaml"
     assert problem.where == Where(spec, 11, 20)
     assert problem.message == (
-        "visualization 'NDWI' on AOI 'Pune-East' is declared twice with conflicting dynamic "
+        "visualization 'NDWI' is declared twice with conflicting dynamic "
         f"rollbacks: dates 2024-06-01 here, dates 2025-01-15 at {spec}:5:20; roll a mode back "
         "in one place (or list the same dates and revision in both) (on AOI 'Pune-East', "
         "matched by this selector)"
@@ -227,17 +254,61 @@ def test_conflicting_rollbacks_name_both_positions(emulator: Emulator, tmp_path:
 def test_a_problem_in_a_selector_is_reported_once_for_all_its_aois(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    with pytest.raises(ResolutionError) as caught:
-        plan_of(
-            emulator,
-            tmp_path,
-            "selectors: [{match: {names: ['*']}, visualizations: [{index: NVDI}]}]\n",
-        )
-    (problem,) = caught.value.problems
+    (problem,) = problems_of(
+        emulator,
+        tmp_path,
+        "selectors: [{match: {names: ['*']}, visualizations: [{index: NVDI}]}]\n",
+    )
     assert problem.message == (
         "unknown index 'NVDI' (closest: NDVI, NDWI, EVI) (on 4 AOIs matched by this selector: "
         "'Bengaluru-North', 'Kochi-Coast', 'Nagpur-Farms', 'Pune-East')"
     )
+
+
+def test_one_mistake_in_a_selector_is_one_problem_whatever_the_aois(
+    projects_world: Emulator, tmp_path: Path
+) -> None:
+    unknown, date = problems_of(
+        projects_world,
+        tmp_path,
+        """
+        selectors:
+          - match: {names: ["F*"]}
+            visualizations:
+              - {index: NDVI, assets: [Nope]}
+              - index: NDVI
+                rollback: [{mode: dynamic, dates: [2030-01-01]}]
+        """,
+    )
+    shown = "'F00', 'F01', 'F02', 'F03', 'F04' and 17 more"
+    on_aois = f"(on 22 AOIs matched by this selector: {shown})"
+    assert unknown.message == (
+        "unknown asset 'Nope'; asset names and ids belong to one AOI: a selector selects assets "
+        f"by date, or declares assets: all | any {on_aois}"
+    )
+    assert (unknown.where.line, unknown.where.column) == (4, 32)  # type: ignore[union-attr]
+    assert date.message == (
+        f"rollback date 2030-01-01 is not a date of this visualization's assets {on_aois}"
+    )
+
+
+def test_a_selector_problem_on_one_aoi_keeps_its_details(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    (problem,) = problems_of(
+        emulator,
+        tmp_path,
+        """
+        selectors:
+          - match: {names: ["Kochi-*"]}
+            visualizations: [{index: NDWI, assets: [Kochi-Z]}]
+        """,
+    )
+    assert problem.message.startswith("unknown asset 'Kochi-Z'; asset names")
+    assert problem.message.endswith(
+        "(closest: Kochi-A, Kochi-B) (on AOI 'Kochi-Coast', matched by this selector)"
+    )
+    assert problem.message.count("Kochi-Coast") == 1
 
 
 def test_targets_pick_among_the_aois_a_selector_matched(emulator: Emulator, tmp_path: Path) -> None:
@@ -257,7 +328,9 @@ def test_an_aoi_that_stops_matching_is_shown_until_the_next_apply(
     state = tmp_path / "state.json"
     text = "selectors: [{match: {names: ['*-East']}, visualizations: [{index: EVI}]}]\n"
     engine_apply(emulator, write_spec(tmp_path / "specs", text), state)
-    assert StateStore(state).load().selectors == {"names: *-East": {PUNE: "Pune-East"}}
+    assert StateStore(state).load().selectors == {
+        f"{tmp_path}/specs/spec.yaml": {"names: *-East": {PUNE: "Pune-East"}}
+    }
 
     with emulator.lock:  # renamed in the console: the pattern no longer matches it
         aoi = emulator.world.aoi(PUNE)
@@ -267,7 +340,8 @@ def test_an_aoi_that_stops_matching_is_shown_until_the_next_apply(
     assert not plan.has_changes
     (summary,) = plan.selectors
     assert summary.matched == () and summary.unmatched == (AoiName(PUNE, "Pune-East"),)
-    (warning,) = plan.warnings
+    none, warning = plan.warnings  # it matches nothing now, and Pune is not declared
+    assert (none.kind, none.aoi_id, none.where) == ("no-match", "", summary.where)
     assert (warning.kind, warning.aoi_id, warning.where) == ("unmatched", PUNE, summary.where)
     assert warning.message.startswith("no longer matched by the selector (names: *-East), which")
 
@@ -367,8 +441,10 @@ def test_the_listing_is_filtered_only_when_every_declaration_names_projects() ->
 def test_summaries_sort_aois_by_name_and_report_gone_selectors() -> None:
     result = match(selector(names=["*"]), AOIS[:2])
     previous = {
-        "names: *": {AOIS[2].id: "farm-c", AOIS[0].id: "Farm-A"},
-        "names: old-*": {AOIS[1].id: "Farm-B", AOIS[3].id: "[x]"},
+        "s.yaml": {
+            "names: *": {AOIS[2].id: "farm-c", AOIS[0].id: "Farm-A"},
+            "names: old-*": {AOIS[1].id: "Farm-B", AOIS[3].id: "[x]"},
+        }
     }
     summaries, warnings = summarize([result], previous)
     assert [
@@ -381,3 +457,68 @@ def test_summaries_sort_aois_by_name_and_report_gone_selectors() -> None:
     # An AOI the specs still declare is planned anyway: listed as dropped, but no warning.
     _, warnings = summarize([result], previous, declared={AOIS[2].id})
     assert [w.aoi_name for w in warnings] == ["[x]"]
+
+
+def test_records_of_an_older_reconciler_still_count() -> None:
+    """Before records named their spec file, they were kept under the file ""."""
+    result = match(selector(names=["*"]), AOIS[:2])
+    previous = {"": {"names: *": {AOIS[2].id: "farm-c"}, "names: old-*": {AOIS[3].id: "[x]"}}}
+    summaries, _ = summarize([result], previous)
+    assert [(s.key, s.where, [a.name for a in s.unmatched]) for s in summaries] == [
+        ("names: *", "s.yaml:1:1", ["farm-c"]),
+        ("names: old-*", None, ["[x]"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("file", "paths", "expected"),
+    [
+        ("specs/a.yaml", ["specs/"], True),
+        ("specs/a.yaml", ["./specs"], True),
+        ("specs/a.yaml", ["specs/a.yaml"], True),
+        ("specs/a.yaml", ["specs/b.yaml"], False),
+        ("specs/a.yaml", ["spec"], False),  # a prefix of the name is not a directory
+        ("specs/sub/a.yaml", ["specs"], True),
+        ("specs/a.yaml", ["."], True),
+        ("../other/a.yaml", ["."], False),
+        ("/abs/specs/a.yaml", ["/abs/specs/"], True),
+        ("", ["specs/b.yaml"], True),  # an older reconciler's records: every plan reads them
+    ],
+)
+def test_which_records_a_plan_reads(file: str, paths: list[str], expected: bool) -> None:
+    assert covered(file, paths) is expected
+
+
+def test_planning_some_files_keeps_to_their_selectors(emulator: Emulator, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    specs = tmp_path / "specs"
+    write_spec(specs, "selectors: [{match: {names: ['*-East']}, visualizations: [{index: EVI}]}]\n")
+    farms = "selectors: [{match: {names: ['*-Farms']}, visualizations: [{index: NDWI}]}]\n"
+    write_spec(specs, farms, name="farms.yaml")
+    engine_apply(emulator, specs, state)
+    assert sorted(StateStore(state).load().selectors) == [
+        f"{specs}/farms.yaml",
+        f"{specs}/spec.yaml",
+    ]
+
+    # One file planned: no warning about the other file's AOIs, its selector not "gone".
+    plan = make_plan(emulator, specs / "spec.yaml", state)
+    assert [w.kind for w in plan.warnings] == ["undeclared"]  # Pune-East's NDWI
+    assert [(s.key, len(s.matched), s.unmatched) for s in plan.selectors] == [
+        ("names: *-East", 1, ())
+    ]
+
+    # Applying one file keeps the other's record; the next plan of both still knows it.
+    engine_apply(emulator, specs / "spec.yaml", state)
+    assert f"{specs}/farms.yaml" in StateStore(state).load().selectors
+    (specs / "farms.yaml").write_text(farms.replace("*-Farms", "*-Coast"))
+    plan = make_plan(emulator, specs, state)
+    gone = [(s.key, [a.name for a in s.unmatched]) for s in plan.selectors if s.where is None]
+    assert gone == [("names: *-Farms", ["Nagpur-Farms"])]
+
+    # A file deleted from a directory planned is read as gone: its AOIs are reported.
+    (specs / "farms.yaml").unlink()
+    plan = make_plan(emulator, specs, state)
+    assert [w.aoi_name for w in plan.warnings if w.kind == "unmatched"] == ["Nagpur-Farms"]
+    engine_apply(emulator, specs, state)
+    assert list(StateStore(state).load().selectors) == [f"{specs}/spec.yaml"]

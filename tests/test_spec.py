@@ -179,11 +179,23 @@ BAD: dict[str, list[str]] = {
         "bad-selector-match.yaml:4:43: unknown key 'id' (did you mean 'ids'?)",
         "bad-selector-match.yaml:6:5: missing required key 'match'",
     ],
+    "bad-selector-ids.yaml": [  # a name among ids: the hint is the selector's key for names
+        "bad-selector-ids.yaml:2:19: 'Pune-East' is not an AOI id (ids look like "
+        "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d); to select AOIs by name write names: [Pune-East]",
+    ],
+    "bad-selector-pattern.yaml": [  # fnmatch would read these '[' literally: a typo
+        "bad-selector-pattern.yaml:2:21: item 1 of 'names': 'Farm-[': the '[' at character 6 is "
+        "never closed; expected a set like [abc] (one of a, b, c), or [[] for a literal '['",
+        "bad-selector-pattern.yaml:2:54: item 4 of 'names': '[!]a': the '[' at character 1 is "
+        "never closed; expected a set like [abc] (one of a, b, c), or [[] for a literal '['",
+    ],
     "bad-assets-policy.yaml": [
         "bad-assets-policy.yaml:4:30: 'assets' must be a list of assets (like [Bengaluru-A]) or "
         "one of the policies all or any, got 'every'",
         "bad-assets-policy.yaml:5:31: 'assets': expected a list of assets, or the policy all or "
         "any, got 3",
+        "bad-assets-policy.yaml:6:31: 'assets' must be a list of assets (like [Bengaluru-A]) or "
+        "one of the policies all or any, got 'ANY' (did you mean 'any'?)",
     ],
     "bad-assets-empty.yaml": [
         "bad-assets-empty.yaml:5:17: 'assets' must not be empty; write 'all' (or omit the key) "

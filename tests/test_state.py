@@ -194,20 +194,48 @@ def test_selector_matches_are_kept_only_once_there_are_some(tmp_path: Path) -> N
     store.record_fresh("v1", aoi_id="a1", legends={}, updated_at=T0)
     store.flush()
     assert "selectors" not in json.loads(store.path.read_text())  # files stay as they were
-    store.record_selectors({"names: Farm-*": {"a1": "Farm-1"}})
-    loaded = StateStore(store.path).load()  # from the journal
-    assert loaded.selectors == {"names: Farm-*": {"a1": "Farm-1"}} and loaded.get("v1")
+    farms = {"specs/farms.yaml": {"names: Farm-*": {"a1": "Farm-1"}}}
+    store.record_selectors(farms, replacing=lambda file: True)
+    assert StateStore(store.path).load().selectors == farms  # from the journal
     store.flush()
     written = store.path.stat().st_mtime_ns
-    assert json.loads(store.path.read_text())["selectors"] == {"names: Farm-*": {"a1": "Farm-1"}}
+    assert json.loads(store.path.read_text())["selectors"] == farms
     loaded = StateStore(store.path).load()
-    assert loaded.selectors == {"names: Farm-*": {"a1": "Farm-1"}} and loaded.get("v1")
-    store.record_selectors({"names: Farm-*": {"a1": "Farm-1"}})
+    assert loaded.selectors == farms and loaded.get("v1")
+    store.record_selectors(farms, replacing=lambda file: True)
     store.flush()
     assert store.path.stat().st_mtime_ns == written  # unchanged: not written again
-    store.record_selectors({})
+    store.record_selectors({}, replacing=lambda file: True)
     store.flush()
     assert "selectors" not in json.loads(store.path.read_text())
+
+
+def test_selector_matches_of_files_not_read_are_kept(tmp_path: Path) -> None:
+    state = State()
+    farms = {"names: Farm-*": {"a1": "Farm-1"}}
+    state.record_selectors(
+        {"specs/farms.yaml": farms, "specs/water.yaml": {"ids: w": {}}}, replacing=bool
+    )
+    # An apply of water.yaml alone: farms.yaml's record stays, water.yaml's is replaced.
+    changed = state.record_selectors(
+        {"specs/water.yaml": {"ids: x": {"a2": "Lake"}}},
+        replacing=lambda file: file == "specs/water.yaml",
+    )
+    assert changed
+    assert state.selectors == {
+        "specs/farms.yaml": farms,
+        "specs/water.yaml": {"ids: x": {"a2": "Lake"}},
+    }
+    # The file read has no selector any more (deleted, or its selectors removed): dropped.
+    state.record_selectors({}, replacing=lambda file: file == "specs/farms.yaml")
+    assert list(state.selectors) == ["specs/water.yaml"]
+
+
+def test_selector_matches_of_an_older_reconciler_are_read_under_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    old = {"names: Farm-*": {"a1": "Farm-1"}, "names: Atlantis-*": {}}
+    path.write_text(json.dumps({"version": 1, "visualizations": {}, "selectors": old}))
+    assert StateStore(path).load().selectors == {"": old}
 
 
 def test_selector_matches_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:

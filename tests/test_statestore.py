@@ -51,11 +51,15 @@ def test_records_go_to_the_journal_and_a_flush_folds_them_into_the_file(tmp_path
 
 def test_selector_matches_are_journaled_and_replace_the_earlier_ones(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    store.record_selectors({"names: A*": {"a1": "A-1"}})
-    store.record_selectors({"names: B*": {"b1": "B-1"}})
-    assert _store(tmp_path).load().selectors == {"names: B*": {"b1": "B-1"}}
+    a = {"a.yaml": {"names: A*": {"a1": "A-1"}}}
+    b = {"b.yaml": {"names: B*": {"b1": "B-1"}}}
+    store.record_selectors(a, replacing=lambda file: True)
+    store.record_selectors(b, replacing=lambda file: file == "b.yaml")
+    assert _store(tmp_path).load().selectors == {**a, **b}
+    store.record_selectors({}, replacing=lambda file: file == "a.yaml")
+    assert _store(tmp_path).load().selectors == b
     store.flush()
-    assert json.loads(store.path.read_text())["selectors"] == {"names: B*": {"b1": "B-1"}}
+    assert json.loads(store.path.read_text())["selectors"] == b
 
 
 def test_a_removal_is_journaled_too(tmp_path: Path) -> None:
@@ -105,7 +109,7 @@ def test_a_last_line_cut_short_is_ignored(tmp_path: Path, caplog: pytest.LogCapt
         (b'{"id": 3, "record": null}', 'expected {"id"'),
         (b'{"journal": 7}', "journal version 7"),
         (b'{"id": "v", "record": {"aoi_id": "a"}}', "$.updated_at: Field required"),
-        (b'{"selectors": {"k": ["a1"]}}', "not valid selector matches: $.selectors.k"),
+        (b'{"selectors": {"f.yaml": {"k": ["a1"]}}}', 'selector matches: $.selectors["f.yaml"].k'),
     ],
 )
 def test_a_damaged_journal_names_file_and_line(tmp_path: Path, line: bytes, expected: str) -> None:
