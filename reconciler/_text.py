@@ -1,13 +1,43 @@
-"""Quoting outside text (URLs, response bodies, exception messages) in our own messages."""
+"""Outside text (names and messages from the API or the specs, URLs, response bodies) in our
+own output: made safe to print, and short enough to read.
+
+Everything printed to a terminal or a CI log goes through ``clean`` (one line) or
+``clean_lines`` (a message of several lines), so no name can recolour a terminal, start a
+line of its own, or be read as a CI workflow command (``::error::…`` on GitHub Actions).
+"""
 
 from __future__ import annotations
 
+import re
+
 from reconciler.redact import redact
 
-__all__ = ["SNIPPET_CHARS", "shorten"]
+__all__ = ["SNIPPET_CHARS", "clean", "clean_lines", "plural", "shorten"]
 
 #: How much of an outside text to quote in a message.
 SNIPPET_CHARS = 200
+
+#: ``::`` where a runner would read a workflow command: at the start of a line once leading
+#: blanks are trimmed, which wrapping can make of any word.
+_COMMAND_START = re.compile(r"(?:^|(?<=\s))::")
+
+
+def clean(text: str) -> str:
+    """``text`` as one printable line.
+
+    Anything non-printable (newlines, ANSI escapes, bidi overrides) is escaped as ``\\xNN``,
+    and so is the first colon of a ``::`` that starts a word (``\\x3a:error::``).
+    """
+    if not text.isprintable():
+        text = "".join(
+            ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+        )
+    return _COMMAND_START.sub(r"\\x3a:", text) if "::" in text else text
+
+
+def clean_lines(text: str) -> str:
+    """``text`` with its line breaks kept and every line ``clean``."""
+    return "\n".join(clean(line) for line in text.split("\n"))
 
 
 def shorten(text: str, limit: int = SNIPPET_CHARS) -> str:
@@ -19,3 +49,8 @@ def shorten(text: str, limit: int = SNIPPET_CHARS) -> str:
     """
     text = " ".join(redact(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plural(count: int, word: str) -> str:
+    """'1 change', '2 changes', '1,600 changes'."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"

@@ -15,20 +15,21 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 
 from reconciler import __version__
+from reconciler._text import clean, plural
 from reconciler.apply import ApplyResult, now
 from reconciler.console import (
+    LogFormatter,
     Reporter,
     echo,
     handle_errors,
     interrupt_exit_code,
     interrupt_message,
     isatty,
-    plural,
     print_summary,
     secho,
 )
@@ -49,12 +50,12 @@ from reconciler.options import (
     api_options,
     color_option,
     lock_timeout_option,
+    plan_format_option,
     spec_paths_argument,
     state_option,
     target_option,
 )
 from reconciler.plan import Plan
-from reconciler.redact import RedactingFormatter
 from reconciler.statecmd import state_command
 
 _VERBOSE_HELP = "Log more to stderr (-vv: every request); also accepted after the command."
@@ -69,10 +70,10 @@ def _configure_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     if isatty(sys.stderr):
-        handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(LogFormatter("%(levelname)s %(name)s: %(message)s"))
     else:
         # A CI log: stamp every line, in UTC like the progress lines, so slow steps show.
-        formatter = RedactingFormatter(
+        formatter = LogFormatter(
             "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%SZ"
         )
         formatter.converter = time.gmtime
@@ -106,6 +107,38 @@ class _Commands(click.Group):
                 )
             )
         super().add_command(cmd, name)
+
+    # Usage errors exit 1, as Terraform's do: click's 2 would read as "changes" to a pipeline
+    # running `plan --detailed-exitcode`. The group's own flags are parsed in make_context,
+    # a command's in invoke.
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with _usage_errors_exit_1():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_errors_exit_1():
+            return super().invoke(ctx)
+
+
+class _UsageError(click.UsageError):
+    exit_code = 1
+
+
+@contextmanager
+def _usage_errors_exit_1() -> Iterator[None]:
+    try:
+        yield
+    except _UsageError:
+        raise
+    except click.UsageError as exc:
+        # The same message, usage line and hint as click shows, with another exit status.
+        raise _UsageError(exc.format_message(), exc.ctx) from None
 
 
 @click.group(
@@ -309,9 +342,10 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
             echo(f"{plural(len(result.problems), 'problem')} in the specs", err=True)
     else:
         for problem in result.problems:
-            echo(str(problem))
+            echo(clean(str(problem)))
         for note in result.notes:
-            echo(f"{note.where}: note: {note.message}" if note.where else note.message)
+            text = f"{note.where}: note: {note.message}" if note.where else note.message
+            echo(clean(text))
         if result.problems:
             files = {p.where.path for p in result.problems if p.where is not None}
             summary = f"{plural(len(result.problems), 'problem')} in {plural(len(files), 'file')}"
@@ -457,14 +491,7 @@ def export(
 
 @cli.command()
 @spec_paths_argument
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, markdown for PR comments, json for programs.",
-)
+@plan_format_option
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -538,14 +565,7 @@ def plan(
 
 @cli.command()
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, markdown for PR comments, json for programs.",
-)
+@plan_format_option
 @comment_id_option
 @details_url_option
 @color_option
@@ -580,14 +600,17 @@ def _replan_command(ctx: click.Context, paths: tuple[str, ...]) -> str:
     if not is_plan_file(paths):
         return _command("plan", *_carried_options(ctx))
     spec_paths: list[str] = []
+    targets: list[str] = []
     try:
         saved = json.loads(Path(paths[0]).read_text(encoding="utf-8"))
         spec_paths = [str(p) for p in saved.get("spec_paths", [])]
+        # The new plan covers the same AOIs as the refused one, no more.
+        targets = [word for t in saved.get("targets", []) for word in ("--target", str(t))]
     except (OSError, ValueError, AttributeError, TypeError):
         pass  # the apply itself reports an unreadable plan
     if tuple(spec_paths) == DEFAULT_SPEC_PATHS:
         spec_paths = []
-    return _command("plan", *spec_paths, "--out", paths[0], *_carried_options(ctx))
+    return _command("plan", *spec_paths, *targets, "--out", paths[0], *_carried_options(ctx))
 
 
 _isatty = isatty  # one name for "is this a terminal", so tests can pretend one is there

@@ -25,10 +25,11 @@ from typing import IO, Any, TypeVar
 
 import click
 
+from reconciler._text import clean, clean_lines
 from reconciler.apply import ApplyResult, ItemResult
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.events import Event, ItemFinished, Refreshed, Stopping, Waiting
-from reconciler.redact import redact
+from reconciler.redact import RedactingFormatter, redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,25 +120,30 @@ def handle_errors(func: F) -> F:
             with stop_on_signals():
                 return func(*args, **kwargs)
         except KeyboardInterrupt as exc:
-            click.secho(f"Error: {interrupt_message(exc)}: stopped", fg="red", err=True)
+            secho(f"Error: {interrupt_message(exc)}: stopped", fg="red", err=True)
             sys.exit(interrupt_exit_code())
         except SpecError as exc:
             if len(exc.problems) == 1:
-                secho(f"Error: {exc.problems[0]}", fg="red", err=True)
+                secho(f"Error: {clean(str(exc.problems[0]))}", fg="red", err=True)
                 sys.exit(1)
             for problem in exc.problems:  # one per line, so editors and CI can jump to each
-                echo(str(problem), err=True)
+                echo(clean(str(problem)), err=True)
             secho(f"Error: {len(exc.problems)} problems in the specs", fg="red", err=True)
             sys.exit(1)
         except ReconcilerError as exc:
-            secho(f"Error: {exc}", fg="red", err=True)
+            # Messages quote names from the API and the specs: no line of theirs may pass
+            # for a terminal escape or a CI workflow command.
+            secho(f"Error: {clean_lines(str(exc))}", fg="red", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+class LogFormatter(RedactingFormatter):
+    """Log records as printed: secrets redacted, every line ``clean`` (messages quote names)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean_lines(super().format(record))
 
 
 def describe_item(item: ItemResult) -> str:
@@ -145,7 +151,7 @@ def describe_item(item: ItemResult) -> str:
     what = f"{item.index_name} on {item.aoi_name}"
     if item.change == "rollback":
         what += f", {item.mode} legends of {', '.join(item.dates)}"
-    return f"{item.outcome}: {what}: {item.message}"
+    return clean(f"{item.outcome}: {what}: {item.message}")
 
 
 class Reporter:
@@ -206,12 +212,12 @@ class Reporter:
         if not self.live:
             stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%SZ")
             text = f"{stamp} +{time.monotonic() - self._started:.1f}s {text}"
-        echo(text, file=self._stream, err=self._stream is None)
+        echo(clean(text), file=self._stream, err=self._stream is None)
 
     def _status(self, text: str) -> None:
         if not self.live:
             return
-        text = " · ".join(part for part in (self._bar, text) if part)
+        text = clean(" · ".join(part for part in (self._bar, text) if part))
         width = shutil.get_terminal_size().columns - 1
         self._raw("\r\x1b[K" + text[:width])
         self._shown = True
@@ -240,11 +246,8 @@ def print_summary(result: ApplyResult) -> None:
     counts = result.counts()
     for item in result.items:
         if item.outcome == "failed":
-            secho(
-                f"  failed: {item.index_name} on {item.aoi_name} ({item.where}): {item.message}",
-                fg="red",
-                err=True,
-            )
+            what = f"{item.index_name} on {item.aoi_name} ({item.where}): {item.message}"
+            secho(f"  failed: {clean(what)}", fg="red", err=True)
     headline = "Apply complete"
     if result.interrupted:
         headline = f"Apply interrupted ({_stop_reason()})"

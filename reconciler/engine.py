@@ -30,13 +30,7 @@ from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
 from reconciler.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
-from reconciler.errors import (
-    ConfigError,
-    PlanFileError,
-    ResolutionError,
-    StalePlanError,
-    StateError,
-)
+from reconciler.errors import ConfigError, PlanFileError, ResolutionError, StateError
 from reconciler.events import Listener, Stopping, ignore
 from reconciler.export import SCHEMA_FILE, document, export_aois, file_names
 from reconciler.ignore import resolve_ignores
@@ -55,7 +49,7 @@ from reconciler.spec import (
     load_specs,
     validate_specs,
 )
-from reconciler.stale import check_not_stale, desired_snapshots
+from reconciler.stale import check_not_stale, desired_snapshots, stale_error
 from reconciler.state import DEFAULT_STATE_PATH, State
 from reconciler.statecheck import with_state_warnings
 from reconciler.statestore import StateStore
@@ -423,11 +417,8 @@ class Engine:
             gone = [names.get(a, a) for a in affected if a in str(exc)] or [
                 names.get(a, a) for a in affected
             ]
-            raise StalePlanError(
-                "the saved plan is stale, nothing was applied:\n  - "
-                + "\n  - ".join(f"AOI {name}: no longer declared in the specs" for name in gone)
-                + f"\nMake a new plan, review it and apply that one: {replan}"
-            ) from None
+            reasons = [f"AOI {name}: no longer declared in the specs" for name in gone]
+            raise stale_error(reasons, replan) from None
         # The state the plan was made with may have moved since (then the plan is stale if
         # 'assets: any' settles elsewhere now): the lock has just reloaded it.
         desired = resolve_desired(selection, observed, conn.store.state.visualizations.keys())

@@ -16,6 +16,7 @@ import click
 
 from reconciler.config import DEFAULT_API_URL
 from reconciler.engine import Settings
+from reconciler.render import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -149,4 +150,12 @@ lock_timeout_option = click.option(
 )
 color_option = click.option(
     "--color/--no-color", default=None, help="Colour the text output. [default: on a terminal]"
+)
+plan_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(FORMATS)),
+    default="text",
+    show_default=True,
+    help="text for people, markdown for PR comments, json for programs.",
 )

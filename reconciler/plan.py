@@ -348,7 +348,9 @@ class DesiredViz:
     change of intent from a comment or a reformatted file.
     """
 
-    label: str  # "NDVI over Bengaluru-A (2024-05-06), …" for messages
+    # How it reads in messages ("NDVI over Bengaluru-A (2024-05-06), …"), not what it is: a
+    # renamed asset alone changes nothing apply does.
+    label: str = field(compare=False)
     index_id: str
     assets: tuple[str, ...] | None  # declared source asset ids, sorted; None: the API default
     identity: tuple[str, ...]  # asset ids that identify it, sorted

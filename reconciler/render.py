@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from reconciler._text import clean, clean_lines, plural
 from reconciler.errors import (
     ApiError,
     ConfigError,
@@ -133,7 +134,7 @@ class _Group:
         if self.rollbacks:
             parts.append(f"{len(self.rollbacks)} to roll back")
         if self.warnings and warnings:
-            parts.append(_plural(len(self.warnings), "warning"))
+            parts.append(plural(len(self.warnings), "warning"))
         if self.unchanged or not parts:
             parts.append(f"{self.unchanged} unchanged")
         return ", ".join(parts)
@@ -178,40 +179,40 @@ def _create_item(c: Create) -> _Item:
     elif not c.assets:
         fields.append(("assets", "none"))
     else:
-        fields.append(("assets", tuple(f"{_clean(a.name)} ({_clean(a.date)})" for a in c.assets)))
+        fields.append(("assets", tuple(f"{clean(a.name)} ({clean(a.date)})" for a in c.assets)))
     if c.resolution is not None:
         fields.append(("resolution", f"{c.resolution:g}"))
     for i, t in enumerate(c.rollbacks):
         key = "rollbacks" if i == 0 else ""
-        fields.append((key, (f"{_clean(t.mode)}:", *(_clean(d) for d in t.dates))))
+        fields.append((key, (f"{clean(t.mode)}:", *(clean(d) for d in t.dates))))
     if c.rollbacks:
         # Said once, because a reviewer will otherwise expect PATCHes that will not happen.
         fields.append(("", "only if it turns out to exist already; a new one starts auto-computed"))
-    return _Item(_CREATE, f"create {_clean(c.index_name)} visualization", tuple(fields), c.where)
+    return _Item(_CREATE, f"create {clean(c.index_name)} visualization", tuple(fields), c.where)
 
 
 def _rollback_item(r: Rollback) -> _Item:
     fields: list[tuple[str, _Value]] = [
-        ("visualization", _clean(r.visualization_id)),
-        ("mode", _clean(r.mode)),
-        ("dates", tuple(_clean(d) for d in r.dates)),
-        ("reason", REASON_TEXT.get(r.reason, _clean(r.reason))),
+        ("visualization", clean(r.visualization_id)),
+        ("mode", clean(r.mode)),
+        ("dates", tuple(clean(d) for d in r.dates)),
+        ("reason", REASON_TEXT.get(r.reason, clean(r.reason))),
     ]
     if r.detail:
-        fields.append(("detail", _clean(r.detail)))
-    title = f"roll back {_clean(r.index_name)} legends to auto-computed"
+        fields.append(("detail", clean(r.detail)))
+    title = f"roll back {clean(r.index_name)} legends to auto-computed"
     return _Item(_ROLLBACK, title, tuple(fields), r.where)
 
 
 def _warning_item(w: PlanWarning, *, with_aoi: bool = False) -> _Item:
     # The planner's message is a whole sentence that already says what kind of warning it is;
     # the kind in words is only the fallback for a plan without one.
-    title = _clean(w.message) or _WARNING_KIND_TEXT.get(w.kind, _clean(w.kind))
+    title = clean(w.message) or _WARNING_KIND_TEXT.get(w.kind, clean(w.kind))
     if with_aoi and w.aoi_id:
-        title = f"{_clean(w.aoi_name)} ({_short(w.aoi_id)}): {title}"
+        title = f"{clean(w.aoi_name)} ({_short(w.aoi_id)}): {title}"
     fields: tuple[tuple[str, _Value], ...] = ()
     if w.visualization_id and w.visualization_id not in w.message:
-        fields = (("visualization", _clean(w.visualization_id)),)
+        fields = (("visualization", clean(w.visualization_id)),)
     return _Item(_WARNING, title, fields, w.where)
 
 
@@ -248,7 +249,7 @@ def _lay_out(item: _Item, key_width: int, indent: int) -> _Laid:
             wrapped = _wrap_list(value, value_width)
         for i, part in enumerate(wrapped or [""]):
             lines.append(f"{(key if i == 0 else ''):<{key_width}}  {part}".rstrip())
-    comment = f"# spec: {_clean(item.where)}" if item.where else None
+    comment = f"# spec: {clean(item.where)}" if item.where else None
     return _Laid(comment, title, lines)
 
 
@@ -288,7 +289,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     for g in active:
         out.append("")
         # Warnings about no AOI in particular (a selector that matches none) come first.
-        title = f"AOI {_clean(g.aoi_name)} ({_short(g.aoi_id)})" if g.aoi_id else "Specs"
+        title = f"AOI {clean(g.aoi_name)} ({_short(g.aoi_id)})" if g.aoi_id else "Specs"
         header = f"{title}: {g.counts()}"
         out.append(style(header, bold=True))
         for item in _group_items(g):
@@ -304,7 +305,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if quiet:
         out.append("")
         if len(quiet) <= _MAX_UP_TO_DATE_NAMES:
-            names = tuple(f"{_clean(g.aoi_name)} ({g.unchanged} unchanged)" for g in quiet)
+            names = tuple(f"{clean(g.aoi_name)} ({g.unchanged} unchanged)" for g in quiet)
             label = "Nothing to change in: "
             wrapped = _wrap_list(names, _WIDTH - len(label))
             out.append(label + wrapped[0])
@@ -320,8 +321,8 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if plan.ignored:
         out.append("")
         for rule, reason, count in _ignored_by_rule(plan):
-            line = f"{count} undeclared, ignored by rule at {_clean(rule)}"
-            wrapped = _wrap_text(line + (f" ({_clean(reason)})" if reason else ""), _WIDTH)
+            line = f"{count} undeclared, ignored by rule at {clean(rule)}"
+            wrapped = _wrap_text(line + (f" ({clean(reason)})" if reason else ""), _WIDTH)
             out += wrapped[:1] + [
                 f"  {part}" for part in _wrap_text(" ".join(wrapped[1:]), _WIDTH - 2)
             ]
@@ -516,9 +517,9 @@ def _md_heading_counts(plan: Plan) -> str:
     if plan.has_changes:
         return _summary_counts(plan)
     s = plan.summary()
-    counts = f"{_plural(s['warning'], 'warning')}, {s['unchanged']} unchanged"
+    counts = f"{plural(s['warning'], 'warning')}, {s['unchanged']:,} unchanged"
     if s["ignored"]:
-        counts += f", {s['ignored']} ignored"
+        counts += f", {s['ignored']:,} ignored"
     return f"no changes ({counts})"
 
 
@@ -536,13 +537,13 @@ def _md_section(g: _Group) -> _MdSection:
 def _md_details(section: _MdSection, shown: Sequence[str], *, is_open: bool) -> str:
     g = section.group
     summary = (
-        f"<code>{html.escape(_clean(g.aoi_name))}</code> "
+        f"<code>{html.escape(clean(g.aoi_name))}</code> "
         f"(<code>{html.escape(_short(g.aoi_id))}</code>): "
         f"{html.escape(g.counts(warnings=False))}"
     )
     body = "\n\n".join(shown) + "\n"
     missing = len(section.items) - len(shown)
-    more = f"\n\n… and {_plural(missing, 'more change')} of this AOI, not shown" if missing else ""
+    more = f"\n\n… and {plural(missing, 'more change')} of this AOI, not shown" if missing else ""
     # The blank line after </summary> is what makes GitHub render the fence as markdown.
     tag = "<details open>" if is_open else "<details>"
     fence = section.fence
@@ -561,7 +562,7 @@ def _md_quiet(groups: list[_Group]) -> str:
             lines.append(f"Nothing to change in {len(quiet)}{other} AOIs.")
         else:
             names = ", ".join(
-                f"{_md_code(_clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
+                f"{_md_code(clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
             )
             lines.append(f"Nothing to change in: {names}.")
     if gone:
@@ -569,7 +570,7 @@ def _md_quiet(groups: list[_Group]) -> str:
         if len(gone) > _MAX_UP_TO_DATE_NAMES:
             lines.append(f"{label}: {len(gone)} AOIs.")
         else:
-            names = ", ".join(_md_code(_clean(g.aoi_name)[:100]) for g in gone)
+            names = ", ".join(_md_code(clean(g.aoi_name)[:100]) for g in gone)
             lines.append(f"{label}: {names}.")
     return "\n\n".join(lines)
 
@@ -577,13 +578,13 @@ def _md_quiet(groups: list[_Group]) -> str:
 def _md_ignored(plan: Plan) -> str:
     rules = _ignored_by_rule(plan)
     lines = [
-        f"- **{count}** undeclared, ignored by rule at {_md_code(_clean(rule)[:200])}"
-        + (f" ({_md_code(_clean(reason)[:200])})" if reason else "")
+        f"- **{count}** undeclared, ignored by rule at {_md_code(clean(rule)[:200])}"
+        + (f" ({_md_code(clean(reason)[:200])})" if reason else "")
         for rule, reason, count in rules[:_MAX_RULES_SHOWN]
     ]
     more = len(rules) - _MAX_RULES_SHOWN
     if more > 0:
-        lines.append(f"- and {_plural(more, 'more rule')}")
+        lines.append(f"- and {plural(more, 'more rule')}")
     return "Ignored (not declared, left alone on purpose):\n" + "\n".join(lines)
 
 
@@ -591,8 +592,8 @@ def _md_warnings(plan: Plan, shown: list[str]) -> str:
     body = "\n\n".join(shown) + "\n"
     fence = _md_fence_for(body)
     hidden = len(plan.warnings) - len(shown)
-    more = f"\n\n… and {_plural(hidden, 'more warning')}, not shown" if hidden else ""
-    head = f"{_plural(len(plan.warnings), 'warning')}: apply does not act on these"
+    more = f"\n\n… and {plural(hidden, 'more warning')}, not shown" if hidden else ""
+    head = f"{plural(len(plan.warnings), 'warning')}: apply does not act on these"
     return f"<details><summary>{head}</summary>\n\n{fence}text\n{body}{fence}{more}\n</details>"
 
 
@@ -631,17 +632,18 @@ def _md_note(
         if partial:
             where.append("part of 1 AOI")
         if whole:
-            where.append(("all of " if partial else "") + _plural(whole, "AOI"))
+            where.append(("all of " if partial else "") + plural(whole, "AOI"))
         missing.append(
             f"{total - n_changes:,} of {total:,} change{'' if total == 1 else 's'} "
             f"({' and '.join(where)})"
         )
     if warnings:
-        missing.append(_plural(warnings, "warning"))
+        missing.append(plural(warnings, "warning"))
     if fixed.details_url:
-        see = f"[The full plan]({_safe_link(fixed.details_url)}) is kept with the CI job"
+        see = f"[The full plan]({_safe_link(fixed.details_url)}) is kept with the CI job, or run"
     else:
-        see = "The full plan is kept with the CI job (`plan.json`: `reconciler show plan.json`)"
+        # Nothing says where this ran or whether the plan was saved: no promise about a job.
+        see = "`reconciler show` shows a saved plan in full, or run"
     limit = (
         f"GitHub's limit of {GITHUB_COMMENT_LIMIT:,} characters"
         if fixed.max_chars == GITHUB_COMMENT_LIMIT
@@ -650,14 +652,14 @@ def _md_note(
     return (
         "> [!WARNING]\n"
         f"> This comment is cut to fit {limit}. "
-        f"Not shown: {' and '.join(missing)}. The counts above are complete. {see}, or run "
+        f"Not shown: {' and '.join(missing)}. The counts above are complete. {see} "
         "`reconciler plan` to see everything."
     )
 
 
 def _md_selectors(plan: Plan) -> str:
     """Collapsed, and bounded in size whatever the number of selectors and AOIs."""
-    count = _plural(len(plan.selectors), "selector")
+    count = plural(len(plan.selectors), "selector")
     body = "".join(line + "\n" for line in _selector_lines(plan))
     fence = _md_fence_for(body)
     return f"<details><summary>{count}</summary>\n\n{fence}text\n{body}{fence}\n</details>"
@@ -668,7 +670,7 @@ def _md_footer(plan: Plan) -> str:
     if plan.api_url:
         bits.append(f"compared with {_md_code(_safe_url(plan.api_url))}")
     if plan.targets:
-        names = [_md_code(_clean(t)[:100]) for t in plan.targets[:_MAX_FOOTER_TARGETS]]
+        names = [_md_code(clean(t)[:100]) for t in plan.targets[:_MAX_FOOTER_TARGETS]]
         more = len(plan.targets) - len(names)
         bits.append("targets: " + ", ".join(names) + (f" and {more} more" if more else ""))
     bits.append("`reconciler plan --format json` shows every field")
@@ -687,7 +689,9 @@ def _md_code(text: str) -> str:
     """A code span ``text`` cannot end early: backticks, markup, @mentions all stay literal."""
     if not text:
         return "` `"
-    runs = {len(run) for run in text.replace("`", "\0`\0").split("\0") if run.startswith("`")}
+    # A span closes at the first backtick run of exactly its own length, so use a length no
+    # run inside has.
+    runs = {len(run) for run in _BACKTICK_RUN.findall(text)}
     ticks = next(n for n in range(1, len(text) + 2) if n not in runs)
     # CommonMark strips one space from each end when both are present, so pad symmetrically.
     pad = " " if text[0] in "` " or text[-1] in "` " else ""
@@ -696,11 +700,11 @@ def _md_code(text: str) -> str:
 
 def _md_fence_for(body: str) -> str:
     """A code fence that outruns any backtick run inside ``body``: names cannot close it."""
-    longest, run = 0, 0
-    for ch in body:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
+    longest = max((len(run) for run in _BACKTICK_RUN.findall(body)), default=0)
     return "`" * max(3, longest + 1)
+
+
+_BACKTICK_RUN = re.compile(r"`+")
 
 
 # --- json ---------------------------------------------------------------------------------------
@@ -753,16 +757,16 @@ def _selector_lines(plan: Plan) -> list[str]:
     """Each selector: where, criteria, the AOIs it matches; those it no longer matches."""
     lines: list[str] = []
     for summary in plan.selectors[:_MAX_SELECTORS]:
-        head = _clean(summary.where) if summary.where else "no longer in the specs"
+        head = clean(summary.where) if summary.where else "no longer in the specs"
         names = _names(a.name for a in summary.matched)
-        matched = f"{_plural(len(summary.matched), 'AOI')}: {names}" if names else "no AOI"
-        lines += _indented(f"{head} ({_clean(summary.key)}): {matched}")
+        matched = f"{plural(len(summary.matched), 'AOI')}: {names}" if names else "no AOI"
+        lines += _indented(f"{head} ({clean(summary.key)}): {matched}")
         if summary.unmatched:
             dropped = _names(a.name for a in summary.unmatched)
             lines += _indented(f"  no longer matched since the last apply: {dropped}")
     hidden = len(plan.selectors) - _MAX_SELECTORS
     if hidden > 0:
-        lines.append(f"… and {_plural(hidden, 'more selector')} (see --format json)")
+        lines.append(f"… and {plural(hidden, 'more selector')} (see --format json)")
     return lines
 
 
@@ -774,7 +778,7 @@ def _indented(text: str) -> list[str]:
 
 
 def _names(names: Iterable[str]) -> str:
-    shown = [_clean(n) for n in names]
+    shown = [clean(n) for n in names]
     more = len(shown) - _MAX_SELECTOR_AOIS
     return ", ".join(shown[:_MAX_SELECTOR_AOIS]) + (f", … ({more} more)" if more > 0 else "")
 
@@ -782,10 +786,10 @@ def _names(names: Iterable[str]) -> str:
 def _summary_counts(plan: Plan) -> str:
     s = plan.summary()
     counts = (
-        f"{s['create']} to create, {s['rollback']} to roll back, "
-        f"{_plural(s['warning'], 'warning')}, {s['unchanged']} unchanged"
+        f"{s['create']:,} to create, {s['rollback']:,} to roll back, "
+        f"{plural(s['warning'], 'warning')}, {s['unchanged']:,} unchanged"
     )
-    return counts + (f", {s['ignored']} ignored" if s["ignored"] else "")
+    return counts + (f", {s['ignored']:,} ignored" if s["ignored"] else "")
 
 
 def _source_line(plan: Plan) -> str:
@@ -793,31 +797,14 @@ def _source_line(plan: Plan) -> str:
         return ""
     line = f"Compared the specs with {_safe_url(plan.api_url)}"
     if plan.targets:
-        shown = ", ".join(_clean(t) for t in plan.targets[:_MAX_FOOTER_TARGETS])
+        shown = ", ".join(clean(t) for t in plan.targets[:_MAX_FOOTER_TARGETS])
         more = len(plan.targets) - _MAX_FOOTER_TARGETS
         line += f" (only {shown}{f' and {more} more' if more > 0 else ''})"
     return line + "."
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _short(aoi_id: str) -> str:
-    return _clean(aoi_id[:_SHORT_ID])
-
-
-def _clean(text: str) -> str:
-    """Escape anything non-printable (ANSI escapes, newlines, bidi overrides) as ``\\xNN``.
-
-    Names and messages come from the API and the specs; printed raw they could recolour or
-    rewrite a reviewer's terminal, or break a line where the layout does not expect it.
-    """
-    if text.isprintable():
-        return text
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
+    return clean(aoi_id[:_SHORT_ID])
 
 
 def _safe_url(url: str) -> str:
@@ -825,7 +812,7 @@ def _safe_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         netloc = parts.netloc.rpartition("@")[2]
-        return _clean(urlunsplit(parts._replace(netloc=netloc)))[:200]
+        return clean(urlunsplit(parts._replace(netloc=netloc)))[:200]
     except ValueError:
         return "(an unparseable URL)"
 
@@ -899,7 +886,7 @@ def _github_command(kind: str, problem: Problem) -> str:
             f" file={_gh_property(where.path)},line={where.line},col={where.column},"
             f"title={_gh_property('reconciler validate')}"
         )
-    return f"::{kind}{props}::{_gh_data(_clean_keep_newlines(problem.message))}"
+    return f"::{kind}{props}::{_gh_data(clean_lines(problem.message))}"
 
 
 def _gh_data(text: str) -> str:
@@ -908,10 +895,6 @@ def _gh_data(text: str) -> str:
 
 def _gh_property(text: str) -> str:
     return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def _clean_keep_newlines(text: str) -> str:
-    return "\n".join(_clean(line) for line in text.split("\n"))
 
 
 # --- failures: every format says what went wrong ------------------------------------------------
@@ -985,17 +968,17 @@ def render_failure_markdown(
     kind, title = _failure_kind(error)
     problems = list(error.problems) if isinstance(error, SpecError) else []
     if problems:
-        title = f"{_plural(len(problems), 'problem')} in the specs"
+        title = f"{plural(len(problems), 'problem')} in the specs"
     head = f"### reconciler {command} failed: {title}"
     hint = _FAILURE_HINTS.get(kind, "")
-    lines = [_clean(str(p)) for p in problems] or [
-        _clean(line) for line in _failure_message(error).split("\n")
+    lines = [clean(str(p)) for p in problems] or [
+        clean(line) for line in _failure_message(error).split("\n")
     ]
 
     def build(n: int) -> str:
         body = "\n".join(lines[:n]) + "\n"
         fence = _md_fence_for(body)
-        more = f"\n\n… and {_plural(len(lines) - n, 'more problem')}" if n < len(lines) else ""
+        more = f"\n\n… and {plural(len(lines) - n, 'more problem')}" if n < len(lines) else ""
         parts = [head, f"{fence}text\n{body}{fence}{more}"]
         if hint:
             parts.append(hint)
@@ -1014,5 +997,5 @@ def _failure_kind(error: ReconcilerError) -> tuple[str, str]:
 
 def _failure_message(error: ReconcilerError) -> str:
     if isinstance(error, SpecError):
-        return f"{_plural(len(error.problems), 'problem')} in the specs"
+        return f"{plural(len(error.problems), 'problem')} in the specs"
     return str(error)

@@ -11,17 +11,18 @@ the fresh ones.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from deepdiff import DeepDiff
 
+from reconciler._text import clean
 from reconciler.errors import StalePlanError
 from reconciler.plan import AoiSnapshot, DesiredState, DesiredViz, Plan, RollbackTarget
 from reconciler.resolve import Desired, DesiredVisualization
 
 
 def desired_snapshots(desired: Desired, aoi_ids: Collection[str]) -> DesiredState:
-    """What the specs declare for each AOI of ``aoi_ids``, keyed by visualization identity."""
+    """What the specs declare for each AOI of ``aoi_ids``, keyed by declaration (``_key``)."""
     state: DesiredState = {aoi_id: {} for aoi_id in aoi_ids}
     for item in desired.visualizations:
         if item.aoi.id in state:
@@ -30,7 +31,14 @@ def desired_snapshots(desired: Desired, aoi_ids: Collection[str]) -> DesiredStat
 
 
 def _key(item: DesiredVisualization) -> str:
-    return f"{item.identity.index_id}:{','.join(sorted(item.identity.asset_ids))}"
+    """The declaration: its index and listed assets, or its policy (``all``, ``any``).
+
+    Not the identity: new imagery changes what ``all`` resolves to, not which declaration it
+    is, so the change is told as such (see ``_differences``).
+    """
+    if item.assets is None:
+        return f"{item.index.id}:{item.decl.asset_policy}"
+    return f"{item.index.id}:{','.join(sorted(a.id for a in item.assets))}"
 
 
 def _desired_viz(item: DesiredVisualization) -> DesiredViz:
@@ -63,8 +71,12 @@ def describe_desired_changes(
     names: Mapping[str, str],
     before: Mapping[str, Mapping[str, DesiredViz]],
     after: Mapping[str, Mapping[str, DesiredViz]],
+    assets: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """What the specs now declare differently for each AOI (id → name in ``names``)."""
+    """What the specs now declare differently for each AOI (id → name in ``names``).
+
+    ``assets`` (asset id → "name (date)") names the assets that came or went under a policy.
+    """
     lines: list[str] = []
     for aoi_id in sorted(before):
         name = names.get(aoi_id, aoi_id)
@@ -79,14 +91,21 @@ def describe_desired_changes(
             elif was is None and now is not None:
                 lines.append(f"AOI {name}: the specs now also declare {now.label}")
             elif was is not None and now is not None and was != now:
-                lines.append(f"AOI {name}: {now.label}: {'; '.join(_differences(was, now))}")
+                what = "; ".join(_differences(was, now, assets or {}))
+                lines.append(f"AOI {name}: {now.label}: {what}")
     return lines
 
 
-def _differences(was: DesiredViz, now: DesiredViz) -> list[str]:
+def _differences(was: DesiredViz, now: DesiredViz, assets: Mapping[str, str]) -> list[str]:
     out: list[str] = []
-    if was.assets != now.assets:
-        out.append("its assets are now " + ("the API default" if now.assets is None else "listed"))
+    if was.identity != now.identity:
+        # Under a policy the same declaration now stands for another set of assets.
+        came = [assets.get(a, a) for a in now.identity if a not in was.identity]
+        went = [assets.get(a, a) for a in was.identity if a not in now.identity]
+        if came:
+            out.append(f"now also over {', '.join(came)}")
+        if went:
+            out.append(f"no longer over {', '.join(went)}")
     if was.resolution != now.resolution:
         out.append(f"resolution {_text(was.resolution)} → {_text(now.resolution)}")
     old = {r.mode: r for r in was.rollbacks}
@@ -113,7 +132,12 @@ def _text(value: float | None) -> str:
 def describe_drift(
     before: Mapping[str, AoiSnapshot], after: Mapping[str, AoiSnapshot]
 ) -> list[str]:
-    """What changed between two sets of snapshots (AOI id → snapshot), one sentence each."""
+    """What changed between two sets of snapshots (AOI id → snapshot), one sentence each.
+
+    Only the visualizations count: they decide what apply creates, adopts and rolls back.
+    New imagery matters only to a declaration over a policy, and the desired state tells that
+    (``describe_desired_changes``); a renamed AOI changes nothing apply does.
+    """
     lines: list[str] = []
     for aoi_id in sorted(set(before) | set(after)):
         old, new = before.get(aoi_id), after.get(aoi_id)
@@ -122,10 +146,12 @@ def describe_drift(
             name = known.name if known is not None else aoi_id
             lines.append(f"AOI {name}: {'no longer' if new is None else 'now'} part of the plan")
             continue
-        diff = DeepDiff(old.to_dict(), new.to_dict(), view="tree")
+        diff = DeepDiff(
+            old.to_dict()["visualizations"], new.to_dict()["visualizations"], view="tree"
+        )
         for report_type, levels in diff.items():
             for level in levels:
-                path = "/".join(str(p) for p in level.path(output_format="list"))
+                path = "/".join(["visualizations", *map(str, level.path(output_format="list"))])
                 if report_type.endswith("_added"):
                     lines.append(f"AOI {new.name}: {path} appeared{_brief(level.t2)}")
                 elif report_type.endswith("_removed"):
@@ -164,7 +190,10 @@ def check_not_stale(
     names = {a.aoi_id: a.aoi_name for a in plan.aois}
     reasons.extend(
         describe_desired_changes(
-            names, {k: v for k, v in plan.desired.items() if k in affected}, desired
+            names,
+            {k: v for k, v in plan.desired.items() if k in affected},
+            desired,
+            _asset_names([*plan.observed.values(), *observed.values()]),
         )
     )
     wanted = affected & set(plan.observed)
@@ -175,8 +204,27 @@ def check_not_stale(
         )
     )
     if reasons:
-        raise StalePlanError(
-            "the saved plan is stale, nothing was applied:\n  - "
-            + "\n  - ".join(reasons)
-            + f"\nMake a new plan, review it and apply that one: {replan}"
-        )
+        raise stale_error(reasons, replan)
+
+
+def _asset_names(snapshots: Sequence[AoiSnapshot]) -> dict[str, str]:
+    """Asset id → "name (date)" from every snapshot that read its AOI's assets."""
+    out: dict[str, str] = {}
+    for snapshot in snapshots:
+        for asset_id, name_date in (snapshot.assets or {}).items():
+            name, _, date = name_date.rpartition(" ")
+            out[asset_id] = f"{name} ({date})" if name else name_date
+    return out
+
+
+def stale_error(reasons: Sequence[str], replan: str) -> StalePlanError:
+    """The refusal of a stale plan: what moved, one line each, and the command to run.
+
+    Reasons quote names from the API and the specs: each is ``clean``, so no name can start a
+    line of its own in a CI log.
+    """
+    return StalePlanError(
+        "the saved plan is stale, nothing was applied:\n  - "
+        + "\n  - ".join(clean(reason) for reason in reasons)
+        + f"\nMake a new plan, review it and apply that one: {replan}"
+    )

@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from reconciler.console import handle_errors, plural
+from reconciler._text import plural
+from reconciler.console import echo, handle_errors
 from reconciler.engine import Engine, Settings
 from reconciler.lock import Holder
 from reconciler.options import lock_timeout_option, state_option
@@ -60,9 +61,9 @@ def show(fmt: str, state_path: str | None, sandbox: bool) -> None:
             "lock": holder.to_dict() if holder is not None else None,
             **state.to_dict(),
         }
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        echo(json.dumps(data, indent=2, sort_keys=True))
         return
-    click.echo(_render_text(store.label, state, holder), nl=False)
+    echo(_render_text(store.label, state, holder), nl=False)
 
 
 def _render_text(label: str, state: State, holder: Holder | None) -> str:
@@ -105,7 +106,7 @@ def rm(
     """
     settings = Settings(state=state_path, sandbox=sandbox, lock_timeout=lock_timeout)
     store = Engine(settings).state_rm(visualization_ids)
-    click.echo(f"Removed {plural(len(visualization_ids), 'record')} from {store.label}.")
+    echo(f"Removed {plural(len(visualization_ids), 'record')} from {store.label}.")
 
 
 @state_command.command("unlock")
@@ -122,4 +123,4 @@ def unlock(lock_id: str, state_path: str | None, sandbox: bool) -> None:
     edited.
     """
     store, holder = Engine(Settings(state=state_path, sandbox=sandbox)).state_unlock(lock_id)
-    click.echo(f"Broke the lock on {store.label} held by {holder.describe()}.")
+    echo(f"Broke the lock on {store.label} held by {holder.describe()}.")

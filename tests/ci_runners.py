@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import threading
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,8 +31,8 @@ import yaml
 # --- GitHub Actions expressions ------------------------------------------------------------------
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|&&|\|\||!|\(|\))|(?P<num>\d+)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*(?:\(\))?))"
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|&&|\|\||!|\(|\)|,)|(?P<num>\d+)"
+    r"|(?P<call>[A-Za-z]+(?=\())|(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*))"
 )
 
 
@@ -105,22 +104,35 @@ class Expression:
             return token[1:-1].replace("''", "'")
         if kind == "num":
             return int(token)
-        if token.endswith("()"):
-            status = self.context.get("job_status", "success")
-            functions = {
-                "always()": True,
-                "success()": status == "success",
-                "failure()": status == "failure",
-                "cancelled()": False,
-            }
-            assert token in functions, f"unsupported function {token}"
-            return functions[token]
+        if kind == "call":
+            return self._call(token)
         if token in ("true", "false"):
             return token == "true"
         value: Any = self.context
         for part in token.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         return value
+
+    def _call(self, name: str) -> Any:
+        assert self._peek() == "("
+        self.i += 1
+        args: list[Any] = []
+        while self._peek() != ")":
+            args.append(self._or())
+            if self._peek() == ",":
+                self.i += 1
+        self.i += 1
+        status = self.context.get("job_status", "success")
+        if name == "format":
+            return re.sub(r"\{(\d+)\}", lambda m: _text(args[1:][int(m.group(1))]), args[0])
+        functions = {
+            "always": True,
+            "success": status == "success",
+            "failure": status == "failure",
+            "cancelled": False,
+        }
+        assert name in functions and not args, f"unsupported function {name}"
+        return functions[name]
 
 
 def _truthy(value: Any) -> bool:
@@ -149,7 +161,10 @@ def condition(text: str | None, context: dict[str, Any]) -> bool:
     if text.startswith("${{") and text.endswith("}}"):
         text = text[3:-2]
     expression = Expression(text, context)
-    uses_status = any(t[1].endswith("()") for t in expression.tokens)
+    uses_status = any(
+        kind == "call" and token in ("always", "success", "failure", "cancelled")
+        for kind, token in expression.tokens
+    )
     result = _truthy(expression.evaluate())
     if not uses_status:  # GitHub adds success() unless a status function is named
         result = result and context.get("job_status", "success") == "success"
@@ -175,7 +190,8 @@ const github = {
     issues: {
       listComments: async ({ issue_number }) => ({ data: byIssue(issue_number) }),
       createComment: async ({ issue_number, body }) => {
-        const c = { id: state.next_id++, issue_number, body, user: { type: 'Bot' } };
+        const c = { id: state.next_id++, issue_number, body,
+                    user: { login: 'github-actions[bot]', type: 'Bot' } };
         state.comments.push(c);
         return { data: c };
       },
@@ -248,6 +264,7 @@ class WorkflowRunner:
         self.artifacts = scratch / "artifacts"
         self.cache = scratch / "cache"
         self.github: dict[str, Any] = {"comments": [], "pulls": [], "runs": [], "next_id": 1}
+        self._left_over: set[Path] = set()
 
     def jobs_for(self, context: dict[str, Any]) -> list[str]:
         """The jobs whose ``if:`` holds for this event, in file order."""
@@ -262,6 +279,20 @@ class WorkflowRunner:
                     yield job_name, step.get("name", ""), step["run"]
 
     def run_job(self, job_name: str, context: dict[str, Any]) -> JobResult:
+        """Run one job in a checkout as the test left it: what earlier jobs wrote is gone (a
+        runner starts each job from a fresh checkout); what this one writes stays for the
+        test to read until the next job."""
+        for left in self._left_over:
+            if left.is_dir():
+                shutil.rmtree(left)
+            else:
+                left.unlink(missing_ok=True)
+        before = set(self.workdir.iterdir())
+        result = self._run_job(job_name, context)
+        self._left_over = set(self.workdir.iterdir()) - before
+        return result
+
+    def _run_job(self, job_name: str, context: dict[str, Any]) -> JobResult:
         job = self.workflow["jobs"][job_name]
         context = {**context, "steps": {}, "job_status": "success"}
         result = JobResult("success")
@@ -344,17 +375,17 @@ class WorkflowRunner:
             return "success", "", {}
         if name == "actions/upload-artifact":
             store = self.artifacts / str(context["github"]["run_id"]) / with_["name"]
-            store.mkdir(parents=True, exist_ok=True)
             for line in with_["path"].split():
                 if (self.workdir / line).exists():
+                    (store / line).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy(self.workdir / line, store / line)
             return "success", "", {}
         if name == "actions/download-artifact":
             store = self.artifacts / with_["run-id"] / with_["name"]
             if not store.is_dir():
                 return "failure", f"no artifact {with_['name']} in run {with_['run-id']}", {}
-            for item in store.iterdir():
-                shutil.copy(item, self.workdir / item.name)
+            target = self.workdir / with_.get("path", ".")
+            shutil.copytree(store, target, dirs_exist_ok=True)
             return "success", "", {}
         if name == "actions/github-script":
             return self._github_script(with_["script"], context)
@@ -380,6 +411,7 @@ class WorkflowRunner:
             ["node", str(wrapper)],
             cwd=self.workdir,
             env={
+                **context.get("env", {}),  # the workflow's, job's and step's env, as on GitHub
                 "PATH": os.environ["PATH"],
                 "FAKE_GITHUB_STATE": str(state_file),
                 "SCRIPT": str(script_file),
@@ -399,19 +431,26 @@ class WorkflowRunner:
 
 
 class FakeGitLab:
-    """Merge request notes, "merge requests of a commit" and "artifact file of a ref's job".
+    """Merge request notes, the merge requests of a commit, a merge request's pipelines, a
+    pipeline's jobs and a job's artifact file; ``/user`` says who the token belongs to.
 
-    Requests must carry ``PRIVATE-TOKEN: <token>``; ``notes`` maps a merge request iid to its
-    notes; ``commits`` a commit sha to the merge requests it belongs to; ``artifacts`` (ref,
-    job, path) to the file's bytes.
+    Requests must carry ``PRIVATE-TOKEN: <token>``, whose user is ``user_id``. ``notes`` maps
+    a merge request iid to its notes (``author.id`` says who wrote each); ``commits`` a commit
+    sha to the merge requests GitLab associates with it; ``pipelines`` a merge request iid to
+    its pipelines (``id``, ``sha``); ``jobs`` a pipeline id to its jobs (``id``, ``name``,
+    ``status``); ``artifacts`` (job id, path) to the file's bytes.
     """
+
+    user_id = 42
 
     def __init__(self, token: str, project_id: str) -> None:
         self.token = token
         self.project = f"/api/v4/projects/{project_id}"
         self.notes: dict[int, list[dict[str, Any]]] = {}
         self.commits: dict[str, list[dict[str, Any]]] = {}
-        self.artifacts: dict[tuple[str, str, str], bytes] = {}
+        self.pipelines: dict[int, list[dict[str, Any]]] = {}
+        self.jobs: dict[int, list[dict[str, Any]]] = {}
+        self.artifacts: dict[tuple[int, str], bytes] = {}
         self.requests: list[tuple[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -444,10 +483,12 @@ class FakeGitLab:
                 self.wfile.write(data)
 
             def _route(self, method: str) -> None:
-                path, _, query = self.path.partition("?")
+                path = self.path.partition("?")[0]
                 fake.requests.append((method, path))
                 if self.headers.get("PRIVATE-TOKEN") != fake.token:
                     return self._send(401, {"message": "401 Unauthorized"})
+                if path == "/api/v4/user" and method == "GET":
+                    return self._send(200, {"id": fake.user_id, "username": "project_bot"})
                 if not path.startswith(fake.project + "/"):
                     return self._send(404, {"message": "404 Project Not Found"})
                 rest = path[len(fake.project) + 1 :]
@@ -460,22 +501,29 @@ class FakeGitLab:
                         return self._send(200, notes)
                     if method == "POST":
                         note = {"id": 1000 + sum(map(len, fake.notes.values())), "system": False}
-                        notes.append({**note, "body": body["body"], "updates": 0})
+                        author = {"id": fake.user_id}
+                        notes.append({**note, "body": body["body"], "author": author, "updates": 0})
                         return self._send(201, notes[-1])
                     for note in notes:
                         if note["id"] == int(m.group(2) or 0):
                             note["body"], note["updates"] = body["body"], note["updates"] + 1
                             return self._send(200, note)
                     return self._send(404, {"message": "404 Not found"})
-                m = re.fullmatch(r"repository/commits/(\w+)/merge_requests", rest)
-                if m and method == "GET":
-                    return self._send(200, fake.commits.get(m.group(1), []))
-                m = re.fullmatch(r"jobs/artifacts/([^/]+)/raw/(.+)", rest)
-                if m and method == "GET":
-                    job = urllib.parse.parse_qs(query).get("job", [""])[0]
-                    key = (urllib.parse.unquote(m.group(1)), job, m.group(2))
-                    if key in fake.artifacts:
-                        return self._send(200, fake.artifacts[key], "application/octet-stream")
+                if method != "GET":
+                    return self._send(405, {"message": "405 Method Not Allowed"})
+                listings = {
+                    r"repository/commits/(\w+)/merge_requests": (fake.commits, str),
+                    r"merge_requests/(\d+)/pipelines": (fake.pipelines, int),
+                    r"pipelines/(\d+)/jobs": (fake.jobs, int),
+                }
+                for pattern, (table, key) in listings.items():
+                    m = re.fullmatch(pattern, rest)
+                    if m:
+                        return self._send(200, table.get(key(m.group(1)), []))
+                m = re.fullmatch(r"jobs/(\d+)/artifacts/(.+)", rest)
+                if m and (int(m.group(1)), m.group(2)) in fake.artifacts:
+                    data = fake.artifacts[(int(m.group(1)), m.group(2))]
+                    return self._send(200, data, "application/octet-stream")
                 return self._send(404, {"message": "404 Not found"})
 
             def do_GET(self) -> None:

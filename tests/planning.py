@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.apply import Applier, ApplyResult
 from reconciler.client import PixxelClient
 from reconciler.emulator import Emulator
+from reconciler.emulator.world import Asset, derived_id
 from reconciler.engine import Engine, Settings
 from reconciler.plan import Plan
 from reconciler.statestore import StateStore
@@ -26,6 +28,7 @@ NDVI_NAGPUR_JKL = "d17b2df7-eae7-5807-8fa5-661c39f02570"
 NDVI_NAGPUR_M_FAILED = "a6c61636-b17f-506e-92e2-665375801ab6"
 BENGALURU_C = "28feba53-9c1f-5b4f-ad79-431fa406dad0"
 BENGALURU_D = "e867d4cd-b221-5b2d-974f-6c505cce2e9c"
+KOCHI = "a4cb9e5f-39ca-5083-b695-e628f4e8019b"
 
 
 def write_spec(directory: Path, text: str, name: str = "spec.yaml") -> Path:
@@ -94,3 +97,35 @@ def remember_rollback(
         updated_at=viz.updated_at or "",
     )
     return viz.updated_at or ""
+
+
+def new_asset(emulator: Emulator, aoi_id: str, name: str, date: str) -> str:
+    """A new acquisition lands on the AOI (there is no API call for that)."""
+    with emulator.lock:
+        aoi = emulator.world.aoi(aoi_id)
+        assert aoi is not None
+        stamp = emulator.world.tick(time.time())
+        asset_id = derived_id("asset", aoi_id, name)
+        aoi.assets.append(
+            Asset(
+                id=asset_id,
+                name=name,
+                date=date,
+                resolution=10.0,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+        )
+    return asset_id
+
+
+def edit_legend_by_hand(emulator: Emulator, *, api_key: str = API_KEY) -> None:
+    """Someone edits the dynamic legend of Bengaluru's NDVI over A and B in the console: drift."""
+    with client_for(emulator, api_key=api_key) as client:
+        client.update_metadata(
+            BENGALURU,
+            NDVI_BENGALURU_AB,
+            mode="dynamic",
+            legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#000000", "label": "x"}]},
+            dynamic_bins=1,
+        )

@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from reconciler.apitypes import Visualization
 from reconciler.emulator import Emulator
-from reconciler.emulator.world import Asset, derived_id
 from reconciler.plan import Plan
 from reconciler.spec import validate_specs
-from tests.planning import PUNE, client_for, make_plan, run_apply, write_spec
+from tests.planning import KOCHI, PUNE, client_for, make_plan, new_asset, run_apply, write_spec
 
-KOCHI = "a4cb9e5f-39ca-5083-b695-e628f4e8019b"
 PUNE_NDWI = "1532fbc7-71c6-5a5e-b8b9-3814b5e9cfeb"  # NDWI over all three Pune assets
-
-
-def new_asset(emulator: Emulator, aoi_id: str, name: str, date: str) -> str:
-    """A new acquisition lands on the AOI (there is no API call for that)."""
-    with emulator.lock:
-        aoi = emulator.world.aoi(aoi_id)
-        assert aoi is not None
-        stamp = emulator.world.tick(time.time())
-        asset_id = derived_id("asset", aoi_id, name)
-        aoi.assets.append(
-            Asset(
-                id=asset_id,
-                name=name,
-                date=date,
-                resolution=10.0,
-                created_at=stamp,
-                updated_at=stamp,
-            )
-        )
-    return asset_id
 
 
 def plan_of(emulator: Emulator, tmp_path: Path, policy: str | None, rollback: str = "") -> Plan:

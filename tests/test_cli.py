@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from reconciler.cli import cli
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.statestore import StateStore
-from tests.planning import BENGALURU, NDVI_BENGALURU_AB, client_for, write_spec
+from tests.planning import BENGALURU, edit_legend_by_hand, write_spec
 
 SECRET = "sk-live-0123456789abcdef"  # looks like a real key, so a leak would be obvious
 
@@ -141,17 +141,6 @@ def test_apply_asks_on_a_terminal_and_takes_only_yes(
     assert accepted.exit_code == 0 and "Apply complete" in accepted.output
 
 
-def _edit_legend_by_hand(world: Emulator) -> None:
-    with client_for(world, api_key=SECRET) as client:
-        client.update_metadata(
-            BENGALURU,
-            NDVI_BENGALURU_AB,
-            mode="dynamic",
-            legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#000000", "label": "x"}]},
-            dynamic_bins=1,
-        )
-
-
 def test_saved_plan_applies_and_a_stale_one_is_refused(world: Emulator, project: Path) -> None:
     assert run(world, "plan", "--out", "plan.json").exit_code == 0
     assert json.loads((project / "plan.json").read_text())["spec_paths"] == ["specs/"]
@@ -159,9 +148,9 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(world: Emulator, project:
     assert applied.exit_code == 0, applied.output
     assert "Apply complete: 1 created, 0 adopted, 1 rolled back" in applied.output
 
-    _edit_legend_by_hand(world)
+    edit_legend_by_hand(world, api_key=SECRET)
     assert run(world, "plan", "--out", "plan2.json", "--detailed-exitcode").exit_code == 2
-    _edit_legend_by_hand(world)  # the world moves again after the plan was saved
+    edit_legend_by_hand(world, api_key=SECRET)  # the world moves again after the plan was saved
     refused = run(world, "apply", "plan2.json", "--yes")
     assert refused.exit_code == 1
     assert "stale" in refused.output and "updated_at changed from" in refused.output
@@ -204,6 +193,20 @@ def test_a_saved_plan_survives_unrelated_edits_and_refuses_a_changed_intent(
     applied = run(world, "apply", "p.json", "--yes")
     assert applied.exit_code == 0, applied.output
     assert "0 created, 0 adopted, 1 rolled back" in applied.output
+
+
+def test_the_replan_hint_of_a_refused_plan_keeps_its_targets(
+    world: Emulator, project: Path
+) -> None:
+    planned = run(world, "plan", "--target", "Bengaluru-North", "--target", BENGALURU, "--out",
+                  "p.json")  # fmt: skip
+    assert planned.exit_code == 0, planned.output
+    spec = project / "specs" / "spec.yaml"
+    spec.write_text(SPEC.replace("dates: [2024-05-06]", "dates: [2024-05-06, 2024-11-20]"))
+    refused = run(world, "apply", "p.json", "--yes")
+    assert refused.exit_code == 1
+    hint = f"reconciler plan --target Bengaluru-North --target {BENGALURU} --out p.json"
+    assert refused.output.rstrip().endswith(f"apply that one: {hint}")
 
 
 def test_a_modified_plan_file_is_refused(world: Emulator, project: Path) -> None:
@@ -349,3 +352,78 @@ def test_an_empty_saved_plan_applies_after_an_unrelated_spec_edit(
     result = run(world, "apply", "plan.json", "--yes")
     assert result.exit_code == 0, result.output
     assert "No changes" in result.output
+
+
+EVIL = "Evil\n::error::pwned \x1b[31m"
+
+
+def _workflow_commands(text: str) -> list[str]:
+    """Lines a CI runner would read as workflow commands (it trims leading blanks first)."""
+    return [line for line in text.splitlines() if line.lstrip().startswith("::")]
+
+
+def test_names_from_the_api_cannot_write_ci_workflow_commands(
+    make_emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = make_emulator(api_keys=(SECRET,), outcomes={"SAVI": "failed"})
+    with world.lock:
+        world.world.aoi(BENGALURU).name = EVIL  # type: ignore[union-attr]
+        world.world.index_by_ref("NDVI").name = "NDVI\n::warning::x"  # type: ignore[union-attr]
+    write_spec(
+        tmp_path / "specs",
+        f"""
+        aois:
+          - aoi: {BENGALURU}
+            visualizations:
+              - index: cb668cf4-b6fc-5c37-a944-84c62fd95299
+                assets: [Bengaluru-A, Bengaluru-B]
+                rollback: [{{mode: dynamic, dates: [2024-05-06]}}]
+              - index: 58daa3ea-1018-5594-9e35-9056ba51867e
+        """,
+    )
+    monkeypatch.chdir(tmp_path)
+    planned = run(world, "plan", "--out", "p.json", "-v")
+    assert planned.exit_code == 0, planned.output
+    # A legend edited by hand after the plan: apply refuses, naming the AOI.
+    edit_legend_by_hand(world, api_key=SECRET)
+    stale = run(world, "apply", "p.json", "--yes", "-v")
+    assert stale.exit_code == 1 and "the saved plan is stale" in stale.output
+    assert "Evil\\n\\x3a:error::pwned" not in stale.output  # one escape, not two
+    assert "Evil\\n::error::pwned" in stale.output
+    # Apply from the specs: progress, a failed create and the summary all name the AOI.
+    applied = run(world, "apply", "--yes", "-v")
+    assert applied.exit_code == 1, applied.output
+    assert "failed: SAVI on Evil\\n::error::pwned" in applied.output
+    for result in (planned, stale, applied):
+        assert _workflow_commands(result.output) == [], result.output
+        assert "\x1b" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["plan", "--no-such-flag"], 1),
+        (["no-such-command"], 1),
+        (["plan", "--format", "yaml"], 1),
+        (["--parallelism"], 1),
+        (["plan", "--detailed-exitcode", "--comment-id", "a b"], 1),
+        (["--help"], 0),
+        (["--version"], 0),
+        (["plan", "--help"], 0),
+    ],
+)
+def test_usage_errors_exit_1_never_2_which_means_changes(args: list[str], code: int) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == code, result.output
+    if code:
+        assert "Error:" in result.output and "Usage:" in result.output
+
+
+def test_the_console_script_maps_usage_errors_to_1() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "plan", "--detailed-exitcode", "--bogus"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "No such option '--bogus'" in result.stderr

@@ -8,11 +8,10 @@ import pytest
 
 from reconciler.errors import ConfigError, ResolutionError
 from tests.planning import (
-    BENGALURU,
     NDVI_BENGALURU_AB,
     NDVI_NAGPUR_JKL,
     NDVI_NAGPUR_M_FAILED,
-    client_for,
+    edit_legend_by_hand,
     make_plan,
     remember_rollback,
     write_spec,
@@ -118,14 +117,7 @@ def test_revision_bump_and_new_dates_are_planned_with_their_reason(
 
 def test_an_edit_behind_the_tools_back_is_planned_as_changed(emulator, tmp_path: Path) -> None:
     recorded = remember_rollback(emulator, tmp_path / "state.json")
-    with client_for(emulator) as client:
-        client.update_metadata(
-            BENGALURU,
-            NDVI_BENGALURU_AB,
-            mode="dynamic",
-            legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#000000", "label": "All"}]},
-            dynamic_bins=1,
-        )
+    edit_legend_by_hand(emulator)
     specs = write_spec(
         tmp_path / "specs",
         """

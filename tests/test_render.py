@@ -19,6 +19,7 @@ import click
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from reconciler.errors import ConfigError
 from reconciler.plan import (
@@ -557,6 +558,37 @@ def test_markdown_hostile_names_do_not_break_fences_or_html() -> None:
     assert "secret" not in md
 
 
+#: Texts that try to end a code span early and leave a live mention and link behind.
+SPAN_BREAKERS = (
+    "x `` @octocat [c](https://e.x) `` y",
+    "`` @octocat [c](https://e.x) ``",
+    "` @octocat [c](https://e.x) `",
+    "```@octocat [c](https://e.x)```",
+    "a ` b `` c ``` @octocat [c](https://e.x)",
+)
+
+
+@pytest.mark.parametrize("hostile", SPAN_BREAKERS)
+def test_markdown_code_spans_hold_any_backtick_runs(hostile: str) -> None:
+    """Parsed as CommonMark: every hostile name, rule and reason stays inside its code span."""
+    aois = [AoiSummary(f"aoi-{n}", f"{hostile} {n}", declared=1, unchanged=1) for n in range(2)]
+    ignored = Ignored("aoi-0", aois[0].aoi_name, "v1", "NDVI", f"{hostile}.yaml:1:1", hostile)
+    plan = Plan(aois=tuple(aois), ignored=(ignored,), targets=(hostile,), api_url="https://a")
+    md = render_markdown(plan)
+    assert md.count("@octocat") == 5  # two names, a rule, a reason, a target
+    inline = [
+        child
+        for token in MarkdownIt("commonmark").parse(md)
+        if token.type == "inline"
+        for child in token.children or ()
+    ]
+    assert not [t for t in inline if t.type == "link_open"]
+    loose = "".join(t.content for t in inline if t.type != "code_inline")
+    assert "@octocat" not in loose and "https://e.x" not in loose
+    spans = [t.content for t in inline if t.type == "code_inline"]
+    assert sum("@octocat" in span for span in spans) == 5
+
+
 def _changes_before_warnings(md: str) -> None:
     warnings_at = md.find("warnings: apply does not act on these")
     if warnings_at >= 0:
@@ -613,8 +645,12 @@ def test_markdown_a_single_huge_aoi_is_cut_inside_its_changes() -> None:
     assert md_length(md) < GITHUB_COMMENT_LIMIT
     shown = md.count("\n+ create") + md.count("\n! roll back")
     assert shown > 50
-    assert f"… and {3000 - shown} more changes of this AOI, not shown" in md
+    assert f"… and {3000 - shown:,} more changes of this AOI, not shown" in md
     assert f"Not shown: {3000 - shown:,} of 3,000 changes (part of 1 AOI)." in md
+    # One way of writing numbers from the heading down; without --details-url the note
+    # promises nothing about a CI job.
+    assert md.startswith("### reconciler plan: 1,500 to create, 1,500 to roll back")
+    assert "CI job" not in md and "`reconciler show` shows a saved plan in full" in md
 
 
 def test_markdown_fits_whatever_the_limit() -> None:

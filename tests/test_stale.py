@@ -11,7 +11,7 @@ import pytest
 from reconciler.errors import StalePlanError
 from reconciler.plan import AoiSummary, Create, DesiredViz, Plan, RollbackTarget
 from reconciler.stale import check_not_stale, describe_desired_changes
-from tests.planning import write_spec
+from tests.planning import BENGALURU, KOCHI, new_asset, write_spec
 
 NDVI = DesiredViz(
     label="NDVI over A (2024-05-06)",
@@ -35,8 +35,18 @@ def changes(before: DesiredViz | None, after: DesiredViz | None) -> list[str]:
 def test_the_same_declaration_is_no_change() -> None:
     assert changes(NDVI, NDVI) == []
     # The label is how it reads, not what it is: a renamed asset alone is not a change.
-    assert changes(NDVI, dataclasses.replace(NDVI, label="x")) == [
-        "AOI Field: x: declared differently"
+    assert changes(NDVI, dataclasses.replace(NDVI, label="x")) == []
+
+
+def test_new_imagery_under_a_policy_names_the_assets() -> None:
+    evi = DesiredViz("EVI over all assets", "evi", None, ("a", "b"), None, ())
+    after = dataclasses.replace(evi, identity=("a", "c", "d"))
+    names = {"b": "B (2024-01-01)", "c": "C (2025-02-03)"}
+    assert describe_desired_changes(
+        NAMES, {"aoi-1": {"evi:all": evi}}, {"aoi-1": {"evi:all": after}}, names
+    ) == [
+        "AOI Field: EVI over all assets: now also over C (2025-02-03), d; "
+        "no longer over B (2024-01-01)"
     ]
 
 
@@ -44,7 +54,6 @@ def test_the_same_declaration_is_no_change() -> None:
     ("after", "expected"),
     [
         (dataclasses.replace(NDVI, resolution=10.0), "resolution default → 10"),
-        (dataclasses.replace(NDVI, assets=None), "its assets are now the API default"),
         (
             dataclasses.replace(NDVI, rollbacks=(RollbackTarget("dynamic", ("2024-05-06",), 2),)),
             "dynamic rollback revision 0 → 2",
@@ -119,3 +128,47 @@ def test_apply_refuses_a_plan_whose_aoi_is_no_longer_declared(make_emulator, tmp
     assert refused.exit_code == 1
     assert "AOI Pune-East: no longer declared in the specs" in refused.output
     assert f"reconciler plan {tmp_path / 'specs'} --out {out}" in refused.output
+
+
+LISTED = """
+aois:
+  - aoi: {name: Bengaluru-North}
+    visualizations:
+      - index: NDVI
+        assets: [Bengaluru-A, 2024-11-20]
+        rollback: [{mode: dynamic, dates: [2024-05-06]}]
+"""
+POLICY = "aois: [{aoi: {name: Kochi-Coast}, visualizations: [{index: EVI, assets: POLICY}]}]\n"
+
+
+@pytest.mark.parametrize("policy", ["all", "any"])
+def test_new_imagery_stales_only_declarations_over_a_policy(
+    make_emulator, tmp_path: Path, policy: str
+) -> None:
+    """Bengaluru's assets are listed (by name and date): new imagery there changes nothing.
+    Kochi's EVI is created over all its assets: a new one there changes what would be made."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import cli
+
+    world = make_emulator()
+    env = {"PIXXEL_API_KEY": "test-key", "PIXXEL_API_URL": world.url}
+    runner = CliRunner()
+
+    def plan(name: str, spec: str) -> str:
+        out = str(tmp_path / f"{name}.json")
+        specs = write_spec(tmp_path / name, spec)
+        planned = runner.invoke(cli, ["plan", str(specs), "--out", out], env=env)
+        assert planned.exit_code == 0, planned.output
+        return out
+
+    listed, over_policy = plan("listed", LISTED), plan("policy", POLICY.replace("POLICY", policy))
+    new_asset(world, BENGALURU, "Bengaluru-E", "2026-01-10")
+    new_asset(world, KOCHI, "Kochi-C", "2026-01-12")
+    applied = runner.invoke(cli, ["apply", listed, "--yes"], env=env)
+    assert applied.exit_code == 0, applied.output
+    refused = runner.invoke(cli, ["apply", over_policy, "--yes"], env=env)
+    assert refused.exit_code == 1, refused.output
+    reasons = refused.output.split("nothing was applied:\n")[1].split("\nMake a new plan")[0]
+    label = "EVI over all assets" if policy == "all" else "EVI (any existing one)"
+    assert reasons == f"  - AOI Kochi-Coast: {label}: now also over Kochi-C (2026-01-12)"

@@ -1,20 +1,26 @@
 #!/usr/bin/env python3
-"""The two GitLab API calls the example pipeline needs, with the standard library only.
+"""The GitLab API calls the example pipeline needs, with the standard library only.
 
     python3 ci/reconciler_gitlab.py comment plan.md    # post or update the MR's plan note
     python3 ci/reconciler_gitlab.py fetch-plan plan.json  # the plan reviewed in the merged MR
 
-``comment`` finds the merge request note that carries the same hidden marker as the file
-(``<!-- reconciler-plan -->``, or ``<!-- reconciler-plan:ID -->``) and replaces its text, or adds
-the note: one comment per merge request, updated on every push. ``fetch-plan`` finds the merge
-request this commit came from and downloads ``plan.json`` from that merge request's latest
-``plan`` job: the plan that was reviewed.
+``comment`` finds the merge request note that this token's user posted and that ends with the
+same hidden marker as the file's last line (``<!-- reconciler-plan -->``, or
+``<!-- reconciler-plan:ID -->``) and replaces its text, or adds the note: one comment per merge
+request, updated on every push; nobody else's note is ever touched.
+
+``fetch-plan`` finds the merge request this commit merged (its merge or squash commit, or its
+head when it was fast-forwarded), the newest pipeline that ran for that merge request's last
+head, and downloads ``plan.json`` from that pipeline's ``plan`` job, by job id: exactly the
+plan shown in the merge request when it was merged. When there is none (the commit merged no
+merge request, that plan job failed or never ran, its artifacts expired) it says so and exits 1;
+it never falls back to an older plan.
 
 GitLab's predefined variables say where (CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID,
-CI_COMMIT_SHA). Authentication: GITLAB_TOKEN (a project access token with the api scope, as a
-masked CI/CD variable); without it ``comment`` skips (exit 0, the plan is still in the job log)
-and ``fetch-plan`` tries the job's own CI_JOB_TOKEN. Failures exit 1 with one line saying why;
-the tokens are never printed.
+CI_COMMIT_SHA); RECONCILER_PLAN_JOB names the plan job if it is not ``plan``. Authentication:
+GITLAB_TOKEN (a project access token with the api scope, as a masked CI/CD variable); without
+it ``comment`` skips (exit 0, the plan is still in the job log) and ``fetch-plan`` tries the
+job's own CI_JOB_TOKEN. Failures exit 1 with one line saying why; tokens are never printed.
 """
 
 from __future__ import annotations
@@ -70,6 +76,19 @@ def _call(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[A
     return raw, headers
 
 
+def _pages(path: str) -> list[Any]:
+    """Every item of a paginated listing (``path`` without a query)."""
+    items: list[Any] = []
+    page = "1"
+    for _ in range(MAX_PAGES):
+        listed, headers = _call("GET", f"{path}?per_page=100&page={page}")
+        items.extend(listed)
+        page = headers.get("x-next-page", "")
+        if not page:
+            break
+    return items
+
+
 def _project() -> str:
     return "/projects/" + urllib.parse.quote(_env("CI_PROJECT_ID"), safe="")
 
@@ -81,20 +100,18 @@ def comment(path: str) -> int:
         return 0
     with open(path, encoding="utf-8") as handle:
         body = handle.read()
-    found = MARKER.search(body)
-    marker = found.group(0) if found else "<!-- reconciler-plan -->"
+    # The marker is the last line: a note that merely quotes it is not ours.
+    marker = body.rstrip().rpartition("\n")[2]
+    if not MARKER.fullmatch(marker):
+        raise Failure(f"{path} does not end with the reconciler marker line")
+    me, _ = _call("GET", "/user")
     notes = f"{_project()}/merge_requests/{int(_env('CI_MERGE_REQUEST_IID'))}/notes"
-    page = "1"
-    for _ in range(MAX_PAGES):
-        listed, headers = _call("GET", f"{notes}?per_page=100&sort=asc&page={page}")
-        for note in listed:
-            if not note.get("system") and marker in note.get("body", ""):
-                _call("PUT", f"{notes}/{int(note['id'])}", {"body": body})
-                print(f"updated the plan note {note['id']} on the merge request", flush=True)
-                return 0
-        page = headers.get("x-next-page", "")
-        if not page:
-            break
+    for note in _pages(notes):
+        ours = (note.get("author") or {}).get("id") == me.get("id") and not note.get("system")
+        if ours and note.get("body", "").rstrip().endswith(marker):
+            _call("PUT", f"{notes}/{int(note['id'])}", {"body": body})
+            print(f"updated the plan note {note['id']} on the merge request", flush=True)
+            return 0
     created, _ = _call("POST", notes, {"body": body})
     print(f"posted the plan note {created.get('id')} on the merge request", flush=True)
     return 0
@@ -103,28 +120,47 @@ def comment(path: str) -> int:
 def fetch_plan(out: str) -> int:
     """Download the plan reviewed in the merge request that this commit merged."""
     sha = _env("CI_COMMIT_SHA")
-    merged, _ = _call("GET", f"{_project()}/repository/commits/{sha}/merge_requests")
-    merged = [mr for mr in merged if mr.get("state") == "merged"] or merged
+    mrs, _ = _call("GET", f"{_project()}/repository/commits/{sha}/merge_requests")
+    merged = [
+        mr
+        for mr in mrs
+        if mr.get("state") == "merged"
+        and sha in (mr.get("merge_commit_sha"), mr.get("squash_commit_sha"), mr.get("sha"))
+    ]
     if not merged:
+        raise Failure(f"commit {sha[:12]} merged no merge request, so no plan was reviewed")
+    mr = merged[0]
+    iid, head = int(mr["iid"]), str(mr["sha"])
+    # Newest first: the pipeline of the merge request's last push, as reviewers saw it.
+    pipelines = [
+        p for p in _pages(f"{_project()}/merge_requests/{iid}/pipelines") if p["sha"] == head
+    ]
+    if not pipelines:
+        raise Failure(f"no pipeline ran for the last push ({head[:12]}) of merge request !{iid}")
+    pipeline = max(pipelines, key=lambda p: int(p["id"]))
+    name = os.environ.get("RECONCILER_PLAN_JOB") or "plan"
+    jobs = [
+        j for j in _pages(f"{_project()}/pipelines/{int(pipeline['id'])}/jobs") if j["name"] == name
+    ]
+    if not jobs or jobs[0].get("status") != "success":
+        status = jobs[0].get("status") if jobs else "missing"
         raise Failure(
-            f"commit {sha[:12]} did not come from a merge request, so no plan was reviewed: "
-            "run the manual apply:fresh job to plan and apply the specs as they are"
+            f"the {name} job of merge request !{iid}'s last pipeline ({pipeline['id']}) is "
+            f"{status}: no plan was reviewed for its last push"
         )
-    iid = int(merged[0]["iid"])
-    ref = urllib.parse.quote(f"refs/merge-requests/{iid}/head", safe="")
+    job_id = int(jobs[0]["id"])
     try:
-        raw, _ = _call("GET", f"{_project()}/jobs/artifacts/{ref}/raw/plan.json?job=plan")
+        raw, _ = _call("GET", f"{_project()}/jobs/{job_id}/artifacts/plan.json")
     except Failure as exc:
-        raise Failure(
-            f"no plan.json from the plan job of merge request !{iid} ({exc}): its plan failed "
-            "or its artifacts expired; run the manual apply:fresh job to plan and apply the "
-            "specs as they are"
-        ) from None
+        raise Failure(f"no plan.json in job {job_id} of merge request !{iid} ({exc})") from None
     if isinstance(raw, dict | list):
         raw = json.dumps(raw).encode("utf-8")
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out, "wb") as handle:
         handle.write(raw)
-    print(f"fetched the plan reviewed in merge request !{iid} into {out}", flush=True)
+    print(
+        f"fetched the plan reviewed in merge request !{iid} (job {job_id}) into {out}", flush=True
+    )
     return 0
 
 
