@@ -170,8 +170,8 @@ def test_answers_we_cannot_hold_are_typed_errors_in_bounded_memory(
 
 
 def small_values(size: int) -> bytes:
-    """A JSON body of about ``size`` bytes made of the smallest values, 16 bytes each."""
-    return b'{"indices": [' + b"[1,2,3,4,5,6,7]," * (size // 16) + b"[]]}"
+    """A JSON body of about ``size`` bytes: one short string per 17 bytes (under 1M in 15 MB)."""
+    return b'{"indices": [' + b'"abcdefghijklmn",' * (size // 17) + b"1]}"
 
 
 def test_a_body_of_many_small_values_is_refused_before_it_costs_much() -> None:
