@@ -32,7 +32,7 @@ from reconciler.errors import ApiError, ConflictError
 from reconciler.events import ItemFinished, Listener, Stopping, Waiting, ignore
 from reconciler.identity import Identity
 from reconciler.plan import Create, Plan, Rollback
-from reconciler.state import StateStore
+from reconciler.statestore import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,12 @@ class Applier:
             self._stop.set()
 
     def apply(self, plan: Plan) -> ApplyResult:
-        """Apply every change of ``plan``. Ctrl-C stops cleanly and returns what was done."""
+        """Apply every change of ``plan``. Ctrl-C stops cleanly and returns what was done.
+
+        So does a ``KeyboardInterrupt`` raised in this thread for another reason (the CLI
+        raises one for SIGTERM and SIGHUP); its message becomes the reason given for skipped
+        changes.
+        """
         result = ApplyResult(api_url=plan.api_url, started_at=now())
         changes = plan.changes
         work: dict[str, _AoiWork] = {}
@@ -280,11 +285,13 @@ class Applier:
                             continue
                         if aoi.waiting:
                             heapq.heappush(due, (aoi.next_poll, next(order), aoi))
-                except KeyboardInterrupt:
+                except KeyboardInterrupt as exc:
                     if result.interrupted:
                         raise  # a second Ctrl-C: stop waiting for the last looks
                     result.interrupted = True
-                    self.request_stop("interrupted (Ctrl-C)")
+                    # The CLI turns SIGTERM and SIGHUP into a KeyboardInterrupt that names
+                    # the signal.
+                    self.request_stop(str(exc) or "interrupted (Ctrl-C)")
                     self._listener(Stopping(self._stop_reason))
         return error
 

@@ -27,6 +27,8 @@ from reconciler.console import (
     Reporter,
     echo,
     handle_errors,
+    interrupt_exit_code,
+    interrupt_message,
     isatty,
     print_summary,
     secho,
@@ -47,12 +49,14 @@ from reconciler.errors import ApplyError, ReconcilerError, SpecError
 from reconciler.options import (
     api_options,
     color_option,
+    lock_timeout_option,
     plan_format_option,
     spec_paths_argument,
     state_option,
     target_option,
 )
 from reconciler.plan import Plan
+from reconciler.statecmd import state_command
 
 _VERBOSE_HELP = "Log more to stderr (-vv: every request); also accepted after the command."
 
@@ -169,6 +173,7 @@ def main() -> None:
 
 
 cli.add_command(emulator_command)
+cli.add_command(state_command)
 
 
 def _color(option: bool | None, stream: IO[str] | None = None) -> bool:
@@ -634,6 +639,7 @@ def _ask(plan: Plan) -> None:
 )
 @target_option
 @state_option
+@lock_timeout_option
 @click.option(
     "--wait-timeout",
     type=click.FloatRange(min=0),
@@ -718,6 +724,11 @@ def apply(
         if report is not None:
             write_report(report, None, exc, started_at=started)
         raise
+    except KeyboardInterrupt as exc:  # before any change started, or while saving the state
+        if report is not None:
+            message = f"{interrupt_message(exc)} before any change was reported"
+            write_report(report, None, message, started_at=started)
+        raise
     finally:
         reporter.clear()
     if report is not None:
@@ -728,6 +739,6 @@ def apply(
         return
     print_summary(result)
     if result.interrupted:
-        sys.exit(130)
+        sys.exit(interrupt_exit_code())
     if not result.ok:
         sys.exit(1)

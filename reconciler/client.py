@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
 from typing import Annotated, Any, TypeVar
@@ -59,7 +61,13 @@ from reconciler.errors import (
     UnauthorizedError,
 )
 from reconciler.redact import REDACTED, install_redaction, redact, redact_bytes, redact_obj
-from reconciler.responses import ListingPage, decode_json, listing_page, try_decode_json
+from reconciler.responses import (
+    ListingBudget,
+    ListingPage,
+    decode_json,
+    listing_page,
+    try_decode_json,
+)
 from reconciler.retry import (
     RETRY_STATUSES,
     ApiRetry,
@@ -325,8 +333,11 @@ class PixxelClient:
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
+        budget: ListingBudget | None = None,
     ) -> Any:
         """Send one request (urllib3 retries below) and return its decoded JSON body.
+
+        ``budget``, for a listing's pages, counts the body's bytes before it is parsed.
 
         Every non-2xx status becomes the ``ApiError`` subclass for its class; a 2xx that is
         not JSON we can use becomes an ``InvalidResponseError``; running out of time a
@@ -360,6 +371,8 @@ class PixxelClient:
             attempts = _attempts(response)
             body = read_body(response, call, self._bounds.max_body_bytes)
             elapsed = call.over(self._counted(attempts))
+        if budget is not None and 200 <= response.status_code < 300:
+            budget.spend(len(body))
         # A server echoing the key (in an id, a name, a message) must not plant it in plans,
         # state or output: it is scrubbed before anything reads the answer.
         body = redact_bytes(body)
@@ -473,8 +486,10 @@ class PixxelClient:
         adapter = _list_adapter(item_type)
         items: list[M] = []
         offset, limit = 0, self.page_size
+        # Pages read at once spend the one budget from several threads.
+        budget = (_SharedBudget if pages is not None else ListingBudget)(f"GET {path}")
         for _ in range(self.max_pages):
-            parsed, page = self._page(path, key, adapter, params, offset, limit)
+            parsed, page = self._page(path, key, adapter, params, offset, limit, budget)
             if not parsed:
                 break
             items.extend(parsed)
@@ -487,7 +502,7 @@ class PixxelClient:
                 self._check_reachable(path, page.total, limit)
                 if pages is not None and len(parsed) == limit:
                     offset = self._read_ahead(
-                        pages, path, key, adapter, params, offset, limit, page.total, items
+                        pages, path, key, adapter, params, offset, limit, page.total, items, budget
                     )
                     pages = None  # at most once: what is left, if anything, goes in order
                     if offset >= page.total:
@@ -509,10 +524,11 @@ class PixxelClient:
         params: Mapping[str, Any] | None,
         offset: int,
         limit: int,
+        budget: ListingBudget,
     ) -> tuple[list[M], ListingPage]:
         """One page of a listing, its shape checked and its items validated."""
         query = {**(params or {}), "offset": offset, "limit": limit}
-        data = self._request("GET", path, params=query)
+        data = self._request("GET", path, params=query, budget=budget)
         what = f"GET {path} (offset {offset})"
         page = listing_page(data, key, what, offset=offset, limit=limit)
         try:
@@ -533,6 +549,7 @@ class PixxelClient:
         limit: int,
         total: int,
         items: list[M],
+        budget: ListingBudget,
     ) -> int:
         """Read the pages from ``offset`` to ``total`` at once into ``items``.
 
@@ -540,7 +557,9 @@ class PixxelClient:
         last was full, else just after the first page that came back short.
         """
         offsets = list(range(offset, total, limit))
-        read = pages(lambda at: self._page(path, key, adapter, params, at, limit)[0], offsets)
+        read = pages(
+            lambda at: self._page(path, key, adapter, params, at, limit, budget)[0], offsets
+        )
         resume = total
         for at, parsed in zip(offsets, read, strict=True):
             items.extend(parsed)
@@ -675,6 +694,17 @@ class PixxelClient:
         if not isinstance(data, dict):
             raise ApiError(f"The API's answer to PUT {path} is not a JSON object.")
         return data
+
+
+@dataclass
+class _SharedBudget(ListingBudget):
+    """A listing's byte budget that pages read at once can spend from several threads."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def spend(self, size: int) -> None:
+        with self._lock:
+            super().spend(size)
 
 
 @functools.cache

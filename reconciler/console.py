@@ -10,14 +10,17 @@ log or looks hung.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
 import shutil
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import IO, Any, TypeVar
 
 import click
@@ -53,13 +56,72 @@ def isatty(stream: Any) -> bool:
         return False
 
 
+log = logging.getLogger(__name__)
+
+#: Signals that stop a command like Ctrl-C: CI cancels a job with SIGTERM; a closed terminal or
+#: SSH session sends SIGHUP.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+_stopped_by: list[int] = []  # the signal that stopped the running command, if one did
+
+
+def interrupt_exit_code() -> int:
+    """128 + the signal that stopped the command (143 SIGTERM, 129 SIGHUP); 130 for Ctrl-C."""
+    return 128 + _stopped_by[0] if _stopped_by else 130
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise ``KeyboardInterrupt`` like Ctrl-C does.
+
+    So they take the same road: apply stops starting work, lets requests in flight finish,
+    keeps the state, writes the report, releases the lock and prints the summary. A repeat of
+    the signal while stopping is ignored (Ctrl-C still interrupts). Only the main thread can
+    install handlers; elsewhere the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _stopped_by.clear()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if _stopped_by:
+            log.warning("%s received while already stopping: still finishing", name)
+            return
+        _stopped_by.append(signum)
+        raise KeyboardInterrupt(f"stopped by {name}")
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def interrupt_message(exc: KeyboardInterrupt) -> str:
+    """'stopped by SIGTERM' or 'interrupted (Ctrl-C)'."""
+    return str(exc) or "interrupted (Ctrl-C)"
+
+
 def handle_errors(func: F) -> F:
-    """Turn the project's errors into a clear message and exit status 1, never a traceback."""
+    """Turn the project's errors into a clear message and exit status 1, never a traceback.
+
+    Also stops on SIGTERM and SIGHUP like on Ctrl-C (``stop_on_signals``); an interruption that
+    reaches here exits 130 (Ctrl-C), 143 (SIGTERM) or 129 (SIGHUP) with one line saying so.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with stop_on_signals():
+                return func(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            secho(f"Error: {interrupt_message(exc)}: stopped", fg="red", err=True)
+            sys.exit(interrupt_exit_code())
         except SpecError as exc:
             if len(exc.problems) == 1:
                 secho(f"Error: {clean(str(exc.problems[0]))}", fg="red", err=True)
@@ -175,6 +237,10 @@ def _bar(done: int, total: int, width: int = 20) -> str:
     return "[" + "#" * filled + "-" * (width - filled) + "]"
 
 
+def _stop_reason() -> str:
+    return f"stopped by {signal.Signals(_stopped_by[0]).name}" if _stopped_by else "Ctrl-C"
+
+
 def print_summary(result: ApplyResult) -> None:
     """The failures again (they scroll away in a long log), then one line of counts."""
     counts = result.counts()
@@ -182,7 +248,9 @@ def print_summary(result: ApplyResult) -> None:
         if item.outcome == "failed":
             what = f"{item.index_name} on {item.aoi_name} ({item.where}): {item.message}"
             secho(f"  failed: {clean(what)}", fg="red", err=True)
-    headline = "Apply interrupted" if result.interrupted else "Apply complete"
+    headline = "Apply complete"
+    if result.interrupted:
+        headline = f"Apply interrupted ({_stop_reason()})"
     if result.stopped_early:
         headline = f"Apply stopped early ({result.stop_reason or '--fail-fast'})"
     echo(

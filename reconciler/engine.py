@@ -30,14 +30,15 @@ from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
 from reconciler.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
-from reconciler.errors import ConfigError, PlanFileError, ResolutionError
+from reconciler.errors import ConfigError, PlanFileError, ResolutionError, StateError
 from reconciler.events import Listener, Stopping, ignore
 from reconciler.export import SCHEMA_FILE, document, export_aois, file_names
 from reconciler.ignore import resolve_ignores
+from reconciler.lock import Holder
 from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
-from reconciler.redact import install_redaction
+from reconciler.redact import install_redaction, install_secret_file
 from reconciler.refresh import read_account, refresh
 from reconciler.resolve import Selection, closest, resolve_desired
 from reconciler.spec import (
@@ -49,7 +50,9 @@ from reconciler.spec import (
     validate_specs,
 )
 from reconciler.stale import check_not_stale, desired_snapshots, stale_error
-from reconciler.state import DEFAULT_STATE_PATH, State, StateStore
+from reconciler.state import DEFAULT_STATE_PATH, State
+from reconciler.statecheck import with_state_warnings
+from reconciler.statestore import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,11 @@ class Settings:
     sandbox: bool = False
     parallelism: int = 8
     max_rps: float | None = None
-    state: Path | None = None  # default: .reconciler/state.json (the sandbox keeps its own)
+    #: A path or URL (s3://, gs://, az://, file://); default .reconciler/state.json, and
+    #: .reconciler/sandbox/state.json with the sandbox.
+    state: str | Path | None = None
+    #: Seconds to wait for another apply's state lock (0: fail at once).
+    lock_timeout: float = 0.0
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
     #: Seconds a whole command may take (``--timeout``); None: no limit beyond each request's.
     timeout: float | None = None
@@ -156,7 +163,7 @@ def write_file(path: Path, text: str) -> None:
 def write_report(
     path: Path,
     result: ApplyResult | None,
-    error: Exception | None = None,
+    error: BaseException | str | None = None,
     *,
     started_at: str = "",
 ) -> None:
@@ -267,6 +274,8 @@ class Engine:
         # when a command never connects and a spec file holds it (a link to the key file).
         for key in known_api_keys(settings.api_key_file, settings.environ):
             install_redaction(key)
+        if settings.api_key_file is not None:
+            install_secret_file(settings.api_key_file)
 
     # --- validate -------------------------------------------------------------------------
 
@@ -308,7 +317,7 @@ class Engine:
         rules = resolve_ignores(specs, selection, observed.indices)
         if rules.problems:
             raise ResolutionError((*desired.problems, *rules.problems))
-        return build_plan(
+        plan = build_plan(
             desired,
             observed,
             state,
@@ -318,6 +327,7 @@ class Engine:
             targets=targets,
             previous_matches=selectors.previous_records(state.selectors, paths),
         )
+        return with_state_warnings(plan, state, conn.store.label)
 
     # --- apply ----------------------------------------------------------------------------
 
@@ -339,7 +349,7 @@ class Engine:
             raise ConfigError("--target applies to planning; a saved plan already has its targets")
         spec_paths = saved.spec_paths if saved is not None else (tuple(paths) or DEFAULT_SPEC_PATHS)
         specs = load_specs(spec_paths)
-        with self._connect() as conn, conn.store.lock():
+        with self._connect() as conn, conn.store.lock(self.settings.lock_timeout):
             if saved is None:  # the lock above has just (re)loaded the state
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
@@ -360,6 +370,8 @@ class Engine:
                 fail_fast=options.fail_fast,
                 listener=self._listener,
             )
+            # Someone broke our lock: stop, rather than keep changing what another apply owns.
+            conn.store.on_lock_lost = applier.request_stop
             with self._stop_at_deadline(applier):
                 result = applier.apply(plan)
             _remember_selectors(conn.store, plan)
@@ -513,33 +525,69 @@ class Engine:
             )
         return ExportResult(tuple(files), None, len(kept), count, empty, others)
 
+    # --- state ----------------------------------------------------------------------------
+
+    def state_location(self) -> str | Path:
+        """Where the state is: ``--state``, else the sandbox's or the default file."""
+        if self.settings.state:
+            return self.settings.state
+        if self.settings.sandbox:
+            from reconciler.sandbox import SANDBOX_DIR
+
+            return SANDBOX_DIR / "state.json"
+        return DEFAULT_STATE_PATH
+
+    def store(self) -> StateStore:
+        """The state store the settings name (``ConfigError`` if its backend is missing)."""
+        return StateStore(self.state_location())
+
+    def state_show(self) -> tuple[StateStore, State, Holder | None]:
+        """The state's records and who holds its lock now (read-only, no lock taken)."""
+        store = self.store()
+        return store, store.load(), store.read_lock()
+
+    def state_rm(self, visualization_ids: Sequence[str]) -> StateStore:
+        """Forget the records of ``visualization_ids``, under the lock; all or nothing.
+
+        ``StateError`` naming the ids that have no record (then nothing is removed).
+        """
+        store = self.store()
+        with store.lock(self.settings.lock_timeout):
+            unknown = [v for v in visualization_ids if store.state.get(v) is None]
+            if unknown:
+                raise StateError(
+                    f"{store.label} has no record of {', '.join(unknown)}; nothing was removed "
+                    "(see 'reconciler state show')"
+                )
+            for visualization_id in visualization_ids:
+                store.remove(visualization_id)
+        return store
+
+    def state_unlock(self, lock_id: str) -> tuple[StateStore, Holder]:
+        """Break the state lock whose id is ``lock_id``; the store and the lock's holder."""
+        store = self.store()
+        return store, store.unlock(lock_id)
+
     # --- connection -----------------------------------------------------------------------
 
     @contextmanager
     def _connect(self) -> Iterator[_Connection]:
         """A client for the real API or the in-process sandbox, and the state store to use."""
         settings = self.settings
+        store = self.store()  # first: a missing backend is reported before any request
         if settings.sandbox:
             from reconciler.sandbox import SANDBOX_URL_LABEL, sandbox
 
             with sandbox() as box, self._client_for(box.url, box.api_key) as client:
-                yield _Connection(
-                    client, SANDBOX_URL_LABEL, StateStore(settings.state or box.state_path)
-                )
+                yield _Connection(client, SANDBOX_URL_LABEL, store)
             return
         if self._client is not None:
             self._client.set_run_deadline(self._deadline, self._timeout_reason())
-            yield _Connection(
-                self._client,
-                self._client.base_url,
-                StateStore(settings.state or DEFAULT_STATE_PATH),
-            )
+            yield _Connection(self._client, self._client.base_url, store)
             return
         key = resolve_api_key(settings.api_key_file, settings.environ)
         with self._client_for(settings.api_url, key) as client:
-            yield _Connection(
-                client, client.base_url, StateStore(settings.state or DEFAULT_STATE_PATH)
-            )
+            yield _Connection(client, client.base_url, store)
 
     def _client_for(self, url: str, key: str) -> PixxelClient:
         client = PixxelClient(

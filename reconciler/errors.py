@@ -22,6 +22,7 @@ is not a ``ReconcilerError`` reaching the CLI is a bug.
     │   └── StalePlanError      the specs or the world changed since the plan was made
     ├── StateError              the state file is unreadable or cannot be written
     │   └── StateLockedError    another apply holds the lock
+    │       └── StaleLockError  ... and looks dead: break it with 'state unlock'
     └── ApplyError              apply finished with failed items, or refused to start
         └── TooManyChangesError a plan larger than --max-changes, without --force
 """
@@ -30,6 +31,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reconciler.lock import Holder
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -170,7 +175,18 @@ class StateError(ReconcilerError):
 
 
 class StateLockedError(StateError):
-    """Another apply holds the state lock."""
+    """Another apply holds the state lock; ``holder`` says who, when its details are readable."""
+
+    def __init__(self, message: str, *, holder: Holder | None = None) -> None:
+        self.holder = holder
+        super().__init__(message)
+
+
+class StaleLockError(StateLockedError):
+    """The state lock's holder looks dead (old heartbeat, or its process is gone).
+
+    Never broken automatically across hosts: the message gives the ``state unlock`` command.
+    """
 
 
 class ApplyError(ReconcilerError):

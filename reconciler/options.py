@@ -7,6 +7,7 @@ defaults or help; the API options arrive in the command as one typed ``settings`
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ _API_PARAMS = (
     "parallelism",
     "max_rps",
     "state_path",
+    "lock_timeout",
     "timeout",
 )
 
@@ -48,6 +50,7 @@ def api_options(func: F) -> F:
             parallelism=values["parallelism"],
             max_rps=values["max_rps"],
             state=values["state_path"],
+            lock_timeout=values["lock_timeout"] or 0.0,
             timeout=values["timeout"],
         )
         return func(*args, **kwargs)
@@ -113,9 +116,37 @@ target_option = click.option(
 state_option = click.option(
     "--state",
     "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Rollback state file. [default: .reconciler/state.json; "
-    ".reconciler/sandbox/state.json with --sandbox]",
+    envvar="RECONCILER_STATE",
+    metavar="PATH|URL",
+    help="Rollback state: a file, or s3://BUCKET/KEY, gs://…, az://…, file://… (env "
+    "RECONCILER_STATE). Plan and apply must use the same one. [default: "
+    ".reconciler/state.json; .reconciler/sandbox/state.json with --sandbox]",
+)
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
+    """Seconds from '90', '90s', '5m', '1h' or '1m30s' (a click option callback)."""
+    text = (value or "0").strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    if re.fullmatch(r"(\d+(\.\d+)?[smh])+", text):
+        return sum(
+            float(n) * _DURATION_UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([smh])", text)
+        )
+    raise click.BadParameter(f"{value!r} is not a duration: use seconds (30) or 30s, 5m, 1h, 1m30s")
+
+
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    metavar="DURATION",
+    callback=parse_duration,
+    default="0",
+    show_default=True,
+    help="Wait this long (30s, 5m, ...) for another apply's state lock, retrying with backoff, "
+    "instead of failing at once.",
 )
 color_option = click.option(
     "--color/--no-color", default=None, help="Colour the text output. [default: on a terminal]"

@@ -19,7 +19,7 @@ from reconciler.errors import PlanFileError, TooManyChangesError
 from reconciler.identity import Identity
 
 #: Bump when the JSON shape changes incompatibly; readers refuse versions they do not know.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 
 Mode = Literal["dynamic", "theoretical"]
 MODES: tuple[Mode, ...] = ("dynamic", "theoretical")
@@ -34,7 +34,14 @@ REASON_TEXT: dict[str, str] = {
 }
 
 WarningKind = Literal[
-    "undeclared", "failed", "partial_success", "creating", "new-assets", "unmatched", "no-match"
+    "undeclared",
+    "failed",
+    "partial_success",
+    "creating",
+    "new-assets",
+    "unmatched",
+    "no-match",
+    "state",
 ]
 
 

@@ -1,12 +1,13 @@
-"""The rollback state file: its records, and the store that loads, saves and locks it.
+"""The rollback state: its records, and how they are written as JSON.
 
-The API never returns legends in its listings, so this file is the tool's memory of them: per
+The API never returns legends in its listings, so the state is the tool's memory of them: per
 visualization id, which (mode, date) legends this tool last made auto-computed, at which spec
 ``revision``, and the visualization's ``updated_at`` right after. The planner reads it (a rollback
 is pending when there is no record, when ``updated_at`` moved, or when the spec's revision is
 higher); apply writes it after every successful PATCH and when a new visualization is ready.
 
-The file (default ``.reconciler/state.json``) is small, human-readable JSON that diffs well::
+The file (default ``.reconciler/state.json``, or a remote object) is small, human-readable JSON
+that diffs well::
 
     {
       "version": 1,
@@ -25,31 +26,25 @@ its selectors matched at the last apply that read that file, so a plan can say w
 no longer matches. Per file, because a plan or apply may read some spec files only: it reports
 and replaces the records of those files, and leaves the others' alone.
 
-Guarantees: every write is atomic (``reconciler.atomicfile``), so a crash leaves the old or the
-new file, never half of one; each ``StateStore.record_*`` saves at once, so an interrupted apply
-loses nothing it finished; and ``StateStore`` serialises mutate+save with one ``threading.Lock``
-so parallel workers never lose an update. ``StateStore.lock()`` guards a whole apply against a
-concurrent one with the lock file of ``reconciler.lock``.
-Nothing secret is ever stored: ids, dates, revisions and timestamps only.
+This module is the pure model (``State``, ``VizRecord``) and its parsing (``parse_state``,
+``parse_record``); where the state is kept, how it is written without losing a record on a crash,
+and how it is locked is ``reconciler.statestore``. Nothing secret is ever stored: ids, dates,
+revisions and timestamps only.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler.atomicfile import write_atomically
 from reconciler.dates import iso_date
 from reconciler.errors import StateError
-from reconciler.lock import FileLock
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +166,17 @@ class State:
             },
         )
 
+    def remove(self, visualization_id: str) -> bool:
+        """Forget one visualization's record; whether there was one."""
+        return self.visualizations.pop(visualization_id, None) is not None
+
+    def put(self, visualization_id: str, record: VizRecord | None) -> None:
+        """Set (or, with None, remove) one visualization's record as it is."""
+        if record is None:
+            self.visualizations.pop(visualization_id, None)
+        else:
+            self.visualizations[visualization_id] = record
+
     def record_selectors(
         self,
         matches: Mapping[str, Mapping[str, Mapping[str, str]]],
@@ -237,27 +243,9 @@ class State:
         try:
             parsed = _StateFile.model_validate(data)
         except ValidationError as exc:
-            problems = [
-                f"{_json_path(err['loc'])}: {err['msg']}"
-                + ("" if err["type"] == "missing" else f" (found {_short(err['input'])})")
-                for err in exc.errors()
-            ]
-            shown = "\n  ".join(problems[:10])
-            more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-            raise StateError(
-                f"{source}: not a state file this reconciler wrote:\n  {shown}{more}\n"
-                "Fix it, or delete it: the next plan then rolls back every declared legend, "
-                "which is harmless."
-            ) from None
+            raise _invalid(source, exc) from None
         return cls(
-            visualizations={
-                vid: VizRecord(
-                    aoi_id=rec.aoi_id,
-                    updated_at=rec.updated_at,
-                    legends={mode: dict(dates) for mode, dates in rec.legends.items() if dates},
-                )
-                for vid, rec in parsed.visualizations.items()
-            },
+            visualizations={vid: _record(rec) for vid, rec in parsed.visualizations.items()},
             selectors={
                 file: {key: dict(aois) for key, aois in keys.items()}
                 for file, keys in parsed.selectors.items()
@@ -335,162 +323,65 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-# ---- the store: load, atomic save, thread-safe records, the apply lock ------------------------
+def parse_state(raw: bytes, source: str) -> State:
+    """The state in a file's bytes; ``StateError`` naming ``source`` on anything else."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StateError(
+            f"state file {source} is not valid JSON (line {exc.lineno}, column "
+            f"{exc.colno}: {exc.msg}). Fix it, or delete it: the next plan then rolls back "
+            "every declared legend, which is harmless."
+        ) from None
+    except UnicodeDecodeError:
+        raise StateError(f"state file {source} is not UTF-8 text") from None
+    return State.from_dict(data, source=source)
 
 
-class StateStore:
-    """The state file at ``path``: loading, atomic saving, thread-safe recording, locking.
-
-    Typical apply::
-
-        store = StateStore(path)
-        with store.lock():                 # fails fast if another apply runs; reloads the file
-            ...
-            store.record_rollback(viz_id, aoi_id=..., mode="dynamic", dates=[...],
-                                  revision=1, updated_at=response_updated_at)
-    """
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._mutex = threading.Lock()
-        self._state = State()
-        self._loaded = False
-
-    @property
-    def lock_path(self) -> Path:
-        """The lock file beside the state: ``state.json.lock``."""
-        return self.path.with_name(self.path.name + ".lock")
-
-    @property
-    def state(self) -> State:
-        """The loaded state (loaded from disk on first use if ``load()`` was not called)."""
-        if not self._loaded:
-            self.load()
-        return self._state
-
-    def load(self) -> State:
-        """Read the file; a missing file is an empty ``State``. Anything wrong: ``StateError``."""
-        with self._mutex:
-            self._state = self._read()
-            self._loaded = True
-            return self._state
-
-    def save(self, state: State) -> None:
-        """Atomically replace the file with ``state``, which becomes this store's state."""
-        with self._mutex:
-            self._write(state)
-            self._state = state
-            self._loaded = True
-
-    def record_rollback(
-        self,
-        visualization_id: str,
-        *,
-        aoi_id: str,
-        mode: str,
-        dates: Iterable[str],
-        revision: int,
-        updated_at: str,
-        previous_updated_at: str | None = None,
-    ) -> None:
-        """``State.record_rollback`` on the loaded state, then save; safe from many threads."""
-        with self._mutex:
-            self._ensure_loaded()
-            self._state.record_rollback(
-                visualization_id,
-                aoi_id=aoi_id,
-                mode=mode,
-                dates=dates,
-                revision=revision,
-                updated_at=updated_at,
-                previous_updated_at=previous_updated_at,
-            )
-            self._write(self._state)
-
-    def record_fresh(
-        self,
-        visualization_id: str,
-        *,
-        aoi_id: str,
-        legends: Mapping[str, Iterable[str]],
-        updated_at: str,
-        revision: int = 0,
-    ) -> None:
-        """``State.record_fresh`` on the loaded state, then save; safe from many threads."""
-        with self._mutex:
-            self._ensure_loaded()
-            self._state.record_fresh(
-                visualization_id,
-                aoi_id=aoi_id,
-                legends=legends,
-                updated_at=updated_at,
-                revision=revision,
-            )
-            self._write(self._state)
-
-    def record_selectors(
-        self,
-        matches: Mapping[str, Mapping[str, Mapping[str, str]]],
-        *,
-        replacing: Callable[[str], bool],
-    ) -> None:
-        """``State.record_selectors`` on the loaded state; saves only when that changes it."""
-        with self._mutex:
-            self._ensure_loaded()
-            if self._state.record_selectors(matches, replacing=replacing):
-                self._write(self._state)
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the apply lock for the ``with`` block; ``StateLockedError`` if another holds it.
-
-        The lock is the file ``state.json.lock`` beside the state (``reconciler.lock.FileLock``:
-        it names its holder, and a holder that died is taken over). The state is reloaded once
-        the lock is held, so records written by an apply that finished meanwhile are kept.
-        Released on leaving the block, whatever the reason (exceptions, Ctrl-C).
-        """
-        with FileLock(self.lock_path, label=str(self.path)):
-            self.load()
-            yield
-
-    # -- internals --
-
-    def _ensure_loaded(self) -> None:
-        # Recording into a never-loaded store would overwrite the file with only the new
-        # records; read it first (caller holds the mutex).
-        if not self._loaded:
-            self._state = self._read()
-            self._loaded = True
-
-    def _read(self) -> State:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            log.info("no state file at %s: no rollback records yet", self.path)
-            return State()
-        except OSError as exc:
-            raise StateError(f"cannot read state file {self.path}: {_reason(exc)}") from exc
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise StateError(
-                f"state file {self.path} is not valid JSON (line {exc.lineno}, column "
-                f"{exc.colno}: {exc.msg}). Fix it, or delete it: the next plan then rolls back "
-                "every declared legend, which is harmless."
-            ) from None
-        except UnicodeDecodeError:
-            raise StateError(f"state file {self.path} is not UTF-8 text") from None
-        return State.from_dict(data, source=str(self.path))
-
-    def _write(self, state: State) -> None:
-        text = json.dumps(state.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.path, text)
-        except OSError as exc:
-            raise StateError(f"cannot write state file {self.path}: {_reason(exc)}") from exc
-        log.debug("saved %d record(s) to %s", len(state.visualizations), self.path)
+def parse_record(data: object) -> VizRecord:
+    """One record as ``VizRecord.to_dict`` wrote it; ``ValueError`` saying what is wrong."""
+    try:
+        return _record(_VizFile.model_validate(data))
+    except ValidationError as exc:
+        raise ValueError("; ".join(_problems(exc)[:10])) from None
 
 
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc)
+def _record(rec: _VizFile) -> VizRecord:
+    return VizRecord(
+        aoi_id=rec.aoi_id,
+        updated_at=rec.updated_at,
+        legends={mode: dict(dates) for mode, dates in rec.legends.items() if dates},
+    )
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return [
+        f"{_json_path(err['loc'])}: {err['msg']}"
+        + ("" if err["type"] == "missing" else f" (found {_short(err['input'])})")
+        for err in exc.errors()
+    ]
+
+
+def _invalid(source: str, exc: ValidationError) -> StateError:
+    problems = _problems(exc)
+    shown = "\n  ".join(problems[:10])
+    more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+    return StateError(
+        f"{source}: not a state file this reconciler wrote:\n  {shown}{more}\n"
+        "Fix it, or delete it: the next plan then rolls back every declared legend, "
+        "which is harmless."
+    )
+
+
+def parse_selectors(data: object) -> dict[str, dict[str, dict[str, str]]]:
+    """Selector records as ``State.to_dict`` writes them; ``ValueError`` saying what is wrong."""
+    try:
+        parsed = _StateFile.model_validate(
+            {"version": STATE_VERSION, "visualizations": {}, "selectors": data}
+        )
+    except ValidationError as exc:
+        raise ValueError("; ".join(_problems(exc)[:10])) from None
+    return {
+        file: {key: dict(aois) for key, aois in keys.items()}
+        for file, keys in parsed.selectors.items()
+    }

@@ -2,7 +2,8 @@
 
 Fixtures others use: ``api_key`` ("test-key"), ``emulator`` (a started demo-world ``Emulator``),
 ``make_emulator(**kwargs)`` (started, stopped at teardown; takes ``Emulator``'s keyword
-arguments), ``openapi`` (the parsed contract, or a skip when ../shared is absent).
+arguments), ``openapi`` (the parsed contract, or a skip when ../shared is absent), and ``s3``
+(a fresh bucket on a moto S3 server on 127.0.0.1, with the AWS variables pointing at it).
 
 Also ``contract`` (a ``ContractChecker`` or None without the contract) and ``api_session`` /
 ``session_for``: a ``requests.Session`` bound to an emulator that validates EVERY response body
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -226,3 +230,73 @@ def session_for(
 def api_session(emulator: Emulator, session_for: Callable[..., ApiSession]) -> ApiSession:
     """A checking session against the ``emulator`` fixture, authorized with ``test-key``."""
     return session_for(emulator)
+
+
+# --- a real S3-protocol server for remote state ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3:
+    """A moto S3 server on 127.0.0.1 and the environment that points the AWS SDK at it."""
+
+    endpoint: str
+    bucket: str
+    env: dict[str, str]
+
+    def url(self, key: str = "reconciler/state.json") -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def fs(self) -> Any:
+        """A fresh s3fs file system (no listing cache shared with the code under test)."""
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            key=self.env["AWS_ACCESS_KEY_ID"],
+            secret=self.env["AWS_SECRET_ACCESS_KEY"],
+            endpoint_url=self.endpoint,
+            skip_instance_cache=True,
+        )
+
+    def set_auth(self, enforced: bool) -> None:
+        """Make the server check credentials (moto accepts any by default)."""
+        requests.post(
+            f"{self.endpoint}/moto-api/reset-auth", data="0" if enforced else "inf", timeout=10
+        ).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's ThreadedMotoServer on a free loopback port; its endpoint URL."""
+    pytest.importorskip("s3fs", reason="remote state tests need the [s3] extra (in [test])")
+    moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (in [test])")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S3:
+    """A fresh bucket on the S3 server, and this process's AWS variables pointing at it.
+
+    Dummy credentials; ``AWS_ENDPOINT_URL_S3`` is how users point at MinIO or Ceph too, so the
+    code under test gets no test-only endpoint setting. No shared config files are read.
+    """
+    env = {
+        "AWS_ACCESS_KEY_ID": "test-access-key",
+        "AWS_SECRET_ACCESS_KEY": "test-secret-key",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": s3_server,
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"state-{uuid.uuid4().hex[:12]}"
+    store = S3(s3_server, bucket, env)
+    store.fs().mkdir(bucket)
+    return store

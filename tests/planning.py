@@ -13,7 +13,7 @@ from reconciler.emulator import Emulator
 from reconciler.emulator.world import Asset, derived_id
 from reconciler.engine import Engine, Settings
 from reconciler.plan import Plan
-from reconciler.state import StateStore
+from reconciler.statestore import StateStore
 
 API_KEY = "test-key"
 

@@ -13,7 +13,7 @@ from reconciler.emulator import FaultConfig
 from reconciler.errors import StalePlanError, StateLockedError
 from reconciler.events import Event, ItemFinished, Waiting
 from reconciler.stale import check_not_stale
-from reconciler.state import StateStore
+from reconciler.statestore import StateStore
 from tests.planning import (
     BENGALURU,
     BENGALURU_C,

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.emulator import Emulator, FaultConfig
-from reconciler.state import StateStore
+from reconciler.statestore import StateStore
 from tests.planning import BENGALURU, edit_legend_by_hand, write_spec
 
 SECRET = "sk-live-0123456789abcdef"  # looks like a real key, so a leak would be obvious
@@ -70,7 +70,7 @@ def test_plan_exit_codes_and_formats(world: Emulator, project: Path) -> None:
     assert "Pune-East" in markdown.output
 
     as_json = json.loads(run(world, "plan", "--format", "json").output)
-    assert as_json["format_version"] == 4
+    assert as_json["format_version"] == 5
     assert as_json["summary"]["create"] == 1 and as_json["summary"]["rollback"] == 1
     assert as_json["creates"][0]["aoi_name"] == "Pune-East"
 

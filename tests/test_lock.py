@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import StateError, StateLockedError
-from reconciler.lock import LOCK_GRACE_SECONDS, FileLock, _command_line
+from reconciler.errors import StaleLockError, StateError, StateLockedError
+from reconciler.lock import LOCK_GRACE_SECONDS, STALE_AFTER_SECONDS, FileLock, _command_line
 
 LABEL = ".reconciler/state.json"
 
@@ -31,6 +32,10 @@ def _lock(lock_path: Path) -> FileLock:
 def _write_json(path: Path, data: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds")
 
 
 def _dead_pid() -> int:
@@ -57,14 +62,14 @@ def test_lock_is_exclusive_and_says_who_holds_it(tmp_path: Path) -> None:
         holder = json.loads(path.read_text())
         assert holder["pid"] == os.getpid()
         assert holder["hostname"] == socket.gethostname()
-        assert set(holder) == {"pid", "hostname", "started_at", "command"}
+        assert set(holder) == {"id", "pid", "hostname", "started_at", "heartbeat_at", "command"}
         with pytest.raises(StateLockedError) as info, _lock(path):
             pass  # pragma: no cover - taking it raises
         message = str(info.value)
         assert message.startswith(f"{LABEL} is locked by another apply")
         assert f"pid {os.getpid()} on host {socket.gethostname()}" in message
         assert f"since {holder['started_at']}" in message
-        assert f"if no apply is running remove {path}" in message
+        assert "lock id " in message and "retry with --lock-timeout" in message
         assert path.exists()  # the refused attempt did not break the holder's lock
     assert not path.exists()
     with _lock(path):  # and it can be taken again
@@ -194,16 +199,51 @@ def test_lock_of_a_live_process_is_respected(tmp_path: Path) -> None:
     assert path.exists()  # not ours to remove
 
 
-def test_lock_from_another_host_is_never_stale(tmp_path: Path) -> None:
+def test_lock_from_another_host_is_never_taken_over(tmp_path: Path) -> None:
+    # Its heartbeat is recent: held, whatever its pid means here.
     path = _lock_path(tmp_path)
-    _write_json(path, _holder(_dead_pid(), hostname="build-agent-7.example"))
+    holder = {**_holder(_dead_pid(), hostname="build-agent-7.example"), "id": "L-1"}
+    holder["heartbeat_at"] = _iso(time.time() - 5)
+    _write_json(path, holder)
     with pytest.raises(StateLockedError) as info, _lock(path):
         pass  # pragma: no cover
+    assert not isinstance(info.value, StaleLockError)
     message = str(info.value)
     assert "on host build-agent-7.example" in message
-    assert "another host" in message
-    assert f"remove {path}" in message
+    assert "lock id L-1" in message and "--lock-timeout" in message
     assert path.exists()
+
+
+def test_lock_from_another_host_with_an_old_heartbeat_is_reported_stale(tmp_path: Path) -> None:
+    path = _lock_path(tmp_path)
+    holder = {**_holder(4242, hostname="build-agent-7.example"), "id": "L-2"}
+    holder["heartbeat_at"] = _iso(time.time() - STALE_AFTER_SECONDS - 30)
+    _write_json(path, holder)
+    with pytest.raises(StaleLockError) as info:
+        _lock(path).acquire(timeout=30)  # stale: reported at once, not waited for
+    message = str(info.value)
+    assert "stale" in message and "heartbeat is older than" in message
+    assert f"reconciler state unlock L-2 --state {LABEL}" in message
+    assert info.value.holder is not None and info.value.holder.id == "L-2"
+    assert path.exists()  # reported, never removed without a human
+
+    # The unlock command breaks exactly that lock; then the lock can be taken.
+    with pytest.raises(StateError, match="not L-3"):
+        _lock(path).break_lock("L-3")
+    assert _lock(path).break_lock("L-2").hostname == "build-agent-7.example"
+    assert not path.exists()
+    with pytest.raises(StateError, match="not locked"):
+        _lock(path).break_lock("L-2")
+    with _lock(path):
+        pass
+
+
+def test_an_old_lock_without_heartbeat_counts_from_its_start(tmp_path: Path) -> None:
+    # Written by an older reconciler: no id, no heartbeat; started long ago on another host.
+    path = _lock_path(tmp_path)
+    _write_json(path, _holder(4242, hostname="build-agent-7.example"))
+    with pytest.raises(StaleLockError, match=f"delete {path}"), _lock(path):
+        pass  # pragma: no cover
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"pid": "12"}'])
@@ -293,3 +333,52 @@ def test_command_line_hides_secret_option_values(
 ) -> None:
     monkeypatch.setattr(sys, "argv", argv)
     assert _command_line() == shown
+
+
+# ---- waiting, heartbeat, lost locks ---------------------------------------------------------
+
+
+def test_lock_timeout_waits_for_the_holder_then_takes_it(tmp_path: Path) -> None:
+    path = _lock_path(tmp_path)
+    proc = _hold_in_subprocess(path)
+    with pytest.raises(StateLockedError, match=r"gave up after --lock-timeout 0.3 s"):
+        _lock(path).acquire(timeout=0.3)
+    threading.Timer(0.5, proc.communicate, args=("\n",)).start()
+    started = time.monotonic()
+    lock = _lock(path)
+    lock.acquire(timeout=30)
+    try:
+        assert time.monotonic() - started >= 0.4  # it did wait for the other process
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+    finally:
+        lock.release()
+    proc.wait(timeout=30)
+
+
+def test_heartbeat_refreshes_the_lock_while_held(tmp_path: Path) -> None:
+    path = _lock_path(tmp_path)
+    with FileLock(path, LABEL, heartbeat_interval=0.05):
+        first = json.loads(path.read_text())
+        deadline = time.monotonic() + 10
+        while json.loads(path.read_text() or "{}").get("heartbeat_at") == first["heartbeat_at"]:
+            assert time.monotonic() < deadline, "the heartbeat never moved"
+            time.sleep(0.05)
+        again = json.loads(path.read_text())
+        assert again["id"] == first["id"] and again["started_at"] == first["started_at"]
+
+
+def test_a_lock_broken_while_held_is_noticed_as_lost(tmp_path: Path) -> None:
+    path = _lock_path(tmp_path)
+    lost: list[str] = []
+    lock = FileLock(path, LABEL, heartbeat_interval=0.05)
+    lock.on_lost = lost.append
+    lock.acquire()
+    try:
+        assert _lock(path).break_lock(lock.holder.id if lock.holder else "")
+        deadline = time.monotonic() + 10
+        while not lock.lost:
+            assert time.monotonic() < deadline, "the broken lock was never noticed"
+            time.sleep(0.05)
+        assert lost and "broken or taken over" in lost[0]
+    finally:
+        lock.release()

@@ -54,11 +54,17 @@ def test_plan_on_an_untouched_world_creates_and_rolls_back(emulator, tmp_path: P
         (NDVI_BENGALURU_AB, "dynamic", ("2024-05-06", "2024-11-20"), "no-record"),
         (NDVI_BENGALURU_AB, "theoretical", ("2024-05-06",), "no-record"),
     ]
-    assert plan.warnings == ()  # every visualization on the AOI is declared
+    # Every visualization on the AOI is declared; the only warning is about the empty state.
+    assert [w.kind for w in plan.warnings] == ["state"]
+    assert (
+        "has no records, so every declared rollback of an existing visualization is planned (2)"
+        in plan.warnings[0].message
+    )
+    assert "docs/state.md" in plan.warnings[0].message
     assert plan.summary() == {
         "create": 1,
         "rollback": 2,
-        "warning": 0,
+        "warning": 1,
         "unchanged": 1,
         "ignored": 0,
     }

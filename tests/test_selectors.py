@@ -14,7 +14,7 @@ from reconciler.plan import AoiName, Plan
 from reconciler.render import render_markdown, render_text
 from reconciler.selectors import covered, listing_projects, match, summarize
 from reconciler.spec import SelectorDecl, Specs, load_specs
-from reconciler.state import StateStore
+from reconciler.statestore import StateStore
 from tests.planning import BENGALURU, PUNE, client_for, make_plan, write_spec
 
 KOCHI = "a4cb9e5f-39ca-5083-b695-e628f4e8019b"

@@ -15,9 +15,9 @@ from reconciler.errors import StateError, StateLockedError
 from reconciler.state import (
     DEFAULT_STATE_PATH,
     State,
-    StateStore,
     VizRecord,
 )
+from reconciler.statestore import StateStore
 
 T0 = "2025-01-01T00:00:00Z"
 T1 = "2025-01-02T00:00:00Z"
@@ -174,6 +174,8 @@ def test_save_load_round_trip_and_format(tmp_path: Path) -> None:
         updated_at=T0,
     )
     store.record_fresh("v1", aoi_id="a1", legends={"theoretical": ["2024-05-06"]}, updated_at=T1)
+    store.flush()  # records go to the journal at once, into the file itself on a flush
+    assert not store.journal_path.exists()
     text = store.path.read_text()
     data = json.loads(text)
     assert data["version"] == 1
@@ -190,16 +192,21 @@ def test_save_load_round_trip_and_format(tmp_path: Path) -> None:
 def test_selector_matches_are_kept_only_once_there_are_some(tmp_path: Path) -> None:
     store = _store(tmp_path)
     store.record_fresh("v1", aoi_id="a1", legends={}, updated_at=T0)
+    store.flush()
     assert "selectors" not in json.loads(store.path.read_text())  # files stay as they were
     farms = {"specs/farms.yaml": {"names: Farm-*": {"a1": "Farm-1"}}}
     store.record_selectors(farms, replacing=lambda file: True)
+    assert StateStore(store.path).load().selectors == farms  # from the journal
+    store.flush()
     written = store.path.stat().st_mtime_ns
     assert json.loads(store.path.read_text())["selectors"] == farms
     loaded = StateStore(store.path).load()
     assert loaded.selectors == farms and loaded.get("v1")
     store.record_selectors(farms, replacing=lambda file: True)
+    store.flush()
     assert store.path.stat().st_mtime_ns == written  # unchanged: not written again
     store.record_selectors({}, replacing=lambda file: True)
+    store.flush()
     assert "selectors" not in json.loads(store.path.read_text())
 
 
@@ -372,10 +379,10 @@ def test_concurrent_records_lose_nothing(tmp_path: Path) -> None:
                     store.record_fresh(
                         f"v{t}-{i}", aoi_id="a1", legends={"dynamic": [day]}, updated_at=T0
                     )
-                    # Incremental: once record_* returns, the record is on disk, and no other
-                    # thread's save can take it away again.
+                    # Incremental: once record_* returns, the record is on disk (a fresh store
+                    # reads it), and no other thread's write can take it away again.
                     if i % 5 == 0:
-                        on_disk = json.loads(store.path.read_text())["visualizations"]
+                        on_disk = StateStore(store.path).load().visualizations
                         assert all(f"v{t}-{j}" in on_disk for j in range(i + 1))
         except BaseException as exc:  # surfaced below: a thread's failure must fail the test
             errors.append(exc)
@@ -393,6 +400,8 @@ def test_concurrent_records_lose_nothing(tmp_path: Path) -> None:
     assert shared is not None
     assert sorted(shared.legends) == [f"mode{t}" for t in range(1, threads_n, 2)]
     assert all(len(dates) == per_thread for dates in shared.legends.values())
+    store.flush()
+    assert StateStore(store.path).load() == on_disk
     assert sorted(os.listdir(store.path.parent)) == ["state.json"]
 
 
@@ -407,7 +416,7 @@ def test_lock_is_the_lock_file_beside_the_state_and_names_the_state(tmp_path: Pa
         with pytest.raises(StateLockedError) as info, StateStore(store.path).lock():
             pass  # pragma: no cover - taking it raises
         assert str(info.value).startswith(f"{store.path} is locked by another apply")
-        assert f"remove {store.lock_path}" in str(info.value)
+        assert "--lock-timeout" in str(info.value)
     assert not store.lock_path.exists()
 
 

@@ -1,0 +1,463 @@
+"""Remote state on a real S3-protocol server (moto, 127.0.0.1) with the emulator as the API.
+
+What CI jobs on different runners rely on: one state URL shared by plan and apply, a lock
+object created only if absent, stale locks reported and broken, a state uploaded whole and
+often, and clear errors for a missing extra or bad credentials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from reconciler.cli import cli
+from reconciler.emulator import Emulator
+from reconciler.errors import StateError, StateLockedError
+from reconciler.lock import Holder, ObjectLock
+from reconciler.statestore import StateStore
+from tests.conftest import S3
+from tests.planning import NDVI_BENGALURU_AB, write_spec
+
+SECRET = "sk-live-0123456789abcdef"
+
+SPEC = """
+aois:
+  - aoi: {name: Bengaluru-North}
+    visualizations:
+      - index: NDVI
+        assets: [Bengaluru-A, Bengaluru-B]
+        rollback: [{mode: dynamic, dates: [2024-05-06]}]
+      - index: True-Color
+  - aoi: {name: Pune-East}
+    visualizations:
+      - index: NDWI
+      - index: NDVI
+"""
+
+
+@pytest.fixture
+def world(make_emulator: Callable[..., Emulator]) -> Emulator:
+    return make_emulator(api_keys=(SECRET,))
+
+
+def _checkout(root: Path, name: str) -> Path:
+    """A fresh clone of the spec repository: its own working directory, no local state."""
+    return write_spec(root / name / "specs", SPEC).parent
+
+
+def _run(world: Emulator, cwd: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        full_env = {"PIXXEL_API_KEY": SECRET, "PIXXEL_API_URL": world.url, **(env or {})}
+        return CliRunner().invoke(cli, list(args), env=full_env, catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def _subprocess_env(s3: S3, world: Emulator) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PIXXEL_API_KEY": SECRET,
+        "PIXXEL_API_URL": world.url,
+        **s3.env,
+    }
+
+
+def _objects(s3: S3) -> list[str]:
+    return sorted(p.split("/", 1)[1] for p in s3.fs().find(s3.bucket))
+
+
+# ---- one state for plan and apply, wherever they run ------------------------------------------
+
+
+def test_apply_then_plan_from_another_checkout_shows_no_changes(
+    world: Emulator, s3: S3, tmp_path: Path
+) -> None:
+    url = s3.url()
+    merge_job = _checkout(tmp_path, "merge-job")
+    pr_job = _checkout(tmp_path, "pr-job")
+
+    applied = _run(world, merge_job, "apply", "--yes", "--state", url)
+    assert applied.exit_code == 0, applied.output
+    assert _objects(s3) == ["reconciler/state.json"]  # no lock object left behind
+    assert not (merge_job / ".reconciler" / "state.json").exists()
+    assert not list((merge_job / ".reconciler" / "journal").glob("*"))  # folded and removed
+
+    # Another runner, another directory, the same URL (here through RECONCILER_STATE).
+    plan = _run(world, pr_job, "plan", "--detailed-exitcode", env={"RECONCILER_STATE": url})
+    assert plan.exit_code == 0, plan.output
+    assert "No changes" in plan.output
+
+    # Without the shared state the same plan would roll everything back again, and says why.
+    alone = _run(world, pr_job, "plan", "--detailed-exitcode")
+    assert alone.exit_code == 2
+    assert "has no records" in alone.output and "docs/state.md" in alone.output
+
+    shown = _run(world, pr_job, "state", "show", "--state", url, "--format", "json")
+    data = json.loads(shown.output)
+    assert data["location"] == url and data["lock"] is None and data["version"] == 1
+    assert NDVI_BENGALURU_AB in data["visualizations"]  # rolled back
+    assert len(data["visualizations"]) == 2  # ... and the one visualization created
+
+
+def test_records_reach_the_remote_state_while_apply_runs(s3: S3, tmp_path: Path) -> None:
+    store = StateStore(s3.url(), flush_interval=0.05, journal_dir=tmp_path / "journal")
+    with store.lock():
+        store.record_fresh("v1", aoi_id="a1", legends={"dynamic": ["2024-05-06"]}, updated_at="t")
+        deadline = time.monotonic() + 10
+        while "v1" not in _remote_records(s3):
+            assert time.monotonic() < deadline, "the record was never uploaded"
+            time.sleep(0.05)
+        assert store.journal_path.exists() is False  # uploaded: nothing left to replay
+    assert _objects(s3) == ["reconciler/state.json"]
+
+
+def _remote_records(s3: S3) -> dict[str, Any]:
+    try:
+        data = json.loads(s3.fs().cat_file(f"{s3.bucket}/reconciler/state.json"))
+    except FileNotFoundError:
+        return {}
+    records: dict[str, Any] = data["visualizations"]
+    return records
+
+
+_RECORD_REMOTE = textwrap.dedent(
+    """
+    import sys
+    from reconciler.statestore import StateStore
+    store = StateStore(sys.argv[1], flush_interval=0.2)
+    with store.lock():
+        i = 0
+        while True:
+            store.record_fresh(f"v{i}", aoi_id="a1", legends={}, updated_at="t")
+            print(i, flush=True)
+            i += 1
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_killed_job_loses_at_most_seconds_remotely_and_nothing_on_its_disk(
+    s3: S3, tmp_path: Path
+) -> None:
+    url = s3.url()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RECORD_REMOTE, url],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, **s3.env},
+    )
+    assert proc.stdout is not None
+    started = 0.0
+    last = -1
+    for line in proc.stdout:
+        last = int(line)
+        started = started or time.monotonic()  # from the first record, however slow the start
+        if time.monotonic() - started > 1.5:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+
+    # The remote state was uploaded whole while the job ran: valid, and behind by little.
+    remote = _remote_records(s3)
+    assert remote and all(f"v{i}" in remote for i in range(len(remote)))
+    # The lock stays: a killed job cannot release it, and another runner must not guess.
+    holder = ObjectLock(s3.fs(), f"{s3.bucket}/reconciler/state.json.lock", url, url).read_holder()
+    assert holder is not None and holder.pid == proc.pid
+
+    # A rerun from the same directory on this machine replays the journal: nothing is lost.
+    store = StateStore(url, journal_dir=tmp_path / ".reconciler" / "journal")
+    assert store.unlock(holder.id) == holder
+    with store.lock():
+        pass
+    remote = _remote_records(s3)
+    assert all(f"v{i}" in remote for i in range(last + 1))
+    assert not store.journal_path.exists()
+
+
+# ---- the lock across runners ------------------------------------------------------------------
+
+
+def test_of_racing_runners_exactly_one_takes_the_lock(s3: S3) -> None:
+    path = f"{s3.bucket}/reconciler/state.json.lock"
+    start = threading.Barrier(6)
+    won: list[ObjectLock] = []
+    refused: list[str] = []
+
+    def race() -> None:
+        lock = ObjectLock(s3.fs(), path, "state", f"s3://{path}")
+        start.wait(timeout=30)
+        try:
+            lock.acquire()
+            won.append(lock)
+        except StateLockedError as exc:
+            refused.append(str(exc))
+
+    threads = [threading.Thread(target=race) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(won) == 1 and len(refused) == 5
+    assert all("locked by another apply" in message for message in refused)
+    won[0].release()
+    assert _objects(s3) == []
+
+
+_APPLY = [sys.executable, "-m", "reconciler", "apply", "--yes", "--parallelism", "2"]
+
+
+@pytest.mark.slow
+def test_a_concurrent_apply_fails_fast_or_waits_with_lock_timeout(
+    make_emulator: Callable[..., Emulator], s3: S3, tmp_path: Path
+) -> None:
+    # The first apply waits for slow creations, holding the lock meanwhile.
+    world = make_emulator(api_keys=(SECRET,), creation_delay=2.0)
+    first_dir, second_dir = _checkout(tmp_path, "runner-1"), _checkout(tmp_path, "runner-2")
+    url = s3.url()
+    first = subprocess.Popen(
+        [*_APPLY, "--state", url],
+        cwd=first_dir,
+        env=_subprocess_env(s3, world),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "reconciler/state.json.lock" not in _objects(s3):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first apply never took the lock"
+            time.sleep(0.05)
+
+        started = time.monotonic()
+        refused = _run(world, second_dir, "apply", "--yes", "--state", url)
+        assert refused.exit_code == 1
+        assert time.monotonic() - started < 10  # fails fast, does not wait
+        assert "is locked by another apply: pid" in refused.output
+        assert f"pid {first.pid} on host" in refused.output and "lock id" in refused.output
+
+        waited = _run(world, second_dir, "apply", "--yes", "--state", url, "--lock-timeout", "1m")
+        assert waited.exit_code == 0, waited.output
+        assert first.wait(timeout=60) == 0, first.communicate()
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.communicate(timeout=30)
+    plan = _run(world, second_dir, "plan", "--detailed-exitcode", "--state", url)
+    assert plan.exit_code == 0, plan.output
+    assert _objects(s3) == ["reconciler/state.json"]
+
+
+def test_a_stale_lock_is_reported_and_broken_with_state_unlock(
+    world: Emulator, s3: S3, tmp_path: Path
+) -> None:
+    url = s3.url()
+    checkout = _checkout(tmp_path, "runner")
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    dead = Holder(
+        id="0b7d3c1e-dead-4bad-8bad-5ca1ab1e0000",
+        pid=4242,
+        hostname="ci-runner-17",
+        started_at=long_ago.isoformat(timespec="seconds"),
+        heartbeat_at=long_ago.isoformat(timespec="seconds"),
+        command="reconciler apply --yes",
+    )
+    s3.fs().pipe_file(f"{s3.bucket}/reconciler/state.json.lock", dead.to_json())
+
+    refused = _run(world, checkout, "apply", "--yes", "--state", url, "--lock-timeout", "30s")
+    assert refused.exit_code == 1  # at once: waiting would not make a stale lock go away
+    assert "stale lock" in refused.output and "host ci-runner-17" in refused.output
+    unlock = f"reconciler state unlock {dead.id} --state {url}"
+    assert unlock in refused.output
+
+    shown = _run(world, checkout, "state", "show", "--state", url)
+    assert shown.exit_code == 0 and "Locked by pid 4242 on host ci-runner-17" in shown.output
+
+    wrong = _run(world, checkout, "state", "unlock", "not-that-one", "--state", url)
+    assert wrong.exit_code == 1 and "not not-that-one" in wrong.output
+    broke = _run(world, checkout, *unlock.split()[1:])
+    assert broke.exit_code == 0 and "Broke the lock" in broke.output
+    assert _objects(s3) == []
+
+    assert _run(world, checkout, "apply", "--yes", "--state", url).exit_code == 0
+
+
+def test_state_rm_forgets_a_record_under_the_lock(world: Emulator, s3: S3, tmp_path: Path) -> None:
+    url = s3.url()
+    checkout = _checkout(tmp_path, "runner")
+    assert _run(world, checkout, "apply", "--yes", "--state", url).exit_code == 0
+    records = _remote_records(s3)
+    victim = next(iter(records))
+
+    missing = _run(world, checkout, "state", "rm", victim, "no-such-id", "--state", url)
+    assert missing.exit_code == 1 and "no record of no-such-id" in missing.output
+    assert set(_remote_records(s3)) == set(records)  # all or nothing
+
+    removed = _run(world, checkout, "state", "rm", victim, "--state", url)
+    assert removed.exit_code == 0, removed.output
+    assert set(_remote_records(s3)) == set(records) - {victim}
+    assert _objects(s3) == ["reconciler/state.json"]
+
+
+# ---- clear errors -----------------------------------------------------------------------------
+
+_WITHOUT_S3FS = textwrap.dedent(
+    """
+    import sys
+    sys.modules["s3fs"] = None  # as if the [s3] extra were not installed
+    from reconciler.cli import main
+    sys.argv = ["reconciler", *sys.argv[1:]]
+    main()
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "blocked", "extra"),
+    [
+        ("s3://bucket/state.json", True, "reconciler[s3]"),
+        ("gs://bucket/state.json", False, "reconciler[gcs]"),
+    ],
+)
+def test_a_missing_extra_names_the_pip_install(
+    world: Emulator, tmp_path: Path, url: str, blocked: bool, extra: str
+) -> None:
+    if not blocked:
+        pytest.importorskip("fsspec")
+        try:
+            import gcsfs  # noqa: F401
+        except ImportError:
+            pass
+        else:  # pragma: no cover - only where someone installed gcsfs by hand
+            pytest.skip("gcsfs is installed here: the s3 case covers a missing extra")
+    checkout = _checkout(tmp_path, "runner")
+    code = (
+        [sys.executable, "-c", _WITHOUT_S3FS] if blocked else [sys.executable, "-m", "reconciler"]
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PIXXEL_API_KEY": SECRET,
+        "PIXXEL_API_URL": world.url,
+    }
+    result = subprocess.run(
+        [*code, "plan", "--state", url],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert f"pip install '{extra}'" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_bad_credentials_are_a_clear_error_without_the_secret(
+    world: Emulator, s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = _checkout(tmp_path, "runner")
+    aws_secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRETKEY"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANOTAREALKEY00000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", aws_secret)
+    s3.set_auth(enforced=True)
+    try:
+        results = [
+            _run(world, checkout, "apply", "--yes", "--state", s3.url()),
+            _run(world, checkout, "plan", "--state", s3.url()),
+            _run(world, checkout, "-vv", "state", "show", "--state", s3.url()),
+        ]
+    finally:
+        s3.set_auth(enforced=False)
+    for result in results:
+        assert result.exit_code == 1, result.output
+        assert "access denied" in result.output and "AWS_ACCESS_KEY_ID" in result.output
+        assert "Traceback" not in result.output
+        assert aws_secret not in result.output and SECRET not in result.output
+
+
+def test_a_url_without_a_key_is_refused(world: Emulator, tmp_path: Path) -> None:
+    result = _run(world, _checkout(tmp_path, "runner"), "plan", "--state", "s3://just-a-bucket")
+    assert result.exit_code == 1
+    assert "expected s3://BUCKET/PATH/state.json" in result.output
+
+
+def _object_lock(s3: S3, **options: float) -> ObjectLock:
+    path = f"{s3.bucket}/reconciler/state.json.lock"
+    return ObjectLock(s3.fs(), path, s3.url(), f"s3://{path}", **options)
+
+
+def test_a_lock_object_of_a_dead_process_here_is_stale_at_once(s3: S3) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    holder = Holder.for_this_process()
+    holder = Holder(**{**holder.to_dict(), "pid": int(dead.stdout), "id": "L-dead"})
+    s3.fs().pipe_file(f"{s3.bucket}/reconciler/state.json.lock", holder.to_json())
+    with pytest.raises(StateLockedError, match="its process is no longer running") as info:
+        _object_lock(s3).acquire()
+    assert "reconciler state unlock L-dead" in str(info.value)
+
+
+def test_an_unreadable_lock_object_is_held_and_cannot_be_unlocked_by_id(s3: S3) -> None:
+    s3.fs().pipe_file(f"{s3.bucket}/reconciler/state.json.lock", b"{garbage")
+    with pytest.raises(StateLockedError, match="does not hold valid lock details"):
+        _object_lock(s3).acquire()
+    with pytest.raises(StateError, match="has no lock id"):
+        _object_lock(s3).break_lock("anything")
+    assert _object_lock(s3).read_holder() is None
+
+
+def test_a_remote_lock_broken_while_held_stops_the_writes(s3: S3, tmp_path: Path) -> None:
+    store = StateStore(
+        s3.url(),
+        flush_interval=60,
+        journal_dir=tmp_path,
+        lock_options={"heartbeat_interval": 0.05},
+    )
+    stopped: list[str] = []
+    store.on_lock_lost = stopped.append
+    with (
+        pytest.raises(StateError, match="was broken while this apply held it"),
+        store.lock() as lock,
+    ):
+        assert lock.holder is not None
+        store.record_fresh("v1", aoi_id="a1", legends={}, updated_at="t")
+        StateStore(s3.url(), journal_dir=tmp_path / "other").unlock(lock.holder.id)
+        deadline = time.monotonic() + 10
+        while not lock.lost:
+            assert time.monotonic() < deadline, "the broken lock was never noticed"
+            time.sleep(0.02)
+        assert stopped and "broken or taken over" in stopped[0]
+        store.flush()  # refused: someone else may own the state now
+    assert _remote_records(s3) == {}  # nothing written over another owner's state
+    assert "v1" in store.journal_path.read_text()  # kept for the next run here
+
+
+class _NoExclusiveCreate:
+    """A file system like an fsspec backend too old to create an object only if absent."""
+
+    def pipe_file(self, path: str, value: bytes) -> None:  # no mode="create"
+        raise AssertionError("never called with only two arguments")  # pragma: no cover
+
+
+def test_a_backend_without_conditional_create_cannot_lock() -> None:
+    lock = ObjectLock(_NoExclusiveCreate(), "b/state.json.lock", "x://b/state.json", "x://b/k")
+    with pytest.raises(StateError, match="cannot create an object only if it is absent"):
+        lock.acquire()

@@ -1,0 +1,47 @@
+"""The plan's warnings about the state itself, on the emulator: empty, or shared by two writers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.emulator import Emulator
+from tests.conftest import REPO_ROOT
+from tests.planning import BENGALURU, NDVI_BENGALURU_AB, client_for, make_plan, run_apply
+
+SPECS = REPO_ROOT / "specs"  # the examples: rollbacks on several existing visualizations
+
+
+def test_two_states_over_one_world_are_called_out(emulator: Emulator, tmp_path: Path) -> None:
+    ours, theirs = tmp_path / "ours.json", tmp_path / "theirs.json"
+
+    first = make_plan(emulator, SPECS, ours)
+    assert [w.kind for w in first.warnings].count("state") == 1  # empty: every rollback planned
+    assert run_apply(emulator, first, ours).ok
+    converged = make_plan(emulator, SPECS, ours)
+    assert not converged.has_changes
+    assert not [w for w in converged.warnings if w.kind == "state"]
+
+    # A second writer with its own state rolls everything back again: every one of our
+    # records now looks edited, and the plan says why rather than just listing rollbacks.
+    assert run_apply(emulator, make_plan(emulator, SPECS, theirs), theirs).ok
+    shared = make_plan(emulator, SPECS, ours)
+    moved = {r.visualization_id for r in shared.rollbacks if r.reason == "changed"}
+    assert len(moved) >= 3
+    (warning,) = [w for w in shared.warnings if w.kind == "state"]
+    assert f"{len(moved)} of the " in warning.message
+    assert "another writer" in warning.message and "docs/state.md" in warning.message
+
+
+def test_one_hand_edit_is_not_called_out(emulator: Emulator, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    assert run_apply(emulator, make_plan(emulator, SPECS, state), state).ok
+    with client_for(emulator) as client:
+        client.update_metadata(
+            BENGALURU,
+            NDVI_BENGALURU_AB,
+            mode="theoretical",
+            legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#ffffff", "label": "Edited"}]},
+        )
+    plan = make_plan(emulator, SPECS, state)
+    assert {r.visualization_id for r in plan.rollbacks} == {NDVI_BENGALURU_AB}
+    assert not [w for w in plan.warnings if w.kind == "state"]
