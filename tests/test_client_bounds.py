@@ -7,15 +7,18 @@ the wrong shape, endless pagination, both ``Retry-After`` forms, TLS that cannot
 
 from __future__ import annotations
 
+import socket
 import ssl
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import trustme
 
+from reconciler import bounds
 from reconciler.client import PixxelClient
 from reconciler.errors import (
     ApiError,
@@ -368,3 +371,23 @@ def test_a_4xx_error_body_is_bounded_too(server: HostileServer) -> None:
         error, _, peak = outcome(api.list_indices)
     assert isinstance(error, InvalidResponseError) and "larger than" in str(error)
     assert not isinstance(error, ApiValidationError) and peak < 200
+
+
+def test_a_call_armed_after_a_longer_one_is_still_cut_at_its_own_deadline() -> None:
+    # The watchdog is woken only for a deadline sooner than the one it waits for: one that
+    # comes later must not make it miss one that comes sooner.
+    watchdog = bounds._Watchdog()
+    long_side, long_peer = socket.socketpair()
+    short_side, short_peer = socket.socketpair()
+    with long_side, long_peer, short_side, short_peer:
+        now = time.monotonic()
+        long_call = bounds.Call("GET", "/long", now, now + 30)
+        watchdog.arm(SimpleNamespace(sock=long_side), long_call)  # type: ignore[arg-type]
+        time.sleep(0.2)  # the watchdog now waits for the long one
+        now = time.monotonic()
+        short_call = bounds.Call("GET", "/short", now, now + 0.2)
+        watchdog.arm(SimpleNamespace(sock=short_side), short_call)  # type: ignore[arg-type]
+        short_side.settimeout(5)
+        assert short_side.recv(1) == b""  # shut down by the watchdog, well before 5 s
+        assert short_call.expired and not long_call.expired
+        watchdog.disarm(long_call)
