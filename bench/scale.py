@@ -7,7 +7,7 @@ that exist (2 dates each). The emulator runs in a separate process (``reconciler
 with a fixed added latency, so its CPU is measured apart from ours.
 
 Phases, each measured by calling ``reconciler.engine.Engine`` (the plans, which change nothing,
-``--repeat`` times: the median run):
+``--repeat`` times: the median of each figure):
 
 - cold plan: no state file, nothing applied yet;
 - first apply: plan again, create what is missing, wait until usable, roll legends back;
@@ -40,6 +40,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -401,16 +402,17 @@ def median_of(
     emulator: EmulatorProcess,
     work: Callable[[], str],
 ) -> Phase:
-    """A read-only phase run ``repeat`` times: the run of median wall time.
+    """A read-only phase run ``repeat`` times: the median of each figure.
 
     On a shared machine one run can land on a busy moment; a plan changes nothing, so it can
     be measured again (an apply cannot).
     """
-    runs = sorted(
-        (measure(name, n, lower_bound, emulator, work) for _ in range(max(1, repeat))),
-        key=lambda p: p.wall,
-    )
-    return runs[len(runs) // 2]
+    runs = [measure(name, n, lower_bound, emulator, work) for _ in range(max(1, repeat))]
+    middle = sorted(runs, key=lambda p: p.wall)[len(runs) // 2]
+    middle.cpu = statistics.median(p.cpu for p in runs)
+    emulator_cpu = [p.emulator_cpu for p in runs if p.emulator_cpu is not None]
+    middle.emulator_cpu = statistics.median(emulator_cpu) if emulator_cpu else None
+    return middle
 
 
 # --- the phases ---------------------------------------------------------------------------------
@@ -758,7 +760,7 @@ def main() -> int:
         "--repeat",
         type=int,
         default=3,
-        help="run each plan (read-only) this many times and keep the median run",
+        help="run each plan (read-only) this many times and keep the median of each figure",
     )
     parser.add_argument("--offline-aois", type=int, default=10_000)
     parser.add_argument("--offline-visualizations", type=int, default=5, help="per AOI")
@@ -782,8 +784,8 @@ def main() -> int:
         sizes.insert(0, baseline)
     print(
         f"reconciler scale benchmark: {args.latency_ms:g} ms latency, parallelism "
-        f"{args.parallelism}, {os.cpu_count()} CPUs; emulator in its own process; plans: the "
-        f"median of {args.repeat} runs"
+        f"{args.parallelism}, {os.cpu_count()} CPUs; emulator in its own process; plans: "
+        f"medians of {args.repeat} runs"
     )
     phases: list[Phase] = []
     for n in sizes:
