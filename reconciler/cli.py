@@ -20,7 +20,7 @@ from typing import IO, Any
 import click
 
 from reconciler import __version__
-from reconciler._text import clean, plural
+from reconciler._text import clean, clean_lines, plural
 from reconciler.apply import ApplyResult, now
 from reconciler.console import (
     LogFormatter,
@@ -724,10 +724,17 @@ def apply(
         if report is not None:
             write_report(report, None, exc, started_at=started)
         raise
-    except KeyboardInterrupt as exc:  # before any change started, or while saving the state
+    except KeyboardInterrupt as exc:  # before any change started (planning, the lock)
         if report is not None:
-            message = f"{interrupt_message(exc)} before any change was reported"
-            write_report(report, None, message, started_at=started)
+            reason = interrupt_message(exc)
+            nothing = ApplyResult(
+                shown[0].api_url if shown else "",
+                started_at=started,
+                finished_at=now(),
+                interrupted=True,
+                stop_reason=reason,
+            )
+            write_report(report, nothing, f"{reason} before any change started")
         raise
     finally:
         reporter.clear()
@@ -738,6 +745,9 @@ def apply(
     if result is None:
         return
     print_summary(result)
+    if result.state_error:
+        secho(f"Error: {clean_lines(result.state_error)}", fg="red", err=True)
+        sys.exit(1)
     if result.interrupted:
         sys.exit(interrupt_exit_code())
     if not result.ok:

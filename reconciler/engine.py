@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from reconciler.planner import build_plan
 from reconciler.redact import install_redaction
 from reconciler.refresh import read_account, refresh
 from reconciler.resolve import Selection, closest, resolve_desired
+from reconciler.shield import shielded
 from reconciler.spec import (
     SpecFile,
     Specs,
@@ -347,7 +348,33 @@ class Engine:
             raise ConfigError("--target applies to planning; a saved plan already has its targets")
         spec_paths = saved.spec_paths if saved is not None else (tuple(paths) or DEFAULT_SPEC_PATHS)
         specs = load_specs(spec_paths)
-        with self._connect() as conn, conn.store.lock(self.settings.lock_timeout):
+        with self._connect() as conn:
+            done: list[ApplyResult] = []
+            try:
+                return self._apply_locked(
+                    conn, saved, specs, spec_paths, options, show, confirm, done
+                )
+            except StateError as exc:
+                if not done:
+                    raise
+                # The changes happened: saving their records (or releasing the lock) failed
+                # after them. Report both, rather than let the error hide what was done.
+                done[0].state_error = str(exc)
+                return done[0]
+
+    def _apply_locked(
+        self,
+        conn: _Connection,
+        saved: Plan | None,
+        specs: Specs,
+        spec_paths: Sequence[str],
+        options: ApplyOptions,
+        show: Callable[[Plan], None],
+        confirm: Callable[[Plan], None],
+        done: list[ApplyResult],
+    ) -> ApplyResult | None:
+        """``apply`` under the state lock; the result goes into ``done`` as soon as it exists."""
+        with ExitStack() as cleanup, conn.store.lock(self.settings.lock_timeout):
             if saved is None:  # the lock above has just (re)loaded the state
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
@@ -372,6 +399,9 @@ class Engine:
             conn.store.on_lock_lost = applier.request_stop
             with self._stop_at_deadline(applier):
                 result = applier.apply(plan)
+            # From here on only cleanup is left: a stop signal must not cut it short.
+            cleanup.enter_context(shielded())
+            done.append(result)
             _remember_selectors(conn.store, plan)
             return result
 

@@ -177,6 +177,8 @@ class StateLock(abc.ABC):
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
         self.holder: Holder | None = None
+        #: The id of the holder last released (for the unlock command when release failed).
+        self.last_id = ""
         #: Called (from the heartbeat thread) with a message when the lock is found lost.
         self.on_lost: Callable[[str], None] | None = None
         self._lost = threading.Event()
@@ -252,17 +254,23 @@ class StateLock(abc.ABC):
         self._thread.start()
         log.debug("acquired %s (lock id %s)", self.where, holder.id)
 
-    def release(self) -> None:
-        """Remove the lock if it is still ours, and let go; does nothing if not held."""
+    def release(self) -> bool:
+        """Remove the lock if it is still ours, and let go; does nothing if not held.
+
+        False when the lock could not be removed (the store failed): it may remain, and needs
+        ``reconciler state unlock`` with the id this holder had.
+        """
         holder, self.holder = self.holder, None
         if holder is None:
-            return
+            return True
+        self.last_id = holder.id
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-        self._remove_own(holder)
+        removed = self._remove_own(holder)
         log.debug("released %s", self.where)
+        return removed
 
     def read_holder(self) -> Holder | None:
         """Who holds the lock now, or None when nobody does (or its details are unreadable)."""
@@ -310,8 +318,8 @@ class StateLock(abc.ABC):
         """Write ``holder`` (a fresh heartbeat) into our lock; False if it is not ours any more."""
 
     @abc.abstractmethod
-    def _remove_own(self, holder: Holder) -> None:
-        """Remove the lock if it is still ``holder``'s."""
+    def _remove_own(self, holder: Holder) -> bool:
+        """Remove the lock if it is still ``holder``'s; False if the store failed to."""
 
     @abc.abstractmethod
     def _remove_any(self) -> None:
@@ -450,11 +458,11 @@ class FileLock(StateLock):
                 raise StateError(f"cannot write {self.lock_path}: {_reason(exc)}") from exc
             return True
 
-    def _remove_own(self, holder: Holder) -> None:
+    def _remove_own(self, holder: Holder) -> bool:
         with self._fd_lock:
             fd, self._fd = self._fd, None
         if fd is None:
-            return
+            return True
         # Unlink while still holding the flock, and only if the path is still our file: a
         # waiting process that opened it re-checks the inode after its flock and starts over.
         try:
@@ -464,8 +472,10 @@ class FileLock(StateLock):
                 log.warning("lock file %s was removed or replaced while held", self.lock_path)
         except OSError as exc:
             log.warning("could not remove lock file %s: %s", self.lock_path, _reason(exc))
+            return False
         finally:
             os.close(fd)
+        return True
 
     def _remove_any(self) -> None:
         try:
@@ -619,20 +629,23 @@ class ObjectLock(StateLock):
             raise self._storage_error("refresh the lock object", exc) from None
         return True
 
-    def _remove_own(self, holder: Holder) -> None:
+    def _remove_own(self, holder: Holder) -> bool:
         try:
             raw = self._read()
             found = None if raw is None else parse_holder(raw)
             if found is None or found.id != holder.id:
                 log.warning("lock %s was removed or taken over while held", self.where)
-                return
+                return True
             self._fs.rm_file(self._path)
         except StateError as exc:
             log.warning("could not remove lock %s: %s", self.where, exc)
+            return False
         except Exception as exc:
             if not is_storage_error(exc):
                 raise
             log.warning("could not remove lock %s: %s", self.where, exc)
+            return False
+        return True
 
     def _remove_any(self) -> None:
         try:

@@ -55,6 +55,7 @@ from reconciler.remotefs import (
     parse_location,
     remote_error,
 )
+from reconciler.shield import shielded
 from reconciler.state import State, VizRecord, parse_record, parse_selectors, parse_state
 
 log = logging.getLogger(__name__)
@@ -534,14 +535,38 @@ class StateStore:
             self._start_flusher()
             yield lock
         finally:
-            self._stop_flusher_thread()
-            try:
-                if not lock.lost:
-                    self.flush()
-            finally:
-                self._held = None
-                lock.release()
-                self._journal.close()
+            # A stop signal here would leave the lock behind and the records unsaved.
+            with shielded():
+                self._release(lock)
+
+    def _release(self, lock: StateLock) -> None:
+        """The end of ``lock()``: save the state, release the lock, even if saving failed."""
+        self._stop_flusher_thread()
+        saved: StateError | None = None
+        try:
+            if not lock.lost:
+                self.flush()
+        except StateError as exc:
+            saved = exc
+        finally:
+            self._held = None
+            released = lock.release()
+            self._journal.close()
+        if saved is None:
+            return
+        kept = (
+            f"; this apply's records are kept in {self._journal.path}, and the next apply run "
+            "from this directory saves them"
+            if self._journal.path.exists()
+            else ""
+        )
+        left = (
+            ""
+            if released
+            else f"; the lock may remain: reconciler state unlock {lock.last_id} --state "
+            f"{self.label}"
+        )
+        raise StateError(f"{saved}{kept}{left}") from None
 
     def read_lock(self) -> Holder | None:
         """Who holds the state lock now (None: nobody, or unreadable details)."""
