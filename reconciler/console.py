@@ -94,8 +94,7 @@ def stop_on_signals() -> Iterator[None]:
             # lock behind and the report wrong, so finish first.
             shield.note(name)
             log.warning(
-                "%s received while saving the state and releasing the lock: finishing that "
-                "first",
+                "%s received while saving the state and releasing the lock: finishing that first",
                 name,
             )
             return

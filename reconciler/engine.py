@@ -38,7 +38,7 @@ from reconciler.lock import Holder
 from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
-from reconciler.redact import install_redaction
+from reconciler.redact import install_environment_secrets, install_redaction
 from reconciler.refresh import read_account, refresh
 from reconciler.resolve import Selection, closest, resolve_desired
 from reconciler.shield import shielded
@@ -275,6 +275,7 @@ class Engine:
         # when a command never connects and a spec file holds it (a link to the key file).
         for key in known_api_keys(settings.api_key_file, settings.environ):
             install_redaction(key)
+        install_environment_secrets(settings.environ)  # the remote state's credentials
 
     # --- validate -------------------------------------------------------------------------
 

@@ -461,3 +461,27 @@ def test_a_backend_without_conditional_create_cannot_lock() -> None:
     lock = ObjectLock(_NoExclusiveCreate(), "b/state.json.lock", "x://b/state.json", "x://b/k")
     with pytest.raises(StateError, match="cannot create an object only if it is absent"):
         lock.acquire()
+
+
+def test_very_verbose_logs_show_no_cloud_credentials(
+    world: Emulator, s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN0123456789abcdef"
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    checkout = _checkout(tmp_path, "runner")
+    result = _run(world, checkout, "-vv", "apply", "--yes", "--state", s3.url())
+    assert result.exit_code == 0, result.output
+    assert "DEBUG reconciler" in result.output  # -vv still shows our own debugging
+    assert token not in result.output and "X-Amz-Security-Token" not in result.output
+    assert s3.env["AWS_SECRET_ACCESS_KEY"] not in result.output
+    assert "Credential=" not in result.output  # no signed request headers at all
+
+
+def test_cloud_secret_variables_are_redacted_from_what_is_printed() -> None:
+    from reconciler.redact import install_environment_secrets, redact
+
+    key = "c2VjcmV0LWF6dXJlLXN0b3JhZ2Uta2V5LTAxMjM0NTY3OA=="
+    install_environment_secrets(
+        {"AZURE_STORAGE_CONNECTION_STRING": f"AccountName=acct;AccountKey={key};Endpoint=x"}
+    )
+    assert key not in redact(f"cannot open: AccountKey={key}")
