@@ -293,10 +293,25 @@ class _RemoteSnapshot:
         try:
             data: bytes = self._fs.cat_file(self._path)
         except FileNotFoundError:
+            self._check_bucket()
             return None
         except Exception as exc:
             raise _storage_error("read the state", self.url, exc) from None
         return data
+
+    def _check_bucket(self) -> None:
+        """A missing state is normal before the first apply; a missing bucket is a mistake."""
+        bucket = self._path.split("/", 1)[0]
+        try:
+            there = self._fs.exists(bucket)
+        except Exception as exc:
+            raise _storage_error("read the state", self.url, exc) from None
+        if not there:
+            raise StateError(
+                f"cannot read the state {self.label}: the bucket (or container) '{bucket}' does "
+                "not exist, or these credentials cannot see it. reconciler creates the state "
+                "object, not the bucket: create it first, or fix --state / RECONCILER_STATE"
+            )
 
     def write(self, data: bytes) -> None:
         # One PUT of the whole object: object stores replace it atomically, never in part.

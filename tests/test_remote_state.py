@@ -485,3 +485,13 @@ def test_cloud_secret_variables_are_redacted_from_what_is_printed() -> None:
         {"AZURE_STORAGE_CONNECTION_STRING": f"AccountName=acct;AccountKey={key};Endpoint=x"}
     )
     assert key not in redact(f"cannot open: AccountKey={key}")
+
+
+def test_a_plan_on_a_missing_bucket_is_an_error_not_an_empty_state(
+    world: Emulator, s3: S3, tmp_path: Path
+) -> None:
+    url = f"s3://{s3.bucket}-missing/reconciler/state.json"
+    result = _run(world, _checkout(tmp_path, "runner"), "plan", "--state", url)
+    assert result.exit_code == 1, result.output
+    assert f"the bucket (or container) '{s3.bucket}-missing' does not exist" in result.output
+    assert "Traceback" not in result.output
