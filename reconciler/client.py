@@ -58,7 +58,7 @@ from reconciler.errors import (
     UnauthorizedError,
 )
 from reconciler.redact import REDACTED, install_redaction, redact, redact_bytes, redact_obj
-from reconciler.responses import decode_json, listing_page, try_decode_json
+from reconciler.responses import ListingBudget, decode_json, listing_page, try_decode_json
 from reconciler.retry import (
     RETRY_STATUSES,
     ApiRetry,
@@ -287,8 +287,11 @@ class PixxelClient:
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
+        budget: ListingBudget | None = None,
     ) -> Any:
         """Send one request (urllib3 retries below) and return its decoded JSON body.
+
+        ``budget``, for a listing's pages, counts the body's bytes before it is parsed.
 
         Every non-2xx status becomes the ``ApiError`` subclass for its class; a 2xx that is
         not JSON we can use becomes an ``InvalidResponseError``; running out of time a
@@ -328,6 +331,8 @@ class PixxelClient:
             attempts = _attempts(response)
             body = read_body(response, call, self._bounds.max_body_bytes)
             elapsed = call.over(self._counted(attempts))
+        if budget is not None and 200 <= response.status_code < 300:
+            budget.spend(len(body))
         # A server echoing the key (in an id, a name, a message) must not plant it in plans,
         # state or output: it is scrubbed before anything reads the answer.
         body = redact_bytes(body)
@@ -432,9 +437,10 @@ class PixxelClient:
         adapter: TypeAdapter[list[M]] = TypeAdapter(item_list)
         items: list[M] = []
         offset, limit = 0, self.page_size
+        budget = ListingBudget(f"GET {path}")
         for _ in range(self.max_pages):
             query = {**(params or {}), "offset": offset, "limit": limit}
-            data = self._request("GET", path, params=query)
+            data = self._request("GET", path, params=query, budget=budget)
             what = f"GET {path} (offset {offset})"
             page = listing_page(data, key, what, offset=offset, limit=limit)
             try:

@@ -73,6 +73,10 @@ def resolve_api_key(key_file: Path | None, environ: Mapping[str, str]) -> str:
     )
 
 
+#: Shorter words of a key text are not taken as a key of their own.
+_MIN_PIECE = 8
+
+
 def known_api_keys(key_file: Path | None, environ: Mapping[str, str]) -> list[str]:
     """Every key the settings name (the key file's and ``PIXXEL_API_KEY``), where readable.
 
@@ -80,16 +84,39 @@ def known_api_keys(key_file: Path | None, environ: Mapping[str, str]) -> list[st
     that holds a key (a symlink to the key file), and must not print it. Never raises; a key
     file is only read when it is a small regular file (never a FIFO or a terminal).
     """
-    keys = []
+    texts = []
     if key_file is not None:
         try:
             info = os.stat(key_file)
             if stat.S_ISREG(info.st_mode) and info.st_size <= _PEEK_LIMIT:
-                keys.append(Path(key_file).read_text(encoding="utf-8").strip())
+                texts.append(Path(key_file).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError):
             pass
-    keys.append(environ.get("PIXXEL_API_KEY", "").strip())
-    return [key for key in keys if key]
+    texts.append(environ.get("PIXXEL_API_KEY", ""))
+    keys: list[str] = []
+    for text in texts:
+        for key in [text.strip(), *_key_pieces(text)]:
+            if key and key not in keys:
+                keys.append(key)
+    return keys
+
+
+def _key_pieces(text: str) -> list[str]:
+    """The parts of a key text that may be the bare key: ``KEY # prod`` holds ``KEY``.
+
+    The whole text is what the client sends, but a user who annotated the file still has the
+    bare key elsewhere (and a spec may quote it): each line, without a ``#`` comment, and each
+    word of it long enough to be a key are secrets too. Comments are left out, or a word of
+    them ("production") would be scrubbed everywhere.
+    """
+    pieces = []
+    for line in text.splitlines():
+        content = line.split(" #", 1)[0].strip()
+        if not content or content.startswith("#"):
+            continue
+        pieces.append(content)
+        pieces += [word for word in content.split() if len(word) >= _MIN_PIECE]
+    return pieces
 
 
 def check_api_key(key: str, source: str) -> None:

@@ -38,7 +38,7 @@ from reconciler.lock import Holder
 from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
-from reconciler.redact import install_environment_secrets, install_redaction
+from reconciler.redact import install_environment_secrets, install_redaction, install_secret_file
 from reconciler.refresh import read_account, refresh
 from reconciler.resolve import Selection, closest, resolve_desired
 from reconciler.shield import shielded
@@ -276,6 +276,8 @@ class Engine:
         for key in known_api_keys(settings.api_key_file, settings.environ):
             install_redaction(key)
         install_environment_secrets(settings.environ)  # the remote state's credentials
+        if settings.api_key_file is not None:
+            install_secret_file(settings.api_key_file)
 
     # --- validate -------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -29,7 +30,10 @@ from urllib.parse import quote, quote_plus
 __all__ = [
     "REDACTED",
     "RedactingFormatter",
+    "contains_secret",
     "install_redaction",
+    "install_secret_file",
+    "is_secret_file",
     "redact",
     "redact_bytes",
     "redact_obj",
@@ -120,6 +124,10 @@ class _Redactor(logging.Filter):
                 b"|".join(re.escape(f.encode("utf-8", "surrogatepass")) for f in ordered)
             )
 
+    def secrets(self) -> list[str]:
+        with self._lock:
+            return list(self._secrets)
+
     def redact(self, text: str) -> str:
         pattern = self._text
         return text if pattern is None else pattern.sub(REDACTED, text)
@@ -191,6 +199,28 @@ def install_environment_secrets(environ: Mapping[str, str]) -> None:
         install_redaction(value)
         for part in _CONNECTION_STRING_SECRETS.findall(value):
             install_redaction(part)
+
+
+_secret_files: set[tuple[int, int]] = set()
+
+
+def install_secret_file(path: str | os.PathLike[str]) -> None:
+    """Remember that ``path`` (whatever links lead to it) holds a secret; unreadable: ignored."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return
+    _secret_files.add((info.st_dev, info.st_ino))
+
+
+def is_secret_file(info: os.stat_result) -> bool:
+    """True if ``info`` (from ``stat`` or ``fstat``) is a file ``install_secret_file`` named."""
+    return (info.st_dev, info.st_ino) in _secret_files
+
+
+def contains_secret(data: bytes) -> bool:
+    """True if ``data`` holds an installed secret as is (not escaped)."""
+    return any(secret.encode("utf-8", "surrogatepass") in data for secret in _redactor.secrets())
 
 
 def redact(text: str) -> str:

@@ -10,18 +10,37 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler._text import shorten
 from reconciler.errors import InvalidResponseError
 
-__all__ = ["MAX_JSON_VALUES", "ListingPage", "decode_json", "listing_page", "try_decode_json"]
+__all__ = [
+    "MAX_JSON_VALUES",
+    "MAX_LISTING_BYTES",
+    "ListingBudget",
+    "ListingPage",
+    "decode_json",
+    "listing_page",
+    "try_decode_json",
+]
 
 #: The most JSON values (objects, arrays, scalars) an answer may hold. Each costs 30-60 bytes
-#: once parsed whatever its size on the wire, so a bound on bytes alone would let 16 MiB of
-#: "[[],[],...]" become half a gigabyte. A page of 100 visualizations holds a few thousand.
-MAX_JSON_VALUES = 1_000_000
+#: once parsed whatever its size on the wire, plus the dicts and lists around them, so a bound
+#: on bytes alone would let 16 MiB of small values take ~300 MB. A page of 100 visualizations
+#: holds a few thousand; 200,000 keeps one parse near 50 MB.
+MAX_JSON_VALUES = 200_000
+
+#: Bodies above this are parsed one at a time across the process: parallel refresh threads
+#: each holding a large parse would multiply the peak by the pool size.
+_LARGE_BODY = 1024 * 1024
+_large_parse = threading.Lock()
+
+#: The most bytes one listing may bring across all its pages. Each page is bounded alone;
+#: without this, a legal page size times the page cap would still add up to gigabytes.
+MAX_LISTING_BYTES = 64 * 1024 * 1024
 
 
 def _estimate_values(body: bytes) -> int:
@@ -39,7 +58,10 @@ def decode_json(body: bytes, what: str, status: int) -> Any:
             status=status,
         )
     try:
-        return json.loads(body)
+        if len(body) > _LARGE_BODY:
+            with _large_parse:
+                return json.loads(body, parse_constant=_refuse_constant)
+        return json.loads(body, parse_constant=_refuse_constant)
     except RecursionError:
         raise InvalidResponseError(
             f"{what} answered {status} with JSON nested too deeply to read.", status=status
@@ -54,6 +76,33 @@ def decode_json(body: bytes, what: str, status: int) -> Any:
             f"{what} answered {status} but not with JSON ({shorten(str(exc), 80)}): {snippet!r}",
             status=status,
         ) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; Python accepts them by default and they compare unequal
+    # to themselves, which would make a plan never settle.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+@dataclass
+class ListingBudget:
+    """The bytes one listing has brought so far, across its pages, against ``limit``."""
+
+    what: str
+    limit: int = MAX_LISTING_BYTES
+    spent: int = field(default=0)
+    pages: int = field(default=0)
+
+    def spend(self, size: int) -> None:
+        """Count one page of ``size`` bytes; ``InvalidResponseError`` once over the limit."""
+        self.spent += size
+        self.pages += 1
+        if self.spent > self.limit:
+            raise InvalidResponseError(
+                f"{self.what}: the listing's {self.pages:,} pages add up to {self.spent:,} "
+                f"bytes, more than the {self.limit:,}-byte bound for one listing; "
+                "refusing to hold more."
+            )
 
 
 def try_decode_json(body: bytes) -> Any:

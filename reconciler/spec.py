@@ -118,8 +118,14 @@ def _describe(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str):
-        return repr(value)
-    return str(value)
+        return repr(value) if len(value) <= _DESCRIBED else f"a text of {len(value):,} characters"
+    text = str(value)
+    # A long number is more likely a pasted secret or a whole file than a typo: not echoed.
+    return text if len(text) <= _DESCRIBED else f"a number of {len(text):,} digits"
+
+
+#: Values longer than this are described by kind and size, not quoted.
+_DESCRIBED = 40
 
 
 # --- field types -------------------------------------------------------------------------------

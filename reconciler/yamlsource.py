@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from reconciler.errors import Problem, SpecError, Where
+from reconciler.redact import contains_secret, is_secret_file
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,19 @@ def _read_regular_file(path: str | os.PathLike[str], shown: str) -> bytes:
         kind = special_file_kind(info)
         if kind is not None:
             raise SpecError([Problem(f"{shown}: {kind}, not a spec file; refusing to read it")])
+        if is_secret_file(info):
+            refused = f"spec file {shown} is the API key file; refusing to read it"
+            raise SpecError([Problem(refused)])
         if info.st_size > MAX_BYTES:
             raise SpecError([_too_large(shown, info.st_size)])
         # One byte past the limit, so size is checked on what is read too (a file growing).
         raw = handle.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
         raise SpecError([_too_large(shown, None)])
+    # Refused unparsed, quoting nothing: YAML may read a key as a number (printed in decimal)
+    # or an alias (printed without its '*'), forms redaction cannot recognise.
+    if contains_secret(raw):
+        raise SpecError([Problem(f"spec file {shown} contains the API key; refusing to read it")])
     return raw
 
 

@@ -122,7 +122,7 @@ def test_the_run_deadline_cuts_calls_in_flight_and_refuses_new_ones(
             "larger than the 16,777,216",
         ),
         (Reply.raw(200, b"[" * 100_000 + b"]" * 100_000), "JSON nested too deeply"),
-        (Reply.raw(200, b"[" + b"[]," * (2 * MB) + b"[]]"), "more than 1,000,000 JSON values"),
+        (Reply.raw(200, b"[" + b"[]," * (2 * MB) + b"[]]"), "more than 200,000 JSON values"),
         (Reply.raw(200, b'{"indices": ["\xff"]}'), "a body that is not UTF-8 text"),
         (Reply.raw(200, b"<html>busy</html>"), "answered 200 but not with JSON"),
         (Reply.raw(200, b"{" * 5000), "answered 200 but not with JSON"),
@@ -138,7 +138,8 @@ def test_the_run_deadline_cuts_calls_in_flight_and_refuses_new_ones(
             Reply([status_and_headers(200, [("Transfer-Encoding", "chunked")]), b"zz\r\nab"]),
             "the connection broke",
         ),
-        (Reply.raw(200, b'{"indices": [' + b"1," * 200_000 + b"1]}"), "answer has 200,001"),
+        (Reply.raw(200, b'{"indices": [' + b"1," * 1000 + b"1]}"), "answer has 1,001"),
+        (Reply.raw(200, b'{"indices": [NaN]}'), "NaN is not a JSON value"),
     ],
     ids=[
         "declared 300 MB",
@@ -153,6 +154,7 @@ def test_the_run_deadline_cuts_calls_in_flight_and_refuses_new_ones(
         "cut short",
         "bad chunks",
         "many items",
+        "NaN",
     ],
 )
 def test_answers_we_cannot_hold_are_typed_errors_in_bounded_memory(
@@ -165,6 +167,65 @@ def test_answers_we_cannot_hold_are_typed_errors_in_bounded_memory(
     assert expected in str(error)
     assert elapsed < 5 and peak < 200
     assert len(server.requests) == 1  # none of these heal: not retried
+
+
+def small_values(size: int) -> bytes:
+    """A JSON body of about ``size`` bytes: one short string per 17 bytes (under 1M in 15 MB)."""
+    return b'{"indices": [' + b'"abcdefghijklmn",' * (size // 17) + b"1]}"
+
+
+def test_a_body_of_many_small_values_is_refused_before_it_costs_much() -> None:
+    from reconciler.responses import decode_json
+
+    body = small_values(15 * MB)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidResponseError, match="JSON values"):
+            decode_json(body, "GET /v0/indices", 200)
+        # The largest body the value bound lets through, parsed: well under the 200 MB line.
+        within = b"[" + b"1," * 199_000 + b"1]"
+        assert len(decode_json(within, "GET /v0/indices", 200)) == 199_001
+        peak = tracemalloc.get_traced_memory()[1] / MB
+    finally:
+        tracemalloc.stop()
+    assert peak < 60
+
+
+def test_four_large_answers_at_once_stay_under_the_memory_line(server: HostileServer) -> None:
+    import concurrent.futures
+
+    # Just under the value bound and the size bound: each is legal, four at once must not add up.
+    item = b'{"id":"i-0","name":"' + b"n" * 1400 + b'","type":"preset"},'
+    body = b'{"indices": [' + item * 99 + item[:-1] + b"], " + b'"pad": "' + b"x" * (15 * MB)
+    body += b'", "pagination": {"total": 100, "offset": 0, "limit": 100}}'
+    server.replies = lambda head: Reply.raw(200, body)
+    with client(server, deadline=20.0, parallelism=4) as api:
+        tracemalloc.start()
+        try:
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                results = list(pool.map(lambda _: api.list_indices(), range(4)))
+            peak = tracemalloc.get_traced_memory()[1] / MB
+        finally:
+            tracemalloc.stop()
+    assert [len(r) for r in results] == [1] * 4  # one id, a hundred times
+    assert peak < 200
+
+
+def test_a_listing_stops_at_its_byte_budget(server: HostileServer) -> None:
+    counter = iter(range(10**9))
+    pad = "p" * (500 * 1024)
+
+    def page(head: bytes) -> Reply:
+        item = {**INDEX, "id": f"i-{next(counter)}", "name": pad}
+        return Reply.json(200, {"indices": [item]})  # legal 500 KB pages that never end
+
+    server.replies = page
+    with client(server, page_size=1, max_pages=1000, deadline=20.0) as api:
+        error, _, peak = outcome(api.list_indices)
+    assert isinstance(error, InvalidResponseError)
+    assert str(error).startswith("GET /v0/indices: the listing's 132 pages add up to ")
+    assert "more than the 67,108,864-byte bound for one listing" in str(error)
+    assert peak < 200
 
 
 def test_a_gzipped_answer_within_the_bound_is_read(server: HostileServer) -> None:

@@ -72,3 +72,17 @@ def test_known_keys_for_redaction_never_block_or_fail(tmp_path: Path) -> None:
     assert known_api_keys(tmp_path / "missing", {}) == []
     (tmp_path / "big").write_bytes(b"x" * 100_000)
     assert known_api_keys(tmp_path / "big", {"PIXXEL_API_KEY": ""}) == []
+
+
+def test_urllib3_is_required_where_chained_decompression_is_bounded() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    (urllib3,) = [
+        Requirement(r) for r in project["project"]["dependencies"] if r.startswith("urllib3")
+    ]
+    # Before 2.6, 'Content-Encoding: gzip, gzip' decompressed without bound (gigabytes).
+    assert not urllib3.specifier.contains("2.5.0")
+    assert urllib3.specifier.contains("2.6.0")

@@ -97,8 +97,8 @@ def test_a_spec_symlinked_to_the_key_file_never_shows_the_key(
     (project / "specs" / "stolen.yaml").symlink_to(project / "key.txt")
     result = run(world, *command, "specs/", key_file=key_file)
     assert result.exit_code == 1
-    assert "the file must be a mapping with an 'aois' list, got '***'" in result.output
     assert "stolen.yaml" in result.output
+    assert "refusing to read it" in result.output
     assert "Traceback" not in result.output
     assert_no_key(result.output, *files_under(project))
 
@@ -159,6 +159,60 @@ def test_no_key_in_verbose_logs_of_a_real_process(world: Emulator, project: Path
             timeout=60,
         )
         assert done.returncode == 1
-        assert "got '***'" in done.stdout + done.stderr
+        assert "refusing to read it" in done.stdout + done.stderr
         assert "Traceback" not in done.stderr
         assert_no_key(done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("key", "key_text"),
+    [
+        ("0x4f3a9c2e8b7d6a5f4e3d", None),  # YAML 1.1 reads it as a number, printed in decimal
+        ("1_234_567_890_123", None),
+        ("*secretkey123abc", None),  # an alias: PyYAML's message drops the '*'
+        ("kkkk-comment-key-42", "kkkk-comment-key-42 # prod key\n"),
+    ],
+    ids=["hex", "underscored", "alias", "inline comment"],
+)
+@pytest.mark.parametrize("how", ["symlink", "copy"])
+def test_keys_yaml_would_rewrite_never_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, key_text: str | None, how: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "key.txt").write_text(key_text or key + "\n", encoding="utf-8")
+    (tmp_path / "specs").mkdir()
+    spec = tmp_path / "specs" / "stolen.yaml"
+    if how == "symlink":
+        spec.symlink_to(tmp_path / "key.txt")
+    else:
+        spec.write_text(key + "\n", encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["validate", "specs/", "--api-key-file", "key.txt"], catch_exceptions=False
+    )
+    assert result.exit_code == 1
+    digits = str(int(key.replace("_", ""), 0)) if key[0].isdigit() else key
+    for form in {key, key.lstrip("*"), digits}:
+        assert form not in result.output
+    assert "stolen.yaml" in result.output and "refusing to read it" in result.output
+
+
+def test_a_key_file_with_a_comment_line_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    from reconciler.config import ConfigError, known_api_keys, resolve_api_key
+
+    (tmp_path / "key.txt").write_text("commentkey-1234567\n# prod key\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        resolve_api_key(tmp_path / "key.txt", {})
+    assert "commentkey" not in str(caught.value)
+    # Redaction still knows the bare key, and leaves the comment's words alone.
+    keys = known_api_keys(tmp_path / "key.txt", {"PIXXEL_API_KEY": "envkey-7654321 # production"})
+    assert "commentkey-1234567" in keys and "envkey-7654321" in keys
+    assert "production" not in keys and "prod" not in keys
+
+
+def test_a_long_value_is_described_not_quoted() -> None:
+    from reconciler.spec import _describe
+
+    assert _describe(374139969834055452631474 * 10**30) == "a number of 54 digits"
+    assert _describe("x" * 41) == "a text of 41 characters"
+    assert _describe("NDVI") == "'NDVI'"
