@@ -334,21 +334,55 @@ class StateLock(abc.ABC):
                 return
             try:
                 ours = self._beat(holder.beat())
-            except Exception as exc:  # a hiccup of the store: try again at the next beat
-                if not (isinstance(exc, StateError) or is_storage_error(exc)):
-                    raise
-                log.warning("could not refresh the heartbeat of %s: %s", self.where, exc)
-                continue
+            except Exception as exc:
+                if isinstance(exc, StateError) or is_storage_error(exc):
+                    # A hiccup of the store: try again at the next beat.
+                    log.warning("could not refresh the heartbeat of %s: %s", self.where, exc)
+                    continue
+                # Anything else would end the thread silently, and the apply would go on
+                # writing under a lock nobody refreshes (others would soon see it stale).
+                log.error("the heartbeat of %s failed unexpectedly", self.where, exc_info=True)
+                self._mark_lost(
+                    f"the heartbeat of the state lock {self.where} failed ({exc!r}), so the "
+                    "lock can no longer be kept"
+                )
+                return
             if not ours:
-                message = (
+                self._mark_lost(
                     f"the state lock {self.where} was broken or taken over by someone else "
                     "while this apply held it"
                 )
-                log.error("%s; no more state writes from this apply", message)
-                self._lost.set()
-                if self.on_lost is not None:
-                    self.on_lost(message)
                 return
+
+    def _mark_lost(self, message: str) -> None:
+        if self._lost.is_set():
+            return
+        log.error("%s; no more state writes from this apply", message)
+        self._lost.set()
+        if self.on_lost is not None:
+            self.on_lost(message)
+
+    def confirm(self) -> bool:
+        """Whether the lock is still ours, by reading it now; marks it lost when it is not.
+
+        Cheap (one read), for just before a write that must not land under another owner: the
+        heartbeat only looks every ``heartbeat_interval`` seconds. ``StateError`` when the
+        lock cannot be read. True when this object holds no lock.
+        """
+        holder = self.holder
+        if holder is None:
+            return True
+        if self.lost:
+            return False
+        raw = self._read()
+        found = None if raw is None else parse_holder(raw)
+        if found is not None and found.id == holder.id:
+            return True
+        self._mark_lost(
+            f"the state lock {self.where} was broken or taken over by someone else while this "
+            "apply held it"
+        )
+        return False
 
     def _judge(self, holder: Holder | None, *, same_host_dead: bool = False) -> StateLockedError:
         """The error for a lock held by ``holder``: stale (with the unlock command) or held."""
@@ -620,6 +654,10 @@ class ObjectLock(StateLock):
         found = None if raw is None else parse_holder(raw)
         if found is None or found.id != holder.id:
             return False
+        if self._stop.is_set():
+            # Released while we read (a slow store): writing now would re-create the lock
+            # that release() just removed, and it would block every later apply.
+            return True
         # Read-then-write leaves a moment in which a broken-and-retaken lock could be
         # overwritten; breaking needs a human and a heartbeat older than stale_after, and
         # heartbeats come every few seconds, so that moment is never reached in practice.

@@ -514,6 +514,12 @@ class StateStore:
                 mark = self._journal.size()
                 self._dirty = False  # a record from now on sets it again
             try:
+                held = self._held
+                # The heartbeat looks only now and then: one read tells that the lock is still
+                # ours right before the snapshot is replaced (another apply may own it now).
+                if held is not None and not self._still_ours(held):
+                    with self._mutex:
+                        self._check_lock()
                 self._snapshot.write(data)
             except BaseException:
                 with self._mutex:
@@ -599,6 +605,17 @@ class StateStore:
             self._load_locked()
 
     def _load_locked(self) -> None:
+        # A remote state's journal lies on this job's disk, not beside the state: a read-only
+        # run must not fold it in, or the same plan would differ from one directory to the
+        # next. Only the lock holder (apply, state rm) replays and then saves it.
+        replay = not self._snapshot.remote or self._held is not None
+        if not replay and self._journal.path.exists():
+            log.info(
+                "%s holds records of an interrupted apply of %s; the next apply from this "
+                "directory saves them",
+                self._journal.path,
+                self.label,
+            )
         # A plan reading while an apply folds its journal could read the old snapshot and then
         # find the journal gone; the snapshot's identity changing meanwhile says to read again.
         for _ in range(5):
@@ -609,7 +626,7 @@ class StateStore:
                 state = State()
             else:
                 state = parse_state(raw, self.label)
-            replayed = self._journal.replay(state)
+            replayed = self._journal.replay(state) if replay else 0
             if self._snapshot.version() == before:
                 break
         if replayed:
@@ -628,6 +645,12 @@ class StateStore:
                 f"were not written there; they are kept in {self._journal.path} and the next "
                 "plan will roll those legends back again (harmless)"
             )
+
+    def _still_ours(self, held: StateLock) -> bool:
+        try:
+            return held.confirm()
+        except StateError as exc:
+            raise StateError(f"cannot write the state to {self.label}: {exc}") from None
 
     def _lock_lost(self, message: str) -> None:
         callback = self.on_lock_lost

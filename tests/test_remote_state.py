@@ -495,3 +495,112 @@ def test_a_plan_on_a_missing_bucket_is_an_error_not_an_empty_state(
     assert result.exit_code == 1, result.output
     assert f"the bucket (or container) '{s3.bucket}-missing' does not exist" in result.output
     assert "Traceback" not in result.output
+
+
+class _Hooked:
+    """The s3fs file system of a test, with a hook run after each read of the lock object."""
+
+    def __init__(self, fs: Any) -> None:
+        self._fs = fs
+        self.after_read: Callable[[], None] | None = None
+
+    def cat_file(self, path: str) -> bytes:
+        data: bytes = self._fs.cat_file(path)
+        if self.after_read is not None:
+            hook, self.after_read = self.after_read, None
+            hook()
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fs, name)
+
+
+def test_a_heartbeat_that_outlives_release_does_not_recreate_the_lock(s3: S3) -> None:
+    path = f"{s3.bucket}/reconciler/state.json.lock"
+    fs = _Hooked(s3.fs())
+    lock = ObjectLock(fs, path, s3.url(), f"s3://{path}", heartbeat_interval=3600)
+    lock.acquire()
+    holder = lock.holder
+    assert holder is not None
+    # The store answers the heartbeat's read so late that release() has removed the lock by
+    # the time the heartbeat would write.
+    fs.after_read = lock.release
+    lock._beat(holder.beat())
+    assert not s3.fs().exists(path)
+
+
+class _Broken:
+    """A file system whose reads fail with an error that is no storage failure (a bug)."""
+
+    def __init__(self, fs: Any) -> None:
+        self._fs = fs
+        self.broken = False
+
+    def cat_file(self, path: str) -> bytes:
+        if self.broken:
+            raise ValueError("unexpected")
+        data: bytes = self._fs.cat_file(path)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fs, name)
+
+
+def test_a_heartbeat_failing_unexpectedly_marks_the_lock_lost(s3: S3) -> None:
+    path = f"{s3.bucket}/reconciler/state.json.lock"
+    fs = _Broken(s3.fs())
+    lock = ObjectLock(fs, path, s3.url(), f"s3://{path}", heartbeat_interval=0.05)
+    lost: list[str] = []
+    lock.on_lost = lost.append
+    lock.acquire()
+    try:
+        fs.broken = True
+        deadline = time.monotonic() + 10
+        while not lock.lost:
+            assert time.monotonic() < deadline, "the failed heartbeat was never noticed"
+            time.sleep(0.02)
+        assert lost and "heartbeat" in lost[0] and "ValueError" in lost[0]
+    finally:
+        fs.broken = False
+        lock.release()
+
+
+def test_a_flush_checks_the_lock_right_before_writing(s3: S3, tmp_path: Path) -> None:
+    store = StateStore(
+        s3.url(),
+        flush_interval=3600,
+        journal_dir=tmp_path,
+        lock_options={"heartbeat_interval": 3600},  # the heartbeat will not notice in time
+    )
+    with store.lock() as lock:
+        assert lock.holder is not None
+        store.record_fresh("v1", aoi_id="a1", legends={}, updated_at="t")
+        StateStore(s3.url(), journal_dir=tmp_path / "other").unlock(lock.holder.id)
+        other = StateStore(s3.url(), journal_dir=tmp_path / "other")
+        with other.lock():  # another apply owns the state now, and leaves it empty
+            assert not lock.lost
+            with pytest.raises(StateError, match="was broken while this apply held it"):
+                store.flush()
+            assert lock.lost
+    assert _remote_records(s3) == {}
+    assert "v1" in store.journal_path.read_text()
+
+
+def test_a_plan_ignores_a_remote_journal_left_in_its_directory(s3: S3, tmp_path: Path) -> None:
+    from reconciler.state import State
+    from reconciler.statestore import Journal
+
+    store = StateStore(s3.url(), flush_interval=3600, journal_dir=tmp_path)
+    left = State()
+    left.record_fresh("v1", aoi_id="a1", legends={}, updated_at="t")
+    journal = Journal(store.journal_path, store.label)  # what a killed apply leaves behind
+    journal.append("v1", left.get("v1"))
+    journal.close()
+    # Read-only: the same state whatever the directory it is read from.
+    assert store.load().get("v1") is None
+    assert StateStore(s3.url(), journal_dir=tmp_path).load().get("v1") is None
+    # The lock holder folds the records in and saves them.
+    with store.lock():
+        assert store.state.get("v1") is not None
+    assert "v1" in _remote_records(s3)
+    assert not store.journal_path.exists()
