@@ -604,3 +604,11 @@ def test_a_plan_ignores_a_remote_journal_left_in_its_directory(s3: S3, tmp_path:
         assert store.state.get("v1") is not None
     assert "v1" in _remote_records(s3)
     assert not store.journal_path.exists()
+
+
+def test_an_unsupported_state_url_is_a_clear_error(world: Emulator, tmp_path: Path) -> None:
+    checkout = _checkout(tmp_path, "runner")
+    result = _run(world, checkout, "plan", "--state", "http://x/state.json")
+    assert result.exit_code == 1
+    assert "http:// is not a supported state location" in result.output
+    assert "Traceback" not in result.output
