@@ -300,7 +300,8 @@ class StateLock(abc.ABC):
                 "meant to break."
             )
         self._remove_any()
-        log.warning("broke the lock on %s held by %s", self.label, holder.describe())
+        # info, not warning: the unlock command says so itself, once.
+        log.info("broke the lock on %s held by %s", self.label, holder.describe())
         return holder
 
     # -- subclasses --

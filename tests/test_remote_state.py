@@ -294,6 +294,7 @@ def test_a_stale_lock_is_reported_and_broken_with_state_unlock(
     assert wrong.exit_code == 1 and "not not-that-one" in wrong.output
     broke = _run(world, checkout, *unlock.split()[1:])
     assert broke.exit_code == 0 and "Broke the lock" in broke.output
+    assert broke.output.lower().count("broke the lock") == 1  # said once, not logged too
     assert _objects(s3) == []
 
     assert _run(world, checkout, "apply", "--yes", "--state", url).exit_code == 0
