@@ -34,7 +34,7 @@ from reconciler.errors import ConfigError, PlanFileError, ResolutionError, State
 from reconciler.events import Listener, Stopping, ignore
 from reconciler.export import SCHEMA_FILE, document, export_aois, file_names
 from reconciler.ignore import resolve_ignores
-from reconciler.lock import Holder
+from reconciler.lock import STALE_AFTER_SECONDS, Holder
 from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
@@ -304,7 +304,9 @@ class Engine:
         paths = tuple(spec_paths) or DEFAULT_SPEC_PATHS
         specs = load_specs(paths)
         with self._connect() as conn:
-            return self._plan(conn, specs, paths, targets, conn.store.load())
+            plan = self._plan(conn, specs, paths, targets, conn.store.load())
+            _note_lock(conn.store)
+            return plan
 
     def _plan(
         self,
@@ -640,3 +642,30 @@ __all__ = [
     "write_file",
     "write_report",
 ]
+
+
+def _note_lock(store: StateStore) -> None:
+    """Log one line when an apply holds the state's lock: this plan may soon be out of date."""
+    try:
+        holder = store.read_lock()
+    except StateError as exc:  # the plan stands without it
+        log.debug("could not read the lock of %s: %s", store.label, exc)
+        return
+    if holder is None:
+        return
+    age = holder.heartbeat_age()
+    if age is None or age > STALE_AFTER_SECONDS:
+        log.warning(
+            "%s is locked by a stale lock: %s; if no apply is running, break it with: "
+            "reconciler state unlock %s --state %s",
+            store.label,
+            holder.describe(),
+            holder.id or "LOCK_ID",
+            store.label,
+        )
+        return
+    log.warning(
+        "%s is locked by an apply in progress: %s; this plan may change once it ends",
+        store.label,
+        holder.describe(),
+    )

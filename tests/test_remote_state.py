@@ -613,3 +613,22 @@ def test_an_unsupported_state_url_is_a_clear_error(world: Emulator, tmp_path: Pa
     assert result.exit_code == 1
     assert "http:// is not a supported state location" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_plan_says_when_the_state_is_locked(world: Emulator, s3: S3, tmp_path: Path) -> None:
+    checkout = _checkout(tmp_path, "runner")
+    assert "is locked" not in _run(world, checkout, "plan", "--state", s3.url()).output
+    lock = _object_lock(s3, heartbeat_interval=3600)
+    with lock:
+        assert lock.holder is not None
+        result = _run(world, checkout, "plan", "--state", s3.url())
+        assert result.exit_code == 0, result.output
+        assert f"is locked by an apply in progress: pid {os.getpid()}" in result.output
+        assert lock.holder.id in result.output
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    holder = Holder(**{**Holder.for_this_process().to_dict(), "heartbeat_at": old.isoformat()})
+    s3.fs().pipe_file(f"{s3.bucket}/reconciler/state.json.lock", holder.to_json())
+    result = _run(world, checkout, "plan", "--state", s3.url())
+    assert result.exit_code == 0, result.output
+    assert "is locked by a stale lock" in result.output
+    assert f"reconciler state unlock {holder.id} --state {s3.url()}" in result.output
