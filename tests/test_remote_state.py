@@ -123,7 +123,10 @@ def test_records_reach_the_remote_state_while_apply_runs(s3: S3, tmp_path: Path)
         while "v1" not in _remote_records(s3):
             assert time.monotonic() < deadline, "the record was never uploaded"
             time.sleep(0.05)
-        assert store.journal_path.exists() is False  # uploaded: nothing left to replay
+        # Uploaded: nothing left to replay (the journal goes just after the upload lands).
+        while store.journal_path.exists():
+            assert time.monotonic() < deadline, "the journal was never emptied"
+            time.sleep(0.05)
     assert _objects(s3) == ["reconciler/state.json"]
 
 
