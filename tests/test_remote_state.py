@@ -29,23 +29,7 @@ from reconciler.errors import StateError, StateLockedError
 from reconciler.lock import Holder, ObjectLock
 from reconciler.statestore import StateStore
 from tests.conftest import S3
-from tests.planning import NDVI_BENGALURU_AB, write_spec
-
-SECRET = "sk-live-0123456789abcdef"
-
-SPEC = """
-aois:
-  - aoi: {name: Bengaluru-North}
-    visualizations:
-      - index: NDVI
-        assets: [Bengaluru-A, Bengaluru-B]
-        rollback: [{mode: dynamic, dates: [2024-05-06]}]
-      - index: True-Color
-  - aoi: {name: Pune-East}
-    visualizations:
-      - index: NDWI
-      - index: NDVI
-"""
+from tests.planning import NDVI_BENGALURU_AB, SECRET, SPEC, write_spec
 
 
 @pytest.fixture
