@@ -88,11 +88,19 @@ class ApplyResult:
     interrupted: bool = False
     stopped_early: bool = False  # --fail-fast or --timeout stopped it
     stop_reason: str = ""  # why it stopped early or was interrupted
+    #: Why the state could not be saved after the changes (they happened; the records wait in
+    #: the local journal), or "" when it was saved.
+    state_error: str = ""
 
     @property
     def ok(self) -> bool:
         # Stopped early (--fail-fast, --timeout): what was not done is not ok either.
-        return not self.interrupted and not self.stopped_early and all(i.ok for i in self.items)
+        return (
+            not self.interrupted
+            and not self.stopped_early
+            and not self.state_error
+            and all(i.ok for i in self.items)
+        )
 
     def counts(self) -> dict[str, int]:
         return {outcome: sum(i.outcome == outcome for i in self.items) for outcome in OUTCOMES}
@@ -104,6 +112,7 @@ class ApplyResult:
             "interrupted": self.interrupted,
             "stopped_early": self.stopped_early,
             "stop_reason": self.stop_reason,
+            "state_error": self.state_error,
             "api_url": self.api_url,
             "started_at": self.started_at,
             "finished_at": self.finished_at,

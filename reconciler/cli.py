@@ -20,7 +20,7 @@ from typing import IO, Any
 import click
 
 from reconciler import __version__
-from reconciler._text import clean, plural
+from reconciler._text import clean, clean_lines, plural
 from reconciler.apply import ApplyResult, now
 from reconciler.console import (
     LogFormatter,
@@ -56,6 +56,7 @@ from reconciler.options import (
     target_option,
 )
 from reconciler.plan import Plan
+from reconciler.redact import install_environment_secrets
 from reconciler.statecmd import state_command
 
 _VERBOSE_HELP = "Log more to stderr (-vv: every request); also accepted after the command."
@@ -64,6 +65,22 @@ _VERBOSE_HELP = "Log more to stderr (-vv: every request); also accepted after th
 def _no_color_env() -> bool:
     """NO_COLOR (https://no-color.org): any non-empty value turns colour off."""
     return bool(os.environ.get("NO_COLOR"))
+
+
+#: Third-party loggers kept at WARNING even at -vv (they would print credentials).
+_QUIET_LOGGERS = (
+    "botocore",
+    "aiobotocore",
+    "boto3",
+    "s3transfer",
+    "s3fs",
+    "fsspec",
+    "gcsfs",
+    "adlfs",
+    "azure",
+    "google",
+    "aiohttp",
+)
 
 
 def _configure_logging(verbose: int) -> None:
@@ -80,6 +97,10 @@ def _configure_logging(verbose: int) -> None:
         handler.setFormatter(formatter)
     # force: the command line owns logging; replace whatever an embedding process set up.
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # The storage SDKs log request headers at DEBUG (signatures, session tokens): -vv is for
+    # our own requests; theirs show only their warnings.
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
 def _more_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
@@ -165,6 +186,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
         ctx.color = False  # every click.echo below inherits it, errors on stderr too
     ctx.meta["reconciler.verbose"] = verbose
     _configure_logging(verbose)
+    install_environment_secrets(os.environ)
 
 
 def main() -> None:
@@ -724,10 +746,17 @@ def apply(
         if report is not None:
             write_report(report, None, exc, started_at=started)
         raise
-    except KeyboardInterrupt as exc:  # before any change started, or while saving the state
+    except KeyboardInterrupt as exc:  # before any change started (planning, the lock)
         if report is not None:
-            message = f"{interrupt_message(exc)} before any change was reported"
-            write_report(report, None, message, started_at=started)
+            reason = interrupt_message(exc)
+            nothing = ApplyResult(
+                shown[0].api_url if shown else "",
+                started_at=started,
+                finished_at=now(),
+                interrupted=True,
+                stop_reason=reason,
+            )
+            write_report(report, nothing, f"{reason} before any change started")
         raise
     finally:
         reporter.clear()
@@ -738,6 +767,9 @@ def apply(
     if result is None:
         return
     print_summary(result)
+    if result.state_error:
+        secho(f"Error: {clean_lines(result.state_error)}", fg="red", err=True)
+        sys.exit(1)
     if result.interrupted:
         sys.exit(interrupt_exit_code())
     if not result.ok:

@@ -25,6 +25,7 @@ from typing import IO, Any, TypeVar
 
 import click
 
+from reconciler import shield
 from reconciler._text import clean, clean_lines
 from reconciler.apply import ApplyResult, ItemResult
 from reconciler.errors import ReconcilerError, SpecError
@@ -88,13 +89,27 @@ def stop_on_signals() -> Iterator[None]:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
+        if shield.active():
+            # Saving the state and releasing the lock: cutting that short would leave the
+            # lock behind and the report wrong, so finish first.
+            shield.note(name)
+            log.warning(
+                "%s received while saving the state and releasing the lock: finishing that first",
+                name,
+            )
+            return
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         if _stopped_by:
             log.warning("%s received while already stopping: still finishing", name)
             return
         _stopped_by.append(signum)
         raise KeyboardInterrupt(f"stopped by {name}")
 
-    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    handled = STOP_SIGNALS
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        handled = (*STOP_SIGNALS, signal.SIGINT)  # Ctrl-C too, only while cleaning up
+    previous = {sig: signal.signal(sig, handler) for sig in handled}
     try:
         yield
     finally:
@@ -120,7 +135,7 @@ def handle_errors(func: F) -> F:
             with stop_on_signals():
                 return func(*args, **kwargs)
         except KeyboardInterrupt as exc:
-            secho(f"Error: {interrupt_message(exc)}: stopped", fg="red", err=True)
+            secho(f"Error: {interrupt_message(exc)}", fg="red", err=True)
             sys.exit(interrupt_exit_code())
         except SpecError as exc:
             if len(exc.problems) == 1:

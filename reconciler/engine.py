@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,13 +34,14 @@ from reconciler.errors import ConfigError, PlanFileError, ResolutionError, State
 from reconciler.events import Listener, Stopping, ignore
 from reconciler.export import SCHEMA_FILE, document, export_aois, file_names
 from reconciler.ignore import resolve_ignores
-from reconciler.lock import Holder
+from reconciler.lock import STALE_AFTER_SECONDS, Holder
 from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
-from reconciler.redact import install_redaction, install_secret_file
+from reconciler.redact import install_environment_secrets, install_redaction, install_secret_file
 from reconciler.refresh import read_account, refresh
 from reconciler.resolve import Selection, closest, resolve_desired
+from reconciler.shield import shielded
 from reconciler.spec import (
     SpecFile,
     Specs,
@@ -274,6 +275,7 @@ class Engine:
         # when a command never connects and a spec file holds it (a link to the key file).
         for key in known_api_keys(settings.api_key_file, settings.environ):
             install_redaction(key)
+        install_environment_secrets(settings.environ)  # the remote state's credentials
         if settings.api_key_file is not None:
             install_secret_file(settings.api_key_file)
 
@@ -302,7 +304,9 @@ class Engine:
         paths = tuple(spec_paths) or DEFAULT_SPEC_PATHS
         specs = load_specs(paths)
         with self._connect() as conn:
-            return self._plan(conn, specs, paths, targets, conn.store.load())
+            plan = self._plan(conn, specs, paths, targets, conn.store.load())
+            _note_lock(conn.store)
+            return plan
 
     def _plan(
         self,
@@ -349,7 +353,33 @@ class Engine:
             raise ConfigError("--target applies to planning; a saved plan already has its targets")
         spec_paths = saved.spec_paths if saved is not None else (tuple(paths) or DEFAULT_SPEC_PATHS)
         specs = load_specs(spec_paths)
-        with self._connect() as conn, conn.store.lock(self.settings.lock_timeout):
+        with self._connect() as conn:
+            done: list[ApplyResult] = []
+            try:
+                return self._apply_locked(
+                    conn, saved, specs, spec_paths, options, show, confirm, done
+                )
+            except StateError as exc:
+                if not done:
+                    raise
+                # The changes happened: saving their records (or releasing the lock) failed
+                # after them. Report both, rather than let the error hide what was done.
+                done[0].state_error = str(exc)
+                return done[0]
+
+    def _apply_locked(
+        self,
+        conn: _Connection,
+        saved: Plan | None,
+        specs: Specs,
+        spec_paths: Sequence[str],
+        options: ApplyOptions,
+        show: Callable[[Plan], None],
+        confirm: Callable[[Plan], None],
+        done: list[ApplyResult],
+    ) -> ApplyResult | None:
+        """``apply`` under the state lock; the result goes into ``done`` as soon as it exists."""
+        with ExitStack() as cleanup, conn.store.lock(self.settings.lock_timeout):
             if saved is None:  # the lock above has just (re)loaded the state
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
@@ -374,6 +404,9 @@ class Engine:
             conn.store.on_lock_lost = applier.request_stop
             with self._stop_at_deadline(applier):
                 result = applier.apply(plan)
+            # From here on only cleanup is left: a stop signal must not cut it short.
+            cleanup.enter_context(shielded())
+            done.append(result)
             _remember_selectors(conn.store, plan)
             return result
 
@@ -609,3 +642,30 @@ __all__ = [
     "write_file",
     "write_report",
 ]
+
+
+def _note_lock(store: StateStore) -> None:
+    """Log one line when an apply holds the state's lock: this plan may soon be out of date."""
+    try:
+        holder = store.read_lock()
+    except StateError as exc:  # the plan stands without it
+        log.debug("could not read the lock of %s: %s", store.label, exc)
+        return
+    if holder is None:
+        return
+    age = holder.heartbeat_age()
+    if age is None or age > STALE_AFTER_SECONDS:
+        log.warning(
+            "%s is locked by a stale lock: %s; if no apply is running, break it with: "
+            "reconciler state unlock %s --state %s",
+            store.label,
+            holder.describe(),
+            holder.id or "LOCK_ID",
+            store.label,
+        )
+        return
+    log.warning(
+        "%s is locked by an apply in progress: %s; this plan may change once it ends",
+        store.label,
+        holder.describe(),
+    )

@@ -177,6 +177,8 @@ class StateLock(abc.ABC):
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
         self.holder: Holder | None = None
+        #: The id of the holder last released (for the unlock command when release failed).
+        self.last_id = ""
         #: Called (from the heartbeat thread) with a message when the lock is found lost.
         self.on_lost: Callable[[str], None] | None = None
         self._lost = threading.Event()
@@ -252,17 +254,23 @@ class StateLock(abc.ABC):
         self._thread.start()
         log.debug("acquired %s (lock id %s)", self.where, holder.id)
 
-    def release(self) -> None:
-        """Remove the lock if it is still ours, and let go; does nothing if not held."""
+    def release(self) -> bool:
+        """Remove the lock if it is still ours, and let go; does nothing if not held.
+
+        False when the lock could not be removed (the store failed): it may remain, and needs
+        ``reconciler state unlock`` with the id this holder had.
+        """
         holder, self.holder = self.holder, None
         if holder is None:
-            return
+            return True
+        self.last_id = holder.id
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-        self._remove_own(holder)
+        removed = self._remove_own(holder)
         log.debug("released %s", self.where)
+        return removed
 
     def read_holder(self) -> Holder | None:
         """Who holds the lock now, or None when nobody does (or its details are unreadable)."""
@@ -292,7 +300,8 @@ class StateLock(abc.ABC):
                 "meant to break."
             )
         self._remove_any()
-        log.warning("broke the lock on %s held by %s", self.label, holder.describe())
+        # info, not warning: the unlock command says so itself, once.
+        log.info("broke the lock on %s held by %s", self.label, holder.describe())
         return holder
 
     # -- subclasses --
@@ -310,8 +319,8 @@ class StateLock(abc.ABC):
         """Write ``holder`` (a fresh heartbeat) into our lock; False if it is not ours any more."""
 
     @abc.abstractmethod
-    def _remove_own(self, holder: Holder) -> None:
-        """Remove the lock if it is still ``holder``'s."""
+    def _remove_own(self, holder: Holder) -> bool:
+        """Remove the lock if it is still ``holder``'s; False if the store failed to."""
 
     @abc.abstractmethod
     def _remove_any(self) -> None:
@@ -326,21 +335,55 @@ class StateLock(abc.ABC):
                 return
             try:
                 ours = self._beat(holder.beat())
-            except Exception as exc:  # a hiccup of the store: try again at the next beat
-                if not (isinstance(exc, StateError) or is_storage_error(exc)):
-                    raise
-                log.warning("could not refresh the heartbeat of %s: %s", self.where, exc)
-                continue
+            except Exception as exc:
+                if isinstance(exc, StateError) or is_storage_error(exc):
+                    # A hiccup of the store: try again at the next beat.
+                    log.warning("could not refresh the heartbeat of %s: %s", self.where, exc)
+                    continue
+                # Anything else would end the thread silently, and the apply would go on
+                # writing under a lock nobody refreshes (others would soon see it stale).
+                log.error("the heartbeat of %s failed unexpectedly", self.where, exc_info=True)
+                self._mark_lost(
+                    f"the heartbeat of the state lock {self.where} failed ({exc!r}), so the "
+                    "lock can no longer be kept"
+                )
+                return
             if not ours:
-                message = (
+                self._mark_lost(
                     f"the state lock {self.where} was broken or taken over by someone else "
                     "while this apply held it"
                 )
-                log.error("%s; no more state writes from this apply", message)
-                self._lost.set()
-                if self.on_lost is not None:
-                    self.on_lost(message)
                 return
+
+    def _mark_lost(self, message: str) -> None:
+        if self._lost.is_set():
+            return
+        log.error("%s; no more state writes from this apply", message)
+        self._lost.set()
+        if self.on_lost is not None:
+            self.on_lost(message)
+
+    def confirm(self) -> bool:
+        """Whether the lock is still ours, by reading it now; marks it lost when it is not.
+
+        Cheap (one read), for just before a write that must not land under another owner: the
+        heartbeat only looks every ``heartbeat_interval`` seconds. ``StateError`` when the
+        lock cannot be read. True when this object holds no lock.
+        """
+        holder = self.holder
+        if holder is None:
+            return True
+        if self.lost:
+            return False
+        raw = self._read()
+        found = None if raw is None else parse_holder(raw)
+        if found is not None and found.id == holder.id:
+            return True
+        self._mark_lost(
+            f"the state lock {self.where} was broken or taken over by someone else while this "
+            "apply held it"
+        )
+        return False
 
     def _judge(self, holder: Holder | None, *, same_host_dead: bool = False) -> StateLockedError:
         """The error for a lock held by ``holder``: stale (with the unlock command) or held."""
@@ -450,11 +493,11 @@ class FileLock(StateLock):
                 raise StateError(f"cannot write {self.lock_path}: {_reason(exc)}") from exc
             return True
 
-    def _remove_own(self, holder: Holder) -> None:
+    def _remove_own(self, holder: Holder) -> bool:
         with self._fd_lock:
             fd, self._fd = self._fd, None
         if fd is None:
-            return
+            return True
         # Unlink while still holding the flock, and only if the path is still our file: a
         # waiting process that opened it re-checks the inode after its flock and starts over.
         try:
@@ -464,8 +507,10 @@ class FileLock(StateLock):
                 log.warning("lock file %s was removed or replaced while held", self.lock_path)
         except OSError as exc:
             log.warning("could not remove lock file %s: %s", self.lock_path, _reason(exc))
+            return False
         finally:
             os.close(fd)
+        return True
 
     def _remove_any(self) -> None:
         try:
@@ -610,6 +655,10 @@ class ObjectLock(StateLock):
         found = None if raw is None else parse_holder(raw)
         if found is None or found.id != holder.id:
             return False
+        if self._stop.is_set():
+            # Released while we read (a slow store): writing now would re-create the lock
+            # that release() just removed, and it would block every later apply.
+            return True
         # Read-then-write leaves a moment in which a broken-and-retaken lock could be
         # overwritten; breaking needs a human and a heartbeat older than stale_after, and
         # heartbeats come every few seconds, so that moment is never reached in practice.
@@ -619,20 +668,23 @@ class ObjectLock(StateLock):
             raise self._storage_error("refresh the lock object", exc) from None
         return True
 
-    def _remove_own(self, holder: Holder) -> None:
+    def _remove_own(self, holder: Holder) -> bool:
         try:
             raw = self._read()
             found = None if raw is None else parse_holder(raw)
             if found is None or found.id != holder.id:
                 log.warning("lock %s was removed or taken over while held", self.where)
-                return
+                return True
             self._fs.rm_file(self._path)
         except StateError as exc:
             log.warning("could not remove lock %s: %s", self.where, exc)
+            return False
         except Exception as exc:
             if not is_storage_error(exc):
                 raise
             log.warning("could not remove lock %s: %s", self.where, exc)
+            return False
+        return True
 
     def _remove_any(self) -> None:
         try:

@@ -24,7 +24,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import quote, quote_plus
 
 __all__ = [
@@ -171,6 +171,34 @@ def install_redaction(secret: str) -> None:
     ]
     for name in names:
         logging.getLogger(name).addFilter(_redactor)  # addFilter ignores duplicates
+
+
+#: Environment variables of the cloud SDKs (remote state) whose values are secrets.
+CLOUD_SECRET_VARIABLES = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
+)
+
+# The secret parts of an Azure connection string ("...;AccountKey=...;...").
+_CONNECTION_STRING_SECRETS = re.compile(r"(?:AccountKey|SharedAccessSignature)=([^;]+)", re.I)
+
+
+def install_environment_secrets(environ: Mapping[str, str]) -> None:
+    """Redact the cloud credentials in ``environ`` (``CLOUD_SECRET_VARIABLES``) everywhere."""
+    for name in CLOUD_SECRET_VARIABLES:
+        value = environ.get(name, "").strip()
+        if not value:
+            continue
+        install_redaction(value)
+        for part in _CONNECTION_STRING_SECRETS.findall(value):
+            install_redaction(part)
 
 
 _secret_files: set[tuple[int, int]] = set()

@@ -67,6 +67,13 @@ def parse_location(value: str | Path) -> Location:
             raise ConfigError("--state is empty: give a file path or a URL such as s3://bucket/key")
         return Location(path=Path(value))
     scheme = match.group(1).lower()
+    if scheme != "file" and scheme not in EXTRAS:
+        # fsspec would read http(s):// and others, but cannot lock or write them: an apply
+        # would fail only after planning, and a plan would read a state nobody can update.
+        raise ConfigError(
+            f"--state {display_url(value)}: {scheme}:// is not a supported state location; "
+            "use a local path, file://, s3://, gs://, az:// or abfs[s]://"
+        )
     if scheme == "file":
         path = urlsplit(value).path
         if not path:

@@ -55,6 +55,7 @@ from reconciler.remotefs import (
     parse_location,
     remote_error,
 )
+from reconciler.shield import shielded
 from reconciler.state import State, VizRecord, parse_record, parse_selectors, parse_state
 
 log = logging.getLogger(__name__)
@@ -292,10 +293,25 @@ class _RemoteSnapshot:
         try:
             data: bytes = self._fs.cat_file(self._path)
         except FileNotFoundError:
+            self._check_bucket()
             return None
         except Exception as exc:
             raise _storage_error("read the state", self.url, exc) from None
         return data
+
+    def _check_bucket(self) -> None:
+        """A missing state is normal before the first apply; a missing bucket is a mistake."""
+        bucket = self._path.split("/", 1)[0]
+        try:
+            there = self._fs.exists(bucket)
+        except Exception as exc:
+            raise _storage_error("read the state", self.url, exc) from None
+        if not there:
+            raise StateError(
+                f"cannot read the state {self.label}: the bucket (or container) '{bucket}' does "
+                "not exist, or these credentials cannot see it. reconciler creates the state "
+                "object, not the bucket: create it first, or fix --state / RECONCILER_STATE"
+            )
 
     def write(self, data: bytes) -> None:
         # One PUT of the whole object: object stores replace it atomically, never in part.
@@ -498,6 +514,12 @@ class StateStore:
                 mark = self._journal.size()
                 self._dirty = False  # a record from now on sets it again
             try:
+                held = self._held
+                # The heartbeat looks only now and then: one read tells that the lock is still
+                # ours right before the snapshot is replaced (another apply may own it now).
+                if held is not None and not self._still_ours(held):
+                    with self._mutex:
+                        self._check_lock()
                 self._snapshot.write(data)
             except BaseException:
                 with self._mutex:
@@ -534,14 +556,38 @@ class StateStore:
             self._start_flusher()
             yield lock
         finally:
-            self._stop_flusher_thread()
-            try:
-                if not lock.lost:
-                    self.flush()
-            finally:
-                self._held = None
-                lock.release()
-                self._journal.close()
+            # A stop signal here would leave the lock behind and the records unsaved.
+            with shielded():
+                self._release(lock)
+
+    def _release(self, lock: StateLock) -> None:
+        """The end of ``lock()``: save the state, release the lock, even if saving failed."""
+        self._stop_flusher_thread()
+        saved: StateError | None = None
+        try:
+            if not lock.lost:
+                self.flush()
+        except StateError as exc:
+            saved = exc
+        finally:
+            self._held = None
+            released = lock.release()
+            self._journal.close()
+        if saved is None:
+            return
+        kept = (
+            f"; this apply's records are kept in {self._journal.path}, and the next apply run "
+            "from this directory saves them"
+            if self._journal.path.exists()
+            else ""
+        )
+        left = (
+            ""
+            if released
+            else f"; the lock may remain: reconciler state unlock {lock.last_id} --state "
+            f"{self.label}"
+        )
+        raise StateError(f"{saved}{kept}{left}") from None
 
     def read_lock(self) -> Holder | None:
         """Who holds the state lock now (None: nobody, or unreadable details)."""
@@ -559,6 +605,17 @@ class StateStore:
             self._load_locked()
 
     def _load_locked(self) -> None:
+        # A remote state's journal lies on this job's disk, not beside the state: a read-only
+        # run must not fold it in, or the same plan would differ from one directory to the
+        # next. Only the lock holder (apply, state rm) replays and then saves it.
+        replay = not self._snapshot.remote or self._held is not None
+        if not replay and self._journal.path.exists():
+            log.info(
+                "%s holds records of an interrupted apply of %s; the next apply from this "
+                "directory saves them",
+                self._journal.path,
+                self.label,
+            )
         # A plan reading while an apply folds its journal could read the old snapshot and then
         # find the journal gone; the snapshot's identity changing meanwhile says to read again.
         for _ in range(5):
@@ -569,7 +626,7 @@ class StateStore:
                 state = State()
             else:
                 state = parse_state(raw, self.label)
-            replayed = self._journal.replay(state)
+            replayed = self._journal.replay(state) if replay else 0
             if self._snapshot.version() == before:
                 break
         if replayed:
@@ -588,6 +645,12 @@ class StateStore:
                 f"were not written there; they are kept in {self._journal.path} and the next "
                 "plan will roll those legends back again (harmless)"
             )
+
+    def _still_ours(self, held: StateLock) -> bool:
+        try:
+            return held.confirm()
+        except StateError as exc:
+            raise StateError(f"cannot write the state to {self.label}: {exc}") from None
 
     def _lock_lost(self, message: str) -> None:
         callback = self.on_lock_lost

@@ -17,6 +17,24 @@ from reconciler.statestore import StateStore
 
 API_KEY = "test-key"
 
+#: A key that looks real, for end-to-end tests: a leak of it would be obvious.
+SECRET = "sk-live-0123456789abcdef"
+
+#: A spec repository's one file for end-to-end tests: a create, a rollback, one AOI of each kind.
+SPEC = """
+aois:
+  - aoi: {name: Bengaluru-North}
+    visualizations:
+      - index: NDVI
+        assets: [Bengaluru-A, Bengaluru-B]
+        rollback: [{mode: dynamic, dates: [2024-05-06]}]
+      - index: True-Color
+  - aoi: {name: Pune-East}
+    visualizations:
+      - index: NDWI
+      - index: NDVI
+"""
+
 # Ids from reconciler/emulator/demo_world.yaml that the plan, apply and CLI tests refer to.
 BENGALURU = "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"
 PUNE = "8ee03236-8358-5969-a280-c39238c3c46b"

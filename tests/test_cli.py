@@ -16,25 +16,9 @@ from click.testing import CliRunner
 from reconciler.cli import cli
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.statestore import StateStore
-from tests.planning import BENGALURU, edit_legend_by_hand, write_spec
-
-SECRET = "sk-live-0123456789abcdef"  # looks like a real key, so a leak would be obvious
+from tests.planning import BENGALURU, SECRET, SPEC, edit_legend_by_hand, write_spec
 
 TYPO = "aois: [{aoi: {name: Pune-East}, visualizations: [{index: NVDI}]}]\n"
-
-SPEC = """
-aois:
-  - aoi: {name: Bengaluru-North}
-    visualizations:
-      - index: NDVI
-        assets: [Bengaluru-A, Bengaluru-B]
-        rollback: [{mode: dynamic, dates: [2024-05-06]}]
-      - index: True-Color
-  - aoi: {name: Pune-East}
-    visualizations:
-      - index: NDWI
-      - index: NDVI
-"""
 
 
 @pytest.fixture

@@ -24,27 +24,13 @@ import yaml
 
 from reconciler.emulator import Emulator
 from tests.ci_runners import FakeGitLab, JobResult, WorkflowRunner
-from tests.planning import edit_legend_by_hand, write_spec
+from tests.planning import SPEC, edit_legend_by_hand, write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 GITHUB_WORKFLOW = ROOT / "examples" / "github" / ".github" / "workflows" / "reconciler.yml"
 GITLAB_DIR = ROOT / "examples" / "gitlab"
 KEY = "pipeline-key-0123456789"
 BIN = str(Path(sys.executable).parent)  # where this environment's reconciler is
-
-SPEC = """
-aois:
-  - aoi: {name: Bengaluru-North}
-    visualizations:
-      - index: NDVI
-        assets: [Bengaluru-A, Bengaluru-B]
-        rollback: [{mode: dynamic, dates: [2024-05-06]}]
-      - index: True-Color
-  - aoi: {name: Pune-East}
-    visualizations:
-      - index: NDWI
-      - index: NDVI
-"""
 
 
 def _no_tool(name: str) -> str | None:

@@ -29,23 +29,7 @@ from reconciler.errors import StateError, StateLockedError
 from reconciler.lock import Holder, ObjectLock
 from reconciler.statestore import StateStore
 from tests.conftest import S3
-from tests.planning import NDVI_BENGALURU_AB, write_spec
-
-SECRET = "sk-live-0123456789abcdef"
-
-SPEC = """
-aois:
-  - aoi: {name: Bengaluru-North}
-    visualizations:
-      - index: NDVI
-        assets: [Bengaluru-A, Bengaluru-B]
-        rollback: [{mode: dynamic, dates: [2024-05-06]}]
-      - index: True-Color
-  - aoi: {name: Pune-East}
-    visualizations:
-      - index: NDWI
-      - index: NDVI
-"""
+from tests.planning import NDVI_BENGALURU_AB, SECRET, SPEC, write_spec
 
 
 @pytest.fixture
@@ -123,7 +107,10 @@ def test_records_reach_the_remote_state_while_apply_runs(s3: S3, tmp_path: Path)
         while "v1" not in _remote_records(s3):
             assert time.monotonic() < deadline, "the record was never uploaded"
             time.sleep(0.05)
-        assert store.journal_path.exists() is False  # uploaded: nothing left to replay
+        # Uploaded: nothing left to replay (the journal goes just after the upload lands).
+        while store.journal_path.exists():
+            assert time.monotonic() < deadline, "the journal was never emptied"
+            time.sleep(0.05)
     assert _objects(s3) == ["reconciler/state.json"]
 
 
@@ -294,6 +281,7 @@ def test_a_stale_lock_is_reported_and_broken_with_state_unlock(
     assert wrong.exit_code == 1 and "not not-that-one" in wrong.output
     broke = _run(world, checkout, *unlock.split()[1:])
     assert broke.exit_code == 0 and "Broke the lock" in broke.output
+    assert broke.output.lower().count("broke the lock") == 1  # said once, not logged too
     assert _objects(s3) == []
 
     assert _run(world, checkout, "apply", "--yes", "--state", url).exit_code == 0
@@ -461,3 +449,173 @@ def test_a_backend_without_conditional_create_cannot_lock() -> None:
     lock = ObjectLock(_NoExclusiveCreate(), "b/state.json.lock", "x://b/state.json", "x://b/k")
     with pytest.raises(StateError, match="cannot create an object only if it is absent"):
         lock.acquire()
+
+
+def test_very_verbose_logs_show_no_cloud_credentials(
+    world: Emulator, s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN0123456789abcdef"
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    checkout = _checkout(tmp_path, "runner")
+    result = _run(world, checkout, "-vv", "apply", "--yes", "--state", s3.url())
+    assert result.exit_code == 0, result.output
+    assert "DEBUG reconciler" in result.output  # -vv still shows our own debugging
+    assert token not in result.output and "X-Amz-Security-Token" not in result.output
+    assert s3.env["AWS_SECRET_ACCESS_KEY"] not in result.output
+    assert "Credential=" not in result.output  # no signed request headers at all
+
+
+def test_cloud_secret_variables_are_redacted_from_what_is_printed() -> None:
+    from reconciler.redact import install_environment_secrets, redact
+
+    key = "c2VjcmV0LWF6dXJlLXN0b3JhZ2Uta2V5LTAxMjM0NTY3OA=="
+    install_environment_secrets(
+        {"AZURE_STORAGE_CONNECTION_STRING": f"AccountName=acct;AccountKey={key};Endpoint=x"}
+    )
+    assert key not in redact(f"cannot open: AccountKey={key}")
+
+
+def test_a_plan_on_a_missing_bucket_is_an_error_not_an_empty_state(
+    world: Emulator, s3: S3, tmp_path: Path
+) -> None:
+    url = f"s3://{s3.bucket}-missing/reconciler/state.json"
+    result = _run(world, _checkout(tmp_path, "runner"), "plan", "--state", url)
+    assert result.exit_code == 1, result.output
+    assert f"the bucket (or container) '{s3.bucket}-missing' does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+class _Hooked:
+    """The s3fs file system of a test, with a hook run after each read of the lock object."""
+
+    def __init__(self, fs: Any) -> None:
+        self._fs = fs
+        self.after_read: Callable[[], None] | None = None
+
+    def cat_file(self, path: str) -> bytes:
+        data: bytes = self._fs.cat_file(path)
+        if self.after_read is not None:
+            hook, self.after_read = self.after_read, None
+            hook()
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fs, name)
+
+
+def test_a_heartbeat_that_outlives_release_does_not_recreate_the_lock(s3: S3) -> None:
+    path = f"{s3.bucket}/reconciler/state.json.lock"
+    fs = _Hooked(s3.fs())
+    lock = ObjectLock(fs, path, s3.url(), f"s3://{path}", heartbeat_interval=3600)
+    lock.acquire()
+    holder = lock.holder
+    assert holder is not None
+    # The store answers the heartbeat's read so late that release() has removed the lock by
+    # the time the heartbeat would write.
+    fs.after_read = lock.release
+    lock._beat(holder.beat())
+    assert not s3.fs().exists(path)
+
+
+class _Broken:
+    """A file system whose reads fail with an error that is no storage failure (a bug)."""
+
+    def __init__(self, fs: Any) -> None:
+        self._fs = fs
+        self.broken = False
+
+    def cat_file(self, path: str) -> bytes:
+        if self.broken:
+            raise ValueError("unexpected")
+        data: bytes = self._fs.cat_file(path)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fs, name)
+
+
+def test_a_heartbeat_failing_unexpectedly_marks_the_lock_lost(s3: S3) -> None:
+    path = f"{s3.bucket}/reconciler/state.json.lock"
+    fs = _Broken(s3.fs())
+    lock = ObjectLock(fs, path, s3.url(), f"s3://{path}", heartbeat_interval=0.05)
+    lost: list[str] = []
+    lock.on_lost = lost.append
+    lock.acquire()
+    try:
+        fs.broken = True
+        deadline = time.monotonic() + 10
+        while not lock.lost:
+            assert time.monotonic() < deadline, "the failed heartbeat was never noticed"
+            time.sleep(0.02)
+        assert lost and "heartbeat" in lost[0] and "ValueError" in lost[0]
+    finally:
+        fs.broken = False
+        lock.release()
+
+
+def test_a_flush_checks_the_lock_right_before_writing(s3: S3, tmp_path: Path) -> None:
+    store = StateStore(
+        s3.url(),
+        flush_interval=3600,
+        journal_dir=tmp_path,
+        lock_options={"heartbeat_interval": 3600},  # the heartbeat will not notice in time
+    )
+    with store.lock() as lock:
+        assert lock.holder is not None
+        store.record_fresh("v1", aoi_id="a1", legends={}, updated_at="t")
+        StateStore(s3.url(), journal_dir=tmp_path / "other").unlock(lock.holder.id)
+        other = StateStore(s3.url(), journal_dir=tmp_path / "other")
+        with other.lock():  # another apply owns the state now, and leaves it empty
+            assert not lock.lost
+            with pytest.raises(StateError, match="was broken while this apply held it"):
+                store.flush()
+            assert lock.lost
+    assert _remote_records(s3) == {}
+    assert "v1" in store.journal_path.read_text()
+
+
+def test_a_plan_ignores_a_remote_journal_left_in_its_directory(s3: S3, tmp_path: Path) -> None:
+    from reconciler.state import State
+    from reconciler.statestore import Journal
+
+    store = StateStore(s3.url(), flush_interval=3600, journal_dir=tmp_path)
+    left = State()
+    left.record_fresh("v1", aoi_id="a1", legends={}, updated_at="t")
+    journal = Journal(store.journal_path, store.label)  # what a killed apply leaves behind
+    journal.append("v1", left.get("v1"))
+    journal.close()
+    # Read-only: the same state whatever the directory it is read from.
+    assert store.load().get("v1") is None
+    assert StateStore(s3.url(), journal_dir=tmp_path).load().get("v1") is None
+    # The lock holder folds the records in and saves them.
+    with store.lock():
+        assert store.state.get("v1") is not None
+    assert "v1" in _remote_records(s3)
+    assert not store.journal_path.exists()
+
+
+def test_an_unsupported_state_url_is_a_clear_error(world: Emulator, tmp_path: Path) -> None:
+    checkout = _checkout(tmp_path, "runner")
+    result = _run(world, checkout, "plan", "--state", "http://x/state.json")
+    assert result.exit_code == 1
+    assert "http:// is not a supported state location" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_plan_says_when_the_state_is_locked(world: Emulator, s3: S3, tmp_path: Path) -> None:
+    checkout = _checkout(tmp_path, "runner")
+    assert "is locked" not in _run(world, checkout, "plan", "--state", s3.url()).output
+    lock = _object_lock(s3, heartbeat_interval=3600)
+    with lock:
+        assert lock.holder is not None
+        result = _run(world, checkout, "plan", "--state", s3.url())
+        assert result.exit_code == 0, result.output
+        assert f"is locked by an apply in progress: pid {os.getpid()}" in result.output
+        assert lock.holder.id in result.output
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    holder = Holder(**{**Holder.for_this_process().to_dict(), "heartbeat_at": old.isoformat()})
+    s3.fs().pipe_file(f"{s3.bucket}/reconciler/state.json.lock", holder.to_json())
+    result = _run(world, checkout, "plan", "--state", s3.url())
+    assert result.exit_code == 0, result.output
+    assert "is locked by a stale lock" in result.output
+    assert f"reconciler state unlock {holder.id} --state {s3.url()}" in result.output

@@ -43,6 +43,9 @@ def test_parse_location(value: str | Path, expected: Location) -> None:
         ("s3://bucket", "expected s3://BUCKET/PATH/state.json"),
         ("s3://bucket/", "expected s3://BUCKET/PATH/state.json"),
         ("s3://", "expected s3://BUCKET/PATH/state.json"),
+        ("http://x/state.json", "http:// is not a supported state location"),
+        ("HTTPS://x/state.json", "https:// is not a supported state location"),
+        ("memory://x/state.json", "memory:// is not a supported state location"),
     ],
 )
 def test_unusable_locations_are_config_errors(value: str, message: str) -> None:
@@ -70,7 +73,7 @@ def test_install_hints() -> None:
 def test_an_unknown_scheme_is_refused() -> None:
     pytest.importorskip("fsspec")
     with pytest.raises(ConfigError, match="unknown URL scheme 'nope'"):
-        open_filesystem(parse_location("nope://bucket/key"))
+        open_filesystem(Location(url="nope://bucket/key", scheme="nope"))
 
 
 class NoCredentialsError(Exception):

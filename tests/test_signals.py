@@ -182,7 +182,7 @@ def test_an_interrupted_plan_exits_with_the_signal_and_no_traceback(
     plan.proc.send_signal(signum)
     returncode, out, err = plan.finish()
     assert returncode == code, out + err
-    assert f"Error: {said}: stopped" in err
+    assert f"Error: {said}\n" in err
     assert "Traceback" not in out + err
     assert not (project / ".reconciler").exists()  # plan never writes state
 
@@ -200,4 +200,5 @@ def test_apply_interrupted_before_any_change_still_writes_a_report(
     assert returncode == 143, out + err
     report = json.loads((project / "r.json").read_text())
     assert report["ok"] is False and "stopped by SIGTERM" in report["error"]
+    assert report["interrupted"] is True and report["stop_reason"] == "stopped by SIGTERM"
     assert not (project / ".reconciler" / "state.json.lock").exists()

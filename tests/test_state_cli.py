@@ -116,5 +116,5 @@ def test_an_interrupted_command_exits_130_without_a_traceback() -> None:
 
     result = CliRunner().invoke(slow, [])
     assert result.exit_code == 130
-    assert "Error: interrupted (Ctrl-C): stopped" in result.output
+    assert "Error: interrupted (Ctrl-C)" in result.output
     assert "Traceback" not in result.output

@@ -1,0 +1,189 @@
+"""When saving the state or releasing its lock goes wrong at the end of an apply.
+
+The changes have happened by then: the report, the summary and the exit status must still say
+what was done, and the message must say where the records wait and whether the lock remains.
+Against a moto S3 server of the test's own (it is stopped mid-apply) and the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli import cli
+from reconciler.emulator import Emulator
+from tests.planning import write_spec
+
+SECRET = "sk-live-0123456789abcdef"
+
+SPEC = """
+aois:
+  - aoi: {name: Bengaluru-North}
+    visualizations:
+      - index: NDVI
+        assets: [Bengaluru-A, Bengaluru-B]
+        rollback: [{mode: dynamic, dates: [2024-05-06]}]
+  - aoi: {name: Pune-East}
+    visualizations:
+      - index: NDWI
+      - index: NDVI
+"""
+
+
+class _OwnS3:
+    """A moto S3 server this test alone uses, so it may stop it."""
+
+    def __init__(self) -> None:
+        pytest.importorskip("s3fs", reason="remote state tests need the [s3] extra (in [test])")
+        moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (in [test])")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        self.server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        self.bucket = f"state-{uuid.uuid4().hex[:12]}"
+        self.running = True
+
+    def fs(self) -> object:
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            key="k", secret="s", endpoint_url=self.endpoint, skip_instance_cache=True
+        )
+
+    def stop(self) -> None:
+        if self.running:
+            self.running = False
+            self.server.stop()
+
+
+@pytest.fixture
+def own_s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[_OwnS3]:
+    s3 = _OwnS3()
+    env = {
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": s3.endpoint,
+        # Few quick retries: the server is gone for good, and the test should not wait long.
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s3.fs().mkdir(s3.bucket)  # type: ignore[attr-defined]
+    yield s3
+    s3.stop()
+
+
+@pytest.mark.slow
+def test_a_failed_final_save_still_reports_what_apply_did(
+    make_emulator: Callable[..., Emulator], own_s3: _OwnS3, tmp_path: Path
+) -> None:
+    # The creation waits long enough for the storage to vanish while the lock is held.
+    world = make_emulator(api_keys=(SECRET,), creation_delay=1.5)
+    checkout = write_spec(tmp_path / "job" / "specs", SPEC).parent
+    url = f"s3://{own_s3.bucket}/reconciler/state.json"
+    lock_key = f"{own_s3.bucket}/reconciler/state.json.lock"
+
+    def stop_when_locked() -> None:
+        fs = own_s3.fs()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if fs.exists(lock_key):  # type: ignore[attr-defined]
+                time.sleep(0.3)
+                own_s3.stop()
+                return
+            time.sleep(0.05)
+
+    stopper = threading.Thread(target=stop_when_locked, daemon=True)
+    stopper.start()
+    old = Path.cwd()
+    os.chdir(checkout)
+    try:
+        result = CliRunner().invoke(
+            cli,
+            ["apply", "--yes", "--state", url, "--report", "report.json"],
+            env={"PIXXEL_API_KEY": SECRET, "PIXXEL_API_URL": world.url},
+            catch_exceptions=False,
+        )
+    finally:
+        os.chdir(old)
+    stopper.join(timeout=60)
+    assert not own_s3.running, "the storage was never stopped"
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    # The summary still says what happened ...
+    assert "Apply complete: 1 created, 0 adopted, 1 rolled back" in result.output
+    # ... the error where the records are, and how to break the lock left behind.
+    journal = next((checkout / ".reconciler" / "journal").glob("*.jsonl"))
+    assert "Error: cannot write the state" in result.output
+    assert str(journal.relative_to(checkout)) in result.output
+    assert "the lock may remain: reconciler state unlock " in result.output
+    report = json.loads((checkout / "report.json").read_text())
+    assert report["ok"] is False and report["summary"]["rolled back"] == 1
+    assert report["summary"]["created"] == 1 and len(report["items"]) == 2
+    assert "cannot write the state" in report["state_error"]
+    assert len(journal.read_text().splitlines()) == 3  # header, the rollback, the creation
+
+
+_SIGNAL_IN_CLEANUP = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from reconciler import shield
+    from reconciler.console import stop_on_signals
+    from reconciler.statestore import StateStore
+
+    def signalled(real):
+        def call(*args):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.3)  # the handler runs here, in the middle of the cleanup
+            return real(*args)
+        return call
+
+    with stop_on_signals():
+        store = StateStore(sys.argv[1], flush_interval=600)
+        with store.lock() as lock:
+            store.record_fresh("v1", aoi_id="a1", legends={}, updated_at="t")
+            store._snapshot.write = signalled(store._snapshot.write)  # the final save
+            lock._remove_own = signalled(lock._remove_own)  # the release
+    print("cleaned up; noted:", shield.noted(), flush=True)
+    """
+)
+
+
+def test_signals_during_the_final_save_and_release_do_not_cut_them_short(
+    own_s3: _OwnS3, tmp_path: Path
+) -> None:
+    url = f"s3://{own_s3.bucket}/reconciler/state.json"
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_IN_CLEANUP, url],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "noted: ['SIGTERM', 'SIGTERM']" in done.stdout
+    assert "SIGTERM received while saving the state and releasing the lock" in done.stderr
+    fs = own_s3.fs()
+    saved = json.loads(fs.cat_file(f"{own_s3.bucket}/reconciler/state.json"))  # type: ignore[attr-defined]
+    assert "v1" in saved["visualizations"]
+    assert not fs.exists(f"{own_s3.bucket}/reconciler/state.json.lock")  # type: ignore[attr-defined]
