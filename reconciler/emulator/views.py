@@ -127,7 +127,23 @@ def visualization(
 ) -> dict[str, Any]:
     """A listing item (``atlas.VisualizationListItem`` plus the fields the docs show: assets,
     index_name, expression, expression_type, type, rescale) or, ``with_metadata``, an
-    ``atlas.VisualizationDetailResponse``."""
+    ``atlas.VisualizationDetailResponse``.
+
+    The listing item is shared between answers: do not change it.
+    """
+    if item.status == "creating":  # its progress moves with the clock
+        body = _listing_item(world, item, now_micros)
+    else:
+        # Every listing renders every visualization of the AOI again; a finished one changes
+        # only with its updated_at, so it is rendered once per change.
+        version = (item.updated_at, item.status)
+        body = world.rendered(item.id, version, lambda: _listing_item(world, item, now_micros))
+    if with_metadata:
+        return {**body, "metadata": metadata(item)}
+    return body
+
+
+def _listing_item(world: World, item: Visualization, now_micros: int) -> dict[str, Any]:
     owner = world.aoi(item.aoi_id)
     idx = world.index(item.index_id)
     assert owner is not None and idx is not None  # visualizations only reference what exists
@@ -153,8 +169,6 @@ def visualization(
         "updated_at": timestamp(item.updated_at),
         "user_id": item.user_id,
     }
-    if with_metadata:
-        body["metadata"] = metadata(item)
     return body
 
 

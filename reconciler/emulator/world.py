@@ -36,9 +36,9 @@ import functools
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -57,6 +57,7 @@ from reconciler.emulator.legends import Mode, auto_legend, legend_modes
 from reconciler.errors import ConfigError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The bundled demo world (package data).
 DEMO_WORLD: Path = Path(__file__).with_name("demo_world.yaml")
@@ -384,6 +385,20 @@ class World(_StateModel):
         """The visualization with this index and the same SET of assets, if one exists."""
         return self._lookups().by_identity.get((aoi_id, index_id, frozenset(asset_ids)))
 
+    def rendered(self, viz_id: str, version: object, render: Callable[[], T]) -> T:
+        """What ``render`` made for this visualization at this ``version``, made at most once.
+
+        One entry per visualization, replaced when its version changes; forgotten with the
+        lookup tables when the world's lists change.
+        """
+        memo = self._lookups().rendered
+        found = memo.get(viz_id)
+        if found is not None and found[0] == version:
+            return found[1]  # type: ignore[no-any-return]
+        made = render()
+        memo[viz_id] = (version, made)
+        return made
+
     def _add(self, viz: Visualization) -> None:
         """Append a visualization (the only way the list grows), keeping the lookups current."""
         lookups = self._lookups()
@@ -604,6 +619,7 @@ class _Lookups:
         self.by_aoi: dict[str, list[Visualization]] = {}
         self.by_identity: dict[tuple[str, str, frozenset[str]], Visualization] = {}
         self.creating: list[Visualization] = []
+        self.rendered: dict[str, tuple[object, Any]] = {}  # see World.rendered
         for viz in world.visualizations:
             self.add(viz)
 
