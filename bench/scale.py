@@ -368,6 +368,9 @@ def measure(
     work: Callable[[], str],
     timer: StateTimer | None = None,
 ) -> Phase:
+    # Each command is a process of its own in real use: what an earlier phase left for the
+    # garbage collector is collected before this one is measured, not during it.
+    gc.collect()
     emulator.reset()
     emu_before = emulator.cpu_seconds()
     cpu, wall = our_cpu(), time.perf_counter()
