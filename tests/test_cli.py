@@ -117,7 +117,7 @@ def test_plan_stops_at_its_timeout_with_a_clear_error(make_emulator, project: Pa
 def test_apply_asks_on_a_terminal_and_takes_only_yes(
     world: Emulator, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("reconciler.cli._isatty", lambda stream: True)
+    monkeypatch.setattr("reconciler.commands.apply._isatty", lambda stream: True)
     declined = run(world, "apply", "--no-color", input="y\n")
     assert declined.exit_code == 1 and "cancelled" in declined.output
     assert run(world, "plan", "--detailed-exitcode", "--no-color").exit_code == 2

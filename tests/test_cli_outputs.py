@@ -211,7 +211,7 @@ def test_the_hint_repeats_no_flag_that_the_environment_gives(
 def test_no_colour_without_a_terminal_nor_with_no_color(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reconciler import cli as cli_module
+    from reconciler.commands import common
 
     write_spec(project / "specs", BAD)
     piped = run(None, "validate", "nowhere/")
@@ -221,12 +221,12 @@ def test_no_colour_without_a_terminal_nor_with_no_color(
     assert "\x1b[31m" in colored.output
     plain = CliRunner().invoke(cli, ["validate", "nowhere/"], color=True, env={"NO_COLOR": "1"})
     assert plain.exit_code == 1 and "\x1b[" not in plain.output
-    monkeypatch.setattr(cli_module, "isatty", lambda stream: True)
+    monkeypatch.setattr(common, "isatty", lambda stream: True)
     monkeypatch.setenv("NO_COLOR", "1")
-    assert cli_module._color(None) is False
-    assert cli_module._color(True) is True  # --color still wins
+    assert common.use_color(None) is False
+    assert common.use_color(True) is True  # --color still wins
     monkeypatch.delenv("NO_COLOR")
-    assert cli_module._color(None) is True
+    assert common.use_color(None) is True
 
 
 def test_verbose_after_the_command_and_timestamps_in_logs(
