@@ -21,9 +21,7 @@ import pytest
 
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.statestore import StateStore
-from tests.planning import NDVI_BENGALURU_AB, write_spec
-
-SECRET = "sk-live-0123456789abcdef"
+from tests.planning import NDVI_BENGALURU_AB, SECRET, write_spec
 
 # Bengaluru: one rollback, recorded at once. Pune: two creates, the second never started while
 # apply waits for the first (slow lifecycle) when the signal comes.

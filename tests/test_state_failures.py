@@ -24,9 +24,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.emulator import Emulator
-from tests.planning import write_spec
-
-SECRET = "sk-live-0123456789abcdef"
+from tests.planning import SECRET, write_spec
 
 SPEC = """
 aois:
