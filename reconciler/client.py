@@ -28,16 +28,16 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import requests
-from pydantic import BaseModel, FailFast, TypeAdapter, ValidationError
+from pydantic import FailFast, TypeAdapter, ValidationError
 from requests.adapters import BaseAdapter
 
 from reconciler import __version__
 from reconciler._text import shorten
-from reconciler.apitypes import Aoi, Asset, Index, Visualization, VisualizationDetail
+from reconciler.apitypes import Aoi, Asset, Index, Visualization, VisualizationDetail, parse
 from reconciler.bounds import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_BODY_BYTES,
@@ -88,7 +88,15 @@ MAX_PAGE_SIZE = 100
 DEFAULT_MAX_PAGES = 1_000
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="_Listed")
+
+
+class _Listed(Protocol):
+    """What a listing's items have in common: the id that deduplicates pages."""
+
+    @property
+    def id(self) -> str: ...
+
 
 #: Runs a page reader over page offsets, concurrently, and returns the pages in offset order
 #: (``ThreadPoolExecutor.map`` does): see ``PixxelClient.list_aois``.
@@ -455,7 +463,7 @@ class PixxelClient:
     def _parse(model: type[M], data: Any, what: str) -> M:
         """Validate an API answer; a shape we do not understand is an ``InvalidResponseError``."""
         try:
-            return model.model_validate(data)
+            return parse(model, data)
         except ValidationError as exc:
             raise InvalidResponseError(
                 f"The API's answer to {what} is not what we expect: {_summary(exc)}"
@@ -514,7 +522,7 @@ class PixxelClient:
                 f"GET {path} did not end after {self.max_pages:,} pages ({len(items):,} items); "
                 "giving up. The API keeps returning pages: is it ignoring the offset?"
             )
-        return dedupe_by_id(items, key=lambda item: item.id)  # type: ignore[attr-defined]
+        return dedupe_by_id(items, key=lambda item: item.id)
 
     def _page(
         self,

@@ -25,7 +25,7 @@ import requests
 import yaml
 from urllib3 import HTTPResponse
 
-from reconciler.apitypes import Asset, Index, Visualization
+from reconciler.apitypes import Asset, Index, Visualization, parse
 from reconciler.client import PixxelClient, dedupe_by_id
 from reconciler.config import DEFAULT_API_URL
 from reconciler.emulator import Emulator, FaultConfig
@@ -389,16 +389,16 @@ def test_dedupe_keeps_first_occurrence() -> None:
 
 
 def test_models_are_lenient_about_extras_and_strict_about_identity() -> None:
-    idx = Index.model_validate(
-        {"id": "i", "name": "X", "type": "custom", "expression_type": "grayscale", "new": 1}
+    idx = parse(
+        Index, {"id": "i", "name": "X", "type": "custom", "expression_type": "grayscale", "new": 1}
     )
     assert idx.legend_modes == ()
-    asset = Asset.model_validate({"id": "a", "name": "A", "date": "2024-05-06T00:00:00Z"})
+    asset = parse(Asset, {"id": "a", "name": "A", "date": "2024-05-06T00:00:00Z"})
     assert asset.date == "2024-05-06"
-    viz = Visualization.model_validate({"id": "v", "aoi_id": "a", "index_id": "i", "assets": None})
+    viz = parse(Visualization, {"id": "v", "aoi_id": "a", "index_id": "i", "assets": None})
     assert viz.assets == []
     with pytest.raises(ValueError):
-        Asset.model_validate({"id": "a", "name": "A", "date": "yesterday"})
+        parse(Asset, {"id": "a", "name": "A", "date": "yesterday"})
 
 
 # ------------------------------------------------------------------------------ odd answers

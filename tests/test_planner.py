@@ -6,6 +6,7 @@ through the resolver, so a failure here is the planner's.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from collections.abc import Sequence
@@ -535,7 +536,7 @@ def test_all_trusts_creation_times_over_dates_when_the_api_gives_them() -> None:
     late = Asset(
         id="asset-late", name="North-Late", date="2024-01-01", created_at="2025-03-01T00:00:00Z"
     )
-    partial = viz("v0", assets=(A, B, C)).model_copy(update={"created_at": "2025-02-01T00:00:00Z"})
+    partial = dataclasses.replace(viz("v0", assets=(A, B, C)), created_at="2025-02-01T00:00:00Z")
     plan = build_plan(
         Desired((NORTH,), (want(NDVI, (A, B, C, late), omitted=True),)),
         with_assets(partial, assets=(A, B, C, late)),
