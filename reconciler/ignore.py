@@ -20,7 +20,7 @@ from reconciler.resolve import IndexLookup, Selection
 from reconciler.spec import IgnoreDecl, Specs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IgnoreRule:
     """A rule with its index reference resolved to an id (``index_id`` None: by visualization)."""
 
@@ -33,7 +33,7 @@ class IgnoreRule:
         return viz.id == self.decl.visualization
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IgnoreRules:
     """Every rule that applies to the planned AOIs; ``problems`` are references that failed."""
 

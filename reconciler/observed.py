@@ -14,7 +14,7 @@ from reconciler.identity import Identity, by_identity
 from reconciler.plan import AoiSnapshot, VizSnapshot
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObservedAoi:
     """One AOI now: its visualizations and, when they were needed, its assets.
 
@@ -48,7 +48,7 @@ class ObservedAoi:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Observed:
     """Everything read from the API for one plan: the shared listings and each targeted AOI."""
 

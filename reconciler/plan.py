@@ -394,7 +394,7 @@ def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Desired versus observed, for every targeted AOI.
 

@@ -71,7 +71,7 @@ class DesiredVisualization:
         return self.decl.where
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Selection:
     """The spec entries grouped by the AOI they resolve to (targeted AOIs only).
 
@@ -88,7 +88,7 @@ class Selection:
     declared: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Desired:
     """Every declared visualization of the targeted AOIs, each reference resolved once."""
 
@@ -328,7 +328,7 @@ _PER_AOI_ASSETS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Issue:
     """A problem found on one AOI: ``problem`` as a per-AOI entry reports it; ``general`` the
     same without anything particular to that AOI, so that a selector's problem on many AOIs is
@@ -425,7 +425,7 @@ def pick_any(
     return max(candidates, key=rank)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SelectorProblem:
     """A problem in what a selector declares, found on one of the AOIs it matched.
 

@@ -37,7 +37,7 @@ def is_pattern(name: str) -> bool:
     return not _GLOB_CHARS.isdisjoint(name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SelectorResult:
     """What one selector matched in the AOI listing, in listing order; ``problems`` are its
     plain names and ids that match no AOI."""

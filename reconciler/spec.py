@@ -741,7 +741,7 @@ class SpecFile(BaseModel):
 # --- declarations (what the planner reads) -----------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AssetSel:
     """One source asset selector; ``value`` is ISO for dates."""
 
@@ -750,7 +750,7 @@ class AssetSel:
     where: Where
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RollbackDecl:
     """Legends of ``dates`` (ISO, sorted) in ``mode`` that must be auto-computed."""
 
@@ -761,7 +761,7 @@ class RollbackDecl:
     where: Where  # the rollback list item
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VisualizationDecl:
     """One declared visualization.
 
@@ -786,7 +786,7 @@ class VisualizationDecl:
         return f"{self.index} over [{', '.join(a.value for a in self.assets)}]"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IgnoreDecl:
     """One ignore rule: an index (name or id) or one visualization id; exactly one is set."""
 
@@ -804,7 +804,7 @@ class IgnoreDecl:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SelectorDecl:
     """One ``selectors`` entry: which AOIs (every criterion given must hold) and what they need.
 
@@ -837,7 +837,7 @@ class SelectorDecl:
         return f"selector ({self.key})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AoiDecl:
     """One ``aois`` entry: an AOI by id or by name (exactly one is set) and its visualizations.
 
@@ -861,7 +861,7 @@ class AoiDecl:
         return f"AOI {self.name!r}" if self.name is not None else f"AOI {self.id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Specs:
     """Every declaration of every spec file, in load order.
 
@@ -892,7 +892,7 @@ class Specs:
         return not self.aois and not self.selectors
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ValidationReport:
     """The outcome of validation: ``specs`` is None when the files themselves have problems
     (online validation may add problems found against the API to a report that has specs)."""
