@@ -300,10 +300,10 @@ class Phase:
 class StateTimer:
     """Time spent in the state store's write calls, from every thread.
 
-    The state store is not what this benchmark tunes (its write path is being replaced), so
-    its share is measured apart: CPU of the calling threads inside the calls, and the wall
-    time during which at least one thread was inside one (with writes serialised by the
-    store's lock, that is how long they held up the whole apply).
+    Every rollback and create writes a state record, so the store's share is measured apart
+    (it must stay a small, constant cost per record): CPU of the calling threads inside the
+    calls, and the wall time during which at least one thread was inside one (with writes
+    serialised by the store's lock, that is how long they held up the whole apply).
     """
 
     methods: tuple[str, ...] = ("record_rollback", "record_fresh", "save", "flush", "close")
@@ -639,7 +639,7 @@ def print_phases(phases: list[Phase], latency_ms: float, parallelism: int) -> No
             cpu_share = 100 * (p.state_cpu or 0) / max(p.cpu, 1e-9)
             wall_share = 100 * (p.state_occupied or 0) / max(p.wall, 1e-9)
             print(
-                f"{'':>5}   state writes (the state store's, not tuned here): {p.state_calls} "
+                f"{'':>5}   state writes (the state store's journal): {p.state_calls} "
                 f"calls, {p.state_cpu or 0:.2f} CPU s ({cpu_share:.0f}% of the phase's), "
                 f"{p.state_occupied or 0:.2f} s of its wall ({wall_share:.0f}%); without them "
                 f"{1000 * (p.cpu - (p.state_cpu or 0)) / max(1, p.requests):.2f} CPU ms/request"
@@ -738,9 +738,10 @@ def checks(
         out.append(Check("offline plan < 2 CPU s", f"{offline['cpu']:.2f}", offline["cpu"] < 2))
         out.append(
             Check(
-                "offline plan < 300 MB at its peak",
-                f"{offline['planning_mb']:.0f}",
-                offline["planning_mb"] < 300,
+                # The whole process, input included: a real plan holds its input too.
+                "offline plan < 300 MB at its peak (the whole process)",
+                f"{offline['process_mb']:.0f}",
+                offline["process_mb"] < 300,
             )
         )
     return out, notes

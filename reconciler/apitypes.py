@@ -34,7 +34,7 @@ __all__ = [
 
 # Ignore fields we do not use (the API may grow); frozen: never mutate what the API said;
 # keyword-only, as a BaseModel was: a positional call would depend on field order.
-_api_model = dataclass(frozen=True, slots=True, kw_only=True, config=ConfigDict(extra="ignore"))
+_CONFIG = ConfigDict(extra="ignore")
 
 T = TypeVar("T")
 
@@ -55,7 +55,7 @@ def parse(model: type[T], data: Any) -> T:
     return adapter(model).validate_python(data)
 
 
-@_api_model
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class Pagination:
     """The ``pagination`` object of every listing; any part may be missing."""
 
@@ -64,7 +64,7 @@ class Pagination:
     total: int | None = None
 
 
-@_api_model
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class Aoi:
     """An area of interest. The API names its id ``aoi_id``; we call it ``id`` like the others."""
 
@@ -78,7 +78,7 @@ class Aoi:
     updated_at: str | None = None
 
 
-@_api_model
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class Index:
     """An index (formula) visualizations are computed from: preset or custom."""
 
@@ -114,7 +114,7 @@ def _asset_date(value: Any) -> Any:
         raise ValueError(f"expected an ISO date like 2024-05-06, got {value!r}") from None
 
 
-@_api_model
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class Asset:
     """A dated image of an AOI; ``date`` is always ISO (``"2024-05-06"``)."""
 
@@ -131,7 +131,7 @@ class Asset:
         return _asset_date(value)
 
 
-@_api_model
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class Visualization:
     """A visualization as listed.
 
@@ -159,7 +159,7 @@ class Visualization:
         return [] if value is None else value
 
 
-@_api_model
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class VisualizationDetail(Visualization):
     """A visualization as returned by create and rollback: the listing fields plus metadata."""
 
