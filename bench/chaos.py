@@ -9,7 +9,10 @@ untouched, one must be created. The emulator (on 127.0.0.1, in this process) inj
 2. apply is re-run until it succeeds (bounded), and a final ``reconciler plan`` must be empty.
 
 It prints the faults injected, the retries the client logged, the applies needed, duplicates
-(visualizations with the same AOI, index and asset set: must be 0) and rollbacks lost (declared
+(visualizations with the same AOI, index and asset set: must be 0; the emulator, like the API,
+answers 409 to a create of one that exists, so it also prints how many creates were answered
+409 and how many the applies reported adopted: a re-sent create must be taken as "already
+present", never as a failure) and rollbacks lost (declared
 (mode, date) legends that are not the auto-computed one in the emulator: must be 0), and exits
 non-zero if either is not 0 or the final plan is not empty. Bounded: a fixed number of kills
 and applies, each with a timeout; then it stops.
@@ -35,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from reconciler._text import plural
 from reconciler.emulator import Emulator, FaultConfig, World
 
 KEY = "chaos-key-5b1e"
@@ -131,6 +135,7 @@ def rollbacks_lost(emulator: Emulator, spec: dict[str, Any]) -> tuple[int, int]:
 
 
 ITEM_LINE = re.compile(r"\b(created|adopted|rolled back|failed|skipped): ")
+ADOPTED_LINE = re.compile(r"\badopted: ")
 
 
 class Apply:
@@ -187,6 +192,7 @@ class Runner:
         self.workdir = workdir
         self.env = {**os.environ, "PIXXEL_API_KEY": KEY, "PIXXEL_API_URL": url}
         self.retries = 0
+        self.adopted = 0
 
     def start(self, *args: str) -> Apply:
         command = [sys.executable, "-m", "reconciler", "-v", *args]
@@ -198,6 +204,7 @@ class Runner:
     def finish(self, process: Apply) -> tuple[int, str]:
         code, output = process.finish()
         self.retries += len(RETRY_LINE.findall(output))
+        self.adopted += len(ADOPTED_LINE.findall(output))
         return code, output
 
     def run(self, *args: str) -> tuple[int, str]:
@@ -282,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             lost, declared = rollbacks_lost(emulator, spec)
             dupes = duplicates(emulator)
+            conflicts = emulator.counter.conflicts
             elapsed = time.monotonic() - started
             injected = emulator.faults_injected
             requests = emulator.counter.total
@@ -293,7 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"SIGKILLs:        {landed} of {args.kills} landed mid-apply")
         outcome = "converged" if converged else "NOT converged"
         print(f"applies needed:  {applies} after the kills ({outcome})")
-        print(f"duplicates:      {dupes}")
+        print(
+            f"duplicates:      {dupes} ({plural(conflicts, 'create')} answered 409, "
+            f"{runner.adopted} reported adopted)"
+        )
         print(f"rollbacks lost:  {lost} of {declared} declared (mode, date) legends")
         print(f"final plan:      {final}")
         print(f"wall time:       {elapsed:.1f} s")

@@ -900,8 +900,11 @@ def test_counter_counts_every_request(emulator: Emulator, api_session: ApiSessio
     over_http = requests.get(f"{emulator.url}/_emulator/requests").json()
     assert over_http["total"] == 6 and over_http["requests"] == counter.snapshot()
     assert counter.total == 6  # reading the counter is not counted
+    assert over_http["create_conflicts"] == 0
+    assert create(api_session, KOCHI, NDVI).status_code == 409
+    assert requests.get(f"{emulator.url}/_emulator/requests").json()["create_conflicts"] == 1
     reset = requests.post(f"{emulator.url}/_emulator/reset-counter").json()
-    assert reset["total"] == 0 and counter.total == 0
+    assert reset["total"] == 0 and counter.total == 0 and reset["create_conflicts"] == 0
     assert requests.get(f"{emulator.url}/_emulator/nothing").status_code == 404
     counter.add("GET", "/v0/aois")
     counter.reset()

@@ -142,6 +142,7 @@ class RequestCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._conflicts = 0
 
     def add(self, method: str, route: str) -> None:
         """Count one request."""
@@ -167,10 +168,22 @@ class RequestCounter:
                 total += n
         return total
 
+    def conflict(self) -> None:
+        """Count one create answered 409 (the same visualization existed already)."""
+        with self._lock:
+            self._conflicts += 1
+
+    @property
+    def conflicts(self) -> int:
+        """Creates answered 409 since the last reset: how often a client re-sent a create."""
+        with self._lock:
+            return self._conflicts
+
     def reset(self) -> None:
         """Forget every count."""
         with self._lock:
             self._counts.clear()
+            self._conflicts = 0
 
     def snapshot(self) -> dict[str, int]:
         """A copy of the counts, keyed ``"METHOD /route/{template}"``, sorted by key."""

@@ -11,7 +11,8 @@ and ``pagination.limit`` says so); a negative or non-integer offset/limit is a 4
 
 Control endpoints for out-of-process tools (no auth, never counted nor faulted):
 ``GET /_emulator/requests`` returns ``{"total", "requests": {"GET /v0/aois": n, ...},
-"faults_injected": {...}}``; ``POST /_emulator/reset-counter`` zeroes the counter.
+"faults_injected": {...}, "create_conflicts": n}`` (creates answered 409);
+``POST /_emulator/reset-counter`` zeroes the counter.
 
 The API key is never logged nor echoed: request logs carry only the request line.
 """
@@ -237,6 +238,8 @@ class Emulator:
             self._inject(handler, fault, injector.config.retry_after)
             return
         status, payload, headers = self._answer(handler, method, path, found, split.query, body)
+        if is_create and status == 409:
+            self.counter.conflict()
         if fault is not None:  # a lost response: only once the create really happened
             if status == 201:
                 log.info("fault: %s %s created, dropping the response", method, path)
@@ -327,6 +330,7 @@ class Emulator:
             "total": sum(snapshot.values()),
             "requests": snapshot,
             "faults_injected": self.faults_injected,
+            "create_conflicts": self.counter.conflicts,
         }
         handler.send_json(200, body)
 
