@@ -154,7 +154,12 @@ def test_control_endpoints_are_never_faulted(make_emulator: MakeEmulator) -> Non
     emulator = make_emulator(faults=FaultConfig(drop_rate=1.0))
     response = requests.get(f"{emulator.url}/_emulator/requests", timeout=10)
     assert response.status_code == 200
-    assert response.json() == {"total": 0, "requests": {}, "faults_injected": {}}
+    assert response.json() == {
+        "total": 0,
+        "requests": {},
+        "faults_injected": {},
+        "create_conflicts": 0,
+    }
 
 
 def test_a_retrying_client_converges(make_emulator: MakeEmulator, session_for: SessionFor) -> None:
