@@ -16,8 +16,9 @@ Phases, each measured by calling ``reconciler.engine.Engine`` (the plans, which 
 Then the same work as a plain sequential ``requests`` script (one session: list each AOI's
 visualizations, create the missing ones, 409 = present, PATCH every rollback) on a fresh emulator.
 Finally the offline cost: resolving and planning 10,000 AOIs x 5 visualizations on hand-built
-specs and observed data (no network), in a fresh process: the CPU and the memory of
-resolve_desired + build_plan, the input they are handed measured apart.
+specs and observed data (no network), in a fresh process: the CPU of resolve_desired +
+build_plan, and the process's peak memory, input included (what planning itself added is
+printed apart).
 
 For each phase it prints requests against the lower bound (see docs/requests.md), wall time
 against requests x latency / parallelism, our CPU seconds (this process: user + system), CPU per
