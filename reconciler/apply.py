@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["created", "adopted", "rolled back", "failed", "skipped"]
 OUTCOMES: tuple[Outcome, ...] = ("created", "adopted", "rolled back", "failed", "skipped")
-REPORT_FORMAT_VERSION = 1
+#: docs/report-json.md; 2 made ``error`` an object with a kind, and added the stop fields.
+REPORT_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class ApplyResult:
             "finished_at": self.finished_at,
             "summary": self.counts(),
             "items": [item.to_dict() for item in self.items],
+            "error": None,
         }
 
 

@@ -30,7 +30,16 @@ from reconciler.apply import Applier, ApplyResult, now
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
 from reconciler.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
-from reconciler.errors import ConfigError, PlanFileError, ResolutionError, StateError
+from reconciler.errors import (
+    ConfigError,
+    PlanFileError,
+    ReconcilerError,
+    ResolutionError,
+    StalePlanError,
+    StateError,
+    StateLockedError,
+    TooManyChangesError,
+)
 from reconciler.events import Listener, Stopping, ignore
 from reconciler.export import SCHEMA_FILE, document, export_aois, file_names
 from reconciler.ignore import resolve_ignores
@@ -40,6 +49,7 @@ from reconciler.plan import Plan
 from reconciler.planner import build_plan
 from reconciler.redact import install_environment_secrets, install_redaction, install_secret_file
 from reconciler.refresh import read_account, refresh
+from reconciler.render import failure_kind
 from reconciler.resolve import Selection, closest, resolve_desired
 from reconciler.shield import shielded
 from reconciler.spec import (
@@ -161,20 +171,38 @@ def write_file(path: Path, text: str) -> None:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+#: Refusals a pipeline acts on, told apart from the coarse kinds of ``failure_kind``.
+_REFUSALS: tuple[tuple[type[ReconcilerError], str], ...] = (
+    (StalePlanError, "stale-plan"),
+    (StateLockedError, "locked"),
+    (TooManyChangesError, "too-many-changes"),
+)
+
+
 def write_report(
     path: Path,
     result: ApplyResult | None,
-    error: BaseException | str | None = None,
+    error: ReconcilerError | str | None = None,
     *,
     started_at: str = "",
 ) -> None:
-    """The ``--report`` JSON: what happened to every change, or why nothing started."""
+    """The ``--report`` JSON (docs/report-json.md): what happened to every change, or why
+    nothing started. ``error`` is what stopped apply before any change (a string: a signal)."""
     if result is None:
         result = ApplyResult(api_url="", started_at=started_at or now(), finished_at=now())
     data = result.to_dict()
     if error is not None:
-        data = {**data, "ok": False, "error": str(error)}
+        data = {**data, "ok": False, "error": {"kind": _report_kind(error), "message": str(error)}}
     write_file(path, json.dumps(data, indent=2) + "\n")
+
+
+def _report_kind(error: ReconcilerError | str) -> str:
+    if isinstance(error, str):
+        return "interrupted"
+    for cls, kind in _REFUSALS:
+        if isinstance(error, cls):
+            return kind
+    return failure_kind(error)
 
 
 def _check_out(out: Path | None, single: bool) -> None:

@@ -988,6 +988,12 @@ def render_failure_markdown(
     return build(n)
 
 
+def failure_kind(error: ReconcilerError) -> str:
+    """What went wrong, as the ``error.kind`` of a failure document: ``spec``, ``api``,
+    ``plan-file``, ``state``, ``config`` or ``error`` (docs/plan-json.md)."""
+    return _failure_kind(error)[0]
+
+
 def _failure_kind(error: ReconcilerError) -> tuple[str, str]:
     for cls, kind, title in _FAILURE_KINDS:
         if isinstance(error, cls):

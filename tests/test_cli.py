@@ -78,6 +78,7 @@ def test_apply_then_plan_is_empty_and_the_report_says_what_happened(
     assert "Apply complete: 1 created, 0 adopted, 1 rolled back, 0 failed" in applied.output
     report = json.loads((project / "report.json").read_text())
     assert report["ok"] is True and report["summary"]["created"] == 1
+    assert report["format_version"] == 2 and report["error"] is None
     assert {i["outcome"] for i in report["items"]} == {"created", "rolled back"}
 
     again = run(world, "plan", "--detailed-exitcode")
@@ -135,10 +136,13 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(world: Emulator, project:
     edit_legend_by_hand(world, api_key=SECRET)
     assert run(world, "plan", "--out", "plan2.json", "--detailed-exitcode").exit_code == 2
     edit_legend_by_hand(world, api_key=SECRET)  # the world moves again after the plan was saved
-    refused = run(world, "apply", "plan2.json", "--yes")
+    refused = run(world, "apply", "plan2.json", "--yes", "--report", "refused.json")
     assert refused.exit_code == 1
     assert "stale" in refused.output and "updated_at changed from" in refused.output
     assert "review it and apply that one: reconciler plan --out plan2.json" in refused.output
+    report = json.loads((project / "refused.json").read_text())
+    assert report["error"]["kind"] == "stale-plan" and report["items"] == []
+    assert "updated_at changed from" in report["error"]["message"]
 
 
 def test_a_saved_plan_survives_unrelated_edits_and_refuses_a_changed_intent(
@@ -321,7 +325,8 @@ def test_a_failed_apply_reports_when_it_started(world: Emulator, project: Path) 
     result = run(world, "apply", "--max-changes", "0", "--yes", "--report", "report.json")
     assert result.exit_code == 1 and "--max-changes 0" in result.output
     report = json.loads((project / "report.json").read_text())
-    assert report["ok"] is False and "--max-changes 0" in report["error"]
+    assert report["ok"] is False and report["error"]["kind"] == "too-many-changes"
+    assert "--max-changes 0" in report["error"]["message"]
     assert dt.datetime.fromisoformat(report["started_at"]) >= before
     assert report["started_at"] <= report["finished_at"]
 

@@ -268,9 +268,22 @@ def test_a_stale_lock_is_reported_and_broken_with_state_unlock(
     )
     s3.fs().pipe_file(f"{s3.bucket}/reconciler/state.json.lock", dead.to_json())
 
-    refused = _run(world, checkout, "apply", "--yes", "--state", url, "--lock-timeout", "30s")
+    refused = _run(
+        world,
+        checkout,
+        "apply",
+        "--yes",
+        "--state",
+        url,
+        "--lock-timeout",
+        "30s",
+        "--report",
+        "r.json",
+    )
     assert refused.exit_code == 1  # at once: waiting would not make a stale lock go away
     assert "stale lock" in refused.output and "host ci-runner-17" in refused.output
+    report = json.loads((checkout / "r.json").read_text())
+    assert report["error"]["kind"] == "locked" and report["items"] == []
     unlock = f"reconciler state unlock {dead.id} --state {url}"
     assert unlock in refused.output
 

@@ -197,6 +197,7 @@ def test_apply_interrupted_before_any_change_still_writes_a_report(
     returncode, out, err = apply.finish()
     assert returncode == 143, out + err
     report = json.loads((project / "r.json").read_text())
-    assert report["ok"] is False and "stopped by SIGTERM" in report["error"]
+    assert report["ok"] is False and report["error"]["kind"] == "interrupted"
+    assert "stopped by SIGTERM" in report["error"]["message"]
     assert report["interrupted"] is True and report["stop_reason"] == "stopped by SIGTERM"
     assert not (project / ".reconciler" / "state.json.lock").exists()
