@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import StalePlanError
-from reconciler.plan import AoiSummary, Create, DesiredViz, Plan, RollbackTarget
-from reconciler.stale import check_not_stale, describe_desired_changes
+from reconciler.plan import (
+    AoiSnapshot,
+    AoiSummary,
+    Create,
+    DesiredViz,
+    Plan,
+    RollbackTarget,
+    VizSnapshot,
+)
+from reconciler.stale import check_not_stale, describe_desired_changes, describe_drift
 from tests.planning import BENGALURU, KOCHI, new_asset, write_spec
 
 NDVI = DesiredViz(
@@ -82,6 +90,25 @@ def test_declarations_added_and_removed_and_an_aoi_gone() -> None:
     assert changes(None, NDVI) == [f"AOI Field: the specs now also declare {NDVI.label}"]
     assert describe_desired_changes(NAMES, {"aoi-1": {"k": NDVI}}, {}) == [
         "AOI Field: no longer declared in the specs"
+    ]
+
+
+def test_drift_is_told_one_visualization_at_a_time() -> None:
+    def aoi(*ids: str) -> dict[str, AoiSnapshot]:
+        snapshots = {i: VizSnapshot(index=f"IDX-{i}", assets=("a",), status="success",
+                                    updated_at="2024-01-01") for i in ids}  # fmt: skip
+        return {"aoi-1": AoiSnapshot(name="Field", visualizations=snapshots, assets=None)}
+
+    # Few visualizations in common: still one line each, never the whole AOI as one value.
+    assert describe_drift(aoi(), aoi("v1", "v2")) == [
+        "AOI Field: visualizations/v1 appeared (IDX-v1, success)",
+        "AOI Field: visualizations/v2 appeared (IDX-v2, success)",
+    ]
+    assert describe_drift(aoi("v0"), aoi("v1", "v2", "v3")) == [
+        "AOI Field: visualizations/v0 is gone (IDX-v0, success)",
+        "AOI Field: visualizations/v1 appeared (IDX-v1, success)",
+        "AOI Field: visualizations/v2 appeared (IDX-v2, success)",
+        "AOI Field: visualizations/v3 appeared (IDX-v3, success)",
     ]
 
 
