@@ -95,8 +95,10 @@ def test_declarations_added_and_removed_and_an_aoi_gone() -> None:
 
 def test_drift_is_told_one_visualization_at_a_time() -> None:
     def aoi(*ids: str) -> dict[str, AoiSnapshot]:
-        snapshots = {i: VizSnapshot(index=f"IDX-{i}", assets=("a",), status="success",
-                                    updated_at="2024-01-01") for i in ids}  # fmt: skip
+        snapshots = {
+            i: VizSnapshot(index=f"IDX-{i}", assets=("a",), status="success", updated_at="t")
+            for i in ids
+        }
         return {"aoi-1": AoiSnapshot(name="Field", visualizations=snapshots, assets=None)}
 
     # Few visualizations in common: still one line each, never the whole AOI as one value.
