@@ -312,14 +312,17 @@ class Engine:
     def validate(self, paths: Sequence[str], *, online: bool = False) -> ValidationReport:
         """Offline checks of every spec file; with ``online`` also resolve against the API.
 
+        Online, ``assets: any`` resolves to the visualization the state remembers, as plan
+        does, so its rollback dates are checked against the one apply would roll back.
         Raises ``SpecError`` only when there is nothing to check (no such path, no spec files).
         """
         report = validate_specs(paths)
         if online and report.specs is not None and report.valid:
             with self._connect() as conn:
+                remembered = conn.store.load().visualizations.keys()
                 selection, observed = self._refresh(conn, report.specs)
             problems = (
-                *resolve_desired(selection, observed).problems,
+                *resolve_desired(selection, observed, remembered).problems,
                 *resolve_ignores(report.specs, selection, observed.indices).problems,
             )
             report = dataclasses.replace(report, problems=problems)

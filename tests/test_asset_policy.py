@@ -8,6 +8,8 @@ import pytest
 
 from reconciler.apitypes import Visualization
 from reconciler.emulator import Emulator
+from reconciler.engine import Engine, Settings
+from reconciler.errors import ResolutionError
 from reconciler.plan import Plan
 from reconciler.spec import validate_specs
 from tests.planning import KOCHI, PUNE, client_for, make_plan, new_asset, run_apply, write_spec
@@ -114,6 +116,16 @@ def test_any_sticks_to_the_one_it_created_when_a_larger_one_appears(
     assert (plan.creates, plan.rollbacks) == ((), ())
     assert [(w.kind, w.visualization_id) for w in plan.warnings] == [("undeclared", theirs)]
     assert ours != theirs
+
+    # A rollback date only theirs has: plan (and so validate --online, which reads the same
+    # state) checks it against ours, the one apply would roll back.
+    moved = write_spec(tmp_path / "moved", text.replace("2025-03-03", "2026-01-01"))
+    with pytest.raises(ResolutionError, match="2026-01-01"):
+        make_plan(emulator, moved, state)
+    with client_for(emulator) as client:
+        engine = Engine(Settings(api_url=emulator.url, state=state), client=client)
+        online = engine.validate([str(moved)], online=True)
+    assert [p.message for p in online.problems] and "2026-01-01" in online.problems[0].message
 
 
 def list_evi(emulator: Emulator) -> list[Visualization]:

@@ -21,7 +21,7 @@ from reconciler.engine import (
     Settings,
 )
 from reconciler.errors import ReconcilerError, SpecError
-from reconciler.options import api_options
+from reconciler.options import api_options, state_option
 
 # --- validate / schema ------------------------------------------------------------------------
 
@@ -42,6 +42,7 @@ from reconciler.options import api_options
     is_flag=True,
     help="Also resolve every AOI, index, asset, rollback date and mode against the API.",
 )
+@state_option
 @api_options
 @handle_errors
 def validate(paths: tuple[str, ...], output_format: str, online: bool, settings: Settings) -> None:
@@ -62,8 +63,9 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
     Checked offline: the YAML itself, unknown or missing keys, ISO dates, empty or
     repeated dates, one rollback entry per mode, and visualizations declared twice
     (also across files). With --online (read-only) also: AOI, index and asset names,
-    ids and dates exist; rollback dates are dates of the visualization's assets; the
-    index can have the rolled-back legend mode.
+    ids and dates exist; rollback dates are dates of the visualization's assets (for
+    `assets: any`, of the one the state remembers, as plan picks it); the index can have
+    the rolled-back legend mode.
 
     \b
       reconciler validate --online --sandbox      # against the bundled emulator
