@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +43,7 @@ from reconciler.errors import (
 from reconciler.events import Listener, Stopping, ignore
 from reconciler.export import SCHEMA_FILE, document, export_aois, file_names
 from reconciler.ignore import resolve_ignores
-from reconciler.lock import STALE_AFTER_SECONDS, Holder
+from reconciler.lock import STALE_AFTER_SECONDS, Holder, StateLock
 from reconciler.observed import Observed
 from reconciler.plan import Plan
 from reconciler.planner import build_plan
@@ -410,7 +410,7 @@ class Engine:
         done: list[ApplyResult],
     ) -> ApplyResult | None:
         """``apply`` under the state lock; the result goes into ``done`` as soon as it exists."""
-        with ExitStack() as cleanup, conn.store.lock(self.settings.lock_timeout):
+        with ExitStack() as cleanup, self._locked(conn.store):
             if saved is None:  # the lock above has just (re)loaded the state
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
@@ -464,6 +464,15 @@ class Engine:
             yield
         finally:
             timer.cancel()
+
+    def _locked(self, store: StateStore) -> AbstractContextManager[StateLock]:
+        """``store``'s lock, waited for up to ``--lock-timeout`` but never past ``--timeout``."""
+        wait, bound = self.settings.lock_timeout, ""
+        if self._deadline is not None:
+            left = max(0.0, self._deadline - time.monotonic())
+            if left < wait:
+                wait, bound = left, self._timeout_reason()
+        return store.lock(wait, bound=bound)
 
     def _timeout_reason(self) -> str:
         timeout = self.settings.timeout
@@ -616,7 +625,7 @@ class Engine:
         ``StateError`` naming the ids that have no record (then nothing is removed).
         """
         store = self.store()
-        with store.lock(self.settings.lock_timeout):
+        with self._locked(store):
             unknown = [v for v in visualization_ids if store.state.get(v) is None]
             if unknown:
                 raise StateError(

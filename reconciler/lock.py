@@ -214,10 +214,11 @@ class StateLock(abc.ABC):
     ) -> None:
         self.release()
 
-    def acquire(self, timeout: float = 0.0) -> None:
+    def acquire(self, timeout: float = 0.0, *, bound: str = "") -> None:
         """Take the lock; while another apply holds it, retry with backoff for ``timeout`` s.
 
-        A stale lock is reported at once (waiting would not make it go away).
+        A stale lock is reported at once (waiting would not make it go away). ``bound`` names
+        what set ``timeout`` when it is not ``--lock-timeout`` (``--timeout``'s deadline).
         """
         if self.holder is not None:
             raise RuntimeError(f"{self.where} is already held by this lock object")
@@ -234,6 +235,8 @@ class StateLock(abc.ABC):
             except StateLockedError as exc:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    if bound:
+                        raise StateLockedError(f"{exc} (gave up waiting: {bound})") from None
                     if timeout > 0:
                         raise StateLockedError(
                             f"{exc} (gave up after --lock-timeout {timeout:g} s)"

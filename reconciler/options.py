@@ -92,8 +92,9 @@ def api_options(func: F) -> F:
             type=click.FloatRange(min=0, min_open=True),
             default=None,
             metavar="SECONDS",
-            help="Give up on the whole command after this long: requests in flight are cut, "
-            "apply starts nothing new and reports every change, like after Ctrl-C. "
+            help="Give up on the whole command after this long (the wait for the state lock "
+            "included): requests in flight are cut, apply starts nothing new and reports every "
+            "change, like after Ctrl-C. "
             "[default: no limit; each request has its own]",
         ),
     ]

@@ -533,10 +533,11 @@ class StateStore:
     # -- the lock --
 
     @contextlib.contextmanager
-    def lock(self, timeout: float = 0.0) -> Iterator[StateLock]:
+    def lock(self, timeout: float = 0.0, *, bound: str = "") -> Iterator[StateLock]:
         """Hold the state lock for the ``with`` block; ``StateLockedError`` if another holds it.
 
-        Waits up to ``timeout`` seconds for another apply to finish. Once held, the state is
+        Waits up to ``timeout`` seconds for another apply to finish (``bound``: what set
+        that limit, when not ``--lock-timeout``). Once held, the state is
         (re)loaded, and a journal left by a killed run is folded into the snapshot; a remote
         state is then uploaded every ``flush_interval`` seconds if it changed. Leaving the block,
         whatever the reason (exceptions, Ctrl-C, SIGTERM), writes the whole state once more and
@@ -544,7 +545,7 @@ class StateStore:
         """
         lock = self._snapshot.make_lock(**self._lock_options)
         lock.on_lost = self._lock_lost
-        lock.acquire(timeout)
+        lock.acquire(timeout, bound=bound)
         self._held = lock
         try:
             with self._mutex:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.engine import Engine, Settings
 from reconciler.errors import StaleLockError, StateError, StateLockedError
 from reconciler.lock import LOCK_GRACE_SECONDS, STALE_AFTER_SECONDS, FileLock, _command_line
 
@@ -353,6 +355,19 @@ def test_lock_timeout_waits_for_the_holder_then_takes_it(tmp_path: Path) -> None
     finally:
         lock.release()
     proc.wait(timeout=30)
+
+
+def test_timeout_bounds_the_wait_for_the_lock(tmp_path: Path) -> None:
+    proc = _hold_in_subprocess(_lock_path(tmp_path))
+    try:
+        settings = Settings(state=tmp_path / ".reconciler" / "state.json", lock_timeout=60)
+        engine = Engine(dataclasses.replace(settings, timeout=0.5))
+        started = time.monotonic()
+        with pytest.raises(StateLockedError, match=r"gave up waiting: --timeout of 0.5 s"):
+            engine.state_rm(["viz-1"])
+        assert time.monotonic() - started < 30  # not the 60 s of --lock-timeout
+    finally:
+        proc.communicate("\n", timeout=30)
 
 
 def test_heartbeat_refreshes_the_lock_while_held(tmp_path: Path) -> None:
