@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AliasChoices, ConfigDict, FailFast, Field, TypeAdapter, field_validator
+from pydantic import (
+    AliasChoices,
+    ConfigDict,
+    FailFast,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.dataclasses import dataclass
 
 from reconciler.dates import iso_date
@@ -30,10 +39,12 @@ __all__ = [
     "VisualizationDetail",
     "adapter",
     "parse",
+    "parse_listing",
 ]
 
-# Ignore fields we do not use (the API may grow); frozen: never mutate what the API said;
-# keyword-only, as a BaseModel was: a positional call would depend on field order.
+# Ignore fields we do not use (the API may grow). Each model is also frozen (never mutate what
+# the API said) and keyword-only (as a BaseModel was: a positional call would depend on field
+# order), in its decorator, where mypy sees it.
 _CONFIG = ConfigDict(extra="ignore")
 
 T = TypeVar("T")
@@ -53,6 +64,25 @@ def adapter(model: type[T]) -> TypeAdapter[T]:
 def parse(model: type[T], data: Any) -> T:
     """``model`` validated from ``data`` (a ``pydantic.ValidationError`` when it does not fit)."""
     return adapter(model).validate_python(data)
+
+
+_listing_adapters: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def parse_listing(model: type[T], items: Any, shared: dict[Any, Any] | None = None) -> list[T]:
+    """The items of a listing page, validated.
+
+    ``shared`` keeps equal parts of the items once, across the pages of one listing: every
+    visualization of an AOI lists the same few assets and repeats its AOI, index and status,
+    and thousands of AOIs' worth of copies were the larger part of a big plan's memory.
+    """
+    found = _listing_adapters.get(model)
+    if found is None:
+        # FailFast: the first bad item is reason enough, and stops a hostile page early.
+        item_list: Any = Annotated[list[model], FailFast()]  # type: ignore[valid-type]
+        found = _listing_adapters[model] = TypeAdapter(item_list)
+    items_of_model: list[T] = found.validate_python(items, context=shared)
+    return items_of_model
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
@@ -157,6 +187,32 @@ class Visualization:
     def _null_assets(cls, value: Any) -> Any:
         # Go services serialise an empty slice as null.
         return [] if value is None else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _share_values(cls, data: Any, info: ValidationInfo) -> Any:
+        # The values every visualization of an AOI repeats, kept once (see parse_listing).
+        shared = info.context
+        if not isinstance(shared, dict) or not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key in _REPEATED:
+            value = data.get(key)
+            if isinstance(value, str):
+                data[key] = shared.setdefault(value, value)
+        return data
+
+    @field_validator("assets", mode="after")
+    @classmethod
+    def _share_assets(cls, value: list[Asset], info: ValidationInfo) -> list[Asset]:
+        shared = info.context  # see parse_listing
+        if not isinstance(shared, dict):
+            return value
+        return [shared.setdefault(asset, asset) for asset in value]
+
+
+#: Fields of a listed visualization that few values fill, whatever the number of them.
+_REPEATED = ("aoi_id", "index_id", "index_name", "status", "expression_type", "user_id")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)

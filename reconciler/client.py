@@ -20,7 +20,6 @@ connection pool is sized for ``parallelism`` and thread-safe, and the rate limit
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -28,16 +27,24 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import requests
-from pydantic import FailFast, TypeAdapter, ValidationError
+from pydantic import ValidationError
 from requests.adapters import BaseAdapter
 
 from reconciler import __version__
 from reconciler._text import shorten
-from reconciler.apitypes import Aoi, Asset, Index, Visualization, VisualizationDetail, parse
+from reconciler.apitypes import (
+    Aoi,
+    Asset,
+    Index,
+    Visualization,
+    VisualizationDetail,
+    parse,
+    parse_listing,
+)
 from reconciler.bounds import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_BODY_BYTES,
@@ -491,13 +498,17 @@ class PixxelClient:
         before the end (the listing moved), the rest is read one page after the other from
         there, as without ``pages``.
         """
-        adapter = _list_adapter(item_type)
+        shared: dict[Any, Any] = {}  # across the pages of this listing (parse_listing)
+
+        def parse_items(page_items: Any) -> list[M]:
+            return parse_listing(item_type, page_items, shared)
+
         items: list[M] = []
         offset, limit = 0, self.page_size
         # Pages read at once spend the one budget from several threads.
         budget = (_SharedBudget if pages is not None else ListingBudget)(f"GET {path}")
         for _ in range(self.max_pages):
-            parsed, page = self._page(path, key, adapter, params, offset, limit, budget)
+            parsed, page = self._page(path, key, parse_items, params, offset, limit, budget)
             if not parsed:
                 break
             items.extend(parsed)
@@ -510,7 +521,16 @@ class PixxelClient:
                 self._check_reachable(path, page.total, limit)
                 if pages is not None and len(parsed) == limit:
                     offset = self._read_ahead(
-                        pages, path, key, adapter, params, offset, limit, page.total, items, budget
+                        pages,
+                        path,
+                        key,
+                        parse_items,
+                        params,
+                        offset,
+                        limit,
+                        page.total,
+                        items,
+                        budget,
                     )
                     pages = None  # at most once: what is left, if anything, goes in order
                     if offset >= page.total:
@@ -528,7 +548,7 @@ class PixxelClient:
         self,
         path: str,
         key: str,
-        adapter: TypeAdapter[list[M]],
+        parse_items: Callable[[Any], list[M]],
         params: Mapping[str, Any] | None,
         offset: int,
         limit: int,
@@ -540,7 +560,7 @@ class PixxelClient:
         what = f"GET {path} (offset {offset})"
         page = listing_page(data, key, what, offset=offset, limit=limit)
         try:
-            return adapter.validate_python(page.items), page
+            return parse_items(page.items), page
         except ValidationError as exc:
             raise InvalidResponseError(
                 f"The API's answer to {what} has unexpected '{key}': {_summary(exc)}"
@@ -551,7 +571,7 @@ class PixxelClient:
         pages: PageMap,
         path: str,
         key: str,
-        adapter: TypeAdapter[list[M]],
+        parse_items: Callable[[Any], list[M]],
         params: Mapping[str, Any] | None,
         offset: int,
         limit: int,
@@ -566,7 +586,7 @@ class PixxelClient:
         """
         offsets = list(range(offset, total, limit))
         read = pages(
-            lambda at: self._page(path, key, adapter, params, at, limit, budget)[0], offsets
+            lambda at: self._page(path, key, parse_items, params, at, limit, budget)[0], offsets
         )
         resume = total
         for at, parsed in zip(offsets, read, strict=True):
@@ -713,15 +733,6 @@ class _SharedBudget(ListingBudget):
     def spend(self, size: int) -> None:
         with self._lock:
             super().spend(size)
-
-
-@functools.cache
-def _list_adapter(item_type: type[M]) -> TypeAdapter[list[M]]:
-    """The validator of a page of ``item_type``, built once: building one costs more CPU
-    than validating a page with it."""
-    # FailFast: the first bad item is reason enough, and stops a hostile page early.
-    item_list: Any = Annotated[list[item_type], FailFast()]  # type: ignore[valid-type]
-    return TypeAdapter(item_list)
 
 
 def _seg(value: str) -> str:

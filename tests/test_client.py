@@ -93,6 +93,11 @@ def test_page_size_smaller_than_the_data(emulator: Emulator, api_key: str) -> No
     assert len({v.id for v in vizs}) == len(vizs) == 12
     assert emulator.counter.count("GET", ASSET_ROUTE) == 5  # ceil(14 / 3)
     assert emulator.counter.count("GET", VIZ_ROUTE) == 4  # ceil(12 / 3)
+    # An asset listed by several visualizations, on one page or several, is one object.
+    listed = [a for v in vizs for a in v.assets]
+    by_id = {a.id: a for a in listed}
+    assert len(by_id) < len(listed) and all(a is by_id[a.id] for a in listed)
+    assert all(v.aoi_id is vizs[0].aoi_id for v in vizs)  # so is what they all repeat
 
 
 def test_pages_after_the_first_can_be_read_at_once(emulator: Emulator, api_key: str) -> None:
