@@ -520,23 +520,42 @@ def offline_child(n: int, per_aoi: int) -> dict[str, float]:
 
     Shaped like the world above: 4 dated assets per AOI, one visualization per index over all
     of them (given by id), 1 or 2 of them missing, one rollback (2 dates) declared on each,
-    no state file; data as the spec loader and the client would hand it over.
+    no state file. What the client would read is decoded from JSON text and validated the way
+    the client does it, AOI by AOI, so every visualization brings its own strings and assets
+    as it would from the API; the declarations are built as the spec loader builds them.
     """
-    from reconciler.apitypes import Aoi, Asset, Index, Visualization
+    from reconciler.apitypes import Aoi, Asset, Index, Visualization, parse_listing
     from reconciler.errors import Where
     from reconciler.observed import Observed, ObservedAoi
     from reconciler.planner import build_plan
-    from reconciler.resolve import Selection, resolve_desired
+    from reconciler.resolve import (
+        IndexLookup,
+        Selection,
+        needs_assets_for_creates,
+        resolve_desired,
+    )
     from reconciler.spec import AoiDecl, AssetSel, RollbackDecl, VisualizationDecl
     from reconciler.state import State
 
+    def listed(model: type[Any], items: list[dict[str, Any]]) -> list[Any]:
+        return parse_listing(model, json.loads(json.dumps(items)), {})
+
     indices = tuple(
-        Index(id=_id("index", k), name=f"IDX-{k}", type="preset", expression_type="index")
-        for k in range(per_aoi)
+        listed(
+            Index,
+            [
+                {"id": _id("index", k), "name": f"IDX-{k}", "type": "preset"}
+                | {"expression_type": "index", "expression": "(b1 - b2) / (b1 + b2)"}
+                for k in range(per_aoi)
+            ],
+        )
+    )
+    aois: list[Aoi] = listed(
+        Aoi, [{"aoi_id": _id("aoi", a), "name": f"AOI-{a:05d}"} for a in range(n)]
     )
     groups: dict[str, tuple[Aoi, tuple[AoiDecl, ...]]] = {}
     by_aoi: dict[str, ObservedAoi] = {}
-    aois = []
+    lookup = IndexLookup(indices)
     line = 0
 
     def at() -> Where:
@@ -544,13 +563,18 @@ def offline_child(n: int, per_aoi: int) -> dict[str, float]:
         line += 1
         return Where("specs/offline.yaml", line, 5)
 
-    for a in range(n):
-        aoi = Aoi(id=_id("aoi", a), name=f"AOI-{a:05d}")
-        aois.append(aoi)
-        assets = tuple(
-            Asset(id=_id("asset", a, j), name=f"{aoi.name}-{j}", date=DATES[j])
+    for a, aoi in enumerate(aois):
+        asset_items: list[dict[str, Any]] = [
+            {
+                "id": _id("asset", a, j),
+                "name": f"{aoi.name}-{j}",
+                "date": f"{DATES[j]}T00:00:00Z",
+                "resolution": 5.0,
+                "status": "success",
+                "created_at": f"{DATES[j]} 08:00:00.000000+00:00",
+            }
             for j in range(ASSETS_PER_AOI)
-        )
+        ]
         decls = []
         existing = []
         for k, index in enumerate(indices):
@@ -559,7 +583,7 @@ def offline_child(n: int, per_aoi: int) -> dict[str, float]:
                 VisualizationDecl(
                     index=index.name,
                     index_where=at(),
-                    assets=tuple(AssetSel("id", asset.id, at()) for asset in assets),
+                    assets=tuple(AssetSel("id", asset["id"], at()) for asset in asset_items),
                     resolution=None,
                     rollbacks=rollbacks,
                     where=at(),
@@ -567,18 +591,28 @@ def offline_child(n: int, per_aoi: int) -> dict[str, float]:
             )
             if k < len(indices) - 1 - a % 2:  # 1 or 2 of the 5 are missing, like the world above
                 existing.append(
-                    Visualization(
-                        id=_id("viz", a, k),
-                        aoi_id=aoi.id,
-                        index_id=index.id,
-                        index_name=index.name,
-                        status="success",
-                        updated_at="2025-01-01 00:00:00.000000+00:00",
-                        assets=list(assets),
-                    )
+                    {
+                        "id": _id("viz", a, k),
+                        "aoi_id": aoi.id,
+                        "index_id": index.id,
+                        "index_name": index.name,
+                        "status": "success",
+                        "progress": 100,
+                        "updated_at": "2025-01-01 00:00:00.000000+00:00",
+                        "created_at": "2025-01-01 00:00:00.000000+00:00",
+                        "assets": asset_items,
+                        "expression_type": "index",
+                        "user_id": _id("user"),
+                    }
                 )
-        groups[aoi.id] = (aoi, (AoiDecl(None, aoi.name, at(), tuple(decls)),))
-        by_aoi[aoi.id] = ObservedAoi(aoi, tuple(existing), assets)
+        declared = (AoiDecl(None, aoi.name, at(), tuple(decls)),)
+        groups[aoi.id] = (aoi, declared)
+        visualizations = listed(Visualization, existing)
+        # The asset listing only when refresh would read it (docs/requests.md).
+        assets: tuple[Asset, ...] | None = None
+        if needs_assets_for_creates(declared, lookup, visualizations):
+            assets = tuple(listed(Asset, asset_items))
+        by_aoi[aoi.id] = ObservedAoi(aoi, tuple(visualizations), assets)
     observed = Observed(aois=tuple(aois), indices=indices, by_aoi=by_aoi)
     selection = Selection(groups)
 
