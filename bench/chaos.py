@@ -11,8 +11,8 @@ untouched, one must be created. The emulator (on 127.0.0.1, in this process) inj
 It prints the faults injected, the retries the client logged, the applies needed, duplicates
 (visualizations with the same AOI, index and asset set: must be 0; the emulator, like the API,
 answers 409 to a create of one that exists, so it also prints how many creates were answered
-409 and how many the applies reported adopted: a re-sent create must be taken as "already
-present", never as a failure) and rollbacks lost (declared
+409 and how many of them apply adopted: a re-sent create must be taken as "already present",
+never as a failure) and rollbacks lost (declared
 (mode, date) legends that are not the auto-computed one in the emulator: must be 0), and exits
 non-zero if either is not 0 or the final plan is not empty. Bounded: a fixed number of kills
 and applies, each with a timeout; then it stops.
@@ -135,7 +135,9 @@ def rollbacks_lost(emulator: Emulator, spec: dict[str, Any]) -> tuple[int, int]:
 
 
 ITEM_LINE = re.compile(r"\b(created|adopted|rolled back|failed|skipped): ")
-ADOPTED_LINE = re.compile(r"\badopted: ")
+# Logged (-v) when a create meets a 409 and the existing one is taken: counted even when the
+# apply is killed before its summary.
+ADOPTED_LINE = re.compile(r" already exists as \S+: adopting it")
 
 
 class Apply:
@@ -303,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"applies needed:  {applies} after the kills ({outcome})")
         print(
             f"duplicates:      {dupes} ({plural(conflicts, 'create')} answered 409, "
-            f"{runner.adopted} reported adopted)"
+            f"{runner.adopted} adopted by apply)"
         )
         print(f"rollbacks lost:  {lost} of {declared} declared (mode, date) legends")
         print(f"final plan:      {final}")

@@ -28,7 +28,7 @@ def test_chaos_loses_nothing_and_duplicates_nothing() -> None:
     assert re.search(r"^faults injected: [1-9]\d* ", out, re.M), out
     assert re.search(r"^SIGKILLs:        [12] of 2 landed mid-apply$", out, re.M), out
     assert re.search(
-        r"^duplicates:      0 \(\d+ creates? answered 409, \d+ reported adopted\)$", out, re.M
+        r"^duplicates:      0 \(\d+ creates? answered 409, \d+ adopted by apply\)$", out, re.M
     ), out
     assert re.search(r"^rollbacks lost:  0 of 108 declared", out, re.M), out
     assert re.search(r"^final plan:      empty \(no changes\)$", out, re.M), out
