@@ -22,7 +22,7 @@ def _readme_commands() -> list[str]:
 def test_readme_opens_with_the_two_commands_a_newcomer_needs() -> None:
     run, tests = _readme_commands()
     assert "pip install -e ." in run and run.endswith("reconciler plan --sandbox")
-    assert tests == "pip install -e '.[test]' && python -m pytest"
+    assert tests == "pip install --upgrade pip && pip install -e '.[test]' && python -m pytest"
 
 
 def test_ci_runs_exactly_what_the_readme_says() -> None:
@@ -30,7 +30,7 @@ def test_ci_runs_exactly_what_the_readme_says() -> None:
     run, tests = _readme_commands()
     install_and_run = run.split("&& ", 2)[-1]  # after creating and activating the venv
     assert install_and_run.replace("pip install -e .", "pip install -q -e .") in script
-    assert tests.replace("pip install -e", "pip install -q -e") in script
+    assert tests.replace("pip install ", "pip install -q ") in script
 
 
 def test_shipped_schema_matches_the_spec_models() -> None:
