@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic.dataclasses import dataclass
 
+from reconciler._text import shorten
 from reconciler.dates import iso_date
 
 __all__ = [
@@ -141,7 +142,9 @@ def _asset_date(value: Any) -> Any:
     try:
         return iso_date(value.strip()[:10])
     except ValueError:
-        raise ValueError(f"expected an ISO date like 2024-05-06, got {value!r}") from None
+        # Quoted short: the value comes from the API, and may be anything up to megabytes.
+        shown = shorten(repr(value), 40)
+        raise ValueError(f"expected an ISO date like 2024-05-06, got {shown}") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from pydantic import ValidationError
 from urllib3 import HTTPResponse
 
 from reconciler.apitypes import Asset, Index, Visualization, parse
@@ -404,6 +405,10 @@ def test_models_are_lenient_about_extras_and_strict_about_identity() -> None:
     assert viz.assets == []
     with pytest.raises(ValueError):
         parse(Asset, {"id": "a", "name": "A", "date": "yesterday"})
+    with pytest.raises(ValidationError) as huge:
+        parse(Asset, {"id": "a", "name": "A", "date": "20240506" + "x" * 5000})
+    message = huge.value.errors(include_input=False)[0]["msg"]
+    assert message.endswith("got '20240506" + "x" * 30 + "…") and len(message) < 120
 
 
 # ------------------------------------------------------------------------------ odd answers
