@@ -736,8 +736,8 @@ def checks(
                 f"{name}: the state store's writes took {p.state_cpu or 0:.1f} of its "
                 f"{p.cpu:.1f} CPU s and held up {p.state_occupied or 0:.1f} of its "
                 f"{p.wall:.1f} s; without them {1000 * _without_state(p) / p.requests:.2f} CPU "
-                "ms/request. Its CPU, wall and growth targets depend on the state store's "
-                "write path (O(1) journal records), which is replaced separately."
+                "ms/request. Each record should be an O(1) journal append: a share this "
+                "large means the state store's write path regressed."
             )
     apply_n, seq = at_n.get("first apply"), at_n.get("sequential script")
     if apply_n is not None and seq is not None:
