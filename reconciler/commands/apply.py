@@ -103,7 +103,8 @@ def _ask(plan: Plan) -> None:
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write what happened to each change as JSON here (also when apply fails).",
+    help="Write what happened to each change as JSON here, also when apply fails or is "
+    "refused ('error.kind' says why; see docs/report-json.md).",
 )
 @click.option(
     "--max-changes",
