@@ -54,6 +54,9 @@ except ImportError:  # pragma: no cover - exercised only on Windows
 
 log = logging.getLogger(__name__)
 
+#: How a "locked" error ends when apply did not wait: what to do about it.
+_WAIT_ADVICE = " Wait for it, or retry with --lock-timeout."
+
 #: An unreadable or empty lock file younger than this may be one another apply is writing right
 #: now, so it counts as held; older than this it is debris from a crash and is taken over.
 LOCK_GRACE_SECONDS = 60.0
@@ -235,11 +238,16 @@ class StateLock(abc.ABC):
             except StateLockedError as exc:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    # It did wait: the advice to wait with --lock-timeout no longer fits.
+                    held = str(exc).removesuffix(_WAIT_ADVICE)
                     if bound:
-                        raise StateLockedError(f"{exc} (gave up waiting: {bound})") from None
+                        raise StateLockedError(
+                            f"{held} Gave up waiting for it: {bound} (it bounds the wait for "
+                            "the lock too)."
+                        ) from None
                     if timeout > 0:
                         raise StateLockedError(
-                            f"{exc} (gave up after --lock-timeout {timeout:g} s)"
+                            f"{held} (gave up after --lock-timeout {timeout:g} s)"
                         ) from None
                     raise
                 if not announced:
@@ -393,7 +401,7 @@ class StateLock(abc.ABC):
         if holder is None:
             return StateLockedError(
                 f"{self.label} is locked by another apply that is just starting (it has not "
-                f"written its details yet). Wait for it, or retry with --lock-timeout."
+                f"written its details yet).{_WAIT_ADVICE}"
             )
         age = holder.heartbeat_age()
         stale = same_host_dead or age is None or age > self.stale_after
@@ -415,8 +423,7 @@ class StateLock(abc.ABC):
                 holder=holder,
             )
         return StateLockedError(
-            f"{self.label} is locked by another apply: {holder.describe()}. Wait for it, or "
-            "retry with --lock-timeout.",
+            f"{self.label} is locked by another apply: {holder.describe()}.{_WAIT_ADVICE}",
             holder=holder,
         )
 
