@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from reconciler.apitypes import Visualization
 from reconciler.client import PixxelClient
-from reconciler.errors import ApiError, ConflictError
+from reconciler.errors import ApiError, ConflictError, StateError
 from reconciler.events import ItemFinished, Listener, Stopping, Waiting, ignore
 from reconciler.identity import Identity
 from reconciler.plan import Create, Plan, Rollback
@@ -202,6 +202,7 @@ class Applier:
         self._creating: frozenset[str] = frozenset()  # still creating when the plan was made
         # The updated_at each visualization had before our next PATCH (see StateStore).
         self._known_updated_at: dict[str, str] = {}
+        self._state_error = ""  # the first failure to write a record (see _kept)
 
     def request_stop(self, reason: str) -> None:
         """Start no new work; requests in flight finish (they are bounded by timeouts)."""
@@ -245,6 +246,7 @@ class Applier:
             raise error
         result.stopped_early = self._stop.is_set() and not result.interrupted
         result.stop_reason = self._stop_reason
+        result.state_error = self._state_error
         result.items = [
             item for position in sorted(self._results) for item in self._results[position]
         ]
@@ -264,9 +266,15 @@ class Applier:
         running: set[Future[_AoiWork]] = set()
         wake: queue.SimpleQueue[object] = queue.SimpleQueue()
         error: BaseException | None = None
+        # Ctrl-C, SIGTERM, SIGHUP (the CLI turns them into a KeyboardInterrupt naming the
+        # signal), handled at the top of the loop: the handler below only notes one, so the
+        # next one cannot cut it half-way.
+        signals: list[str] = []
         with ThreadPoolExecutor(self._parallelism, thread_name_prefix="apply") as executor:
-            while starts or due or running:
+            while starts or due or running or signals:
                 try:
+                    while signals:
+                        self._on_signal(signals.pop(0), result, due)
                     # Polls first: they finish work already begun. When stopping, every AOI
                     # that waits gets one last look, so what is ready is still recorded.
                     moment = time.monotonic()
@@ -297,14 +305,25 @@ class Applier:
                         if aoi.waiting:
                             heapq.heappush(due, (aoi.next_poll, next(order), aoi))
                 except KeyboardInterrupt as exc:
-                    if result.interrupted:
-                        raise  # a second Ctrl-C: stop waiting for the last looks
-                    result.interrupted = True
-                    # The CLI turns SIGTERM and SIGHUP into a KeyboardInterrupt that names
-                    # the signal.
-                    self.request_stop(str(exc) or "interrupted (Ctrl-C)")
-                    self._listener(Stopping(self._stop_reason))
+                    signals.append(str(exc) or "interrupted (Ctrl-C)")
         return error
+
+    def _on_signal(
+        self, reason: str, result: ApplyResult, due: list[tuple[float, int, _AoiWork]]
+    ) -> None:
+        """The first signal stops apply cleanly; a second one also drops the last looks.
+
+        After a second one, what waits ends as stopped and only requests in flight (bounded
+        by their timeouts) are waited for: the report still tells every change.
+        """
+        if not result.interrupted:
+            result.interrupted = True
+            self.request_stop(reason)
+            self._listener(Stopping(self._stop_reason))
+            return
+        for _, _, aoi in due:
+            self._abandon(aoi)
+        due.clear()
 
     # --- per AOI ---------------------------------------------------------------------------
 
@@ -380,6 +399,13 @@ class Applier:
             earliest = min(waiter.deadline for waiter in aoi.waiting.values())
             aoi.next_poll = min(moment + aoi.interval, earliest)
         return aoi
+
+    def _abandon(self, aoi: _AoiWork) -> None:
+        """End every wait of ``aoi`` as stopped, without looking at the API again."""
+        reason = f"{self._stop_reason} before it was ready"
+        for waiter in aoi.waiting.values():
+            self._end_waiter(waiter, "stopped", f"but {reason}", "")
+        aoi.waiting.clear()
 
     def _read_waiting(self, aoi: _AoiWork) -> dict[str, Visualization]:
         """The waited-for visualizations as listed now, in as few requests as the API allows.
@@ -515,27 +541,31 @@ class Applier:
         if outcome == "created":
             dates = sorted({a.date for a in viz.assets})
             updated_at = viz.updated_at or ""
-            self._store.record_fresh(
-                viz_id,
-                aoi_id=change.aoi_id,
-                legends={mode: dates for mode in change.legend_modes},
-                updated_at=updated_at,
-            )
-            # Its legends start auto-computed, which is what the declared rollbacks ask for:
-            # record them at the declared revision, or the next plan would see revision 0
-            # below the spec's and roll them back once more.
-            for target in change.rollbacks:
-                if target.revision > 0:
-                    self._store.record_rollback(
-                        viz_id,
-                        aoi_id=change.aoi_id,
-                        mode=target.mode,
-                        dates=target.dates,
-                        revision=target.revision,
-                        updated_at=updated_at,
-                        previous_updated_at=updated_at,
-                    )
-            return [_item(change, "created", f"created {viz_id}", viz_id, status=viz.status)]
+
+            def record() -> None:
+                self._store.record_fresh(
+                    viz_id,
+                    aoi_id=change.aoi_id,
+                    legends={mode: dates for mode in change.legend_modes},
+                    updated_at=updated_at,
+                )
+                # Its legends start auto-computed, which is what the declared rollbacks ask
+                # for: record them at the declared revision, or the next plan would see
+                # revision 0 below the spec's and roll them back once more.
+                for target in change.rollbacks:
+                    if target.revision > 0:
+                        self._store.record_rollback(
+                            viz_id,
+                            aoi_id=change.aoi_id,
+                            mode=target.mode,
+                            dates=target.dates,
+                            revision=target.revision,
+                            updated_at=updated_at,
+                            previous_updated_at=updated_at,
+                        )
+
+            message = f"created {viz_id}" + self._kept(record)
+            return [_item(change, "created", message, viz_id, status=viz.status)]
 
         # Adopted: its legends may have been edited by hand, so the declared rollbacks run now.
         if viz.updated_at:
@@ -601,16 +631,34 @@ class Applier:
             previous = self._known_updated_at.get(change.visualization_id)
             if updated_at:
                 self._known_updated_at[change.visualization_id] = updated_at
-        self._store.record_rollback(
-            change.visualization_id,
-            aoi_id=change.aoi_id,
-            mode=change.mode,
-            dates=change.dates,
-            revision=change.revision,
-            updated_at=updated_at or "",
-            previous_updated_at=previous,
+        kept = self._kept(
+            lambda: self._store.record_rollback(
+                change.visualization_id,
+                aoi_id=change.aoi_id,
+                mode=change.mode,
+                dates=change.dates,
+                revision=change.revision,
+                updated_at=updated_at or "",
+                previous_updated_at=previous,
+            )
         )
-        return _item(change, "rolled back", "auto-computed again")
+        return _item(change, "rolled back", "auto-computed again" + kept)
+
+    def _kept(self, record: Callable[[], None]) -> str:
+        """Write a change's state record; "" when kept, else what the item must say.
+
+        The change itself happened, so it is reported as done. Without its record the next
+        plan would make it again, so nothing new starts once a record cannot be written (a
+        full disk), and the report says why.
+        """
+        try:
+            record()
+        except StateError as exc:
+            with self._lock:
+                self._state_error = self._state_error or str(exc)
+            self.request_stop("stopped: the state could not be written")
+            return "; the state could not record it (the next plan may show it again)"
+        return ""
 
 
 def _item(

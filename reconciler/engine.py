@@ -26,7 +26,7 @@ from pathlib import Path
 
 from reconciler import selectors
 from reconciler.apitypes import Aoi
-from reconciler.apply import Applier, ApplyResult, now
+from reconciler.apply import Applier, ApplyResult
 from reconciler.atomicfile import write_atomically
 from reconciler.client import PixxelClient
 from reconciler.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
@@ -146,17 +146,24 @@ class _Connection:
 
 
 def is_plan_file(paths: Sequence[str]) -> bool:
-    """One argument naming a file that is not YAML: a saved plan (from 'plan --out')."""
+    """One argument naming a file that is not YAML: a saved plan (from 'plan --out').
+
+    A missing ``*.json`` counts too: it is a plan that did not arrive (a CI artifact that was
+    not downloaded), to be reported as such rather than as a missing spec.
+    """
     if len(paths) != 1:
         return False
     path = Path(paths[0])
-    return path.is_file() and path.suffix.lower() not in (".yaml", ".yml")
+    suffix = path.suffix.lower()
+    return suffix == ".json" or (path.is_file() and suffix not in (".yaml", ".yml"))
 
 
 def load_plan_file(path: Path) -> Plan:
     """A plan saved by ``plan --out``; ``PlanFileError`` for anything else."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanFileError(f"{path}: no such saved plan (make one with 'plan --out')") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanFileError(f"{path}: not a saved plan ({exc})") from None
     return Plan.from_dict(data)
@@ -180,16 +187,10 @@ _REFUSALS: tuple[tuple[type[ReconcilerError], str], ...] = (
 
 
 def write_report(
-    path: Path,
-    result: ApplyResult | None,
-    error: ReconcilerError | str | None = None,
-    *,
-    started_at: str = "",
+    path: Path, result: ApplyResult, error: ReconcilerError | str | None = None
 ) -> None:
     """The ``--report`` JSON (docs/report-json.md): what happened to every change, or why
     nothing started. ``error`` is what stopped apply before any change (a string: a signal)."""
-    if result is None:
-        result = ApplyResult(api_url="", started_at=started_at or now(), finished_at=now())
     data = result.to_dict()
     if error is not None:
         data = {**data, "ok": False, "error": {"kind": _report_kind(error), "message": str(error)}}

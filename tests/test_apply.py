@@ -11,7 +11,7 @@ import pytest
 from reconciler.apply import Applier
 from reconciler.emulator import FaultConfig
 from reconciler.errors import StalePlanError, StateLockedError
-from reconciler.events import Event, ItemFinished, Waiting
+from reconciler.events import Event, ItemFinished, Stopping, Waiting
 from reconciler.stale import check_not_stale
 from reconciler.statestore import StateStore
 from tests.planning import (
@@ -410,6 +410,33 @@ def test_ctrl_c_while_waiting_reports_every_change(
     created = [i for i in result.items if i.change == "create" and i.outcome == "created"]
     assert created and all(i.status == "creating" for i in created)
     assert all("interrupted (Ctrl-C) before it was ready" in i.message for i in created)
+
+
+def test_a_second_ctrl_c_skips_the_last_looks_and_still_reports_every_change(
+    make_emulator, specs: Path, tmp_path: Path
+) -> None:
+    emulator = make_emulator(creation_delay=30)
+    state = tmp_path / "state.json"
+    plan = make_plan(emulator, specs, state)
+    sent: list[Event] = []
+
+    def interrupt_twice(event: Event) -> None:
+        if isinstance(event, Waiting) and not sent:
+            sent.append(event)
+            signal.raise_signal(signal.SIGINT)
+        elif isinstance(event, Stopping) and len(sent) == 1:
+            sent.append(event)
+            signal.raise_signal(signal.SIGINT)  # while the last looks are due
+
+    try:
+        result = run_apply(emulator, plan, state, listener=interrupt_twice, parallelism=1)
+    except KeyboardInterrupt:
+        pytest.fail("the second Ctrl-C escaped apply: the report would say nothing was done")
+
+    assert len(sent) == 2 and result.interrupted and not result.ok
+    assert len(result.items) == len(plan.changes)  # every change accounted for
+    created = [i for i in result.items if i.change == "create" and i.outcome == "created"]
+    assert created and all(i.status == "creating" for i in created)
 
 
 def test_a_bug_in_a_worker_stops_apply_and_is_raised(emulator, specs: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.emulator import Emulator, FaultConfig
-from reconciler.statestore import StateStore
+from reconciler.statestore import Journal, StateStore
 from tests.planning import BENGALURU, SECRET, SPEC, edit_legend_by_hand, write_spec
 
 TYPO = "aois: [{aoi: {name: Pune-East}, visualizations: [{index: NVDI}]}]\n"
@@ -327,8 +328,51 @@ def test_a_failed_apply_reports_when_it_started(world: Emulator, project: Path) 
     report = json.loads((project / "report.json").read_text())
     assert report["ok"] is False and report["error"]["kind"] == "too-many-changes"
     assert "--max-changes 0" in report["error"]["message"]
+    assert report["api_url"] == world.url  # the plan was shown: it is known
     assert dt.datetime.fromisoformat(report["started_at"]) >= before
     assert report["started_at"] <= report["finished_at"]
+
+
+def test_a_saved_plan_that_did_not_arrive_is_a_plan_file_error(
+    world: Emulator, project: Path
+) -> None:
+    missing = run(world, "apply", "reviewed/plan.json", "--yes", "--report", "r.json")
+    assert missing.exit_code == 1 and "no such saved plan" in missing.output
+    report = json.loads((project / "r.json").read_text())
+    assert report["error"]["kind"] == "plan-file" and report["items"] == []
+
+
+def test_a_report_path_that_cannot_be_written_is_refused_before_any_change(
+    world: Emulator, project: Path
+) -> None:
+    (project / "afile").write_text("")
+    for path, expected in (("afile/r.json", "afile is a file"), (".", "is a directory")):
+        refused = run(world, "apply", "--yes", "--report", path)
+        assert refused.exit_code == 1 and expected in refused.output
+    assert run(world, "plan", "--detailed-exitcode").exit_code == 2  # nothing was applied
+
+
+def test_a_full_disk_during_apply_stops_it_and_the_report_says_what_was_done(
+    world: Emulator, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The state journal on a full device: every record fails to be written (ENOSPC).
+    full = os.open("/dev/full", os.O_WRONLY)
+    monkeypatch.setattr(Journal, "_open", lambda journal: full)
+    try:
+        result = run(world, "apply", "--yes", "--parallelism", "1", "--report", "r.json")
+    finally:
+        os.close(full)
+    assert result.exit_code == 1
+    assert "No space left on device" in result.output and "Traceback" not in result.output
+    report = json.loads((project / "r.json").read_text())
+    assert report["error"] is None and report["ok"] is False
+    assert "No space left on device" in report["state_error"]
+    assert report["stop_reason"] == "stopped: the state could not be written"
+    done, *rest = report["items"]  # the first change happened: said so, and nothing after it
+    assert done["outcome"] in ("created", "rolled back")
+    assert "the state could not record it" in done["message"]
+    assert rest and {i["outcome"] for i in rest} == {"skipped"}
+    assert "Apply stopped early" in result.output  # the summary is printed too
 
 
 def test_an_empty_saved_plan_applies_after_an_unrelated_spec_edit(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -34,7 +35,7 @@ from reconciler.engine import (
     is_plan_file,
     write_report,
 )
-from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.errors import ApplyError, ConfigError, ReconcilerError
 from reconciler.options import (
     api_options,
     color_option,
@@ -169,39 +170,63 @@ def apply(
         if not yes:
             _ask(the_plan)
 
+    if report is not None:
+        _check_report_path(report)
+
+    def outcome(**fields: Any) -> ApplyResult:
+        api_url = shown[0].api_url if shown else ""
+        return ApplyResult(api_url, started_at=started, finished_at=now(), **fields)
+
+    def save_report(result: ApplyResult, error: ReconcilerError | str | None = None) -> bool:
+        """Write the report; False (said on stderr) when it cannot be written."""
+        if report is None:
+            return True
+        try:
+            write_report(report, result, error)
+        except ReconcilerError as exc:
+            secho(f"Error: {clean_lines(str(exc))}", fg="red", err=True)
+            return False
+        return True
+
     try:
         result = Engine(settings, listener=reporter).apply(
             paths, options, show=show, confirm=confirm
         )
     except ReconcilerError as exc:
-        if report is not None:
-            write_report(report, None, exc, started_at=started)
+        save_report(outcome(), exc)
         raise
     except KeyboardInterrupt as exc:  # before any change started (planning, the lock)
-        if report is not None:
-            reason = interrupt_message(exc)
-            nothing = ApplyResult(
-                shown[0].api_url if shown else "",
-                started_at=started,
-                finished_at=now(),
-                interrupted=True,
-                stop_reason=reason,
-            )
-            write_report(report, nothing, f"{reason} before any change started")
+        reason = interrupt_message(exc)
+        save_report(
+            outcome(interrupted=True, stop_reason=reason), f"{reason} before any change started"
+        )
         raise
     finally:
         reporter.clear()
-    if report is not None:
-        # Nothing to change is an outcome too: CI reads the report either way.
-        api_url = shown[0].api_url if shown else ""
-        write_report(report, result or ApplyResult(api_url, started_at=started, finished_at=now()))
+    if result is not None:
+        print_summary(result)
+    # Nothing to change is an outcome too: CI reads the report either way. Written after the
+    # summary, so a report that cannot be written does not hide what apply did.
+    reported = save_report(result or outcome())
     if result is None:
+        if not reported:
+            sys.exit(1)
         return
-    print_summary(result)
     if result.state_error:
         secho(f"Error: {clean_lines(result.state_error)}", fg="red", err=True)
         sys.exit(1)
     if result.interrupted:
         sys.exit(interrupt_exit_code())
-    if not result.ok:
+    if not result.ok or not reported:
         sys.exit(1)
+
+
+def _check_report_path(path: Path) -> None:
+    """Refuse a --report path that can never be written, before anything is changed."""
+    if path.is_dir():
+        raise ConfigError(f"--report {path} is a directory; name a file, e.g. report.json")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--report {path}: {parent} is a file, not a directory")
+            return
