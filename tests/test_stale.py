@@ -142,7 +142,11 @@ def test_apply_refuses_a_plan_whose_aoi_is_no_longer_declared(make_emulator, tmp
     from reconciler.cli import cli
 
     world = make_emulator()
-    env = {"PIXXEL_API_KEY": "test-key", "PIXXEL_API_URL": world.url}
+    env = {
+        "PIXXEL_API_KEY": "test-key",
+        "PIXXEL_API_URL": world.url,
+        "RECONCILER_STATE": str(tmp_path / "state.json"),  # never the checkout's own
+    }
     write_spec(
         tmp_path / "specs",
         "aois:\n  - aoi: {name: Pune-East}\n    visualizations: [{index: NDVI}]\n"
@@ -181,7 +185,11 @@ def test_new_imagery_stales_only_declarations_over_a_policy(
     from reconciler.cli import cli
 
     world = make_emulator()
-    env = {"PIXXEL_API_KEY": "test-key", "PIXXEL_API_URL": world.url}
+    env = {
+        "PIXXEL_API_KEY": "test-key",
+        "PIXXEL_API_URL": world.url,
+        "RECONCILER_STATE": str(tmp_path / "state.json"),  # never the checkout's own
+    }
     runner = CliRunner()
 
     def plan(name: str, spec: str) -> str:
