@@ -46,7 +46,7 @@ from reconciler.options import api_options, state_option
 @api_options
 @handle_errors
 def validate(paths: tuple[str, ...], output_format: str, online: bool, settings: Settings) -> None:
-    """Check spec files without talking to the API.
+    """Check spec files (offline; with --online also against the API).
 
     PATHS are spec files or directories (searched recursively for *.yaml and *.yml; hidden
     ones are skipped); the default is specs/. Every problem in every file is reported at
