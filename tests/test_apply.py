@@ -389,54 +389,33 @@ def test_a_new_visualization_that_vanishes_while_waited_for_is_a_failure(
     assert result.counts()["rolled back"] == 2  # the rest went ahead
 
 
+@pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
 def test_ctrl_c_while_waiting_reports_every_change(
-    make_emulator, specs: Path, tmp_path: Path
-) -> None:
-    emulator = make_emulator(creation_delay=5)
-    state = tmp_path / "state.json"
-    plan = make_plan(emulator, specs, state)
-
-    sent: list[Event] = []
-
-    def interrupt(event: Event) -> None:
-        if isinstance(event, Waiting) and not sent:  # once: a second Ctrl-C stops the last look
-            sent.append(event)
-            signal.raise_signal(signal.SIGINT)  # from a worker: the main thread gets it
-
-    result = run_apply(emulator, plan, state, listener=interrupt, parallelism=1)
-
-    assert result.interrupted and not result.ok
-    assert len(result.items) == len(plan.changes)  # every change accounted for
-    created = [i for i in result.items if i.change == "create" and i.outcome == "created"]
-    assert created and all(i.status == "creating" for i in created)
-    assert all("interrupted (Ctrl-C) before it was ready" in i.message for i in created)
-
-
-def test_a_second_ctrl_c_skips_the_last_looks_and_still_reports_every_change(
-    make_emulator, specs: Path, tmp_path: Path
+    make_emulator, specs: Path, tmp_path: Path, presses: int
 ) -> None:
     emulator = make_emulator(creation_delay=30)
     state = tmp_path / "state.json"
     plan = make_plan(emulator, specs, state)
     sent: list[Event] = []
 
-    def interrupt_twice(event: Event) -> None:
+    def interrupt(event: Event) -> None:
         if isinstance(event, Waiting) and not sent:
             sent.append(event)
-            signal.raise_signal(signal.SIGINT)
-        elif isinstance(event, Stopping) and len(sent) == 1:
+            signal.raise_signal(signal.SIGINT)  # from a worker: the main thread gets it
+        elif isinstance(event, Stopping) and len(sent) < presses:
             sent.append(event)
-            signal.raise_signal(signal.SIGINT)  # while the last looks are due
+            signal.raise_signal(signal.SIGINT)  # again, while the last looks are due
 
     try:
-        result = run_apply(emulator, plan, state, listener=interrupt_twice, parallelism=1)
+        result = run_apply(emulator, plan, state, listener=interrupt, parallelism=1)
     except KeyboardInterrupt:
-        pytest.fail("the second Ctrl-C escaped apply: the report would say nothing was done")
+        pytest.fail("a Ctrl-C escaped apply: the report would say nothing was done")
 
-    assert len(sent) == 2 and result.interrupted and not result.ok
+    assert len(sent) == presses and result.interrupted and not result.ok
     assert len(result.items) == len(plan.changes)  # every change accounted for
     created = [i for i in result.items if i.change == "create" and i.outcome == "created"]
     assert created and all(i.status == "creating" for i in created)
+    assert all("interrupted (Ctrl-C) before it was ready" in i.message for i in created)
 
 
 def test_a_bug_in_a_worker_stops_apply_and_is_raised(emulator, specs: Path, tmp_path: Path) -> None:
