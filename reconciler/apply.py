@@ -203,6 +203,18 @@ class Applier:
         # The updated_at each visualization had before our next PATCH (see StateStore).
         self._known_updated_at: dict[str, str] = {}
         self._state_error = ""  # the first failure to write a record (see _kept)
+        # Stop signals not yet handled (``signal``); handled by the scheduling loop only.
+        self._signals: list[str] = []
+        self._wake: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    def signal(self, reason: str) -> None:
+        """A stop signal (Ctrl-C, SIGTERM, SIGHUP): safe to call from a signal handler.
+
+        Only noted here, and handled by the loop: the first stops apply cleanly, a second
+        one also gives up the last looks and cuts requests in flight.
+        """
+        self._signals.append(reason)
+        self._wake.put(None)
 
     def request_stop(self, reason: str) -> None:
         """Start no new work; requests in flight finish (they are bounded by timeouts)."""
@@ -264,12 +276,12 @@ class Applier:
         due: list[tuple[float, int, _AoiWork]] = []  # AOIs to poll, by time
         order = itertools.count()  # ties in ``due`` keep their order
         running: set[Future[_AoiWork]] = set()
-        wake: queue.SimpleQueue[object] = queue.SimpleQueue()
+        wake = self._wake
         error: BaseException | None = None
-        # Ctrl-C, SIGTERM, SIGHUP (the CLI turns them into a KeyboardInterrupt naming the
-        # signal), handled at the top of the loop: the handler below only notes one, so the
-        # next one cannot cut it half-way.
-        signals: list[str] = []
+        # Stop signals reach ``signal`` (the CLI delivers them there) or, where nothing
+        # delivers them, arrive as a KeyboardInterrupt that the handler below only notes:
+        # either way they are handled here, at the top of the loop, never half-way.
+        signals = self._signals
         with ThreadPoolExecutor(self._parallelism, thread_name_prefix="apply") as executor:
             while starts or due or running or signals:
                 try:
@@ -313,17 +325,20 @@ class Applier:
     ) -> None:
         """The first signal stops apply cleanly; a second one also drops the last looks.
 
-        After a second one, what waits ends as stopped and only requests in flight (bounded
-        by their timeouts) are waited for: the report still tells every change.
+        After a second one, what waits ends as stopped and requests in flight are cut: the
+        report still tells every change.
         """
         if not result.interrupted:
-            result.interrupted = True
             self.request_stop(reason)
+            result.interrupted = True
             self._listener(Stopping(self._stop_reason))
             return
+        self.request_stop(reason)  # in case the first was cut short before it stopped
         for _, _, aoi in due:
             self._abandon(aoi)
         due.clear()
+        # Requests in flight end now (as failed or stopped) instead of at their timeouts.
+        self._client.set_run_deadline(time.monotonic(), f"{reason} again")
 
     # --- per AOI ---------------------------------------------------------------------------
 

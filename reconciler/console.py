@@ -90,13 +90,16 @@ def stop_on_signals() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if shield.active():
-            # Saving the state and releasing the lock: cutting that short would leave the
-            # lock behind and the report wrong, so finish first.
+            # Saving the state, releasing the lock, reporting: cutting that short would leave
+            # the lock behind and the report wrong, so finish first.
             shield.note(name)
-            log.warning(
-                "%s received while saving the state and releasing the lock: finishing that first",
-                name,
-            )
+            log.warning("%s received while finishing: saving and reporting first", name)
+            return
+        stop = shield.sink()
+        if stop is not None:  # making changes: stop them cleanly, raise nothing
+            if not _stopped_by:
+                _stopped_by.append(signum)
+            stop("interrupted (Ctrl-C)" if signum == signal.SIGINT else f"stopped by {name}")
             return
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
@@ -265,7 +268,9 @@ def print_summary(result: ApplyResult) -> None:
             secho(f"  failed: {clean(what)}", fg="red", err=True)
     headline = "Apply complete"
     if result.interrupted:
-        headline = f"Apply interrupted ({_stop_reason()})"
+        # What apply itself says stopped it: the first of several signals.
+        reason = result.stop_reason or _stop_reason()
+        headline = f"Apply interrupted ({'Ctrl-C' if reason == 'interrupted (Ctrl-C)' else reason})"
     if result.stopped_early:
         headline = f"Apply stopped early ({result.stop_reason or '--fail-fast'})"
     echo(

@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler import selectors
+from reconciler import selectors, shield
 from reconciler.apitypes import Aoi
 from reconciler.apply import Applier, ApplyResult
 from reconciler.atomicfile import write_atomically
@@ -155,7 +155,9 @@ def is_plan_file(paths: Sequence[str]) -> bool:
         return False
     path = Path(paths[0])
     suffix = path.suffix.lower()
-    return suffix == ".json" or (path.is_file() and suffix not in (".yaml", ".yml"))
+    if not path.exists():
+        return suffix == ".json"
+    return path.is_file() and suffix not in (".yaml", ".yml")
 
 
 def load_plan_file(path: Path) -> Plan:
@@ -374,12 +376,20 @@ class Engine:
         *,
         show: Callable[[Plan], None] = lambda plan: None,
         confirm: Callable[[Plan], None] = lambda plan: None,
+        hold: ExitStack | None = None,
     ) -> ApplyResult | None:
         """Plan (or load and re-check a saved plan), then carry it out under the state lock.
 
         ``paths`` are spec paths, or one saved plan file. ``show`` sees the plan about to be
         applied; ``confirm`` may raise to refuse it. Returns None when there was nothing to do.
+
+        While changes are made, stop signals stop them cleanly (``shield.delivering``); from
+        the moment they end, signals are only noted (``shielded``) until ``hold`` is closed,
+        so the caller can print and report what was done before a signal may interrupt.
         """
+        if hold is None:  # nothing to report after: the shield ends with this call
+            with ExitStack() as own:
+                return self.apply(paths, options, show=show, confirm=confirm, hold=own)
         saved = load_plan_file(Path(paths[0])) if is_plan_file(paths) else None
         if saved is not None and options.targets:
             raise ConfigError("--target applies to planning; a saved plan already has its targets")
@@ -389,7 +399,7 @@ class Engine:
             done: list[ApplyResult] = []
             try:
                 return self._apply_locked(
-                    conn, saved, specs, spec_paths, options, show, confirm, done
+                    conn, saved, specs, spec_paths, options, show, confirm, done, hold
                 )
             except StateError as exc:
                 if not done:
@@ -409,9 +419,10 @@ class Engine:
         show: Callable[[Plan], None],
         confirm: Callable[[Plan], None],
         done: list[ApplyResult],
+        hold: ExitStack,
     ) -> ApplyResult | None:
         """``apply`` under the state lock; the result goes into ``done`` as soon as it exists."""
-        with ExitStack() as cleanup, self._locked(conn.store):
+        with self._locked(conn.store):
             if saved is None:  # the lock above has just (re)loaded the state
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
@@ -434,10 +445,13 @@ class Engine:
             )
             # Someone broke our lock: stop, rather than keep changing what another apply owns.
             conn.store.on_lock_lost = applier.request_stop
-            with self._stop_at_deadline(applier):
-                result = applier.apply(plan)
-            # From here on only cleanup is left: a stop signal must not cut it short.
-            cleanup.enter_context(shielded())
+            with self._stop_at_deadline(applier), shield.delivering(applier.signal):
+                try:
+                    result = applier.apply(plan)
+                finally:
+                    # From here on only cleanup and reporting are left: a stop signal must
+                    # not cut them short. Entered before signals stop being delivered.
+                    hold.enter_context(shielded())
             done.append(result)
             _remember_selectors(conn.store, plan)
             return result

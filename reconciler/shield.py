@@ -12,17 +12,23 @@ signal handlers ask ``active()`` and, while it is true, only note the signal (``
 
 Nesting is allowed. The state is per process: signal handlers run in the main thread, and
 only the main thread's cleanup needs shielding.
+
+While changes are being made, a signal must stop them cleanly, but an exception raised
+wherever the main thread is could cut the bookkeeping of what was done. Code that can stop
+on request runs inside ``delivering(stop)``: the handlers then call ``stop(reason)`` instead
+of raising (``sink()``). Shielding wins over delivering.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 _mutex = threading.Lock()
 _depth = 0
 _noted: list[str] = []
+_sinks: list[Callable[[str], None]] = []
 
 
 @contextlib.contextmanager
@@ -55,3 +61,21 @@ def noted() -> list[str]:
         names = list(_noted)
         _noted.clear()
         return names
+
+
+@contextlib.contextmanager
+def delivering(stop: Callable[[str], None]) -> Iterator[None]:
+    """Within the block, stop signals call ``stop(reason)`` instead of interrupting."""
+    with _mutex:
+        _sinks.append(stop)
+    try:
+        yield
+    finally:
+        with _mutex:
+            _sinks.remove(stop)
+
+
+def sink() -> Callable[[str], None] | None:
+    """Where a stop signal goes instead of interrupting, if anywhere (the innermost)."""
+    with _mutex:
+        return _sinks[-1] if _sinks else None

@@ -101,13 +101,20 @@ class Journal:
 
     def _append(self, line: dict[str, Any]) -> None:
         data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        fd: int | None = None
+        size = 0
         try:
             fd = self._open()
+            size = os.fstat(fd).st_size
             # One write() of a whole line on an O_APPEND descriptor: a crash leaves the line
             # whole or cut short at its end, never interleaved with another.
             if os.write(fd, data) != len(data):
                 raise OSError(0, "short write")
         except OSError as exc:
+            if fd is not None:
+                # A line cut short by a full disk would glue onto the next one written.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
             raise StateError(f"cannot write the state journal {self.path}: {_reason(exc)}") from exc
         self._unsynced = True
 

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.emulator import Emulator, FaultConfig
+from reconciler.engine import is_plan_file
 from reconciler.statestore import Journal, StateStore
 from tests.planning import BENGALURU, SECRET, SPEC, edit_legend_by_hand, write_spec
 
@@ -340,6 +341,8 @@ def test_a_saved_plan_that_did_not_arrive_is_a_plan_file_error(
     assert missing.exit_code == 1 and "no such saved plan" in missing.output
     report = json.loads((project / "r.json").read_text())
     assert report["error"]["kind"] == "plan-file" and report["items"] == []
+    (project / "specs.json").mkdir()  # a spec directory with an odd name is still one
+    assert not is_plan_file([str(project / "specs.json")])
 
 
 def test_a_report_path_that_cannot_be_written_is_refused_before_any_change(

@@ -114,6 +114,35 @@ def _wait_for_requests(world: Emulator, child: Reconciler) -> None:
 
 
 @pytest.mark.slow
+def test_a_flood_of_signals_during_and_after_changes_still_reports_every_change(
+    make_emulator: Callable[..., Emulator], project: Path
+) -> None:
+    # CI cancels with SIGINT, then SIGTERM; an impatient user presses Ctrl-C again and again.
+    # However many arrive, wherever they land, the report tells every change.
+    world = make_emulator(api_keys=(SECRET,), creation_delay=3.0)
+    apply = Reconciler(project, _env(world), "apply", "--yes", "--report", "report.json")
+    apply.wait_for("rolled back: NDVI on Bengaluru-North")  # a change is made
+    deadline = time.monotonic() + 30
+    sent = 0
+    while apply.proc.poll() is None and time.monotonic() < deadline:
+        apply.proc.send_signal(signal.SIGINT if sent % 2 == 0 else signal.SIGTERM)
+        sent += 1
+        time.sleep(0.005)
+    returncode, out, err = apply.finish()
+
+    # The first signal names the status; one that lands after the command ended and gave
+    # the signals back ends the process as that signal does (a shell shows 130 or 143).
+    assert sent >= 2 and returncode in (130, -signal.SIGINT, -signal.SIGTERM), out + err
+    assert "Traceback" not in out + err and "Apply interrupted (Ctrl-C)" in out
+    report = json.loads((project / "report.json").read_text())
+    assert report["error"] is None and report["interrupted"] is True
+    assert report["stop_reason"] == "interrupted (Ctrl-C)"
+    assert len(report["items"]) == 3  # every change of SPEC, however it ended
+    assert report["summary"]["rolled back"] == 1
+    assert not (project / ".reconciler" / "state.json.lock").exists()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_a_signal_during_apply_stops_cleanly_and_the_next_apply_converges(
     make_emulator: Callable[..., Emulator], project: Path, signum: int, code: int

@@ -180,7 +180,7 @@ def test_signals_during_the_final_save_and_release_do_not_cut_them_short(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "noted: ['SIGTERM', 'SIGTERM']" in done.stdout
-    assert "SIGTERM received while saving the state and releasing the lock" in done.stderr
+    assert "SIGTERM received while finishing: saving and reporting first" in done.stderr
     fs = own_s3.fs()
     saved = json.loads(fs.cat_file(f"{own_s3.bucket}/reconciler/state.json"))  # type: ignore[attr-defined]
     assert "v1" in saved["visualizations"]

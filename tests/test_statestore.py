@@ -49,6 +49,42 @@ def test_records_go_to_the_journal_and_a_flush_folds_them_into_the_file(tmp_path
     assert not store.journal_path.exists()
 
 
+_FULL_DISK = textwrap.dedent(
+    """
+    import resource, sys
+    from reconciler.errors import StateError
+    from reconciler.statestore import StateStore
+
+    store = StateStore(sys.argv[1])
+    store.record_fresh("v0", aoi_id="a1", legends={}, updated_at="t")
+    size = store.journal_path.stat().st_size
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 10, hard))  # room for a part of a line
+    try:
+        store.record_fresh("v1", aoi_id="a1", legends={}, updated_at="t")
+    except StateError as exc:
+        print("failed:", exc)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # the disk has room again
+    store.record_fresh("v2", aoi_id="a1", legends={}, updated_at="t")
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_line_cut_short_by_a_full_disk_does_not_damage_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / ".reconciler" / "state.json"
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "failed: cannot write the state journal" in done.stdout
+    # The next run reads every whole record: v1's cut line was taken back, v2 is whole.
+    assert set(StateStore(path).load().visualizations) == {"v0", "v2"}
+
+
 def test_selector_matches_are_journaled_and_replace_the_earlier_ones(tmp_path: Path) -> None:
     store = _store(tmp_path)
     a = {"a.yaml": {"names: A*": {"a1": "A-1"}}}

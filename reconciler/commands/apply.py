@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -188,28 +189,37 @@ def apply(
             return False
         return True
 
-    try:
-        result = Engine(settings, listener=reporter).apply(
-            paths, options, show=show, confirm=confirm
-        )
-    except ReconcilerError as exc:
-        save_report(outcome(), exc)
-        raise
-    except KeyboardInterrupt as exc:  # before any change started (planning, the lock)
-        reason = interrupt_message(exc)
-        save_report(
-            outcome(interrupted=True, stop_reason=reason), f"{reason} before any change started"
-        )
-        raise
-    finally:
-        reporter.clear()
-    if result is not None:
-        print_summary(result)
-    # Nothing to change is an outcome too: CI reads the report either way. Written after the
-    # summary, so a report that cannot be written does not hide what apply did.
-    reported = save_report(result or outcome())
+    # From the moment changes end, the engine shields from stop signals until ``held``
+    # closes: what was done is printed and reported before a signal may interrupt.
+    with ExitStack() as held:
+        try:
+            result = Engine(settings, listener=reporter).apply(
+                paths, options, show=show, confirm=confirm, hold=held
+            )
+        except ReconcilerError as exc:
+            save_report(outcome(), exc)
+            raise
+        except KeyboardInterrupt as exc:  # before any change started (planning, the lock)
+            reason = interrupt_message(exc)
+            save_report(
+                outcome(interrupted=True, stop_reason=reason),
+                f"{reason} before any change started",
+            )
+            raise
+        finally:
+            reporter.clear()
+        printed = True
+        try:
+            if result is not None:
+                print_summary(result)
+        except OSError:  # stdout gone (a closed pipe, a full disk): the report still says
+            printed = False
+        finally:
+            # Nothing to change is an outcome too: CI reads the report either way. Written
+            # after the summary, so a report that cannot be written does not hide it.
+            reported = save_report(result or outcome())
     if result is None:
-        if not reported:
+        if not reported or not printed:
             sys.exit(1)
         return
     if result.state_error:
@@ -217,7 +227,7 @@ def apply(
         sys.exit(1)
     if result.interrupted:
         sys.exit(interrupt_exit_code())
-    if not result.ok or not reported:
+    if not result.ok or not reported or not printed:
         sys.exit(1)
 
 
