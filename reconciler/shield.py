@@ -25,7 +25,8 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 
-_mutex = threading.Lock()
+# Reentrant: a signal handler runs in the main thread, maybe while it holds this very lock.
+_mutex = threading.RLock()
 _depth = 0
 _noted: list[str] = []
 _sinks: list[Callable[[str], None]] = []
