@@ -132,14 +132,25 @@ class RequestBounds:
         self.max_body_bytes = max_body_bytes
         self._run_deadline: float | None = None
         self._run_reason = ""
+        self._active: set[Call] = set()  # calls in flight (eq=False: by identity)
+        self._active_lock = threading.Lock()
 
     def set_run_deadline(self, at: float | None, reason: str = "") -> None:
         """No call may run past ``at`` (``time.monotonic()``); ``reason`` says why, in errors.
 
-        Calls in flight are cut when it passes; later calls fail at once with ``reason``.
+        Calls in flight are cut when it passes, also those that started before it was set;
+        later calls fail at once with ``reason``.
         """
         self._run_deadline = at
         self._run_reason = reason or "the run's time is up"
+        if at is None:
+            return
+        with self._active_lock:
+            earlier = [call for call in self._active if at < call.deadline]
+            for call in earlier:
+                call.deadline, call.run_reason = at, self._run_reason
+        if earlier:
+            _WATCHDOG.reschedule()
 
     @contextlib.contextmanager
     def call(self, method: str, shown: str) -> Iterator[Call]:
@@ -154,9 +165,13 @@ class RequestBounds:
         call = Call(method, shown, now, deadline, run_reason)
         previous = current_call()
         _local.call = call
+        with self._active_lock:
+            self._active.add(call)
         try:
             yield call
         finally:
+            with self._active_lock:
+                self._active.discard(call)
             _local.call = previous
             _WATCHDOG.disarm(call)
 
@@ -192,6 +207,12 @@ class _Watchdog:
             if call.deadline < self._wakes_at:
                 self._wakes_at = call.deadline
                 self._cond.notify()
+
+    def reschedule(self) -> None:
+        """Look again at once: an armed call's deadline moved earlier."""
+        with self._cond:
+            self._wakes_at = -math.inf
+            self._cond.notify()
 
     def disarm(self, call: Call) -> None:
         with self._cond:

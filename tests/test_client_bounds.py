@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -107,6 +108,18 @@ def test_the_run_deadline_cuts_calls_in_flight_and_refuses_new_ones(
         "GET /v0/indices?offset=0&limit=100 not sent: the run's --timeout (0.5 s) is up."
     )
     assert elapsed < 0.1
+
+
+def test_a_run_deadline_set_during_a_call_cuts_that_call_too(server: HostileServer) -> None:
+    # A second Ctrl-C sets the run's deadline to now while requests are in flight.
+    server.replies = [Reply([60.0])]
+    with client(server, deadline=30.0) as api:
+        cut = threading.Timer(0.3, api.set_run_deadline, (time.monotonic(), "interrupted again"))
+        cut.start()
+        error, elapsed, _ = outcome(api.list_indices)
+        cut.join()
+    assert isinstance(error, DeadlineError) and elapsed < 2, elapsed
+    assert "interrupted again" in str(error)
 
 
 # --- size and shape ------------------------------------------------------------------------------
