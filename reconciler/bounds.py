@@ -38,7 +38,13 @@ from urllib3.exceptions import DecodeError, HTTPError, ReadTimeoutError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.poolmanager import pool_classes_by_scheme as _DEFAULT_POOL_CLASSES
 
-from reconciler.errors import ConfigError, DeadlineError, InvalidResponseError, TransportError
+from reconciler.errors import (
+    ConfigError,
+    DeadlineError,
+    InvalidResponseError,
+    RunDeadlineError,
+    TransportError,
+)
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -93,14 +99,11 @@ class Call:
 
     def deadline_error(self, attempts: int | None) -> DeadlineError:
         """The ``DeadlineError`` for this call, saying which deadline ran out."""
+        message = f"{self.method} {self.shown} failed {self.over(attempts)}: "
         if self.run_reason is not None:
-            why = self.run_reason
-        else:
-            why = f"no complete answer within its {self.deadline - self.started:g} s deadline"
-        return DeadlineError(
-            f"{self.method} {self.shown} failed {self.over(attempts)}: {why}.",
-            method=self.method,
-        )
+            return RunDeadlineError(message + f"{self.run_reason}.", method=self.method)
+        why = f"no complete answer within its {self.deadline - self.started:g} s deadline"
+        return DeadlineError(message + f"{why}.", method=self.method)
 
 
 _local = threading.local()
@@ -161,7 +164,7 @@ class RequestBounds:
         if run_deadline is not None and run_deadline <= deadline:
             deadline, run_reason = run_deadline, self._run_reason
             if run_deadline <= now:
-                raise DeadlineError(f"{method} {shown} not sent: {run_reason}.", method=method)
+                raise RunDeadlineError(f"{method} {shown} not sent: {run_reason}.", method=method)
         call = Call(method, shown, now, deadline, run_reason)
         previous = current_call()
         _local.call = call

@@ -32,9 +32,11 @@ from reconciler.client import PixxelClient
 from reconciler.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
 from reconciler.errors import (
     ConfigError,
+    LockWaitTimeoutError,
     PlanFileError,
     ReconcilerError,
     ResolutionError,
+    RunDeadlineError,
     StalePlanError,
     StateError,
     StateLockedError,
@@ -182,6 +184,8 @@ def write_file(path: Path, text: str) -> None:
 
 #: Refusals a pipeline acts on, told apart from the coarse kinds of ``failure_kind``.
 _REFUSALS: tuple[tuple[type[ReconcilerError], str], ...] = (
+    (RunDeadlineError, "timeout"),
+    (LockWaitTimeoutError, "timeout"),
     (StalePlanError, "stale-plan"),
     (StateLockedError, "locked"),
     (TooManyChangesError, "too-many-changes"),

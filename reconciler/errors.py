@@ -127,6 +127,10 @@ class DeadlineError(TransportError):
     """No complete answer within the request's deadline, or the run's ``--timeout`` is up."""
 
 
+class RunDeadlineError(DeadlineError):
+    """The run's deadline (``--timeout``), not the request's own, ended or refused a call."""
+
+
 class InvalidResponseError(ApiError):
     """An answer we cannot use: not JSON, nested or sized beyond bounds, or of the wrong shape.
 
@@ -180,6 +184,10 @@ class StateLockedError(StateError):
     def __init__(self, message: str, *, holder: Holder | None = None) -> None:
         self.holder = holder
         super().__init__(message)
+
+
+class LockWaitTimeoutError(StateLockedError):
+    """The wait for the state lock reached the run's deadline (``--timeout``)."""
 
 
 class StaleLockError(StateLockedError):

@@ -43,7 +43,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler.errors import StaleLockError, StateError, StateLockedError
+from reconciler.errors import LockWaitTimeoutError, StaleLockError, StateError, StateLockedError
 from reconciler.remotefs import display_url, is_storage_error, remote_error
 
 _fcntl: ModuleType | None
@@ -241,7 +241,7 @@ class StateLock(abc.ABC):
                     # It did wait: the advice to wait with --lock-timeout no longer fits.
                     held = str(exc).removesuffix(_WAIT_ADVICE)
                     if bound:
-                        raise StateLockedError(
+                        raise LockWaitTimeoutError(
                             f"{held} Gave up waiting for it: {bound} (it bounds the wait for "
                             "the lock too)."
                         ) from None

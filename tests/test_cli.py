@@ -72,8 +72,9 @@ def test_plan_errors_exit_1_with_the_spec_position(world: Emulator, project: Pat
 def test_apply_then_plan_is_empty_and_the_report_says_what_happened(
     world: Emulator, project: Path
 ) -> None:
-    refused = run(world, "apply")  # CliRunner's stdin is not a terminal
+    refused = run(world, "apply", "--report", "refused.json")  # stdin is not a terminal here
     assert refused.exit_code == 1 and "--yes" in refused.output
+    assert json.loads((project / "refused.json").read_text())["error"]["kind"] == "config"
 
     applied = run(world, "apply", "--yes", "--report", "report.json")
     assert applied.exit_code == 0, applied.output
@@ -115,6 +116,12 @@ def test_plan_stops_at_its_timeout_with_a_clear_error(make_emulator, project: Pa
     assert time.monotonic() - started < 2.5
     assert result.exit_code == 1
     assert "--timeout of 0.5 s reached." in result.output and "Traceback" not in result.output
+
+    # The same cut in apply's planning: the report says it was the timeout, not the API.
+    cut = run(slow, "apply", "--yes", "--timeout", "0.5", "--report", "r.json")
+    assert cut.exit_code == 1
+    report = json.loads((project / "r.json").read_text())
+    assert report["error"]["kind"] == "timeout" and report["items"] == []
 
 
 def test_apply_asks_on_a_terminal_and_takes_only_yes(

@@ -17,7 +17,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.engine import Engine, Settings
-from reconciler.errors import StaleLockError, StateError, StateLockedError
+from reconciler.errors import (
+    LockWaitTimeoutError,
+    StaleLockError,
+    StateError,
+    StateLockedError,
+)
 from reconciler.lock import LOCK_GRACE_SECONDS, STALE_AFTER_SECONDS, FileLock, _command_line
 
 LABEL = ".reconciler/state.json"
@@ -368,6 +373,7 @@ def test_timeout_bounds_the_wait_for_the_lock(tmp_path: Path) -> None:
         ) as info:
             engine.state_rm(["viz-1"])
         assert "retry with --lock-timeout" not in str(info.value)  # it did wait
+        assert isinstance(info.value, LockWaitTimeoutError)  # reported as kind "timeout"
         assert time.monotonic() - started < 30  # not the 60 s of --lock-timeout
     finally:
         proc.communicate("\n", timeout=30)

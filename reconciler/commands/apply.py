@@ -74,7 +74,7 @@ def _confirm(yes: bool) -> None:
     if yes:
         return
     if not _isatty(sys.stdin):
-        raise ApplyError(
+        raise ConfigError(
             "refusing to apply without confirmation: stdin is not a terminal. "
             "Review the plan above, then run again with --yes."
         )
