@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.emulator import Emulator
+from reconciler.emulator import Emulator, FaultConfig
 from tests.ci_runners import FakeGitLab, JobResult, WorkflowRunner
 from tests.planning import SPEC, edit_legend_by_hand, write_spec
 
@@ -337,6 +337,41 @@ def test_github_workflow_never_drops_a_merge_whose_apply_was_superseded(
     lone = runner.run_job("apply", _github_context(base, "push", 205, "mmm5"))
     assert lone.status == "success", lone.log
     assert "::warning title=reconciler::no reviewed plan for this commit" in lone.log
+
+
+_STOPPED_APPLY = """#!/bin/sh
+# The reviewed plan's apply, stopped by a SIGTERM (a cancelled job) one second in.
+if [ "$1" = apply ] && [ "$2" = reviewed/plan.json ]; then
+  "$REAL_RECONCILER" "$@" &
+  pid=$!
+  sleep 1
+  kill -TERM "$pid"
+  wait "$pid"
+  exit $?
+fi
+exec "$REAL_RECONCILER" "$@"
+"""
+
+
+def test_github_apply_job_ends_when_its_apply_is_stopped_by_a_signal(
+    github: tuple[WorkflowRunner, dict[str, Any]], world: Emulator, tmp_path: Path
+) -> None:
+    """A SIGTERM ends the job: it is not a refused plan, so main is not applied after it."""
+    runner, base = github
+    assert _pull_request(runner, base, 7, 101, "aaa1").status == "success"
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "reconciler").write_text(_STOPPED_APPLY)
+    (shim / "reconciler").chmod(0o755)
+    path = f"{shim}:{runner.base_env['PATH']}"
+    runner.base_env = {**runner.base_env, "PATH": path, "REAL_RECONCILER": f"{BIN}/reconciler"}
+    world.faults = FaultConfig(latency_ms=3000)  # still checking the plan when the signal comes
+    stopped = _merge(runner, base, 7, "aaa1", "mmm1", 201)
+    world.faults = FaultConfig()
+    assert stopped.status == "failure", stopped.log
+    assert "stopped by SIGTERM" in stopped.log
+    assert "applying main as it is" not in stopped.log
+    assert _plan_exit(world, runner.workdir) == 2  # nothing was applied
 
 
 # --- GitLab: the pipeline's jobs with gitlab-ci-local --------------------------------------------
