@@ -277,6 +277,30 @@ def s3_server() -> Iterator[str]:
     server.stop()
 
 
+def aws_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: str, **extra: str
+) -> dict[str, str]:
+    """This process's AWS variables pointing at the S3 server ``endpoint`` (and ``extra``).
+
+    ``AWS_ENDPOINT_URL_S3`` is how users point at MinIO or Ceph too, so the code under test
+    gets no test-only endpoint setting. No shared config files or profiles are read.
+    """
+    env = {
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        **extra,
+    }
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
 @pytest.fixture
 def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S3:
     """A fresh bucket on the S3 server, and this process's AWS variables pointing at it.
@@ -284,18 +308,13 @@ def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S3:
     Dummy credentials; ``AWS_ENDPOINT_URL_S3`` is how users point at MinIO or Ceph too, so the
     code under test gets no test-only endpoint setting. No shared config files are read.
     """
-    env = {
-        "AWS_ACCESS_KEY_ID": "test-access-key",
-        "AWS_SECRET_ACCESS_KEY": "test-secret-key",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_S3": s3_server,
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-    }
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    env = aws_environment(
+        monkeypatch,
+        tmp_path,
+        s3_server,
+        AWS_ACCESS_KEY_ID="test-access-key",
+        AWS_SECRET_ACCESS_KEY="test-secret-key",
+    )
     bucket = f"state-{uuid.uuid4().hex[:12]}"
     store = S3(s3_server, bucket, env)
     store.fs().mkdir(bucket)

@@ -273,19 +273,24 @@ def test_a_missing_key_explains_how_to_give_one(project: Path) -> None:
     assert "PIXXEL_API_KEY" in result.output and "--sandbox" in result.output
 
 
+def _in_process_of_its_own(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``reconciler ARGS`` as a user runs it: a process of its own, a bare environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+    )
+
+
 def test_sandbox_plan_apply_plan_converges_across_processes(tmp_path: Path) -> None:
     """The README's first command, then apply, then plan: three separate processes."""
     write_spec(tmp_path / "specs", SPEC)
 
     def reconciler(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "reconciler", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        )
+        return _in_process_of_its_own(tmp_path, *args)
 
     first = reconciler("plan", "--sandbox", "--detailed-exitcode")
     assert first.returncode == 2, first.stderr
@@ -302,14 +307,7 @@ def test_sandbox_export_of_everything_then_plan_shows_no_changes(tmp_path: Path)
     shutil.copytree(Path(__file__).parent.parent / "specs", tmp_path / "specs")
 
     def reconciler(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "reconciler", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        )
+        return _in_process_of_its_own(tmp_path, *args)
 
     applied = reconciler("apply", "--sandbox", "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr

@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.emulator import Emulator
+from tests.conftest import aws_environment
 from tests.planning import SECRET, write_spec
 
 SPEC = """
@@ -70,20 +71,8 @@ class _OwnS3:
 @pytest.fixture
 def own_s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[_OwnS3]:
     s3 = _OwnS3()
-    env = {
-        "AWS_ACCESS_KEY_ID": "k",
-        "AWS_SECRET_ACCESS_KEY": "s",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_S3": s3.endpoint,
-        # Few quick retries: the server is gone for good, and the test should not wait long.
-        "AWS_MAX_ATTEMPTS": "1",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-    }
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    # Few quick retries: the server is gone for good, and the test should not wait long.
+    aws_environment(monkeypatch, tmp_path, s3.endpoint, AWS_MAX_ATTEMPTS="1")
     s3.fs().mkdir(s3.bucket)  # type: ignore[attr-defined]
     yield s3
     s3.stop()
