@@ -38,8 +38,8 @@ from typing import Any
 
 import yaml
 
-from reconciler._text import plural
 from reconciler.emulator import Emulator, FaultConfig, World
+from reconciler.text import plural
 
 KEY = "chaos-key-5b1e"
 INDICES = ("NDVI", "NDWI", "SAVI")  # edited by hand, untouched, missing

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from reconciler.emulator import Emulator, FaultConfig, World
-from reconciler.engine import Engine, Settings
+from reconciler.run.engine import Engine, Settings
 
 KEY = "bench-key"
 

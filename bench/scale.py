@@ -6,7 +6,7 @@ half have 2, so 1.5 per AOI must be created. Every AOI declares 2 rollbacks on t
 that exist (2 dates each). The emulator runs in a separate process (``reconciler emulator``)
 with a fixed added latency, so its CPU is measured apart from ours.
 
-Phases, each measured by calling ``reconciler.engine.Engine`` (the plans, which change nothing,
+Phases, each measured by calling ``reconciler.run.engine.Engine`` (the plans, which change nothing,
 ``--repeat`` times: the median of each figure):
 
 - cold plan: no state file, nothing applied yet;
@@ -353,7 +353,7 @@ def _state_store_class() -> type[Any]:
     """The state store class, wherever this version of reconciler keeps it."""
     import importlib
 
-    for module in ("reconciler.statestore", "reconciler.state"):
+    for module in ("reconciler.state.store", "reconciler.state.records"):
         with contextlib.suppress(ImportError):
             found = getattr(importlib.import_module(module), "StateStore", None)
             if found is not None:
@@ -425,7 +425,7 @@ def median_of(
 def run_reconciler(
     world: BenchWorld, tmp: Path, emulator: EmulatorProcess, parallelism: int, repeat: int
 ) -> list[Phase]:
-    from reconciler.engine import ApplyOptions, Engine, Settings
+    from reconciler.run.engine import ApplyOptions, Engine, Settings
 
     n = len(world.aois)
     bounds = lower_bounds(world)
@@ -524,18 +524,18 @@ def offline_child(n: int, per_aoi: int) -> dict[str, float]:
     the client does it, AOI by AOI, so every visualization brings its own strings and assets
     as it would from the API; the declarations are built as the spec loader builds them.
     """
-    from reconciler.apitypes import Aoi, Asset, Index, Visualization, parse_listing
-    from reconciler.errors import Where
-    from reconciler.observed import Observed, ObservedAoi
-    from reconciler.planner import build_plan
-    from reconciler.resolve import (
+    from reconciler.api.types import Aoi, Asset, Index, Visualization, parse_listing
+    from reconciler.core.observed import Observed, ObservedAoi
+    from reconciler.core.planner import build_plan
+    from reconciler.core.resolve import (
         IndexLookup,
         Selection,
         needs_assets_for_creates,
         resolve_desired,
     )
-    from reconciler.spec import AoiDecl, AssetSel, RollbackDecl, VisualizationDecl
-    from reconciler.state import State
+    from reconciler.errors import Where
+    from reconciler.spec.language import AoiDecl, AssetSel, RollbackDecl, VisualizationDecl
+    from reconciler.state.records import State
 
     def listed(model: type[Any], items: list[dict[str, Any]]) -> list[Any]:
         return parse_listing(model, json.loads(json.dumps(items)), {})

@@ -26,9 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 try:
-    from reconciler.statestore import StateStore
+    from reconciler.state.store import StateStore
 except ImportError:  # an older checkout, for a before/after comparison
-    from reconciler.state import StateStore  # type: ignore[attr-defined,no-redef]
+    from reconciler.state.records import StateStore  # type: ignore[attr-defined,no-redef]
 
 T0 = "2025-01-01T00:00:00Z"
 T1 = "2025-01-02T00:00:00Z"

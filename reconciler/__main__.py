@@ -1,6 +1,6 @@
 """Allow ``python -m reconciler``."""
 
-from reconciler.cli import main
+from reconciler.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from reconciler.lock import Holder
+    from reconciler.state.lock import Holder
 
 
 @dataclass(frozen=True, order=True, slots=True)

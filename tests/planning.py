@@ -7,13 +7,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.apply import Applier, ApplyResult
-from reconciler.client import PixxelClient
+from reconciler.api.client import PixxelClient
+from reconciler.core.plan import Plan
 from reconciler.emulator import Emulator
 from reconciler.emulator.world import Asset, derived_id
-from reconciler.engine import Engine, Settings
-from reconciler.plan import Plan
-from reconciler.statestore import StateStore
+from reconciler.run.apply import Applier, ApplyResult
+from reconciler.run.engine import Engine, Settings
+from reconciler.state.store import StateStore
 
 API_KEY = "test-key"
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import Applier
+from reconciler.core.stale import check_not_stale
 from reconciler.emulator import FaultConfig
 from reconciler.errors import StalePlanError, StateLockedError
-from reconciler.events import Event, ItemFinished, Stopping, Waiting
-from reconciler.stale import check_not_stale
-from reconciler.statestore import StateStore
+from reconciler.run.apply import Applier
+from reconciler.run.events import Event, ItemFinished, Stopping, Waiting
+from reconciler.state.store import StateStore
 from tests.planning import (
     BENGALURU,
     BENGALURU_C,

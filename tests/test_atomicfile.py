@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import pytest
 
-from reconciler.atomicfile import write_atomically
+from reconciler.state.atomicfile import write_atomically
 
 
 def _fail(*args: object, **kwargs: object) -> NoReturn:

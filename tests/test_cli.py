@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reconciler.cli import cli
+from reconciler.cli.main import cli
 from reconciler.emulator import Emulator, FaultConfig
-from reconciler.engine import is_plan_file
-from reconciler.statestore import Journal, StateStore
+from reconciler.run.engine import is_plan_file
+from reconciler.state.store import Journal, StateStore
 from tests.planning import BENGALURU, SECRET, SPEC, edit_legend_by_hand, write_spec
 
 TYPO = "aois: [{aoi: {name: Pune-East}, visualizations: [{index: NVDI}]}]\n"
@@ -127,7 +127,7 @@ def test_plan_stops_at_its_timeout_with_a_clear_error(make_emulator, project: Pa
 def test_apply_asks_on_a_terminal_and_takes_only_yes(
     world: Emulator, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("reconciler.commands.apply._isatty", lambda stream: True)
+    monkeypatch.setattr("reconciler.cli.apply._isatty", lambda stream: True)
     declined = run(world, "apply", "--no-color", input="y\n")
     assert declined.exit_code == 1 and "cancelled" in declined.output
     assert run(world, "plan", "--detailed-exitcode", "--no-color").exit_code == 2

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reconciler.cli import cli
+from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
 from tests.planning import write_spec
 
@@ -138,7 +138,7 @@ def test_validate_github_annotations(project: Path) -> None:
 
 def test_github_annotations_cannot_be_broken_by_a_message() -> None:
     from reconciler.errors import Problem, Where
-    from reconciler.render import render_validation_github
+    from reconciler.render.formats import render_validation_github
 
     out = render_validation_github(
         [Problem("50% done\n::error::injected", Where("a,b:c.yaml", 1, 2))], []
@@ -211,7 +211,7 @@ def test_the_hint_repeats_no_flag_that_the_environment_gives(
 def test_no_colour_without_a_terminal_nor_with_no_color(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reconciler.commands import common
+    from reconciler.cli import common
 
     write_spec(project / "specs", BAD)
     piped = run(None, "validate", "nowhere/")
@@ -234,7 +234,7 @@ def test_verbose_after_the_command_and_timestamps_in_logs(
 ) -> None:
     after = run(emulator, "plan", "-v")
     assert after.exit_code == 0
-    stamped = re.compile(r"^\d\d:\d\d:\d\dZ INFO reconciler\.\w+: ", re.M)
+    stamped = re.compile(r"^\d\d:\d\d:\d\dZ INFO reconciler(\.\w+)+: ", re.M)
     assert stamped.search(after.stderr), after.stderr
     before = run(emulator, "-v", "plan")
     assert stamped.search(before.stderr)

@@ -26,9 +26,10 @@ import yaml
 from pydantic import ValidationError
 from urllib3 import HTTPResponse
 
-from reconciler.apitypes import Asset, Index, Visualization, parse
-from reconciler.client import PixxelClient, dedupe_by_id
-from reconciler.config import DEFAULT_API_URL
+from reconciler.api.client import PixxelClient, dedupe_by_id
+from reconciler.api.config import DEFAULT_API_URL
+from reconciler.api.retry import ApiRetry
+from reconciler.api.types import Asset, Index, Visualization, parse
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.errors import (
     ApiError,
@@ -41,7 +42,6 @@ from reconciler.errors import (
     TransportError,
     UnauthorizedError,
 )
-from reconciler.retry import ApiRetry
 
 DEMO = yaml.safe_load(
     (Path(__file__).parent.parent / "reconciler" / "emulator" / "demo_world.yaml").read_text()

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import trustme
 
-from reconciler import bounds
-from reconciler.client import PixxelClient
+from reconciler.api import bounds
+from reconciler.api.client import PixxelClient
 from reconciler.errors import (
     ApiError,
     ApiValidationError,
@@ -191,7 +191,7 @@ def small_values(size: int) -> bytes:
 
 
 def test_a_body_of_many_small_values_is_refused_before_it_costs_much() -> None:
-    from reconciler.responses import decode_json
+    from reconciler.api.responses import decode_json
 
     body = small_values(15 * MB)
     tracemalloc.start()

@@ -18,7 +18,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ProtocolError
 
-from reconciler.client import PixxelClient
+from reconciler.api.client import PixxelClient
 from reconciler.errors import (
     ApiError,
     ApiValidationError,

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.apitypes import Index
-from reconciler.client import PixxelClient
+from reconciler.api.client import PixxelClient
+from reconciler.api.types import Index
 from reconciler.errors import ReconcilerError
 from tests.hostile import HostileServer, Reply, chunked, gzip_bomb, http_date, status_and_headers
 

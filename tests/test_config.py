@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import known_api_keys, resolve_api_key
+from reconciler.api.config import known_api_keys, resolve_api_key
 from reconciler.errors import ConfigError
 
 

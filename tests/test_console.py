@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import re
 
-from reconciler.apply import ApplyResult, ItemResult
-from reconciler.console import Reporter, describe_item, print_summary
-from reconciler.events import ItemFinished, Refreshed, Stopping, Waiting
+from reconciler.cli.console import Reporter, describe_item, print_summary
+from reconciler.run.apply import ApplyResult, ItemResult
+from reconciler.run.events import ItemFinished, Refreshed, Stopping, Waiting
 
 ITEM = ItemResult(
     change="rollback",

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.cli import cli
+from reconciler.cli.main import cli
 from reconciler.emulator import DEMO_WORLD, MAX_PAGE_SIZE, Emulator, World
 from reconciler.emulator.world import PROJECT_ID
 from reconciler.errors import ConfigError

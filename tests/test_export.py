@@ -10,13 +10,20 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from reconciler.apitypes import Aoi
-from reconciler.cli import cli
+from reconciler.api.types import Aoi
+from reconciler.cli.main import cli
+from reconciler.core.export import (
+    SCHEMA_FILE,
+    SCHEMA_HINT,
+    SCHEMA_LINE,
+    comment,
+    file_names,
+    scalar,
+)
 from reconciler.emulator import Emulator
-from reconciler.engine import Engine, ExportOptions, ExportResult, Settings
 from reconciler.errors import ConfigError
-from reconciler.export import SCHEMA_FILE, SCHEMA_HINT, SCHEMA_LINE, comment, file_names, scalar
-from reconciler.spec import SpecFile, load_specs
+from reconciler.run.engine import Engine, ExportOptions, ExportResult, Settings
+from reconciler.spec.language import SpecFile, load_specs
 from tests.planning import (
     BENGALURU,
     NDVI_BENGALURU_AB,

@@ -15,7 +15,7 @@ import pytest
 import requests
 from click.testing import CliRunner, Result
 
-from reconciler.cli import cli
+from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
 from tests.hostile import HostileServer, Reply
 from tests.planning import write_spec

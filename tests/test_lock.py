@@ -16,14 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.engine import Engine, Settings
-from reconciler.errors import (
-    LockWaitTimeoutError,
-    StaleLockError,
-    StateError,
-    StateLockedError,
-)
-from reconciler.lock import LOCK_GRACE_SECONDS, STALE_AFTER_SECONDS, FileLock, _command_line
+from reconciler.errors import LockWaitTimeoutError, StaleLockError, StateError, StateLockedError
+from reconciler.run.engine import Engine, Settings
+from reconciler.state.lock import LOCK_GRACE_SECONDS, STALE_AFTER_SECONDS, FileLock, _command_line
 
 LABEL = ".reconciler/state.json"
 
@@ -147,7 +142,7 @@ def test_stale_lock_from_dead_process_is_taken_over(
     path = _lock_path(tmp_path)
     pid = _dead_pid()
     _write_json(path, _holder(pid))
-    with caplog.at_level(logging.WARNING, logger="reconciler.lock"), _lock(path):
+    with caplog.at_level(logging.WARNING, logger="reconciler.state.lock"), _lock(path):
         assert json.loads(path.read_text())["pid"] == os.getpid()
     assert f"pid {pid}" in caplog.text
     assert "no longer running" in caplog.text
@@ -279,7 +274,7 @@ def test_empty_lock_file_without_holder_is_taken(tmp_path: Path) -> None:
 
 _HOLD_LOCK = """
 import sys
-from reconciler.lock import FileLock
+from reconciler.state.lock import FileLock
 with FileLock(sys.argv[1], "state"):
     print("locked", flush=True)
     sys.stdin.readline()  # hold until the test says so (or closes stdin)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.engine import Engine, Settings
+from reconciler.core.plan import Plan
 from reconciler.errors import ConfigError, ResolutionError
-from reconciler.events import Event, Refreshed
-from reconciler.plan import Plan
+from reconciler.run.engine import Engine, Settings
+from reconciler.run.events import Event, Refreshed
 from tests.planning import (
     NDVI_BENGALURU_AB,
     NDVI_NAGPUR_JKL,

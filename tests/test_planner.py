@@ -13,16 +13,16 @@ from collections.abc import Sequence
 
 import pytest
 
-from reconciler.apitypes import Aoi, Asset, Index, Visualization
+from reconciler.api.types import Aoi, Asset, Index, Visualization
+from reconciler.core.identity import Identity
+from reconciler.core.ignore import IgnoreRule, IgnoreRules
+from reconciler.core.observed import Observed, ObservedAoi
+from reconciler.core.plan import AoiSummary, AssetRef, Plan, RollbackTarget
+from reconciler.core.planner import build_plan
+from reconciler.core.resolve import Desired, DesiredVisualization, ResolvedRollback
 from reconciler.errors import Problem, ResolutionError, TooManyChangesError, Where
-from reconciler.identity import Identity
-from reconciler.ignore import IgnoreRule, IgnoreRules
-from reconciler.observed import Observed, ObservedAoi
-from reconciler.plan import AoiSummary, AssetRef, Plan, RollbackTarget
-from reconciler.planner import build_plan
-from reconciler.resolve import Desired, DesiredVisualization, ResolvedRollback
-from reconciler.spec import AssetSel, IgnoreDecl, Mode, VisualizationDecl
-from reconciler.state import State, VizRecord
+from reconciler.spec.language import AssetSel, IgnoreDecl, Mode, VisualizationDecl
+from reconciler.state.records import State, VizRecord
 
 NORTH = Aoi(id="aoi-north", name="Bengaluru-North")
 SOUTH = Aoi(id="aoi-south", name="Bengaluru-South")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from reconciler.cli import cli
+from reconciler.cli.main import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def test_readme_links_the_example_pipelines_and_every_link_resolves() -> None:
 
 
 def test_spec_reference_describes_every_key_and_its_examples_are_valid(tmp_path: Path) -> None:
-    from reconciler.spec import SpecFile, validate_specs
+    from reconciler.spec.language import SpecFile, validate_specs
 
     doc = (ROOT / "docs" / "spec-reference.md").read_text(encoding="utf-8")
     schema = SpecFile.model_json_schema()

@@ -15,8 +15,6 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from reconciler._text import shorten
-from reconciler.atomicfile import write_atomically
 from reconciler.redact import (
     MAX_DEPTH,
     REDACTED,
@@ -26,6 +24,8 @@ from reconciler.redact import (
     redact_bytes,
     redact_obj,
 )
+from reconciler.state.atomicfile import write_atomically
+from reconciler.text import shorten
 
 
 def test_installed_secret_is_replaced_everywhere_in_text() -> None:

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from reconciler.cli import cli
+from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
 from reconciler.errors import StateError, StateLockedError
-from reconciler.lock import Holder, ObjectLock
-from reconciler.statestore import StateStore
+from reconciler.state.lock import Holder, ObjectLock
+from reconciler.state.store import StateStore
 from tests.conftest import S3
 from tests.planning import NDVI_BENGALURU_AB, SECRET, SPEC, write_spec
 
@@ -126,7 +126,7 @@ def _remote_records(s3: S3) -> dict[str, Any]:
 _RECORD_REMOTE = textwrap.dedent(
     """
     import sys
-    from reconciler.statestore import StateStore
+    from reconciler.state.store import StateStore
     store = StateStore(sys.argv[1], flush_interval=0.2)
     with store.lock():
         i = 0
@@ -323,7 +323,7 @@ _WITHOUT_S3FS = textwrap.dedent(
     """
     import sys
     sys.modules["s3fs"] = None  # as if the [s3] extra were not installed
-    from reconciler.cli import main
+    from reconciler.cli.main import main
     sys.argv = ["reconciler", *sys.argv[1:]]
     main()
     """
@@ -588,8 +588,8 @@ def test_a_flush_checks_the_lock_right_before_writing(s3: S3, tmp_path: Path) ->
 
 
 def test_a_plan_ignores_a_remote_journal_left_in_its_directory(s3: S3, tmp_path: Path) -> None:
-    from reconciler.state import State
-    from reconciler.statestore import Journal
+    from reconciler.state.records import State
+    from reconciler.state.store import Journal
 
     store = StateStore(s3.url(), flush_interval=3600, journal_dir=tmp_path)
     left = State()

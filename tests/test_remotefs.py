@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import ConfigError, StateError
-from reconciler.remotefs import (
+from reconciler.state.remotefs import (
     Location,
     display_url,
     install_hint,

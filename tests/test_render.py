@@ -21,8 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from reconciler.errors import ConfigError
-from reconciler.plan import (
+from reconciler.core.plan import (
     REASON_TEXT,
     AoiName,
     AoiSnapshot,
@@ -38,7 +37,8 @@ from reconciler.plan import (
     SelectorSummary,
     VizSnapshot,
 )
-from reconciler.render import (
+from reconciler.errors import ConfigError
+from reconciler.render.formats import (
     FORMATS,
     GITHUB_COMMENT_LIMIT,
     MIN_MARKDOWN_CHARS,

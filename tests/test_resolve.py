@@ -12,11 +12,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from reconciler.apitypes import Aoi, Asset, Index, Visualization
-from reconciler.errors import ConfigError, Problem, Where
-from reconciler.identity import Identity
-from reconciler.observed import Observed, ObservedAoi
-from reconciler.resolve import (
+from reconciler.api.types import Aoi, Asset, Index, Visualization
+from reconciler.core.identity import Identity
+from reconciler.core.observed import Observed, ObservedAoi
+from reconciler.core.resolve import (
     DesiredVisualization,
     IndexLookup,
     Selection,
@@ -28,7 +27,8 @@ from reconciler.resolve import (
     resolve_visualizations,
     select_aois,
 )
-from reconciler.spec import (
+from reconciler.errors import ConfigError, Problem, Where
+from reconciler.spec.language import (
     AoiDecl,
     AssetSel,
     Mode,

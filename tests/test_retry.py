@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
+from reconciler.api.retry import ApiRetry, RateLimiter, describe_error
 from reconciler.errors import ConfigError
-from reconciler.retry import ApiRetry, RateLimiter, describe_error
 
 
 def test_rate_limiter_spaces_calls_across_threads() -> None:

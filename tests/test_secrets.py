@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from click.testing import CliRunner, Result
 
-from reconciler.cli import cli
+from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
 from reconciler.redact import encodings
 from tests.planning import write_spec
@@ -198,7 +198,7 @@ def test_keys_yaml_would_rewrite_never_show(
 
 
 def test_a_key_file_with_a_comment_line_is_refused_without_quoting_it(tmp_path: Path) -> None:
-    from reconciler.config import ConfigError, known_api_keys, resolve_api_key
+    from reconciler.api.config import ConfigError, known_api_keys, resolve_api_key
 
     (tmp_path / "key.txt").write_text("commentkey-1234567\n# prod key\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
@@ -211,7 +211,7 @@ def test_a_key_file_with_a_comment_line_is_refused_without_quoting_it(tmp_path: 
 
 
 def test_a_long_value_is_described_not_quoted() -> None:
-    from reconciler.spec import _describe
+    from reconciler.spec.language import _describe
 
     assert _describe(374139969834055452631474 * 10**30) == "a number of 54 digits"
     assert _describe("x" * 41) == "a text of 41 characters"

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apitypes import Aoi
+from reconciler.api.types import Aoi
+from reconciler.core.plan import AoiName, Plan
+from reconciler.core.selectors import covered, listing_projects, match, summarize
 from reconciler.emulator import Emulator
-from reconciler.engine import ApplyOptions, Engine, Settings
 from reconciler.errors import Problem, ResolutionError, Where
-from reconciler.plan import AoiName, Plan
-from reconciler.render import render_markdown, render_text
-from reconciler.selectors import covered, listing_projects, match, summarize
-from reconciler.spec import SelectorDecl, Specs, load_specs
-from reconciler.statestore import StateStore
+from reconciler.render.formats import render_markdown, render_text
+from reconciler.run.engine import ApplyOptions, Engine, Settings
+from reconciler.spec.language import SelectorDecl, Specs, load_specs
+from reconciler.state.store import StateStore
 from tests.planning import BENGALURU, PUNE, client_for, make_plan, write_spec
 
 KOCHI = "a4cb9e5f-39ca-5083-b695-e628f4e8019b"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from reconciler.emulator import Emulator, FaultConfig
-from reconciler.statestore import StateStore
+from reconciler.state.store import StateStore
 from tests.planning import NDVI_BENGALURU_AB, SECRET, write_spec
 
 # Bengaluru: one rollback, recorded at once. Pune: two creates, the second never started while

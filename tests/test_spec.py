@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 import yaml
 
-from reconciler import yamlsource
 from reconciler.errors import SpecError, Where
-from reconciler.spec import (
+from reconciler.spec import yamlsource
+from reconciler.spec.language import (
     AoiDecl,
     AssetSel,
     RollbackDecl,

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import SpecError
-from reconciler.spec import Specs, load_specs
+from reconciler.spec.language import Specs, load_specs
 
 SETTINGS = settings(
     max_examples=150,

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import StalePlanError
-from reconciler.plan import (
+from reconciler.core.plan import (
     AoiSnapshot,
     AoiSummary,
     Create,
@@ -18,7 +17,8 @@ from reconciler.plan import (
     RollbackTarget,
     VizSnapshot,
 )
-from reconciler.stale import check_not_stale, describe_desired_changes, describe_drift
+from reconciler.core.stale import check_not_stale, describe_desired_changes, describe_drift
+from reconciler.errors import StalePlanError
 from tests.planning import BENGALURU, KOCHI, new_asset, write_spec
 
 NDVI = DesiredViz(
@@ -139,7 +139,7 @@ def test_check_not_stale_looks_only_at_the_aois_the_plan_changes() -> None:
 def test_apply_refuses_a_plan_whose_aoi_is_no_longer_declared(make_emulator, tmp_path: Path):
     from click.testing import CliRunner
 
-    from reconciler.cli import cli
+    from reconciler.cli.main import cli
 
     world = make_emulator()
     env = {
@@ -182,7 +182,7 @@ def test_new_imagery_stales_only_declarations_over_a_policy(
     Kochi's EVI is created over all its assets: a new one there changes what would be made."""
     from click.testing import CliRunner
 
-    from reconciler.cli import cli
+    from reconciler.cli.main import cli
 
     world = make_emulator()
     env = {

@@ -12,12 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import StateError, StateLockedError
-from reconciler.state import (
-    DEFAULT_STATE_PATH,
-    State,
-    VizRecord,
-)
-from reconciler.statestore import StateStore
+from reconciler.state.records import DEFAULT_STATE_PATH, State, VizRecord
+from reconciler.state.store import StateStore
 
 T0 = "2025-01-01T00:00:00Z"
 T1 = "2025-01-02T00:00:00Z"
@@ -405,7 +401,7 @@ def test_concurrent_records_lose_nothing(tmp_path: Path) -> None:
     assert sorted(os.listdir(store.path.parent)) == ["state.json"]
 
 
-# ---- the apply lock (reconciler.lock does the locking; see test_lock.py) ----------------------
+# ---- the apply lock (reconciler.state.lock does the locking; see test_lock.py) -------------
 
 
 def test_lock_is_the_lock_file_beside_the_state_and_names_the_state(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from reconciler.cli import cli
-from reconciler.console import handle_errors, interrupt_exit_code, stop_on_signals
-from reconciler.statestore import StateStore
+from reconciler.cli.console import handle_errors, interrupt_exit_code, stop_on_signals
+from reconciler.cli.main import cli
+from reconciler.state.store import StateStore
 
 T0 = "2025-01-01T00:00:00Z"
 
@@ -86,7 +86,7 @@ def test_sandbox_state_is_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize(("value", "seconds"), [("0", 0), ("90", 90), ("1m30s", 90), ("2h", 7200)])
 def test_lock_timeout_durations(state: Path, value: str, seconds: float) -> None:
-    from reconciler.options import parse_duration
+    from reconciler.cli.options import parse_duration
 
     assert parse_duration(click.Context(cli), click.Option(["--x"]), value) == seconds
 

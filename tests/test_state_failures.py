@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reconciler.cli import cli
+from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
 from tests.conftest import aws_environment
 from tests.planning import SECRET, write_spec
@@ -134,8 +134,8 @@ _SIGNAL_IN_CLEANUP = textwrap.dedent(
     """
     import os, signal, sys, time
     from reconciler import shield
-    from reconciler.console import stop_on_signals
-    from reconciler.statestore import StateStore
+    from reconciler.cli.console import stop_on_signals
+    from reconciler.state.store import StateStore
 
     def signalled(real):
         def call(*args):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import StateError
-from reconciler.state import State, VizRecord
-from reconciler.statestore import StateStore
+from reconciler.state.records import State, VizRecord
+from reconciler.state.store import StateStore
 
 T0 = "2025-01-01T00:00:00Z"
 T1 = "2025-01-02T00:00:00Z"
@@ -53,7 +53,7 @@ _FULL_DISK = textwrap.dedent(
     """
     import resource, sys
     from reconciler.errors import StateError
-    from reconciler.statestore import StateStore
+    from reconciler.state.store import StateStore
 
     store = StateStore(sys.argv[1])
     store.record_fresh("v0", aoi_id="a1", legends={}, updated_at="t")
@@ -200,7 +200,7 @@ def test_a_remote_state_has_no_local_path(tmp_path: Path) -> None:
 _RECORD_FOREVER = textwrap.dedent(
     """
     import sys
-    from reconciler.statestore import StateStore
+    from reconciler.state.store import StateStore
     store = StateStore(sys.argv[1], flush_interval=0.01)
     with store.lock():
         i = 0

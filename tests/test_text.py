@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler._text import clean, clean_lines
+from reconciler.text import clean, clean_lines
 
 
 @pytest.mark.parametrize(

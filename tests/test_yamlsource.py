@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler import yamlsource
 from reconciler.errors import SpecError
+from reconciler.spec import yamlsource
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = sorted(

@@ -51,10 +51,10 @@ from pydantic import (
     ValidationError,
 )
 
-from reconciler.atomicfile import write_atomically
 from reconciler.dates import iso_date, iso_to_api_date
 from reconciler.emulator.legends import Mode, auto_legend, legend_modes
 from reconciler.errors import ConfigError
+from reconciler.state.atomicfile import write_atomically
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,0 +1,133 @@
+"""``reconciler plan`` and ``reconciler show``: what apply would change, now or as saved."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.cli.common import (
+    carried_options,
+    command_line,
+    comment_id_option,
+    details_url_option,
+    failures_in_format,
+    show_plan,
+    use_color,
+)
+from reconciler.cli.console import Reporter, echo, handle_errors
+from reconciler.cli.options import (
+    api_options,
+    color_option,
+    plan_format_option,
+    spec_paths_argument,
+    state_option,
+    target_option,
+)
+from reconciler.run.engine import Engine, Settings, load_plan_file, write_file
+
+# --- plan -------------------------------------------------------------------------------------
+
+
+@click.command()
+@spec_paths_argument
+@plan_format_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also save the plan (JSON) here, for 'reconciler apply FILE'.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when nothing would change, 2 when something would, 1 on errors.",
+)
+@comment_id_option
+@details_url_option
+@target_option
+@state_option
+@color_option
+@api_options
+@handle_errors
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    fmt: str,
+    out: Path | None,
+    detailed_exitcode: bool,
+    comment_id: str | None,
+    details_url: str | None,
+    targets: tuple[str, ...],
+    color: bool | None,
+    settings: Settings,
+) -> None:
+    """Show what apply would change, without changing anything.
+
+    Reads the specs (default: specs/), reads what they refer to from the API, and prints the
+    difference: '+' visualizations to create, '~' legends to roll back, '!' warnings.
+
+    \b
+    Examples:
+      reconciler plan --sandbox                     # try it, no API key needed
+      reconciler plan specs/ --format markdown      # for a pull-request comment
+      reconciler plan --out plan.json               # review now, 'reconciler apply plan.json' later
+      reconciler plan --detailed-exitcode           # exit 2 if anything would change
+
+    The markdown comment puts the counts first, then the changes per AOI, then the warnings
+    (collapsed); cut to fit GitHub's size limit, it drops warnings first and says what is
+    missing. It ends with a hidden <!-- reconciler-plan --> line for a pipeline to find and
+    update its comment. In markdown and json a failure (invalid specs, the API down) is still
+    a document on stdout saying what went wrong, with every problem's position; exit 1.
+    """
+    from reconciler.render.formats import render_json
+
+    reporter = Reporter()
+    with failures_in_format(fmt, "plan", comment_id):
+        try:
+            result = Engine(settings, listener=reporter).plan(paths, targets=targets)
+        finally:
+            reporter.clear()
+    show_plan(result, fmt, use_color(color), comment_id=comment_id, details_url=details_url)
+    if out is not None:
+        write_file(out, render_json(result))
+        if result.has_changes:
+            hint = f"apply it with: {command_line('apply', str(out), *carried_options(ctx))}"
+        else:
+            hint = "it has no changes: applying it would do nothing"
+        echo(f"Saved this plan to {out}; {hint}", err=True)
+    if detailed_exitcode and result.has_changes:
+        sys.exit(2)
+
+
+# --- show -------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@plan_format_option
+@comment_id_option
+@details_url_option
+@color_option
+@handle_errors
+def show(
+    plan_file: Path,
+    fmt: str,
+    comment_id: str | None,
+    details_url: str | None,
+    color: bool | None,
+) -> None:
+    """Show a plan saved by 'plan --out', offline, in any format.
+
+    The plan is checked first: a file changed after it was saved (its checksum no longer
+    matches) is refused, as apply would refuse it.
+
+    \b
+    Examples:
+      reconciler show plan.json
+      reconciler show plan.json --format markdown > comment.md
+    """
+    with failures_in_format(fmt, "show", comment_id):
+        saved = load_plan_file(plan_file)
+    show_plan(saved, fmt, use_color(color), comment_id=comment_id, details_url=details_url)

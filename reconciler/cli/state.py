@@ -1,0 +1,126 @@
+"""``reconciler state``: look at the rollback state, repair it, break a stale lock.
+
+Click wiring only, like ``cli.py``: the engine does the work (``Engine.state_show``,
+``state_rm``, ``state_unlock``); this module prints and picks exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from reconciler.cli.console import echo, handle_errors
+from reconciler.cli.options import lock_timeout_option, state_option
+from reconciler.run.engine import Engine, Settings
+from reconciler.state.lock import Holder
+from reconciler.state.records import State
+from reconciler.text import plural
+
+_sandbox_option = click.option(
+    "--sandbox", is_flag=True, help="The sandbox's state (.reconciler/sandbox/state.json)."
+)
+
+
+@click.group("state")
+def state_command() -> None:
+    """Inspect or repair the rollback state, or break a stale lock.
+
+    The state remembers, per visualization, which legends reconciler last made auto-computed
+    and the visualization's updated_at right after; see 'reconciler state show'. Every
+    subcommand takes --state (or RECONCILER_STATE) like plan and apply.
+    """
+
+
+@state_command.command("show")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people; json: the state file's own format, plus where it is and its lock.",
+)
+@state_option
+@_sandbox_option
+@handle_errors
+def show(fmt: str, state_path: str | None, sandbox: bool) -> None:
+    """Show the records: per visualization its AOI, updated_at, and the legends
+    (mode, date, revision) reconciler last rolled back.
+
+    \b
+    Examples:
+      reconciler state show
+      reconciler state show --state s3://bucket/reconciler/state.json --format json
+    """
+    store, state, holder = Engine(Settings(state=state_path, sandbox=sandbox)).state_show()
+    if fmt == "json":
+        data: dict[str, Any] = {
+            "location": store.label,
+            "lock": holder.to_dict() if holder is not None else None,
+            **state.to_dict(),
+        }
+        echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    echo(_render_text(store.label, state, holder), nl=False)
+
+
+def _render_text(label: str, state: State, holder: Holder | None) -> str:
+    count = len(state.visualizations)
+    out = [f"State {label}: {plural(count, 'visualization')} recorded."]
+    if holder is not None:
+        out.append(f"Locked by {holder.describe()}.")
+    by_aoi: dict[str, list[str]] = {}
+    for vid, record in state.visualizations.items():
+        by_aoi.setdefault(record.aoi_id, []).append(vid)
+    for aoi_id in sorted(by_aoi):
+        out += ["", f"AOI {aoi_id}"]
+        for vid in sorted(by_aoi[aoi_id]):
+            record = state.visualizations[vid]
+            out.append(f"  visualization {vid}")
+            out.append(f"    updated_at  {record.updated_at or '(unknown)'}")
+            if not record.legends:
+                out.append("    legends     (none recorded)")
+            for mode in sorted(record.legends):
+                dates = record.legends[mode]
+                shown = ", ".join(f"{d} (revision {r})" for d, r in sorted(dates.items()))
+                out.append(f"    {mode:<11} {shown}")
+    return "\n".join(out) + "\n"
+
+
+@state_command.command("rm")
+@click.argument("visualization_ids", nargs=-1, required=True, metavar="VISUALIZATION_ID...")
+@state_option
+@_sandbox_option
+@lock_timeout_option
+@handle_errors
+def rm(
+    visualization_ids: tuple[str, ...], state_path: str | None, sandbox: bool, lock_timeout: float
+) -> None:
+    """Forget the records of these visualizations (under the state lock).
+
+    The next plan then rolls back every declared legend of them again, which changes nothing
+    where they are already auto-computed. Use it to repair a state that claims something no
+    longer true. Ids without a record are an error, and then nothing is removed.
+    """
+    settings = Settings(state=state_path, sandbox=sandbox, lock_timeout=lock_timeout)
+    store = Engine(settings).state_rm(visualization_ids)
+    echo(f"Removed {plural(len(visualization_ids), 'record')} from {store.label}.")
+
+
+@state_command.command("unlock")
+@click.argument("lock_id")
+@state_option
+@_sandbox_option
+@handle_errors
+def unlock(lock_id: str, state_path: str | None, sandbox: bool) -> None:
+    """Break the state lock LOCK_ID left by an apply that died (like terraform force-unlock).
+
+    The error of a refused apply names the lock id and its holder. Only the lock with exactly
+    that id is removed, so a lock taken by a new apply meanwhile is never broken by mistake.
+    Make sure that apply is really gone: two applies at once make each other's records look
+    edited.
+    """
+    store, holder = Engine(Settings(state=state_path, sandbox=sandbox)).state_unlock(lock_id)
+    echo(f"Broke the lock on {store.label} held by {holder.describe()}.")

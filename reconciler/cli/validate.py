@@ -1,0 +1,148 @@
+"""``reconciler validate`` and ``reconciler schema``: check specs, print their JSON Schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO
+
+import click
+
+from reconciler.cli.console import Reporter, echo, handle_errors, secho
+from reconciler.cli.options import api_options, state_option
+from reconciler.errors import ReconcilerError, SpecError
+from reconciler.run.engine import DEFAULT_SPEC_PATHS, Engine, Settings
+from reconciler.text import clean, plural
+
+# --- validate / schema ------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="text: one 'path:line:column: message' line per problem; json: for machines; "
+    "github: GitHub Actions annotations (::error file=…,line=…,col=…::message).",
+)
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also resolve every AOI, index, asset, rollback date and mode against the API.",
+)
+@state_option
+@api_options
+@handle_errors
+def validate(paths: tuple[str, ...], output_format: str, online: bool, settings: Settings) -> None:
+    """Check spec files (offline; with --online also against the API).
+
+    PATHS are spec files or directories (searched recursively for *.yaml and *.yml; hidden
+    ones are skipped); the default is specs/. Every problem in every file is reported at
+    once, as path:line:column: message, so editors and CI can jump to it. Exit status: 0
+    when the specs are valid, 1 when not.
+
+    \b
+    Examples:
+      reconciler validate                         # everything under specs/
+      reconciler validate specs/team-a.yaml       # one file
+      reconciler validate --format json specs/    # {"valid": ..., "problems": [...]}
+      reconciler validate --format github         # annotations on the pull request's diff
+
+    Checked offline: the YAML itself, unknown or missing keys, ISO dates, empty or
+    repeated dates, one rollback entry per mode, and visualizations declared twice
+    (also across files). With --online (read-only) also: AOI, index and asset names,
+    ids and dates exist; rollback dates are dates of the visualization's assets (for
+    `assets: any`, of the one the state remembers, as plan picks it); the index can have
+    the rolled-back legend mode.
+
+    \b
+      reconciler validate --online --sandbox      # against the bundled emulator
+    """
+    from reconciler.render.formats import (
+        render_failure_json,
+        render_github_error,
+        render_validation_github,
+        render_validation_json,
+    )
+
+    targets = paths or DEFAULT_SPEC_PATHS
+    reporter = Reporter()
+    try:
+        result = Engine(settings, listener=reporter).validate(targets, online=online)
+    except SpecError as exc:
+        # Nothing to check (missing path, empty directory): text mode says so on stderr via
+        # handle_errors; machines still get an answer on stdout.
+        if output_format == "json":
+            echo(render_validation_json((), exc.problems, ()))
+        elif output_format == "github":
+            echo(render_validation_github(exc.problems, ()), nl=False)
+        raise
+    except ReconcilerError as exc:
+        # --online could not reach the API: still a JSON answer for machines.
+        if output_format == "json":
+            echo(render_failure_json(exc, "validate"), nl=False)
+        elif output_format == "github":
+            echo(render_github_error(str(exc)), nl=False)
+        raise
+    finally:
+        reporter.clear()
+
+    if output_format == "json":
+        echo(render_validation_json(result.files, result.problems, result.notes))
+    elif output_format == "github":
+        echo(render_validation_github(result.problems, result.notes), nl=False)
+        if result.problems:
+            echo(f"{plural(len(result.problems), 'problem')} in the specs", err=True)
+    else:
+        for problem in result.problems:
+            echo(clean(str(problem)))
+        for note in result.notes:
+            text = f"{note.where}: note: {note.message}" if note.where else note.message
+            echo(clean(text))
+        if result.problems:
+            files = {p.where.path for p in result.problems if p.where is not None}
+            summary = f"{plural(len(result.problems), 'problem')} in {plural(len(files), 'file')}"
+            secho(summary, fg="red")
+        else:
+            specs = result.specs
+            aois = len({a.label for a in specs.aois}) if specs else 0
+            count = specs.visualization_count if specs else 0
+            selectors = len(specs.selectors) if specs else 0
+            secho(
+                f"{' '.join(targets)} is valid: {plural(len(result.files), 'file')}, "
+                f"{plural(aois, 'AOI')}"
+                + (f", {plural(selectors, 'selector')}" if selectors else "")
+                + f", {plural(count, 'visualization')}",
+                fg="green",
+            )
+    sys.exit(1 if result.problems else 0)
+
+
+@click.command()
+@click.option(
+    "--out",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Write the schema to this file instead of standard output.",
+)
+def schema(out: IO[str]) -> None:
+    """Print the JSON Schema of spec files, for editor completion and checks.
+
+    With the YAML language server (VS Code's YAML extension, Neovim, Helix, ...), save the
+    schema next to your specs and point each spec file at it with a first line:
+
+    \b
+      reconciler schema --out specs/reconciler.schema.json
+      # yaml-language-server: $schema=./reconciler.schema.json
+
+    Editors then complete keys, show each key's help and flag mistakes as you type.
+    'reconciler validate' remains the authority: it also checks what a schema cannot
+    (real dates, duplicates across files).
+    """
+
+    from reconciler.spec.language import SpecFile
+
+    out.write(json.dumps(SpecFile.model_json_schema(), indent=2) + "\n")

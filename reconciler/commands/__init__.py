@@ -1,1 +1,0 @@
-"""One module per command of the ``reconciler`` command line; ``cli.py`` groups them."""

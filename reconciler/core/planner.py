@@ -1,0 +1,378 @@
+"""Planning: desired (specs) + observed (API) + remembered (state file) → ``Plan``.
+
+Pure: no I/O, so every rule here has a pure test. The rules (DESIGN.md, "Semantics"):
+
+- A visualization is identified by (AOI, index id, set of source asset ids). Declared and
+  missing: create. Declared and present: leave alone. Present but undeclared: warn, never touch.
+- A freshly created visualization starts auto-computed, so its rollbacks are only carried out if
+  apply finds it already present (409, adoption).
+- A declared rollback is pending for an existing visualization when the state file has no
+  record of it, when the visualization's ``updated_at`` moved since the recorded rollback (someone
+  edited it), or when the spec's ``revision`` is higher than the one recorded. One rollback per
+  (visualization, mode), carrying every pending date of that mode.
+- A visualization over all assets (``assets: all`` or omitted) that must be created while one
+  of the same index over other assets exists says so: new assets arrived since that one, which
+  stays (the API has no delete). That one is then told about there, not as undeclared.
+- Selectors: what each matched, and AOIs a selector matched at the last apply (the state's
+  record) but no longer does, with a warning on each that nothing declares any more
+  (``selectors.summarize``).
+- An undeclared visualization that an ignore rule covers is counted as ignored (naming the
+  rule) instead of warned about.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from reconciler._gc import no_cycle_collection
+from reconciler.api.types import Asset, Visualization
+from reconciler.core import selectors
+from reconciler.core.identity import Identity
+from reconciler.core.ignore import NO_RULES, IgnoreRules
+from reconciler.core.observed import Observed, ObservedAoi
+from reconciler.core.plan import (
+    AoiSummary,
+    AssetRef,
+    Create,
+    Ignored,
+    Plan,
+    PlanWarning,
+    Rollback,
+    RollbackReason,
+    RollbackTarget,
+    WarningKind,
+)
+from reconciler.core.resolve import Desired, DesiredVisualization
+from reconciler.core.stale import desired_snapshots
+
+#: When one mode has dates pending for different reasons, the plan names the strongest.
+_REASON_WEIGHT: dict[RollbackReason, int] = {
+    "changed": 3,
+    "revision": 2,
+    "no-record": 1,
+    "adopted": 0,
+}
+
+
+class Record(Protocol):
+    """What the planner reads of one state record (``state.VizRecord``)."""
+
+    @property
+    def updated_at(self) -> str: ...
+
+    def revision_of(self, mode: str, date: str) -> int | None: ...
+
+
+class Records(Protocol):
+    """What the planner reads of the state (``state.State``): a record per visualization id."""
+
+    def get(self, visualization_id: str) -> Record | None: ...
+
+
+@no_cycle_collection
+def build_plan(
+    desired: Desired,
+    observed: Observed,
+    state: Records,
+    *,
+    ignore: IgnoreRules = NO_RULES,
+    spec_paths: Sequence[str] = (),
+    api_url: str = "",
+    targets: Sequence[str] = (),
+    previous_matches: selectors.Records | None = None,
+) -> Plan:
+    """The changes that bring the observed world to the desired one.
+
+    ``previous_matches`` is what the state remembers of each selector of the spec files read
+    at the last apply: spec file -> selector key -> {AOI id: AOI name}
+    (``selectors.previous_records``). Raises ``ResolutionError`` when ``desired`` carries
+    references that did not resolve.
+    """
+    desired.raise_for_problems()
+    creates: list[Create] = []
+    rollbacks: list[Rollback] = []
+    warnings: list[PlanWarning] = []
+    ignored: list[Ignored] = []
+    summaries: list[AoiSummary] = []
+    by_aoi: dict[str, list[DesiredVisualization]] = {aoi.id: [] for aoi in desired.aois}
+    for item in desired.visualizations:
+        by_aoi.setdefault(item.aoi.id, []).append(item)
+
+    for aoi_id, seen in observed.by_aoi.items():
+        existing = seen.by_identity()
+        matched: set[str] = set()
+        unchanged = 0
+        declared = by_aoi.get(aoi_id, [])
+        for item in declared:
+            viz = existing.get(item.identity)
+            if viz is None:
+                creates.append(_create(item))
+                continue
+            matched.add(viz.id)
+            for kind, text in _STATUS_TEXT.items():
+                if viz.status == kind:
+                    warnings.append(_status_warning(item, viz, kind, text))
+            if viz.status == "failed":
+                continue  # nothing to roll back on a visualization that has no legends
+            pending = _rollbacks(item, viz, state.get(viz.id))
+            rollbacks.extend(pending)
+            unchanged += not pending
+        notes = _new_assets_notes(seen, declared, existing, matched)
+        warnings.extend(notes)
+        matched |= {n.visualization_id for n in notes if n.visualization_id}
+        for viz in seen.visualizations:
+            if viz.id in matched:
+                continue
+            rule = ignore.match(aoi_id, viz)
+            if rule is None:
+                warnings.append(_undeclared(seen.aoi.id, seen.aoi.name, viz))
+            else:
+                ignored.append(
+                    Ignored(
+                        aoi_id=seen.aoi.id,
+                        aoi_name=seen.aoi.name,
+                        visualization_id=viz.id,
+                        index_name=viz.index_name or viz.index_id,
+                        rule=str(rule.where),
+                        reason=rule.reason,
+                    )
+                )
+        summaries.append(
+            AoiSummary(aoi_id, seen.aoi.name, declared=len(declared), unchanged=unchanged)
+        )
+    selector_summaries, selector_warnings = selectors.summarize(
+        desired.selectors, previous_matches or {}, declared=desired.declared
+    )
+    warnings.extend(selector_warnings)
+
+    affected = {c.aoi_id for c in creates} | {r.aoi_id for r in rollbacks}
+    return Plan(
+        creates=tuple(creates),
+        rollbacks=tuple(rollbacks),
+        warnings=tuple(warnings),
+        aois=tuple(summaries),
+        ignored=tuple(ignored),
+        desired=desired_snapshots(desired, affected),
+        observed=observed.snapshots(),
+        api_url=api_url,
+        targets=tuple(targets),
+        spec_paths=tuple(spec_paths),
+        selectors=selector_summaries,
+    )
+
+
+def _new_assets_notes(
+    seen: ObservedAoi,
+    declared: Sequence[DesiredVisualization],
+    existing: Mapping[Identity, Visualization],
+    matched: set[str],
+) -> list[PlanWarning]:
+    """For each visualization over all assets to be created: the one it follows, if any.
+
+    Its predecessor is an undeclared visualization of the same index over some of the assets,
+    all others of which arrived after it (created later; by date where the API gives no
+    creation time): the one that was "all assets" before new ones came. The largest wins (then
+    the smallest id); each is claimed once.
+    """
+    notes: list[PlanWarning] = []
+    claimed: set[str] = set()
+    assets = {a.id: a for a in seen.assets or ()}
+    for item in declared:
+        if item.assets is not None or item.decl.asset_policy != "all":
+            continue
+        if item.identity in existing:
+            continue
+        candidates = [
+            v
+            for v in seen.visualizations
+            if v.index_id == item.index.id
+            and v.id not in matched
+            and v.id not in claimed
+            and _followed_by(v, item.identity.asset_ids, assets)
+        ]
+        if candidates:
+            before = min(candidates, key=lambda v: (-len(v.assets), v.id))
+            claimed.add(before.id)
+            notes.append(_new_assets_note(item, before, assets))
+    return notes
+
+
+def _followed_by(viz: Visualization, wanted: frozenset[str], assets: Mapping[str, Asset]) -> bool:
+    """Whether ``viz`` covered all assets until the rest of ``wanted`` arrived after it."""
+    had = {a.id for a in viz.assets}
+    if not had or not had < wanted:
+        return False
+    latest = max(a.date for a in viz.assets)
+    for asset_id in wanted - had:
+        asset = assets.get(asset_id)
+        if asset is None:
+            return False
+        after = _later(asset.created_at, viz.created_at)
+        if after is None:
+            after = asset.date >= latest
+        if not after:
+            return False
+    return True
+
+
+def _later(first: str | None, second: str | None) -> bool | None:
+    """``first`` > ``second`` as timestamps; None when either is missing or unreadable."""
+    if first is None or second is None:
+        return None
+    try:
+        a, b = dt.datetime.fromisoformat(first), dt.datetime.fromisoformat(second)
+        return a > b
+    except (ValueError, TypeError):  # TypeError: naive against aware
+        return None
+
+
+def _new_assets_note(
+    item: DesiredVisualization, before: Visualization, assets: Mapping[str, Asset], limit: int = 5
+) -> PlanWarning:
+    new = sorted(
+        (assets[i] for i in item.identity.asset_ids - {a.id for a in before.assets}),
+        key=lambda a: (a.date, a.name, a.id),
+    )
+    named = ", ".join(f"{a.name} {a.date}" for a in new[:limit])
+    if len(new) > limit:
+        named += f" and {len(new) - limit} more"
+    total = len(item.identity.asset_ids)
+    return PlanWarning(
+        kind="new-assets",
+        aoi_id=item.aoi.id,
+        aoi_name=item.aoi.name,
+        visualization_id=before.id,
+        message=(
+            f"{len(new)} new {'asset' if len(new) == 1 else 'assets'} ({named}) since "
+            f"visualization {before.id} "
+            f"('{item.index.name}' over "
+            f"{_assets_text(before)}): a new one over all {total} assets is created "
+            f"(assets: all); {before.id} stays, the API has no delete"
+        ),
+        where=str(item.where),
+    )
+
+
+def _assets_text(viz: Visualization) -> str:
+    dates = sorted(a.date for a in viz.assets)
+    if not dates:
+        return "no assets"
+    if len(dates) == 1:
+        return f"1 asset, {dates[0]}"
+    return f"{len(dates)} assets, {dates[0]} … {dates[-1]}"
+
+
+def _asset_ref(asset: Asset) -> AssetRef:
+    return AssetRef(id=asset.id, name=asset.name, date=asset.date)
+
+
+def _create(item: DesiredVisualization) -> Create:
+    return Create(
+        aoi_id=item.aoi.id,
+        aoi_name=item.aoi.name,
+        index_id=item.index.id,
+        index_name=item.index.name,
+        assets=None
+        if item.assets is None
+        else tuple(
+            sorted((_asset_ref(a) for a in item.assets), key=lambda a: (a.date, a.name, a.id))
+        ),
+        resolution=item.resolution,
+        where=str(item.where),
+        rollbacks=tuple(RollbackTarget(r.mode, r.dates, r.revision) for r in item.rollbacks),
+        identity=tuple(sorted(item.identity.asset_ids)),
+        legend_modes=item.index.legend_modes,
+    )
+
+
+def _rollbacks(
+    item: DesiredVisualization, viz: Visualization, record: Record | None
+) -> list[Rollback]:
+    """The rollbacks still pending for one existing visualization, one per mode."""
+    out: list[Rollback] = []
+    for declared in item.rollbacks:
+        reasons: dict[str, RollbackReason] = {}
+        if record is None:
+            reasons = dict.fromkeys(declared.dates, "no-record")
+            detail = "the state file has no record of this visualization"
+        elif record.updated_at != viz.updated_at:
+            reasons = dict.fromkeys(declared.dates, "changed")
+            detail = (
+                f"updated_at moved from {record.updated_at} to {viz.updated_at} "
+                "since the last rollback"
+            )
+        else:
+            notes: list[str] = []
+            for date in declared.dates:
+                recorded = record.revision_of(declared.mode, date)
+                if recorded is None:
+                    reasons[date] = "no-record"
+                elif recorded < declared.revision:
+                    reasons[date] = "revision"
+                    notes.append(f"{date}: revision {recorded} → {declared.revision}")
+            missing = [d for d, why in reasons.items() if why == "no-record"]
+            if missing:
+                notes.insert(0, "never rolled back by this tool: " + ", ".join(missing))
+            detail = "; ".join(notes)
+        if not reasons:
+            continue
+        reason = max(reasons.values(), key=_REASON_WEIGHT.__getitem__)
+        out.append(
+            Rollback(
+                aoi_id=item.aoi.id,
+                aoi_name=item.aoi.name,
+                visualization_id=viz.id,
+                index_id=item.index.id,
+                index_name=item.index.name,
+                mode=declared.mode,
+                dates=tuple(sorted(reasons)),
+                reason=reason,
+                detail=detail,
+                revision=declared.revision,
+                where=str(declared.where),
+            )
+        )
+    return out
+
+
+_STATUS_TEXT: dict[WarningKind, str] = {
+    "failed": (
+        "failed when it was created; its rollbacks are skipped, and reconciler cannot recreate "
+        "it (the API has no delete): fix it in the Pixxel console"
+    ),
+    "partial_success": "was only partly computed (partial_success); some dates may have no legend",
+    "creating": "is still being created; apply waits for it before rolling back its legends",
+}
+
+
+def _status_warning(
+    item: DesiredVisualization, viz: Visualization, kind: WarningKind, text: str
+) -> PlanWarning:
+    return PlanWarning(
+        kind=kind,
+        aoi_id=item.aoi.id,
+        aoi_name=item.aoi.name,
+        visualization_id=viz.id,
+        message=f"declared visualization '{item.index.name}' ({viz.id}) {text}",
+        where=str(item.where),
+    )
+
+
+def _undeclared(aoi_id: str, aoi_name: str, viz: Visualization) -> PlanWarning:
+    dates = sorted(a.date for a in viz.assets)
+    if len(dates) > 3:
+        assets = f"{len(dates)} assets, {dates[0]} … {dates[-1]}"
+    else:
+        assets = ", ".join(sorted(f"{a.name} {a.date}" for a in viz.assets)) or "no assets"
+    return PlanWarning(
+        kind="undeclared",
+        aoi_id=aoi_id,
+        aoi_name=aoi_name,
+        visualization_id=viz.id,
+        message=(
+            f"'{viz.index_name or viz.index_id}' over [{assets}] is not declared in the specs: "
+            "left alone"
+        ),
+    )

@@ -1,0 +1,703 @@
+"""Applying a plan: create what is missing, adopt what a 409 says exists, wait until new
+visualizations are usable, then roll legends back; record each success in the state file.
+
+AOIs are worked on in parallel, at most ``parallelism`` requests at a time. Within an AOI the
+creates go first, then the rollbacks that need not wait; the new visualizations (and any that
+were still creating at plan time) are then polled together, one listing of the AOI per poll,
+and nothing touches one of them before it has left ``creating``. A wait holds no worker, so a
+slow lifecycle on one AOI does not hold up the others. One item failing does not stop the
+others unless ``fail_fast``. Every change ends as exactly one ``ItemResult`` (created / adopted
+/ rolled back / failed / skipped), so the report always says what happened, also after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import heapq
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from reconciler.api.client import PixxelClient
+from reconciler.api.types import Visualization
+from reconciler.core.identity import Identity
+from reconciler.core.plan import Create, Plan, Rollback
+from reconciler.errors import ApiError, ConflictError, StateError
+from reconciler.run.events import ItemFinished, Listener, Stopping, Waiting, ignore
+from reconciler.state.store import StateStore
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["created", "adopted", "rolled back", "failed", "skipped"]
+OUTCOMES: tuple[Outcome, ...] = ("created", "adopted", "rolled back", "failed", "skipped")
+#: docs/report-json.md; 2 made ``error`` an object with a kind, and added the stop fields.
+REPORT_FORMAT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """How one change ended."""
+
+    change: Literal["create", "rollback"]
+    outcome: Outcome
+    aoi_id: str
+    aoi_name: str
+    index_name: str
+    message: str
+    where: str
+    visualization_id: str | None = None
+    mode: str | None = None
+    dates: tuple[str, ...] = ()
+    status: str | None = None  # the visualization's final status, for creates
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("created", "adopted", "rolled back")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "change": self.change,
+            "outcome": self.outcome,
+            "aoi_id": self.aoi_id,
+            "aoi_name": self.aoi_name,
+            "index_name": self.index_name,
+            "visualization_id": self.visualization_id,
+            "mode": self.mode,
+            "dates": list(self.dates),
+            "status": self.status,
+            "message": self.message,
+            "where": self.where,
+        }
+
+
+@dataclass
+class ApplyResult:
+    """Everything apply did, in plan order; ``to_dict()`` is the ``--report`` JSON."""
+
+    api_url: str
+    started_at: str
+    finished_at: str = ""
+    items: list[ItemResult] = field(default_factory=list)
+    interrupted: bool = False
+    stopped_early: bool = False  # --fail-fast or --timeout stopped it
+    stop_reason: str = ""  # why it stopped early or was interrupted
+    #: Why the state could not be saved after the changes (they happened; the records wait in
+    #: the local journal), or "" when it was saved.
+    state_error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        # Stopped early (--fail-fast, --timeout): what was not done is not ok either.
+        return (
+            not self.interrupted
+            and not self.stopped_early
+            and not self.state_error
+            and all(i.ok for i in self.items)
+        )
+
+    def counts(self) -> dict[str, int]:
+        return {outcome: sum(i.outcome == outcome for i in self.items) for outcome in OUTCOMES}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": REPORT_FORMAT_VERSION,
+            "ok": self.ok,
+            "interrupted": self.interrupted,
+            "stopped_early": self.stopped_early,
+            "stop_reason": self.stop_reason,
+            "state_error": self.state_error,
+            "api_url": self.api_url,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "summary": self.counts(),
+            "items": [item.to_dict() for item in self.items],
+            "error": None,
+        }
+
+
+#: Statuses a visualization ends in; until then it is ``creating``.
+_FINAL_STATUSES = frozenset({"success", "failed", "partial_success"})
+#: Polls of one AOI slow down by this factor each round, up to ``_MAX_POLL_INTERVAL`` seconds.
+_POLL_BACKOFF = 1.5
+_MAX_POLL_INTERVAL = 10.0
+#: The scheduler wakes at least this often even with nothing to do: on Windows a blocked wait
+#: does not see Ctrl-C.
+_WAKE_INTERVAL = 0.5
+
+
+def now() -> str:
+    """The current UTC time as the report writes it."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class _Waiter:
+    """A visualization apply waits for, and what to do once it is usable."""
+
+    visualization_id: str
+    label: str  # "NDWI on Bengaluru-North"
+    deadline: float  # on the time.monotonic() clock
+    create: tuple[int, Create, Outcome] | None = None  # the create that made or adopted it
+    rollbacks: list[tuple[int, Rollback]] = field(default_factory=list)  # the plan's, held back
+
+
+@dataclass
+class _AoiWork:
+    """One AOI's share of the plan, and the visualizations it waits for.
+
+    Only one task at a time works on an AOI (its start, then one poll after another), so this
+    needs no lock.
+    """
+
+    aoi_id: str
+    listed: int  # visualizations on the AOI: what one full listing returns (sizes the polls)
+    creates: list[tuple[int, Create]] = field(default_factory=list)
+    rollbacks: list[tuple[int, Rollback]] = field(default_factory=list)
+    waiting: dict[str, _Waiter] = field(default_factory=dict)
+    interval: float = 0.0  # seconds between this AOI's polls; 0 until the first poll
+    next_poll: float = 0.0  # on the time.monotonic() clock
+
+
+class Applier:
+    """Carries out a plan against the API and records what it did in the state file.
+
+    Every AOI's creates are sent first and its other rollbacks go ahead at once; the new
+    visualizations are then waited for together, one listing of the AOI per poll, without
+    holding a worker while they are being computed. ``wait_timeout`` bounds the wait for one
+    new visualization to leave ``creating``; an AOI's polls start right away, then
+    ``poll_interval`` seconds apart, slowing down to at most 10 s.
+    """
+
+    def __init__(
+        self,
+        client: PixxelClient,
+        store: StateStore,
+        *,
+        parallelism: int = 8,
+        wait_timeout: float = 600.0,
+        poll_interval: float = 1.0,
+        fail_fast: bool = False,
+        listener: Listener = ignore,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._parallelism = max(1, parallelism)
+        self._wait_timeout = wait_timeout
+        self._poll_interval = poll_interval
+        self._fail_fast = fail_fast
+        self._listener = listener
+        self._total = 0
+        self._stop = threading.Event()
+        self._stop_reason = ""
+        self._lock = threading.Lock()
+        self._results: dict[int, list[ItemResult]] = {}
+        self._creating: frozenset[str] = frozenset()  # still creating when the plan was made
+        # The updated_at each visualization had before our next PATCH (see StateStore).
+        self._known_updated_at: dict[str, str] = {}
+        self._state_error = ""  # the first failure to write a record (see _kept)
+        # Stop signals not yet handled (``signal``); handled by the scheduling loop only.
+        self._signals: list[str] = []
+        self._wake: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    def signal(self, reason: str) -> None:
+        """A stop signal (Ctrl-C, SIGTERM, SIGHUP): safe to call from a signal handler.
+
+        Only noted here, and handled by the loop: the first stops apply cleanly, a second
+        one also gives up the last looks and cuts requests in flight.
+        """
+        self._signals.append(reason)
+        self._wake.put(None)
+
+    def request_stop(self, reason: str) -> None:
+        """Start no new work; requests in flight finish (they are bounded by timeouts)."""
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    def apply(self, plan: Plan) -> ApplyResult:
+        """Apply every change of ``plan``. Ctrl-C stops cleanly and returns what was done.
+
+        So does a ``KeyboardInterrupt`` raised in this thread for another reason (the CLI
+        raises one for SIGTERM and SIGHUP); its message becomes the reason given for skipped
+        changes.
+        """
+        result = ApplyResult(api_url=plan.api_url, started_at=now())
+        changes = plan.changes
+        work: dict[str, _AoiWork] = {}
+        for position, change in enumerate(changes):
+            aoi = work.get(change.aoi_id)
+            if aoi is None:
+                snapshot = plan.observed.get(change.aoi_id)
+                listed = len(snapshot.visualizations) if snapshot is not None else 0
+                aoi = work[change.aoi_id] = _AoiWork(change.aoi_id, listed)
+            if isinstance(change, Create):
+                aoi.creates.append((position, change))
+                aoi.listed += 1
+            else:
+                aoi.rollbacks.append((position, change))
+        self._total = len(changes)
+        observed = [
+            (viz_id, viz)
+            for snapshot in plan.observed.values()
+            for viz_id, viz in snapshot.visualizations.items()
+        ]
+        self._creating = frozenset(viz_id for viz_id, viz in observed if viz.status == "creating")
+        self._known_updated_at = {
+            viz_id: viz.updated_at for viz_id, viz in observed if viz.updated_at
+        }
+        error = self._run(list(work.values()), result)
+        if error is not None:  # a bug, not an API error: those become failed items
+            raise error
+        result.stopped_early = self._stop.is_set() and not result.interrupted
+        result.stop_reason = self._stop_reason
+        result.state_error = self._state_error
+        result.items = [
+            item for position in sorted(self._results) for item in self._results[position]
+        ]
+        result.finished_at = now()
+        return result
+
+    # --- scheduling ------------------------------------------------------------------------
+
+    def _run(self, aois: list[_AoiWork], result: ApplyResult) -> BaseException | None:
+        """Start every AOI and poll the ones that wait, at most ``parallelism`` tasks at once.
+
+        Returns the first exception a task raised (a bug), after the others finished.
+        """
+        starts = deque(aois)
+        due: list[tuple[float, int, _AoiWork]] = []  # AOIs to poll, by time
+        order = itertools.count()  # ties in ``due`` keep their order
+        running: set[Future[_AoiWork]] = set()
+        wake = self._wake
+        error: BaseException | None = None
+        # Stop signals reach ``signal`` (the CLI delivers them there) or, where nothing
+        # delivers them, arrive as a KeyboardInterrupt that the handler below only notes:
+        # either way they are handled here, at the top of the loop, never half-way.
+        signals = self._signals
+        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="apply") as executor:
+            while starts or due or running or signals:
+                try:
+                    while signals:
+                        self._on_signal(signals.pop(0), result, due)
+                    # Polls first: they finish work already begun. When stopping, every AOI
+                    # that waits gets one last look, so what is ready is still recorded.
+                    moment = time.monotonic()
+                    while len(running) < self._parallelism:
+                        task: Callable[[_AoiWork], _AoiWork]
+                        if due and (due[0][0] <= moment or self._stop.is_set()):
+                            task, aoi = self._poll, heapq.heappop(due)[2]
+                        elif starts:
+                            task, aoi = self._start, starts.popleft()
+                        else:
+                            break
+                        future = executor.submit(task, aoi)
+                        running.add(future)
+                        future.add_done_callback(wake.put)
+                    timeout = _WAKE_INTERVAL
+                    if due and len(running) < self._parallelism:
+                        timeout = min(timeout, max(0.0, due[0][0] - moment))
+                    with contextlib.suppress(queue.Empty):
+                        wake.get(timeout=timeout)
+                    for future in [f for f in running if f.done()]:
+                        running.discard(future)
+                        try:
+                            aoi = future.result()
+                        except Exception as exc:
+                            error = error or exc
+                            self.request_stop("stopped after an internal error")
+                            continue
+                        if aoi.waiting:
+                            heapq.heappush(due, (aoi.next_poll, next(order), aoi))
+                except KeyboardInterrupt as exc:
+                    signals.append(str(exc) or "interrupted (Ctrl-C)")
+        return error
+
+    def _on_signal(
+        self, reason: str, result: ApplyResult, due: list[tuple[float, int, _AoiWork]]
+    ) -> None:
+        """The first signal stops apply cleanly; a second one also drops the last looks.
+
+        After a second one, what waits ends as stopped and requests in flight are cut: the
+        report still tells every change.
+        """
+        if not result.interrupted:
+            self.request_stop(reason)
+            result.interrupted = True
+            self._listener(Stopping(self._stop_reason))
+            return
+        self.request_stop(reason)  # in case the first was cut short before it stopped
+        for _, _, aoi in due:
+            self._abandon(aoi)
+        due.clear()
+        # Requests in flight end now (as failed or stopped) instead of at their timeouts.
+        self._client.set_run_deadline(time.monotonic(), f"{reason} again")
+
+    # --- per AOI ---------------------------------------------------------------------------
+
+    def _start(self, aoi: _AoiWork) -> _AoiWork:
+        """Send the AOI's creates, then the rollbacks that need not wait for anything."""
+        for position, change in aoi.creates:
+            if self._stop.is_set():
+                self._record(position, self._skipped(change))
+            else:
+                self._create(aoi, position, change)
+        for position, rollback in aoi.rollbacks:
+            viz_id = rollback.visualization_id
+            waiter = aoi.waiting.get(viz_id)
+            if waiter is None and viz_id in self._creating:
+                label = f"{rollback.index_name} on {rollback.aoi_name}"
+                waiter = aoi.waiting[viz_id] = self._waiter(viz_id, label)
+            if waiter is not None:
+                waiter.rollbacks.append((position, rollback))
+            else:
+                self._record(position, self._rollback_unless_stopped(rollback))
+        aoi.next_poll = time.monotonic()
+        return aoi
+
+    def _poll(self, aoi: _AoiWork) -> _AoiWork:
+        """Look at the visualizations the AOI waits for; carry on with those that are done."""
+        try:
+            listed = self._read_waiting(aoi)
+        except ApiError as exc:
+            for waiter in aoi.waiting.values():
+                if self._stop.is_set():
+                    # The last look failed (a --timeout cuts requests too): what was being
+                    # waited for ends as stopped, not as failed.
+                    reason = f"{self._stop_reason} before it was ready"
+                    self._end_waiter(waiter, "stopped", f"but {reason}", "")
+                else:
+                    self._end_waiter(
+                        waiter, "failed", f"then: {exc}", f"waiting until it is usable: {exc}"
+                    )
+            aoi.waiting.clear()
+            return aoi
+        moment = time.monotonic()
+        for viz_id, waiter in list(aoi.waiting.items()):
+            viz = listed.get(viz_id)
+            if viz is not None and viz.status == "creating":
+                if self._stop.is_set():
+                    reason = f"{self._stop_reason} before it was ready"
+                    self._end_waiter(waiter, "stopped", f"but {reason}", "")
+                elif moment >= waiter.deadline:
+                    late = (
+                        f"it was still creating after {self._wait_timeout:g} s (--wait-timeout); "
+                        "run apply again later to finish"
+                    )
+                    self._end_waiter(
+                        waiter, "failed", f"but {late}", f"waiting until it is usable: {late}"
+                    )
+                else:
+                    self._listener(Waiting(waiter.label, viz_id, viz.progress))
+                    continue
+            elif viz is None:
+                gone = f"visualization {viz_id} is not listed on its AOI any more"
+                self._end_waiter(
+                    waiter, "failed", f"then: {gone}", f"waiting until it is usable: {gone}"
+                )
+            else:
+                self._usable(waiter, viz)
+            del aoi.waiting[viz_id]
+        if aoi.waiting:
+            aoi.interval = (
+                min(aoi.interval * _POLL_BACKOFF, _MAX_POLL_INTERVAL)
+                if aoi.interval
+                else self._poll_interval
+            )
+            earliest = min(waiter.deadline for waiter in aoi.waiting.values())
+            aoi.next_poll = min(moment + aoi.interval, earliest)
+        return aoi
+
+    def _abandon(self, aoi: _AoiWork) -> None:
+        """End every wait of ``aoi`` as stopped, without looking at the API again."""
+        reason = f"{self._stop_reason} before it was ready"
+        for waiter in aoi.waiting.values():
+            self._end_waiter(waiter, "stopped", f"but {reason}", "")
+        aoi.waiting.clear()
+
+    def _read_waiting(self, aoi: _AoiWork) -> dict[str, Visualization]:
+        """The waited-for visualizations as listed now, in as few requests as the API allows.
+
+        One listing of the whole AOI answers for all of them; for a single one (or an AOI whose
+        full listing takes more pages than there are visualizations to wait for) a listing
+        filtered by id is cheaper.
+        """
+        wanted = list(aoi.waiting)
+        pages = -(-max(aoi.listed, 1) // self._client.page_size)
+        if len(wanted) > pages:
+            found = self._client.list_visualizations(aoi.aoi_id)
+        else:
+            found = [
+                viz
+                for viz_id in wanted
+                for viz in self._client.list_visualizations(aoi.aoi_id, visualization_id=viz_id)
+            ]
+        return {viz.id: viz for viz in found if viz.id in aoi.waiting}
+
+    def _waiter(
+        self, viz_id: str, label: str, create: tuple[int, Create, Outcome] | None = None
+    ) -> _Waiter:
+        return _Waiter(viz_id, label, time.monotonic() + self._wait_timeout, create)
+
+    def _end_waiter(
+        self,
+        waiter: _Waiter,
+        how: Literal["failed", "stopped"],
+        create_text: str,
+        rollback_text: str,
+    ) -> None:
+        """A wait that ended without a usable visualization: say so for everything held back."""
+        if waiter.create is not None:
+            position, change, outcome = waiter.create
+            viz_id = waiter.visualization_id
+            message = f"{outcome} as {viz_id}, {create_text}"
+            if how == "stopped":
+                # It exists now: say so. Unrecorded, so the next plan checks its rollbacks.
+                item = _item(change, outcome, message, viz_id, status="creating")
+            else:
+                item = _item(change, "failed", message, viz_id)
+            self._record(position, item)
+        for position, rollback in waiter.rollbacks:
+            if how == "stopped":
+                self._record(position, self._skipped(rollback))
+            else:
+                self._record(position, _item(rollback, "failed", rollback_text))
+
+    def _usable(self, waiter: _Waiter, viz: Visualization) -> None:
+        """The visualization left ``creating``: finish its create, run what waited for it."""
+        if waiter.create is not None:
+            position, change, outcome = waiter.create
+            self._record_many(position, self._created(change, outcome, viz))
+        for position, rollback in waiter.rollbacks:
+            self._record(position, self._rollback_unless_stopped(rollback))
+
+    def _record(self, position: int, item: ItemResult) -> None:
+        self._record_many(position, [item])
+
+    def _record_many(self, position: int, items: list[ItemResult]) -> None:
+        with self._lock:
+            self._results[position] = items
+            # Under the lock, so listeners see the counts rise in order.
+            done = len(self._results)
+            for item in items:
+                self._listener(ItemFinished(item, done, self._total))
+        for item in items:
+            if item.outcome == "failed" and self._fail_fast:
+                self.request_stop("--fail-fast: stopped after the first failure")
+
+    def _skipped(self, change: Create | Rollback) -> ItemResult:
+        return _item(change, "skipped", f"not started: {self._stop_reason}")
+
+    # --- create ----------------------------------------------------------------------------
+
+    def _create(self, aoi: _AoiWork, position: int, change: Create) -> None:
+        """POST one create (or adopt what a 409 names); wait for it unless it is done."""
+        label = f"{change.index_name} on {change.aoi_name}"
+        viz: Visualization
+        try:
+            viz = self._client.create_visualization(
+                change.aoi_id,
+                change.index_id,
+                src_asset_ids=change.asset_ids,
+                resolution=change.resolution,
+            )
+            outcome: Outcome = "created"
+        except ConflictError as exc:
+            try:
+                found = self._find_existing(change)
+            except ApiError as lookup:
+                message = (
+                    f"the API answered 409 ({exc.api_message or 'already exists'}), then looking "
+                    f"the visualization up failed: {lookup}"
+                )
+                self._record(position, _item(change, "failed", message))
+                return
+            if found is None:
+                message = (
+                    f"the API answered 409 ({exc.api_message or 'already exists'}) but no "
+                    f"visualization of index {change.index_name} over these assets was found "
+                    "on the AOI; nothing was changed"
+                )
+                self._record(position, _item(change, "failed", message))
+                return
+            viz, outcome = found, "adopted"
+            log.info("%s already exists as %s: adopting it", label, viz.id)
+        except ApiError as exc:
+            self._record(position, _item(change, "failed", str(exc)))
+            return
+        # An answer that is already final (and names the assets, whose dates the state
+        # records) needs no poll; a "creating" one is waited for with the AOI's others.
+        if viz.status in _FINAL_STATUSES and viz.assets:
+            self._record_many(position, self._created(change, outcome, viz))
+        else:
+            aoi.waiting[viz.id] = self._waiter(viz.id, label, (position, change, outcome))
+
+    def _created(self, change: Create, outcome: Outcome, viz: Visualization) -> list[ItemResult]:
+        """The results of a create whose visualization is done; records it in the state."""
+        viz_id = viz.id
+        if viz.status != "success":
+            return [
+                _item(
+                    change,
+                    "failed",
+                    f"{outcome} as {viz_id}, but the API finished it as {viz.status}"
+                    + ("" if viz.status == "partial_success" else "; it has no usable legends"),
+                    viz_id,
+                    status=viz.status,
+                )
+            ]
+        if outcome == "created":
+            dates = sorted({a.date for a in viz.assets})
+            updated_at = viz.updated_at or ""
+
+            def record() -> None:
+                self._store.record_fresh(
+                    viz_id,
+                    aoi_id=change.aoi_id,
+                    legends={mode: dates for mode in change.legend_modes},
+                    updated_at=updated_at,
+                )
+                # Its legends start auto-computed, which is what the declared rollbacks ask
+                # for: record them at the declared revision, or the next plan would see
+                # revision 0 below the spec's and roll them back once more.
+                for target in change.rollbacks:
+                    if target.revision > 0:
+                        self._store.record_rollback(
+                            viz_id,
+                            aoi_id=change.aoi_id,
+                            mode=target.mode,
+                            dates=target.dates,
+                            revision=target.revision,
+                            updated_at=updated_at,
+                            previous_updated_at=updated_at,
+                        )
+
+            message = f"created {viz_id}" + self._kept(record)
+            return [_item(change, "created", message, viz_id, status=viz.status)]
+
+        # Adopted: its legends may have been edited by hand, so the declared rollbacks run now.
+        if viz.updated_at:
+            with self._lock:
+                self._known_updated_at[viz_id] = viz.updated_at
+        results = [
+            _item(
+                change,
+                "adopted",
+                f"already present as {viz_id} (409): adopted, not created",
+                viz_id,
+                status=viz.status,
+            )
+        ]
+        for target in change.rollbacks:
+            rollback = Rollback(
+                aoi_id=change.aoi_id,
+                aoi_name=change.aoi_name,
+                visualization_id=viz_id,
+                index_id=change.index_id,
+                index_name=change.index_name,
+                mode=target.mode,
+                dates=target.dates,
+                reason="adopted",
+                detail="adopted through a 409",
+                revision=target.revision,
+                where=change.where,
+            )
+            results.append(self._rollback_unless_stopped(rollback))
+        return results
+
+    def _find_existing(self, change: Create) -> Visualization | None:
+        """The visualization a 409 refers to: same index, same set of source assets."""
+        wanted = change.key
+        for viz in self._client.list_visualizations(change.aoi_id, index_id=change.index_id):
+            if Identity.of_visualization(viz) == wanted:
+                return viz
+        return None
+
+    # --- rollback --------------------------------------------------------------------------
+
+    def _rollback_unless_stopped(self, change: Rollback) -> ItemResult:
+        return self._skipped(change) if self._stop.is_set() else self._rollback(change)
+
+    def _rollback(self, change: Rollback) -> ItemResult:
+        try:
+            detail = self._client.rollback_metadata(
+                change.aoi_id,
+                change.visualization_id,
+                index_id=change.index_id,
+                mode=change.mode,
+                dates=change.dates,
+            )
+            updated_at = detail.updated_at
+            if not updated_at:  # not in the response: read it, the state needs it
+                listed = self._client.list_visualizations(
+                    change.aoi_id, visualization_id=change.visualization_id
+                )
+                updated_at = listed[0].updated_at if listed else None
+        except ApiError as exc:
+            return _item(change, "failed", str(exc))
+        with self._lock:
+            previous = self._known_updated_at.get(change.visualization_id)
+            if updated_at:
+                self._known_updated_at[change.visualization_id] = updated_at
+        kept = self._kept(
+            lambda: self._store.record_rollback(
+                change.visualization_id,
+                aoi_id=change.aoi_id,
+                mode=change.mode,
+                dates=change.dates,
+                revision=change.revision,
+                updated_at=updated_at or "",
+                previous_updated_at=previous,
+            )
+        )
+        return _item(change, "rolled back", "auto-computed again" + kept)
+
+    def _kept(self, record: Callable[[], None]) -> str:
+        """Write a change's state record; "" when kept, else what the item must say.
+
+        The change itself happened, so it is reported as done. Without its record the next
+        plan would make it again, so nothing new starts once a record cannot be written (a
+        full disk), and the report says why.
+        """
+        try:
+            record()
+        except StateError as exc:
+            with self._lock:
+                self._state_error = self._state_error or str(exc)
+            self.request_stop("stopped: the state could not be written")
+            return "; the state could not record it (the next plan may show it again)"
+        return ""
+
+
+def _item(
+    change: Create | Rollback,
+    outcome: Outcome,
+    message: str,
+    visualization_id: str | None = None,
+    *,
+    status: str | None = None,
+) -> ItemResult:
+    common: dict[str, Any] = {
+        "outcome": outcome,
+        "aoi_id": change.aoi_id,
+        "aoi_name": change.aoi_name,
+        "index_name": change.index_name,
+        "message": message,
+        "where": change.where,
+    }
+    if isinstance(change, Rollback):
+        return ItemResult(
+            change="rollback",
+            visualization_id=change.visualization_id,
+            mode=change.mode,
+            dates=change.dates,
+            **common,
+        )
+    return ItemResult(change="create", visualization_id=visualization_id, status=status, **common)

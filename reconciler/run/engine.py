@@ -1,0 +1,731 @@
+"""The engine: one owner for the pipeline between the command line and the library.
+
+It holds the typed ``Settings`` (API, key source, parallelism, rate, state location, sandbox),
+builds the client and the state store from them, and runs every command from start to end:
+validate (offline and online), plan, apply of specs or of a saved plan (load, re-read, stale
+check, safety, lock), and export of what exists as specs. The CLI parses flags, calls one method
+here and prints what comes back; tests and benchmarks call the same methods, so there is no
+second copy of the pipeline.
+
+Settings travel one road: ``parallelism`` sizes the client's connection pool and every worker
+pool, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler import shield
+from reconciler.api.client import PixxelClient
+from reconciler.api.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
+from reconciler.api.types import Aoi
+from reconciler.core import selectors
+from reconciler.core.export import SCHEMA_FILE, document, export_aois, file_names
+from reconciler.core.ignore import resolve_ignores
+from reconciler.core.observed import Observed
+from reconciler.core.plan import Plan
+from reconciler.core.planner import build_plan
+from reconciler.core.resolve import Selection, closest, resolve_desired
+from reconciler.core.stale import check_not_stale, desired_snapshots, stale_error
+from reconciler.core.statecheck import with_state_warnings
+from reconciler.errors import (
+    ConfigError,
+    LockWaitTimeoutError,
+    PlanFileError,
+    ReconcilerError,
+    ResolutionError,
+    RunDeadlineError,
+    StalePlanError,
+    StateError,
+    StateLockedError,
+    TooManyChangesError,
+)
+from reconciler.redact import install_environment_secrets, install_redaction, install_secret_file
+from reconciler.render.formats import failure_kind
+from reconciler.run.apply import Applier, ApplyResult
+from reconciler.run.events import Listener, Stopping, ignore
+from reconciler.run.refresh import read_account, refresh
+from reconciler.shield import shielded
+from reconciler.spec.language import (
+    SpecFile,
+    Specs,
+    ValidationReport,
+    find_spec_files,
+    load_specs,
+    validate_specs,
+)
+from reconciler.state.atomicfile import write_atomically
+from reconciler.state.lock import STALE_AFTER_SECONDS, Holder, StateLock
+from reconciler.state.records import DEFAULT_STATE_PATH, State
+from reconciler.state.store import StateStore
+
+log = logging.getLogger(__name__)
+
+#: What ``plan`` and ``apply`` read when given no spec paths.
+DEFAULT_SPEC_PATHS = ("specs/",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that says where and how to talk to the API and keep state.
+
+    The key itself is not held here: only where to find it (``api_key_file``, else
+    ``PIXXEL_API_KEY`` in ``environ``), read when a connection is opened.
+    """
+
+    api_url: str = DEFAULT_API_URL
+    api_key_file: Path | None = None
+    sandbox: bool = False
+    parallelism: int = 8
+    max_rps: float | None = None
+    #: A path or URL (s3://, gs://, az://, file://); default .reconciler/state.json, and
+    #: .reconciler/sandbox/state.json with the sandbox.
+    state: str | Path | None = None
+    #: Seconds to wait for another apply's state lock (0: fail at once).
+    lock_timeout: float = 0.0
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
+    #: Seconds a whole command may take (``--timeout``); None: no limit beyond each request's.
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How apply runs, beyond what the plan says."""
+
+    targets: tuple[str, ...] = ()
+    wait_timeout: float = 600.0
+    poll_interval: float = 1.0
+    fail_fast: bool = False
+    max_changes: int | None = None
+    force: bool = False
+    #: The command a refused (stale) saved plan tells the user to run instead.
+    replan: str = "reconciler plan --out plan.json"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What ``export`` writes and where.
+
+    ``aois``: AOI names or ids (``all_aois``: every AOI with a visualization instead).
+    ``out``: None for one document on standard output; a path ending in .yaml/.yml for one
+    file; anything else is a directory that gets one file per AOI. ``by_name``: refer to AOIs,
+    indices and assets by name where unambiguous. ``force``: replace existing files.
+    """
+
+    aois: tuple[str, ...] = ()
+    all_aois: bool = False
+    out: Path | None = None
+    by_name: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``export`` wrote: ``files`` (schema included), or ``text`` when given no ``out``."""
+
+    files: tuple[Path, ...]
+    text: str | None
+    aois: int
+    visualizations: int
+    without_visualizations: int  # AOIs --all left out: nothing to declare there
+    #: Spec files that were in the --out directory already: a plan of it reads them too.
+    others: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Connection:
+    client: PixxelClient
+    api_label: str  # what plans record as their API (stable across sandbox runs)
+    store: StateStore
+
+
+def is_plan_file(paths: Sequence[str]) -> bool:
+    """One argument naming a file that is not YAML: a saved plan (from 'plan --out').
+
+    A missing ``*.json`` counts too: it is a plan that did not arrive (a CI artifact that was
+    not downloaded), to be reported as such rather than as a missing spec.
+    """
+    if len(paths) != 1:
+        return False
+    path = Path(paths[0])
+    suffix = path.suffix.lower()
+    if not path.exists():
+        return suffix == ".json"
+    return path.is_file() and suffix not in (".yaml", ".yml")
+
+
+def load_plan_file(path: Path) -> Plan:
+    """A plan saved by ``plan --out``; ``PlanFileError`` for anything else."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanFileError(f"{path}: no such saved plan (make one with 'plan --out')") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlanFileError(f"{path}: not a saved plan ({exc})") from None
+    return Plan.from_dict(data)
+
+
+def write_file(path: Path, text: str) -> None:
+    """Write a plan or report whole or not at all (other programs read them)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, text, mode=None)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+#: Refusals a pipeline acts on, told apart from the coarse kinds of ``failure_kind``.
+_REFUSALS: tuple[tuple[type[ReconcilerError], str], ...] = (
+    (RunDeadlineError, "timeout"),
+    (LockWaitTimeoutError, "timeout"),
+    (StalePlanError, "stale-plan"),
+    (StateLockedError, "locked"),
+    (TooManyChangesError, "too-many-changes"),
+)
+
+
+def write_report(
+    path: Path, result: ApplyResult, error: ReconcilerError | str | None = None
+) -> None:
+    """The ``--report`` JSON (docs/report-json.md): what happened to every change, or why
+    nothing started. ``error`` is what stopped apply before any change (a string: a signal)."""
+    data = result.to_dict()
+    if error is not None:
+        data = {**data, "ok": False, "error": {"kind": _report_kind(error), "message": str(error)}}
+    write_file(path, json.dumps(data, indent=2) + "\n")
+
+
+def _report_kind(error: ReconcilerError | str) -> str:
+    if isinstance(error, str):
+        return "interrupted"
+    for cls, kind in _REFUSALS:
+        if isinstance(error, cls):
+            return kind
+    return failure_kind(error)
+
+
+def _check_out(out: Path | None, single: bool) -> None:
+    if out is None:
+        return
+    if single and out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; name a .yaml file, or drop the suffix")
+    if not single and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory: for one file, name it *.yaml")
+    if not single and out.suffix and not out.is_dir():
+        # Most likely a file meant in another format (plan --out takes plan.json).
+        raise ConfigError(
+            f"--out {out}: export writes YAML specs; for one file name it *.yaml, for a "
+            f"directory drop the '{out.suffix}' (or create the directory first)"
+        )
+
+
+def _pick_aois(refs: Sequence[str], aois: Sequence[Aoi]) -> list[Aoi]:
+    """The AOIs ``--aoi`` names (ids first, then unique names); every miss in one error."""
+    chosen: dict[str, Aoi] = {}
+    problems: list[str] = []
+    for ref in refs:
+        by_id = [a for a in aois if a.id == ref]
+        named = by_id or [a for a in aois if a.name == ref]
+        if len(named) == 1:
+            chosen[named[0].id] = named[0]
+        elif named:
+            problems.append(
+                f"--aoi '{ref}': {len(named)} AOIs have this name "
+                f"({', '.join(a.id for a in named)}): give the id"
+            )
+        else:
+            problems.append(f"--aoi '{ref}' matches no AOI{closest(ref, (a.name for a in aois))}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return list(chosen.values())
+
+
+def _refuse_overwrite(files: Mapping[Path, str], *, force: bool) -> None:
+    """Export never replaces a file unless forced (an identical schema file is no change)."""
+    if force:
+        return
+    taken = []
+    for path, text in files.items():
+        if not path.exists():
+            continue
+        if path.name == SCHEMA_FILE and path.is_file():
+            try:
+                if path.read_text(encoding="utf-8") == text:
+                    continue
+            except (OSError, UnicodeDecodeError):
+                pass
+        taken.append(str(path))
+    if taken:
+        shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+        raise ConfigError(
+            f"refusing to overwrite {shown}: nothing was written. Choose another --out, or "
+            "pass --force to replace them"
+        )
+
+
+def _remember_selectors(store: StateStore, plan: Plan) -> None:
+    """Record what each selector of the applied plan matched, for later plans to compare.
+
+    Only the records of the spec files the plan read are replaced: applying one file keeps
+    what the others' selectors matched.
+    """
+    store.record_selectors(
+        selectors.records(plan.selectors),
+        replacing=lambda file: selectors.covered(file, plan.spec_paths),
+    )
+
+
+class Engine:
+    """Runs reconciler's commands with one set of ``Settings``.
+
+    ``client`` replaces the client the settings would build (tests tune its retries);
+    ``listener`` receives progress events from refresh and apply.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: PixxelClient | None = None,
+        listener: Listener = ignore,
+    ) -> None:
+        self.settings = settings
+        self._client = client
+        self._listener = listener
+        if settings.timeout is not None and not settings.timeout > 0:
+            raise ConfigError(f"--timeout must be positive, got {settings.timeout:g}.")
+        # The run's clock starts with the engine: --timeout covers the whole command.
+        self._deadline = (
+            time.monotonic() + settings.timeout if settings.timeout is not None else None
+        )
+        # Known before any spec is read: nothing printed or written may show the key, even
+        # when a command never connects and a spec file holds it (a link to the key file).
+        for key in known_api_keys(settings.api_key_file, settings.environ):
+            install_redaction(key)
+        install_environment_secrets(settings.environ)  # the remote state's credentials
+        if settings.api_key_file is not None:
+            install_secret_file(settings.api_key_file)
+
+    # --- validate -------------------------------------------------------------------------
+
+    def validate(self, paths: Sequence[str], *, online: bool = False) -> ValidationReport:
+        """Offline checks of every spec file; with ``online`` also resolve against the API.
+
+        Online, ``assets: any`` resolves to the visualization the state remembers, as plan
+        does, so its rollback dates are checked against the one apply would roll back.
+        Raises ``SpecError`` only when there is nothing to check (no such path, no spec files).
+        """
+        report = validate_specs(paths)
+        if online and report.specs is not None and report.valid:
+            with self._connect() as conn:
+                remembered = conn.store.load().visualizations.keys()
+                selection, observed = self._refresh(conn, report.specs)
+            problems = (
+                *resolve_desired(selection, observed, remembered).problems,
+                *resolve_ignores(report.specs, selection, observed.indices).problems,
+            )
+            report = dataclasses.replace(report, problems=problems)
+        return report
+
+    # --- plan -----------------------------------------------------------------------------
+
+    def plan(self, spec_paths: Sequence[str] = (), *, targets: Sequence[str] = ()) -> Plan:
+        """Read the specs and the API, and plan against the state (read-only)."""
+        paths = tuple(spec_paths) or DEFAULT_SPEC_PATHS
+        specs = load_specs(paths)
+        with self._connect() as conn:
+            plan = self._plan(conn, specs, paths, targets, conn.store.load())
+            _note_lock(conn.store)
+            return plan
+
+    def _plan(
+        self,
+        conn: _Connection,
+        specs: Specs,
+        paths: Sequence[str],
+        targets: Sequence[str],
+        state: State,
+    ) -> Plan:
+        selection, observed = self._refresh(conn, specs, targets)
+        desired = resolve_desired(selection, observed, state.visualizations.keys())
+        rules = resolve_ignores(specs, selection, observed.indices)
+        if rules.problems:
+            raise ResolutionError((*desired.problems, *rules.problems))
+        plan = build_plan(
+            desired,
+            observed,
+            state,
+            ignore=rules,
+            spec_paths=paths,
+            api_url=conn.api_label,
+            targets=targets,
+            previous_matches=selectors.previous_records(state.selectors, paths),
+        )
+        return with_state_warnings(plan, state, conn.store.label)
+
+    # --- apply ----------------------------------------------------------------------------
+
+    def apply(
+        self,
+        paths: Sequence[str],
+        options: ApplyOptions = ApplyOptions(),
+        *,
+        show: Callable[[Plan], None] = lambda plan: None,
+        confirm: Callable[[Plan], None] = lambda plan: None,
+        hold: ExitStack | None = None,
+    ) -> ApplyResult | None:
+        """Plan (or load and re-check a saved plan), then carry it out under the state lock.
+
+        ``paths`` are spec paths, or one saved plan file. ``show`` sees the plan about to be
+        applied; ``confirm`` may raise to refuse it. Returns None when there was nothing to do.
+
+        While changes are made, stop signals stop them cleanly (``shield.delivering``); from
+        the moment they end, signals are only noted (``shielded``) until ``hold`` is closed,
+        so the caller can print and report what was done before a signal may interrupt.
+        """
+        if hold is None:  # nothing to report after: the shield ends with this call
+            with ExitStack() as own:
+                return self.apply(paths, options, show=show, confirm=confirm, hold=own)
+        saved = load_plan_file(Path(paths[0])) if is_plan_file(paths) else None
+        if saved is not None and options.targets:
+            raise ConfigError("--target applies to planning; a saved plan already has its targets")
+        spec_paths = saved.spec_paths if saved is not None else (tuple(paths) or DEFAULT_SPEC_PATHS)
+        specs = load_specs(spec_paths)
+        with self._connect() as conn:
+            done: list[ApplyResult] = []
+            try:
+                return self._apply_locked(
+                    conn, saved, specs, spec_paths, options, show, confirm, done, hold
+                )
+            except StateError as exc:
+                if not done:
+                    raise
+                # The changes happened: saving their records (or releasing the lock) failed
+                # after them. Report both, rather than let the error hide what was done.
+                done[0].state_error = str(exc)
+                return done[0]
+
+    def _apply_locked(
+        self,
+        conn: _Connection,
+        saved: Plan | None,
+        specs: Specs,
+        spec_paths: Sequence[str],
+        options: ApplyOptions,
+        show: Callable[[Plan], None],
+        confirm: Callable[[Plan], None],
+        done: list[ApplyResult],
+        hold: ExitStack,
+    ) -> ApplyResult | None:
+        """``apply`` under the state lock; the result goes into ``done`` as soon as it exists."""
+        with self._locked(conn.store):
+            if saved is None:  # the lock above has just (re)loaded the state
+                plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
+            else:
+                plan = saved
+                self._check_saved(conn, plan, specs, options.replan)
+            show(plan)
+            if not plan.has_changes:
+                _remember_selectors(conn.store, plan)
+                return None
+            plan.raise_if_unsafe(options.max_changes, force=options.force)
+            confirm(plan)  # the lock above already (re)loaded the state
+            applier = Applier(
+                conn.client,
+                conn.store,
+                parallelism=self.settings.parallelism,
+                wait_timeout=options.wait_timeout,
+                poll_interval=options.poll_interval,
+                fail_fast=options.fail_fast,
+                listener=self._listener,
+            )
+            # Someone broke our lock: stop, rather than keep changing what another apply owns.
+            conn.store.on_lock_lost = applier.request_stop
+            with self._stop_at_deadline(applier), shield.delivering(applier.signal):
+                try:
+                    result = applier.apply(plan)
+                finally:
+                    # From here on only cleanup and reporting are left: a stop signal must
+                    # not cut them short. Entered before signals stop being delivered.
+                    hold.enter_context(shielded())
+            done.append(result)
+            _remember_selectors(conn.store, plan)
+            return result
+
+    @contextmanager
+    def _stop_at_deadline(self, applier: Applier) -> Iterator[None]:
+        """At ``--timeout``, stop ``applier`` like Ctrl-C: nothing new starts, all is reported.
+
+        Requests still in flight then are cut by the client (it has the same deadline), so
+        apply returns promptly with every change accounted for.
+        """
+        if self._deadline is None:
+            yield
+            return
+        reason = self._timeout_reason()
+
+        def expire() -> None:
+            applier.request_stop(reason)
+            self._listener(Stopping(reason))
+
+        timer = threading.Timer(max(0.0, self._deadline - time.monotonic()), expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _locked(self, store: StateStore) -> AbstractContextManager[StateLock]:
+        """``store``'s lock, waited for up to ``--lock-timeout`` but never past ``--timeout``."""
+        wait, bound = self.settings.lock_timeout, ""
+        if self._deadline is not None:
+            left = max(0.0, self._deadline - time.monotonic())
+            if left < wait:
+                wait, bound = left, self._timeout_reason()
+        return store.lock(wait, bound=bound)
+
+    def _timeout_reason(self) -> str:
+        timeout = self.settings.timeout
+        return f"--timeout of {timeout:g} s reached" if timeout is not None else ""
+
+    def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs, replan: str) -> None:
+        """Re-read and re-resolve only the AOIs the plan changes, and compare (``stale``)."""
+        affected = sorted(plan.affected_aois)
+        if not affected:
+            return  # nothing to apply, so nothing that could be stale
+        try:
+            selection, observed = self._refresh(conn, specs, affected)
+        except ConfigError as exc:
+            # The plan's AOIs are its targets here: one the specs no longer declare is not a
+            # configuration mistake but a change of intent.
+            names = {a.aoi_id: a.aoi_name for a in plan.aois}
+            gone = [names.get(a, a) for a in affected if a in str(exc)] or [
+                names.get(a, a) for a in affected
+            ]
+            reasons = [f"AOI {name}: no longer declared in the specs" for name in gone]
+            raise stale_error(reasons, replan) from None
+        # The state the plan was made with may have moved since (then the plan is stale if
+        # 'assets: any' settles elsewhere now): the lock has just reloaded it.
+        desired = resolve_desired(selection, observed, conn.store.state.visualizations.keys())
+        desired.raise_for_problems()
+        check_not_stale(
+            plan,
+            desired=desired_snapshots(desired, observed.by_aoi),
+            observed=observed.snapshots(),
+            api_url=conn.api_label,
+            replan=replan,
+        )
+
+    def _refresh(
+        self, conn: _Connection, specs: Specs, targets: Sequence[str] = ()
+    ) -> tuple[Selection, Observed]:
+        return refresh(
+            specs,
+            conn.client,
+            targets=targets,
+            parallelism=self.settings.parallelism,
+            listener=self._listener,
+        )
+
+    # --- export ---------------------------------------------------------------------------
+
+    def export(self, options: ExportOptions) -> ExportResult:
+        """Write specs declaring what exists, so that a plan of them shows no changes.
+
+        Refuses (``ConfigError``, before writing anything) to overwrite a file unless
+        ``options.force``; see ``reconciler.core.export`` for what the files say.
+        """
+        if options.all_aois == bool(options.aois):
+            raise ConfigError(
+                "--all and --aoi exclude each other"
+                if options.all_aois
+                else "say which AOIs to export: --all, or --aoi NAME|ID (repeatable)"
+            )
+        single = options.out is None or options.out.suffix.lower() in (".yaml", ".yml")
+        _check_out(options.out, single)
+        schema = json.dumps(SpecFile.model_json_schema(), indent=2) + "\n"
+        if single and options.out is not None:
+            # Before any request: the one file's name is known already.
+            _refuse_overwrite(
+                {options.out: "", options.out.parent / SCHEMA_FILE: schema}, force=options.force
+            )
+        names: dict[str, str] = {}
+
+        def pick(aois: Sequence[Aoi]) -> list[Aoi]:
+            chosen = list(aois) if options.all_aois else _pick_aois(options.aois, aois)
+            chosen.sort(key=lambda a: (a.name, a.id))
+            if not single and options.out is not None:
+                # Right after the AOI listing, before reading any AOI. With --all that also
+                # refuses the file of an AOI that turns out to have nothing to export: better
+                # too careful with nothing read yet than exact after reading the whole account.
+                names.update(file_names(chosen))
+                wanted = {options.out / names[a.id]: "" for a in chosen}
+                _refuse_overwrite(
+                    {**wanted, options.out / SCHEMA_FILE: schema}, force=options.force
+                )
+            return chosen
+
+        with self._connect() as conn:
+            records = conn.store.load()
+            observed = read_account(
+                conn.client,
+                pick,
+                with_assets=options.by_name,
+                refs=None if options.all_aois else options.aois,
+                parallelism=self.settings.parallelism,
+                listener=self._listener,
+            )
+        entries = export_aois(
+            sorted(observed.by_aoi.values(), key=lambda s: (s.aoi.name, s.aoi.id)),
+            observed.aois,
+            observed.indices,
+            records,
+            by_name=options.by_name,
+        )
+        kept = [e for e in entries if e.visualizations or not options.all_aois]
+        count = sum(e.visualizations for e in kept)
+        empty = len(entries) - len(kept)
+        if options.out is None:
+            text = document(kept, schema_beside=False) if kept else None
+            return ExportResult((), text, len(kept), count, empty)
+        files: dict[Path, str] = {}
+        if single:
+            if kept:
+                files[options.out] = document(kept)
+        else:
+            files = {options.out / names[e.aoi.id]: document([e]) for e in kept}
+        if files:
+            files[next(iter(files)).parent / SCHEMA_FILE] = schema
+        # Again, for files that appeared while the account was read.
+        _refuse_overwrite(files, force=options.force)
+        for path, text in files.items():
+            write_file(path, text)
+        others: tuple[Path, ...] = ()
+        if not single and files:
+            written = {p.resolve() for p in files}
+            others = tuple(
+                p for _, p in find_spec_files([options.out]) if p.resolve() not in written
+            )
+        return ExportResult(tuple(files), None, len(kept), count, empty, others)
+
+    # --- state ----------------------------------------------------------------------------
+
+    def state_location(self) -> str | Path:
+        """Where the state is: ``--state``, else the sandbox's or the default file."""
+        if self.settings.state:
+            return self.settings.state
+        if self.settings.sandbox:
+            from reconciler.run.sandbox import SANDBOX_DIR
+
+            return SANDBOX_DIR / "state.json"
+        return DEFAULT_STATE_PATH
+
+    def store(self) -> StateStore:
+        """The state store the settings name (``ConfigError`` if its backend is missing)."""
+        return StateStore(self.state_location())
+
+    def state_show(self) -> tuple[StateStore, State, Holder | None]:
+        """The state's records and who holds its lock now (read-only, no lock taken)."""
+        store = self.store()
+        return store, store.load(), store.read_lock()
+
+    def state_rm(self, visualization_ids: Sequence[str]) -> StateStore:
+        """Forget the records of ``visualization_ids``, under the lock; all or nothing.
+
+        ``StateError`` naming the ids that have no record (then nothing is removed).
+        """
+        store = self.store()
+        with self._locked(store):
+            unknown = [v for v in visualization_ids if store.state.get(v) is None]
+            if unknown:
+                raise StateError(
+                    f"{store.label} has no record of {', '.join(unknown)}; nothing was removed "
+                    "(see 'reconciler state show')"
+                )
+            for visualization_id in visualization_ids:
+                store.remove(visualization_id)
+        return store
+
+    def state_unlock(self, lock_id: str) -> tuple[StateStore, Holder]:
+        """Break the state lock whose id is ``lock_id``; the store and the lock's holder."""
+        store = self.store()
+        return store, store.unlock(lock_id)
+
+    # --- connection -----------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self) -> Iterator[_Connection]:
+        """A client for the real API or the in-process sandbox, and the state store to use."""
+        settings = self.settings
+        store = self.store()  # first: a missing backend is reported before any request
+        if settings.sandbox:
+            from reconciler.run.sandbox import SANDBOX_URL_LABEL, sandbox
+
+            with sandbox() as box, self._client_for(box.url, box.api_key) as client:
+                yield _Connection(client, SANDBOX_URL_LABEL, store)
+            return
+        if self._client is not None:
+            self._client.set_run_deadline(self._deadline, self._timeout_reason())
+            yield _Connection(self._client, self._client.base_url, store)
+            return
+        key = resolve_api_key(settings.api_key_file, settings.environ)
+        with self._client_for(settings.api_url, key) as client:
+            yield _Connection(client, client.base_url, store)
+
+    def _client_for(self, url: str, key: str) -> PixxelClient:
+        client = PixxelClient(
+            url, key, parallelism=self.settings.parallelism, max_rps=self.settings.max_rps
+        )
+        client.set_run_deadline(self._deadline, self._timeout_reason())
+        return client
+
+
+__all__ = [
+    "DEFAULT_SPEC_PATHS",
+    "ApplyOptions",
+    "Engine",
+    "ExportOptions",
+    "ExportResult",
+    "Settings",
+    "is_plan_file",
+    "load_plan_file",
+    "write_file",
+    "write_report",
+]
+
+
+def _note_lock(store: StateStore) -> None:
+    """Log one line when an apply holds the state's lock: this plan may soon be out of date."""
+    try:
+        holder = store.read_lock()
+    except StateError as exc:  # the plan stands without it
+        log.debug("could not read the lock of %s: %s", store.label, exc)
+        return
+    if holder is None:
+        return
+    age = holder.heartbeat_age()
+    if age is None or age > STALE_AFTER_SECONDS:
+        log.warning(
+            "%s is locked by a stale lock: %s; if no apply is running, break it with: "
+            "reconciler state unlock %s --state %s",
+            store.label,
+            holder.describe(),
+            holder.id or "LOCK_ID",
+            store.label,
+        )
+        return
+    log.warning(
+        "%s is locked by an apply in progress: %s; this plan may change once it ends",
+        store.label,
+        holder.describe(),
+    )

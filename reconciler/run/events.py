@@ -1,0 +1,57 @@
+"""Progress and results as typed events: the library reports, the command line renders.
+
+Long work (refresh, apply) calls a ``Listener`` with one of these as it goes. Nothing is ever
+parsed back from text: the CLI decides how each event looks on a terminal (a live status line)
+or in a CI log (timestamped lines), and tests can simply collect them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reconciler.run.apply import ItemResult
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """One read of the API finished: ``done`` of ``total`` submitted so far."""
+
+    done: int
+    total: int
+    label: str  # e.g. "visualizations of Bengaluru-North"
+
+
+@dataclass(frozen=True)
+class ItemFinished:
+    """One change of a plan ended (created, adopted, rolled back, failed or skipped)."""
+
+    item: ItemResult
+    done: int  # changes finished so far, this one included
+    total: int  # changes in the plan
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Apply is waiting for a new visualization to become usable."""
+
+    label: str  # "NDVI on Bengaluru-North"
+    visualization_id: str
+    progress: int | None  # percent, when the API says
+
+
+@dataclass(frozen=True)
+class Stopping:
+    """Apply was asked to stop: nothing new starts, work in flight finishes."""
+
+    reason: str
+
+
+Event = Refreshed | ItemFinished | Waiting | Stopping
+Listener = Callable[[Event], None]
+
+
+def ignore(event: Event) -> None:
+    """The listener of callers that do not care about progress."""

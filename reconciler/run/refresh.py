@@ -1,0 +1,255 @@
+"""Read the live state the specs refer to, with the fewest requests the API allows.
+
+One paginated AOI listing (only of the selected projects when every declaration is a selector
+by project) and one paginated index listing, shared by every AOI and selector; then, per
+targeted AOI and in parallel, one visualization listing, plus an asset listing only where the
+specs need it (names, dates or omitted assets; or ids of a visualization that must be created
+and that no listed visualization of the AOI shows).
+Reading never changes anything; what it returns is plain data (``observed``) that the pure
+resolver and planner take from here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
+
+from reconciler.api.client import PageMap, PixxelClient
+from reconciler.api.types import Aoi, Asset, Visualization
+from reconciler.core import resolve, selectors
+from reconciler.core.observed import Observed, ObservedAoi
+from reconciler.core.resolve import Selection
+from reconciler.run.events import Listener, Refreshed, ignore
+from reconciler.spec.language import AoiDecl, Specs, looks_like_uuid
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class _Pool:
+    """A thread pool that reports progress as each request completes."""
+
+    def __init__(self, parallelism: int, listener: Listener) -> None:
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, parallelism), thread_name_prefix="refresh"
+        )
+        self._listener = listener
+        self._lock = threading.Lock()
+        self._done = 0
+        self._submitted = 0
+
+    def submit(self, label: str, fn: Callable[[], T]) -> Future[T]:
+        with self._lock:
+            self._submitted += 1
+
+        def run() -> T:
+            result = fn()
+            with self._lock:
+                self._done += 1
+                done, total = self._done, self._submitted
+            self._listener(Refreshed(done, total, label))
+            return result
+
+        return self._executor.submit(run)
+
+    def pages(self, label: str) -> PageMap:
+        """A ``pages`` for the client's listings: reads pages in the pool, in offset order.
+
+        Only for a listing read on a thread that is not one of the pool's workers (waiting
+        there for the pool could wait for ever).
+        """
+
+        def read(page: Callable[[int], list[Any]], offsets: Sequence[int]) -> list[list[Any]]:
+            futures = [
+                self.submit(f"{label} (from {at})", _bind_offset(page, at)) for at in offsets
+            ]
+            return [future.result() for future in futures]
+
+        return read
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # On an error (or Ctrl-C), do not wait for queued requests to run: cancel them.
+        self._executor.shutdown(wait=True, cancel_futures=exc[0] is not None)
+
+
+def _visualizations(
+    client: PixxelClient,
+    aoi_id: str,
+    decls: Sequence[AoiDecl],
+    lookup: resolve.IndexLookup,
+    may_need_assets: bool,
+) -> Callable[[], tuple[list[Visualization], list[Asset] | None]]:
+    """Read an AOI's visualizations and, if one that must be created needs them, its assets.
+
+    Ids in the specs need the asset listing only when no listed visualization shows them (see
+    ``resolve.needs_assets_for_creates``).
+
+    Read one after the other in the same task: the assets are needed only when what is
+    listed lacks a declared visualization, and waiting for every AOI's listing before
+    reading any assets would add a round trip for nothing.
+    """
+
+    def read() -> tuple[list[Visualization], list[Asset] | None]:
+        visualizations = client.list_visualizations(aoi_id)
+        if may_need_assets and resolve.needs_assets_for_creates(decls, lookup, visualizations):
+            return visualizations, client.list_assets(aoi_id)
+        return visualizations, None
+
+    return read
+
+
+def refresh(
+    specs: Specs,
+    client: PixxelClient,
+    *,
+    targets: Sequence[str] = (),
+    parallelism: int = 8,
+    listener: Listener = ignore,
+) -> tuple[Selection, Observed]:
+    """Read what the specs refer to: which AOIs they select, and what those AOIs hold.
+
+    Raises ``ApiError`` when the API cannot be read, ``ConfigError`` for a ``--target`` that
+    matches no declared AOI.
+    """
+    if specs.is_empty:
+        return Selection({}), Observed()
+    projects = selectors.listing_projects(specs)
+    with _Pool(parallelism, listener) as pool:
+        indices_f = pool.submit("indices", client.list_indices)
+        # Here, not in the pool: its first page says how many more there are, and those are
+        # read in the pool at once.
+        aois = tuple(client.list_aois(project_ids=projects, pages=pool.pages("AOIs")))
+        indices = tuple(indices_f.result())
+        selection = resolve.select_aois(specs, aois, targets, filtered=projects is not None)
+        lookup = resolve.IndexLookup(indices)
+
+        viz_f: dict[str, Future[tuple[list[Visualization], list[Asset] | None]]] = {}
+        assets_f: dict[str, Future[list[Asset]]] = {}
+        for aoi_id, (aoi, decls) in selection.groups.items():
+            if resolve.needs_asset_listing(decls):
+                assets_f[aoi_id] = pool.submit(
+                    f"assets of {aoi.name}", _bind(client.list_assets, aoi_id)
+                )
+            viz_f[aoi_id] = pool.submit(
+                f"visualizations of {aoi.name}",
+                _visualizations(client, aoi_id, decls, lookup, aoi_id not in assets_f),
+            )
+        visualizations: dict[str, list[Visualization]] = {}
+        assets: dict[str, list[Asset]] = {}
+        for aoi_id, future in viz_f.items():
+            visualizations[aoi_id], later = future.result()
+            if later is not None:
+                assets[aoi_id] = later
+        assets.update((aoi_id, f.result()) for aoi_id, f in assets_f.items())
+
+    by_aoi = {
+        aoi_id: ObservedAoi(
+            aoi=aoi,
+            visualizations=tuple(visualizations[aoi_id]),
+            assets=tuple(assets[aoi_id]) if aoi_id in assets else None,
+        )
+        for aoi_id, (aoi, _) in selection.groups.items()
+    }
+    log.info(
+        "refreshed %d AOIs (%d with assets), %d indices", len(by_aoi), len(assets), len(indices)
+    )
+    return selection, Observed(aois=aois, indices=indices, by_aoi=by_aoi)
+
+
+def read_account(
+    client: PixxelClient,
+    pick: Callable[[Sequence[Aoi]], Sequence[Aoi]],
+    *,
+    with_assets: bool,
+    refs: Sequence[str] | None = None,
+    parallelism: int = 8,
+    listener: Listener = ignore,
+) -> Observed:
+    """Read the AOIs ``pick`` chooses from the AOI listing, for ``reconciler export``.
+
+    One AOI listing and one index listing; then per chosen AOI its visualizations and, with
+    ``with_assets``, its assets (only for AOIs that have visualizations), all in parallel,
+    reporting progress to ``listener``. ``pick`` may raise (an ``--aoi`` that matches none).
+
+    ``refs`` (AOI ids or names): instead of the whole listing, only the AOIs they name, each
+    found with the listing's ``aoi_id`` or ``aoi_name`` filter (``_named_aois``).
+    """
+    with _Pool(parallelism, listener) as pool:
+        indices_f = pool.submit("indices", client.list_indices)
+        if refs is None:
+            aois: tuple[Aoi, ...] = tuple(client.list_aois(pages=pool.pages("AOIs")))
+        else:
+            aois = _named_aois(pool, client, refs, with_names=with_assets)
+        indices = tuple(indices_f.result())
+        chosen = list(pick(aois))
+        viz_f = {
+            aoi.id: pool.submit(
+                f"visualizations of {aoi.name}", _bind(client.list_visualizations, aoi.id)
+            )
+            for aoi in chosen
+        }
+        visualizations = {aoi_id: f.result() for aoi_id, f in viz_f.items()}
+        assets_f = {
+            aoi.id: pool.submit(f"assets of {aoi.name}", _bind(client.list_assets, aoi.id))
+            for aoi in chosen
+            if with_assets and visualizations[aoi.id]
+        }
+        assets = {aoi_id: f.result() for aoi_id, f in assets_f.items()}
+    by_aoi = {
+        aoi.id: ObservedAoi(
+            aoi=aoi,
+            visualizations=tuple(visualizations[aoi.id]),
+            assets=tuple(assets[aoi.id]) if aoi.id in assets else None,
+        )
+        for aoi in chosen
+    }
+    log.info("read %d AOIs for export (%d with assets)", len(by_aoi), len(assets))
+    return Observed(aois=aois, indices=indices, by_aoi=by_aoi)
+
+
+def _named_aois(
+    pool: _Pool, client: PixxelClient, refs: Sequence[str], *, with_names: bool
+) -> tuple[Aoi, ...]:
+    """The AOIs ``refs`` name, and every AOI of their names; one filtered request per ref.
+
+    An id-like ref is looked up by id first, then by name like any other; the API's name
+    filter is trusted to narrow the listing, not to match exactly, so matches are checked
+    here. ``with_names``: an AOI found by id also brings the others of its name (references
+    by name need to know that it is unique). A ref that finds nothing brings the whole
+    listing instead, for the error's closest names.
+    """
+
+    def find(ref: str) -> list[Aoi]:
+        if looks_like_uuid(ref):
+            found = [a for a in client.list_aois(aoi_id=ref) if a.id == ref]
+            if found:
+                return found
+        return [a for a in client.list_aois(name=ref) if a.name == ref]
+
+    per_ref = [pool.submit(f"AOI {ref}", partial(find, ref)) for ref in refs]
+    found = {a.id: a for f in per_ref for a in f.result()}
+    if any(not f.result() for f in per_ref):
+        return tuple(pool.submit("AOIs", client.list_aois).result())
+    if with_names:
+        names = sorted({a.name for a in found.values()} - set(refs))
+        same_f = [
+            pool.submit(f"AOIs named {name}", partial(client.list_aois, name=name))
+            for name in names
+        ]
+        found.update({a.id: a for f in same_f for a in f.result() if a.name in names})
+    return tuple(found.values())
+
+
+def _bind_offset(page: Callable[[int], list[T]], offset: int) -> Callable[[], list[T]]:
+    return lambda: page(offset)
+
+
+def _bind(read: Callable[[str], list[T]], aoi_id: str) -> Callable[[], list[T]]:
+    return lambda: read(aoi_id)

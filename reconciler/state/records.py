@@ -1,0 +1,387 @@
+"""The rollback state: its records, and how they are written as JSON.
+
+The API never returns legends in its listings, so the state is the tool's memory of them: per
+visualization id, which (mode, date) legends this tool last made auto-computed, at which spec
+``revision``, and the visualization's ``updated_at`` right after. The planner reads it (a rollback
+is pending when there is no record, when ``updated_at`` moved, or when the spec's revision is
+higher); apply writes it after every successful PATCH and when a new visualization is ready.
+
+The file (default ``.reconciler/state.json``, or a remote object) is small, human-readable JSON
+that diffs well::
+
+    {
+      "version": 1,
+      "visualizations": {
+        "<visualization id>": {
+          "aoi_id": "<aoi id>",
+          "legends": {"dynamic": {"2024-05-06": 0}},
+          "updated_at": "2025-01-02T03:04:05Z"
+        }
+      },
+      "selectors": {"specs/farms.yaml": {"names: Farm-*": {"<aoi id>": "<aoi name>"}}}
+    }
+
+``selectors`` (present once specs use selectors) remembers, per spec file, which AOIs each of
+its selectors matched at the last apply that read that file, so a plan can say which ones it
+no longer matches. Per file, because a plan or apply may read some spec files only: it reports
+and replaces the records of those files, and leaves the others' alone.
+
+This module is the pure model (``State``, ``VizRecord``) and its parsing (``parse_state``,
+``parse_record``); where the state is kept, how it is written without losing a record on a crash,
+and how it is locked is ``reconciler.state.store``. Nothing secret is ever stored: ids, dates,
+revisions and timestamps only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from reconciler.dates import iso_date
+from reconciler.errors import StateError
+
+log = logging.getLogger(__name__)
+
+#: Where the state lives unless ``--state`` says otherwise (relative to the working directory).
+DEFAULT_STATE_PATH = Path(".reconciler/state.json")
+
+#: The ``version`` this module writes and the only one it reads.
+STATE_VERSION = 1
+
+
+# ---- the in-memory model --------------------------------------------------------------------
+
+
+@dataclass
+class VizRecord:
+    """What this tool knows about one visualization's legends.
+
+    ``legends`` maps mode -> ISO date -> the spec revision at which that legend was made
+    auto-computed; ``updated_at`` is the visualization's ``updated_at`` right after that.
+    """
+
+    aoi_id: str
+    updated_at: str
+    legends: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def revision_of(self, mode: str, date: str) -> int | None:
+        """The revision at which (mode, date) was rolled back, or None if there is no record."""
+        return self.legends.get(mode, {}).get(date)
+
+    def to_dict(self) -> dict[str, Any]:
+        """This record as written in the state file."""
+        return {
+            "aoi_id": self.aoi_id,
+            "updated_at": self.updated_at,
+            "legends": {mode: dict(dates) for mode, dates in self.legends.items() if dates},
+        }
+
+
+@dataclass
+class State:
+    """Every record, keyed by visualization id: plain data, JSON-serialisable via ``to_dict``."""
+
+    visualizations: dict[str, VizRecord] = field(default_factory=dict)
+    #: spec file -> selector key -> {AOI id: AOI name} it matched at the last apply; the file
+    #: "" holds records of an older reconciler, which did not keep the file
+    selectors: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+
+    def get(self, visualization_id: str) -> VizRecord | None:
+        """The record of one visualization, or None if this tool never rolled it back."""
+        return self.visualizations.get(visualization_id)
+
+    def record_rollback(
+        self,
+        visualization_id: str,
+        *,
+        aoi_id: str,
+        mode: str,
+        dates: Iterable[str],
+        revision: int,
+        updated_at: str,
+        previous_updated_at: str | None = None,
+    ) -> None:
+        """Remember that a PATCH made ``dates`` in ``mode`` auto-computed at ``revision``.
+
+        Merges into the existing record (other modes and dates are kept) and sets ``updated_at``
+        to the one the PATCH answered with.
+
+        ``previous_updated_at`` is the ``updated_at`` the visualization had just before this
+        PATCH (the observed one, or the answer of this run's previous PATCH of the same
+        visualization). Pass it when known: if it differs from the recorded one, someone changed
+        the visualization since our record, so the other legends' records can no longer be
+        trusted and are dropped; otherwise a later PATCH failing would leave them claiming
+        "auto-computed" under a fresh ``updated_at`` and the next plan would miss them.
+        """
+        checked = _checked_dates(dates)
+        _check_revision(revision)
+        record = self.visualizations.get(visualization_id)
+        untrusted = (
+            record is not None
+            and previous_updated_at is not None
+            and previous_updated_at != record.updated_at
+        )
+        if record is None or untrusted:
+            if untrusted:
+                log.info(
+                    "visualization %s changed since its last record; dropping the other legends' "
+                    "records so the next plan checks them again",
+                    visualization_id,
+                )
+            record = VizRecord(aoi_id=aoi_id, updated_at=updated_at)
+            self.visualizations[visualization_id] = record
+        record.aoi_id = aoi_id
+        record.updated_at = updated_at
+        if checked:
+            record.legends.setdefault(mode, {}).update(dict.fromkeys(checked, revision))
+
+    def record_fresh(
+        self,
+        visualization_id: str,
+        *,
+        aoi_id: str,
+        legends: Mapping[str, Iterable[str]],
+        updated_at: str,
+        revision: int = 0,
+    ) -> None:
+        """Remember a newly created visualization that reached ``success``: all legends auto.
+
+        Replaces any earlier record of that id; ``legends`` maps each mode the index has to
+        the dates it has legends for.
+        """
+        _check_revision(revision)
+        self.visualizations[visualization_id] = VizRecord(
+            aoi_id=aoi_id,
+            updated_at=updated_at,
+            legends={
+                mode: dict.fromkeys(checked, revision)
+                for mode, dates in legends.items()
+                if (checked := _checked_dates(dates))
+            },
+        )
+
+    def remove(self, visualization_id: str) -> bool:
+        """Forget one visualization's record; whether there was one."""
+        return self.visualizations.pop(visualization_id, None) is not None
+
+    def put(self, visualization_id: str, record: VizRecord | None) -> None:
+        """Set (or, with None, remove) one visualization's record as it is."""
+        if record is None:
+            self.visualizations.pop(visualization_id, None)
+        else:
+            self.visualizations[visualization_id] = record
+
+    def record_selectors(
+        self,
+        matches: Mapping[str, Mapping[str, Mapping[str, str]]],
+        *,
+        replacing: Callable[[str], bool],
+    ) -> bool:
+        """Remember what each selector matched: spec file -> selector key -> {AOI id: name}.
+
+        The records of every file in ``matches`` and of every recorded file ``replacing``
+        accepts (the files the apply read, or would have read had they not been deleted) give
+        way to ``matches``; other files' records stay. Returns whether anything changed.
+        """
+        merged = {file: keys for file, keys in self.selectors.items() if not replacing(file)}
+        merged.update(
+            {
+                file: {key: dict(aois) for key, aois in keys.items()}
+                for file, keys in matches.items()
+                if keys
+            }
+        )
+        if merged == self.selectors:
+            return False
+        self.selectors = merged
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole state as the JSON object written to disk (a deep copy)."""
+        data: dict[str, Any] = {
+            "version": STATE_VERSION,
+            "visualizations": {vid: rec.to_dict() for vid, rec in self.visualizations.items()},
+        }
+        if self.selectors:  # absent unless used, so such files stay as they always were
+            data["selectors"] = {
+                file: {key: dict(aois) for key, aois in keys.items()}
+                for file, keys in self.selectors.items()
+            }
+        return data
+
+    @classmethod
+    def from_dict(cls, data: object, *, source: str) -> State:
+        """Read what ``to_dict`` wrote; raise ``StateError`` naming ``source`` on anything else."""
+        if not isinstance(data, dict):
+            raise StateError(
+                f"{source}: not a reconciler state file: expected a JSON object, "
+                f"found {_json_type(data)}"
+            )
+        if "version" not in data:
+            raise StateError(f'{source}: not a reconciler state file: it has no "version"')
+        version = data["version"]
+        if type(version) is not int or version != STATE_VERSION:
+            if type(version) is int and version > STATE_VERSION:
+                hint = "it was written by a newer reconciler; upgrade reconciler to use it"
+            else:
+                hint = f"this reconciler reads version {STATE_VERSION}"
+            raise StateError(f"{source}: unsupported state file version {_short(version)}: {hint}")
+        selectors = data.get("selectors")
+        if isinstance(selectors, dict) and any(
+            isinstance(keys, dict) and (not keys or any(isinstance(v, str) for v in keys.values()))
+            for keys in selectors.values()
+        ):
+            # Written before records named their spec file: selector key -> {AOI id: name}
+            # (empty for a selector that matched nothing; a file always has a selector).
+            data = {**data, "selectors": {"": selectors}}
+        try:
+            parsed = _StateFile.model_validate(data)
+        except ValidationError as exc:
+            raise _invalid(source, exc) from None
+        return cls(
+            visualizations={vid: _record(rec) for vid, rec in parsed.visualizations.items()},
+            selectors={
+                file: {key: dict(aois) for key, aois in keys.items()}
+                for file, keys in parsed.selectors.items()
+            },
+        )
+
+
+def _checked_dates(dates: Iterable[str]) -> list[str]:
+    # A wrong spelling here (say the API's 2024_05_06) would never match what the planner
+    # looks up, silently re-planning the rollback forever: refuse it where the bug is.
+    if isinstance(dates, str):
+        raise StateError(f"dates must be a collection of ISO dates, not the string {dates!r}")
+    checked = []
+    for date in dates:
+        try:
+            checked.append(iso_date(date))
+        except ValueError:
+            raise StateError(f"cannot record legend date {date!r}: expected 2024-05-06") from None
+    return checked
+
+
+def _check_revision(revision: int) -> None:
+    if type(revision) is not int or revision < 0:
+        raise StateError(f"cannot record revision {revision!r}: expected an integer >= 0")
+
+
+# ---- file validation (pydantic) ---------------------------------------------------------------
+
+_IsoDate = Annotated[str, AfterValidator(iso_date)]
+_Revision = Annotated[int, Field(ge=0)]
+
+
+class _VizFile(BaseModel):
+    # strict: a "3" where we wrote 3 means someone else wrote the file; refuse, do not coerce.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    aoi_id: str
+    updated_at: str
+    legends: dict[str, dict[_IsoDate, _Revision]]
+
+
+class _StateFile(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    version: int
+    visualizations: dict[str, _VizFile]
+    selectors: dict[str, dict[str, dict[str, str]]] = Field(default_factory=dict)
+
+
+def _json_path(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location as a JSONPath, e.g. ``$.visualizations["v1"].aoi_id``."""
+    out = "$"
+    for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key itself is wrong"
+            out += " (the key)"
+        elif isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value) if isinstance(value, str | int | float | bool | None) else None
+    text = text or _json_type(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_state(raw: bytes, source: str) -> State:
+    """The state in a file's bytes; ``StateError`` naming ``source`` on anything else."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StateError(
+            f"state file {source} is not valid JSON (line {exc.lineno}, column "
+            f"{exc.colno}: {exc.msg}). Fix it, or delete it: the next plan then rolls back "
+            "every declared legend, which is harmless."
+        ) from None
+    except UnicodeDecodeError:
+        raise StateError(f"state file {source} is not UTF-8 text") from None
+    return State.from_dict(data, source=source)
+
+
+def parse_record(data: object) -> VizRecord:
+    """One record as ``VizRecord.to_dict`` wrote it; ``ValueError`` saying what is wrong."""
+    try:
+        return _record(_VizFile.model_validate(data))
+    except ValidationError as exc:
+        raise ValueError("; ".join(_problems(exc)[:10])) from None
+
+
+def _record(rec: _VizFile) -> VizRecord:
+    return VizRecord(
+        aoi_id=rec.aoi_id,
+        updated_at=rec.updated_at,
+        legends={mode: dict(dates) for mode, dates in rec.legends.items() if dates},
+    )
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return [
+        f"{_json_path(err['loc'])}: {err['msg']}"
+        + ("" if err["type"] == "missing" else f" (found {_short(err['input'])})")
+        for err in exc.errors()
+    ]
+
+
+def _invalid(source: str, exc: ValidationError) -> StateError:
+    problems = _problems(exc)
+    shown = "\n  ".join(problems[:10])
+    more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+    return StateError(
+        f"{source}: not a state file this reconciler wrote:\n  {shown}{more}\n"
+        "Fix it, or delete it: the next plan then rolls back every declared legend, "
+        "which is harmless."
+    )
+
+
+def parse_selectors(data: object) -> dict[str, dict[str, dict[str, str]]]:
+    """Selector records as ``State.to_dict`` writes them; ``ValueError`` saying what is wrong."""
+    try:
+        parsed = _StateFile.model_validate(
+            {"version": STATE_VERSION, "visualizations": {}, "selectors": data}
+        )
+    except ValidationError as exc:
+        raise ValueError("; ".join(_problems(exc)[:10])) from None
+    return {
+        file: {key: dict(aois) for key, aois in keys.items()}
+        for file, keys in parsed.selectors.items()
+    }
