@@ -1,5 +1,5 @@
 """Outside text (names and messages from the API or the specs, URLs, response bodies) in our
-own output: made safe to print, and short enough to read.
+own output: made safe to print, short enough to read, and the names closest to a typo.
 
 Everything printed to a terminal or a CI log goes through ``clean`` (one line) or
 ``clean_lines`` (a message of several lines), so no name can recolour a terminal, start a
@@ -8,11 +8,13 @@ line of its own, or be read as a CI workflow command (``::error::…`` on GitHub
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 from reconciler.redact import redact
 
-__all__ = ["SNIPPET_CHARS", "clean", "clean_lines", "plural", "shorten"]
+__all__ = ["SNIPPET_CHARS", "clean", "clean_lines", "closest", "plural", "shorten"]
 
 #: How much of an outside text to quote in a message.
 SNIPPET_CHARS = 200
@@ -54,3 +56,20 @@ def shorten(text: str, limit: int = SNIPPET_CHARS) -> str:
 def plural(count: int, word: str) -> str:
     """'1 change', '2 changes', '1,600 changes'."""
     return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def closest(word: str, candidates: Iterable[str], n: int = 3) -> str:
+    """' (closest: a, b)' for an error message, or '' when nothing is close.
+
+    Case is ignored, and a candidate with exactly the same letters (a transposition such as
+    NVDI for NDVI, the most common typo) comes first.
+    """
+    by_lower = {c.lower(): c for c in sorted(set(candidates))}
+    key = word.lower()
+    scored = [(difflib.SequenceMatcher(None, key, c).ratio(), c) for c in by_lower]
+    ranked = sorted(
+        ((score, c) for score, c in scored if score >= 0.5),
+        key=lambda sc: (sorted(sc[1]) != sorted(key), -sc[0], sc[1]),
+    )
+    matches = [by_lower[c] for _, c in ranked[:n]]
+    return f" (closest: {', '.join(matches)})" if matches else ""

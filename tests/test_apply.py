@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.core import planfile
 from reconciler.core.stale import check_not_stale
 from reconciler.emulator import FaultConfig
 from reconciler.errors import StalePlanError, StateLockedError
@@ -71,7 +72,7 @@ def test_plan_apply_plan_converges(emulator, specs: Path, tmp_path: Path) -> Non
         "skipped": 0,
     }
     again = make_plan(emulator, specs, state)
-    assert not again.has_changes, again.to_dict()
+    assert not again.has_changes, planfile.document(again)
     # The new NDWI was recorded as auto-computed for every date of its assets.
     created = next(i for i in result.items if i.index_name == "NDWI" and i.aoi_name.startswith("B"))
     record = StateStore(state).load().get(created.visualization_id or "")
@@ -98,7 +99,7 @@ def test_a_new_visualization_with_a_revision_converges_in_one_apply(
     result = run_apply(emulator, make_plan(emulator, specs, state), state)
     assert result.ok and result.counts()["created"] == 1
     again = make_plan(emulator, specs, state)
-    assert not again.has_changes, again.to_dict()
+    assert not again.has_changes, planfile.document(again)
     record = StateStore(state).load().get(result.items[0].visualization_id or "")
     assert record is not None
     assert record.legends == {

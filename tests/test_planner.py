@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import pytest
 
 from reconciler.api.types import Aoi, Asset, Index, Visualization
+from reconciler.core import planfile
 from reconciler.core.identity import Identity
 from reconciler.core.ignore import IgnoreRule, IgnoreRules
 from reconciler.core.observed import Observed, ObservedAoi
@@ -329,7 +330,7 @@ def _busy_world() -> tuple[list[DesiredVisualization], Observed]:
 
 def test_plan_order_does_not_depend_on_the_input_order() -> None:
     wanted, observed = _busy_world()
-    expected = plan(wanted, observed).to_dict()
+    expected = planfile.document(plan(wanted, observed))
     rng = random.Random(7)
     for _ in range(5):
         shuffled_wanted = rng.sample(wanted, len(wanted))
@@ -340,7 +341,7 @@ def test_plan_order_does_not_depend_on_the_input_order() -> None:
             for aoi_id, seen in rng.sample(list(observed.by_aoi.items()), len(observed.by_aoi))
         }
         shuffled = Observed(observed.aois, observed.indices, by_aoi)
-        assert plan(shuffled_wanted, shuffled).to_dict() == expected
+        assert planfile.document(plan(shuffled_wanted, shuffled)) == expected
 
 
 def test_plan_is_ordered_by_aoi_name_then_index_name() -> None:
@@ -481,9 +482,9 @@ def test_creates_that_differ_only_in_ids_have_a_fixed_order_too() -> None:
     twin_index = Index(id="idx-ndvi-2", name="NDVI", type="preset")
     twin_asset = Asset(id="asset-a2", name=A.name, date=A.date)
     wanted = [want(NDVI, (A,)), want(twin_index, (A,)), want(NDVI, (twin_asset,))]
-    expected = plan(wanted, world()).to_dict()
+    expected = planfile.document(plan(wanted, world()))
     for order in itertools.permutations(wanted):
-        assert plan(order, world()).to_dict() == expected
+        assert planfile.document(plan(order, world())) == expected
 
 
 # --- assets: all, when new assets arrived ---------------------------------------------------

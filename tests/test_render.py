@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from reconciler.core import planfile
 from reconciler.core.plan import (
     REASON_TEXT,
     AoiName,
@@ -299,7 +300,15 @@ def hostile_plan() -> Plan:
                 where="specs/a.yaml:2:2",
             ),
         ),
-        warnings=(PlanWarning("undeclared", aoi_id, HOSTILE_AOI, "message ```\n| x | y |", "v2"),),
+        warnings=(
+            PlanWarning(
+                kind="undeclared",
+                aoi_id=aoi_id,
+                aoi_name=HOSTILE_AOI,
+                message="message ```\n| x | y |",
+                visualization_id="v2",
+            ),
+        ),
         aois=(AoiSummary(aoi_id, HOSTILE_AOI, declared=2, unchanged=0),),
         api_url="https://user:secret@api.example.com/base",
     )
@@ -316,25 +325,38 @@ def huge_plan(n_aois: int = 200, per_aoi: int = 20, warnings_per_aoi: int = 1) -
         aois.append(AoiSummary(aoi_id, name, declared=per_aoi + 1, unchanged=1))
         for i in range(per_aoi // 2):
             creates.append(
-                Create(aoi_id, name, f"idx-{i}", f"Index-{i}", None, None, f"specs/{a}.yaml:{i}:7")
+                Create(
+                    aoi_id=aoi_id,
+                    aoi_name=name,
+                    index_id=f"idx-{i}",
+                    index_name=f"Index-{i}",
+                    assets=None,
+                    resolution=None,
+                    where=f"specs/{a}.yaml:{i}:7",
+                )
             )
             rollbacks.append(
                 Rollback(
-                    aoi_id,
-                    name,
-                    f"vis-{a}-{i}",
-                    f"idx-{i}",
-                    f"Index-{i}",
-                    "dynamic",
-                    ("2024-05-06", "2024-06-07"),
-                    "no-record",
-                    "no record",
-                    0,
-                    f"specs/{a}.yaml:{i}:11",
+                    aoi_id=aoi_id,
+                    aoi_name=name,
+                    visualization_id=f"vis-{a}-{i}",
+                    index_id=f"idx-{i}",
+                    index_name=f"Index-{i}",
+                    mode="dynamic",
+                    dates=("2024-05-06", "2024-06-07"),
+                    reason="no-record",
+                    detail="no record",
+                    revision=0,
+                    where=f"specs/{a}.yaml:{i}:11",
                 )
             )
         warnings += [
-            PlanWarning("undeclared", aoi_id, name, f"undeclared visualization {w}")
+            PlanWarning(
+                kind="undeclared",
+                aoi_id=aoi_id,
+                aoi_name=name,
+                message=f"undeclared visualization {w}",
+            )
             for w in range(warnings_per_aoi)
         ]
     return Plan(
@@ -601,7 +623,12 @@ def test_markdown_400_aois_fit_with_changes_first_and_warnings_dropped_first() -
     as many changes as fit before any warning, and a note saying exactly what is missing."""
     plan = huge_plan(n_aois=400, per_aoi=4, warnings_per_aoi=0)
     extra = tuple(
-        PlanWarning("undeclared", f"{a:08d}-aoi-0000-0000-000000000000", f"Field-{a:04d}", "x")
+        PlanWarning(
+            kind="undeclared",
+            aoi_id=f"{a:08d}-aoi-0000-0000-000000000000",
+            aoi_name=f"Field-{a:04d}",
+            message="x",
+        )
         for a in range(264)
     )
     plan = dataclasses.replace(plan, warnings=extra)
@@ -694,7 +721,7 @@ def test_markdown_refuses_a_limit_too_small_for_the_summary() -> None:
 def test_json_round_trips(plan: Plan) -> None:
     out = render_json(plan)
     assert out.endswith("}\n")
-    assert Plan.from_dict(json.loads(out)) == plan
+    assert planfile.loads(out) == plan
 
 
 def test_json_is_versioned_and_in_a_stable_order() -> None:
@@ -724,7 +751,7 @@ def test_json_doc_describes_every_field() -> None:
     if not DOCS.exists():
         pytest.fail(f"{DOCS} documents the JSON format and must exist")
     doc = DOCS.read_text(encoding="utf-8")
-    data = with_selectors(realistic_plan()).to_dict()
+    data = planfile.document(with_selectors(realistic_plan()))
     data.pop("observed")  # its keys are AOI ids, not fields
     desired = data.pop("desired")  # the same, then identity keys
     data["desired"] = [v for vizs in desired.values() for v in vizs.values()]
@@ -795,7 +822,7 @@ def test_markdown_tells_aois_no_longer_matched_from_unchanged_ones() -> None:
 
 def test_saved_plans_keep_their_selectors() -> None:
     plan = with_selectors(realistic_plan())
-    assert Plan.from_dict(json.loads(render_json(plan))) == plan
+    assert planfile.loads(render_json(plan)) == plan
 
 
 # --- dispatch ---------------------------------------------------------------------------------
@@ -828,27 +855,47 @@ def plans(draw: st.DrawFn) -> Plan:
     for a in aois:
         for _ in range(draw(st.integers(0, 30))):
             creates.append(
-                Create(a.aoi_id, a.aoi_name, "i", draw(_names), None, 10.0, draw(_names))
+                Create(
+                    aoi_id=a.aoi_id,
+                    aoi_name=a.aoi_name,
+                    index_id="i",
+                    index_name=draw(_names),
+                    assets=None,
+                    resolution=10.0,
+                    where=draw(_names),
+                )
             )
         for _ in range(draw(st.integers(0, 30))):
             rollbacks.append(
                 Rollback(
-                    a.aoi_id,
-                    a.aoi_name,
-                    draw(_names),
-                    "i",
-                    draw(_names),
-                    "dynamic",
-                    draw(_dates),
-                    "changed",
-                    draw(st.text(max_size=200)),
-                    0,
-                    "s.yaml:1:1",
+                    aoi_id=a.aoi_id,
+                    aoi_name=a.aoi_name,
+                    visualization_id=draw(_names),
+                    index_id="i",
+                    index_name=draw(_names),
+                    mode="dynamic",
+                    dates=draw(_dates),
+                    reason="changed",
+                    detail=draw(st.text(max_size=200)),
+                    revision=0,
+                    where="s.yaml:1:1",
                 )
             )
         if draw(st.booleans()):
-            warnings.append(PlanWarning("undeclared", a.aoi_id, a.aoi_name, draw(_names)))
-    return Plan(tuple(creates), tuple(rollbacks), tuple(warnings), tuple(aois))
+            warnings.append(
+                PlanWarning(
+                    kind="undeclared",
+                    aoi_id=a.aoi_id,
+                    aoi_name=a.aoi_name,
+                    message=draw(_names),
+                )
+            )
+    return Plan(
+        creates=tuple(creates),
+        rollbacks=tuple(rollbacks),
+        warnings=tuple(warnings),
+        aois=tuple(aois),
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -861,4 +908,4 @@ def test_properties_hold_for_any_plan(plan: Plan, limit: int) -> None:
     text = render_text(plan)
     assert "\x1b" not in text
     assert text.endswith(f"{plan.summary()['unchanged']} unchanged.\n")
-    assert Plan.from_dict(json.loads(render_json(plan))) == plan
+    assert planfile.loads(render_json(plan)) == plan

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.api.types import Aoi
+from reconciler.core import planfile
 from reconciler.core.plan import AoiName, Plan
 from reconciler.core.selectors import covered, listing_projects, match, summarize
 from reconciler.emulator import Emulator
@@ -383,7 +384,9 @@ def test_one_selector_plans_the_same_creates_as_per_aoi_entries(
     other = plan_of(emulator, tmp_path / "other", selector)
 
     def shape(plan: Plan) -> list[dict[str, object]]:
-        return [{k: v for k, v in c.to_dict().items() if k != "where"} for c in plan.creates]
+        return [
+            {k: v for k, v in planfile.to_json(c).items() if k != "where"} for c in plan.creates
+        ]
 
     assert len(one.creates) == 4 + 2 + 4  # EVI and SAVI everywhere, NDWI where none exists
     assert shape(one) == shape(other)

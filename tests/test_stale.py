@@ -115,7 +115,15 @@ def test_drift_is_told_one_visualization_at_a_time() -> None:
 
 
 def test_check_not_stale_looks_only_at_the_aois_the_plan_changes() -> None:
-    create = Create("aoi-1", "Field", "ndvi", "NDVI", None, None, "s.yaml:1:1")
+    create = Create(
+        aoi_id="aoi-1",
+        aoi_name="Field",
+        index_id="ndvi",
+        index_name="NDVI",
+        assets=None,
+        resolution=None,
+        where="s.yaml:1:1",
+    )
     plan = Plan(
         creates=(create,),
         aois=(AoiSummary("aoi-1", "Field", 1, 0), AoiSummary("aoi-2", "Other", 1, 1)),

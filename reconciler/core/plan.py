@@ -1,25 +1,19 @@
-"""The plan: plain, serialisable data describing what apply would change.
+"""The plan: plain data describing what apply would change.
 
-The planner builds a ``Plan``; renderers and apply only read it. ``Plan.to_dict()`` is the
-documented JSON format (``format_version`` below, docs/plan-json.md), sealed with a checksum
-over its content; ``Plan.from_dict()`` reads a saved plan back and refuses one whose content
-no longer matches its checksum (edited by hand, or damaged).
+The planner builds a ``Plan``; renderers and apply only read it; ``planfile`` alone knows how
+it is written to a file and read back (docs/plan-json.md). Fields are declared in the order
+that document lists them.
 The plan owns its order (AOI name, then index name, then asset set, then mode: two plans of the
 same world render identically, whoever built them) and its safety check (``raise_if_unsafe``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from reconciler.core.identity import Identity
-from reconciler.errors import PlanFileError, TooManyChangesError
-
-#: Bump when the JSON shape changes incompatibly; readers refuse versions they do not know.
-FORMAT_VERSION = 5
+from reconciler.errors import TooManyChangesError
 
 Mode = Literal["dynamic", "theoretical"]
 MODES: tuple[Mode, ...] = ("dynamic", "theoretical")
@@ -53,9 +47,6 @@ class AssetRef:
     name: str
     date: str  # ISO, e.g. "2024-05-06"
 
-    def to_dict(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name, "date": self.date}
-
 
 @dataclass(frozen=True, slots=True)
 class RollbackTarget:
@@ -65,11 +56,8 @@ class RollbackTarget:
     dates: tuple[str, ...]  # ISO dates, sorted
     revision: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "dates": list(self.dates), "revision": self.revision}
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Create:
     """A declared visualization that does not exist yet.
 
@@ -81,17 +69,17 @@ class Create:
     apply finds the visualization already present (409 → adopted).
     """
 
+    kind: Literal["create"] = "create"
     aoi_id: str
     aoi_name: str
     index_id: str
     index_name: str
     assets: tuple[AssetRef, ...] | None
     resolution: float | None
-    where: str
     rollbacks: tuple[RollbackTarget, ...] = ()
     identity: tuple[str, ...] = ()
     legend_modes: tuple[str, ...] = ()
-    kind: Literal["create"] = "create"
+    where: str
 
     @property
     def key(self) -> Identity:
@@ -108,26 +96,12 @@ class Create:
         # Ids last: index and asset names need not be unique, and ties would keep input order.
         return (self.aoi_name, self.aoi_id, self.index_name, assets, self.index_id, *self.identity)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "aoi_id": self.aoi_id,
-            "aoi_name": self.aoi_name,
-            "index_id": self.index_id,
-            "index_name": self.index_name,
-            "assets": None if self.assets is None else [a.to_dict() for a in self.assets],
-            "resolution": self.resolution,
-            "rollbacks": [r.to_dict() for r in self.rollbacks],
-            "identity": list(self.identity),
-            "legend_modes": list(self.legend_modes),
-            "where": self.where,
-        }
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rollback:
     """One PATCH: make the legends of ``dates`` in ``mode`` auto-computed again."""
 
+    kind: Literal["rollback"] = "rollback"
     aoi_id: str
     aoi_name: str
     visualization_id: str
@@ -139,30 +113,13 @@ class Rollback:
     detail: str  # human sentence: why, with the evidence (timestamps, revisions)
     revision: int
     where: str
-    kind: Literal["rollback"] = "rollback"
 
     @property
     def sort_key(self) -> tuple[str, ...]:
         return (self.aoi_name, self.aoi_id, self.index_name, self.visualization_id, self.mode)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "aoi_id": self.aoi_id,
-            "aoi_name": self.aoi_name,
-            "visualization_id": self.visualization_id,
-            "index_id": self.index_id,
-            "index_name": self.index_name,
-            "mode": self.mode,
-            "dates": list(self.dates),
-            "reason": self.reason,
-            "detail": self.detail,
-            "revision": self.revision,
-            "where": self.where,
-        }
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlanWarning:
     """Something a reviewer should know that apply will not change.
 
@@ -173,23 +130,13 @@ class PlanWarning:
     kind: WarningKind
     aoi_id: str
     aoi_name: str
-    message: str
     visualization_id: str | None = None
+    message: str
     where: str | None = None
 
     @property
     def sort_key(self) -> tuple[str, ...]:
         return (self.aoi_name, self.aoi_id, self.kind, self.visualization_id or "")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "aoi_id": self.aoi_id,
-            "aoi_name": self.aoi_name,
-            "visualization_id": self.visualization_id,
-            "message": self.message,
-            "where": self.where,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,16 +160,6 @@ class Ignored:
         )
         return (*position, self.aoi_name, self.aoi_id, self.visualization_id)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "aoi_id": self.aoi_id,
-            "aoi_name": self.aoi_name,
-            "visualization_id": self.visualization_id,
-            "index_name": self.index_name,
-            "rule": self.rule,
-            "reason": self.reason,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class AoiSummary:
@@ -233,14 +170,6 @@ class AoiSummary:
     declared: int  # visualizations declared for this AOI
     unchanged: int  # declared, present, and nothing to roll back
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "aoi_id": self.aoi_id,
-            "aoi_name": self.aoi_name,
-            "declared": self.declared,
-            "unchanged": self.unchanged,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class AoiName:
@@ -248,9 +177,6 @@ class AoiName:
 
     id: str
     name: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name}
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,23 +194,6 @@ class SelectorSummary:
     matched: tuple[AoiName, ...]
     unmatched: tuple[AoiName, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "where": self.where,
-            "matched": [a.to_dict() for a in self.matched],
-            "unmatched": [a.to_dict() for a in self.unmatched],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SelectorSummary:
-        return cls(
-            key=str(data["key"]),
-            where=_opt_str(data["where"]),
-            matched=tuple(AoiName(**a) for a in data["matched"]),
-            unmatched=tuple(AoiName(**a) for a in data["unmatched"]),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class VizSnapshot:
@@ -295,23 +204,6 @@ class VizSnapshot:
     status: str | None
     updated_at: str | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "assets": list(self.assets),
-            "status": self.status,
-            "updated_at": self.updated_at,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VizSnapshot:
-        return cls(
-            index=str(data["index"]),
-            assets=tuple(str(a) for a in data["assets"]),
-            status=_opt_str(data["status"]),
-            updated_at=_opt_str(data["updated_at"]),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class AoiSnapshot:
@@ -320,24 +212,6 @@ class AoiSnapshot:
     name: str
     visualizations: dict[str, VizSnapshot]
     assets: dict[str, str] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "visualizations": {k: v.to_dict() for k, v in sorted(self.visualizations.items())},
-            "assets": None if self.assets is None else dict(sorted(self.assets.items())),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AoiSnapshot:
-        assets = data["assets"]
-        return cls(
-            name=str(data["name"]),
-            visualizations={
-                str(k): VizSnapshot.from_dict(v) for k, v in data["visualizations"].items()
-            },
-            assets=None if assets is None else {str(k): str(v) for k, v in assets.items()},
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,44 +231,12 @@ class DesiredViz:
     resolution: float | None
     rollbacks: tuple[RollbackTarget, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "index_id": self.index_id,
-            "assets": None if self.assets is None else list(self.assets),
-            "identity": list(self.identity),
-            "resolution": self.resolution,
-            "rollbacks": [r.to_dict() for r in self.rollbacks],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DesiredViz:
-        assets = data["assets"]
-        return cls(
-            label=str(data["label"]),
-            index_id=str(data["index_id"]),
-            assets=None if assets is None else tuple(str(a) for a in assets),
-            identity=tuple(str(a) for a in data["identity"]),
-            resolution=data["resolution"],
-            rollbacks=_targets(data["rollbacks"]),
-        )
-
 
 #: AOI id -> (identity key -> declared visualization): the desired state a plan was made from.
 DesiredState = dict[str, dict[str, DesiredViz]]
 
 
-def checksum(content: dict[str, Any]) -> str:
-    """'sha256:…' over ``content`` in a canonical JSON form (sorted keys, no spaces)."""
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """Desired versus observed, for every targeted AOI.
 
@@ -406,18 +248,17 @@ class Plan:
     ``selectors`` stay in spec order (then selectors no longer in the specs, by key).
     """
 
+    api_url: str = ""
+    targets: tuple[str, ...] = ()
+    spec_paths: tuple[str, ...] = ()
+    aois: tuple[AoiSummary, ...] = ()
     creates: tuple[Create, ...] = ()
     rollbacks: tuple[Rollback, ...] = ()
     warnings: tuple[PlanWarning, ...] = ()
-    aois: tuple[AoiSummary, ...] = ()
+    selectors: tuple[SelectorSummary, ...] = ()
     ignored: tuple[Ignored, ...] = ()
     desired: DesiredState = field(default_factory=dict)
     observed: dict[str, AoiSnapshot] = field(default_factory=dict)
-    api_url: str = ""
-    spec_paths: tuple[str, ...] = ()
-    targets: tuple[str, ...] = ()
-    selectors: tuple[SelectorSummary, ...] = ()
-    format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
         # Frozen, so the sorted copies go in through object.__setattr__ (as dataclasses do).
@@ -466,91 +307,3 @@ class Plan:
             "unchanged": sum(a.unchanged for a in self.aois),
             "ignored": len(self.ignored),
         }
-
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON form, ending with the ``checksum`` of everything before it."""
-        content: dict[str, Any] = {
-            "format_version": self.format_version,
-            "summary": self.summary(),
-            "api_url": self.api_url,
-            "targets": list(self.targets),
-            "spec_paths": list(self.spec_paths),
-            "aois": [a.to_dict() for a in self.aois],
-            "creates": [c.to_dict() for c in self.creates],
-            "rollbacks": [r.to_dict() for r in self.rollbacks],
-            "warnings": [w.to_dict() for w in self.warnings],
-            "selectors": [s.to_dict() for s in self.selectors],
-            "ignored": [i.to_dict() for i in self.ignored],
-            "desired": {
-                aoi: {k: v.to_dict() for k, v in vizs.items()} for aoi, vizs in self.desired.items()
-            },
-            "observed": {k: v.to_dict() for k, v in self.observed.items()},
-        }
-        return {**content, "checksum": checksum(content)}
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Plan:
-        """Read a plan written by ``to_dict``; raise ``PlanFileError`` on anything else,
-        including a plan whose content does not match its checksum."""
-        if not isinstance(data, dict):
-            raise PlanFileError("not a reconciler plan: expected a JSON object")
-        version = data.get("format_version")
-        if version != FORMAT_VERSION:
-            raise PlanFileError(
-                f"plan format_version {version!r} is not supported (this reconciler reads "
-                f"{FORMAT_VERSION}); run 'reconciler plan' again with this version"
-            )
-        content = {k: v for k, v in data.items() if k != "checksum"}
-        if data.get("checksum") != checksum(content):
-            raise PlanFileError(
-                "the plan was changed after 'reconciler plan' saved it (its content no longer "
-                "matches its checksum); a plan is applied only as it was reviewed: make a new "
-                "one with 'reconciler plan --out'"
-            )
-        try:
-            return cls(
-                creates=tuple(_create(c) for c in data["creates"]),
-                rollbacks=tuple(_rollback(r) for r in data["rollbacks"]),
-                warnings=tuple(PlanWarning(**w) for w in data["warnings"]),
-                aois=tuple(AoiSummary(**a) for a in data["aois"]),
-                ignored=tuple(Ignored(**i) for i in data["ignored"]),
-                desired={
-                    str(aoi): {str(k): DesiredViz.from_dict(v) for k, v in vizs.items()}
-                    for aoi, vizs in data["desired"].items()
-                },
-                observed={str(k): AoiSnapshot.from_dict(v) for k, v in data["observed"].items()},
-                api_url=str(data["api_url"]),
-                targets=tuple(data["targets"]),
-                spec_paths=tuple(data["spec_paths"]),
-                selectors=tuple(SelectorSummary.from_dict(s) for s in data["selectors"]),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise PlanFileError(f"not a valid reconciler plan: {exc!r}") from None
-
-
-def _targets(items: list[dict[str, Any]]) -> tuple[RollbackTarget, ...]:
-    return tuple(
-        RollbackTarget(mode=t["mode"], dates=tuple(t["dates"]), revision=int(t["revision"]))
-        for t in items
-    )
-
-
-def _create(c: dict[str, Any]) -> Create:
-    fields = {
-        k: v
-        for k, v in c.items()
-        if k not in ("kind", "assets", "rollbacks", "identity", "legend_modes")
-    }
-    assets = c["assets"]
-    return Create(
-        **fields,
-        assets=None if assets is None else tuple(AssetRef(**a) for a in assets),
-        rollbacks=_targets(c["rollbacks"]),
-        identity=tuple(c["identity"]),
-        legend_modes=tuple(c["legend_modes"]),
-    )
-
-
-def _rollback(r: dict[str, Any]) -> Rollback:
-    fields = {k: v for k, v in r.items() if k not in ("kind", "dates")}
-    return Rollback(**fields, dates=tuple(r["dates"]))

@@ -8,7 +8,6 @@ reference that failed and, where it helps, the closest known names.
 
 from __future__ import annotations
 
-import difflib
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ from reconciler.spec.language import (
     VisualizationDecl,
     disagreement,
 )
+from reconciler.text import closest
 
 _MODE_RULES = {
     "preset": "a preset index has dynamic and theoretical legends",
@@ -102,23 +102,6 @@ class Desired:
         """``ResolutionError`` listing every reference that did not resolve."""
         if self.problems:
             raise ResolutionError(self.problems)
-
-
-def closest(word: str, candidates: Iterable[str], n: int = 3) -> str:
-    """' (closest: a, b)' for an error message, or '' when nothing is close.
-
-    Case is ignored, and a candidate with exactly the same letters (a transposition such as
-    NVDI for NDVI, the most common typo) comes first.
-    """
-    by_lower = {c.lower(): c for c in sorted(set(candidates))}
-    key = word.lower()
-    scored = [(difflib.SequenceMatcher(None, key, c).ratio(), c) for c in by_lower]
-    ranked = sorted(
-        ((score, c) for score, c in scored if score >= 0.5),
-        key=lambda sc: (sorted(sc[1]) != sorted(key), -sc[0], sc[1]),
-    )
-    matches = [by_lower[c] for _, c in ranked[:n]]
-    return f" (closest: {', '.join(matches)})" if matches else ""
 
 
 def _listing(values: Iterable[str], limit: int = 8) -> str:

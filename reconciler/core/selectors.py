@@ -28,6 +28,7 @@ from reconciler.api.types import Aoi
 from reconciler.core.plan import AoiName, PlanWarning, SelectorSummary
 from reconciler.errors import Problem
 from reconciler.spec.language import AoiDecl, SelectorDecl, Specs
+from reconciler.text import closest
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -96,8 +97,6 @@ def match(selector: SelectorDecl, aois: Sequence[Aoi], *, filtered: bool = False
     known_ids = {a.id for a in aois}
     for name, where in zip(selector.names, selector.name_wheres, strict=True):
         if name in plain and name not in known_names:
-            from reconciler.core.resolve import closest  # resolve imports this module first
-
             problems.append(
                 Problem(f"unknown AOI '{name}'{scope}{closest(name, known_names)}", where)
             )

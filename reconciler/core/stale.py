@@ -16,6 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from deepdiff import DeepDiff
 
 from reconciler.core.plan import AoiSnapshot, DesiredState, DesiredViz, Plan, RollbackTarget
+from reconciler.core.planfile import to_json
 from reconciler.core.resolve import Desired, DesiredVisualization
 from reconciler.errors import StalePlanError
 from reconciler.text import clean
@@ -167,8 +168,8 @@ def describe_drift(
         # threshold 0: one line per visualization, never "changed from {...} to {...}" for
         # the whole AOI when few of its visualizations are in both (DeepDiff's default).
         diff = DeepDiff(
-            old.to_dict()["visualizations"],
-            new.to_dict()["visualizations"],
+            to_json(old)["visualizations"],
+            to_json(new)["visualizations"],
             view="tree",
             threshold_to_diff_deeper=0,
         )

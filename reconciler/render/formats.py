@@ -27,8 +27,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from reconciler.core import planfile
 from reconciler.core.plan import (
-    FORMAT_VERSION,
     REASON_TEXT,
     AoiSummary,
     Create,
@@ -36,6 +36,7 @@ from reconciler.core.plan import (
     PlanWarning,
     Rollback,
 )
+from reconciler.core.planfile import FORMAT_VERSION
 from reconciler.errors import (
     ApiError,
     ConfigError,
@@ -713,9 +714,9 @@ _BACKTICK_RUN = re.compile(r"`+")
 def render_json(plan: Plan) -> str:
     """Render ``plan`` as the documented, versioned JSON format (docs/plan-json.md).
 
-    Field order is fixed by ``Plan.to_dict``; ``Plan.from_dict(json.loads(out)) == plan``.
+    The saved plan's own text: ``planfile.loads(render_json(plan)) == plan``.
     """
-    return json.dumps(plan.to_dict(), indent=2, sort_keys=False) + "\n"
+    return planfile.dumps(plan)
 
 
 # --- dispatch -----------------------------------------------------------------------------------

@@ -28,13 +28,13 @@ from reconciler import shield
 from reconciler.api.client import PixxelClient
 from reconciler.api.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
 from reconciler.api.types import Aoi
-from reconciler.core import selectors
+from reconciler.core import planfile, selectors
 from reconciler.core.export import SCHEMA_FILE, document, export_aois, file_names
 from reconciler.core.ignore import resolve_ignores
 from reconciler.core.observed import Observed
 from reconciler.core.plan import Plan
 from reconciler.core.planner import build_plan
-from reconciler.core.resolve import Selection, closest, resolve_desired
+from reconciler.core.resolve import Selection, resolve_desired
 from reconciler.core.stale import check_not_stale, desired_snapshots, stale_error
 from reconciler.core.statecheck import with_state_warnings
 from reconciler.errors import (
@@ -67,6 +67,7 @@ from reconciler.state.atomicfile import write_atomically
 from reconciler.state.lock import STALE_AFTER_SECONDS, Holder, StateLock
 from reconciler.state.records import DEFAULT_STATE_PATH, State
 from reconciler.state.store import StateStore
+from reconciler.text import closest
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +167,12 @@ def is_plan_file(paths: Sequence[str]) -> bool:
 def load_plan_file(path: Path) -> Plan:
     """A plan saved by ``plan --out``; ``PlanFileError`` for anything else."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PlanFileError(f"{path}: no such saved plan (make one with 'plan --out')") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise PlanFileError(f"{path}: not a saved plan ({exc})") from None
-    return Plan.from_dict(data)
+    return planfile.loads(text, source=str(path))
 
 
 def write_file(path: Path, text: str) -> None:
