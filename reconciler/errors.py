@@ -1,40 +1,44 @@
 """Every error reconciler raises on purpose, and where a problem in a spec was found.
 
 Library code raises these; only the CLI turns them into messages and exit codes. Anything that
-is not a ``ReconcilerError`` reaching the CLI is a bug.
+is not a ``ReconcilerError`` reaching the CLI is a bug. Each class says what it means to a
+pipeline: ``kind`` names the failure in failure documents and apply reports (docs/plan-json.md,
+docs/report-json.md), and ``refusal`` where an apply report tells a refusal apart (a stale
+plan, a held lock, a limit reached), so nothing else keeps a table of kinds.
 
-    ReconcilerError
-    ├── ConfigError             bad flags, environment, missing key, refused URL
-    ├── SpecError               one or more problems in the specs, each with its position
-    │   └── ResolutionError     references that do not resolve against the live API
-    ├── ApiError                the API answered with an error, or could not be reached
-    │   ├── TransportError      connection refused/dropped, timeout (after retries)
-    │   │   └── DeadlineError   no whole answer within the request's deadline or the run's
-    │   ├── InvalidResponseError an answer we cannot use: not JSON, wrong shape, too large
-    │   ├── UnauthorizedError   401
-    │   ├── ForbiddenError      403
-    │   ├── NotFoundError       404
-    │   ├── ConflictError       409
-    │   ├── ApiValidationError  400, 422 and any other 4xx
-    │   ├── RateLimitedError    429 (after retries)
-    │   └── ServerError         5xx (after retries)
-    ├── PlanFileError           a saved plan that cannot be read or used
-    │   └── StalePlanError      the specs or the world changed since the plan was made
-    ├── StateError              the state file is unreadable or cannot be written
-    │   └── StateLockedError    another apply holds the lock
-    │       └── StaleLockError  ... and looks dead: break it with 'state unlock'
-    └── ApplyError              apply finished with failed items, or refused to start
-        └── TooManyChangesError a plan larger than --max-changes, without --force
+    class                       kind (refusal)  what
+    ReconcilerError             error           the root
+    ├── ConfigError             config          bad flags, environment, missing key, refused URL
+    │   └── UnknownTargetError                  --target names an AOI no spec declares
+    ├── SpecError               spec            problems in the specs, each with its position
+    │   └── ResolutionError                     references the live API does not know
+    ├── ApiError                api             the API answered with an error, or not at all
+    │   ├── TransportError                      connection refused/dropped (after retries)
+    │   │   └── DeadlineError                   no whole answer within the request's deadline
+    │   │       └── RunDeadlineError (timeout)  ... or within the run's --timeout
+    │   ├── InvalidResponseError                an answer we cannot use: not JSON, wrong shape
+    │   ├── UnauthorizedError                   401
+    │   ├── ForbiddenError                      403
+    │   ├── NotFoundError                       404
+    │   ├── ConflictError                       409
+    │   ├── ApiValidationError                  400, 422 and any other 4xx
+    │   ├── RateLimitedError                    429 (after retries)
+    │   └── ServerError                         5xx (after retries)
+    ├── PlanFileError           plan-file       a saved plan that cannot be read or used
+    │   └── StalePlanError      (stale-plan)    the specs or the world changed since
+    ├── StateError              state           the state cannot be read, written or locked
+    │   └── StateLockedError    (locked)        another apply holds the lock (state.holder)
+    │       ├── LockWaitTimeoutError (timeout)  the wait for it reached --timeout
+    │       └── StaleLockError                  ... and it looks dead: 'state unlock' breaks it
+    └── ApplyError              error           apply cancelled at its prompt
+        └── TooManyChangesError (too-many-changes) more changes than --max-changes allows
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from reconciler.state.lock import Holder
+from typing import ClassVar
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -72,13 +76,35 @@ class Problem:
 class ReconcilerError(Exception):
     """Root of every error reconciler raises deliberately."""
 
+    #: What failed, as failure documents and apply reports name it.
+    kind: ClassVar[str] = "error"
+    #: What an apply report calls it instead of ``kind``: a refusal a pipeline acts on.
+    refusal: ClassVar[str | None] = None
+
+    @property
+    def report_kind(self) -> str:
+        """``error.kind`` of an apply report (docs/report-json.md)."""
+        return self.refusal or self.kind
+
 
 class ConfigError(ReconcilerError):
     """A flag, environment variable or setting is missing or wrong."""
 
+    kind = "config"
+
+
+class UnknownTargetError(ConfigError):
+    """``--target`` names AOIs that no spec declares; ``targets`` are those names."""
+
+    def __init__(self, message: str, *, targets: Iterable[str]) -> None:
+        self.targets = tuple(targets)
+        super().__init__(message)
+
 
 class SpecError(ReconcilerError):
     """The specs are wrong; carries every problem found, not just the first."""
+
+    kind = "spec"
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems: list[Problem] = sorted(
@@ -98,6 +124,8 @@ class ApiError(ReconcilerError):
     come from the API's ``{"error": {"code", "message", "details"}}`` body when it sent one.
     The request line never contains the API key: it only travels in a header.
     """
+
+    kind = "api"
 
     def __init__(
         self,
@@ -129,6 +157,8 @@ class DeadlineError(TransportError):
 
 class RunDeadlineError(DeadlineError):
     """The run's deadline (``--timeout``), not the request's own, ended or refused a call."""
+
+    refusal = "timeout"
 
 
 class InvalidResponseError(ApiError):
@@ -169,37 +199,26 @@ class ServerError(ApiError):
 class PlanFileError(ReconcilerError):
     """A saved plan file is unreadable, of an unknown format version, or tampered with."""
 
+    kind = "plan-file"
+
 
 class StalePlanError(PlanFileError):
     """The specs or the observed world changed since the saved plan was made."""
 
+    refusal = "stale-plan"
+
 
 class StateError(ReconcilerError):
-    """The rollback state file cannot be read or written."""
+    """The rollback state cannot be read or written, or its lock cannot be used."""
 
-
-class StateLockedError(StateError):
-    """Another apply holds the state lock; ``holder`` says who, when its details are readable."""
-
-    def __init__(self, message: str, *, holder: Holder | None = None) -> None:
-        self.holder = holder
-        super().__init__(message)
-
-
-class LockWaitTimeoutError(StateLockedError):
-    """The wait for the state lock reached the run's deadline (``--timeout``)."""
-
-
-class StaleLockError(StateLockedError):
-    """The state lock's holder looks dead (old heartbeat, or its process is gone).
-
-    Never broken automatically across hosts: the message gives the ``state unlock`` command.
-    """
+    kind = "state"
 
 
 class ApplyError(ReconcilerError):
-    """Apply refused to start, or finished with items that failed."""
+    """Apply refused to start: cancelled at its prompt."""
 
 
 class TooManyChangesError(ApplyError):
     """The plan has more changes than the caller allowed (``Plan.raise_if_unsafe``)."""
+
+    refusal = "too-many-changes"

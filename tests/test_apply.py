@@ -11,9 +11,10 @@ import pytest
 from reconciler.core import planfile
 from reconciler.core.stale import check_not_stale
 from reconciler.emulator import FaultConfig
-from reconciler.errors import StalePlanError, StateLockedError
+from reconciler.errors import StalePlanError
 from reconciler.run.apply import Applier
 from reconciler.run.events import Event, ItemFinished, Stopping, Waiting
+from reconciler.state.holder import StateLockedError
 from reconciler.state.store import StateStore
 from tests.planning import (
     BENGALURU,

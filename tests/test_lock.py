@@ -16,9 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import LockWaitTimeoutError, StaleLockError, StateError, StateLockedError
+from reconciler.errors import StateError
 from reconciler.run.engine import Engine, Settings
-from reconciler.state.lock import LOCK_GRACE_SECONDS, STALE_AFTER_SECONDS, FileLock, _command_line
+from reconciler.state.holder import (
+    LockWaitTimeoutError,
+    StaleLockError,
+    StateLockedError,
+    _command_line,
+)
+from reconciler.state.lock import LOCK_GRACE_SECONDS, STALE_AFTER_SECONDS, FileLock
 
 LABEL = ".reconciler/state.json"
 

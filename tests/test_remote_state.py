@@ -25,8 +25,9 @@ from click.testing import CliRunner, Result
 
 from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
-from reconciler.errors import StateError, StateLockedError
-from reconciler.state.lock import Holder, ObjectLock
+from reconciler.errors import StateError
+from reconciler.state.holder import Holder, StateLockedError
+from reconciler.state.lock import ObjectLock
 from reconciler.state.store import StateStore
 from tests.conftest import S3
 from tests.planning import NDVI_BENGALURU_AB, SECRET, SPEC, write_spec

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.errors import StateError, StateLockedError
+from reconciler.errors import StateError
+from reconciler.state.holder import StateLockedError
 from reconciler.state.records import DEFAULT_STATE_PATH, State, VizRecord
 from reconciler.state.store import StateStore
 

@@ -19,7 +19,7 @@ from reconciler.core.identity import Identity, by_identity
 from reconciler.core.observed import Observed
 from reconciler.core.plan import Mode
 from reconciler.core.selectors import SelectorResult
-from reconciler.errors import ConfigError, Problem, ResolutionError, Where
+from reconciler.errors import Problem, ResolutionError, UnknownTargetError, Where
 from reconciler.spec.language import (
     ASSET_POLICIES,
     AoiDecl,
@@ -160,7 +160,7 @@ def select_aois(
     Selectors are matched against ``aois`` (``filtered``: the listing of some projects only)
     and add an entry for each AOI they match. A target matches an AOI's name or id, or the
     name/id as written in a spec. A target that matches no AOI in the specs is a
-    ``ConfigError``: a typo there must not plan nothing silently.
+    ``UnknownTargetError``: a typo there must not plan nothing silently.
     """
     groups: dict[str, tuple[Aoi, list[AoiDecl]]] = {}
     problems: list[Problem] = []
@@ -196,10 +196,11 @@ def select_aois(
         groups.setdefault(resolved.id, (resolved, []))[1].append(decl)
     unknown = [t for t in targets if t not in matched_targets]
     if unknown:
-        raise ConfigError(
+        raise UnknownTargetError(
             "--target "
             + ", ".join(f"'{t}'{closest(t, declared)}" for t in unknown)
-            + " matches no AOI declared in the specs"
+            + " matches no AOI declared in the specs",
+            targets=unknown,
         )
     return Selection(
         {aoi_id: (aoi, tuple(decls)) for aoi_id, (aoi, decls) in groups.items()},

@@ -40,11 +40,9 @@ from reconciler.core.planfile import FORMAT_VERSION
 from reconciler.errors import (
     ApiError,
     ConfigError,
-    PlanFileError,
     Problem,
     ReconcilerError,
     SpecError,
-    StateError,
 )
 from reconciler.text import clean, clean_lines, plural
 
@@ -900,14 +898,14 @@ def _gh_property(text: str) -> str:
 
 # --- failures: every format says what went wrong ------------------------------------------------
 
-#: Failure kinds of the error document, by error class (the first match wins).
-_FAILURE_KINDS: tuple[tuple[type[ReconcilerError], str, str], ...] = (
-    (SpecError, "spec", "the specs have problems"),
-    (ApiError, "api", "the Pixxel API could not be read"),
-    (PlanFileError, "plan-file", "the saved plan cannot be used"),
-    (StateError, "state", "the state could not be used"),
-    (ConfigError, "config", "the configuration is wrong"),
-)
+#: The heading of a failure comment, by the error's kind.
+_FAILURE_TITLES = {
+    "spec": "the specs have problems",
+    "api": "the Pixxel API could not be read",
+    "plan-file": "the saved plan cannot be used",
+    "state": "the state could not be used",
+    "config": "the configuration is wrong",
+}
 _FAILURE_HINTS = {
     "spec": "Fix them and push again; `reconciler validate` finds most of them offline, "
     "`reconciler validate --online` all of them.",
@@ -925,7 +923,6 @@ def failure_document(error: ReconcilerError, command: str) -> dict[str, Any]:
     ``{"format_version", "command", "error": {"kind", "message", "problems", "api"}}``, see
     docs/plan-json.md; spec problems keep their path, line and column.
     """
-    kind, _ = _failure_kind(error)
     problems = list(error.problems) if isinstance(error, SpecError) else []
     api = None
     if isinstance(error, ApiError):
@@ -940,7 +937,7 @@ def failure_document(error: ReconcilerError, command: str) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "command": command,
         "error": {
-            "kind": kind,
+            "kind": error.kind,
             "message": message,
             "problems": [p.to_dict() for p in problems],
             "api": api,
@@ -966,12 +963,12 @@ def render_failure_markdown(
     with it (and the next good plan replaces it). Problems that do not fit are counted.
     """
     marker = comment_marker(comment_id)
-    kind, title = _failure_kind(error)
+    title = _FAILURE_TITLES.get(error.kind, "an error stopped it")
     problems = list(error.problems) if isinstance(error, SpecError) else []
     if problems:
         title = f"{plural(len(problems), 'problem')} in the specs"
     head = f"### reconciler {command} failed: {title}"
-    hint = _FAILURE_HINTS.get(kind, "")
+    hint = _FAILURE_HINTS.get(error.kind, "")
     lines = [clean(str(p)) for p in problems] or [
         clean(line) for line in _failure_message(error).split("\n")
     ]
@@ -987,19 +984,6 @@ def render_failure_markdown(
 
     n = _largest(len(lines), lambda k: _length(build(k)) < max_chars)
     return build(n)
-
-
-def failure_kind(error: ReconcilerError) -> str:
-    """What went wrong, as the ``error.kind`` of a failure document: ``spec``, ``api``,
-    ``plan-file``, ``state``, ``config`` or ``error`` (docs/plan-json.md)."""
-    return _failure_kind(error)[0]
-
-
-def _failure_kind(error: ReconcilerError) -> tuple[str, str]:
-    for cls, kind, title in _FAILURE_KINDS:
-        if isinstance(error, cls):
-            return kind, title
-    return "error", "an error stopped it"
 
 
 def _failure_message(error: ReconcilerError) -> str:

@@ -39,18 +39,13 @@ from reconciler.core.stale import check_not_stale, desired_snapshots, stale_erro
 from reconciler.core.statecheck import with_state_warnings
 from reconciler.errors import (
     ConfigError,
-    LockWaitTimeoutError,
     PlanFileError,
     ReconcilerError,
     ResolutionError,
-    RunDeadlineError,
-    StalePlanError,
     StateError,
-    StateLockedError,
-    TooManyChangesError,
+    UnknownTargetError,
 )
 from reconciler.redact import install_environment_secrets, install_redaction, install_secret_file
-from reconciler.render.formats import failure_kind
 from reconciler.run.apply import Applier, ApplyResult
 from reconciler.run.events import Listener, Stopping, ignore
 from reconciler.run.refresh import read_account, refresh
@@ -64,7 +59,8 @@ from reconciler.spec.language import (
     validate_specs,
 )
 from reconciler.state.atomicfile import write_atomically
-from reconciler.state.lock import STALE_AFTER_SECONDS, Holder, StateLock
+from reconciler.state.holder import Holder
+from reconciler.state.lock import STALE_AFTER_SECONDS, StateLock
 from reconciler.state.records import DEFAULT_STATE_PATH, State
 from reconciler.state.store import StateStore
 from reconciler.text import closest
@@ -184,16 +180,6 @@ def write_file(path: Path, text: str) -> None:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-#: Refusals a pipeline acts on, told apart from the coarse kinds of ``failure_kind``.
-_REFUSALS: tuple[tuple[type[ReconcilerError], str], ...] = (
-    (RunDeadlineError, "timeout"),
-    (LockWaitTimeoutError, "timeout"),
-    (StalePlanError, "stale-plan"),
-    (StateLockedError, "locked"),
-    (TooManyChangesError, "too-many-changes"),
-)
-
-
 def write_report(
     path: Path, result: ApplyResult, error: ReconcilerError | str | None = None
 ) -> None:
@@ -201,17 +187,9 @@ def write_report(
     nothing started. ``error`` is what stopped apply before any change (a string: a signal)."""
     data = result.to_dict()
     if error is not None:
-        data = {**data, "ok": False, "error": {"kind": _report_kind(error), "message": str(error)}}
+        kind = "interrupted" if isinstance(error, str) else error.report_kind
+        data = {**data, "ok": False, "error": {"kind": kind, "message": str(error)}}
     write_file(path, json.dumps(data, indent=2) + "\n")
-
-
-def _report_kind(error: ReconcilerError | str) -> str:
-    if isinstance(error, str):
-        return "interrupted"
-    for cls, kind in _REFUSALS:
-        if isinstance(error, cls):
-            return kind
-    return failure_kind(error)
 
 
 def _check_out(out: Path | None, single: bool) -> None:
@@ -506,13 +484,11 @@ class Engine:
             return  # nothing to apply, so nothing that could be stale
         try:
             selection, observed = self._refresh(conn, specs, affected)
-        except ConfigError as exc:
+        except UnknownTargetError as exc:
             # The plan's AOIs are its targets here: one the specs no longer declare is not a
             # configuration mistake but a change of intent.
             names = {a.aoi_id: a.aoi_name for a in plan.aois}
-            gone = [names.get(a, a) for a in affected if a in str(exc)] or [
-                names.get(a, a) for a in affected
-            ]
+            gone = [names.get(a, a) for a in exc.targets]
             reasons = [f"AOI {name}: no longer declared in the specs" for name in gone]
             raise stale_error(reasons, replan) from None
         # The state the plan was made with may have moved since (then the plan is stale if

@@ -47,7 +47,8 @@ from typing import Any, Protocol
 from reconciler.errors import StateError
 from reconciler.shield import shielded
 from reconciler.state.atomicfile import write_atomically
-from reconciler.state.lock import FileLock, Holder, ObjectLock, StateLock
+from reconciler.state.holder import Holder
+from reconciler.state.lock import FileLock, ObjectLock, StateLock
 from reconciler.state.records import State, VizRecord, parse_record, parse_selectors, parse_state
 from reconciler.state.remotefs import (
     Location,
