@@ -451,9 +451,10 @@ def run_reconciler(
         return "" if got == expected else f"unexpected plan {got}, expected {expected}"
 
     def first_apply() -> str:
-        result = engine.apply(paths, ApplyOptions(poll_interval=0.05, wait_timeout=60))
-        if result is None:
-            return "nothing applied"
+        outcome = engine.apply(paths, ApplyOptions(poll_interval=0.05, wait_timeout=60))
+        if not outcome.started:
+            return f"nothing applied: {outcome.error or outcome.signal or 'no changes'}"
+        result = outcome.result
         counts = {k: v for k, v in result.counts().items() if v}
         expected = {"created": world.creates, "rolled back": world.rollbacks}
         return "" if result.ok and counts == expected else f"unexpected outcomes {counts}"

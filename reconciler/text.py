@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import difflib
 import re
+import shlex
 from collections.abc import Iterable
 
 from reconciler.redact import redact
 
-__all__ = ["SNIPPET_CHARS", "clean", "clean_lines", "closest", "plural", "shorten"]
+__all__ = [
+    "SNIPPET_CHARS",
+    "clean",
+    "clean_lines",
+    "closest",
+    "command_line",
+    "plural",
+    "shorten",
+]
 
 #: How much of an outside text to quote in a message.
 SNIPPET_CHARS = 200
@@ -73,3 +82,8 @@ def closest(word: str, candidates: Iterable[str], n: int = 3) -> str:
     )
     matches = [by_lower[c] for _, c in ranked[:n]]
     return f" (closest: {', '.join(matches)})" if matches else ""
+
+
+def command_line(*words: str) -> str:
+    """'reconciler plan --out plan.json': a command to suggest, quoted to work as printed."""
+    return " ".join(shlex.quote(word) for word in ("reconciler", *words))

@@ -11,8 +11,9 @@ from reconciler.api.client import PixxelClient
 from reconciler.core.plan import Plan
 from reconciler.emulator import Emulator
 from reconciler.emulator.world import Asset, derived_id
-from reconciler.run.apply import Applier, ApplyResult
+from reconciler.run.apply import Applier
 from reconciler.run.engine import Engine, Settings
+from reconciler.run.results import ApplyResult
 from reconciler.state.store import StateStore
 
 API_KEY = "test-key"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 
@@ -12,8 +11,10 @@ from reconciler.core import planfile
 from reconciler.core.stale import check_not_stale
 from reconciler.emulator import FaultConfig
 from reconciler.errors import StalePlanError
+from reconciler.render.json import render_report, report_document
 from reconciler.run.apply import Applier
 from reconciler.run.events import Event, ItemFinished, Stopping, Waiting
+from reconciler.run.results import ApplyOutcome
 from reconciler.state.holder import StateLockedError
 from reconciler.state.store import StateStore
 from tests.planning import (
@@ -64,7 +65,7 @@ def test_plan_apply_plan_converges(emulator, specs: Path, tmp_path: Path) -> Non
 
     result = run_apply(emulator, plan, state)
 
-    assert result.ok, result.to_dict()
+    assert result.ok, result
     assert result.counts() == {
         "created": 2,
         "adopted": 0,
@@ -265,7 +266,7 @@ def test_a_failed_visualization_is_reported(make_emulator, specs: Path, tmp_path
     failed = [i for i in result.items if i.outcome == "failed"]
     assert [(i.aoi_name, i.status) for i in failed] == [("Bengaluru-North", "failed")]
     assert "finished it as failed" in failed[0].message
-    assert result.to_dict()["ok"] is False
+    assert report_document(ApplyOutcome(result))["ok"] is False
     assert result.counts()["rolled back"] == 2  # the others went ahead
 
 
@@ -332,7 +333,7 @@ def test_apply_converges_under_faults_without_duplicates(
 
     result = run_apply(emulator, make_plan(emulator, specs, state), state)
 
-    assert result.ok, json.dumps(result.to_dict(), indent=2)
+    assert result.ok, render_report(ApplyOutcome(result))
     assert count_visualizations(emulator, BENGALURU, NDWI) == 1
     assert count_visualizations(emulator, PUNE, NDVI) == 1
     emulator.faults = FaultConfig()

@@ -138,7 +138,7 @@ def test_validate_github_annotations(project: Path) -> None:
 
 def test_github_annotations_cannot_be_broken_by_a_message() -> None:
     from reconciler.errors import Problem, Where
-    from reconciler.render.formats import render_validation_github
+    from reconciler.render.github import render_validation_github
 
     out = render_validation_github(
         [Problem("50% done\n::error::injected", Where("a,b:c.yaml", 1, 2))], []

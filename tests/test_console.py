@@ -6,8 +6,8 @@ import io
 import re
 
 from reconciler.cli.console import Reporter, describe_item, print_summary
-from reconciler.run.apply import ApplyResult, ItemResult
 from reconciler.run.events import ItemFinished, Refreshed, Stopping, Waiting
+from reconciler.run.results import ApplyResult, ItemResult
 
 ITEM = ItemResult(
     change="rollback",

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
 from reconciler.errors import ResolutionError
-from reconciler.render.formats import render_markdown, render_text
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import render_text
 from reconciler.spec.language import validate_specs
 from tests.planning import NDVI_NAGPUR_M_FAILED, make_plan, write_spec
 

@@ -39,15 +39,10 @@ from reconciler.core.plan import (
     VizSnapshot,
 )
 from reconciler.errors import ConfigError
-from reconciler.render.formats import (
-    FORMATS,
-    GITHUB_COMMENT_LIMIT,
-    MIN_MARKDOWN_CHARS,
-    render,
-    render_json,
-    render_markdown,
-    render_text,
-)
+from reconciler.render.formats import FORMATS, render
+from reconciler.render.json import render_json
+from reconciler.render.markdown import GITHUB_COMMENT_LIMIT, MIN_MARKDOWN_CHARS, render_markdown
+from reconciler.render.text import render_text
 
 GOLDEN = Path(__file__).parent / "golden"
 DOCS = Path(__file__).parent.parent / "docs" / "plan-json.md"

@@ -12,7 +12,8 @@ from reconciler.core.plan import AoiName, Plan
 from reconciler.core.selectors import covered, listing_projects, match, summarize
 from reconciler.emulator import Emulator
 from reconciler.errors import Problem, ResolutionError, Where
-from reconciler.render.formats import render_markdown, render_text
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import render_text
 from reconciler.run.engine import ApplyOptions, Engine, Settings
 from reconciler.spec.language import SelectorDecl, Specs, load_specs
 from reconciler.state.store import StateStore
@@ -28,8 +29,8 @@ def engine_apply(emulator: Emulator, specs: Path, state: Path) -> None:
     """Apply as the command does: the engine also records what selectors matched."""
     with client_for(emulator) as client:
         engine = Engine(Settings(api_url=emulator.url, state=state), client=client)
-        result = engine.apply([str(specs)], ApplyOptions(poll_interval=0.02, wait_timeout=10))
-    assert result is None or result.ok
+        outcome = engine.apply([str(specs)], ApplyOptions(poll_interval=0.02, wait_timeout=10))
+    assert outcome.ok, outcome
 
 
 def created(plan: Plan) -> list[tuple[str, str]]:

@@ -12,8 +12,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from reconciler.cli.console import handle_errors, interrupt_exit_code, stop_on_signals
+from reconciler.cli.console import handle_errors
 from reconciler.cli.main import cli
+from reconciler.run.signals import interrupt_exit_code, stop_on_signals
 from reconciler.state.store import StateStore
 
 T0 = "2025-01-01T00:00:00Z"

@@ -134,7 +134,7 @@ _SIGNAL_IN_CLEANUP = textwrap.dedent(
     """
     import os, signal, sys, time
     from reconciler import shield
-    from reconciler.cli.console import stop_on_signals
+    from reconciler.run.signals import stop_on_signals
     from reconciler.state.store import StateStore
 
     def signalled(real):

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import click
 
-from reconciler.cli.common import carried_options, command_line, show_plan, use_color
+from reconciler.cli.common import carried_options, show_plan, use_color
 from reconciler.cli.console import (
     Reporter,
     echo,
     handle_errors,
-    interrupt_exit_code,
-    interrupt_message,
     isatty,
     print_summary,
     secho,
@@ -29,56 +24,31 @@ from reconciler.cli.options import (
     target_option,
 )
 from reconciler.core.plan import Plan
-from reconciler.errors import ApplyError, ConfigError, ReconcilerError
-from reconciler.run.apply import ApplyResult, now
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.render.json import render_report
 from reconciler.run.engine import (
-    DEFAULT_SPEC_PATHS,
     ApplyOptions,
+    ApplyOutcome,
     Engine,
     Settings,
-    is_plan_file,
-    write_report,
+    write_file,
 )
+from reconciler.run.events import Event, Planned
+from reconciler.run.signals import interrupt_exit_code
 from reconciler.text import clean_lines
-
-# --- apply ------------------------------------------------------------------------------------
-
-
-def _replan_command(ctx: click.Context, paths: tuple[str, ...]) -> str:
-    """For a refused saved plan: the command that makes a new one in the same place."""
-    if not is_plan_file(paths):
-        return command_line("plan", *carried_options(ctx))
-    spec_paths: list[str] = []
-    targets: list[str] = []
-    try:
-        saved = json.loads(Path(paths[0]).read_text(encoding="utf-8"))
-        spec_paths = [str(p) for p in saved.get("spec_paths", [])]
-        # The new plan covers the same AOIs as the refused one, no more.
-        targets = [word for t in saved.get("targets", []) for word in ("--target", str(t))]
-    except (OSError, ValueError, AttributeError, TypeError):
-        pass  # the apply itself reports an unreadable plan
-    if tuple(spec_paths) == DEFAULT_SPEC_PATHS:
-        spec_paths = []
-    return command_line("plan", *spec_paths, *targets, "--out", paths[0], *carried_options(ctx))
-
 
 _isatty = isatty  # one name for "is this a terminal", so tests can pretend one is there
 
 
-def _confirm(yes: bool) -> None:
-    if yes:
-        return
+def _approve(plan: Plan) -> bool:
+    """Ask for 'yes' on a terminal; without one, refuse (the plan was shown above)."""
     if not _isatty(sys.stdin):
         raise ConfigError(
             "refusing to apply without confirmation: stdin is not a terminal. "
             "Review the plan above, then run again with --yes."
         )
-
-
-def _ask(plan: Plan) -> None:
     echo(f"\nDo you want to apply these {len(plan.changes)} changes? Only 'yes' will be accepted.")
-    if click.prompt("Enter a value", default="", show_default=False).strip() != "yes":
-        raise ApplyError("apply cancelled: nothing was changed")
+    return bool(click.prompt("Enter a value", default="", show_default=False).strip() == "yes")
 
 
 @click.command()
@@ -143,87 +113,67 @@ def apply(
       reconciler apply --sandbox --yes
       reconciler plan --out plan.json && reconciler apply plan.json --yes --report report.json
     """
+    if report is not None:
+        _check_report_path(report)
     options = ApplyOptions(
         targets=targets,
         wait_timeout=wait_timeout,
         fail_fast=fail_fast,
         max_changes=max_changes,
         force=force,
-        replan=_replan_command(ctx, paths),
+        approve=None if yes else _approve,
+        carried=tuple(carried_options(ctx)),
     )
-    colored = use_color(color)
     reporter = Reporter()
-    started = now()
-    shown: list[Plan] = []
+    colored = use_color(color)
 
-    def show(the_plan: Plan) -> None:
-        reporter.clear()
-        shown.append(the_plan)
-        show_plan(the_plan, "text", colored)
-
-    def confirm(the_plan: Plan) -> None:
-        _confirm(yes)
-        if not yes:
-            _ask(the_plan)
-
-    if report is not None:
-        _check_report_path(report)
-
-    def outcome(**fields: Any) -> ApplyResult:
-        api_url = shown[0].api_url if shown else ""
-        return ApplyResult(api_url, started_at=started, finished_at=now(), **fields)
-
-    def save_report(result: ApplyResult, error: ReconcilerError | str | None = None) -> bool:
-        """Write the report; False (said on stderr) when it cannot be written."""
-        if report is None:
-            return True
-        try:
-            write_report(report, result, error)
-        except ReconcilerError as exc:
-            secho(f"Error: {clean_lines(str(exc))}", fg="red", err=True)
-            return False
-        return True
-
-    # From the moment changes end, the engine shields from stop signals until ``held``
-    # closes: what was done is printed and reported before a signal may interrupt.
-    with ExitStack() as held:
-        try:
-            result = Engine(settings, listener=reporter).apply(
-                paths, options, show=show, confirm=confirm, hold=held
-            )
-        except ReconcilerError as exc:
-            save_report(outcome(), exc)
-            raise
-        except KeyboardInterrupt as exc:  # before any change started (planning, the lock)
-            reason = interrupt_message(exc)
-            save_report(
-                outcome(interrupted=True, stop_reason=reason),
-                f"{reason} before any change started",
-            )
-            raise
-        finally:
+    def listen(event: Event) -> None:
+        if isinstance(event, Planned):
             reporter.clear()
-        printed = True
-        try:
-            if result is not None:
-                print_summary(result)
-        except OSError:  # stdout gone (a closed pipe, a full disk): the report still says
-            printed = False
-        finally:
-            # Nothing to change is an outcome too: CI reads the report either way. Written
-            # after the summary, so a report that cannot be written does not hide it.
-            reported = save_report(result or outcome())
-    if result is None:
-        if not reported or not printed:
-            sys.exit(1)
-        return
-    if result.state_error:
-        secho(f"Error: {clean_lines(result.state_error)}", fg="red", err=True)
-        sys.exit(1)
-    if result.interrupted:
-        sys.exit(interrupt_exit_code())
-    if not result.ok or not reported or not printed:
-        sys.exit(1)
+            show_plan(event.plan, "text", colored)
+        else:
+            reporter(event)
+
+    outcome = Engine(settings, listener=listen).apply(paths, options)
+    reporter.clear()
+    sys.exit(_finish(outcome, report))
+
+
+def _finish(outcome: ApplyOutcome, report: Path | None) -> int:
+    """Print and report how apply ended; its exit status.
+
+    Signals are only noted by now (``run.signals``), so this always runs to the end.
+    """
+    printed = True
+    try:
+        if outcome.started:
+            print_summary(outcome.result)
+    except OSError:  # stdout gone (a closed pipe, a full disk): the report still says
+        printed = False
+    # Nothing to change is an outcome too: CI reads the report either way. Written after the
+    # summary, so a report that cannot be written does not hide it.
+    reported = report is None or _write_report(report, outcome)
+    if outcome.signal:
+        secho(f"Error: {outcome.signal}", fg="red", err=True)
+        return interrupt_exit_code()
+    if outcome.error is not None:
+        raise outcome.error  # said by handle_errors, exit 1
+    if outcome.result.state_error:
+        secho(f"Error: {clean_lines(outcome.result.state_error)}", fg="red", err=True)
+        return 1
+    if outcome.result.interrupted:
+        return interrupt_exit_code()
+    return 0 if outcome.ok and reported and printed else 1
+
+
+def _write_report(path: Path, outcome: ApplyOutcome) -> bool:
+    """Write the report; False (said on stderr) when it cannot be written."""
+    try:
+        write_file(path, render_report(outcome))
+    except ReconcilerError as exc:
+        secho(f"Error: {clean_lines(str(exc))}", fg="red", err=True)
+        return False
+    return True
 
 
 def _check_report_path(path: Path) -> None:

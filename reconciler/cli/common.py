@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,7 +47,8 @@ def failures_in_format(fmt: str, command: str, comment_id: str | None = None) ->
     try:
         yield
     except ReconcilerError as exc:
-        from reconciler.render.formats import render_failure_json, render_failure_markdown
+        from reconciler.render.json import render_failure_json
+        from reconciler.render.markdown import render_failure_markdown
 
         if fmt == "json":
             echo(render_failure_json(exc, command), nl=False)
@@ -75,13 +75,9 @@ def carried_options(ctx: click.Context) -> list[str]:
     return words
 
 
-def command_line(*words: str) -> str:
-    return " ".join(shlex.quote(word) for word in ("reconciler", *words))
-
-
 def check_comment_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from reconciler.errors import ConfigError
-    from reconciler.render.formats import comment_marker
+    from reconciler.render.markdown import comment_marker
 
     try:
         comment_marker(value)

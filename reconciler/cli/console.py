@@ -10,26 +10,28 @@ log or looks hung.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import logging
 import shutil
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from types import FrameType
+from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
 import click
 
-from reconciler import shield
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.redact import RedactingFormatter, redact
-from reconciler.run.apply import ApplyResult, ItemResult
 from reconciler.run.events import Event, ItemFinished, Refreshed, Stopping, Waiting
+from reconciler.run.results import ApplyResult, ItemResult
+from reconciler.run.signals import (
+    interrupt_exit_code,
+    interrupt_message,
+    stop_on_signals,
+    stop_reason,
+)
 from reconciler.text import clean, clean_lines
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,76 +61,11 @@ def isatty(stream: Any) -> bool:
 
 log = logging.getLogger(__name__)
 
-#: Signals that stop a command like Ctrl-C: CI cancels a job with SIGTERM; a closed terminal or
-#: SSH session sends SIGHUP.
-STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
-
-_stopped_by: list[int] = []  # the signal that stopped the running command, if one did
-
-
-def interrupt_exit_code() -> int:
-    """128 + the signal that stopped the command (143 SIGTERM, 129 SIGHUP); 130 for Ctrl-C."""
-    return 128 + _stopped_by[0] if _stopped_by else 130
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise ``KeyboardInterrupt`` like Ctrl-C does.
-
-    So they take the same road: apply stops starting work, lets requests in flight finish,
-    keeps the state, writes the report, releases the lock and prints the summary. A repeat of
-    the signal while stopping is ignored (Ctrl-C still interrupts). Only the main thread can
-    install handlers; elsewhere the block runs unchanged.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    _stopped_by.clear()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if shield.active():
-            # Saving the state, releasing the lock, reporting: cutting that short would leave
-            # the lock behind and the report wrong, so finish first.
-            shield.note(name)
-            log.warning("%s received while finishing: saving and reporting first", name)
-            return
-        stop = shield.sink()
-        if stop is not None:  # making changes: stop them cleanly, raise nothing
-            if not _stopped_by:
-                _stopped_by.append(signum)
-            stop("interrupted (Ctrl-C)" if signum == signal.SIGINT else f"stopped by {name}")
-            return
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        if _stopped_by:
-            log.warning("%s received while already stopping: still finishing", name)
-            return
-        _stopped_by.append(signum)
-        raise KeyboardInterrupt(f"stopped by {name}")
-
-    handled = STOP_SIGNALS
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        handled = (*STOP_SIGNALS, signal.SIGINT)  # Ctrl-C too, only while cleaning up
-    previous = {sig: signal.signal(sig, handler) for sig in handled}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def interrupt_message(exc: KeyboardInterrupt) -> str:
-    """'stopped by SIGTERM' or 'interrupted (Ctrl-C)'."""
-    return str(exc) or "interrupted (Ctrl-C)"
-
 
 def handle_errors(func: F) -> F:
     """Turn the project's errors into a clear message and exit status 1, never a traceback.
 
-    Also stops on SIGTERM and SIGHUP like on Ctrl-C (``stop_on_signals``); an interruption that
+    Stop signals follow ``run.signals.stop_on_signals``; an interruption that
     reaches here exits 130 (Ctrl-C), 143 (SIGTERM) or 129 (SIGHUP) with one line saying so.
     """
 
@@ -255,10 +192,6 @@ def _bar(done: int, total: int, width: int = 20) -> str:
     return "[" + "#" * filled + "-" * (width - filled) + "]"
 
 
-def _stop_reason() -> str:
-    return f"stopped by {signal.Signals(_stopped_by[0]).name}" if _stopped_by else "Ctrl-C"
-
-
 def print_summary(result: ApplyResult) -> None:
     """The failures again (they scroll away in a long log), then one line of counts."""
     counts = result.counts()
@@ -269,7 +202,7 @@ def print_summary(result: ApplyResult) -> None:
     headline = "Apply complete"
     if result.interrupted:
         # What apply itself says stopped it: the first of several signals.
-        reason = result.stop_reason or _stop_reason()
+        reason = result.stop_reason or stop_reason()
         headline = f"Apply interrupted ({'Ctrl-C' if reason == 'interrupted (Ctrl-C)' else reason})"
     if result.stopped_early:
         headline = f"Apply stopped early ({result.stop_reason or '--fail-fast'})"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.common import carried_options, command_line
+from reconciler.cli.common import carried_options
 from reconciler.cli.console import Reporter, echo, handle_errors
 from reconciler.cli.options import api_options, state_option
 from reconciler.run.engine import Engine, ExportOptions, Settings
-from reconciler.text import plural
+from reconciler.text import command_line, plural
 
 # --- export -----------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ import click
 
 from reconciler.cli.common import (
     carried_options,
-    command_line,
     comment_id_option,
     details_url_option,
     failures_in_format,
@@ -26,6 +25,7 @@ from reconciler.cli.options import (
     target_option,
 )
 from reconciler.run.engine import Engine, Settings, load_plan_file, write_file
+from reconciler.text import command_line
 
 # --- plan -------------------------------------------------------------------------------------
 
@@ -81,7 +81,7 @@ def plan(
     update its comment. In markdown and json a failure (invalid specs, the API down) is still
     a document on stdout saying what went wrong, with every problem's position; exit 1.
     """
-    from reconciler.render.formats import render_json
+    from reconciler.render.json import render_json
 
     reporter = Reporter()
     with failures_in_format(fmt, "plan", comment_id):

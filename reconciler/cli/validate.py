@@ -61,12 +61,8 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
     \b
       reconciler validate --online --sandbox      # against the bundled emulator
     """
-    from reconciler.render.formats import (
-        render_failure_json,
-        render_github_error,
-        render_validation_github,
-        render_validation_json,
-    )
+    from reconciler.render.github import render_github_error, render_validation_github
+    from reconciler.render.json import render_failure_json, render_validation_json
 
     targets = paths or DEFAULT_SPEC_PATHS
     reporter = Reporter()

@@ -13,7 +13,6 @@ others unless ``fail_fast``. Every change ends as exactly one ``ItemResult`` (cr
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import heapq
 import itertools
 import logging
@@ -32,96 +31,10 @@ from reconciler.core.identity import Identity
 from reconciler.core.plan import Create, Plan, Rollback
 from reconciler.errors import ApiError, ConflictError, StateError
 from reconciler.run.events import ItemFinished, Listener, Stopping, Waiting, ignore
+from reconciler.run.results import ApplyResult, ItemResult, Outcome, now
 from reconciler.state.store import StateStore
 
 log = logging.getLogger(__name__)
-
-Outcome = Literal["created", "adopted", "rolled back", "failed", "skipped"]
-OUTCOMES: tuple[Outcome, ...] = ("created", "adopted", "rolled back", "failed", "skipped")
-#: docs/report-json.md; 2 made ``error`` an object with a kind, and added the stop fields.
-REPORT_FORMAT_VERSION = 2
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """How one change ended."""
-
-    change: Literal["create", "rollback"]
-    outcome: Outcome
-    aoi_id: str
-    aoi_name: str
-    index_name: str
-    message: str
-    where: str
-    visualization_id: str | None = None
-    mode: str | None = None
-    dates: tuple[str, ...] = ()
-    status: str | None = None  # the visualization's final status, for creates
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome in ("created", "adopted", "rolled back")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "change": self.change,
-            "outcome": self.outcome,
-            "aoi_id": self.aoi_id,
-            "aoi_name": self.aoi_name,
-            "index_name": self.index_name,
-            "visualization_id": self.visualization_id,
-            "mode": self.mode,
-            "dates": list(self.dates),
-            "status": self.status,
-            "message": self.message,
-            "where": self.where,
-        }
-
-
-@dataclass
-class ApplyResult:
-    """Everything apply did, in plan order; ``to_dict()`` is the ``--report`` JSON."""
-
-    api_url: str
-    started_at: str
-    finished_at: str = ""
-    items: list[ItemResult] = field(default_factory=list)
-    interrupted: bool = False
-    stopped_early: bool = False  # --fail-fast or --timeout stopped it
-    stop_reason: str = ""  # why it stopped early or was interrupted
-    #: Why the state could not be saved after the changes (they happened; the records wait in
-    #: the local journal), or "" when it was saved.
-    state_error: str = ""
-
-    @property
-    def ok(self) -> bool:
-        # Stopped early (--fail-fast, --timeout): what was not done is not ok either.
-        return (
-            not self.interrupted
-            and not self.stopped_early
-            and not self.state_error
-            and all(i.ok for i in self.items)
-        )
-
-    def counts(self) -> dict[str, int]:
-        return {outcome: sum(i.outcome == outcome for i in self.items) for outcome in OUTCOMES}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format_version": REPORT_FORMAT_VERSION,
-            "ok": self.ok,
-            "interrupted": self.interrupted,
-            "stopped_early": self.stopped_early,
-            "stop_reason": self.stop_reason,
-            "state_error": self.state_error,
-            "api_url": self.api_url,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "summary": self.counts(),
-            "items": [item.to_dict() for item in self.items],
-            "error": None,
-        }
-
 
 #: Statuses a visualization ends in; until then it is ``creating``.
 _FINAL_STATUSES = frozenset({"success", "failed", "partial_success"})
@@ -131,11 +44,6 @@ _MAX_POLL_INTERVAL = 10.0
 #: The scheduler wakes at least this often even with nothing to do: on Windows a blocked wait
 #: does not see Ctrl-C.
 _WAKE_INTERVAL = 0.5
-
-
-def now() -> str:
-    """The current UTC time as the report writes it."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass

@@ -20,11 +20,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler import shield
 from reconciler.api.client import PixxelClient
 from reconciler.api.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
 from reconciler.api.types import Aoi
@@ -38,6 +37,7 @@ from reconciler.core.resolve import Selection, resolve_desired
 from reconciler.core.stale import check_not_stale, desired_snapshots, stale_error
 from reconciler.core.statecheck import with_state_warnings
 from reconciler.errors import (
+    ApplyError,
     ConfigError,
     PlanFileError,
     ReconcilerError,
@@ -46,10 +46,12 @@ from reconciler.errors import (
     UnknownTargetError,
 )
 from reconciler.redact import install_environment_secrets, install_redaction, install_secret_file
-from reconciler.run.apply import Applier, ApplyResult
-from reconciler.run.events import Listener, Stopping, ignore
+from reconciler.run import signals
+from reconciler.run.apply import Applier
+from reconciler.run.events import Listener, Planned, Stopping, ignore
 from reconciler.run.refresh import read_account, refresh
-from reconciler.shield import shielded
+from reconciler.run.results import ApplyOutcome, ApplyResult, now
+from reconciler.run.signals import interrupt_message
 from reconciler.spec.language import (
     SpecFile,
     Specs,
@@ -63,7 +65,7 @@ from reconciler.state.holder import Holder
 from reconciler.state.lock import STALE_AFTER_SECONDS, StateLock
 from reconciler.state.records import DEFAULT_STATE_PATH, State
 from reconciler.state.store import StateStore
-from reconciler.text import closest
+from reconciler.text import closest, command_line
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +106,11 @@ class ApplyOptions:
     fail_fast: bool = False
     max_changes: int | None = None
     force: bool = False
-    #: The command a refused (stale) saved plan tells the user to run instead.
-    replan: str = "reconciler plan --out plan.json"
+    #: Asked once the plan is known and safe, before any change: False cancels apply. None
+    #: applies without asking (``--yes``).
+    approve: Callable[[Plan], bool] | None = None
+    #: Flags the follow-up commands that messages suggest must repeat (``--sandbox``, ...).
+    carried: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,31 @@ class ExportResult:
     without_visualizations: int  # AOIs --all left out: nothing to declare there
     #: Spec files that were in the --out directory already: a plan of it reads them too.
     others: tuple[Path, ...] = ()
+
+
+@dataclass
+class _ApplyRun:
+    """What one ``Engine.apply`` has got to so far, for the outcome it returns."""
+
+    started_at: str
+    plan: Plan | None = None
+    result: ApplyResult | None = None  # set the moment the changes end
+
+    def outcome(self, *, error: ReconcilerError | None = None, signal: str = "") -> ApplyOutcome:
+        result = self.result
+        if result is None:  # no change was started: an empty result, timed
+            api_url = self.plan.api_url if self.plan is not None else ""
+            result = ApplyResult(api_url, started_at=self.started_at, finished_at=now())
+            if signal:
+                result.interrupted, result.stop_reason = True, signal
+        return ApplyOutcome(result, self.plan, error, signal)
+
+
+def _replan_command(saved: Plan, path: str, carried: Sequence[str]) -> str:
+    """For a refused saved plan: the command that makes a new one of the same AOIs, same place."""
+    spec_paths = [] if saved.spec_paths == DEFAULT_SPEC_PATHS else list(saved.spec_paths)
+    targets = [word for target in saved.targets for word in ("--target", target)]
+    return command_line("plan", *spec_paths, *targets, "--out", path, *carried)
 
 
 @dataclass(frozen=True)
@@ -178,18 +208,6 @@ def write_file(path: Path, text: str) -> None:
         write_atomically(path, text, mode=None)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def write_report(
-    path: Path, result: ApplyResult, error: ReconcilerError | str | None = None
-) -> None:
-    """The ``--report`` JSON (docs/report-json.md): what happened to every change, or why
-    nothing started. ``error`` is what stopped apply before any change (a string: a signal)."""
-    data = result.to_dict()
-    if error is not None:
-        kind = "interrupted" if isinstance(error, str) else error.report_kind
-        data = {**data, "ok": False, "error": {"kind": kind, "message": str(error)}}
-    write_file(path, json.dumps(data, indent=2) + "\n")
 
 
 def _check_out(out: Path | None, single: bool) -> None:
@@ -353,71 +371,54 @@ class Engine:
 
     # --- apply ----------------------------------------------------------------------------
 
-    def apply(
-        self,
-        paths: Sequence[str],
-        options: ApplyOptions = ApplyOptions(),
-        *,
-        show: Callable[[Plan], None] = lambda plan: None,
-        confirm: Callable[[Plan], None] = lambda plan: None,
-        hold: ExitStack | None = None,
-    ) -> ApplyResult | None:
+    def apply(self, paths: Sequence[str], options: ApplyOptions = ApplyOptions()) -> ApplyOutcome:
         """Plan (or load and re-check a saved plan), then carry it out under the state lock.
 
-        ``paths`` are spec paths, or one saved plan file. ``show`` sees the plan about to be
-        applied; ``confirm`` may raise to refuse it. Returns None when there was nothing to do.
+        ``paths`` are spec paths, or one saved plan file. The listener gets a ``Planned``
+        event with the plan about to be applied, before ``options.approve`` is asked.
 
-        While changes are made, stop signals stop them cleanly (``shield.delivering``); from
-        the moment they end, signals are only noted (``shielded``) until ``hold`` is closed,
-        so the caller can print and report what was done before a signal may interrupt.
+        Returns how apply ended, whatever happened: what refused it (an error), a stop signal
+        before any change (a ``KeyboardInterrupt`` here), or what every change came to. While
+        changes are made, stop signals stop them cleanly (``signals.delivering``), and from
+        then on they are only noted, so what was done is always reported.
         """
-        if hold is None:  # nothing to report after: the shield ends with this call
-            with ExitStack() as own:
-                return self.apply(paths, options, show=show, confirm=confirm, hold=own)
+        run = _ApplyRun(started_at=now())
+        try:
+            self._apply(paths, options, run)
+        except StateError as exc:
+            if run.result is None:
+                return run.outcome(error=exc)
+            # The changes happened: saving their records (or releasing the lock) failed after
+            # them. Report both, rather than let the error hide what was done.
+            run.result.state_error = str(exc)
+        except ReconcilerError as exc:
+            return run.outcome(error=exc)
+        except KeyboardInterrupt as exc:
+            if run.result is None:  # before any change: planning, the lock
+                return run.outcome(signal=interrupt_message(exc))
+        return run.outcome()
+
+    def _apply(self, paths: Sequence[str], options: ApplyOptions, run: _ApplyRun) -> None:
         saved = load_plan_file(Path(paths[0])) if is_plan_file(paths) else None
         if saved is not None and options.targets:
             raise ConfigError("--target applies to planning; a saved plan already has its targets")
         spec_paths = saved.spec_paths if saved is not None else (tuple(paths) or DEFAULT_SPEC_PATHS)
         specs = load_specs(spec_paths)
-        with self._connect() as conn:
-            done: list[ApplyResult] = []
-            try:
-                return self._apply_locked(
-                    conn, saved, specs, spec_paths, options, show, confirm, done, hold
-                )
-            except StateError as exc:
-                if not done:
-                    raise
-                # The changes happened: saving their records (or releasing the lock) failed
-                # after them. Report both, rather than let the error hide what was done.
-                done[0].state_error = str(exc)
-                return done[0]
-
-    def _apply_locked(
-        self,
-        conn: _Connection,
-        saved: Plan | None,
-        specs: Specs,
-        spec_paths: Sequence[str],
-        options: ApplyOptions,
-        show: Callable[[Plan], None],
-        confirm: Callable[[Plan], None],
-        done: list[ApplyResult],
-        hold: ExitStack,
-    ) -> ApplyResult | None:
-        """``apply`` under the state lock; the result goes into ``done`` as soon as it exists."""
-        with self._locked(conn.store):
+        with self._connect() as conn, self._locked(conn.store):
             if saved is None:  # the lock above has just (re)loaded the state
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
                 plan = saved
-                self._check_saved(conn, plan, specs, options.replan)
-            show(plan)
+                replan = _replan_command(saved, paths[0], options.carried)
+                self._check_saved(conn, plan, specs, replan)
+            run.plan = plan
+            self._listener(Planned(plan))
             if not plan.has_changes:
                 _remember_selectors(conn.store, plan)
-                return None
+                return
             plan.raise_if_unsafe(options.max_changes, force=options.force)
-            confirm(plan)  # the lock above already (re)loaded the state
+            if options.approve is not None and not options.approve(plan):
+                raise ApplyError("apply cancelled: nothing was changed")
             applier = Applier(
                 conn.client,
                 conn.store,
@@ -429,16 +430,9 @@ class Engine:
             )
             # Someone broke our lock: stop, rather than keep changing what another apply owns.
             conn.store.on_lock_lost = applier.request_stop
-            with self._stop_at_deadline(applier), shield.delivering(applier.signal):
-                try:
-                    result = applier.apply(plan)
-                finally:
-                    # From here on only cleanup and reporting are left: a stop signal must
-                    # not cut them short. Entered before signals stop being delivered.
-                    hold.enter_context(shielded())
-            done.append(result)
+            with self._stop_at_deadline(applier), signals.delivering(applier.signal):
+                run.result = applier.apply(plan)
             _remember_selectors(conn.store, plan)
-            return result
 
     @contextmanager
     def _stop_at_deadline(self, applier: Applier) -> Iterator[None]:
@@ -670,6 +664,7 @@ class Engine:
 __all__ = [
     "DEFAULT_SPEC_PATHS",
     "ApplyOptions",
+    "ApplyOutcome",
     "Engine",
     "ExportOptions",
     "ExportResult",
@@ -677,7 +672,6 @@ __all__ = [
     "is_plan_file",
     "load_plan_file",
     "write_file",
-    "write_report",
 ]
 
 

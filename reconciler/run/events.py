@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from reconciler.run.apply import ItemResult
+from reconciler.core.plan import Plan
+from reconciler.run.results import ItemResult
 
 
 @dataclass(frozen=True)
@@ -22,6 +21,16 @@ class Refreshed:
     done: int
     total: int
     label: str  # e.g. "visualizations of Bengaluru-North"
+
+
+@dataclass(frozen=True)
+class Planned:
+    """Apply has the plan it will carry out: made now, or a saved one that passed its checks.
+
+    Sent before it asks for approval and before any change, also when there is nothing to do.
+    """
+
+    plan: Plan
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class Stopping:
     reason: str
 
 
-Event = Refreshed | ItemFinished | Waiting | Stopping
+Event = Refreshed | Planned | ItemFinished | Waiting | Stopping
 Listener = Callable[[Event], None]
 
 

@@ -1,0 +1,106 @@
+"""The plan as text: what `plan` prints on a terminal or in a CI log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from reconciler.core.plan import (
+    Plan,
+)
+from reconciler.render.layout import (
+    COLORS,
+    LEGEND,
+    MAX_UP_TO_DATE_NAMES,
+    WIDTH,
+    group_items,
+    groups_of,
+    ignored_by_rule,
+    lay_out,
+    selectors_lines,
+    short,
+    source_line,
+    summary_counts,
+    widest_key,
+    wrap_list,
+    wrap_text,
+)
+from reconciler.text import clean
+
+# --- text ---------------------------------------------------------------------------------------
+
+
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    """Render ``plan`` as a Terraform-like diff for a terminal or a CI log.
+
+    Grouped by AOI; ``+`` create, ``~`` roll back, ``!`` warning; each with the spec position
+    that declares it; ends with ``Plan: N to create, N to roll back, N warnings, N unchanged.``
+    ANSI colour codes appear only when ``color`` is true (the CLI decides, from the terminal
+    and ``--no-color``); otherwise the output is plain text.
+    """
+    groups = groups_of(plan)
+    active = [g for g in groups if g.changes or g.warnings]
+    items = [item for g in active for item in group_items(g)]
+    width = widest_key(items)
+
+    def style(text: str, **kw: Any) -> str:
+        return click.style(text, **kw) if color else text
+
+    out: list[str] = []
+    source = source_line(plan)
+    if source:
+        out += [source, ""]
+    if plan.has_changes:
+        out.append("reconciler apply would make these changes. Symbols:")
+    else:
+        out.append("No changes. The live API already matches the specs; apply would do nothing.")
+        if plan.warnings:
+            out.append("Warnings, which apply does not act on:")
+    used = {item.marker for item in items}
+    if plan.has_changes:
+        out += [f"  {style(m, fg=COLORS[m])} {LEGEND[m]}" for m in LEGEND if m in used]
+
+    for g in active:
+        out.append("")
+        # Warnings about no AOI in particular (a selector that matches none) come first.
+        title = f"AOI {clean(g.aoi_name)} ({short(g.aoi_id)})" if g.aoi_id else "Specs"
+        header = f"{title}: {g.counts()}"
+        out.append(style(header, bold=True))
+        for item in group_items(g):
+            laid = lay_out(item, width, indent=4)
+            out.append("")
+            if laid.comment:
+                out.append("  " + style(laid.comment, dim=True))
+            out.append(f"  {style(item.marker, fg=COLORS[item.marker])} {laid.title[0]}")
+            out += [f"    {line}" for line in laid.title[1:]]
+            out += [f"      {line}".rstrip() for line in laid.fields]
+
+    quiet = [g for g in groups if not (g.changes or g.warnings)]
+    if quiet:
+        out.append("")
+        if len(quiet) <= MAX_UP_TO_DATE_NAMES:
+            names = tuple(f"{clean(g.aoi_name)} ({g.unchanged} unchanged)" for g in quiet)
+            label = "Nothing to change in: "
+            wrapped = wrap_list(names, WIDTH - len(label))
+            out.append(label + wrapped[0])
+            out += [" " * len(label) + line for line in wrapped[1:]]
+        else:
+            out.append(f"Nothing to change in {len(quiet)} other AOIs.")
+
+    selector_lines = selectors_lines(plan)
+    if selector_lines:
+        out += ["", style("Selectors", bold=True) + " (which AOIs each one matched):"]
+        out += [f"  {line}" for line in selector_lines]
+
+    if plan.ignored:
+        out.append("")
+        for rule, reason, count in ignored_by_rule(plan):
+            line = f"{count} undeclared, ignored by rule at {clean(rule)}"
+            wrapped = wrap_text(line + (f" ({clean(reason)})" if reason else ""), WIDTH)
+            out += wrapped[:1] + [
+                f"  {part}" for part in wrap_text(" ".join(wrapped[1:]), WIDTH - 2)
+            ]
+
+    out += ["", style("Plan:", bold=True) + " " + summary_counts(plan) + "."]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,104 @@
+"""What apply did: one result per change, the whole run's result, and how a command ended.
+
+Plain data that the running layer fills in and the command line renders (a summary, the
+``--report`` JSON): nothing here prints or decides an exit status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reconciler.core.plan import Plan
+from reconciler.errors import ReconcilerError
+
+Outcome = Literal["created", "adopted", "rolled back", "failed", "skipped"]
+OUTCOMES: tuple[Outcome, ...] = ("created", "adopted", "rolled back", "failed", "skipped")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemResult:
+    """How one change ended (fields in the order the report lists them)."""
+
+    change: Literal["create", "rollback"]
+    outcome: Outcome
+    aoi_id: str
+    aoi_name: str
+    index_name: str
+    visualization_id: str | None = None
+    mode: str | None = None
+    dates: tuple[str, ...] = ()
+    status: str | None = None  # the visualization's final status, for creates
+    message: str
+    where: str
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("created", "adopted", "rolled back")
+
+
+@dataclass
+class ApplyResult:
+    """Everything apply did, in plan order (the ``--report`` JSON renders it)."""
+
+    api_url: str
+    started_at: str
+    finished_at: str = ""
+    items: list[ItemResult] = field(default_factory=list)
+    interrupted: bool = False
+    stopped_early: bool = False  # --fail-fast or --timeout stopped it
+    stop_reason: str = ""  # why it stopped early or was interrupted
+    #: Why the state could not be saved after the changes (they happened; the records wait in
+    #: the local journal), or "" when it was saved.
+    state_error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        # Stopped early (--fail-fast, --timeout): what was not done is not ok either.
+        return (
+            not self.interrupted
+            and not self.stopped_early
+            and not self.state_error
+            and all(i.ok for i in self.items)
+        )
+
+    def counts(self) -> dict[str, int]:
+        return {outcome: sum(i.outcome == outcome for i in self.items) for outcome in OUTCOMES}
+
+
+def now() -> str:
+    """The current UTC time as the report writes it."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """How one apply ended, whatever happened: the one thing ``Engine.apply`` returns.
+
+    ``plan`` is the plan apply worked from (made now, or the saved one once it passed its
+    checks), None when it never got that far. ``result`` says what happened to every change;
+    it has no items when no change was started. At most one of ``error`` (what refused apply
+    before any change: a stale plan, a held lock, a spec problem, ...) and ``signal`` (the stop
+    signal that arrived before any change, e.g. "stopped by SIGTERM") is set.
+    """
+
+    result: ApplyResult
+    plan: Plan | None = None
+    error: ReconcilerError | None = None
+    signal: str = ""
+
+    @property
+    def started(self) -> bool:
+        """Whether changes were started (then ``result`` tells each of them)."""
+        return (
+            self.error is None
+            and not self.signal
+            and self.plan is not None
+            and (self.plan.has_changes)
+        )
+
+    @property
+    def ok(self) -> bool:
+        """Nothing refused, interrupted or failed."""
+        return self.error is None and not self.signal and self.result.ok
