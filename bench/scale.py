@@ -535,7 +535,7 @@ def offline_child(n: int, per_aoi: int) -> dict[str, float]:
         resolve_desired,
     )
     from reconciler.errors import Where
-    from reconciler.spec.language import AoiDecl, AssetSel, RollbackDecl, VisualizationDecl
+    from reconciler.spec.decls import AoiDecl, AssetSel, RollbackDecl, VisualizationDecl
     from reconciler.state.records import State
 
     def listed(model: type[Any], items: list[dict[str, Any]]) -> list[Any]:

@@ -11,7 +11,7 @@ from reconciler.core.plan import Plan
 from reconciler.emulator import Emulator
 from reconciler.errors import ResolutionError
 from reconciler.run.engine import Engine, Settings
-from reconciler.spec.language import validate_specs
+from reconciler.spec.load import validate_specs
 from tests.planning import KOCHI, PUNE, client_for, make_plan, new_asset, run_apply, write_spec
 
 PUNE_NDWI = "1532fbc7-71c6-5a5e-b8b9-3814b5e9cfeb"  # NDWI over all three Pune assets

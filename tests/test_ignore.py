@@ -12,7 +12,7 @@ from reconciler.emulator import Emulator
 from reconciler.errors import ResolutionError
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
-from reconciler.spec.language import validate_specs
+from reconciler.spec.load import validate_specs
 from tests.planning import NDVI_NAGPUR_M_FAILED, make_plan, write_spec
 
 TRUE_COLOR = "fd0d7fb2-ac09-57a9-a3e1-5de17df7b6b5"
@@ -181,7 +181,7 @@ def test_validate_checks_rules_offline_and_online(
 
 
 def test_rules_are_in_the_json_schema_and_validate_the_same_way() -> None:
-    from reconciler.spec.language import SpecFile
+    from reconciler.spec.models import SpecFile
 
     schema = SpecFile.model_json_schema()
     rule = schema["$defs"]["IgnoreRuleModel"]

@@ -56,7 +56,8 @@ def test_readme_links_the_example_pipelines_and_every_link_resolves() -> None:
 
 
 def test_spec_reference_describes_every_key_and_its_examples_are_valid(tmp_path: Path) -> None:
-    from reconciler.spec.language import SpecFile, validate_specs
+    from reconciler.spec.load import validate_specs
+    from reconciler.spec.models import SpecFile
 
     doc = (ROOT / "docs" / "spec-reference.md").read_text(encoding="utf-8")
     schema = SpecFile.model_json_schema()

@@ -211,7 +211,7 @@ def test_a_key_file_with_a_comment_line_is_refused_without_quoting_it(tmp_path: 
 
 
 def test_a_long_value_is_described_not_quoted() -> None:
-    from reconciler.spec.language import _describe
+    from reconciler.spec.fields import describe_value as _describe
 
     assert _describe(374139969834055452631474 * 10**30) == "a number of 54 digits"
     assert _describe("x" * 41) == "a text of 41 characters"

@@ -15,7 +15,8 @@ from reconciler.errors import Problem, ResolutionError, Where
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
 from reconciler.run.engine import ApplyOptions, Engine, Settings
-from reconciler.spec.language import SelectorDecl, Specs, load_specs
+from reconciler.spec.decls import SelectorDecl, Specs
+from reconciler.spec.load import load_specs
 from reconciler.state.store import StateStore
 from tests.planning import BENGALURU, PUNE, client_for, make_plan, write_spec
 

@@ -17,16 +17,9 @@ import yaml
 
 from reconciler.errors import SpecError, Where
 from reconciler.spec import yamlsource
-from reconciler.spec.language import (
-    AoiDecl,
-    AssetSel,
-    RollbackDecl,
-    SpecFile,
-    Specs,
-    VisualizationDecl,
-    load_specs,
-    validate_specs,
-)
+from reconciler.spec.decls import AoiDecl, AssetSel, RollbackDecl, Specs, VisualizationDecl
+from reconciler.spec.load import load_specs, validate_specs
+from reconciler.spec.models import SpecFile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
 REPO = Path(__file__).parent.parent

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import SpecError
-from reconciler.spec.language import Specs, load_specs
+from reconciler.spec.decls import Specs
+from reconciler.spec.load import load_specs
 
 SETTINGS = settings(
     max_examples=150,

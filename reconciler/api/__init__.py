@@ -1,1 +1,12 @@
-"""TODO"""
+"""The Pixxel API as reconciler talks to it: one client, bounded and retried.
+
+Owns the HTTP client (``client``: every call the contract lists, paging to the end, typed
+errors by status class), its retry policy (``retry``), the bounds that keep a hostile server
+from hanging or filling memory (``bounds``: deadlines, sizes, JSON depth), the checks on what
+answers look like (``responses``), the response types (``types``: slotted pydantic
+dataclasses, the vocabulary of AOIs, indices, assets and visualizations that ``core`` reasons
+about) and the configuration of a connection (``config``: base URL, where the key comes from).
+
+May import: the foundation modules only. Knows nothing of specs, plans or the state; ``core``
+may import ``types`` alone (an import-linter contract keeps the client out of it).
+"""

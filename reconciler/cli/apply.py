@@ -8,14 +8,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import carried_options, show_plan, use_color
-from reconciler.cli.console import (
-    Reporter,
-    echo,
-    handle_errors,
-    isatty,
-    print_summary,
-    secho,
-)
+from reconciler.cli.console import Reporter, echo, handle_errors, isatty, print_summary, secho
 from reconciler.cli.options import (
     api_options,
     color_option,
@@ -26,13 +19,7 @@ from reconciler.cli.options import (
 from reconciler.core.plan import Plan
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.render.json import render_report
-from reconciler.run.engine import (
-    ApplyOptions,
-    ApplyOutcome,
-    Engine,
-    Settings,
-    write_file,
-)
+from reconciler.run.engine import ApplyOptions, ApplyOutcome, Engine, Settings, write_file
 from reconciler.run.events import Event, Planned
 from reconciler.run.signals import interrupt_exit_code
 from reconciler.text import clean_lines

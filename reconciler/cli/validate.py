@@ -139,6 +139,6 @@ def schema(out: IO[str]) -> None:
     (real dates, duplicates across files).
     """
 
-    from reconciler.spec.language import SpecFile
+    from reconciler.spec.models import SpecFile
 
     out.write(json.dumps(SpecFile.model_json_schema(), indent=2) + "\n")

@@ -34,7 +34,7 @@ from reconciler.api.types import Aoi, Asset, Index, Visualization
 from reconciler.core.identity import Identity, by_identity
 from reconciler.core.observed import ObservedAoi
 from reconciler.core.plan import MODES
-from reconciler.spec.language import DATE_LIKE, looks_like_uuid
+from reconciler.spec.fields import DATE_LIKE, looks_like_uuid
 
 #: The first line of every exported file: editors find the spec's JSON Schema beside it.
 SCHEMA_LINE = "# yaml-language-server: $schema=./reconciler.schema.json"

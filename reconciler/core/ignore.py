@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from reconciler.api.types import Index, Visualization
 from reconciler.core.resolve import IndexLookup, Selection
 from reconciler.errors import Problem
-from reconciler.spec.language import IgnoreDecl, Specs
+from reconciler.spec.decls import IgnoreDecl, Specs
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,9 @@ from reconciler.core.observed import Observed
 from reconciler.core.plan import Mode
 from reconciler.core.selectors import SelectorResult
 from reconciler.errors import Problem, ResolutionError, UnknownTargetError, Where
-from reconciler.spec.language import (
-    ASSET_POLICIES,
-    AoiDecl,
-    AssetSel,
-    RollbackDecl,
-    Specs,
-    VisualizationDecl,
-    disagreement,
-)
+from reconciler.spec.agreement import disagreement
+from reconciler.spec.decls import AoiDecl, AssetSel, RollbackDecl, Specs, VisualizationDecl
+from reconciler.spec.fields import ASSET_POLICIES
 from reconciler.text import closest
 
 _MODE_RULES = {

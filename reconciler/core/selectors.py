@@ -27,7 +27,7 @@ from fnmatch import fnmatchcase
 from reconciler.api.types import Aoi
 from reconciler.core.plan import AoiName, PlanWarning, SelectorSummary
 from reconciler.errors import Problem
-from reconciler.spec.language import AoiDecl, SelectorDecl, Specs
+from reconciler.spec.decls import AoiDecl, SelectorDecl, Specs
 from reconciler.text import closest
 
 _GLOB_CHARS = frozenset("*?[")

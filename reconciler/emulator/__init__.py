@@ -12,6 +12,10 @@ deterministic auto-computed legends), ``api`` (routes, validation, behaviour), `
 contract's JSON shapes), ``faults`` (fault injection, request counter), ``server`` (HTTP).
 
 Pagination: default limit 10, maximum page size 100 (larger limits are clamped to 100).
+
+May import: the foundation modules and ``state.atomicfile`` (to keep its world). It follows
+the published contract on its own and never imports the client or its response types, so the
+two cannot share a misreading of the contract; its click command lives in ``cli.emulator``.
 """
 
 from reconciler.emulator.api import MAX_PAGE_SIZE

@@ -1,1 +1,13 @@
-"""TODO"""
+"""Output formats: the plan, a failure, validation results and apply's report as people and
+machines read them.
+
+One module per format: ``text`` (a terminal, a CI log), ``markdown`` (the pull-request
+comment), ``json`` (the saved plan's own text, validation, failures, the apply report) and
+``github`` (workflow commands that annotate a diff); ``layout`` holds what the plan formats
+share and ``formats`` picks one by name. A renderer only reads its input and returns a string:
+no network, no files, no terminal. Everything shown is untrusted text from the API or the
+specs, escaped for where it is shown.
+
+May import: ``run.results`` (what apply did), ``core``, ``spec``, ``api``, ``state`` and the
+foundation; never the command line.
+"""

@@ -17,12 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from reconciler.core.plan import (
-    Plan,
-)
-from reconciler.errors import (
-    ConfigError,
-)
+from reconciler.core.plan import Plan
+from reconciler.errors import ConfigError
 from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.errors import (
-    Problem,
-)
+from reconciler.errors import Problem
 from reconciler.text import clean_lines
 
 

@@ -9,20 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.core import planfile
-from reconciler.core.plan import (
-    Plan,
-)
+from reconciler.core.plan import Plan
 from reconciler.core.planfile import FORMAT_VERSION
-from reconciler.errors import (
-    ApiError,
-    Problem,
-    ReconcilerError,
-    SpecError,
-)
-from reconciler.render.layout import (
-    failure_message,
-    safe_url,
-)
+from reconciler.errors import ApiError, Problem, ReconcilerError, SpecError
+from reconciler.render.layout import failure_message, safe_url
 from reconciler.run.results import ApplyOutcome
 
 # --- json ---------------------------------------------------------------------------------------

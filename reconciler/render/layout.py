@@ -8,18 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from reconciler.core.plan import (
-    REASON_TEXT,
-    AoiSummary,
-    Create,
-    Plan,
-    PlanWarning,
-    Rollback,
-)
-from reconciler.errors import (
-    ReconcilerError,
-    SpecError,
-)
+from reconciler.core.plan import REASON_TEXT, AoiSummary, Create, Plan, PlanWarning, Rollback
+from reconciler.errors import ReconcilerError, SpecError
 from reconciler.text import clean, plural
 
 #: Lines are wrapped to this width; a plan is read in terminals, CI logs and PR comments.

@@ -8,15 +8,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from reconciler.core.plan import (
-    Plan,
-    PlanWarning,
-)
-from reconciler.errors import (
-    ConfigError,
-    ReconcilerError,
-    SpecError,
-)
+from reconciler.core.plan import Plan, PlanWarning
+from reconciler.errors import ConfigError, ReconcilerError, SpecError
 from reconciler.render.layout import (
     CREATE,
     LEGEND,

@@ -6,9 +6,7 @@ from typing import Any
 
 import click
 
-from reconciler.core.plan import (
-    Plan,
-)
+from reconciler.core.plan import Plan
 from reconciler.render.layout import (
     COLORS,
     LEGEND,

@@ -1,1 +1,10 @@
-"""TODO"""
+"""Running a command end to end: the engine and the parts that touch the world.
+
+Owns the engine (``engine``: one owner of every command's pipeline, from settings to result),
+reading the API for a plan (``refresh``), carrying a plan out (``apply``), what apply did
+(``results``), progress as typed events (``events``), what stop signals do (``signals``) and
+the in-process emulator behind ``--sandbox`` (``sandbox``).
+
+May import: ``core``, ``spec``, ``api``, ``state``, the emulator (for the sandbox) and the
+foundation; never ``render`` or the command line: it returns data, others show it.
+"""

@@ -52,14 +52,10 @@ from reconciler.run.events import Listener, Planned, Stopping, ignore
 from reconciler.run.refresh import read_account, refresh
 from reconciler.run.results import ApplyOutcome, ApplyResult, now
 from reconciler.run.signals import interrupt_message
-from reconciler.spec.language import (
-    SpecFile,
-    Specs,
-    ValidationReport,
-    find_spec_files,
-    load_specs,
-    validate_specs,
-)
+from reconciler.spec.decls import Specs, ValidationReport
+from reconciler.spec.files import find_spec_files
+from reconciler.spec.load import load_specs, validate_specs
+from reconciler.spec.models import SpecFile
 from reconciler.state.atomicfile import write_atomically
 from reconciler.state.holder import Holder
 from reconciler.state.lock import STALE_AFTER_SECONDS, StateLock

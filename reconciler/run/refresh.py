@@ -24,7 +24,8 @@ from reconciler.core import resolve, selectors
 from reconciler.core.observed import Observed, ObservedAoi
 from reconciler.core.resolve import Selection
 from reconciler.run.events import Listener, Refreshed, ignore
-from reconciler.spec.language import AoiDecl, Specs, looks_like_uuid
+from reconciler.spec.decls import AoiDecl, Specs
+from reconciler.spec.fields import looks_like_uuid
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

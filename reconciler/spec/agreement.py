@@ -1,0 +1,128 @@
+"""Declarations across files: the same visualization declared twice must agree."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from reconciler.errors import Problem, Where
+from reconciler.spec.decls import AoiDecl, VisualizationDecl
+
+log = logging.getLogger(__name__)
+
+
+# --- checks across files -------------------------------------------------------------------------
+
+
+def _identity(vis: VisualizationDecl) -> tuple[Any, ...]:
+    """What makes two declarations the same visualization, as far as offline can tell."""
+    if vis.assets is None:
+        return vis.index, ("policy", vis.asset_policy)
+    return vis.index, frozenset((a.kind, a.value) for a in vis.assets)
+
+
+class RollbackLike(Protocol):
+    """A declared rollback, before (``RollbackDecl``) or after (resolve) resolution."""
+
+    @property
+    def mode(self) -> str: ...
+    @property
+    def dates(self) -> tuple[str, ...]: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def where(self) -> Where: ...
+
+
+def disagreement(
+    what: str,
+    first: tuple[float | None, Sequence[RollbackLike], Where],
+    second: tuple[float | None, Sequence[RollbackLike], Where],
+) -> Problem | None:
+    """Why two declarations of the same visualization cannot be one, or None if they agree.
+
+    Each side is (resolution, rollbacks, position). A side may add what the other leaves out
+    (a resolution, a rollback of another mode); the same mode with other dates or another
+    revision, or two different resolutions, is a conflict reported at ``second``'s position,
+    naming ``first``'s. ``what`` names the visualization ("NDVI over all assets on AOI 'X'").
+    """
+    res_a, rollbacks_a, where_a = first
+    res_b, rollbacks_b, where_b = second
+    if res_a is not None and res_b is not None and res_a != res_b:
+        return Problem(
+            f"{what} is declared twice with different resolutions: {res_b:g} here, {res_a:g} "
+            f"at {where_a}",
+            where_b,
+        )
+    by_mode = {r.mode: r for r in rollbacks_a}
+    for rb in rollbacks_b:
+        ra = by_mode.get(rb.mode)
+        if ra is None or (ra.dates, ra.revision) == (rb.dates, rb.revision):
+            continue
+        return Problem(
+            f"{what} is declared twice with conflicting {rb.mode} rollbacks: "
+            f"{_rollback_text(rb)} here, {_rollback_text(ra)} at {ra.where}; roll a mode back "
+            "in one place (or list the same dates and revision in both)",
+            rb.where,
+        )
+    return None
+
+
+def _rollback_text(rollback: RollbackLike) -> str:
+    text = "dates " + ", ".join(rollback.dates)
+    return text + (f" (revision {rollback.revision})" if rollback.revision else "")
+
+
+def cross_checks(aois: Sequence[AoiDecl]) -> tuple[list[Problem], list[Problem]]:
+    """Declarations of one visualization that conflict (errors), and AOIs in mixed forms that
+    would conflict if they are the same AOI (notes). Declarations that agree are one."""
+    problems: list[Problem] = []
+    notes: list[Problem] = []
+    seen: dict[tuple[Any, ...], list[VisualizationDecl]] = {}
+    # identity -> every (AOI, visualization) declaring it, per AOI form
+    by_form: dict[str, dict[tuple[Any, ...], list[tuple[AoiDecl, VisualizationDecl]]]] = {
+        "name": {},
+        "id": {},
+    }
+    noted: set[tuple[str, str]] = set()
+    for aoi in aois:
+        form = "name" if aoi.name is not None else "id"
+        other = "id" if form == "name" else "name"
+        for vis in aoi.visualizations:
+            ident = _identity(vis)
+            key = (form, aoi.label, *ident)
+            what = f"visualization {vis.describe()} on {aoi.describe()}"
+            conflict = next(
+                (p for prev in seen.get(key, []) if (p := _disagree(what, prev, vis))), None
+            )
+            if conflict is not None:
+                problems.append(conflict)
+                continue
+            seen.setdefault(key, []).append(vis)
+            by_form[form].setdefault(ident, []).append((aoi, vis))
+            for other_aoi, other_vis in by_form[other].get(ident, []):
+                pair = (aoi.label, other_aoi.label)
+                clash = _disagree(what, other_vis, vis)
+                if pair in noted or clash is None:
+                    continue
+                noted.add(pair)
+                notes.append(
+                    Problem(
+                        f"{aoi.describe()} is given by {form} here and {other_aoi.describe()} by "
+                        f"{other} at {other_aoi.where}; if they are the same AOI, its "
+                        f"{vis.describe()} is declared differently here and at "
+                        f"{other_vis.where}, which is an error ('plan' and 'validate --online' "
+                        "check this after resolving names)",
+                        vis.where,
+                    )
+                )
+    return problems, notes
+
+
+def _disagree(what: str, first: VisualizationDecl, second: VisualizationDecl) -> Problem | None:
+    return disagreement(
+        what,
+        (first.resolution, first.rollbacks, first.where),
+        (second.resolution, second.rollbacks, second.where),
+    )

@@ -1,0 +1,182 @@
+"""The declarations: plain frozen dataclasses, each carrying its spec position, that the
+resolver and planner read (``Specs``), and what ``validate`` returns (``ValidationReport``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from reconciler.errors import Problem, Where
+from reconciler.spec.fields import AssetPolicy, Mode
+
+log = logging.getLogger(__name__)
+
+
+# --- declarations (what the planner reads) -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AssetSel:
+    """One source asset selector; ``value`` is ISO for dates."""
+
+    kind: Literal["id", "name", "date"]
+    value: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackDecl:
+    """Legends of ``dates`` (ISO, sorted) in ``mode`` that must be auto-computed."""
+
+    mode: Mode
+    dates: tuple[str, ...]
+    date_wheres: tuple[Where, ...]  # same order as dates
+    revision: int
+    where: Where  # the rollback list item
+
+
+@dataclass(frozen=True, slots=True)
+class VisualizationDecl:
+    """One declared visualization.
+
+    ``assets`` is None when the spec gives a policy instead of a list (or omits the key, which
+    is ``asset_policy`` "all"): see ``AssetPolicy``.
+    """
+
+    index: str
+    index_where: Where
+    assets: tuple[AssetSel, ...] | None
+    resolution: float | None
+    rollbacks: tuple[RollbackDecl, ...]
+    where: Where  # the visualizations list item
+    asset_policy: AssetPolicy = "all"
+
+    def describe(self) -> str:
+        """'NDVI over [Bengaluru-A, 2024-05-06]', 'NDVI over all assets', for messages."""
+        if self.assets is None:
+            if self.asset_policy == "any":
+                return f"{self.index} (any existing one)"
+            return f"{self.index} over all assets"
+        return f"{self.index} over [{', '.join(a.value for a in self.assets)}]"
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreDecl:
+    """One ignore rule: an index (name or id) or one visualization id; exactly one is set."""
+
+    index: str | None
+    visualization: str | None
+    reason: str | None
+    where: Where  # the rule's list item
+
+    def describe(self) -> str:
+        """'index NDVI' or 'visualization f0e1…', for messages."""
+        return (
+            f"index {self.index}"
+            if self.index is not None
+            else f"visualization {self.visualization}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorDecl:
+    """One ``selectors`` entry: which AOIs (every criterion given must hold) and what they need.
+
+    ``names`` are names or glob patterns; ``ids`` AOI ids; ``projects`` project ids. Each
+    empty tuple means "not a criterion". ``where`` is the position of the ``match`` value.
+    """
+
+    names: tuple[str, ...]
+    name_wheres: tuple[Where, ...]
+    ids: tuple[str, ...]
+    id_wheres: tuple[Where, ...]
+    projects: tuple[str, ...]
+    where: Where
+    visualizations: tuple[VisualizationDecl, ...]
+
+    @property
+    def key(self) -> str:
+        """The criteria in one canonical line: what the state file remembers matches under."""
+        parts = []
+        for label, values in (
+            ("names", self.names),
+            ("ids", self.ids),
+            ("projects", self.projects),
+        ):
+            if values:
+                parts.append(f"{label}: {', '.join(sorted(set(values)))}")
+        return "; ".join(parts)
+
+    def describe(self) -> str:
+        return f"selector ({self.key})"
+
+
+@dataclass(frozen=True, slots=True)
+class AoiDecl:
+    """One ``aois`` entry: an AOI by id or by name (exactly one is set) and its visualizations.
+
+    ``selector`` is set on the entries resolution derives from a selector, one per AOI it
+    matches (by id); spec files never produce those directly.
+    """
+
+    id: str | None
+    name: str | None
+    where: Where  # the `aoi` value
+    visualizations: tuple[VisualizationDecl, ...]
+    selector: SelectorDecl | None = None
+    ignore: tuple[IgnoreDecl, ...] = ()  # rules for this AOI only
+
+    @property
+    def label(self) -> str:
+        """The name, or the id when the AOI is given by id."""
+        return self.name if self.name is not None else str(self.id)
+
+    def describe(self) -> str:
+        return f"AOI {self.name!r}" if self.name is not None else f"AOI {self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Specs:
+    """Every declaration of every spec file, in load order.
+
+    ``fingerprint`` is a sha256 over every (display path, file bytes): it changes with any byte
+    of any spec file (a saved plan does not use it: comments must not stale a plan, see
+    ``stale``). ``notes`` are remarks that do not
+    make the specs invalid (see the module docstring). ``ignore`` holds the top-level ignore
+    rules; each AOI entry carries its own.
+    """
+
+    files: tuple[str, ...]
+    fingerprint: str
+    aois: tuple[AoiDecl, ...]
+    notes: tuple[Problem, ...] = ()
+    selectors: tuple[SelectorDecl, ...] = ()
+    ignore: tuple[IgnoreDecl, ...] = ()  # top-level rules: for every AOI
+
+    @property
+    def visualization_count(self) -> int:
+        """Visualization entries written in the specs (a selector's count once)."""
+        return sum(len(a.visualizations) for a in self.aois) + sum(
+            len(s.visualizations) for s in self.selectors
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing declared: no AOI entries and no selectors."""
+        return not self.aois and not self.selectors
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    """The outcome of validation: ``specs`` is None when the files themselves have problems
+    (online validation may add problems found against the API to a report that has specs)."""
+
+    files: tuple[str, ...]
+    problems: tuple[Problem, ...]
+    notes: tuple[Problem, ...]
+    specs: Specs | None
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
