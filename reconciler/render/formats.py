@@ -1,4 +1,5 @@
-"""Plan renderers: the plan as a reviewer reads it (text, markdown) or a machine does (json).
+"""The plan's formats by name (``--format``): as a reviewer reads it (text, markdown) or a
+machine does (json).
 
 Renderers only read a ``Plan``; they never touch the network, files or the terminal, and they
 return one string. Order is the plan's own (the planner sorts): changes are only grouped by AOI,
