@@ -25,7 +25,8 @@ plan, a held lock, a limit reached), so nothing else keeps a table of kinds.
     │   ├── RateLimitedError                    429 (after retries)
     │   └── ServerError                         5xx (after retries)
     ├── PlanFileError           plan-file       a saved plan that cannot be read or used
-    │   └── StalePlanError      (stale-plan)    the specs or the world changed since
+    │   ├── StalePlanError      (stale-plan)    the specs or the world changed since
+    │   └── UnverifiedPlanError                 its changes are not what the specs call for
     ├── StateError              state           the state cannot be read, written or locked
     │   └── StateLockedError    (locked)        another apply holds the lock (state.holder)
     │       ├── LockWaitTimeoutError (timeout)  the wait for it reached --timeout
@@ -206,6 +207,11 @@ class StalePlanError(PlanFileError):
     """The specs or the observed world changed since the saved plan was made."""
 
     refusal = "stale-plan"
+
+
+class UnverifiedPlanError(PlanFileError):
+    """A saved plan whose changes are not the ones the specs and the API call for: edited
+    after it was saved (whatever its checksum says), or made from other specs or state."""
 
 
 class StateError(ReconcilerError):

@@ -165,7 +165,7 @@ def test_apply_refuses_a_plan_whose_aoi_is_no_longer_declared(make_emulator, tmp
     planned = runner.invoke(cli, ["plan", str(tmp_path / "specs"), "--out", out], env=env)
     assert planned.exit_code == 0, planned.output
     write_spec(tmp_path / "specs", "aois:\n  - aoi: {name: Kochi-Coast}\n    visualizations: []\n")
-    refused = runner.invoke(cli, ["apply", out, "--yes"], env=env)
+    refused = runner.invoke(cli, ["apply", out, str(tmp_path / "specs"), "--yes"], env=env)
     assert refused.exit_code == 1
     assert "AOI Pune-East: no longer declared in the specs" in refused.output
     assert f"reconciler plan {tmp_path / 'specs'} --out {out}" in refused.output
@@ -210,9 +210,9 @@ def test_new_imagery_stales_only_declarations_over_a_policy(
     listed, over_policy = plan("listed", LISTED), plan("policy", POLICY.replace("POLICY", policy))
     new_asset(world, BENGALURU, "Bengaluru-E", "2026-01-10")
     new_asset(world, KOCHI, "Kochi-C", "2026-01-12")
-    applied = runner.invoke(cli, ["apply", listed, "--yes"], env=env)
+    applied = runner.invoke(cli, ["apply", listed, str(tmp_path / "listed"), "--yes"], env=env)
     assert applied.exit_code == 0, applied.output
-    refused = runner.invoke(cli, ["apply", over_policy, "--yes"], env=env)
+    refused = runner.invoke(cli, ["apply", over_policy, str(tmp_path / "policy"), "--yes"], env=env)
     assert refused.exit_code == 1, refused.output
     reasons = refused.output.split("nothing was applied:\n")[1].split("\nMake a new plan")[0]
     label = "EVI over all assets" if policy == "all" else "EVI (any existing one)"

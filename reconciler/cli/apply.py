@@ -39,7 +39,9 @@ def _approve(plan: Plan) -> bool:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=str), metavar="[SPEC_PATHS | PLAN]...")
+@click.argument(
+    "paths", nargs=-1, type=click.Path(path_type=str), metavar="[PLAN] [SPEC_PATHS]..."
+)
 @click.option(
     "-y", "--yes", is_flag=True, help="Apply without asking (required without a terminal)."
 )
@@ -87,9 +89,10 @@ def apply(
     """Create the missing visualizations and roll back the listed legends.
 
     With spec paths (default: specs/) apply plans first, shows the plan and asks for 'yes'
-    (use --yes where there is no terminal). With a plan file saved by 'plan --out' it applies
-    exactly that plan, after checking that neither the specs nor the affected AOIs changed
-    since; otherwise it refuses and asks you to plan again.
+    (use --yes where there is no terminal). With a plan file saved by 'plan --out' (then the
+    spec paths it was made from, unless specs/) it applies exactly that plan, after making it
+    again for the AOIs it changes: if the specs, the API or the state now call for anything
+    else, or the file was edited, it refuses and asks you to plan again.
 
     A visualization that already exists (HTTP 409) is adopted, not duplicated. New ones are
     waited for until usable. Every change ends as created, adopted, rolled back, failed or

@@ -36,6 +36,7 @@ from reconciler.core.planner import build_plan
 from reconciler.core.resolve import Selection, resolve_desired
 from reconciler.core.stale import check_not_stale, desired_snapshots, stale_error
 from reconciler.core.statecheck import with_state_warnings
+from reconciler.core.verify import check_changes
 from reconciler.errors import (
     ApplyError,
     ConfigError,
@@ -157,11 +158,29 @@ class _ApplyRun:
         return ApplyOutcome(result, self.plan, error, signal)
 
 
-def _replan_command(saved: Plan, path: str, carried: Sequence[str]) -> str:
+def _replan_command(
+    saved: Plan, path: str, spec_paths: Sequence[str], carried: Sequence[str]
+) -> str:
     """For a refused saved plan: the command that makes a new one of the same AOIs, same place."""
-    spec_paths = [] if saved.spec_paths == DEFAULT_SPEC_PATHS else list(saved.spec_paths)
+    paths = [] if tuple(spec_paths) == DEFAULT_SPEC_PATHS else list(spec_paths)
     targets = [word for target in saved.targets for word in ("--target", target)]
-    return command_line("plan", *spec_paths, *targets, "--out", path, *carried)
+    return command_line("plan", *paths, *targets, "--out", path, *carried)
+
+
+def _check_spec_paths(saved: Plan, plan_path: str, spec_paths: Sequence[str]) -> None:
+    """Refuse a plan made from other spec paths than this apply reads: the file's word for
+    where its specs are is not taken, it is only compared."""
+
+    def norm(paths: Sequence[str]) -> list[str]:
+        return sorted({os.path.normpath(p) for p in paths})
+
+    if norm(saved.spec_paths) != norm(spec_paths):
+        shown = ", ".join(saved.spec_paths) or "(none)"
+        raise PlanFileError(
+            f"{plan_path}: the plan was made from the specs in {shown}, and this apply reads "
+            f"{', '.join(spec_paths)}; nothing was applied. Apply it with the same spec paths "
+            f"({command_line('apply', plan_path, *saved.spec_paths)}), or make a new plan"
+        )
 
 
 @dataclass(frozen=True)
@@ -172,18 +191,28 @@ class _Connection:
 
 
 def is_plan_file(paths: Sequence[str]) -> bool:
-    """One argument naming a file that is not YAML: a saved plan (from 'plan --out').
+    """Whether ``apply``'s arguments start with a saved plan (``split_plan_paths``)."""
+    return split_plan_paths(paths)[0] is not None
+
+
+def _is_plan_path(path: str) -> bool:
+    """A file that is not YAML: a saved plan (from 'plan --out').
 
     A missing ``*.json`` counts too: it is a plan that did not arrive (a CI artifact that was
     not downloaded), to be reported as such rather than as a missing spec.
     """
-    if len(paths) != 1:
-        return False
-    path = Path(paths[0])
-    suffix = path.suffix.lower()
-    if not path.exists():
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if not file.exists():
         return suffix == ".json"
-    return path.is_file() and suffix not in (".yaml", ".yml")
+    return file.is_file() and suffix not in (".yaml", ".yml")
+
+
+def split_plan_paths(paths: Sequence[str]) -> tuple[str | None, tuple[str, ...]]:
+    """``apply``'s arguments: a saved plan first, if the first is one, then spec paths."""
+    if paths and _is_plan_path(paths[0]):
+        return paths[0], tuple(paths[1:])
+    return None, tuple(paths)
 
 
 def load_plan_file(path: Path) -> Plan:
@@ -349,6 +378,18 @@ class Engine:
         state: State,
     ) -> Plan:
         selection, observed = self._refresh(conn, specs, targets)
+        return self._plan_from(conn, specs, paths, targets, state, selection, observed)
+
+    def _plan_from(
+        self,
+        conn: _Connection,
+        specs: Specs,
+        paths: Sequence[str],
+        targets: Sequence[str],
+        state: State,
+        selection: Selection,
+        observed: Observed,
+    ) -> Plan:
         desired = resolve_desired(selection, observed, state.visualizations.keys())
         rules = resolve_ignores(specs, selection, observed.indices)
         if rules.problems:
@@ -395,18 +436,23 @@ class Engine:
         return run.outcome()
 
     def _apply(self, paths: Sequence[str], options: ApplyOptions, run: _ApplyRun) -> None:
-        saved = load_plan_file(Path(paths[0])) if is_plan_file(paths) else None
-        if saved is not None and options.targets:
-            raise ConfigError("--target applies to planning; a saved plan already has its targets")
-        spec_paths = saved.spec_paths if saved is not None else (tuple(paths) or DEFAULT_SPEC_PATHS)
+        plan_path, spec_args = split_plan_paths(paths)
+        spec_paths = tuple(spec_args) or DEFAULT_SPEC_PATHS
+        saved, replan = None, ""
+        if plan_path is not None:
+            saved = load_plan_file(Path(plan_path))
+            replan = _replan_command(saved, plan_path, spec_paths, options.carried)
+            if options.targets:
+                raise ConfigError(
+                    "--target applies to planning; a saved plan already has its targets"
+                )
+            _check_spec_paths(saved, plan_path, spec_paths)
         specs = load_specs(spec_paths)
         with self._connect() as conn, self._locked(conn.store):
             if saved is None:  # the lock above has just (re)loaded the state
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
-                plan = saved
-                replan = _replan_command(saved, paths[0], options.carried)
-                self._check_saved(conn, plan, specs, replan)
+                plan = self._verified(conn, saved, specs, spec_paths, replan)
             run.plan = plan
             self._listener(Planned(plan))
             if not plan.has_changes:
@@ -467,31 +513,42 @@ class Engine:
         timeout = self.settings.timeout
         return f"--timeout of {timeout:g} s reached" if timeout is not None else ""
 
-    def _check_saved(self, conn: _Connection, plan: Plan, specs: Specs, replan: str) -> None:
-        """Re-read and re-resolve only the AOIs the plan changes, and compare (``stale``)."""
-        affected = sorted(plan.affected_aois)
+    def _verified(
+        self, conn: _Connection, saved: Plan, specs: Specs, spec_paths: Sequence[str], replan: str
+    ) -> Plan:
+        """The plan to carry out for ``saved``: made again now for the AOIs it changes, and
+        refused unless it is what ``saved`` says (``stale``, then ``verify``).
+
+        Nothing the file claims is used beyond that comparison: what apply does comes from the
+        specs it reads, the live API and the state (reloaded under the lock).
+        """
+        affected = sorted(saved.affected_aois)
         if not affected:
-            return  # nothing to apply, so nothing that could be stale
+            return dataclasses.replace(saved, spec_paths=tuple(spec_paths), api_url=conn.api_label)
         try:
             selection, observed = self._refresh(conn, specs, affected)
         except UnknownTargetError as exc:
             # The plan's AOIs are its targets here: one the specs no longer declare is not a
             # configuration mistake but a change of intent.
-            names = {a.aoi_id: a.aoi_name for a in plan.aois}
+            names = {c.aoi_id: c.aoi_name for c in saved.changes}
             gone = [names.get(a, a) for a in exc.targets]
             reasons = [f"AOI {name}: no longer declared in the specs" for name in gone]
             raise stale_error(reasons, replan) from None
+        state = conn.store.state
         # The state the plan was made with may have moved since (then the plan is stale if
-        # 'assets: any' settles elsewhere now): the lock has just reloaded it.
-        desired = resolve_desired(selection, observed, conn.store.state.visualizations.keys())
+        # 'assets: any' settles elsewhere now).
+        desired = resolve_desired(selection, observed, state.visualizations.keys())
         desired.raise_for_problems()
         check_not_stale(
-            plan,
+            saved,
             desired=desired_snapshots(desired, observed.by_aoi),
             observed=observed.snapshots(),
             api_url=conn.api_label,
             replan=replan,
         )
+        fresh = self._plan_from(conn, specs, spec_paths, (), state, selection, observed)
+        check_changes(saved, fresh, replan)
+        return fresh
 
     def _refresh(
         self, conn: _Connection, specs: Specs, targets: Sequence[str] = ()
@@ -667,6 +724,7 @@ __all__ = [
     "Settings",
     "is_plan_file",
     "load_plan_file",
+    "split_plan_paths",
     "write_file",
 ]
 
