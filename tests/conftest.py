@@ -1,13 +1,19 @@
-"""Shared fixtures: emulators over real HTTP, and the API contract for validating responses.
+"""Shared fixtures: emulators, a hostile server and S3 over real HTTP, and the API contract.
 
 Fixtures others use: ``api_key`` ("test-key"), ``emulator`` (a started demo-world ``Emulator``),
 ``make_emulator(**kwargs)`` (started, stopped at teardown; takes ``Emulator``'s keyword
-arguments), ``openapi`` (the parsed contract, or a skip when ../shared is absent), and ``s3``
-(a fresh bucket on a moto S3 server on 127.0.0.1, with the AWS variables pointing at it).
+arguments), ``world`` (a demo-world emulator accepting only ``world_key``, by default the
+realistic-looking ``SECRET`` of tests/planning.py; a module may override ``world_key``),
+``hostile`` (a started ``HostileServer`` of tests/hostile.py), ``openapi`` (the parsed contract,
+or a skip when ../shared is absent), ``s3`` (a fresh bucket on a moto S3 server on 127.0.0.1,
+with the AWS variables pointing at it) and ``own_s3`` (the same on a server the test may stop).
 
 Also ``contract`` (a ``ContractChecker`` or None without the contract) and ``api_session`` /
 ``session_for``: a ``requests.Session`` bound to an emulator that validates EVERY response body
 it receives against the contract's schema for that method, path and status.
+
+Commands run through ``run_cli`` of tests/planning.py, and specs are built there from named
+pieces.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import pytest
 import requests
 
 from reconciler.emulator import Emulator
+from tests.hostile import HostileServer
+from tests.planning import SECRET
 
 API_KEY = "test-key"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +68,25 @@ def make_emulator() -> Iterator[Callable[..., Emulator]]:
 def emulator(make_emulator: Callable[..., Emulator]) -> Emulator:
     """A started emulator serving the demo world with the key ``test-key``."""
     return make_emulator()
+
+
+@pytest.fixture
+def world_key() -> str:
+    """The one key the ``world`` emulator accepts (a module overrides this to test another)."""
+    return SECRET
+
+
+@pytest.fixture
+def world(make_emulator: Callable[..., Emulator], world_key: str) -> Emulator:
+    """A started demo-world emulator that accepts only ``world_key``: a leak of it is obvious."""
+    return make_emulator(api_keys=(world_key,))
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileServer]:
+    """A started ``HostileServer`` (answering ``{}`` until the test sets its ``replies``)."""
+    with HostileServer() as server:
+        yield server
 
 
 def load_openapi() -> dict[str, Any] | None:
@@ -235,9 +262,29 @@ def api_session(emulator: Emulator, session_for: Callable[..., ApiSession]) -> A
 # --- a real S3-protocol server for remote state ------------------------------------------------
 
 
+class MotoServer:
+    """moto's ThreadedMotoServer on a free loopback port; skips the test without the extras."""
+
+    def __init__(self) -> None:
+        pytest.importorskip("s3fs", reason="remote state tests need the [s3] extra (in [test])")
+        moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (in [test])")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        self._server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        self.running = True
+
+    def stop(self) -> None:
+        """Stop serving (once; later calls do nothing)."""
+        if self.running:
+            self.running = False
+            self._server.stop()
+
+
 @dataclass(frozen=True)
 class S3:
-    """A moto S3 server on 127.0.0.1 and the environment that points the AWS SDK at it."""
+    """A bucket on a moto S3 server on 127.0.0.1, and the environment pointing the SDK at it."""
 
     endpoint: str
     bucket: str
@@ -246,7 +293,7 @@ class S3:
     def url(self, key: str = "reconciler/state.json") -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def fs(self) -> Any:
+    def fs(self) -> Any:  # s3fs has no type information
         """A fresh s3fs file system (no listing cache shared with the code under test)."""
         import s3fs
 
@@ -264,16 +311,25 @@ class S3:
         ).raise_for_status()
 
 
+@dataclass(frozen=True)
+class OwnS3(S3):
+    """A bucket on a server this test alone uses, so that it may stop the server."""
+
+    server: MotoServer
+
+    @property
+    def running(self) -> bool:
+        return self.server.running
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
-    """moto's ThreadedMotoServer on a free loopback port; its endpoint URL."""
-    pytest.importorskip("s3fs", reason="remote state tests need the [s3] extra (in [test])")
-    moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (in [test])")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    """A moto S3 server shared by the session; its endpoint URL."""
+    server = MotoServer()
+    yield server.endpoint
     server.stop()
 
 
@@ -301,13 +357,14 @@ def aws_environment(
     return env
 
 
+def _new_bucket() -> str:
+    return f"state-{uuid.uuid4().hex[:12]}"
+
+
 @pytest.fixture
 def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S3:
-    """A fresh bucket on the S3 server, and this process's AWS variables pointing at it.
-
-    Dummy credentials; ``AWS_ENDPOINT_URL_S3`` is how users point at MinIO or Ceph too, so the
-    code under test gets no test-only endpoint setting. No shared config files are read.
-    """
+    """A fresh bucket on the session's S3 server, and this process's AWS variables pointing
+    at it (dummy credentials; see ``aws_environment``)."""
     env = aws_environment(
         monkeypatch,
         tmp_path,
@@ -315,7 +372,19 @@ def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S3:
         AWS_ACCESS_KEY_ID="test-access-key",
         AWS_SECRET_ACCESS_KEY="test-secret-key",
     )
-    bucket = f"state-{uuid.uuid4().hex[:12]}"
-    store = S3(s3_server, bucket, env)
-    store.fs().mkdir(bucket)
+    store = S3(s3_server, _new_bucket(), env)
+    store.fs().mkdir(store.bucket)
     return store
+
+
+@pytest.fixture
+def own_s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[OwnS3]:
+    """Like ``s3``, on a server of the test's own that it may stop (``own_s3.stop()``)."""
+    server = MotoServer()
+    # Few quick retries: once the test stops the server it is gone for good, and the test
+    # should not wait long.
+    env = aws_environment(monkeypatch, tmp_path, server.endpoint, AWS_MAX_ATTEMPTS="1")
+    store = OwnS3(server.endpoint, _new_bucket(), env, server)
+    store.fs().mkdir(store.bucket)
+    yield store
+    server.stop()

@@ -1,13 +1,17 @@
-"""Helpers shared by the plan and apply tests: write specs, plan and apply against an emulator."""
+"""Helpers shared by the tests: write specs, plan and apply against an emulator, in this process
+or through the command line (``run_cli``)."""
 
 from __future__ import annotations
 
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from click.testing import CliRunner, Result
+
 from reconciler.api.client import PixxelClient
+from reconciler.cli.main import cli
 from reconciler.core.plan import Plan
 from reconciler.emulator import Emulator
 from reconciler.emulator.world import Asset, derived_id
@@ -84,6 +88,31 @@ def run_apply(emulator: Emulator, plan: Plan, state_path: Path, **kwargs: object
     options.update(kwargs)
     with client_for(emulator) as client, store.lock():
         return Applier(client, store, **options).apply(plan)  # type: ignore[arg-type]
+
+
+def run_cli(
+    *args: str,
+    url: str | None = None,
+    key: str | None = None,
+    env: Mapping[str, str | None] | None = None,
+    input: str | None = None,
+    color: bool = False,
+) -> Result:
+    """``reconciler ARGS`` in this process, through click's ``CliRunner``.
+
+    ``url`` and ``key`` set PIXXEL_API_URL and PIXXEL_API_KEY; ``env`` sets (or, with None,
+    removes) more variables; the rest of this process's environment is kept. An exception the
+    command does not turn into an exit status propagates: it is a bug, and shows its traceback.
+    """
+    environ: dict[str, str | None] = {}
+    if url is not None:
+        environ["PIXXEL_API_URL"] = url
+    if key is not None:
+        environ["PIXXEL_API_KEY"] = key
+    environ.update(env or {})
+    return CliRunner().invoke(
+        cli, list(args), env=environ, input=input, color=color, catch_exceptions=False
+    )
 
 
 def count_visualizations(emulator: Emulator, aoi_id: str, index_id: str) -> int:

@@ -12,20 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 
-from reconciler.cli.main import cli
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.run.engine import is_plan_file
 from reconciler.state.store import Journal, StateStore
-from tests.planning import BENGALURU, SECRET, SPEC, edit_legend_by_hand, write_spec
+from tests.planning import BENGALURU, SECRET, SPEC, edit_legend_by_hand, run_cli, write_spec
 
 TYPO = "aois: [{aoi: {name: Pune-East}, visualizations: [{index: NVDI}]}]\n"
-
-
-@pytest.fixture
-def world(make_emulator) -> Emulator:
-    return make_emulator(api_keys=(SECRET,))
 
 
 @pytest.fixture
@@ -36,10 +30,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def run(world: Emulator, *args: str, input: str | None = None):
-    runner = CliRunner()
-    env = {"PIXXEL_API_KEY": SECRET, "PIXXEL_API_URL": world.url}
-    return runner.invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+def run(world: Emulator, *args: str, input: str | None = None) -> Result:
+    return run_cli(*args, url=world.url, key=SECRET, input=input)
 
 
 def test_plan_exit_codes_and_formats(world: Emulator, project: Path) -> None:
@@ -260,15 +252,13 @@ def test_the_key_never_appears_even_with_vv(world: Emulator, project: Path) -> N
 
 
 def test_plain_http_to_a_remote_host_is_refused(project: Path) -> None:
-    result = CliRunner().invoke(
-        cli, ["plan", "--api-url", "http://api.example.com"], env={"PIXXEL_API_KEY": SECRET}
-    )
+    result = run_cli("plan", "--api-url", "http://api.example.com", key=SECRET)
     assert result.exit_code == 1
     assert "http://" in result.output and SECRET not in result.output
 
 
 def test_a_missing_key_explains_how_to_give_one(project: Path) -> None:
-    result = CliRunner().invoke(cli, ["plan"], env={"PIXXEL_API_KEY": None})
+    result = run_cli("plan", env={"PIXXEL_API_KEY": None})
     assert result.exit_code == 1
     assert "PIXXEL_API_KEY" in result.output and "--sandbox" in result.output
 
@@ -454,7 +444,7 @@ def test_names_from_the_api_cannot_write_ci_workflow_commands(
     ],
 )
 def test_usage_errors_exit_1_never_2_which_means_changes(args: list[str], code: int) -> None:
-    result = CliRunner().invoke(cli, args)
+    result = run_cli(*args)
     assert result.exit_code == code, result.output
     if code:
         assert "Error:" in result.output and "Usage:" in result.output

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 
-from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
-from tests.planning import write_spec
+from tests.planning import run_cli, write_spec
 
 KEY = "test-key"
 GOOD = """
@@ -43,12 +42,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def run(emulator: Emulator | None, *args: str, key: str = KEY, **env: str | None):
-    environ: dict[str, str | None] = {"PIXXEL_API_KEY": key, "NO_COLOR": None}
-    if emulator is not None:
-        environ["PIXXEL_API_URL"] = emulator.url
-    environ.update(env)
-    return CliRunner().invoke(cli, list(args), env=environ, catch_exceptions=False)
+def run(emulator: Emulator | None, *args: str, key: str = KEY) -> Result:
+    url = emulator.url if emulator is not None else None
+    return run_cli(*args, url=url, key=key, env={"NO_COLOR": None})
 
 
 # --- failures are documents too ----------------------------------------------------------------
@@ -169,7 +165,9 @@ def test_show_renders_a_saved_plan_and_refuses_garbage(emulator: Emulator, proje
 # --- hints that work as printed ------------------------------------------------------------------
 
 
-def _reconciler(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def _reconciler(
+    cwd: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "reconciler", *args],
         cwd=cwd,
@@ -217,9 +215,9 @@ def test_no_colour_without_a_terminal_nor_with_no_color(
     piped = run(None, "validate", "nowhere/")
     assert "\x1b[" not in piped.output
     # On a terminal errors are red, unless NO_COLOR says otherwise.
-    colored = CliRunner().invoke(cli, ["validate", "nowhere/"], color=True, env={"NO_COLOR": None})
+    colored = run_cli("validate", "nowhere/", color=True, env={"NO_COLOR": None})
     assert "\x1b[31m" in colored.output
-    plain = CliRunner().invoke(cli, ["validate", "nowhere/"], color=True, env={"NO_COLOR": "1"})
+    plain = run_cli("validate", "nowhere/", color=True, env={"NO_COLOR": "1"})
     assert plain.exit_code == 1 and "\x1b[" not in plain.output
     monkeypatch.setattr(common, "isatty", lambda stream: True)
     monkeypatch.setenv("NO_COLOR", "1")

@@ -12,7 +12,7 @@ import ssl
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -38,13 +38,7 @@ LISTING = {"indices": [INDEX], "pagination": {"limit": 100, "offset": 0, "total"
 MB = 1024 * 1024
 
 
-@pytest.fixture
-def server() -> Iterator[HostileServer]:
-    with HostileServer() as hostile:
-        yield hostile
-
-
-def client(server: HostileServer, **kwargs: Any) -> PixxelClient:
+def client(hostile: HostileServer, **kwargs: Any) -> PixxelClient:
     options: dict[str, Any] = {
         "timeout": (1.0, 2.0),
         "deadline": 1.5,
@@ -52,7 +46,7 @@ def client(server: HostileServer, **kwargs: Any) -> PixxelClient:
         "retry_after_cap": 5.0,
     }
     options.update(kwargs)
-    return PixxelClient(server.url, KEY, **options)
+    return PixxelClient(hostile.url, KEY, **options)
 
 
 def outcome(call: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -83,10 +77,10 @@ def outcome(call: Callable[[], Any]) -> tuple[Any, float, float]:
     ids=["trickling body", "trickling headers", "never answers"],
 )
 def test_a_call_ends_at_its_deadline_whatever_the_server_does(
-    server: HostileServer, reply: Reply
+    hostile: HostileServer, reply: Reply
 ) -> None:
-    server.replies = [reply]
-    with client(server, deadline=0.8) as api:
+    hostile.replies = [reply]
+    with client(hostile, deadline=0.8) as api:
         error, elapsed, _ = outcome(api.list_indices)
     assert isinstance(error, DeadlineError)
     assert 0.75 < elapsed < 1.6
@@ -95,10 +89,10 @@ def test_a_call_ends_at_its_deadline_whatever_the_server_does(
 
 
 def test_the_run_deadline_cuts_calls_in_flight_and_refuses_new_ones(
-    server: HostileServer,
+    hostile: HostileServer,
 ) -> None:
-    server.replies = [Reply([60.0])]
-    with client(server, deadline=30.0) as api:
+    hostile.replies = [Reply([60.0])]
+    with client(hostile, deadline=30.0) as api:
         api.set_run_deadline(time.monotonic() + 0.5, "the run's --timeout (0.5 s) is up")
         error, elapsed, _ = outcome(api.list_indices)
         assert isinstance(error, DeadlineError) and elapsed < 1.5
@@ -110,10 +104,10 @@ def test_the_run_deadline_cuts_calls_in_flight_and_refuses_new_ones(
     assert elapsed < 0.1
 
 
-def test_a_run_deadline_set_during_a_call_cuts_that_call_too(server: HostileServer) -> None:
+def test_a_run_deadline_set_during_a_call_cuts_that_call_too(hostile: HostileServer) -> None:
     # A second Ctrl-C sets the run's deadline to now while requests are in flight.
-    server.replies = [Reply([60.0])]
-    with client(server, deadline=30.0) as api:
+    hostile.replies = [Reply([60.0])]
+    with client(hostile, deadline=30.0) as api:
         cut = threading.Timer(0.3, api.set_run_deadline, (time.monotonic(), "interrupted again"))
         cut.start()
         error, elapsed, _ = outcome(api.list_indices)
@@ -174,15 +168,15 @@ def test_a_run_deadline_set_during_a_call_cuts_that_call_too(server: HostileServ
     ],
 )
 def test_answers_we_cannot_hold_are_typed_errors_in_bounded_memory(
-    server: HostileServer, reply: Reply, expected: str
+    hostile: HostileServer, reply: Reply, expected: str
 ) -> None:
-    server.replies = [reply]
-    with client(server, deadline=10.0) as api:
+    hostile.replies = [reply]
+    with client(hostile, deadline=10.0) as api:
         error, elapsed, peak = outcome(api.list_indices)
     assert isinstance(error, InvalidResponseError | TransportError), error
     assert expected in str(error)
     assert elapsed < 5 and peak < 200
-    assert len(server.requests) == 1  # none of these heal: not retried
+    assert len(hostile.requests) == 1  # none of these heal: not retried
 
 
 def small_values(size: int) -> bytes:
@@ -207,15 +201,15 @@ def test_a_body_of_many_small_values_is_refused_before_it_costs_much() -> None:
     assert peak < 60
 
 
-def test_four_large_answers_at_once_stay_under_the_memory_line(server: HostileServer) -> None:
+def test_four_large_answers_at_once_stay_under_the_memory_line(hostile: HostileServer) -> None:
     import concurrent.futures
 
     # Just under the value bound and the size bound: each is legal, four at once must not add up.
     item = b'{"id":"i-0","name":"' + b"n" * 1400 + b'","type":"preset"},'
     body = b'{"indices": [' + item * 99 + item[:-1] + b"], " + b'"pad": "' + b"x" * (15 * MB)
     body += b'", "pagination": {"total": 100, "offset": 0, "limit": 100}}'
-    server.replies = lambda head: Reply.raw(200, body)
-    with client(server, deadline=20.0, parallelism=4) as api:
+    hostile.replies = lambda head: Reply.raw(200, body)
+    with client(hostile, deadline=20.0, parallelism=4) as api:
         tracemalloc.start()
         try:
             with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -227,7 +221,7 @@ def test_four_large_answers_at_once_stay_under_the_memory_line(server: HostileSe
     assert peak < 200
 
 
-def test_a_listing_stops_at_its_byte_budget(server: HostileServer) -> None:
+def test_a_listing_stops_at_its_byte_budget(hostile: HostileServer) -> None:
     counter = iter(range(10**9))
     pad = "p" * (500 * 1024)
 
@@ -235,8 +229,8 @@ def test_a_listing_stops_at_its_byte_budget(server: HostileServer) -> None:
         item = {**INDEX, "id": f"i-{next(counter)}", "name": pad}
         return Reply.json(200, {"indices": [item]})  # legal 500 KB pages that never end
 
-    server.replies = page
-    with client(server, page_size=1, max_pages=1000, deadline=20.0) as api:
+    hostile.replies = page
+    with client(hostile, page_size=1, max_pages=1000, deadline=20.0) as api:
         error, _, peak = outcome(api.list_indices)
     assert isinstance(error, InvalidResponseError)
     assert str(error).startswith("GET /v0/indices: the listing's 132 pages add up to ")
@@ -244,28 +238,28 @@ def test_a_listing_stops_at_its_byte_budget(server: HostileServer) -> None:
     assert peak < 200
 
 
-def test_a_gzipped_answer_within_the_bound_is_read(server: HostileServer) -> None:
+def test_a_gzipped_answer_within_the_bound_is_read(hostile: HostileServer) -> None:
     body = Reply.json(200, LISTING).steps[1]
     assert isinstance(body, bytes)
     import gzip
 
-    server.replies = [Reply.raw(200, gzip.compress(body), [("Content-Encoding", "gzip")])]
-    with client(server) as api:
+    hostile.replies = [Reply.raw(200, gzip.compress(body), [("Content-Encoding", "gzip")])]
+    with client(hostile) as api:
         assert [i.name for i in api.list_indices()] == ["NDVI"]
 
 
-def test_a_chunked_answer_is_read(server: HostileServer) -> None:
+def test_a_chunked_answer_is_read(hostile: HostileServer) -> None:
     body = Reply.json(200, LISTING).steps[1]
     assert isinstance(body, bytes)
     head = status_and_headers(200, [("Transfer-Encoding", "chunked")])
-    server.replies = [Reply([head, chunked(body, 7)])]
-    with client(server) as api:
+    hostile.replies = [Reply([head, chunked(body, 7)])]
+    with client(hostile) as api:
         assert [i.name for i in api.list_indices()] == ["NDVI"]
 
 
-def test_a_listing_without_its_list_is_never_an_empty_listing(server: HostileServer) -> None:
-    server.replies = [Reply.json(200, {"visualizations": [], "pagination": {"total": 0}})]
-    with client(server) as api, pytest.raises(InvalidResponseError) as caught:
+def test_a_listing_without_its_list_is_never_an_empty_listing(hostile: HostileServer) -> None:
+    hostile.replies = [Reply.json(200, {"visualizations": [], "pagination": {"total": 0}})]
+    with client(hostile) as api, pytest.raises(InvalidResponseError) as caught:
         api.list_visualizations("aoi-1")
     assert str(caught.value) == (
         "GET /v0/aois/aoi-1/visualizations (offset 0): the answer has no 'visualization' list "
@@ -274,27 +268,27 @@ def test_a_listing_without_its_list_is_never_an_empty_listing(server: HostileSer
     )
 
 
-def test_endless_pagination_stops_at_the_page_cap(server: HostileServer) -> None:
+def test_endless_pagination_stops_at_the_page_cap(hostile: HostileServer) -> None:
     counter = iter(range(10**9))
 
     def page(head: bytes) -> Reply:
         item = {**INDEX, "id": f"i-{next(counter)}"}
         return Reply.json(200, {"indices": [item]})  # full pages, no total: never ends
 
-    server.replies = page
-    with client(server, page_size=1, max_pages=30) as api:
+    hostile.replies = page
+    with client(hostile, page_size=1, max_pages=30) as api:
         error, _, _ = outcome(api.list_indices)
     assert isinstance(error, InvalidResponseError)
     assert "GET /v0/indices did not end after 30 pages (30 items); giving up" in str(error)
-    assert len(server.requests) == 30
+    assert len(hostile.requests) == 30
 
 
-def test_a_total_beyond_the_page_cap_is_refused_at_once(server: HostileServer) -> None:
-    server.replies = [Reply.json(200, {"indices": [INDEX], "pagination": {"total": 10**12}})]
-    with client(server, max_pages=30) as api, pytest.raises(InvalidResponseError) as caught:
+def test_a_total_beyond_the_page_cap_is_refused_at_once(hostile: HostileServer) -> None:
+    hostile.replies = [Reply.json(200, {"indices": [INDEX], "pagination": {"total": 10**12}})]
+    with client(hostile, max_pages=30) as api, pytest.raises(InvalidResponseError) as caught:
         api.list_indices()
     assert "reports 1,000,000,000,000 items" in str(caught.value)
-    assert len(server.requests) == 1
+    assert len(hostile.requests) == 1
 
 
 # --- retries -------------------------------------------------------------------------------------
@@ -306,29 +300,29 @@ def test_a_total_beyond_the_page_cap_is_refused_at_once(server: HostileServer) -
     ids=["seconds", "HTTP date"],
 )
 def test_both_retry_after_forms_are_honoured(
-    server: HostileServer, retry_after: Callable[[], str]
+    hostile: HostileServer, retry_after: Callable[[], str]
 ) -> None:
-    server.replies = [
+    hostile.replies = [
         Reply.json(429, {}, [("Retry-After", retry_after())]),
         Reply.json(200, LISTING),
     ]
-    with client(server, deadline=10.0) as api:
+    with client(hostile, deadline=10.0) as api:
         result, elapsed, _ = outcome(api.list_indices)
     assert [i.name for i in result] == ["NDVI"]
     assert 0.9 < elapsed < 3.0  # an HTTP date has whole seconds: 1-2 s from now
 
 
-def test_a_malformed_retry_after_falls_back_to_backoff(server: HostileServer) -> None:
-    server.replies = [Reply.json(503, {}, [("Retry-After", "soon-ish")]), Reply.json(200, LISTING)]
-    with client(server) as api:
+def test_a_malformed_retry_after_falls_back_to_backoff(hostile: HostileServer) -> None:
+    hostile.replies = [Reply.json(503, {}, [("Retry-After", "soon-ish")]), Reply.json(200, LISTING)]
+    with client(hostile) as api:
         assert [i.name for i in api.list_indices()] == ["NDVI"]
 
 
 def test_a_retry_after_beyond_the_deadline_stops_retrying_and_says_so(
-    server: HostileServer,
+    hostile: HostileServer,
 ) -> None:
-    server.replies = [Reply.json(429, {}, [("Retry-After", "60")])]
-    with client(server, retry_after_cap=120.0) as api:
+    hostile.replies = [Reply.json(429, {}, [("Retry-After", "60")])]
+    with client(hostile, retry_after_cap=120.0) as api:
         error, elapsed, _ = outcome(api.list_indices)
     assert isinstance(error, RateLimitedError) and elapsed < 1
     assert "after 1 attempt in" in str(error)
@@ -336,30 +330,30 @@ def test_a_retry_after_beyond_the_deadline_stops_retrying_and_says_so(
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
-def test_4xx_that_cannot_heal_is_not_retried(server: HostileServer, status: int) -> None:
-    server.replies = [Reply.json(status, {"error": {"code": "no", "message": "no"}})]
-    with client(server) as api, pytest.raises(ApiError):
+def test_4xx_that_cannot_heal_is_not_retried(hostile: HostileServer, status: int) -> None:
+    hostile.replies = [Reply.json(status, {"error": {"code": "no", "message": "no"}})]
+    with client(hostile) as api, pytest.raises(ApiError):
         api.list_indices()
-    assert len(server.requests) == 1
+    assert len(hostile.requests) == 1
 
 
 @pytest.mark.parametrize("status", [408, 425, 429, 500, 502, 503, 504])
-def test_statuses_that_may_heal_are_retried(server: HostileServer, status: int) -> None:
-    server.replies = [Reply.json(status, {}), Reply.json(200, LISTING)]
-    with client(server) as api:
+def test_statuses_that_may_heal_are_retried(hostile: HostileServer, status: int) -> None:
+    hostile.replies = [Reply.json(status, {}), Reply.json(200, LISTING)]
+    with client(hostile) as api:
         assert [i.name for i in api.list_indices()] == ["NDVI"]
-    assert len(server.requests) == 2
+    assert len(hostile.requests) == 2
 
 
-def test_the_final_error_says_how_many_attempts_over_how_long(server: HostileServer) -> None:
-    server.replies = [Reply.json(503, {"error": {"code": "down", "message": "down"}})]
-    with client(server, retries=3, deadline=10.0) as api, pytest.raises(ApiError) as caught:
+def test_the_final_error_says_how_many_attempts_over_how_long(hostile: HostileServer) -> None:
+    hostile.replies = [Reply.json(503, {"error": {"code": "down", "message": "down"}})]
+    with client(hostile, retries=3, deadline=10.0) as api, pytest.raises(ApiError) as caught:
         api.list_indices()
     assert "(the API kept failing; gave up after 4 attempts over " in str(caught.value)
-    assert len(server.requests) == 4
+    assert len(hostile.requests) == 4
 
-    server.replies = [Reply([b""])]  # connection closed without an answer, every time
-    with client(server, retries=2, deadline=10.0) as api, pytest.raises(TransportError) as dropped:
+    hostile.replies = [Reply([b""])]  # connection closed without an answer, every time
+    with client(hostile, retries=2, deadline=10.0) as api, pytest.raises(TransportError) as dropped:
         api.list_indices()
     assert " failed after 3 attempts over " in str(dropped.value)
 
@@ -368,19 +362,19 @@ def test_tls_that_fails_verification_is_not_retried() -> None:
     ca = trustme.CA()  # a CA the client does not trust
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
-    with HostileServer(tls=context) as server:
-        server.replies = [Reply.json(200, LISTING)]
-        with client(server, retries=5, backoff_factor=1.0) as api:
+    with HostileServer(tls=context) as hostile:
+        hostile.replies = [Reply.json(200, LISTING)]
+        with client(hostile, retries=5, backoff_factor=1.0) as api:
             error, elapsed, _ = outcome(api.list_indices)
-        assert server.connections == 1
+        assert hostile.connections == 1
     assert isinstance(error, TransportError) and elapsed < 1
     assert "TLS verification failed (not retried: it cannot heal)" in str(error)
     assert "CERTIFICATE_VERIFY_FAILED" in str(error)
 
 
-def test_a_4xx_error_body_is_bounded_too(server: HostileServer) -> None:
-    server.replies = [Reply.raw(400, b'{"error": {"message": "' + b"x" * (40 * MB) + b'"}}')]
-    with client(server, deadline=10.0) as api:
+def test_a_4xx_error_body_is_bounded_too(hostile: HostileServer) -> None:
+    hostile.replies = [Reply.raw(400, b'{"error": {"message": "' + b"x" * (40 * MB) + b'"}}')]
+    with client(hostile, deadline=10.0) as api:
         error, _, peak = outcome(api.list_indices)
     assert isinstance(error, InvalidResponseError) and "larger than" in str(error)
     assert not isinstance(error, ApiValidationError) and peak < 200

@@ -15,11 +15,9 @@ import os
 import time
 import tracemalloc
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -182,12 +180,6 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 # --- the property --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HostileServer]:
-    with HostileServer() as hostile:
-        yield hostile
-
-
 @settings(
     max_examples=int(os.environ.get("HOSTILE_EXAMPLES", "30")),  # more: a deeper hunt
     deadline=None,
@@ -195,11 +187,11 @@ def server() -> Iterator[HostileServer]:
 )
 @given(scenario=scenarios())
 def test_every_answer_ends_in_the_right_result_or_our_own_error(
-    server: HostileServer, scenario: Scenario
+    hostile: HostileServer, scenario: Scenario
 ) -> None:
-    server.replies = [scenario.reply]
+    hostile.replies = [scenario.reply]
     api = PixxelClient(
-        server.url,
+        hostile.url,
         KEY,
         timeout=(DEADLINE, DEADLINE),
         deadline=DEADLINE,

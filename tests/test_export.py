@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from click.testing import Result
 
 from reconciler.api.types import Aoi
-from reconciler.cli.main import cli
 from reconciler.core.export import (
     SCHEMA_FILE,
     SCHEMA_HINT,
@@ -31,6 +30,7 @@ from tests.planning import (
     client_for,
     make_plan,
     remember_rollback,
+    run_cli,
 )
 
 #: Small pages, so every listing of the paged world takes several requests.
@@ -337,9 +337,8 @@ def test_file_names_keep_letters_of_any_script(name: str, file: str) -> None:
 # --- the command line ------------------------------------------------------------------------
 
 
-def run(emulator: Emulator, *args: str):
-    env = {"PIXXEL_API_KEY": "test-key", "PIXXEL_API_URL": emulator.url}
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+def run(emulator: Emulator, *args: str) -> Result:
+    return run_cli(*args, url=emulator.url, key="test-key")
 
 
 def test_cli_export_to_a_directory_then_refuse(

@@ -13,14 +13,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
 from tests.hostile import HostileServer, Reply
-from tests.planning import write_spec
-
-KEY = "sk-live-hostile-cli-42d1"
+from tests.planning import SECRET, run_cli, write_spec
 
 SPEC = """
 aois:
@@ -42,9 +39,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def proxy(make_emulator) -> Iterator[tuple[HostileServer, list[Spoiler]]]:
+def proxy(world: Emulator, hostile: HostileServer) -> Iterator[tuple[HostileServer, list[Spoiler]]]:
     """A server forwarding to the emulator; each spoiler may replace an answer."""
-    emulator: Emulator = make_emulator(api_keys=(KEY,))
     spoilers: list[Spoiler] = []
     session = requests.Session()
 
@@ -53,7 +49,7 @@ def proxy(make_emulator) -> Iterator[tuple[HostileServer, list[Spoiler]]]:
         method, target, _ = request_line.split(" ")
         headers = dict(line.split(": ", 1) for line in header_lines if ": " in line)
         answer = session.request(
-            method, emulator.url + target, headers={"Authorization": headers["Authorization"]}
+            method, world.url + target, headers={"Authorization": headers["Authorization"]}
         )
         path = target.split("?")[0]
         for spoil in spoilers:
@@ -63,15 +59,13 @@ def proxy(make_emulator) -> Iterator[tuple[HostileServer, list[Spoiler]]]:
         content_type = [("Content-Type", "application/json")]
         return Reply.raw(answer.status_code, answer.content, content_type)
 
-    with HostileServer() as server:
-        server.replies = forward
-        yield server, spoilers
+    hostile.replies = forward
+    yield hostile, spoilers
     session.close()
 
 
 def run(server: HostileServer, *args: str) -> Result:
-    env = {"PIXXEL_API_KEY": KEY, "PIXXEL_API_URL": server.url}
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return run_cli(*args, url=server.url, key=SECRET)
 
 
 def renamed(key: str, to: str, route: str) -> Spoiler:
@@ -128,4 +122,4 @@ def test_deep_nesting_during_apply_fails_the_item_and_the_report_says_so(
     [item] = report["items"]
     assert item["outcome"] == "failed"
     assert "answered 200 with JSON nested too deeply to read" in item["message"]
-    assert KEY not in result.output + (project / "report.json").read_text()
+    assert SECRET not in result.output + (project / "report.json").read_text()

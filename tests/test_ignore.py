@@ -5,15 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
 from reconciler.errors import ResolutionError
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
 from reconciler.spec.load import validate_specs
-from tests.planning import NDVI_NAGPUR_M_FAILED, make_plan, write_spec
+from tests.planning import NDVI_NAGPUR_M_FAILED, make_plan, run_cli, write_spec
 
 TRUE_COLOR = "fd0d7fb2-ac09-57a9-a3e1-5de17df7b6b5"
 
@@ -154,7 +152,7 @@ def test_validate_checks_rules_offline_and_online(
         """,
     )
     monkeypatch.chdir(tmp_path)
-    offline = CliRunner().invoke(cli, ["validate"])
+    offline = run_cli("validate")
     assert offline.exit_code == 1
     assert offline.stdout.splitlines()[:4] == [
         "specs/spec.yaml:2:5: an ignore rule names either an index ({index: ...}) or one "
@@ -170,12 +168,8 @@ def test_validate_checks_rules_offline_and_online(
         tmp_path / "specs",
         "aois: [{aoi: {name: Pune-East}, ignore: [{index: NDWX}], visualizations: []}]\n",
     )
-    assert CliRunner().invoke(cli, ["validate"]).exit_code == 0  # names need the API
-    online = CliRunner().invoke(
-        cli,
-        ["validate", "--online"],
-        env={"PIXXEL_API_KEY": "test-key", "PIXXEL_API_URL": emulator.url},
-    )
+    assert run_cli("validate").exit_code == 0  # names need the API
+    online = run_cli("validate", "--online", url=emulator.url, key="test-key")
     assert online.exit_code == 1
     assert "specs/spec.yaml:1:42: ignore rule: unknown index 'NDWX' (closest: NDWI" in online.stdout
 

@@ -24,22 +24,16 @@ import yaml
 
 from reconciler.emulator import Emulator, FaultConfig
 from tests.ci_runners import FakeGitLab, JobResult, WorkflowRunner
-from tests.planning import SPEC, edit_legend_by_hand, write_spec
+from tests.planning import SECRET, SPEC, edit_legend_by_hand, write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 GITHUB_WORKFLOW = ROOT / "examples" / "github" / ".github" / "workflows" / "reconciler.yml"
 GITLAB_DIR = ROOT / "examples" / "gitlab"
-KEY = "pipeline-key-0123456789"
 BIN = str(Path(sys.executable).parent)  # where this environment's reconciler is
 
 
 def _no_tool(name: str) -> str | None:
     return None if shutil.which(name) else name
-
-
-@pytest.fixture
-def world(make_emulator) -> Emulator:
-    return make_emulator(api_keys=(KEY,))
 
 
 # --- schemas -------------------------------------------------------------------------------------
@@ -125,7 +119,7 @@ def github(tmp_path: Path, world: Emulator) -> Iterator[tuple[WorkflowRunner, di
     env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path)}
     runner = WorkflowRunner(GITHUB_WORKFLOW, repo, scratch, env)
     base = {
-        "secrets": {"PIXXEL_API_KEY": KEY},
+        "secrets": {"PIXXEL_API_KEY": SECRET},
         "vars": {"PIXXEL_API_URL": world.url},
         "inputs": {},
     }
@@ -185,7 +179,7 @@ def _merge(
 
 
 def _plan_exit(world: Emulator, repo: Path) -> int:
-    env = {**os.environ, "PIXXEL_API_KEY": KEY, "PIXXEL_API_URL": world.url}
+    env = {**os.environ, "PIXXEL_API_KEY": SECRET, "PIXXEL_API_URL": world.url}
     return subprocess.run(
         [f"{BIN}/reconciler", "plan", "--detailed-exitcode"],
         cwd=repo,
@@ -263,7 +257,7 @@ def test_github_workflow_pull_request_merge_and_drift(
     assert runner.jobs_for(schedule) == ["drift"]
     calm = runner.run_job("drift", schedule)
     assert calm.status == "success", calm.log
-    edit_legend_by_hand(world, api_key=KEY)
+    edit_legend_by_hand(world, api_key=SECRET)
     drift = runner.run_job("drift", _github_context(base, "schedule", 302, "mmm1"))
     assert drift.status == "failure"
     assert "::warning title=reconciler drift::" in drift.log
@@ -325,7 +319,7 @@ def test_github_workflow_never_drops_a_merge_whose_apply_was_superseded(
         spec.read_text().replace("dates: [2024-05-06]", "dates: [2024-05-06], revision: 1")
     )
     assert _pull_request(runner, base, 10, 104, "ddd1").status == "success"
-    edit_legend_by_hand(world, api_key=KEY)
+    edit_legend_by_hand(world, api_key=SECRET)
     stale = _merge(runner, base, 10, "ddd1", "mmm4", 204)
     assert stale.status == "success", stale.log
     assert "the saved plan is stale, nothing was applied" in stale.log
@@ -439,7 +433,7 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
     with FakeGitLab(token="glpat-fake", project_id="1217") as gitlab:
         common = {
             "PIXXEL_API_URL": world.url,
-            "PIXXEL_PLAN_API_KEY": KEY,
+            "PIXXEL_PLAN_API_KEY": SECRET,
             "GITLAB_TOKEN": "glpat-fake",
             "CI_API_V4_URL": gitlab.url,
             "CI_PROJECT_ID": "1217",
@@ -480,7 +474,7 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
             (301, "head7", 5001, "success", artifact.read_bytes()),
             (300, "older7", 5000, "success", b"not this one"),
         ])  # fmt: skip
-        push = {**common, "PIXXEL_API_KEY": KEY, "CI_PIPELINE_SOURCE": "push"}
+        push = {**common, "PIXXEL_API_KEY": SECRET, "CI_PIPELINE_SOURCE": "push"}
         applied = _gitlab_ci_local(gitlab_repo, "apply", push)
         assert applied.returncode == 0, applied.stdout + applied.stderr
         assert "fetched the plan reviewed in merge request !7 (job 5001)" in applied.stdout
@@ -511,10 +505,10 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
         ]
 
         # Schedule: no drift (green), then a hand edit is drift: the job fails, visibly.
-        schedule = {**common, "PIXXEL_API_KEY": KEY, "CI_PIPELINE_SOURCE": "schedule"}
+        schedule = {**common, "PIXXEL_API_KEY": SECRET, "CI_PIPELINE_SOURCE": "schedule"}
         calm = _gitlab_ci_local(gitlab_repo, "drift", schedule)
         assert calm.returncode == 0 and "PASS" in calm.stdout, calm.stdout + calm.stderr
-        edit_legend_by_hand(world, api_key=KEY)
+        edit_legend_by_hand(world, api_key=SECRET)
         drift = _gitlab_ci_local(gitlab_repo, "drift", schedule)
         assert drift.returncode != 0, drift.stdout + drift.stderr
         assert "PASS" not in drift.stdout
@@ -522,7 +516,7 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
         drift_md = gitlab_repo / ".gitlab-ci-local" / "artifacts" / "drift" / "drift.md"
         assert "the visualization changed since the last rollback" in drift_md.read_text()
         logs = applied.stdout + fresh.stdout + drift.stdout + planned.stdout
-        assert KEY not in logs
+        assert SECRET not in logs
 
 
 @pytest.mark.parametrize(

@@ -21,21 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
 from reconciler.errors import StateError
 from reconciler.state.holder import Holder, StateLockedError
 from reconciler.state.lock import ObjectLock
 from reconciler.state.store import StateStore
 from tests.conftest import S3
-from tests.planning import NDVI_BENGALURU_AB, SECRET, SPEC, write_spec
-
-
-@pytest.fixture
-def world(make_emulator: Callable[..., Emulator]) -> Emulator:
-    return make_emulator(api_keys=(SECRET,))
+from tests.planning import NDVI_BENGALURU_AB, SECRET, SPEC, run_cli, write_spec
 
 
 def _checkout(root: Path, name: str) -> Path:
@@ -47,8 +41,7 @@ def _run(world: Emulator, cwd: Path, *args: str, env: dict[str, str] | None = No
     old = Path.cwd()
     os.chdir(cwd)
     try:
-        full_env = {"PIXXEL_API_KEY": SECRET, "PIXXEL_API_URL": world.url, **(env or {})}
-        return CliRunner().invoke(cli, list(args), env=full_env, catch_exceptions=False)
+        return run_cli(*args, url=world.url, key=SECRET, env=env)
     finally:
         os.chdir(old)
 

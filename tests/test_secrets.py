@@ -16,17 +16,17 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
 from reconciler.redact import encodings
-from tests.planning import write_spec
+from tests.planning import run_cli, write_spec
 
 # Quotes, a backslash, a pipe, a percent sign, a colon and a comma: repr, JSON, Markdown, GitHub
 # workflow commands and URLs all escape it.
 KEY = "sk-live-'leak\"test\\key|9%41:a,b=c"
 FORMS = sorted(encodings(KEY) | {KEY, quote(KEY)}, key=len)
+
 
 VALID = """
 aois:
@@ -56,8 +56,9 @@ def files_under(root: Path) -> list[str]:
 
 
 @pytest.fixture
-def world(make_emulator) -> Emulator:
-    return make_emulator(api_keys=(KEY,))
+def world_key() -> str:
+    """The ``world`` emulator accepts only this module's hard-to-escape key."""
+    return KEY
 
 
 @pytest.fixture
@@ -69,12 +70,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(world: Emulator, *args: str, key_file: bool = True) -> Result:
-    env = {"PIXXEL_API_URL": world.url}
     options = ["--api-key-file", "key.txt"] if key_file else []
-    if not key_file:
-        env["PIXXEL_API_KEY"] = KEY
-    runner = CliRunner()
-    return runner.invoke(cli, [*args, *options], env=env, catch_exceptions=False)
+    return run_cli(*args, *options, url=world.url, key=None if key_file else KEY)
 
 
 @pytest.mark.parametrize("key_file", [True, False], ids=["key-file", "environment"])
@@ -186,10 +183,7 @@ def test_keys_yaml_would_rewrite_never_show(
         spec.symlink_to(tmp_path / "key.txt")
     else:
         spec.write_text(key + "\n", encoding="utf-8")
-    runner = CliRunner()
-    result = runner.invoke(
-        cli, ["validate", "specs/", "--api-key-file", "key.txt"], catch_exceptions=False
-    )
+    result = run_cli("validate", "specs/", "--api-key-file", "key.txt")
     assert result.exit_code == 1
     digits = str(int(key.replace("_", ""), 0)) if key[0].isdigit() else key
     for form in {key, key.lstrip("*"), digits}:

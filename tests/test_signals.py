@@ -15,12 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.state.store import StateStore
+from tests.conftest import S3
 from tests.planning import NDVI_BENGALURU_AB, SECRET, write_spec
 
 # Bengaluru: one rollback, recorded at once. Pune: two creates, the second never started while
@@ -179,7 +179,7 @@ def test_a_signal_during_apply_stops_cleanly_and_the_next_apply_converges(
 
 @pytest.mark.slow
 def test_sigterm_during_apply_on_a_remote_state_uploads_it_and_releases_the_lock(
-    make_emulator: Callable[..., Emulator], project: Path, s3: Any
+    make_emulator: Callable[..., Emulator], project: Path, s3: S3
 ) -> None:
     world = make_emulator(api_keys=(SECRET,), creation_delay=3.0)
     env = _env(world, **s3.env, RECONCILER_STATE=s3.url())

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from reconciler.cli.console import handle_errors
 from reconciler.cli.main import cli
 from reconciler.run.signals import interrupt_exit_code, stop_on_signals
 from reconciler.state.store import StateStore
+from tests.planning import run_cli
 
 T0 = "2025-01-01T00:00:00Z"
 
@@ -33,8 +34,8 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _state(*args: str):
-    return CliRunner().invoke(cli, ["state", *args], catch_exceptions=False)
+def _state(*args: str) -> Result:
+    return run_cli("state", *args)
 
 
 def test_show_lists_records_per_aoi(state: Path) -> None:

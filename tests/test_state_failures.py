@@ -8,24 +8,20 @@ Against a moto S3 server of the test's own (it is stopped mid-apply) and the emu
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
-from tests.conftest import aws_environment
-from tests.planning import SECRET, write_spec
+from tests.conftest import OwnS3
+from tests.planning import SECRET, run_cli, write_spec
 
 SPEC = """
 aois:
@@ -41,46 +37,9 @@ aois:
 """
 
 
-class _OwnS3:
-    """A moto S3 server this test alone uses, so it may stop it."""
-
-    def __init__(self) -> None:
-        pytest.importorskip("s3fs", reason="remote state tests need the [s3] extra (in [test])")
-        moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (in [test])")
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        self.server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.server.start()
-        host, port = self.server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
-        self.bucket = f"state-{uuid.uuid4().hex[:12]}"
-        self.running = True
-
-    def fs(self) -> object:
-        import s3fs
-
-        return s3fs.S3FileSystem(
-            key="k", secret="s", endpoint_url=self.endpoint, skip_instance_cache=True
-        )
-
-    def stop(self) -> None:
-        if self.running:
-            self.running = False
-            self.server.stop()
-
-
-@pytest.fixture
-def own_s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[_OwnS3]:
-    s3 = _OwnS3()
-    # Few quick retries: the server is gone for good, and the test should not wait long.
-    aws_environment(monkeypatch, tmp_path, s3.endpoint, AWS_MAX_ATTEMPTS="1")
-    s3.fs().mkdir(s3.bucket)  # type: ignore[attr-defined]
-    yield s3
-    s3.stop()
-
-
 @pytest.mark.slow
 def test_a_failed_final_save_still_reports_what_apply_did(
-    make_emulator: Callable[..., Emulator], own_s3: _OwnS3, tmp_path: Path
+    make_emulator: Callable[..., Emulator], own_s3: OwnS3, tmp_path: Path
 ) -> None:
     # The creation waits long enough for the storage to vanish while the lock is held.
     world = make_emulator(api_keys=(SECRET,), creation_delay=1.5)
@@ -92,7 +51,7 @@ def test_a_failed_final_save_still_reports_what_apply_did(
         fs = own_s3.fs()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if fs.exists(lock_key):  # type: ignore[attr-defined]
+            if fs.exists(lock_key):
                 time.sleep(0.3)
                 own_s3.stop()
                 return
@@ -103,11 +62,8 @@ def test_a_failed_final_save_still_reports_what_apply_did(
     old = Path.cwd()
     os.chdir(checkout)
     try:
-        result = CliRunner().invoke(
-            cli,
-            ["apply", "--yes", "--state", url, "--report", "report.json"],
-            env={"PIXXEL_API_KEY": SECRET, "PIXXEL_API_URL": world.url},
-            catch_exceptions=False,
+        result = run_cli(
+            "apply", "--yes", "--state", url, "--report", "report.json", url=world.url, key=SECRET
         )
     finally:
         os.chdir(old)
@@ -156,7 +112,7 @@ _SIGNAL_IN_CLEANUP = textwrap.dedent(
 
 
 def test_signals_during_the_final_save_and_release_do_not_cut_them_short(
-    own_s3: _OwnS3, tmp_path: Path
+    own_s3: OwnS3, tmp_path: Path
 ) -> None:
     url = f"s3://{own_s3.bucket}/reconciler/state.json"
     done = subprocess.run(
@@ -171,6 +127,6 @@ def test_signals_during_the_final_save_and_release_do_not_cut_them_short(
     assert "noted: ['SIGTERM', 'SIGTERM']" in done.stdout
     assert "SIGTERM received while finishing: saving and reporting first" in done.stderr
     fs = own_s3.fs()
-    saved = json.loads(fs.cat_file(f"{own_s3.bucket}/reconciler/state.json"))  # type: ignore[attr-defined]
+    saved = json.loads(fs.cat_file(f"{own_s3.bucket}/reconciler/state.json"))
     assert "v1" in saved["visualizations"]
-    assert not fs.exists(f"{own_s3.bucket}/reconciler/state.json.lock")  # type: ignore[attr-defined]
+    assert not fs.exists(f"{own_s3.bucket}/reconciler/state.json.lock")
