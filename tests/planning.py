@@ -1,5 +1,5 @@
-"""Helpers shared by the tests: write specs, plan and apply against an emulator, in this process
-or through the command line (``run_cli``)."""
+"""Helpers shared by the tests: the demo world's ids, specs built from named pieces, and plan
+and apply against an emulator, in this process or through the command line (``run_cli``)."""
 
 from __future__ import annotations
 
@@ -25,20 +25,40 @@ API_KEY = "test-key"
 #: A key that looks real, for end-to-end tests: a leak of it would be obvious.
 SECRET = "sk-live-0123456789abcdef"
 
+
+# --- specs from named pieces ---------------------------------------------------------------------
+
+
+def viz(index: str, **fields: str) -> str:
+    """One item of ``visualizations:``; ``fields`` are YAML values in flow style, in order."""
+    return "".join([f"- index: {index}\n", *(f"  {k}: {v}\n" for k, v in fields.items())])
+
+
+def aoi(name: str, *visualizations: str) -> str:
+    """One item of ``aois:``, the AOI by name, declaring these ``viz`` items."""
+    declared = textwrap.indent("".join(visualizations), "    ")
+    return f"- aoi: {{name: {name}}}\n  visualizations:\n{declared}"
+
+
+def spec(*aois: str) -> str:
+    """A spec file declaring these ``aoi`` items."""
+    return "aois:\n" + textwrap.indent("".join(aois), "  ")
+
+
+#: Bengaluru-North's NDVI over its A and B assets, its 2024-05-06 dynamic legend rolled back:
+#: a visualization the demo world has, so planning it is a rollback, not a create.
+NDVI_ROLLED_BACK = viz(
+    "NDVI",
+    assets="[Bengaluru-A, Bengaluru-B]",
+    rollback="[{mode: dynamic, dates: [2024-05-06]}]",
+)
+#: That rollback alone: the smallest spec with a change to apply.
+ROLLBACK_SPEC = spec(aoi("Bengaluru-North", NDVI_ROLLED_BACK))
 #: A spec repository's one file for end-to-end tests: a create, a rollback, one AOI of each kind.
-SPEC = """
-aois:
-  - aoi: {name: Bengaluru-North}
-    visualizations:
-      - index: NDVI
-        assets: [Bengaluru-A, Bengaluru-B]
-        rollback: [{mode: dynamic, dates: [2024-05-06]}]
-      - index: True-Color
-  - aoi: {name: Pune-East}
-    visualizations:
-      - index: NDWI
-      - index: NDVI
-"""
+SPEC = spec(
+    aoi("Bengaluru-North", NDVI_ROLLED_BACK, viz("True-Color")),
+    aoi("Pune-East", viz("NDWI"), viz("NDVI")),
+)
 
 # Ids from reconciler/emulator/demo_world.yaml that the plan, apply and CLI tests refer to.
 BENGALURU = "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"

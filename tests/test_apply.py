@@ -23,12 +23,16 @@ from tests.planning import (
     BENGALURU_D,
     NDVI,
     NDVI_BENGALURU_AB,
+    NDVI_ROLLED_BACK,
     NDWI,
     PUNE,
+    aoi,
     client_for,
     count_visualizations,
     make_plan,
     run_apply,
+    spec,
+    viz,
     write_spec,
 )
 
@@ -135,19 +139,13 @@ def test_visualization_created_behind_the_tools_back_is_adopted(
 
 
 def test_apply_sends_no_request_beyond_the_lower_bound(emulator, tmp_path: Path) -> None:
-    specs = write_spec(
-        tmp_path / "specs",
-        """
-        aois:
-          - aoi: {name: Bengaluru-North}
-            visualizations:
-              - {index: NDWI, assets: [Bengaluru-C, Bengaluru-D]}
-              - {index: NDWI, assets: [Bengaluru-A]}
-              - index: NDVI
-                assets: [Bengaluru-A, Bengaluru-B]
-                rollback: [{mode: dynamic, dates: [2024-05-06]}]
-        """,
+    bengaluru = aoi(
+        "Bengaluru-North",
+        viz("NDWI", assets="[Bengaluru-C, Bengaluru-D]"),
+        viz("NDWI", assets="[Bengaluru-A]"),
+        NDVI_ROLLED_BACK,
     )
+    specs = write_spec(tmp_path / "specs", spec(bengaluru))
     state = tmp_path / "state.json"
     plan = make_plan(emulator, specs, state)
     assert (len(plan.creates), len(plan.rollbacks)) == (2, 1)

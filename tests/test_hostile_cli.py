@@ -17,16 +17,7 @@ from click.testing import Result
 
 from reconciler.emulator import Emulator
 from tests.hostile import HostileServer, Reply
-from tests.planning import SECRET, run_cli, write_spec
-
-SPEC = """
-aois:
-  - aoi: {name: Bengaluru-North}
-    visualizations:
-      - index: NDVI
-        assets: [Bengaluru-A, Bengaluru-B]
-        rollback: [{mode: dynamic, dates: [2024-05-06]}]
-"""
+from tests.planning import ROLLBACK_SPEC, SECRET, run_cli, write_spec
 
 Spoiler = Callable[[str, str, int, bytes], Reply | None]
 
@@ -34,7 +25,7 @@ Spoiler = Callable[[str, str, int, bytes], Reply | None]
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    write_spec(tmp_path / "specs", SPEC)
+    write_spec(tmp_path / "specs", ROLLBACK_SPEC)
     return tmp_path
 
 

@@ -15,6 +15,7 @@ from tests.planning import (
     NDVI_BENGALURU_AB,
     NDVI_NAGPUR_JKL,
     NDVI_NAGPUR_M_FAILED,
+    ROLLBACK_SPEC,
     client_for,
     edit_legend_by_hand,
     make_plan,
@@ -71,18 +72,7 @@ def test_plan_on_an_untouched_world_creates_and_rolls_back(emulator, tmp_path: P
 
 
 def test_plan_is_empty_when_state_records_the_rollbacks(emulator, tmp_path: Path) -> None:
-    specs = write_spec(
-        tmp_path / "specs",
-        """
-        aois:
-          - aoi: {name: Bengaluru-North}
-            visualizations:
-              - index: NDVI
-                assets: [Bengaluru-A, Bengaluru-B]
-                rollback:
-                  - {mode: dynamic, dates: [2024-05-06]}
-        """,
-    )
+    specs = write_spec(tmp_path / "specs", ROLLBACK_SPEC)
     remember_rollback(emulator, tmp_path / "state.json")
 
     plan = make_plan(emulator, specs, tmp_path / "state.json")
@@ -123,17 +113,7 @@ def test_revision_bump_and_new_dates_are_planned_with_their_reason(
 def test_an_edit_behind_the_tools_back_is_planned_as_changed(emulator, tmp_path: Path) -> None:
     recorded = remember_rollback(emulator, tmp_path / "state.json")
     edit_legend_by_hand(emulator)
-    specs = write_spec(
-        tmp_path / "specs",
-        """
-        aois:
-          - aoi: {name: Bengaluru-North}
-            visualizations:
-              - index: NDVI
-                assets: [Bengaluru-A, Bengaluru-B]
-                rollback: [{mode: dynamic, dates: [2024-05-06]}]
-        """,
-    )
+    specs = write_spec(tmp_path / "specs", ROLLBACK_SPEC)
 
     plan = make_plan(emulator, specs, tmp_path / "state.json")
 

@@ -20,22 +20,12 @@ from click.testing import Result
 
 from reconciler.emulator import Emulator
 from reconciler.redact import encodings
-from tests.planning import run_cli, write_spec
+from tests.planning import ROLLBACK_SPEC, run_cli, write_spec
 
 # Quotes, a backslash, a pipe, a percent sign, a colon and a comma: repr, JSON, Markdown, GitHub
 # workflow commands and URLs all escape it.
 KEY = "sk-live-'leak\"test\\key|9%41:a,b=c"
 FORMS = sorted(encodings(KEY) | {KEY, quote(KEY)}, key=len)
-
-
-VALID = """
-aois:
-  - aoi: {name: Bengaluru-North}
-    visualizations:
-      - index: NDVI
-        assets: [Bengaluru-A, Bengaluru-B]
-        rollback: [{mode: dynamic, dates: [2024-05-06]}]
-"""
 
 
 def assert_no_key(*texts: str) -> None:
@@ -65,7 +55,7 @@ def world_key() -> str:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "key.txt").write_text(KEY + "\n", encoding="utf-8")
-    write_spec(tmp_path / "specs", VALID)
+    write_spec(tmp_path / "specs", ROLLBACK_SPEC)
     return tmp_path
 
 

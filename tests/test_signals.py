@@ -21,23 +21,14 @@ import pytest
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.state.store import StateStore
 from tests.conftest import S3
-from tests.planning import NDVI_BENGALURU_AB, SECRET, write_spec
+from tests.planning import NDVI_BENGALURU_AB, NDVI_ROLLED_BACK, SECRET, aoi, spec, viz, write_spec
 
 # Bengaluru: one rollback, recorded at once. Pune: two creates, the second never started while
 # apply waits for the first (slow lifecycle) when the signal comes.
-SPEC = """
-aois:
-  - aoi: {name: Bengaluru-North}
-    visualizations:
-      - index: NDVI
-        assets: [Bengaluru-A, Bengaluru-B]
-        rollback: [{mode: dynamic, dates: [2024-05-06]}]
-  - aoi: {name: Pune-East}
-    visualizations:
-      - index: NDWI
-      - index: NDVI
-      - index: True-Color
-"""
+SPEC = spec(
+    aoi("Bengaluru-North", NDVI_ROLLED_BACK),
+    aoi("Pune-East", viz("NDWI"), viz("NDVI"), viz("True-Color")),
+)
 
 
 class Reconciler:

@@ -21,20 +21,7 @@ import pytest
 
 from reconciler.emulator import Emulator
 from tests.conftest import OwnS3
-from tests.planning import SECRET, run_cli, write_spec
-
-SPEC = """
-aois:
-  - aoi: {name: Bengaluru-North}
-    visualizations:
-      - index: NDVI
-        assets: [Bengaluru-A, Bengaluru-B]
-        rollback: [{mode: dynamic, dates: [2024-05-06]}]
-  - aoi: {name: Pune-East}
-    visualizations:
-      - index: NDWI
-      - index: NDVI
-"""
+from tests.planning import SECRET, SPEC, run_cli, write_spec
 
 
 @pytest.mark.slow
