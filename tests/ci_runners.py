@@ -20,7 +20,7 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -108,10 +108,10 @@ class Expression:
             return self._call(token)
         if token in ("true", "false"):
             return token == "true"
-        value: Any = self.context
+        found: Any = self.context
         for part in token.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        return value
+            found = found.get(part) if isinstance(found, dict) else None
+        return found
 
     def _call(self, name: str) -> Any:
         assert self._peek() == "("
@@ -156,7 +156,7 @@ def substitute(text: str, context: dict[str, Any]) -> str:
 
 def condition(text: str | None, context: dict[str, Any]) -> bool:
     if text is None:
-        return context.get("job_status", "success") == "success"
+        return bool(context.get("job_status", "success") == "success")
     text = str(text).strip()
     if text.startswith("${{") and text.endswith("}}"):
         text = text[3:-2]
@@ -301,7 +301,7 @@ class WorkflowRunner:
             if not condition(step.get("if"), context):
                 result.steps.append(StepResult(name, "skipped"))
                 continue
-            env = {}
+            env: dict[str, str] = {}
             for scope in (self.workflow.get("env", {}), job.get("env", {}), step.get("env", {})):
                 for key, value in scope.items():
                     env[key] = substitute(str(value), {**context, "env": env})
@@ -391,7 +391,9 @@ class WorkflowRunner:
             return self._github_script(with_["script"], context)
         raise AssertionError(f"no stand-in for action {action}")
 
-    def _github_script(self, script: str, context: dict[str, Any]) -> tuple[str, str, dict]:
+    def _github_script(
+        self, script: str, context: dict[str, Any]
+    ) -> tuple[str, str, dict[str, str]]:
         state_file = self.scratch / "github.json"
         outputs_file = self.scratch / "outputs.json"
         script_file = self.scratch / "script.js"
@@ -430,6 +432,10 @@ class WorkflowRunner:
 # --- a little of GitLab's API --------------------------------------------------------------------
 
 
+#: What a GitLab listing answers: its items, each as JSON.
+Listing = list[dict[str, Any]]
+
+
 class FakeGitLab:
     """Merge request notes, the merge requests of a commit, a merge request's pipelines, a
     pipeline's jobs and a job's artifact file; ``/user`` says who the token belongs to.
@@ -446,10 +452,10 @@ class FakeGitLab:
     def __init__(self, token: str, project_id: str) -> None:
         self.token = token
         self.project = f"/api/v4/projects/{project_id}"
-        self.notes: dict[int, list[dict[str, Any]]] = {}
-        self.commits: dict[str, list[dict[str, Any]]] = {}
-        self.pipelines: dict[int, list[dict[str, Any]]] = {}
-        self.jobs: dict[int, list[dict[str, Any]]] = {}
+        self.notes: dict[int, Listing] = {}
+        self.commits: dict[str, Listing] = {}
+        self.pipelines: dict[int, Listing] = {}
+        self.jobs: dict[int, Listing] = {}
         self.artifacts: dict[tuple[int, str], bytes] = {}
         self.requests: list[tuple[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -474,7 +480,7 @@ class FakeGitLab:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def _send(self, status: int, body: Any, content_type: str = "application/json"):
+            def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -511,7 +517,7 @@ class FakeGitLab:
                     return self._send(404, {"message": "404 Not found"})
                 if method != "GET":
                     return self._send(405, {"message": "405 Method Not Allowed"})
-                listings = {
+                listings: dict[str, tuple[Mapping[Any, Listing], Callable[[str], object]]] = {
                     r"repository/commits/(\w+)/merge_requests": (fake.commits, str),
                     r"merge_requests/(\d+)/pipelines": (fake.pipelines, int),
                     r"pipelines/(\d+)/jobs": (fake.jobs, int),

@@ -26,7 +26,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -93,7 +94,8 @@ def load_openapi() -> dict[str, Any] | None:
     """The shared API contract, or None when ../shared is not there."""
     if not OPENAPI_PATH.is_file():
         return None
-    return json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+    return doc
 
 
 @pytest.fixture(scope="session")
@@ -175,7 +177,8 @@ class ContractChecker:
         operation = self.doc["paths"].get(template, {}).get(method.lower()) if template else None
         if operation is not None and str(status) in operation["responses"]:
             content = operation["responses"][str(status)].get("content", {})
-            return content["application/json"]["schema"]["$ref"]
+            ref: str = content["application/json"]["schema"]["$ref"]
+            return ref
         assert status >= 400, f"{method} {path}: status {status} is not in the contract"
         return self.ERROR_SCHEMA
 
@@ -191,7 +194,7 @@ class ContractChecker:
     def check(self, response: requests.Response) -> None:
         """Assert the response is JSON and conforms; remembers what was checked."""
         method = response.request.method or "GET"
-        path = requests.utils.urlparse(response.url).path
+        path = urlparse(response.url).path
         content_type = response.headers.get("Content-Type", "")
         assert content_type.startswith("application/json"), (
             f"{method} {path} -> {response.status_code}: Content-Type {content_type!r}"
@@ -212,6 +215,12 @@ def contract() -> ContractChecker | None:
     return ContractChecker(doc) if doc is not None else None
 
 
+class ResponseChecker(Protocol):
+    """Asserts what a response must be (``ContractChecker``, or a test's own)."""
+
+    def check(self, response: requests.Response) -> None: ...
+
+
 class ApiSession(requests.Session):
     """A session bound to one emulator: relative paths, the key, and contract checks.
 
@@ -219,7 +228,7 @@ class ApiSession(requests.Session):
     when the contract is available, so each test also proves what it receives is to the contract.
     """
 
-    def __init__(self, base_url: str, api_key: str | None, checker: ContractChecker | None):
+    def __init__(self, base_url: str, api_key: str | None, checker: ResponseChecker | None):
         super().__init__()
         self.base_url = base_url
         self.checker = checker

@@ -82,6 +82,11 @@ def gzip_bomb(decompressed: int) -> bytes:
     return b"".join(parts)
 
 
+def trickle(piece: bytes, pause: float, times: int) -> list[Step]:
+    """``piece`` then a pause of ``pause`` seconds, ``times`` over."""
+    return [step for _ in range(times) for step in (piece, pause)]
+
+
 def gzipped(data: bytes) -> bytes:
     return gzip.compress(data)
 
@@ -194,11 +199,10 @@ class _Handler(socketserver.BaseRequestHandler):
             for head in _requests(sock):
                 reply = self.server.hostile.next_reply(head)
                 for step in reply.steps:
-                    if isinstance(step, float | int) and not isinstance(step, bool):
-                        if self.server.hostile.pause(float(step)):
-                            return
-                    else:
+                    if isinstance(step, bytes):
                         sock.sendall(step)
+                    elif self.server.hostile.pause(float(step)):
+                        return
                 return  # every reply ends the connection
 
 

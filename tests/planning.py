@@ -7,8 +7,10 @@ import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from click.testing import CliRunner, Result
+from requests.adapters import BaseAdapter
 
 from reconciler.api.client import PixxelClient
 from reconciler.cli.main import cli
@@ -17,6 +19,7 @@ from reconciler.emulator import Emulator
 from reconciler.emulator.world import Asset, derived_id
 from reconciler.run.apply import Applier
 from reconciler.run.engine import Engine, Settings
+from reconciler.run.events import Listener
 from reconciler.run.results import ApplyResult
 from reconciler.state.store import StateStore
 
@@ -81,11 +84,38 @@ def write_spec(directory: Path, text: str, name: str = "spec.yaml") -> Path:
     return directory
 
 
-def client_for(emulator: Emulator, *, api_key: str = API_KEY, **kwargs: object) -> PixxelClient:
+class ClientOptions(TypedDict, total=False):
+    """``PixxelClient``'s keyword arguments."""
+
+    parallelism: int
+    max_rps: float | None
+    timeout: tuple[float, float]
+    retries: int
+    backoff_factor: float
+    retry_after_cap: float
+    page_size: int
+    transport: BaseAdapter | None
+    deadline: float
+    max_body_bytes: int
+    max_pages: int
+
+
+class ApplierOptions(TypedDict, total=False):
+    """``Applier``'s keyword arguments."""
+
+    parallelism: int
+    wait_timeout: float
+    poll_interval: float
+    fail_fast: bool
+    listener: Listener
+
+
+def client_for(
+    emulator: Emulator, *, api_key: str = API_KEY, **options: Unpack[ClientOptions]
+) -> PixxelClient:
     """A client with a tiny backoff, so fault tests converge quickly."""
-    options: dict[str, object] = {"backoff_factor": 0.01, "retry_after_cap": 0.05}
-    options.update(kwargs)
-    return PixxelClient(emulator.url, api_key, **options)  # type: ignore[arg-type]
+    quick: ClientOptions = {"backoff_factor": 0.01, "retry_after_cap": 0.05}
+    return PixxelClient(emulator.url, api_key, **(quick | options))
 
 
 def make_plan(
@@ -94,20 +124,21 @@ def make_plan(
     state_path: Path,
     *,
     targets: Sequence[str] = (),
-    **client_options: object,
+    **client_options: Unpack[ClientOptions],
 ) -> Plan:
     with client_for(emulator, **client_options) as client:
         engine = Engine(Settings(api_url=emulator.url, state=state_path), client=client)
         return engine.plan([str(specs_dir)], targets=targets)
 
 
-def run_apply(emulator: Emulator, plan: Plan, state_path: Path, **kwargs: object) -> ApplyResult:
+def run_apply(
+    emulator: Emulator, plan: Plan, state_path: Path, **options: Unpack[ApplierOptions]
+) -> ApplyResult:
     store = StateStore(state_path)
     store.load()
-    options: dict[str, object] = {"poll_interval": 0.02, "wait_timeout": 10.0}
-    options.update(kwargs)
+    quick: ApplierOptions = {"poll_interval": 0.02, "wait_timeout": 10.0}
     with client_for(emulator) as client, store.lock():
-        return Applier(client, store, **options).apply(plan)  # type: ignore[arg-type]
+        return Applier(client, store, **(quick | options)).apply(plan)
 
 
 def run_cli(

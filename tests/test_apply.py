@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from reconciler.core import planfile
 from reconciler.core.stale import check_not_stale
-from reconciler.emulator import FaultConfig
+from reconciler.emulator import Emulator, FaultConfig
 from reconciler.errors import StalePlanError
 from reconciler.render.json import render_report, report_document
 from reconciler.run.apply import Applier
@@ -62,7 +63,7 @@ def specs(tmp_path: Path) -> Path:
     return write_spec(tmp_path / "specs", SPEC)
 
 
-def test_plan_apply_plan_converges(emulator, specs: Path, tmp_path: Path) -> None:
+def test_plan_apply_plan_converges(emulator: Emulator, specs: Path, tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     plan = make_plan(emulator, specs, state)
     assert plan.summary()["create"] == 2 and plan.summary()["rollback"] == 2
@@ -86,7 +87,7 @@ def test_plan_apply_plan_converges(emulator, specs: Path, tmp_path: Path) -> Non
 
 
 def test_a_new_visualization_with_a_revision_converges_in_one_apply(
-    emulator, tmp_path: Path
+    emulator: Emulator, tmp_path: Path
 ) -> None:
     specs = write_spec(
         tmp_path / "specs",
@@ -115,7 +116,7 @@ def test_a_new_visualization_with_a_revision_converges_in_one_apply(
 
 
 def test_visualization_created_behind_the_tools_back_is_adopted(
-    emulator, specs: Path, tmp_path: Path
+    emulator: Emulator, specs: Path, tmp_path: Path
 ) -> None:
     state = tmp_path / "state.json"
     plan = make_plan(emulator, specs, state)
@@ -138,7 +139,7 @@ def test_visualization_created_behind_the_tools_back_is_adopted(
     assert not make_plan(emulator, specs, state).has_changes
 
 
-def test_apply_sends_no_request_beyond_the_lower_bound(emulator, tmp_path: Path) -> None:
+def test_apply_sends_no_request_beyond_the_lower_bound(emulator: Emulator, tmp_path: Path) -> None:
     bengaluru = aoi(
         "Bengaluru-North",
         viz("NDWI", assets="[Bengaluru-C, Bengaluru-D]"),
@@ -164,7 +165,7 @@ def test_apply_sends_no_request_beyond_the_lower_bound(emulator, tmp_path: Path)
 
 
 def test_waiting_for_a_new_visualization_holds_no_worker(
-    make_emulator, specs: Path, tmp_path: Path
+    make_emulator: Callable[..., Emulator], specs: Path, tmp_path: Path
 ) -> None:
     emulator = make_emulator(creation_delay=0.3)
     state = tmp_path / "state.json"
@@ -183,7 +184,9 @@ def test_waiting_for_a_new_visualization_holds_no_worker(
     assert not make_plan(emulator, specs, state).has_changes
 
 
-def test_a_legend_edited_by_hand_is_rolled_back_once(emulator, specs: Path, tmp_path: Path) -> None:
+def test_a_legend_edited_by_hand_is_rolled_back_once(
+    emulator: Emulator, specs: Path, tmp_path: Path
+) -> None:
     state = tmp_path / "state.json"
     run_apply(emulator, make_plan(emulator, specs, state), state)
     with client_for(emulator) as client:
@@ -204,7 +207,7 @@ def test_a_legend_edited_by_hand_is_rolled_back_once(emulator, specs: Path, tmp_
 
 
 def test_a_stale_saved_plan_is_refused_with_what_moved(
-    emulator, specs: Path, tmp_path: Path
+    emulator: Emulator, specs: Path, tmp_path: Path
 ) -> None:
     state = tmp_path / "state.json"
     plan = make_plan(emulator, specs, state)
@@ -223,7 +226,9 @@ def test_a_stale_saved_plan_is_refused_with_what_moved(
         check_not_stale(fresh, desired={}, observed=fresh.observed, api_url=fresh.api_url)
 
 
-def test_apply_waits_for_a_slow_lifecycle(make_emulator, specs: Path, tmp_path: Path) -> None:
+def test_apply_waits_for_a_slow_lifecycle(
+    make_emulator: Callable[..., Emulator], specs: Path, tmp_path: Path
+) -> None:
     emulator = make_emulator(creation_delay=0.3)
     state = tmp_path / "state.json"
     events: list[Event] = []
@@ -239,7 +244,7 @@ def test_apply_waits_for_a_slow_lifecycle(make_emulator, specs: Path, tmp_path: 
 
 
 def test_readiness_timeout_is_a_failure_that_a_later_apply_finishes(
-    make_emulator, specs: Path, tmp_path: Path
+    make_emulator: Callable[..., Emulator], specs: Path, tmp_path: Path
 ) -> None:
     emulator = make_emulator(creation_delay=0.5)
     state = tmp_path / "state.json"
@@ -255,7 +260,9 @@ def test_readiness_timeout_is_a_failure_that_a_later_apply_finishes(
     assert not make_plan(emulator, specs, state).has_changes
 
 
-def test_a_failed_visualization_is_reported(make_emulator, specs: Path, tmp_path: Path) -> None:
+def test_a_failed_visualization_is_reported(
+    make_emulator: Callable[..., Emulator], specs: Path, tmp_path: Path
+) -> None:
     emulator = make_emulator(outcomes={"NDWI": "failed"})
     state = tmp_path / "state.json"
 
@@ -268,7 +275,9 @@ def test_a_failed_visualization_is_reported(make_emulator, specs: Path, tmp_path
     assert result.counts()["rolled back"] == 2  # the others went ahead
 
 
-def test_fail_fast_skips_what_was_not_started(make_emulator, specs: Path, tmp_path: Path) -> None:
+def test_fail_fast_skips_what_was_not_started(
+    make_emulator: Callable[..., Emulator], specs: Path, tmp_path: Path
+) -> None:
     emulator = make_emulator(outcomes={"NDWI": "failed"})
     state = tmp_path / "state.json"
 
@@ -282,7 +291,9 @@ def test_fail_fast_skips_what_was_not_started(make_emulator, specs: Path, tmp_pa
     assert all("--fail-fast" in i.message for i in result.items if i.outcome == "skipped")
 
 
-def test_an_interrupted_apply_resumes_to_convergence(emulator, specs: Path, tmp_path: Path) -> None:
+def test_an_interrupted_apply_resumes_to_convergence(
+    emulator: Emulator, specs: Path, tmp_path: Path
+) -> None:
     state = tmp_path / "state.json"
     plan = make_plan(emulator, specs, state)
     store = StateStore(state)
@@ -306,7 +317,7 @@ def test_an_interrupted_apply_resumes_to_convergence(emulator, specs: Path, tmp_
     assert not make_plan(emulator, specs, state).has_changes
 
 
-def test_a_concurrent_apply_is_refused(emulator, specs: Path, tmp_path: Path) -> None:
+def test_a_concurrent_apply_is_refused(emulator: Emulator, specs: Path, tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     plan = make_plan(emulator, specs, state)
     with StateStore(state).lock(), pytest.raises(StateLockedError, match="pid"):
@@ -314,7 +325,7 @@ def test_a_concurrent_apply_is_refused(emulator, specs: Path, tmp_path: Path) ->
 
 
 def test_apply_converges_under_faults_without_duplicates(
-    make_emulator, specs: Path, tmp_path: Path
+    make_emulator: Callable[..., Emulator], specs: Path, tmp_path: Path
 ) -> None:
     emulator = make_emulator(
         faults=FaultConfig(
@@ -339,7 +350,7 @@ def test_apply_converges_under_faults_without_duplicates(
 
 
 def test_a_rollback_waits_for_a_visualization_still_creating_at_plan_time(
-    make_emulator, tmp_path: Path
+    make_emulator: Callable[..., Emulator], tmp_path: Path
 ) -> None:
     emulator = make_emulator(creation_delay=0.4)
     with client_for(emulator) as client:  # made by someone else, still being computed
@@ -368,7 +379,7 @@ def test_a_rollback_waits_for_a_visualization_still_creating_at_plan_time(
 
 
 def test_a_new_visualization_that_vanishes_while_waited_for_is_a_failure(
-    make_emulator, specs: Path, tmp_path: Path
+    make_emulator: Callable[..., Emulator], specs: Path, tmp_path: Path
 ) -> None:
     emulator = make_emulator(creation_delay=5)
     state = tmp_path / "state.json"
@@ -392,7 +403,7 @@ def test_a_new_visualization_that_vanishes_while_waited_for_is_a_failure(
 
 @pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
 def test_ctrl_c_while_waiting_reports_every_change(
-    make_emulator, specs: Path, tmp_path: Path, presses: int
+    make_emulator: Callable[..., Emulator], specs: Path, tmp_path: Path, presses: int
 ) -> None:
     emulator = make_emulator(creation_delay=30)
     state = tmp_path / "state.json"
@@ -419,7 +430,9 @@ def test_ctrl_c_while_waiting_reports_every_change(
     assert all("interrupted (Ctrl-C) before it was ready" in i.message for i in created)
 
 
-def test_a_bug_in_a_worker_stops_apply_and_is_raised(emulator, specs: Path, tmp_path: Path) -> None:
+def test_a_bug_in_a_worker_stops_apply_and_is_raised(
+    emulator: Emulator, specs: Path, tmp_path: Path
+) -> None:
     state = tmp_path / "state.json"
     plan = make_plan(emulator, specs, state)
 

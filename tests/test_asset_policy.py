@@ -161,4 +161,5 @@ def test_validate_knows_the_policies(tmp_path: Path, value: str, message: str) -
     spec = write_spec(tmp_path, f"aois: [{entry}]\n")
     (problem,) = validate_specs([str(spec)]).problems
     assert problem.message == message
-    assert (problem.where.line, problem.where.column) == (1, 73)  # type: ignore[union-attr]
+    assert problem.where is not None
+    assert (problem.where.line, problem.where.column) == (1, 73)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,9 @@ def test_apply_then_plan_is_empty_and_the_report_says_what_happened(
     assert report["ok"] is True and report["items"] == [] and report["api_url"] == world.url
 
 
-def test_apply_stops_at_its_timeout_and_reports_every_change(make_emulator, project: Path) -> None:
+def test_apply_stops_at_its_timeout_and_reports_every_change(
+    make_emulator: Callable[..., Emulator], project: Path
+) -> None:
     slow = make_emulator(api_keys=(SECRET,), creation_delay=60)
     started = time.monotonic()
     result = run(slow, "apply", "--yes", "--timeout", "1.5", "--report", "report.json")
@@ -101,7 +104,9 @@ def test_apply_stops_at_its_timeout_and_reports_every_change(make_emulator, proj
     assert len(report["items"]) == 2  # the rollback too: every change is accounted for
 
 
-def test_plan_stops_at_its_timeout_with_a_clear_error(make_emulator, project: Path) -> None:
+def test_plan_stops_at_its_timeout_with_a_clear_error(
+    make_emulator: Callable[..., Emulator], project: Path
+) -> None:
     slow = make_emulator(api_keys=(SECRET,), faults=FaultConfig(latency_ms=3000))
     started = time.monotonic()
     result = run(slow, "plan", "--timeout", "0.5")
@@ -394,12 +399,14 @@ def _workflow_commands(text: str) -> list[str]:
 
 
 def test_names_from_the_api_cannot_write_ci_workflow_commands(
-    make_emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_emulator: Callable[..., Emulator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world = make_emulator(api_keys=(SECRET,), outcomes={"SAVI": "failed"})
     with world.lock:
-        world.world.aoi(BENGALURU).name = EVIL  # type: ignore[union-attr]
-        world.world.index_by_ref("NDVI").name = "NDVI\n::warning::x"  # type: ignore[union-attr]
+        aoi, index = world.world.aoi(BENGALURU), world.world.index_by_ref("NDVI")
+        assert aoi is not None and index is not None
+        aoi.name = EVIL
+        index.name = "NDVI\n::warning::x"
     write_spec(
         tmp_path / "specs",
         f"""

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 import requests
@@ -56,8 +56,15 @@ UNKNOWN = "00000000-0000-0000-0000-000000000000"
 VIZ_ROUTE = "/v0/aois/{aoi_id}/visualizations"
 ASSET_ROUTE = "/v0/aois/{aoi_id}/assets"
 
-#: Retry fast in tests: the waits are urllib3's business, the counts are ours to check.
-FAST = {"backoff_factor": 0.001, "retry_after_cap": 0.01}
+
+class Fast(TypedDict):
+    """Retry fast in tests: the waits are urllib3's business, the counts are ours to check."""
+
+    backoff_factor: float
+    retry_after_cap: float
+
+
+FAST = Fast(backoff_factor=0.001, retry_after_cap=0.01)
 
 
 @pytest.fixture
@@ -232,7 +239,7 @@ def test_wrong_key_is_unauthorized_and_never_shown(emulator: Emulator) -> None:
     ids=["5xx", "429", "dropped"],
 )
 def test_retries_converge(
-    make_emulator: Callable[..., Emulator], api_key: str, fault: dict
+    make_emulator: Callable[..., Emulator], api_key: str, fault: dict[str, float]
 ) -> None:
     emu = faulty(make_emulator, seed=7, max_faults=3, **fault)
     with PixxelClient(emu.url, api_key, **FAST) as c:
@@ -267,7 +274,10 @@ def test_mixed_faults_give_the_same_answer(
     ids=["5xx", "429", "dropped"],
 )
 def test_retry_budget_exhausted_is_the_typed_error(
-    make_emulator: Callable[..., Emulator], api_key: str, fault: dict, error: type[ApiError]
+    make_emulator: Callable[..., Emulator],
+    api_key: str,
+    fault: dict[str, float],
+    error: type[ApiError],
 ) -> None:
     emu = faulty(make_emulator, seed=1, **fault)
     with PixxelClient(emu.url, api_key, retries=2, **FAST) as c, pytest.raises(error) as info:
@@ -454,11 +464,11 @@ def canned() -> Iterator[CannedServer]:
         server.server_close()
 
 
-def _page(items: list[dict], total: int, limit: int = 100) -> str:
+def _page(items: list[dict[str, str]], total: int, limit: int = 100) -> str:
     return json.dumps({"indices": items, "pagination": {"total": total, "limit": limit}})
 
 
-def _idx(n: int) -> dict:
+def _idx(n: int) -> dict[str, str]:
     return {"id": f"i{n}", "name": f"I{n}", "type": "preset"}
 
 

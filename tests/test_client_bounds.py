@@ -14,7 +14,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Unpack
 
 import pytest
 import trustme
@@ -30,7 +30,16 @@ from reconciler.errors import (
     ReconcilerError,
     TransportError,
 )
-from tests.hostile import HostileServer, Reply, chunked, gzip_bomb, http_date, status_and_headers
+from tests.hostile import (
+    HostileServer,
+    Reply,
+    chunked,
+    gzip_bomb,
+    http_date,
+    status_and_headers,
+    trickle,
+)
+from tests.planning import ClientOptions
 
 KEY = "bounds-test-key-7c2a"
 INDEX = {"id": "i-1", "name": "NDVI", "type": "preset"}
@@ -38,15 +47,14 @@ LISTING = {"indices": [INDEX], "pagination": {"limit": 100, "offset": 0, "total"
 MB = 1024 * 1024
 
 
-def client(hostile: HostileServer, **kwargs: Any) -> PixxelClient:
-    options: dict[str, Any] = {
+def client(hostile: HostileServer, **options: Unpack[ClientOptions]) -> PixxelClient:
+    bounded: ClientOptions = {
         "timeout": (1.0, 2.0),
         "deadline": 1.5,
         "backoff_factor": 0.01,
         "retry_after_cap": 5.0,
     }
-    options.update(kwargs)
-    return PixxelClient(hostile.url, KEY, **options)
+    return PixxelClient(hostile.url, KEY, **(bounded | options))
 
 
 def outcome(call: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -70,8 +78,8 @@ def outcome(call: Callable[[], Any]) -> tuple[Any, float, float]:
 @pytest.mark.parametrize(
     "reply",
     [
-        Reply([status_and_headers(200, [("Content-Length", "200")]), *[b"x", 0.2] * 200]),
-        Reply([b"HTTP/1.1 200 OK\r\n", *[b"X-Slow: yes\r\n", 0.2] * 200]),
+        Reply([status_and_headers(200, [("Content-Length", "200")]), *trickle(b"x", 0.2, 200)]),
+        Reply([b"HTTP/1.1 200 OK\r\n", *trickle(b"X-Slow: yes\r\n", 0.2, 200)]),
         Reply([60.0]),
     ],
     ids=["trickling body", "trickling headers", "never answers"],

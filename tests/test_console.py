@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
+
 from reconciler.cli.console import Reporter, describe_item, print_summary
 from reconciler.run.events import ItemFinished, Refreshed, Stopping, Waiting
 from reconciler.run.results import ApplyResult, ItemResult
@@ -77,7 +79,7 @@ def test_describe_create_item() -> None:
     assert describe_item(item) == "created: NDVI on Pune-East: created v9"
 
 
-def test_summary_repeats_failures_and_counts(capsys) -> None:
+def test_summary_repeats_failures_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
     failed = ItemResult(
         change="create",
         outcome="failed",
@@ -97,7 +99,7 @@ def test_summary_repeats_failures_and_counts(capsys) -> None:
     )
 
 
-def test_terminal_keeps_the_bar_in_front_of_waiting_news(monkeypatch) -> None:
+def test_terminal_keeps_the_bar_in_front_of_waiting_news(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     out = io.StringIO()
     reporter = Reporter(out, live=True)

@@ -43,8 +43,8 @@ def test_every_operation_and_status_conforms(
 ) -> None:
     emulator = make_emulator(creation_delay=60)
     checkers = BothCheckers(openapi)
-    s = ApiSession(emulator.url, "test-key", checkers)  # type: ignore[arg-type]
-    anonymous = ApiSession(emulator.url, None, checkers)  # type: ignore[arg-type]
+    s = ApiSession(emulator.url, "test-key", checkers)
+    anonymous = ApiSession(emulator.url, None, checkers)
     meta = f"/v0/aois/{BENGALURU}/visualizations/{BENGALURU_NDVI}/metadata"
     rollback = {"index_id": NDVI, "dates": ["2024_05_06"], "visualization_mode": "dynamic"}
     edit = {"visualization_mode": "theoretical", "legend": {"2024_05_06": [{"min": 0}]}}

@@ -69,13 +69,15 @@ def error_of(response: requests.Response) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"error"}, body
     assert set(body["error"]) == {"code", "message", "details"}, body
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 def listing(session: ApiSession, aoi: str, **params: Any) -> list[dict[str, Any]]:
     response = session.get(vizs(aoi), params=params)
     assert response.status_code == 200, response.text
-    return response.json()["visualization"]
+    items: list[dict[str, Any]] = response.json()["visualization"]
+    return items
 
 
 def find(session: ApiSession, aoi: str, viz_id: str) -> dict[str, Any]:
@@ -671,7 +673,7 @@ def test_updated_at_is_strictly_monotonic_within_a_microsecond(emulator: Emulato
     assert stamps == sorted(set(stamps))
 
 
-def patch_body(dates: Any = ("2024_05_06",), mode: str = "dynamic", **over: Any) -> dict:
+def patch_body(dates: Any = ("2024_05_06",), mode: str = "dynamic", **over: Any) -> dict[str, Any]:
     listed = list(dates) if isinstance(dates, tuple) else dates
     return {"index_id": NDVI, "dates": listed, "visualization_mode": mode, **over}
 

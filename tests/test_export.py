@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 import yaml
@@ -92,18 +94,28 @@ def paged_world() -> str:
 
 
 @pytest.fixture
-def paged(make_emulator, tmp_path: Path) -> Emulator:
+def paged(make_emulator: Callable[..., Emulator], tmp_path: Path) -> Emulator:
     path = tmp_path / "world.yaml"
     path.write_text(paged_world(), encoding="utf-8")
     return make_emulator(world=path)
 
 
+class ExportFields(TypedDict, total=False):
+    """``ExportOptions``' fields."""
+
+    aois: tuple[str, ...]
+    all_aois: bool
+    out: Path | None
+    by_name: bool
+    force: bool
+
+
 def export(
-    emulator: Emulator, state: Path, page_size: int = 100, **options: object
+    emulator: Emulator, state: Path, page_size: int = 100, **options: Unpack[ExportFields]
 ) -> ExportResult:
     with client_for(emulator, page_size=page_size) as client:
         engine = Engine(Settings(api_url=emulator.url, state=state), client=client)
-        return engine.export(ExportOptions(**options))  # type: ignore[arg-type]
+        return engine.export(ExportOptions(**options))
 
 
 @pytest.mark.parametrize("by_name", [False, True], ids=["by-id", "by-name"])
@@ -232,7 +244,7 @@ def test_one_file_for_several_aois_and_an_aoi_without_visualizations(
     ],
 )
 def test_bad_selections_are_config_errors(
-    emulator: Emulator, tmp_path: Path, options: dict[str, object], fragment: str
+    emulator: Emulator, tmp_path: Path, options: ExportFields, fragment: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         export(emulator, tmp_path / "s.json", **options)
@@ -416,7 +428,9 @@ def test_one_declaration_for_two_visualizations_of_one_identity_names_both(
 
 def test_two_aois_of_one_name_go_by_id(emulator: Emulator, tmp_path: Path) -> None:
     with emulator.lock:  # the contract calls names unique; the API does not promise it
-        twin = emulator.world.aoi(KOCHI).model_copy(update={"id": TWIN})  # type: ignore[union-attr]
+        kochi = emulator.world.aoi(KOCHI)
+        assert kochi is not None
+        twin = kochi.model_copy(update={"id": TWIN})
         emulator.world.aois.append(twin)
     with pytest.raises(ConfigError) as caught:
         export(emulator, tmp_path / "s.json", aois=("Kochi-Coast",))

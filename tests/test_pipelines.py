@@ -126,7 +126,9 @@ def github(tmp_path: Path, world: Emulator) -> Iterator[tuple[WorkflowRunner, di
     yield runner, base
 
 
-def _github_context(base: dict[str, Any], event: str, run_id: int, sha: str, **event_data: Any):
+def _github_context(
+    base: dict[str, Any], event: str, run_id: int, sha: str, **event_data: Any
+) -> dict[str, Any]:
     return {
         **base,
         "github": {

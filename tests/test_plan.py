@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.plan import Plan
+from reconciler.emulator import Emulator
 from reconciler.errors import ConfigError, ResolutionError
 from reconciler.run.engine import Engine, Settings
 from reconciler.run.events import Event, Refreshed
@@ -41,7 +42,9 @@ aois:
 """
 
 
-def test_plan_on_an_untouched_world_creates_and_rolls_back(emulator, tmp_path: Path) -> None:
+def test_plan_on_an_untouched_world_creates_and_rolls_back(
+    emulator: Emulator, tmp_path: Path
+) -> None:
     specs = write_spec(tmp_path / "specs", MIXED)
     plan = make_plan(emulator, specs, tmp_path / "state.json")
 
@@ -71,7 +74,7 @@ def test_plan_on_an_untouched_world_creates_and_rolls_back(emulator, tmp_path: P
     }
 
 
-def test_plan_is_empty_when_state_records_the_rollbacks(emulator, tmp_path: Path) -> None:
+def test_plan_is_empty_when_state_records_the_rollbacks(emulator: Emulator, tmp_path: Path) -> None:
     specs = write_spec(tmp_path / "specs", ROLLBACK_SPEC)
     remember_rollback(emulator, tmp_path / "state.json")
 
@@ -83,7 +86,7 @@ def test_plan_is_empty_when_state_records_the_rollbacks(emulator, tmp_path: Path
 
 
 def test_revision_bump_and_new_dates_are_planned_with_their_reason(
-    emulator, tmp_path: Path
+    emulator: Emulator, tmp_path: Path
 ) -> None:
     remember_rollback(emulator, tmp_path / "state.json")
     specs = write_spec(
@@ -110,7 +113,9 @@ def test_revision_bump_and_new_dates_are_planned_with_their_reason(
     assert "revision 0 → 1" in plan.rollbacks[0].detail
 
 
-def test_an_edit_behind_the_tools_back_is_planned_as_changed(emulator, tmp_path: Path) -> None:
+def test_an_edit_behind_the_tools_back_is_planned_as_changed(
+    emulator: Emulator, tmp_path: Path
+) -> None:
     recorded = remember_rollback(emulator, tmp_path / "state.json")
     edit_legend_by_hand(emulator)
     specs = write_spec(tmp_path / "specs", ROLLBACK_SPEC)
@@ -123,7 +128,7 @@ def test_an_edit_behind_the_tools_back_is_planned_as_changed(emulator, tmp_path:
 
 
 def test_pagination_finds_visualizations_and_assets_beyond_the_first_page(
-    emulator, tmp_path: Path
+    emulator: Emulator, tmp_path: Path
 ) -> None:
     # Nagpur-Farms has 14 assets and 13 visualizations: both listings take two pages.
     specs = write_spec(
@@ -150,7 +155,7 @@ def test_pagination_finds_visualizations_and_assets_beyond_the_first_page(
     assert sum(kind == "undeclared" for kind, _ in kinds) == 10
 
 
-def test_omitted_assets_mean_all_assets(emulator, tmp_path: Path) -> None:
+def test_omitted_assets_mean_all_assets(emulator: Emulator, tmp_path: Path) -> None:
     specs = write_spec(
         tmp_path / "specs",
         """
@@ -172,7 +177,7 @@ def test_omitted_assets_mean_all_assets(emulator, tmp_path: Path) -> None:
     assert plan.rollbacks == ()
 
 
-def _problems(emulator, tmp_path: Path, text: str) -> list[str]:
+def _problems(emulator: Emulator, tmp_path: Path, text: str) -> list[str]:
     specs = write_spec(tmp_path / "specs", text)
     with pytest.raises(ResolutionError) as caught:
         make_plan(emulator, specs, tmp_path / "state.json")
@@ -180,7 +185,7 @@ def _problems(emulator, tmp_path: Path, text: str) -> list[str]:
 
 
 def test_unknown_aoi_index_and_asset_name_their_position_and_closest_names(
-    emulator, tmp_path: Path
+    emulator: Emulator, tmp_path: Path
 ) -> None:
     problems = _problems(
         emulator,
@@ -207,7 +212,7 @@ def test_unknown_aoi_index_and_asset_name_their_position_and_closest_names(
     ]
 
 
-def test_rollback_date_and_mode_errors(emulator, tmp_path: Path) -> None:
+def test_rollback_date_and_mode_errors(emulator: Emulator, tmp_path: Path) -> None:
     problems = _problems(
         emulator,
         tmp_path,
@@ -235,7 +240,7 @@ def test_rollback_date_and_mode_errors(emulator, tmp_path: Path) -> None:
 
 
 def test_same_visualization_by_id_and_by_name_declared_differently(
-    emulator, tmp_path: Path
+    emulator: Emulator, tmp_path: Path
 ) -> None:
     specs = tmp_path / "specs"
     write_spec(
@@ -256,7 +261,7 @@ def test_same_visualization_by_id_and_by_name_declared_differently(
     assert problem.where is not None and problem.where.path.endswith("b.yaml")
 
 
-def test_targets_limit_what_is_read(emulator, tmp_path: Path) -> None:
+def test_targets_limit_what_is_read(emulator: Emulator, tmp_path: Path) -> None:
     specs = write_spec(
         tmp_path / "specs",
         """
@@ -276,7 +281,7 @@ def test_targets_limit_what_is_read(emulator, tmp_path: Path) -> None:
         make_plan(emulator, specs, tmp_path / "state.json", targets=["Pune-Eats"])
 
 
-def test_request_count_is_the_lower_bound(emulator, tmp_path: Path) -> None:
+def test_request_count_is_the_lower_bound(emulator: Emulator, tmp_path: Path) -> None:
     specs = write_spec(
         tmp_path / "specs",
         """
@@ -318,7 +323,7 @@ def test_request_count_is_the_lower_bound(emulator, tmp_path: Path) -> None:
 
 
 def test_the_aoi_listing_pages_are_read_at_once_even_by_one_worker(
-    emulator, tmp_path: Path
+    emulator: Emulator, tmp_path: Path
 ) -> None:
     specs = write_spec(
         tmp_path / "specs",

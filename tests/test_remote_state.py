@@ -497,7 +497,7 @@ class _Hooked:
 
     def __init__(self, fs: Any) -> None:
         self._fs = fs
-        self.after_read: Callable[[], None] | None = None
+        self.after_read: Callable[[], object] | None = None
 
     def cat_file(self, path: str) -> bytes:
         data: bytes = self._fs.cat_file(path)

@@ -19,7 +19,6 @@ from reconciler.core.resolve import (
     DesiredVisualization,
     IndexLookup,
     Selection,
-    closest,
     mode_problem,
     needs_asset_listing,
     needs_assets_for_creates,
@@ -30,6 +29,7 @@ from reconciler.core.resolve import (
 from reconciler.errors import ConfigError, Problem, Where
 from reconciler.spec.decls import AoiDecl, AssetSel, RollbackDecl, Specs, VisualizationDecl
 from reconciler.spec.fields import Mode, looks_like_uuid
+from reconciler.text import closest
 
 
 def uid(n: int) -> str:

@@ -182,7 +182,8 @@ def test_keys_yaml_would_rewrite_never_show(
 
 
 def test_a_key_file_with_a_comment_line_is_refused_without_quoting_it(tmp_path: Path) -> None:
-    from reconciler.api.config import ConfigError, known_api_keys, resolve_api_key
+    from reconciler.api.config import known_api_keys, resolve_api_key
+    from reconciler.errors import ConfigError
 
     (tmp_path / "key.txt").write_text("commentkey-1234567\n# prod key\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:

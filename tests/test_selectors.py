@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 
@@ -18,7 +20,7 @@ from reconciler.run.engine import ApplyOptions, Engine, Settings
 from reconciler.spec.decls import SelectorDecl, Specs
 from reconciler.spec.load import load_specs
 from reconciler.state.store import StateStore
-from tests.planning import BENGALURU, PUNE, client_for, make_plan, write_spec
+from tests.planning import BENGALURU, PUNE, ClientOptions, client_for, make_plan, write_spec
 
 KOCHI = "a4cb9e5f-39ca-5083-b695-e628f4e8019b"
 NAGPUR = "1a3cd9bf-677d-5205-8fbf-1414083293b0"
@@ -38,9 +40,16 @@ def created(plan: Plan) -> list[tuple[str, str]]:
     return sorted((c.aoi_name, c.index_name) for c in plan.creates)
 
 
-def plan_of(emulator: Emulator, tmp_path: Path, text: str, **kwargs: object) -> Plan:
+def plan_of(
+    emulator: Emulator,
+    tmp_path: Path,
+    text: str,
+    *,
+    targets: Sequence[str] = (),
+    **client_options: Unpack[ClientOptions],
+) -> Plan:
     specs = write_spec(tmp_path / "specs", text)
-    return make_plan(emulator, specs, tmp_path / "state.json", **kwargs)  # type: ignore[arg-type]
+    return make_plan(emulator, specs, tmp_path / "state.json", targets=targets, **client_options)
 
 
 def problems_of(emulator: Emulator, tmp_path: Path, text: str) -> list[Problem]:
@@ -109,7 +118,8 @@ def test_a_plain_name_or_id_that_matches_nothing_is_a_spec_problem(
         """,
     )
     assert first.message == "unknown AOI 'Pune-Est' (closest: Pune-East)"
-    assert (first.where.line, first.where.column) == (2, 34)  # type: ignore[union-attr]
+    assert first.where is not None
+    assert (first.where.line, first.where.column) == (2, 34)
     assert second.message.startswith("unknown AOI id '00000000-0000-4000-8000-000000000000'")
 
 
@@ -146,7 +156,7 @@ def test_a_selector_that_matches_nothing_plans_nothing_and_says_so(
 
 
 @pytest.fixture
-def projects_world(make_emulator, tmp_path: Path) -> Emulator:
+def projects_world(make_emulator: Callable[..., Emulator], tmp_path: Path) -> Emulator:
     """20 AOIs in project North, 2 in project South."""
     lines = [
         "indices:",
@@ -289,7 +299,8 @@ def test_one_mistake_in_a_selector_is_one_problem_whatever_the_aois(
         "unknown asset 'Nope'; asset names and ids belong to one AOI: a selector selects assets "
         f"by date, or declares assets: all | any {on_aois}"
     )
-    assert (unknown.where.line, unknown.where.column) == (4, 32)  # type: ignore[union-attr]
+    assert unknown.where is not None
+    assert (unknown.where.line, unknown.where.column) == (4, 32)
     assert date.message == (
         f"rollback date 2030-01-01 is not a date of this visualization's assets {on_aois}"
     )
@@ -397,7 +408,9 @@ def test_one_selector_plans_the_same_creates_as_per_aoi_entries(
 # --- pure: matching, the listing filter, summaries ----------------------------------------------
 
 
-def selector(names=(), ids=(), projects=()) -> SelectorDecl:
+def selector(
+    names: Sequence[str] = (), ids: Sequence[str] = (), projects: Sequence[str] = ()
+) -> SelectorDecl:
     here = Where("s.yaml", 1, 1)
     return SelectorDecl(
         tuple(names), tuple(here for _ in names), tuple(ids), tuple(here for _ in ids),

@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from reconciler.core.plan import (
     AoiSnapshot,
@@ -18,8 +19,9 @@ from reconciler.core.plan import (
     VizSnapshot,
 )
 from reconciler.core.stale import check_not_stale, describe_desired_changes, describe_drift
+from reconciler.emulator import Emulator
 from reconciler.errors import StalePlanError
-from tests.planning import BENGALURU, KOCHI, new_asset, write_spec
+from tests.planning import BENGALURU, KOCHI, new_asset, run_cli, write_spec
 
 NDVI = DesiredViz(
     label="NDVI over A (2024-05-06)",
@@ -144,28 +146,25 @@ def test_check_not_stale_looks_only_at_the_aois_the_plan_changes() -> None:
     assert message.endswith("Make a new plan, review it and apply that one: X")
 
 
-def test_apply_refuses_a_plan_whose_aoi_is_no_longer_declared(make_emulator, tmp_path: Path):
-    from click.testing import CliRunner
+def run(emulator: Emulator, tmp_path: Path, *args: str) -> Result:
+    """``reconciler ARGS`` against ``emulator``, with a state of its own in ``tmp_path``."""
+    state = {"RECONCILER_STATE": str(tmp_path / "state.json")}  # never the checkout's own
+    return run_cli(*args, url=emulator.url, key="test-key", env=state)
 
-    from reconciler.cli.main import cli
 
-    world = make_emulator()
-    env = {
-        "PIXXEL_API_KEY": "test-key",
-        "PIXXEL_API_URL": world.url,
-        "RECONCILER_STATE": str(tmp_path / "state.json"),  # never the checkout's own
-    }
+def test_apply_refuses_a_plan_whose_aoi_is_no_longer_declared(
+    emulator: Emulator, tmp_path: Path
+) -> None:
     write_spec(
         tmp_path / "specs",
         "aois:\n  - aoi: {name: Pune-East}\n    visualizations: [{index: NDVI}]\n"
         "  - aoi: {name: Kochi-Coast}\n    visualizations: []\n",
     )
-    runner = CliRunner()
     out = str(tmp_path / "p.json")
-    planned = runner.invoke(cli, ["plan", str(tmp_path / "specs"), "--out", out], env=env)
+    planned = run(emulator, tmp_path, "plan", str(tmp_path / "specs"), "--out", out)
     assert planned.exit_code == 0, planned.output
     write_spec(tmp_path / "specs", "aois:\n  - aoi: {name: Kochi-Coast}\n    visualizations: []\n")
-    refused = runner.invoke(cli, ["apply", out, str(tmp_path / "specs"), "--yes"], env=env)
+    refused = run(emulator, tmp_path, "apply", out, str(tmp_path / "specs"), "--yes")
     assert refused.exit_code == 1
     assert "AOI Pune-East: no longer declared in the specs" in refused.output
     assert f"reconciler plan {tmp_path / 'specs'} --out {out}" in refused.output
@@ -184,35 +183,24 @@ POLICY = "aois: [{aoi: {name: Kochi-Coast}, visualizations: [{index: EVI, assets
 
 @pytest.mark.parametrize("policy", ["all", "any"])
 def test_new_imagery_stales_only_declarations_over_a_policy(
-    make_emulator, tmp_path: Path, policy: str
+    emulator: Emulator, tmp_path: Path, policy: str
 ) -> None:
     """Bengaluru's assets are listed (by name and date): new imagery there changes nothing.
     Kochi's EVI is created over all its assets: a new one there changes what would be made."""
-    from click.testing import CliRunner
-
-    from reconciler.cli.main import cli
-
-    world = make_emulator()
-    env = {
-        "PIXXEL_API_KEY": "test-key",
-        "PIXXEL_API_URL": world.url,
-        "RECONCILER_STATE": str(tmp_path / "state.json"),  # never the checkout's own
-    }
-    runner = CliRunner()
 
     def plan(name: str, spec: str) -> str:
         out = str(tmp_path / f"{name}.json")
         specs = write_spec(tmp_path / name, spec)
-        planned = runner.invoke(cli, ["plan", str(specs), "--out", out], env=env)
+        planned = run(emulator, tmp_path, "plan", str(specs), "--out", out)
         assert planned.exit_code == 0, planned.output
         return out
 
     listed, over_policy = plan("listed", LISTED), plan("policy", POLICY.replace("POLICY", policy))
-    new_asset(world, BENGALURU, "Bengaluru-E", "2026-01-10")
-    new_asset(world, KOCHI, "Kochi-C", "2026-01-12")
-    applied = runner.invoke(cli, ["apply", listed, str(tmp_path / "listed"), "--yes"], env=env)
+    new_asset(emulator, BENGALURU, "Bengaluru-E", "2026-01-10")
+    new_asset(emulator, KOCHI, "Kochi-C", "2026-01-12")
+    applied = run(emulator, tmp_path, "apply", listed, str(tmp_path / "listed"), "--yes")
     assert applied.exit_code == 0, applied.output
-    refused = runner.invoke(cli, ["apply", over_policy, str(tmp_path / "policy"), "--yes"], env=env)
+    refused = run(emulator, tmp_path, "apply", over_policy, str(tmp_path / "policy"), "--yes")
     assert refused.exit_code == 1, refused.output
     reasons = refused.output.split("nothing was applied:\n")[1].split("\nMake a new plan")[0]
     label = "EVI over all assets" if policy == "all" else "EVI (any existing one)"

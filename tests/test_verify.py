@@ -21,6 +21,7 @@ from reconciler.core.verify import check_changes
 from reconciler.emulator import Emulator
 from reconciler.errors import PlanFileError, UnverifiedPlanError
 from reconciler.run.engine import ApplyOptions, Engine, Settings
+from reconciler.run.results import ApplyOutcome
 from tests.planning import (
     BENGALURU,
     NAGPUR,
@@ -77,7 +78,7 @@ def reseal(document: Document, path: Path) -> Path:
     return path
 
 
-def apply_file(emulator: Emulator, tmp_path: Path, plan: Path, specs: Path) -> Any:
+def apply_file(emulator: Emulator, tmp_path: Path, plan: Path, specs: Path) -> ApplyOutcome:
     emulator.counter.reset()
     with client_for(emulator) as client:
         engine = engine_for(emulator, client, tmp_path)
@@ -90,18 +91,20 @@ def writes(emulator: Emulator) -> int:
 
 def _rollback(document: Document) -> Document:
     """The dynamic rollback of Bengaluru's NDVI."""
-    (rollback,) = [
+    rollbacks: list[Document] = [
         r
         for r in document["rollbacks"]
         if r["visualization_id"] == NDVI_BENGALURU_AB and r["mode"] == "dynamic"
     ]
-    return rollback  # type: ignore[no-any-return]
+    (rollback,) = rollbacks
+    return rollback
 
 
 def _create(document: Document) -> Document:
     """Pune's NDVI, over all its assets."""
-    (create,) = [c for c in document["creates"] if c["aoi_id"] == PUNE]
-    return create  # type: ignore[no-any-return]
+    creates: list[Document] = [c for c in document["creates"] if c["aoi_id"] == PUNE]
+    (create,) = creates
+    return create
 
 
 def undeclared_rollback(document: Document) -> None:
