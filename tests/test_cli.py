@@ -87,6 +87,7 @@ def test_apply_then_plan_is_empty_and_the_report_says_what_happened(
     assert report["ok"] is True and report["items"] == [] and report["api_url"] == world.url
 
 
+@pytest.mark.slow
 def test_apply_stops_at_its_timeout_and_reports_every_change(
     make_emulator: Callable[..., Emulator], project: Path
 ) -> None:
@@ -104,6 +105,7 @@ def test_apply_stops_at_its_timeout_and_reports_every_change(
     assert len(report["items"]) == 2  # the rollback too: every change is accounted for
 
 
+@pytest.mark.slow
 def test_plan_stops_at_its_timeout_with_a_clear_error(
     make_emulator: Callable[..., Emulator], project: Path
 ) -> None:
@@ -280,6 +282,7 @@ def _in_process_of_its_own(cwd: Path, *args: str) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.slow
 def test_sandbox_plan_apply_plan_converges_across_processes(tmp_path: Path) -> None:
     """The README's first command, then apply, then plan: three separate processes."""
     write_spec(tmp_path / "specs", SPEC)
@@ -297,6 +300,7 @@ def test_sandbox_plan_apply_plan_converges_across_processes(tmp_path: Path) -> N
     assert not (tmp_path / ".reconciler" / "state.json").exists()  # never mixed with real state
 
 
+@pytest.mark.slow
 def test_sandbox_export_of_everything_then_plan_shows_no_changes(tmp_path: Path) -> None:
     """Adoption in the sandbox: apply the example specs, export it all, plan the export."""
     shutil.copytree(Path(__file__).parent.parent / "specs", tmp_path / "specs")
@@ -457,6 +461,7 @@ def test_usage_errors_exit_1_never_2_which_means_changes(args: list[str], code: 
         assert "Error:" in result.output and "Usage:" in result.output
 
 
+@pytest.mark.slow
 def test_the_console_script_maps_usage_errors_to_1() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "reconciler", "plan", "--detailed-exitcode", "--bogus"],

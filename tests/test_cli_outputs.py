@@ -179,6 +179,7 @@ def _reconciler(
     )
 
 
+@pytest.mark.slow
 def test_the_hint_after_out_works_as_printed_with_sandbox_and_state(project: Path) -> None:
     state = "my state.json"  # a space: the hint must quote it
     planned = _reconciler(project, "plan", "--sandbox", "--state", state, "--out", "p.json")

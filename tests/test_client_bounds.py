@@ -229,6 +229,7 @@ def test_four_large_answers_at_once_stay_under_the_memory_line(hostile: HostileS
     assert peak < 200
 
 
+@pytest.mark.slow
 def test_a_listing_stops_at_its_byte_budget(hostile: HostileServer) -> None:
     counter = iter(range(10**9))
     pad = "p" * (500 * 1024)
@@ -302,6 +303,7 @@ def test_a_total_beyond_the_page_cap_is_refused_at_once(hostile: HostileServer) 
 # --- retries -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "retry_after",
     [lambda: "1", lambda: http_date(2)],

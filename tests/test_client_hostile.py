@@ -18,6 +18,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -180,6 +181,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 # --- the property --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(
     max_examples=int(os.environ.get("HOSTILE_EXAMPLES", "30")),  # more: a deeper hunt
     deadline=None,

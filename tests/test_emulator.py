@@ -952,6 +952,7 @@ def _stop_cli(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     return process.returncode, out, err
 
 
+@pytest.mark.slow
 def test_cli_serves_until_ctrl_c() -> None:
     process, url, banner = _start_cli("--api-key", "k", "--api-key", "k2")
     try:
@@ -981,6 +982,7 @@ def test_cli_serves_until_ctrl_c() -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_cli_generates_a_key_and_keeps_state(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     process, url, banner = _start_cli("--state-file", str(state), "--creation-delay", "0")

@@ -346,6 +346,7 @@ def test_command_line_hides_secret_option_values(
 # ---- waiting, heartbeat, lost locks ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_lock_timeout_waits_for_the_holder_then_takes_it(tmp_path: Path) -> None:
     path = _lock_path(tmp_path)
     proc = _hold_in_subprocess(path)

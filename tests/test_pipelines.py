@@ -39,6 +39,7 @@ def _no_tool(name: str) -> str | None:
 # --- schemas -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("schema", "path"),
     [
@@ -191,6 +192,7 @@ def _plan_exit(world: Emulator, repo: Path) -> int:
     ).returncode
 
 
+@pytest.mark.slow
 def test_github_workflow_pull_request_merge_and_drift(
     github: tuple[WorkflowRunner, dict[str, Any]], world: Emulator
 ) -> None:
@@ -285,6 +287,7 @@ BENGALURU_EVI = SPEC.replace(
 )
 
 
+@pytest.mark.slow
 def test_github_workflow_never_drops_a_merge_whose_apply_was_superseded(
     github: tuple[WorkflowRunner, dict[str, Any]], world: Emulator
 ) -> None:
@@ -349,6 +352,7 @@ exec "$REAL_RECONCILER" "$@"
 """
 
 
+@pytest.mark.slow
 def test_github_apply_job_ends_when_its_apply_is_stopped_by_a_signal(
     github: tuple[WorkflowRunner, dict[str, Any]], world: Emulator, tmp_path: Path
 ) -> None:
@@ -429,6 +433,7 @@ def _merged(
         gitlab.artifacts[(job_id, "plan.json")] = plan
 
 
+@pytest.mark.slow
 def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emulator) -> None:
     """Acceptance: gitlab-ci-local runs the example pipeline's plan job green against the
     emulator; then the comment is updated, the reviewed plan applied, drift reported."""
@@ -521,6 +526,7 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
         assert SECRET not in logs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("merge_request", "fetched"),
     [

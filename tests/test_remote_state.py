@@ -63,6 +63,7 @@ def _objects(s3: S3) -> list[str]:
 # ---- one state for plan and apply, wherever they run ------------------------------------------
 
 
+@pytest.mark.slow
 def test_apply_then_plan_from_another_checkout_shows_no_changes(
     world: Emulator, s3: S3, tmp_path: Path
 ) -> None:
@@ -175,6 +176,7 @@ def test_a_killed_job_loses_at_most_seconds_remotely_and_nothing_on_its_disk(
 # ---- the lock across runners ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_of_racing_runners_exactly_one_takes_the_lock(s3: S3) -> None:
     path = f"{s3.bucket}/reconciler/state.json.lock"
     start = threading.Barrier(6)
@@ -246,6 +248,7 @@ def test_a_concurrent_apply_fails_fast_or_waits_with_lock_timeout(
     assert _objects(s3) == ["reconciler/state.json"]
 
 
+@pytest.mark.slow
 def test_a_stale_lock_is_reported_and_broken_with_state_unlock(
     world: Emulator, s3: S3, tmp_path: Path
 ) -> None:
@@ -294,6 +297,7 @@ def test_a_stale_lock_is_reported_and_broken_with_state_unlock(
     assert _run(world, checkout, "apply", "--yes", "--state", url).exit_code == 0
 
 
+@pytest.mark.slow
 def test_state_rm_forgets_a_record_under_the_lock(world: Emulator, s3: S3, tmp_path: Path) -> None:
     url = s3.url()
     checkout = _checkout(tmp_path, "runner")
@@ -324,6 +328,7 @@ _WITHOUT_S3FS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("url", "blocked", "extra"),
     [
@@ -398,6 +403,7 @@ def _object_lock(s3: S3, **options: float) -> ObjectLock:
     return ObjectLock(s3.fs(), path, s3.url(), f"s3://{path}", **options)
 
 
+@pytest.mark.slow
 def test_a_lock_object_of_a_dead_process_here_is_stale_at_once(s3: S3) -> None:
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
@@ -410,6 +416,7 @@ def test_a_lock_object_of_a_dead_process_here_is_stale_at_once(s3: S3) -> None:
     assert "reconciler state unlock L-dead" in str(info.value)
 
 
+@pytest.mark.slow
 def test_an_unreadable_lock_object_is_held_and_cannot_be_unlocked_by_id(s3: S3) -> None:
     s3.fs().pipe_file(f"{s3.bucket}/reconciler/state.json.lock", b"{garbage")
     with pytest.raises(StateLockedError, match="does not hold valid lock details"):
@@ -560,6 +567,7 @@ def test_a_heartbeat_failing_unexpectedly_marks_the_lock_lost(s3: S3) -> None:
         lock.release()
 
 
+@pytest.mark.slow
 def test_a_flush_checks_the_lock_right_before_writing(s3: S3, tmp_path: Path) -> None:
     store = StateStore(
         s3.url(),
@@ -609,6 +617,7 @@ def test_an_unsupported_state_url_is_a_clear_error(world: Emulator, tmp_path: Pa
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_a_plan_says_when_the_state_is_locked(world: Emulator, s3: S3, tmp_path: Path) -> None:
     checkout = _checkout(tmp_path, "runner")
     assert "is locked" not in _run(world, checkout, "plan", "--state", s3.url()).output

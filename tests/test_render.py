@@ -893,6 +893,7 @@ def plans(draw: st.DrawFn) -> Plan:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=plans(), limit=st.integers(MIN_MARKDOWN_CHARS, 30_000))
 def test_properties_hold_for_any_plan(plan: Plan, limit: int) -> None:

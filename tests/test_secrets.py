@@ -134,6 +134,7 @@ def test_a_server_echoing_the_key_cannot_plant_it_in_plans_or_state(
     assert json.loads((project / "report.json").read_text())["ok"] is True
 
 
+@pytest.mark.slow
 def test_no_key_in_verbose_logs_of_a_real_process(world: Emulator, project: Path) -> None:
     (project / "specs" / "stolen.yaml").symlink_to(project / "key.txt")
     env = {**os.environ, "PIXXEL_API_URL": world.url, "PIXXEL_API_KEY": KEY}

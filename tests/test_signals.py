@@ -23,6 +23,9 @@ from reconciler.state.store import StateStore
 from tests.conftest import S3
 from tests.planning import NDVI_BENGALURU_AB, NDVI_ROLLED_BACK, SECRET, aoi, spec, viz, write_spec
 
+# Every test here runs reconciler processes and signals them mid-run: seconds each.
+pytestmark = pytest.mark.slow
+
 # Bengaluru: one rollback, recorded at once. Pune: two creates, the second never started while
 # apply waits for the first (slow lifecycle) when the signal comes.
 SPEC = spec(
@@ -104,7 +107,6 @@ def _wait_for_requests(world: Emulator, child: Reconciler) -> None:
     time.sleep(0.1)
 
 
-@pytest.mark.slow
 def test_a_flood_of_signals_during_and_after_changes_still_reports_every_change(
     make_emulator: Callable[..., Emulator], project: Path
 ) -> None:
@@ -133,7 +135,6 @@ def test_a_flood_of_signals_during_and_after_changes_still_reports_every_change(
     assert not (project / ".reconciler" / "state.json.lock").exists()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_a_signal_during_apply_stops_cleanly_and_the_next_apply_converges(
     make_emulator: Callable[..., Emulator], project: Path, signum: int, code: int
@@ -168,7 +169,6 @@ def test_a_signal_during_apply_stops_cleanly_and_the_next_apply_converges(
     assert _run(project, env, "plan", "--detailed-exitcode").returncode == 0
 
 
-@pytest.mark.slow
 def test_sigterm_during_apply_on_a_remote_state_uploads_it_and_releases_the_lock(
     make_emulator: Callable[..., Emulator], project: Path, s3: S3
 ) -> None:

@@ -23,8 +23,10 @@ from reconciler.emulator import Emulator
 from tests.conftest import OwnS3
 from tests.planning import SECRET, SPEC, run_cli, write_spec
 
+# Real processes and a storage server stopped mid-apply: seconds each.
+pytestmark = pytest.mark.slow
 
-@pytest.mark.slow
+
 def test_a_failed_final_save_still_reports_what_apply_did(
     make_emulator: Callable[..., Emulator], own_s3: OwnS3, tmp_path: Path
 ) -> None:

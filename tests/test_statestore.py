@@ -220,6 +220,7 @@ _RECORD_FOREVER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("after", [1, 150, 420])
 def test_sigkill_at_any_point_loses_no_finished_record(tmp_path: Path, after: int) -> None:
     path = tmp_path / ".reconciler" / "state.json"
