@@ -1,8 +1,11 @@
 """Helpers shared by the tests: the demo world's ids, specs built from named pieces, and plan
-and apply against an emulator, in this process or through the command line (``run_cli``)."""
+and apply against an emulator, in this process or through the command line (``run_cli``, or
+``run_process`` for a process of its own)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Mapping, Sequence
@@ -163,6 +166,21 @@ def run_cli(
     environ.update(env or {})
     return CliRunner().invoke(
         cli, list(args), env=environ, input=input, color=color, catch_exceptions=False
+    )
+
+
+def run_process(
+    cwd: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``reconciler ARGS`` as a user runs it: a process of its own in ``cwd``, with ``env`` or
+    else a bare environment (PATH and HOME only: no key, no API URL)."""
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(env) if env is not None else {"PATH": "/usr/bin:/bin", "HOME": str(cwd)},
     )
 
 

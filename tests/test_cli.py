@@ -18,7 +18,15 @@ from click.testing import Result
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.run.engine import is_plan_file
 from reconciler.state.store import Journal, StateStore
-from tests.planning import BENGALURU, SECRET, SPEC, edit_legend_by_hand, run_cli, write_spec
+from tests.planning import (
+    BENGALURU,
+    SECRET,
+    SPEC,
+    edit_legend_by_hand,
+    run_cli,
+    run_process,
+    write_spec,
+)
 
 TYPO = "aois: [{aoi: {name: Pune-East}, visualizations: [{index: NVDI}]}]\n"
 
@@ -270,25 +278,13 @@ def test_a_missing_key_explains_how_to_give_one(project: Path) -> None:
     assert "PIXXEL_API_KEY" in result.output and "--sandbox" in result.output
 
 
-def _in_process_of_its_own(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``reconciler ARGS`` as a user runs it: a process of its own, a bare environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)},
-    )
-
-
 @pytest.mark.slow
 def test_sandbox_plan_apply_plan_converges_across_processes(tmp_path: Path) -> None:
     """The README's first command, then apply, then plan: three separate processes."""
     write_spec(tmp_path / "specs", SPEC)
 
     def reconciler(*args: str) -> subprocess.CompletedProcess[str]:
-        return _in_process_of_its_own(tmp_path, *args)
+        return run_process(tmp_path, *args)
 
     first = reconciler("plan", "--sandbox", "--detailed-exitcode")
     assert first.returncode == 2, first.stderr
@@ -306,7 +302,7 @@ def test_sandbox_export_of_everything_then_plan_shows_no_changes(tmp_path: Path)
     shutil.copytree(Path(__file__).parent.parent / "specs", tmp_path / "specs")
 
     def reconciler(*args: str) -> subprocess.CompletedProcess[str]:
-        return _in_process_of_its_own(tmp_path, *args)
+        return run_process(tmp_path, *args)
 
     applied = reconciler("apply", "--sandbox", "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr

@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
 from reconciler.emulator import Emulator
-from tests.planning import run_cli, write_spec
+from tests.planning import run_cli, run_process, write_spec
 
 KEY = "test-key"
 GOOD = """
@@ -165,35 +163,21 @@ def test_show_renders_a_saved_plan_and_refuses_garbage(emulator: Emulator, proje
 # --- hints that work as printed ------------------------------------------------------------------
 
 
-def _reconciler(
-    cwd: Path, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)},
-    )
-
-
 @pytest.mark.slow
 def test_the_hint_after_out_works_as_printed_with_sandbox_and_state(project: Path) -> None:
     state = "my state.json"  # a space: the hint must quote it
-    planned = _reconciler(project, "plan", "--sandbox", "--state", state, "--out", "p.json")
+    planned = run_process(project, "plan", "--sandbox", "--state", state, "--out", "p.json")
     assert planned.returncode == 0, planned.stderr
     hint = re.search(r"apply it with: (.*)$", planned.stderr, re.M)
     assert hint, planned.stderr
     words = shlex.split(hint.group(1))
     assert words == ["reconciler", "apply", "p.json", "--sandbox", "--state", state]
-    applied = _reconciler(project, *words[1:], "--yes")  # no terminal here, so --yes
+    applied = run_process(project, *words[1:], "--yes")  # no terminal here, so --yes
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "Apply complete: 1 created" in applied.stdout
     assert (project / state).is_file()
 
-    again = _reconciler(project, "plan", "--sandbox", "--state", state, "--out", "q.json")
+    again = run_process(project, "plan", "--sandbox", "--state", state, "--out", "q.json")
     assert "it has no changes: applying it would do nothing" in again.stderr
 
 

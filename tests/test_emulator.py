@@ -21,15 +21,14 @@ from typing import Any
 
 import pytest
 import requests
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.cli.main import cli
 from reconciler.emulator import DEMO_WORLD, MAX_PAGE_SIZE, Emulator, World
 from reconciler.emulator.world import PROJECT_ID
 from reconciler.errors import ConfigError
 from tests.conftest import ApiSession
+from tests.planning import run_cli
 
 # Demo world ids (reconciler/emulator/demo_world.yaml).
 BENGALURU = "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"
@@ -1008,7 +1007,7 @@ def test_cli_port_in_use_is_a_clear_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = CliRunner().invoke(cli, ["emulator", "--port", str(port)])
+        result = run_cli("emulator", "--port", str(port))
     assert result.exit_code == 1
     assert f"port {port} on 127.0.0.1 is already in use" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -1023,7 +1022,7 @@ def test_cli_port_in_use_is_a_clear_error() -> None:
     ],
 )
 def test_cli_usage_errors(args: list[str], fragment: str) -> None:
-    result = CliRunner().invoke(cli, ["emulator", "--port", "0", *args])
+    result = run_cli("emulator", "--port", "0", *args)
     assert result.exit_code == 1  # as every usage error: 2 means "changes"
     assert fragment in result.output
 
@@ -1031,7 +1030,7 @@ def test_cli_usage_errors(args: list[str], fragment: str) -> None:
 def test_cli_bad_world_file(tmp_path: Path) -> None:
     world = tmp_path / "w.yaml"
     world.write_text("aois: []\n")
-    result = CliRunner().invoke(cli, ["emulator", "--port", "0", "--world", str(world)])
+    result = run_cli("emulator", "--port", "0", "--world", str(world))
     assert result.exit_code == 1
     assert "w.yaml is invalid" in result.output and "indices" in result.output
     assert "Traceback" not in result.output

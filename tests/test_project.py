@@ -6,9 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from reconciler.cli.main import cli
+from tests.planning import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +32,7 @@ def test_ci_runs_exactly_what_the_readme_says() -> None:
 
 
 def test_shipped_schema_matches_the_spec_models() -> None:
-    result = CliRunner().invoke(cli, ["schema"])
+    result = run_cli("schema")
     assert result.exit_code == 0
     shipped = json.loads((ROOT / "specs" / "reconciler.schema.json").read_text())
     assert json.loads(result.output) == shipped, (

@@ -21,7 +21,16 @@ import pytest
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.state.store import StateStore
 from tests.conftest import S3
-from tests.planning import NDVI_BENGALURU_AB, NDVI_ROLLED_BACK, SECRET, aoi, spec, viz, write_spec
+from tests.planning import (
+    NDVI_BENGALURU_AB,
+    NDVI_ROLLED_BACK,
+    SECRET,
+    aoi,
+    run_process,
+    spec,
+    viz,
+    write_spec,
+)
 
 # Every test here runs reconciler processes and signals them mid-run: seconds each.
 pytestmark = pytest.mark.slow
@@ -85,17 +94,6 @@ def _env(world: Emulator, **extra: str) -> dict[str, str]:
         "PIXXEL_API_URL": world.url,
         **extra,
     }
-
-
-def _run(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def _wait_for_requests(world: Emulator, child: Reconciler) -> None:
@@ -164,9 +162,9 @@ def test_a_signal_during_apply_stops_cleanly_and_the_next_apply_converges(
     assert sorted(p.name for p in state_dir.iterdir()) == ["state.json"]  # no lock, no journal
     assert NDVI_BENGALURU_AB in StateStore(state_dir / "state.json").load().visualizations
 
-    again = _run(project, env, "apply", "--yes")
+    again = run_process(project, "apply", "--yes", env=env)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert _run(project, env, "plan", "--detailed-exitcode").returncode == 0
+    assert run_process(project, "plan", "--detailed-exitcode", env=env).returncode == 0
 
 
 def test_sigterm_during_apply_on_a_remote_state_uploads_it_and_releases_the_lock(
@@ -183,8 +181,8 @@ def test_sigterm_during_apply_on_a_remote_state_uploads_it_and_releases_the_lock
     assert sorted(p.split("/", 1)[1] for p in s3.fs().find(s3.bucket)) == ["reconciler/state.json"]
     remote = json.loads(s3.fs().cat_file(f"{s3.bucket}/reconciler/state.json"))
     assert NDVI_BENGALURU_AB in remote["visualizations"]
-    assert _run(project, env, "apply", "--yes").returncode == 0
-    assert _run(project, env, "plan", "--detailed-exitcode").returncode == 0
+    assert run_process(project, "apply", "--yes", env=env).returncode == 0
+    assert run_process(project, "plan", "--detailed-exitcode", env=env).returncode == 0
 
 
 @pytest.mark.parametrize(

@@ -10,39 +10,33 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from reconciler.cli.main import cli
+from tests.planning import run_cli
 
 REPO = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
 POSITION_LINE = re.compile(r"^[^:\s]+:\d+:\d+: \S")
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-def test_examples_validate(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_examples_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
-    result = runner.invoke(cli, ["validate", "specs/"])
+    result = run_cli("validate", "specs/")
     assert result.exit_code == 0, result.output
     assert result.stdout == "specs/ is valid: 4 files, 4 AOIs, 2 selectors, 12 visualizations\n"
     assert result.stderr == ""
 
 
-def test_default_path_is_specs(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_path_is_specs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
-    result = runner.invoke(cli, ["validate"])
+    result = run_cli("validate")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("specs/ is valid: 4 files")
 
 
-def test_three_mistakes(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_three_mistakes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Acceptance: exit 1, exactly three path:line:column lines, a summary, no traceback."""
     monkeypatch.chdir(FIXTURES)
-    result = runner.invoke(cli, ["validate", "bad-three-mistakes.yaml"])
+    result = run_cli("validate", "bad-three-mistakes.yaml")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     positioned = [line for line in lines if POSITION_LINE.match(line)]
@@ -57,18 +51,14 @@ def test_three_mistakes(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> N
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-def test_problems_across_files_are_summarised(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_problems_across_files_are_summarised(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(FIXTURES)
-    result = runner.invoke(cli, ["validate", "bad-empty.yaml", "bad-declared-twice-across"])
+    result = run_cli("validate", "bad-empty.yaml", "bad-declared-twice-across")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[-1] == "2 problems in 2 files"
 
 
-def test_unreadable_yaml_is_a_problem_line_not_a_traceback(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unreadable_yaml_is_a_problem_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(FIXTURES)
     for name in (
         "bad-syntax.yaml",
@@ -76,36 +66,32 @@ def test_unreadable_yaml_is_a_problem_line_not_a_traceback(
         "bad-python-tag.yaml",
         "bad-alias-bomb.yaml",
     ):
-        result = runner.invoke(cli, ["validate", name])
+        result = run_cli("validate", name)
         assert result.exit_code == 1, name
         assert result.stdout.startswith(f"{name}:"), result.stdout
         assert "Traceback" not in result.output
 
 
-def test_missing_path_is_an_error_on_stderr(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_path_is_an_error_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(FIXTURES)
-    result = runner.invoke(cli, ["validate", "nope.yaml"])
+    result = run_cli("validate", "nope.yaml")
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr == "Error: nope.yaml: no such file or directory\n"
 
 
-def test_notes_do_not_fail_validation(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notes_do_not_fail_validation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(FIXTURES)
-    result = runner.invoke(cli, ["validate", "good-mixed-forms.yaml"])
+    result = run_cli("validate", "good-mixed-forms.yaml")
     assert result.exit_code == 0
     first, summary = result.stdout.splitlines()
     assert first.startswith("good-mixed-forms.yaml:10:9: note: AOI 8ee03236-")
     assert summary == "good-mixed-forms.yaml is valid: 1 file, 2 AOIs, 2 visualizations"
 
 
-def test_json_format(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_format(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(FIXTURES)
-    result = runner.invoke(
-        cli, ["validate", "--format", "json", "bad-unknown-key.yaml", "good-minimal.yaml"]
-    )
+    result = run_cli("validate", "--format", "json", "bad-unknown-key.yaml", "good-minimal.yaml")
     assert result.exit_code == 1
     assert json.loads(result.stdout) == {
         "format_version": 1,
@@ -123,9 +109,9 @@ def test_json_format(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None
     }
 
 
-def test_json_format_valid_and_missing(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_format_valid_and_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
-    valid = runner.invoke(cli, ["validate", "--format", "json"])
+    valid = run_cli("validate", "--format", "json")
     assert valid.exit_code == 0
     document = json.loads(valid.stdout)
     assert document["valid"] is True
@@ -136,7 +122,7 @@ def test_json_format_valid_and_missing(runner: CliRunner, monkeypatch: pytest.Mo
         "specs/selectors.yaml",
         "specs/water.yaml",
     ]
-    missing = runner.invoke(cli, ["validate", "--format", "json", "nowhere/"])
+    missing = run_cli("validate", "--format", "json", "nowhere/")
     assert missing.exit_code == 1
     assert json.loads(missing.stdout)["problems"] == [
         {
@@ -148,16 +134,16 @@ def test_json_format_valid_and_missing(runner: CliRunner, monkeypatch: pytest.Mo
     ]
 
 
-def test_help_teaches(runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["validate", "--help"])
+def test_help_teaches() -> None:
+    result = run_cli("validate", "--help")
     assert result.exit_code == 0
     assert "reconciler validate specs/team-a.yaml" in result.stdout
-    schema_help = runner.invoke(cli, ["schema", "--help"])
+    schema_help = run_cli("schema", "--help")
     assert "# yaml-language-server: $schema=" in schema_help.stdout
 
 
-def test_schema_is_valid_json_schema_that_accepts_examples(runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["schema"])
+def test_schema_is_valid_json_schema_that_accepts_examples() -> None:
+    result = run_cli("schema")
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -169,21 +155,21 @@ def test_schema_is_valid_json_schema_that_accepts_examples(runner: CliRunner) ->
     assert list(validator.iter_errors(bad))
 
 
-def test_schema_out_file(runner: CliRunner, tmp_path: Path) -> None:
+def test_schema_out_file(tmp_path: Path) -> None:
     out = tmp_path / "reconciler.schema.json"
-    result = runner.invoke(cli, ["schema", "--out", str(out)])
+    result = run_cli("schema", "--out", str(out))
     assert result.exit_code == 0
     assert result.stdout == ""
     assert json.loads(out.read_text())["title"] == "reconciler spec"
 
 
 def test_editor_schema_comment_points_next_to_the_specs(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The README recipe: schema saved into specs/, specs still validate (json is not a spec)."""
     shutil.copytree(REPO / "specs", tmp_path / "specs")
     monkeypatch.chdir(tmp_path)
-    assert runner.invoke(cli, ["schema", "--out", "specs/reconciler.schema.json"]).exit_code == 0
-    result = runner.invoke(cli, ["validate"])
+    assert run_cli("schema", "--out", "specs/reconciler.schema.json").exit_code == 0
+    result = run_cli("validate")
     assert result.exit_code == 0, result.output
     assert "4 files" in result.stdout
