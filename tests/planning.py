@@ -60,11 +60,10 @@ NDVI_ROLLED_BACK = viz(
 )
 #: That rollback alone: the smallest spec with a change to apply.
 ROLLBACK_SPEC = spec(aoi("Bengaluru-North", NDVI_ROLLED_BACK))
+#: Pune-East's NDWI, which the demo world has, and NDVI, a create; both over all its assets.
+PUNE_NDWI_NDVI = aoi("Pune-East", viz("NDWI"), viz("NDVI"))
 #: A spec repository's one file for end-to-end tests: a create, a rollback, one AOI of each kind.
-SPEC = spec(
-    aoi("Bengaluru-North", NDVI_ROLLED_BACK, viz("True-Color")),
-    aoi("Pune-East", viz("NDWI"), viz("NDVI")),
-)
+SPEC = spec(aoi("Bengaluru-North", NDVI_ROLLED_BACK, viz("True-Color")), PUNE_NDWI_NDVI)
 
 # Ids from reconciler/emulator/demo_world.yaml that the plan, apply and CLI tests refer to.
 BENGALURU = "89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"

@@ -12,16 +12,10 @@ import pytest
 from click.testing import Result
 
 from reconciler.emulator import Emulator
-from tests.planning import run_cli, run_process, write_spec
+from tests.planning import PUNE_NDWI_NDVI, run_cli, run_process, spec, write_spec
 
 KEY = "test-key"
-GOOD = """
-aois:
-  - aoi: {name: Pune-East}
-    visualizations:
-      - index: NDWI
-      - index: NDVI
-"""
+GOOD = spec(PUNE_NDWI_NDVI)
 # Two problems only the API can find, one the offline checks find.
 BAD = """
 aois:
