@@ -440,7 +440,7 @@ def test_text_has_no_escape_codes_without_color_and_same_text_with_it() -> None:
     plan = realistic_plan()
     plain, colored = render_text(plan), render_text(plan, color=True)
     assert "\x1b" not in plain
-    assert "\x1b[32m+" in colored and "\x1b[33m~" in colored and "\x1b[35m!" in colored
+    assert "\x1b[32m+" in colored and "\x1b[33m!" in colored and "\x1b[35m*" in colored
     # Colour only decorates: stripped, it is exactly the plain rendering.
     assert click.unstyle(colored) == plain
 
@@ -451,8 +451,8 @@ def test_text_groups_by_aoi_in_plan_order_then_creates_rollbacks_warnings() -> N
     # Mysuru-West has nothing to do: it is only named in the closing "nothing to change" line.
     assert headers == ["Bengaluru-North", "Nagpur-Farms", "Pune-East"]
     blr = out.split("AOI Bengaluru-North")[1].split("\nAOI ")[0]
-    markers = re.findall(r"^  ([+~!]) ", blr, flags=re.MULTILINE)
-    assert markers == ["+", "+", "~", "~", "!"]
+    markers = re.findall(r"^  ([+!*]) ", blr, flags=re.MULTILINE)
+    assert markers == ["+", "+", "!", "!", "*"]
     assert "Nothing to change in: Mysuru-West (3 unchanged)" in out
 
 
@@ -524,25 +524,42 @@ def md_length(md: str) -> int:
     return len(md.encode("utf-16-le")) // 2
 
 
+def change_list(md: str) -> list[str]:
+    """The lines of the change list: the ``diff`` blocks that start with an ``@@ AOI @@``."""
+    return [
+        line
+        for _, _, body in fences(md)
+        if body and body[0].startswith("@@ ")
+        for line in body
+        if not line.startswith("@@ ")
+    ]
+
+
 def test_markdown_structure_of_a_realistic_plan() -> None:
     plan = realistic_plan()
     md = render_markdown(plan)
     assert md.startswith(
         "### reconciler plan: 3 to create, 4 to roll back, 4 warnings, 11 unchanged, 3 ignored\n"
     )
-    # Reading order: changes (open, small plan), unchanged AOIs, ignored, warnings (collapsed).
-    assert md.count("<details open>") == 3
-    assert md.count("<details>") == 1 and md.count("</details>") == 4
+    # Reading order: the list (one block per spec file), the details (open, a small plan),
+    # unchanged AOIs, ignored, warnings (collapsed).
+    assert md.count("<details open>") == 3 + 3
+    assert md.count("<details>") == 1 and md.count("</details>") == 7
+    listed = change_list(md)
+    assert len(listed) == len(plan.changes)
+    # Creates and rollbacks are marked so that GitHub's diff highlighting colours them.
+    assert sorted(line[0] for line in listed) == ["!"] * 4 + ["+"] * 3
+    assert "! NDWI theoretical 2025-11-14 · revision bumped" in listed
+    assert "! Chlorophyll-Red-Edge dynamic 2024-01-03 … 2024-07-17 (14 dates) · no record" in listed
+    assert "unmarked: the visualization changed since the last rollback (**1**)" in md
     first_warning = md.index("4 warnings: apply does not act on these")
     for change in plan.changes:
         assert md.index(f"# spec: {change.where}\n") < first_warning
     assert md.index("Nothing to change in: `Mysuru-West`") < md.index("Ignored") < first_warning
     assert "- **2** undeclared, ignored by rule at `specs/ignore.yaml:3:5`" in md
-    blocks = list(fences(md))
-    assert len(blocks) == 4  # one per AOI with changes, then the warnings
-    # Creates and rollbacks are marked so that GitHub's diff highlighting colours them.
-    diff_lines = [line for _, _, body in blocks[:3] for line in body if line]
-    assert {line[0] for line in diff_lines} == {"#", "+", "!"}
+    details = md[md.index("Details, with the spec position") : first_warning]
+    marks = {line[0] for _, _, body in fences(details) for line in body if line}
+    assert marks == {"#", "+", "!"}
     assert md.endswith("\n<!-- reconciler-plan -->\n")
     assert "cut to fit" not in md
 
@@ -558,18 +575,19 @@ def test_markdown_marker_takes_an_id_and_refuses_one_that_breaks_the_comment() -
 
 def test_markdown_hostile_names_do_not_break_fences_or_html() -> None:
     md = render_markdown(hostile_plan())
-    # Diff blocks stay closed around names with triple backticks.
+    # Diff blocks stay closed around names with triple backticks: the list (two spec files),
+    # the details, the warnings.
     blocks = list(fences(md))
-    assert len(blocks) == 2
+    assert len(blocks) == 4
     bodies = ["\n".join(body) for _, _, body in blocks]
-    assert "asset | one ```" in bodies[0]
-    assert "detail with ``` and" in bodies[0]
-    assert "message\n    ```\\n| x | y |" in bodies[1]
+    assert "asset | one ```" in bodies[1]
+    assert "asset | one ```" in bodies[2] and "detail with ``` and" in bodies[2]
+    assert "message\n    ```\\n| x | y |" in bodies[3]
     # Outside fences, tags and mentions from names are escaped or inside code.
     in_fence = {n for start, end, _ in blocks for n in range(start, end + 1)}
     loose = [line for n, line in enumerate(md.split("\n")) if n not in in_fence]
     assert not [line for line in loose if "<b>" in line or "<script>" in line]
-    summary = next(line for line in loose if "<summary><code>" in line)
+    summary = next(line for line in loose if "<summary><code>" in line and "id|with" in line)
     assert "&lt;b&gt;@team&lt;/b&gt;" in summary and "<code>id|with`</code>" in summary
     assert "\x1b" not in md and "\u202e" not in md
     assert "secret" not in md
@@ -609,66 +627,140 @@ def test_markdown_code_spans_hold_any_backtick_runs(hostile: str) -> None:
 def _changes_before_warnings(md: str) -> None:
     warnings_at = md.find("warnings: apply does not act on these")
     if warnings_at >= 0:
-        last_change = max(md.rfind("\n+ create"), md.rfind("\n! roll back"))
+        last_change = max(md.rfind("\n+ "), md.rfind("\n! "))
         assert last_change < warnings_at
 
 
-def test_markdown_400_aois_fit_with_changes_first_and_warnings_dropped_first() -> None:
-    """Acceptance: 400 AOIs, 1,600 changes, 264 warnings: under GitHub's limit, counts first,
-    as many changes as fit before any warning, and a note saying exactly what is missing."""
-    plan = huge_plan(n_aois=400, per_aoi=4, warnings_per_aoi=0)
-    extra = tuple(
-        PlanWarning(
-            kind="undeclared",
-            aoi_id=f"{a:08d}-aoi-0000-0000-000000000000",
-            aoi_name=f"Field-{a:04d}",
-            message="x",
+def review_plan(n_aois: int, files: int = 20) -> Plan:
+    """A first plan of an estate: per AOI two creates over listed assets or one, and one or two
+    rollbacks (three changes on average), from 20 spec files, with no state records yet."""
+    dates = ("2024-05-06", "2024-08-19", "2025-01-10", "2025-06-02")
+    creates: list[Create] = []
+    rollbacks: list[Rollback] = []
+    aois: list[AoiSummary] = []
+    for k in range(n_aois):
+        aoi_id, name = f"{k:08d}-aoi0-4000-8000-000000000000", f"AOI-{k:05d}"
+        spec = f"specs/shard-{k % files:02d}.yaml"
+        line = 1 + (k // files) * 12
+        assets = tuple(
+            AssetRef(f"{k:08d}-ast{j}-4000-8000-000000000000", f"{name}-{j}", dates[j])
+            for j in range(4)
         )
-        for a in range(264)
+        aois.append(AoiSummary(aoi_id, name, declared=3, unchanged=0))
+        for index in ["EVI"] if k % 2 else ["EVI", "NDWI"]:
+            creates.append(
+                Create(
+                    aoi_id=aoi_id,
+                    aoi_name=name,
+                    index_id=f"idx-{index}",
+                    index_name=index,
+                    assets=assets,
+                    resolution=None,
+                    identity=tuple(sorted(a.id for a in assets)),
+                    where=f"{spec}:{line + 3}:7",
+                )
+            )
+        modes = (
+            [("dynamic", dates[:2]), ("theoretical", dates[2:])]
+            if k % 2
+            else [("dynamic", dates[:2])]
+        )
+        for mode, when in modes:
+            rollbacks.append(
+                Rollback(
+                    aoi_id=aoi_id,
+                    aoi_name=name,
+                    visualization_id=f"{k:08d}-viz0-4000-8000-000000000000",
+                    index_id="idx-NDVI",
+                    index_name="NDVI",
+                    mode=mode,  # type: ignore[arg-type]
+                    dates=when,
+                    reason="no-record",
+                    detail="the state file has no record of this visualization",
+                    revision=0,
+                    where=f"{spec}:{line + 6}:11",
+                )
+            )
+    state = PlanWarning(
+        kind="state",
+        aoi_id="",
+        aoi_name="",
+        message=f"the state has no records, yet {len(rollbacks)} rollbacks are planned",
     )
-    plan = dataclasses.replace(plan, warnings=extra)
-    md = render_markdown(plan)
+    undeclared = tuple(
+        PlanWarning(kind="undeclared", aoi_id=a.aoi_id, aoi_name=a.aoi_name, message="x")
+        for a in aois[:40]
+    )
+    return Plan(
+        api_url="https://api.pixxel.space",
+        aois=tuple(aois),
+        creates=tuple(creates),
+        rollbacks=tuple(rollbacks),
+        warnings=(state, *undeclared),
+    )
+
+
+def test_markdown_400_aois_list_every_change_within_githubs_limit() -> None:
+    """Acceptance: 400 AOIs x 3 changes: all 1,200 listed in one comment, the warning that
+    explains the rollbacks at the top; details and the other warnings give way first."""
+    plan = review_plan(400)
+    assert len(plan.changes) == 1_200
+    md = render_markdown(plan, details_url="https://ci.example/runs/7")
     assert md_length(md) < GITHUB_COMMENT_LIMIT
-    assert md.startswith(
-        "### reconciler plan: 800 to create, 800 to roll back, 264 warnings, 400 unchanged\n"
-    )
-    shown = md.count("\n+ create") + md.count("\n! roll back")
-    assert 100 < shown < 1600
-    _changes_before_warnings(md)
-    assert "apply does not act on these" not in md  # warnings go before any change does
-    note = re.search(r"Not shown: ([\d,]+) of 1,600 changes \(([^)]*)\) and 264 warnings\.", md)
-    assert note, md[:1000]
-    assert int(note.group(1).replace(",", "")) == 1600 - shown
-    assert md.index("[!WARNING]") < md.index("<details")
-    assert md.endswith("<!-- reconciler-plan -->\n")
+    assert md.startswith("### reconciler plan: 600 to create, 600 to roll back, 41 warnings")
+    assert len(change_list(md)) == 1_200
+    top = md.index("`+` create a visualization")
+    assert md.index("the state has no records, yet 600 rollbacks are planned") < top
+    assert "Every change is listed." in md and "[!NOTE]" in md and "[!WARNING]" not in md
+    assert "Why the rollbacks: no record that this tool made the legend auto-computed" in md
+    assert "+ EVI over AOI-00001-0, AOI-00001-1 … (4 assets)" in md
+    assert "[The whole plan](https://ci.example/runs/7) is in the CI job" in md
     list(fences(md))  # every fence that opens, closes
 
 
-def test_markdown_truncation_drops_warnings_before_any_change() -> None:
+def test_markdown_3000_aois_stay_within_the_limit_and_say_what_they_cut() -> None:
+    plan = review_plan(3_000)
+    md = render_markdown(plan)
+    assert md_length(md) < GITHUB_COMMENT_LIMIT
+    listed = len(change_list(md))
+    assert 1_000 < listed < 9_000
+    note = re.search(r"Not shown: ([\d,]+) of 9,000 changes \(([^)]*)\)", md)
+    assert note, md[:2000]
+    assert int(note.group(1).replace(",", "")) == 9_000 - listed
+    # Cut by whole AOIs, and counted per spec file.
+    assert "`specs/shard-03.yaml`: 150 AOIs, 450 changes" in note.group(2)
+    assert note.group(2).endswith("and 8 more spec files")
+    assert "[!WARNING]" in md and md.index("[!WARNING]") < md.index("<details")
+    assert f"… and {9_000 - listed:,} more changes on" in md
+    assert change_list(md)[-1].startswith("! NDVI")  # the AOI's last line: a whole AOI
+
+
+def test_markdown_cuts_details_then_warnings_then_the_list() -> None:
     plan = huge_plan(n_aois=30, per_aoi=4, warnings_per_aoi=20)
     full = render_markdown(plan, max_chars=10**7)
     assert "Not shown" not in full
-    no_warnings = render_markdown(dataclasses.replace(plan, warnings=()), max_chars=10**7)
-    # Room for every change and some warnings: all changes stay, warnings are cut from the end.
-    limit = md_length(no_warnings) + 3_000
+    bare = render_markdown(dataclasses.replace(plan, warnings=()), max_chars=10**7)
+    without_details = bare.split("<details><summary>Details")[0]
+    # Room for the list and some warnings: no details, warnings cut from the end.
+    limit = md_length(without_details) + 3_000
     md = render_markdown(plan, max_chars=limit, details_url="https://ci.example/job/7")
     assert md_length(md) < limit
-    assert md.count("\n+ create") + md.count("\n! roll back") == 120
-    kept = md.count("\n! Field-")
+    assert len(change_list(md)) == 120 and "# spec:" not in md
+    kept = md.count("\n* Field-")
     assert 0 < kept < 600
-    assert re.search(rf"Not shown: {600 - kept} warnings\.", md)
+    assert re.search(rf"Not shown: the details of 30 AOIs, {600 - kept} warnings\.", md)
     assert f"… and {600 - kept} more warnings, not shown" in md
-    assert "[The full plan](https://ci.example/job/7)" in md
+    assert "[The whole plan](https://ci.example/job/7)" in md
 
 
 def test_markdown_a_single_huge_aoi_is_cut_inside_its_changes() -> None:
     plan = huge_plan(n_aois=1, per_aoi=3000, warnings_per_aoi=0)
     md = render_markdown(plan)
     assert md_length(md) < GITHUB_COMMENT_LIMIT
-    shown = md.count("\n+ create") + md.count("\n! roll back")
-    assert shown > 50
-    assert f"… and {3000 - shown:,} more changes of this AOI, not shown" in md
-    assert f"Not shown: {3000 - shown:,} of 3,000 changes (part of 1 AOI)." in md
+    shown = len(change_list(md))
+    assert shown > 500
+    assert f"… and {3000 - shown:,} more changes on 1 AOI, not listed here" in md
+    assert f"Not shown: {3000 - shown:,} of 3,000 changes (the rest of `specs/0.yaml`" in md
     # One way of writing numbers from the heading down; without --details-url the note
     # promises nothing about a CI job.
     assert md.startswith("### reconciler plan: 1,500 to create, 1,500 to roll back")
@@ -689,15 +781,17 @@ def test_markdown_fits_whatever_the_limit() -> None:
 
 
 def test_markdown_small_plans_open_their_details_big_ones_do_not() -> None:
-    assert "<details open>" in render_markdown(realistic_plan())
-    assert "<details open>" not in render_markdown(huge_plan(n_aois=4, per_aoi=10))
+    small = render_markdown(realistic_plan())
+    assert "Details, with the spec position of each change:" in small
+    big = render_markdown(huge_plan(n_aois=4, per_aoi=10))
+    assert "<details><summary>Details of the changes (4 AOIs)" in big
 
 
 def test_markdown_empty_plan() -> None:
     md = render_markdown(empty_plan_with_warnings())
     assert md.startswith("### reconciler plan: no changes (2 warnings, 11 unchanged, 3 ignored)\n")
     assert "<details open>" not in md and md.count("<details>") == 1
-    assert "! Nagpur-Farms (1a3cd9bf): declared visualization 'SAVI' is still being created" in md
+    assert "* Nagpur-Farms (1a3cd9bf): declared visualization 'SAVI' is still being created" in md
 
 
 def test_markdown_refuses_a_limit_too_small_for_the_summary() -> None:

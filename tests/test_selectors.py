@@ -151,7 +151,7 @@ def test_a_selector_that_matches_nothing_plans_nothing_and_says_so(
     text = render_text(plan)
     assert "\nSpecs: 2 warnings\n" in text and "AOI  (" not in text
     markdown = render_markdown(plan)
-    assert "! the selector (names: Atlantis-*) matches no AOI" in markdown
+    assert "* the selector (names: Atlantis-*) matches no AOI" in markdown
     assert "Nothing to change in: `Pune-East` (0 unchanged)." in markdown  # no nameless AOI
 
 

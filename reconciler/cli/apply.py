@@ -39,9 +39,7 @@ def _approve(plan: Plan) -> bool:
 
 
 @click.command()
-@click.argument(
-    "paths", nargs=-1, type=click.Path(path_type=str), metavar="[PLAN] [SPEC_PATHS]..."
-)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str), metavar="[PLAN] [SPEC_PATHS]...")
 @click.option(
     "-y", "--yes", is_flag=True, help="Apply without asking (required without a terminal)."
 )

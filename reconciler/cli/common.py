@@ -33,10 +33,19 @@ def show_plan(
     *,
     comment_id: str | None = None,
     details_url: str | None = None,
+    max_chars: int | None = None,
 ) -> None:
     from reconciler.render.formats import render
+    from reconciler.render.markdown import GITHUB_COMMENT_LIMIT
 
-    text = render(plan, fmt, color=color, comment_id=comment_id, details_url=details_url)
+    text = render(
+        plan,
+        fmt,
+        color=color,
+        comment_id=comment_id,
+        details_url=details_url,
+        max_chars=max_chars or GITHUB_COMMENT_LIMIT,
+    )
     echo(text, nl=False, color=color)
 
 
@@ -92,6 +101,14 @@ comment_id_option = click.option(
     callback=check_comment_id,
     help="markdown: end the comment with <!-- reconciler-plan:ID --> instead of "
     "<!-- reconciler-plan -->, so several plans (one per shard) each update their own comment.",
+)
+max_chars_option = click.option(
+    "--max-chars",
+    type=click.IntRange(min=2_048),
+    default=None,
+    metavar="N",
+    help="markdown: stay under N characters (default 65,536, a GitHub comment; a job summary "
+    "holds 1 MiB: --max-chars 1000000).",
 )
 details_url_option = click.option(
     "--details-url",

@@ -12,6 +12,7 @@ from reconciler.cli.common import (
     comment_id_option,
     details_url_option,
     failures_in_format,
+    max_chars_option,
     show_plan,
     use_color,
 )
@@ -26,8 +27,6 @@ from reconciler.cli.options import (
 )
 from reconciler.run.engine import Engine, Settings, load_plan_file, write_file
 from reconciler.text import command_line
-
-# --- plan -------------------------------------------------------------------------------------
 
 
 @click.command()
@@ -45,6 +44,7 @@ from reconciler.text import command_line
 )
 @comment_id_option
 @details_url_option
+@max_chars_option
 @target_option
 @state_option
 @color_option
@@ -59,6 +59,7 @@ def plan(
     detailed_exitcode: bool,
     comment_id: str | None,
     details_url: str | None,
+    max_chars: int | None,
     targets: tuple[str, ...],
     color: bool | None,
     settings: Settings,
@@ -66,7 +67,7 @@ def plan(
     """Show what apply would change, without changing anything.
 
     Reads the specs (default: specs/), reads what they refer to from the API, and prints the
-    difference: '+' visualizations to create, '~' legends to roll back, '!' warnings.
+    difference: '+' visualizations to create, '!' legends to roll back, '*' warnings.
 
     \b
     Examples:
@@ -75,11 +76,13 @@ def plan(
       reconciler plan --out plan.json               # review now, 'reconciler apply plan.json' later
       reconciler plan --detailed-exitcode           # exit 2 if anything would change
 
-    The markdown comment puts the counts first, then the changes per AOI, then the warnings
-    (collapsed); cut to fit GitHub's size limit, it drops warnings first and says what is
-    missing. It ends with a hidden <!-- reconciler-plan --> line for a pipeline to find and
-    update its comment. In markdown and json a failure (invalid specs, the API down) is still
-    a document on stdout saying what went wrong, with every problem's position; exit 1.
+    The markdown comment puts the counts first, then every change on one line, by spec file
+    and AOI, then each change's details and the warnings (collapsed); cut to fit GitHub's size
+    limit (--max-chars), it drops details first, then warnings, then whole AOIs of the list,
+    and says what is missing. It ends with a hidden <!-- reconciler-plan --> line for a
+    pipeline to find and update its comment. In markdown and json a failure (invalid specs,
+    the API down) is still a document on stdout saying what went wrong, with every problem's
+    position; exit 1.
     """
     from reconciler.render.json import render_json
 
@@ -89,7 +92,14 @@ def plan(
             result = Engine(settings, listener=reporter).plan(paths, targets=targets)
         finally:
             reporter.clear()
-    show_plan(result, fmt, use_color(color), comment_id=comment_id, details_url=details_url)
+    show_plan(
+        result,
+        fmt,
+        use_color(color),
+        comment_id=comment_id,
+        details_url=details_url,
+        max_chars=max_chars,
+    )
     if out is not None:
         write_file(out, render_json(result))
         if result.has_changes:
@@ -101,14 +111,12 @@ def plan(
         sys.exit(2)
 
 
-# --- show -------------------------------------------------------------------------------------
-
-
 @click.command()
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
 @plan_format_option
 @comment_id_option
 @details_url_option
+@max_chars_option
 @color_option
 @handle_errors
 def show(
@@ -116,6 +124,7 @@ def show(
     fmt: str,
     comment_id: str | None,
     details_url: str | None,
+    max_chars: int | None,
     color: bool | None,
 ) -> None:
     """Show a plan saved by 'plan --out', offline, in any format.
@@ -130,4 +139,11 @@ def show(
     """
     with failures_in_format(fmt, "show", comment_id):
         saved = load_plan_file(plan_file)
-    show_plan(saved, fmt, use_color(color), comment_id=comment_id, details_url=details_url)
+    show_plan(
+        saved,
+        fmt,
+        use_color(color),
+        comment_id=comment_id,
+        details_url=details_url,
+        max_chars=max_chars,
+    )

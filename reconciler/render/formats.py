@@ -21,10 +21,8 @@ from collections.abc import Callable
 from reconciler.core.plan import Plan
 from reconciler.errors import ConfigError
 from reconciler.render.json import render_json
-from reconciler.render.markdown import render_markdown
+from reconciler.render.markdown import GITHUB_COMMENT_LIMIT, render_markdown
 from reconciler.render.text import render_text
-
-# --- dispatch -----------------------------------------------------------------------------------
 
 #: The ``--format`` choices, in the order ``--help`` should list them.
 FORMATS: dict[str, Callable[..., str]] = {
@@ -41,9 +39,10 @@ def render(
     color: bool = False,
     comment_id: str | None = None,
     details_url: str | None = None,
+    max_chars: int = GITHUB_COMMENT_LIMIT,
 ) -> str:
     """Render ``plan`` in format ``fmt`` (a key of ``FORMATS``); ``color`` only affects text,
-    ``comment_id`` and ``details_url`` only markdown (see ``render_markdown``).
+    ``comment_id``, ``details_url`` and ``max_chars`` only markdown (see ``render_markdown``).
 
     Raises ``ConfigError`` for an unknown format.
     """
@@ -52,5 +51,7 @@ def render(
     if fmt == "text":
         return render_text(plan, color=color)
     if fmt == "markdown":
-        return render_markdown(plan, comment_id=comment_id, details_url=details_url)
+        return render_markdown(
+            plan, comment_id=comment_id, details_url=details_url, max_chars=max_chars
+        )
     return FORMATS[fmt](plan)

@@ -23,7 +23,10 @@ OPEN_DETAILS_UP_TO = 30
 #: The markdown footer names at most this many targets.
 MAX_FOOTER_TARGETS = 10
 
-CREATE, ROLLBACK, WARNING = "+", "~", "!"
+#: One marker per meaning in every format. A rollback is '!', which GitHub's diff highlighting
+#: colours as a change in a pull-request comment ('~' would stay uncoloured; tfcmt marks
+#: Terraform's in-place updates the same way), so a warning is '*'.
+CREATE, ROLLBACK, WARNING = "+", "!", "*"
 COLORS = {CREATE: "green", ROLLBACK: "yellow", WARNING: "magenta"}
 LEGEND = {
     CREATE: "create a visualization",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from reconciler.core.plan import Plan, PlanWarning
+from reconciler.core.plan import REASON_TEXT, Create, Plan, PlanWarning, Rollback
 from reconciler.errors import ConfigError, ReconcilerError, SpecError
 from reconciler.render.layout import (
     CREATE,
@@ -49,9 +51,6 @@ MIN_MARKDOWN_CHARS = 2_048
 #: so a pipeline can find the comment it posted before and update it instead of adding one.
 COMMENT_MARKER = "reconciler-plan"
 _COMMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
-#: In markdown a rollback is marked '!', which GitHub's diff highlighting colours as a change
-#: ('~' would stay uncoloured); tfcmt does the same with Terraform's in-place updates.
-_MD_ROLLBACK = "!"
 #: The markdown ignore summary names at most this many rules, then counts the rest.
 _MAX_RULES_SHOWN = 10
 
@@ -74,11 +73,21 @@ def comment_marker(comment_id: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class _MdSection:
-    """The changes of one AOI: a summary line and one diff block per change."""
+    """The details of one AOI's changes: a summary line and one diff block per change."""
 
     group: Group
     items: tuple[str, ...]
     fence: str
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One AOI's changes declared in one spec file, one line each: the change list's unit."""
+
+    file: str
+    aoi_id: str
+    head: str  # the '@@ AOI @@' line
+    lines: tuple[str, ...]
 
 
 def render_markdown(
@@ -90,17 +99,19 @@ def render_markdown(
 ) -> str:
     """Render ``plan`` as a pull-request comment, kept strictly shorter than ``max_chars``.
 
-    Reading order: a heading with the totals; the changes of each AOI in a ``diff`` block
-    (``+`` create, ``!`` roll back; expanded when the whole plan is small, one collapsed block
-    per AOI otherwise); AOIs with nothing to change, counted; undeclared visualizations an
-    ignore rule covers, counted per rule; the warnings, collapsed; a footer; and the hidden
-    ``comment_marker(comment_id)``.
+    Reading order: a heading with the totals; the warnings that explain many changes at once
+    (the state has no records, new imagery); every change as one line in a ``diff`` block per
+    spec file, under a ``@@ AOI @@`` line per AOI (``+`` create, ``!`` roll back), with the
+    reasons for rollbacks said once above; then the details of each AOI's changes; AOIs with
+    nothing to change; selectors; undeclared visualizations an ignore rule covers; the
+    warnings (``*``), collapsed; a footer; and the hidden ``comment_marker(comment_id)``.
 
-    When that is too long, warnings go first (from the end), then changes (from the end, also
-    within an AOI), and a note under the heading says exactly what is missing and where the
-    whole plan is (``details_url``, e.g. the CI job keeping it as an artifact). The heading,
-    the note and the marker always survive. Length is counted in UTF-16 code units, never less
-    than the characters GitHub or any JavaScript client counts.
+    When that is too long, the details go first (from the end, by AOI), then the warnings,
+    and only then lines of the change list, by whole AOIs from the end; a note under the
+    heading says exactly what is missing and where the whole plan is (``details_url``, e.g.
+    the CI job keeping its summary and the plan). The heading, the top warnings, the note and
+    the marker always stay. Length is counted in UTF-16 code units, never less than the
+    characters GitHub or any JavaScript client counts.
 
     Raises ``ConfigError`` if ``max_chars`` is below ``MIN_MARKDOWN_CHARS`` or the comment id
     is not usable (see ``comment_marker``).
@@ -113,39 +124,81 @@ def render_markdown(
     marker = comment_marker(comment_id)
     groups = groups_of(plan)
     sections = [_md_section(g) for g in groups if g.changes]
+    blocks = _blocks(plan)
     warnings = [_md_warning(w) for g in groups for w in g.warnings]
-    total = sum(len(section.items) for section in sections)
-    is_open = total <= OPEN_DETAILS_UP_TO
-    fixed = _MdFixed(plan, marker, details_url, groups, max_chars)
+    total = plan.summary()["create"] + plan.summary()["rollback"]
+    fixed = _MdFixed(plan, marker, details_url, groups, max_chars, total <= OPEN_DETAILS_UP_TO)
+    lines = sum(len(b.lines) for b in blocks)
+    shown = _Shown(lines, len(sections), len(warnings))
 
-    def build(n_changes: int, n_warnings: int) -> str:
-        return _md_assemble(fixed, sections, warnings, n_changes, n_warnings, is_open=is_open)
+    def build(s: _Shown) -> str:
+        return _md_assemble(fixed, blocks, sections, warnings, s)
 
-    def fits(text: str) -> bool:
-        return length(text) < max_chars
+    def fits(s: _Shown) -> bool:
+        return length(build(s)) < max_chars
 
-    out = build(total, len(warnings))
-    if fits(out):
-        return out
-    # Changes come before warnings: warnings are shown only once every change fits.
-    if fits(build(total, 0)):
-        n_changes, n_warnings = total, _largest(len(warnings), lambda n: fits(build(total, n)))
-    else:
-        n_changes, n_warnings = _largest(total, lambda n: fits(build(n, 0))), 0
-    out = build(n_changes, n_warnings)
-    # The note's figures change length with the counts, so the search above is only nearly
+    if fits(shown):
+        return build(shown)
+    # Cut the details first, then the warnings, and only then the change list itself.
+    shown.details = _largest(len(sections), lambda n: fits(shown.but(details=n)))
+    if not fits(shown):
+        shown.warnings = _largest(len(warnings), lambda n: fits(shown.but(warnings=n)))
+    if not fits(shown):
+        shown.lines = _whole_aois(blocks, _largest(lines, lambda n: fits(shown.but(lines=n))))
+    # The note's figures change length with the counts, so the searches above are only nearly
     # monotonic: step back until the result really fits.
-    while not fits(out) and (n_changes or n_warnings):
-        if n_warnings:
-            n_warnings -= 1
+    while not fits(shown) and (shown.details or shown.warnings or shown.lines):
+        if shown.details:
+            shown.details -= 1
+        elif shown.warnings:
+            shown.warnings -= 1
         else:
-            n_changes -= 1
-        out = build(n_changes, n_warnings)
-    if not fits(out):
+            shown.lines -= 1
+    if not fits(shown):
         fixed.minimal = True  # hostile names in the fixed parts: keep only what must stay
-        out = build(0, 0)
-    log.info("markdown plan truncated to fit in %d characters", max_chars)
-    return out
+    log.info("markdown plan cut to fit in %d characters", max_chars)
+    return build(shown)
+
+
+@dataclass
+class _Shown:
+    """How much of each cuttable part a comment shows: lines of the change list (the first
+    ones), AOIs with details, warnings."""
+
+    lines: int
+    details: int
+    warnings: int
+
+    def but(self, **counts: int) -> _Shown:
+        return dataclasses.replace(self, **counts)
+
+
+def _whole_aois(blocks: Sequence[_Block], lines: int) -> int:
+    """``lines`` rounded down to whole AOIs of the change list, unless that leaves none."""
+    whole = 0
+    for block in blocks:
+        if whole + len(block.lines) > lines:
+            break
+        whole += len(block.lines)
+    return whole or lines
+
+
+def _split(blocks: Sequence[_Block], lines: int) -> tuple[list[_Block], list[_Block]]:
+    """The blocks showing the first ``lines`` change lines, and what is left of the list."""
+    shown: list[_Block] = []
+    left: list[_Block] = []
+    room = lines
+    for block in blocks:
+        if room >= len(block.lines):
+            shown.append(block)
+            room -= len(block.lines)
+        elif room > 0:
+            shown.append(dataclasses.replace(block, lines=block.lines[:room]))
+            left.append(dataclasses.replace(block, lines=block.lines[room:]))
+            room = 0
+        else:
+            left.append(block)
+    return shown, left
 
 
 def _largest(upper: int, ok: Callable[[int], bool]) -> int:
@@ -169,39 +222,45 @@ class _MdFixed:
     details_url: str | None
     groups: list[Group]
     max_chars: int
+    small: bool  # few enough changes to show their details expanded
     minimal: bool = False
 
 
 def _md_assemble(
     fixed: _MdFixed,
+    blocks: list[_Block],
     sections: list[_MdSection],
     warnings: list[str],
-    n_changes: int,
-    n_warnings: int,
-    *,
-    is_open: bool,
+    shown: _Shown,
 ) -> str:
-    """The comment showing the first ``n_changes`` changes and ``n_warnings`` warnings."""
+    """The comment showing ``shown`` of the change list, the details and the warnings."""
     plan = fixed.plan
     parts = [f"### reconciler plan: {_md_heading_counts(plan)}"]
-    total = sum(len(s.items) for s in sections)
-    hidden_warnings = len(warnings) - n_warnings
-    if n_changes < total or hidden_warnings:
-        parts.append(_md_note(sections, n_changes, total, hidden_warnings, fixed))
+    note = _md_note(fixed, blocks, sections, warnings, shown)
+    if note:
+        parts.append(note)
+    parts += _md_top_warnings(plan)
     if not plan.has_changes:
         parts.append("No changes: the live API already matches the specs.")
     elif not fixed.minimal:
         parts.append(
-            f"`+` {LEGEND[CREATE]} · `{_MD_ROLLBACK}` {LEGEND[ROLLBACK]} "
-            "(`# spec:` where the specs declare it)"
+            f"`{CREATE}` {LEGEND[CREATE]} · `{ROLLBACK}` {LEGEND[ROLLBACK]} · "
+            f"`{WARNING}` {LEGEND[WARNING]}"
         )
-    left = n_changes
-    for section in sections:
-        if left <= 0:
-            break
-        shown = section.items[:left]
-        left -= len(shown)
-        parts.append(_md_details(section, shown, is_open=is_open))
+        why = _md_reasons(plan)
+        if why:
+            parts.append(why)
+    listed, left = _split(blocks, shown.lines)
+    parts += _md_change_list(listed, blocks)
+    if left:
+        aois = len({b.aoi_id for b in left})
+        changes = sum(len(b.lines) for b in left)
+        parts.append(
+            f"… and {plural(changes, 'more change')} on {plural(aois, 'AOI')}, not listed here: "
+            "see the note at the top."
+        )
+    if shown.details and not fixed.minimal:
+        parts.append(_md_all_details(sections[: shown.details], len(sections), small=fixed.small))
     if not fixed.minimal:
         quiet = _md_quiet(fixed.groups)
         if quiet:
@@ -210,10 +269,152 @@ def _md_assemble(
             parts.append(_md_selectors(plan))
         if plan.ignored:
             parts.append(_md_ignored(plan))
-    if n_warnings:
-        parts.append(_md_warnings(plan, warnings[:n_warnings]))
+    if shown.warnings and not fixed.minimal:
+        parts.append(_md_warnings(plan, warnings[: shown.warnings]))
     parts.append(_md_footer(plan) + "\n" + fixed.marker)
     return "\n\n".join(parts) + "\n"
+
+
+# --- the change list: every change on one line -----------------------------------------------
+
+#: Longest name quoted in a line of the change list; the details have the rest.
+_NAME_CHARS = 60
+#: A create lists at most this many of its assets by name, then counts them.
+_ASSETS_LISTED = 3
+#: A rollback lists at most this many of its dates, then gives the first, the last and a count.
+_DATES_LISTED = 3
+#: Rollback reasons in a word, for the change list; the full sentence is said once above it.
+_REASON_WORDS = {
+    "no-record": "no record",
+    "changed": "edited since",
+    "revision": "revision bumped",
+    "adopted": "adopted",
+}
+#: The note names at most this many spec files whose changes it left out.
+_MAX_FILES_NAMED = 10
+
+
+def _blocks(plan: Plan) -> list[_Block]:
+    """The change list: by spec file, then AOI (by name), each change one line."""
+    reason = _dominant_reason(plan)
+    names = Counter(a.aoi_name for a in plan.aois)
+    by_place: dict[tuple[str, str], list[Create | Rollback]] = {}
+    for change in plan.changes:
+        by_place.setdefault((_spec_file(change.where), change.aoi_id), []).append(change)
+    blocks = []
+    for (file, aoi_id), changes in by_place.items():
+        name = changes[0].aoi_name
+        head = f"@@ {clean(name)[:_NAME_CHARS]}"
+        if names[name] != 1:
+            head += f" ({short(aoi_id)})"
+        # Two visualizations of one index on an AOI are told apart by their id.
+        shared = Counter((r.index_name, r.mode) for r in changes if isinstance(r, Rollback))
+        lines = tuple(
+            _create_line(c)
+            if isinstance(c, Create)
+            else _rollback_line(c, reason, by_id=shared[(c.index_name, c.mode)] > 1)
+            for c in changes
+        )
+        blocks.append(_Block(file, aoi_id, head + " @@", lines))
+    blocks.sort(key=lambda b: (b.file, b.head, b.aoi_id))
+    return blocks
+
+
+def _spec_file(where: str) -> str:
+    """The file of a 'path:line:column' position."""
+    path, _, rest = where.rpartition(":")
+    path, _, line = path.rpartition(":")
+    return path if path and line.isdigit() and rest.isdigit() else where
+
+
+def _create_line(c: Create) -> str:
+    if c.assets is None:
+        over = "all assets"
+    elif not c.assets:
+        over = "no assets"
+    else:
+        names = [clean(a.name)[:_NAME_CHARS] for a in c.assets]
+        over = ", ".join(names[:_ASSETS_LISTED])
+        if len(names) > _ASSETS_LISTED:
+            over = f"{', '.join(names[: _ASSETS_LISTED - 1])} … ({len(names)} assets)"
+    resolution = f", resolution {c.resolution:g}" if c.resolution is not None else ""
+    return f"{CREATE} {clean(c.index_name)[:_NAME_CHARS]} over {over}{resolution}"
+
+
+def _rollback_line(r: Rollback, usual: str | None, *, by_id: bool) -> str:
+    dates = [clean(d) for d in r.dates]
+    when = ", ".join(dates)
+    if len(dates) > _DATES_LISTED:
+        when = f"{dates[0]} … {dates[-1]} ({len(dates)} dates)"
+    viz = f" {short(r.visualization_id)}" if by_id else ""
+    why = "" if r.reason == usual else f" · {_REASON_WORDS.get(r.reason, clean(r.reason))}"
+    return f"{ROLLBACK} {clean(r.index_name)[:_NAME_CHARS]}{viz} {clean(r.mode)} {when}{why}"
+
+
+def _dominant_reason(plan: Plan) -> str | None:
+    """The reason most rollbacks have: the change list leaves it unsaid."""
+    reasons = Counter(r.reason for r in plan.rollbacks)
+    return reasons.most_common(1)[0][0] if reasons else None
+
+
+def _md_reasons(plan: Plan) -> str:
+    """Why the rollbacks: each reason said once, with how many rollbacks have it; the lines
+    of the change list mark every reason but the commonest."""
+    reasons: Counter[str] = Counter(r.reason for r in plan.rollbacks)
+    if not reasons:
+        return ""
+    usual = _dominant_reason(plan) or ""
+    if len(reasons) == 1:
+        only = REASON_TEXT.get(usual, clean(usual))
+        return f"Why the rollbacks: {only} (all {plural(reasons[usual], 'rollback')})."
+    said = []
+    for reason, count in sorted(reasons.items(), key=lambda rc: (rc[0] != usual, -rc[1])):
+        text = REASON_TEXT.get(reason, clean(reason))
+        tag = "unmarked" if reason == usual else f"`{_REASON_WORDS.get(reason, clean(reason))}`"
+        said.append(f"{tag}: {text} (**{count:,}**)")
+    return "Why the rollbacks: " + " · ".join(said) + "."
+
+
+def _md_change_list(listed: Sequence[_Block], blocks: Sequence[_Block]) -> list[str]:
+    """One ``diff`` block per spec file, every change a line under its AOI; ``blocks`` is the
+    whole list, of which ``listed`` may be the beginning."""
+    totals: Counter[str] = Counter()
+    for block in blocks:
+        totals[block.file] += len(block.lines)
+    by_file: dict[str, list[_Block]] = {}
+    for block in listed:
+        by_file.setdefault(block.file, []).append(block)
+    parts = []
+    for file, file_blocks in by_file.items():
+        body = "".join(line + "\n" for b in file_blocks for line in (b.head, *b.lines))
+        fence = _md_fence_for(body)
+        changes = sum(len(b.lines) for b in file_blocks)
+        count = plural(changes, "change")
+        if changes < totals[file]:
+            count = f"{changes:,} of {plural(totals[file], 'change')}"
+        aois = len({b.aoi_id for b in file_blocks})
+        summary = f"<code>{html.escape(clean(file)[:200])}</code>: {count} on {plural(aois, 'AOI')}"
+        parts.append(
+            f"<details open><summary>{summary}</summary>\n\n{fence}diff\n{body}{fence}\n</details>"
+        )
+    return parts
+
+
+def _md_top_warnings(plan: Plan) -> list[str]:
+    """The warnings that explain many changes at once, with the counts: never cut."""
+    parts = [
+        f"> [!IMPORTANT]\n> {html.escape(clean(w.message)[:1000])}"
+        for w in plan.warnings
+        if w.kind == "state"
+    ]
+    followed = sum(w.kind == "new-assets" for w in plan.warnings)
+    if followed:
+        parts.append(
+            f"> [!NOTE]\n> New imagery: {plural(followed, 'visualization')} over all of an "
+            "AOI's assets will be created beside the one made before it arrived (the API has no "
+            "delete; see the warnings)."
+        )
+    return parts
 
 
 def _md_heading_counts(plan: Plan) -> str:
@@ -231,9 +432,8 @@ def _md_section(g: Group) -> _MdSection:
     key_width = widest_key(items)
     blocks = []
     for item in items:
-        marker = _MD_ROLLBACK if item.marker == ROLLBACK else item.marker
         laid = lay_out(item, key_width, indent=2)
-        blocks.append("\n".join(_diff_lines(marker, laid)))
+        blocks.append("\n".join(_diff_lines(item.marker, laid)))
     return _MdSection(g, tuple(blocks), _md_fence_for("\n".join(blocks)))
 
 
@@ -251,6 +451,19 @@ def _md_details(section: _MdSection, shown: Sequence[str], *, is_open: bool) -> 
     tag = "<details open>" if is_open else "<details>"
     fence = section.fence
     return f"{tag}<summary>{summary}</summary>\n\n{fence}diff\n{body}{fence}{more}\n</details>"
+
+
+def _md_all_details(shown: Sequence[_MdSection], total: int, *, small: bool) -> str:
+    """Each AOI's changes in full, with their spec positions: open for a small plan, else
+    behind one summary line."""
+    sections = "\n\n".join(_md_details(s, s.items, is_open=True) for s in shown)
+    if small:
+        return "Details, with the spec position of each change:\n\n" + sections
+    count = plural(total, "AOI") if len(shown) == total else f"{len(shown):,} of {total:,} AOIs"
+    return (
+        f"<details><summary>Details of the changes ({count}), with the spec position of "
+        f"each</summary>\n\n{sections}\n\n</details>"
+    )
 
 
 def _md_quiet(groups: list[Group]) -> str:
@@ -319,31 +532,35 @@ def _diff_lines(marker: str, laid: Laid) -> list[str]:
 
 
 def _md_note(
-    sections: list[_MdSection], n_changes: int, total: int, warnings: int, fixed: _MdFixed
+    fixed: _MdFixed,
+    blocks: list[_Block],
+    sections: list[_MdSection],
+    warnings: list[str],
+    shown: _Shown,
 ) -> str:
+    """What a cut comment leaves out, and where the whole plan is; '' when nothing is cut."""
     missing = []
-    if n_changes < total:
-        left, partial, whole = n_changes, 0, 0
-        for section in sections:
-            if left >= len(section.items):
-                left -= len(section.items)
-            elif left > 0:
-                partial, left = 1, 0
-            else:
-                whole += 1
-        where = []
-        if partial:
-            where.append("part of 1 AOI")
-        if whole:
-            where.append(("all of " if partial else "") + plural(whole, "AOI"))
+    listed, left = _split(blocks, shown.lines)
+    cut_changes = bool(left)
+    if cut_changes:
+        changes = sum(len(b.lines) for b in left)
+        total = sum(len(b.lines) for b in blocks)
         missing.append(
-            f"{total - n_changes:,} of {total:,} change{'' if total == 1 else 's'} "
-            f"({' and '.join(where)})"
+            f"{changes:,} of {total:,} change{'' if total == 1 else 's'} "
+            f"({_md_cut_files(listed, left)})"
         )
-    if warnings:
-        missing.append(plural(warnings, "warning"))
+    if shown.details < len(sections):
+        details = len(sections) - shown.details
+        missing.append(f"the details of {plural(details, 'AOI')}")
+    if shown.warnings < len(warnings):
+        missing.append(plural(len(warnings) - shown.warnings, "warning"))
+    if not missing:
+        return ""
     if fixed.details_url:
-        see = f"[The full plan]({_safe_link(fixed.details_url)}) is kept with the CI job, or run"
+        see = (
+            f"[The whole plan]({_safe_link(fixed.details_url)}) is in the CI job: its summary "
+            "and the saved plan; or run"
+        )
     else:
         # Nothing says where this ran or whether the plan was saved: no promise about a job.
         see = "`reconciler show` shows a saved plan in full, or run"
@@ -352,12 +569,32 @@ def _md_note(
         if fixed.max_chars == GITHUB_COMMENT_LIMIT
         else f"{fixed.max_chars:,} characters"
     )
+    kind = "WARNING" if cut_changes else "NOTE"
+    every = "" if cut_changes else " Every change is listed."
     return (
-        "> [!WARNING]\n"
-        f"> This comment is cut to fit {limit}. "
-        f"Not shown: {' and '.join(missing)}. The counts above are complete. {see} "
-        "`reconciler plan` to see everything."
+        f"> [!{kind}]\n"
+        f"> This comment is cut to fit {limit}. Not shown: {', '.join(missing)}.{every} "
+        f"The counts above are complete. {see} `reconciler plan` to see everything."
     )
+
+
+def _md_cut_files(listed: Sequence[_Block], left: Sequence[_Block]) -> str:
+    """'the rest of specs/a.yaml: 30 AOIs, 90 changes; specs/b.yaml: …' for what is left."""
+    files: dict[str, list[_Block]] = {}
+    for block in left:
+        files.setdefault(block.file, []).append(block)
+    partly = {b.file for b in listed}
+    said = []
+    for file, cut in list(files.items())[:_MAX_FILES_NAMED]:
+        what = f"{plural(len({b.aoi_id for b in cut}), 'AOI')}, " + plural(
+            sum(len(b.lines) for b in cut), "change"
+        )
+        name = _md_code(clean(file)[:200])
+        said.append(f"{'the rest of ' if file in partly else ''}{name}: {what}")
+    more = len(files) - _MAX_FILES_NAMED
+    if more > 0:
+        said.append(f"and {plural(more, 'more spec file')}")
+    return "; ".join(said)
 
 
 def _md_selectors(plan: Plan) -> str:

@@ -26,13 +26,11 @@ from reconciler.render.layout import (
 )
 from reconciler.text import clean
 
-# --- text ---------------------------------------------------------------------------------------
-
 
 def render_text(plan: Plan, *, color: bool = False) -> str:
     """Render ``plan`` as a Terraform-like diff for a terminal or a CI log.
 
-    Grouped by AOI; ``+`` create, ``~`` roll back, ``!`` warning; each with the spec position
+    Grouped by AOI; ``+`` create, ``!`` roll back, ``*`` warning; each with the spec position
     that declares it; ends with ``Plan: N to create, N to roll back, N warnings, N unchanged.``
     ANSI colour codes appear only when ``color`` is true (the CLI decides, from the terminal
     and ``--no-color``); otherwise the output is plain text.
