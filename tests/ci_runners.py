@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import threading
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -175,6 +176,7 @@ def condition(text: str | None, context: dict[str, Any]) -> bool:
 
 _NODE_WRAPPER = r"""
 const fs = require('fs');
+const path = require('path');
 const statePath = process.env.FAKE_GITHUB_STATE;
 const state = JSON.parse(fs.readFileSync(statePath, 'utf8'));
 const outputs = {};
@@ -201,6 +203,22 @@ const github = {
         c.updates = (c.updates || 0) + 1;
         return { data: c };
       },
+      addLabels: async ({ issue_number, labels }) => {
+        const pull = state.pulls.find((p) => p.number === issue_number);
+        if (!pull) throw new Error(`no pull request #${issue_number}`);
+        pull.labels = [...(pull.labels || []), ...labels.map((name) => ({ name }))];
+        return { data: pull.labels };
+      },
+    },
+    pulls: {
+      // Closed pull requests into `base`, most recently updated first, a page at a time.
+      list: async ({ state: wanted, base, per_page, page }) => {
+        const all = state.pulls
+          .filter((p) => wanted === 'closed' && (p.base || 'main') === base)
+          .map((p) => ({ labels: [], updated_at: p.merged_at, ...p }))
+          .sort((a, b) => Date.parse(b.updated_at) - Date.parse(a.updated_at));
+        return { data: all.slice((page - 1) * per_page, page * per_page) };
+      },
     },
     repos: {
       listPullRequestsAssociatedWithCommit: async ({ commit_sha }) =>
@@ -212,6 +230,18 @@ const github = {
           workflow_runs: state.runs.filter((r) => r.event === event && r.head_sha === head_sha),
         },
       }),
+      // Artifacts are the runner's upload directories; each is also kept as a zip.
+      listWorkflowRunArtifacts: async ({ run_id }) => {
+        const dir = path.join(process.env.ARTIFACTS, String(run_id));
+        const names = fs.existsSync(dir)
+          ? fs.readdirSync(dir).filter((n) => !n.endsWith('.zip')) : [];
+        return { data: { artifacts: names.map((name) => (
+          { id: `${run_id}/${name}`, name, expired: false })) } };
+      },
+      downloadArtifact: async ({ artifact_id, archive_format }) => {
+        if (archive_format !== 'zip') throw new Error('artifacts come as zip archives');
+        return { data: fs.readFileSync(path.join(process.env.ARTIFACTS, `${artifact_id}.zip`)) };
+      },
     },
   },
 };
@@ -375,10 +405,16 @@ class WorkflowRunner:
             return "success", "", {}
         if name == "actions/upload-artifact":
             store = self.artifacts / str(context["github"]["run_id"]) / with_["name"]
-            for line in with_["path"].split():
-                if (self.workdir / line).exists():
-                    (store / line).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(self.workdir / line, store / line)
+            for pattern in with_["path"].split():
+                for found in sorted(self.workdir.glob(pattern)):
+                    target = store / found.relative_to(self.workdir)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(found, target)
+            if store.is_dir():  # what downloadArtifact serves, as GitHub's API does
+                with zipfile.ZipFile(f"{store}.zip", "w") as archive:
+                    for file in sorted(store.rglob("*")):
+                        if file.is_file():
+                            archive.write(file, file.relative_to(store).as_posix())
             return "success", "", {}
         if name == "actions/download-artifact":
             store = self.artifacts / with_["run-id"] / with_["name"]
@@ -418,6 +454,7 @@ class WorkflowRunner:
                 "FAKE_GITHUB_STATE": str(state_file),
                 "SCRIPT": str(script_file),
                 "OUTPUTS": str(outputs_file),
+                "ARTIFACTS": str(self.artifacts),
             },
             capture_output=True,
             text=True,
@@ -437,13 +474,15 @@ Listing = list[dict[str, Any]]
 
 
 class FakeGitLab:
-    """Merge request notes, the merge requests of a commit, a merge request's pipelines, a
-    pipeline's jobs and a job's artifact file; ``/user`` says who the token belongs to.
+    """Merge requests (listed, and labelled), their notes, the merge requests of a commit, a
+    merge request's pipelines, a pipeline's jobs and a job's artifact file; ``/user`` says who
+    the token belongs to.
 
-    Requests must carry ``PRIVATE-TOKEN: <token>``, whose user is ``user_id``. ``notes`` maps
-    a merge request iid to its notes (``author.id`` says who wrote each); ``commits`` a commit
-    sha to the merge requests GitLab associates with it; ``pipelines`` a merge request iid to
-    its pipelines (``id``, ``sha``); ``jobs`` a pipeline id to its jobs (``id``, ``name``,
+    Requests must carry ``PRIVATE-TOKEN: <token>``, whose user is ``user_id``.
+    ``merge_requests`` maps an iid to the merge request (``state``, ``sha``, ``merged_at``,
+    ``labels``); ``notes`` an iid to its notes (``author.id`` says who wrote each); ``commits``
+    a commit sha to the merge requests GitLab associates with it; ``pipelines`` an iid to its
+    pipelines (``id``, ``sha``); ``jobs`` a pipeline id to its jobs (``id``, ``name``,
     ``status``); ``artifacts`` (job id, path) to the file's bytes.
     """
 
@@ -452,6 +491,7 @@ class FakeGitLab:
     def __init__(self, token: str, project_id: str) -> None:
         self.token = token
         self.project = f"/api/v4/projects/{project_id}"
+        self.merge_requests: dict[int, dict[str, Any]] = {}
         self.notes: dict[int, Listing] = {}
         self.commits: dict[str, Listing] = {}
         self.pipelines: dict[int, Listing] = {}
@@ -515,6 +555,14 @@ class FakeGitLab:
                             note["body"], note["updates"] = body["body"], note["updates"] + 1
                             return self._send(200, note)
                     return self._send(404, {"message": "404 Not found"})
+                m = re.fullmatch(r"merge_requests/(\d+)", rest)
+                if m and method == "PUT" and int(m.group(1)) in fake.merge_requests:
+                    mr = fake.merge_requests[int(m.group(1))]
+                    mr["labels"] = [*mr.get("labels", []), *body["add_labels"].split(",")]
+                    return self._send(200, mr)
+                if rest == "merge_requests" and method == "GET":
+                    merged = [mr for mr in fake.merge_requests.values() if mr["state"] == "merged"]
+                    return self._send(200, merged)
                 if method != "GET":
                     return self._send(405, {"message": "405 Method Not Allowed"})
                 listings: dict[str, tuple[Mapping[Any, Listing], Callable[[str], object]]] = {

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -69,7 +70,7 @@ def test_pipelines_keep_applies_serial_and_treat_exit_2_as_changes() -> None:
     apply = github["jobs"]["apply"]
     assert apply["concurrency"] == {"group": "reconciler-apply", "cancel-in-progress": False}
     gitlab = yaml.safe_load((GITLAB_DIR / ".gitlab-ci.yml").read_text())
-    assert gitlab["apply"]["extends"] == gitlab["apply:fresh"]["extends"] == ".apply"
+    assert gitlab["apply"]["extends"] == gitlab["apply:remainder"]["extends"] == ".apply"
     assert gitlab[".apply"]["resource_group"] == "reconciler-apply"
     # Protected and unprotected branches share the state's cache.
     caches = [gitlab["default"]["cache"], gitlab[".apply"]["cache"]]
@@ -163,6 +164,21 @@ def _pull_request(
     return runner.run_job("plan", context)
 
 
+def _merged_pull(runner: WorkflowRunner, number: int, head: str, merge_sha: str) -> None:
+    """Pull request ``number`` (last head ``head``) merged as ``merge_sha``, a second after
+    the one merged before it (the workflow looks back 30 days)."""
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1, seconds=-len(runner.github["pulls"]))
+    runner.github["pulls"].append(
+        {"number": number, "merged_at": at.isoformat().replace("+00:00", "Z"),
+         "head": {"sha": head}, "merge_commit_sha": merge_sha, "base": "main", "labels": []}
+    )  # fmt: skip
+
+
+def _labels(runner: WorkflowRunner, number: int) -> list[str]:
+    (pull,) = [p for p in runner.github["pulls"] if p["number"] == number]
+    return [label["name"] for label in pull["labels"]]
+
+
 def _merge(
     runner: WorkflowRunner,
     base: dict[str, Any],
@@ -172,10 +188,7 @@ def _merge(
     run_id: int,
 ) -> JobResult:
     """Pull request ``number`` merged as ``merge_sha``: the apply job of that push."""
-    runner.github["pulls"].append(
-        {"number": number, "merged_at": "2025-01-01T00:00:00Z", "head": {"sha": head},
-         "merge_commit_sha": merge_sha}
-    )  # fmt: skip
+    _merged_pull(runner, number, head, merge_sha)
     push = _github_context(base, "push", run_id, merge_sha)
     assert runner.jobs_for(push) == ["apply"]
     return runner.run_job("apply", push)
@@ -252,8 +265,9 @@ def test_github_workflow_pull_request_merge_and_drift(
     applied = _merge(runner, base, 7, "aaa4", "mmm1", 201)
     assert applied.status == "success", applied.log
     assert "Apply complete: 1 created, 0 adopted, 1 rolled back" in applied.log
-    assert "::warning" not in applied.log
-    assert json.loads((repo / "reviewed-report.json").read_text())["ok"] is True
+    assert "::warning" not in applied.log and "Nothing left" in applied.log
+    assert json.loads((repo / "reviewed" / "7" / "report.json").read_text())["ok"] is True
+    assert _labels(runner, 7) == ["reconciler-applied"]
     assert list(runner.cache.iterdir())  # the state is kept for the next jobs
 
     # Schedule: no drift, then a legend edited by hand is reported.
@@ -267,18 +281,29 @@ def test_github_workflow_pull_request_merge_and_drift(
     assert "::warning title=reconciler drift::" in drift.log
     assert "the visualization changed since the last rollback" in drift.summary
 
-    # By hand, from the default branch only: plan the specs as they are and apply that.
-    fresh = {**_github_context(base, "workflow_dispatch", 401, "mmm1"),
-             "inputs": {"apply_fresh": True}}  # fmt: skip
-    assert runner.jobs_for(fresh) == ["apply"]
+    # A push no pull request reviewed (and the legend edited by hand since): shown, not
+    # applied; the run fails with the one command that applies exactly that plan.
+    write_spec(repo / "specs", PUNE_SAVI)
+    lone = runner.run_job("apply", _github_context(base, "push", 205, "mmm5"))
+    assert lone.status == "failure", lone.log
+    assert "::error title=reconciler::main calls for changes that no reviewed plan" in lone.log
+    assert "gh workflow run reconciler.yml --ref main -f remainder_of_run=205" in lone.log
+    assert "+ SAVI over all assets" in lone.summary
+    assert "the visualization changed since the last rollback" in lone.summary
+    assert _plan_exit(world, repo) == 2  # nothing of it was applied
+    kept = runner.artifacts / "205" / "reconciler-remainder" / "remainder.json"
+    assert kept.is_file()
+
+    # Reviewed, it is applied by hand from the default branch only, exactly that plan.
+    reviewed = {**_github_context(base, "workflow_dispatch", 401, "mmm5"),
+                "inputs": {"remainder_of_run": "205"}}  # fmt: skip
+    assert runner.jobs_for(reviewed) == ["apply"]
     elsewhere = _github_context(base, "workflow_dispatch", 402, "fff1", ref="refs/heads/feature")
-    assert runner.jobs_for({**elsewhere, "inputs": {"apply_fresh": True}}) == []
-    capped = runner.run_job("apply", {**fresh, "inputs": {"apply_fresh": True, "max_changes": "0"}})
-    assert capped.status == "failure" and "more than --max-changes 0" in capped.log
-    again = runner.run_job("apply", fresh)
-    assert again.status == "success", again.log
-    assert "0 created, 0 adopted, 1 rolled back" in again.log
-    assert "::warning" not in again.log
+    assert runner.jobs_for({**elsewhere, "inputs": {"remainder_of_run": "205"}}) == []
+    done = runner.run_job("apply", reviewed)
+    assert done.status == "success", done.log
+    assert "1 created, 0 adopted, 1 rolled back" in done.log
+    assert _plan_exit(world, repo) == 0
 
 
 PUNE_SAVI = SPEC.replace("      - index: NDWI\n", "      - index: NDWI\n      - index: SAVI\n")
@@ -288,12 +313,12 @@ BENGALURU_EVI = SPEC.replace(
 
 
 @pytest.mark.slow
-def test_github_workflow_never_drops_a_merge_whose_apply_was_superseded(
+def test_github_workflow_applies_every_merge_from_its_reviewed_plan(
     github: tuple[WorkflowRunner, dict[str, Any]], world: Emulator
 ) -> None:
-    """Three quick merges: GitHub cancels the waiting apply of the second when the third
-    arrives. The third's apply applies its reviewed plan, then main as it is: the second's
-    changes too. A reviewed plan made stale meanwhile is not applied; main is, instead."""
+    """Two quick merges: GitHub cancels the waiting apply of the first when the second
+    arrives. The second's run applies both reviewed plans, oldest merge first. A reviewed plan
+    made stale meanwhile is refused, and what it changed is not applied unreviewed instead."""
     runner, base = github
     repo = runner.workdir
     assert _pull_request(runner, base, 7, 101, "aaa1").status == "success"
@@ -303,22 +328,25 @@ def test_github_workflow_never_drops_a_merge_whose_apply_was_superseded(
     assert _pull_request(runner, base, 8, 102, "bbb1").status == "success"
     write_spec(repo / "specs", BENGALURU_EVI)
     assert _pull_request(runner, base, 9, 103, "ccc1").status == "success"
-    # Both merged; only the apply of the second one runs.
+    # Both merged; the apply run of the first was cancelled before it started.
     both = PUNE_SAVI.replace("- index: True-Color\n", "- index: True-Color\n      - index: EVI\n")
     write_spec(repo / "specs", both)
-    runner.github["pulls"].append(
-        {"number": 8, "merged_at": "2025-01-02T00:00:00Z", "head": {"sha": "bbb1"},
-         "merge_commit_sha": "mmm2"}
-    )  # fmt: skip
+    _merged_pull(runner, 8, "bbb1", "mmm2")
     last = _merge(runner, base, 9, "ccc1", "mmm3", 203)
     assert last.status == "success", last.log
-    assert json.loads((repo / "reviewed-report.json").read_text())["summary"]["created"] == 1
-    report = json.loads((repo / "report.json").read_text())
-    assert [(i["index_name"], i["aoi_name"]) for i in report["items"]] == [("SAVI", "Pune-East")]
-    assert _plan_exit(world, repo) == 0
+    applied = {
+        number: json.loads((repo / "reviewed" / number / "report.json").read_text())["items"]
+        for number in ("8", "9")
+    }
+    assert [(i["index_name"], i["aoi_name"]) for i in applied["8"]] == [("SAVI", "Pune-East")]
+    assert [(i["index_name"], i["aoi_name"]) for i in applied["9"]] == [("EVI", "Bengaluru-North")]
+    found = ["pull request #8: the plan reviewed in run 102", "#9: the plan reviewed in run 103"]
+    assert last.log.index(found[0]) < last.log.index(found[1])  # oldest merge first
+    assert _labels(runner, 8) == _labels(runner, 9) == ["reconciler-applied"]
+    assert "Nothing left" in last.log and _plan_exit(world, repo) == 0
 
     # A reviewed plan whose AOI was edited by hand after the review: refused, saying what
-    # moved, and main is applied as it is instead.
+    # moved; what it would have done is shown on the pull request and not applied.
     spec = repo / "specs" / "spec.yaml"
     spec.write_text(
         spec.read_text().replace("dates: [2024-05-06]", "dates: [2024-05-06], revision: 1")
@@ -326,21 +354,27 @@ def test_github_workflow_never_drops_a_merge_whose_apply_was_superseded(
     assert _pull_request(runner, base, 10, 104, "ddd1").status == "success"
     edit_legend_by_hand(world, api_key=SECRET)
     stale = _merge(runner, base, 10, "ddd1", "mmm4", 204)
-    assert stale.status == "success", stale.log
+    assert stale.status == "failure", stale.log
     assert "the saved plan is stale, nothing was applied" in stale.log
-    assert "::warning title=reconciler::the reviewed plan was refused" in stale.log
-    assert "0 created, 0 adopted, 1 rolled back" in stale.log
-    assert _plan_exit(world, repo) == 0
+    assert "::warning title=reconciler::the reviewed plan of pull request #10 was refused" in (
+        stale.log
+    )
+    assert _labels(runner, 10) == ["reconciler-refused"]
+    assert _plan_exit(world, repo) == 2  # nothing unreviewed was applied
+    (left,) = [
+        c for c in _bot_comments(runner) if c["issue_number"] == 10 and "Merged" in c["body"]
+    ]
+    assert "remainder_of_run=204" in left["body"]
+    assert left["body"].rstrip().endswith("<!-- reconciler-plan:remainder -->")
 
-    # A push no pull request reviewed: main as it is, with a warning.
-    lone = runner.run_job("apply", _github_context(base, "push", 205, "mmm5"))
-    assert lone.status == "success", lone.log
-    assert "::warning title=reconciler::no reviewed plan for this commit" in lone.log
+    # The next merge's run does not pick the handled pull requests up again.
+    again = runner.run_job("apply", _github_context(base, "push", 206, "mmm6"))
+    assert "pull request #" not in again.log, again.log
 
 
 _STOPPED_APPLY = """#!/bin/sh
 # The reviewed plan's apply, stopped by a SIGTERM (a cancelled job) one second in.
-if [ "$1" = apply ] && [ "$2" = reviewed/plan.json ]; then
+if [ "$1" = apply ] && [ "${2#reviewed/}" != "$2" ]; then
   "$REAL_RECONCILER" "$@" &
   pid=$!
   sleep 1
@@ -356,7 +390,8 @@ exec "$REAL_RECONCILER" "$@"
 def test_github_apply_job_ends_when_its_apply_is_stopped_by_a_signal(
     github: tuple[WorkflowRunner, dict[str, Any]], world: Emulator, tmp_path: Path
 ) -> None:
-    """A SIGTERM ends the job: it is not a refused plan, so main is not applied after it."""
+    """A SIGTERM ends the job: it is not a refused plan, so the pull request is not labelled
+    as handled and nothing else is planned after it."""
     runner, base = github
     assert _pull_request(runner, base, 7, 101, "aaa1").status == "success"
     shim = tmp_path / "shim"
@@ -369,8 +404,9 @@ def test_github_apply_job_ends_when_its_apply_is_stopped_by_a_signal(
     stopped = _merge(runner, base, 7, "aaa1", "mmm1", 201)
     world.faults = FaultConfig()
     assert stopped.status == "failure", stopped.log
-    assert "stopped by SIGTERM" in stopped.log
-    assert "applying main as it is" not in stopped.log
+    assert "stopped by SIGTERM" in stopped.log, stopped.log
+    assert "Plan what no reviewed plan covered [skipped]" in stopped.log
+    assert _labels(runner, 7) == []  # picked up again by the next run
     assert _plan_exit(world, runner.workdir) == 2  # nothing was applied
 
 
@@ -395,9 +431,9 @@ def gitlab_repo(tmp_path: Path) -> Path:
 
 
 def _gitlab_ci_local(
-    repo: Path, job: str, variables: dict[str, str]
+    repo: Path, job: str, variables: dict[str, str], *options: str
 ) -> subprocess.CompletedProcess[str]:
-    args = ["gitlab-ci-local", "--force-shell-executor", "--no-color", job]
+    args = ["gitlab-ci-local", "--force-shell-executor", "--no-color", *options, job]
     for name, value in variables.items():
         args += ["--variable", f"{name}={value}"]
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "NO_COLOR": "1"}
@@ -423,10 +459,12 @@ def _merged(
     """Merge request ``iid`` (last head ``head``) merged as ``commit_shas`` (merge_commit_sha,
     squash_commit_sha); ``pipelines``: (id, sha, plan job id, its status, its plan.json)."""
     commit = next(iter(commit_shas.values()))
-    gitlab.commits[commit] = [
-        {"iid": iid, "state": "merged", "sha": head, "merge_commit_sha": None,
-         "squash_commit_sha": None, **commit_shas}
-    ]  # fmt: skip
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1, seconds=-len(gitlab.merge_requests))
+    gitlab.merge_requests[iid] = {
+        "iid": iid, "state": "merged", "sha": head, "merge_commit_sha": None,
+        "squash_commit_sha": None, "merged_at": at.isoformat(), "labels": [], **commit_shas,
+    }  # fmt: skip
+    gitlab.commits[commit] = [gitlab.merge_requests[iid]]
     gitlab.pipelines[iid] = [{"id": pid, "sha": sha} for pid, sha, *_ in pipelines]
     for pid, _, job_id, status, plan in pipelines:
         gitlab.jobs[pid] = [{"id": job_id, "name": "plan", "status": status}]
@@ -481,15 +519,18 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
             (301, "head7", 5001, "success", artifact.read_bytes()),
             (300, "older7", 5000, "success", b"not this one"),
         ])  # fmt: skip
-        push = {**common, "PIXXEL_API_KEY": SECRET, "CI_PIPELINE_SOURCE": "push"}
+        push = {**common, "PIXXEL_API_KEY": SECRET, "CI_PIPELINE_SOURCE": "push",
+                "CI_DEFAULT_BRANCH": "main", "CI_PIPELINE_ID": "900"}  # fmt: skip
         applied = _gitlab_ci_local(gitlab_repo, "apply", push)
         assert applied.returncode == 0, applied.stdout + applied.stderr
-        assert "fetched the plan reviewed in merge request !7 (job 5001)" in applied.stdout
+        assert "fetched plan.json of merge request !7 (job 5001)" in applied.stdout
         assert "Apply complete: 1 created, 0 adopted, 1 rolled back" in applied.stdout
-        assert "WARNING" not in applied.stdout
+        assert "Nothing left" in applied.stdout and "WARNING" not in applied.stdout
+        assert gitlab.merge_requests[7]["labels"] == ["reconciler-applied"]
 
         # Merged when the last push's plan never finished: the plan of an earlier push is not
-        # applied; the default branch is planned and applied as it is.
+        # applied, nor is the merge's change unreviewed: the job shows it, says so on the merge
+        # request and fails; the manual job of that pipeline applies exactly the plan shown.
         spec.write_text(
             spec.read_text().replace("- index: NDWI\n", "- index: NDWI\n      - index: SAVI\n")
         )
@@ -498,15 +539,26 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
             (402, "head8b", 6002, "canceled", b""),
             (401, "head8a", 6001, "success", artifact.read_bytes()),  # an outdated plan
         ])  # fmt: skip
-        fresh = _gitlab_ci_local(gitlab_repo, "apply", push)
-        assert fresh.returncode == 0, fresh.stdout + fresh.stderr
-        assert (
-            "the plan job of merge request !8's last pipeline (402) is canceled"
-            in fresh.stderr + fresh.stdout
+        left = _gitlab_ci_local(gitlab_repo, "apply", push)
+        assert left.returncode != 0, left.stdout + left.stderr
+        log = left.stdout + left.stderr
+        assert "the plan job of merge request !8's last pipeline (402) is canceled" in log
+        assert "WARNING: merge request !8 has no reviewed plan" in left.stdout
+        assert "ERROR: the default branch calls for changes that no reviewed plan" in left.stdout
+        assert "Apply complete" not in left.stdout
+        assert gitlab.merge_requests[8]["labels"] == ["reconciler-no-plan"]
+        (note,) = gitlab.notes[8]
+        assert note["body"].startswith("**Merged, but not everything was applied.**")
+        assert "+ SAVI over all assets" in note["body"]
+        shown = gitlab_repo / ".gitlab-ci-local" / "artifacts" / "apply" / "remainder.json"
+        gitlab.jobs[900] = [{"id": 7001, "name": "apply", "status": "failed"}]
+        gitlab.artifacts[(7001, "remainder.json")] = shown.read_bytes()
+        remainder = _gitlab_ci_local(
+            gitlab_repo, "apply:remainder", push, "--manual", "apply:remainder"
         )
-        assert "WARNING: no reviewed plan for this commit" in fresh.stdout
-        assert "Apply complete: 1 created, 0 adopted, 0 rolled back" in fresh.stdout
-        report = json.loads((gitlab_repo / "report.json").read_text())
+        assert remainder.returncode == 0, remainder.stdout + remainder.stderr
+        assert "Apply complete: 1 created, 0 adopted, 0 rolled back" in remainder.stdout
+        report = json.loads((gitlab_repo / "remainder-report.json").read_text())
         assert [(i["index_name"], i["aoi_name"]) for i in report["items"]] == [
             ("SAVI", "Pune-East")
         ]
@@ -522,13 +574,63 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
         assert "Drift - the API no longer matches the specs" in drift.stdout
         drift_md = gitlab_repo / ".gitlab-ci-local" / "artifacts" / "drift" / "drift.md"
         assert "the visualization changed since the last rollback" in drift_md.read_text()
-        logs = applied.stdout + fresh.stdout + drift.stdout + planned.stdout
+        logs = applied.stdout + left.stdout + remainder.stdout + drift.stdout + planned.stdout
         assert SECRET not in logs
+
+
+def _gitlab_script(
+    gitlab: FakeGitLab, tmp_path: Path, *args: str, sha: str = "c0ffee"
+) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "CI_API_V4_URL": gitlab.url, "CI_PROJECT_ID": "5",
+           "CI_COMMIT_SHA": sha, "GITLAB_TOKEN": "glpat-fake",
+           "CI_DEFAULT_BRANCH": "main"}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(GITLAB_DIR / "ci" / "reconciler_gitlab.py"), *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.slow
+def test_gitlab_pending_plans_are_the_last_reviewed_plan_of_each_unhandled_merge(
+    tmp_path: Path,
+) -> None:
+    """Oldest merge first; a labelled one is done; a failed plan job is no plan, never an
+    older push's; then a label marks each one handled."""
+    with FakeGitLab(token="glpat-fake", project_id="5") as gitlab:
+        _merged(gitlab, 4, merge_commit_sha="m4", head="h4",
+                pipelines=[(40, "h4", 400, "success", b'{"plan": 4}')])  # fmt: skip
+        _merged(gitlab, 3, merge_commit_sha="m3", head="h3",
+                pipelines=[(30, "h3", 300, "success", b'{"plan": 3}')])  # fmt: skip
+        _merged(gitlab, 5, merge_commit_sha="m5", head="h5b", pipelines=[
+            (51, "h5b", 510, "failed", b""), (50, "h5a", 500, "success", b"older"),
+        ])  # fmt: skip
+        _merged(gitlab, 6, merge_commit_sha="m6", head="h6",
+                pipelines=[(60, "h6", 600, "success", b'{"plan": 6}')])  # fmt: skip
+        gitlab.merge_requests[6]["labels"] = ["reconciler-applied"]
+        gitlab.merge_requests[3]["merged_at"] = "2000-01-01T00:00:00+00:00"  # past retention
+        gitlab.merge_requests[4]["merged_at"] = gitlab.merge_requests[5]["merged_at"]
+        found = _gitlab_script(gitlab, tmp_path, "pending-plans", "reviewed")
+        assert found.returncode == 0, found.stderr
+        pending = (tmp_path / "reviewed" / "pending.txt").read_text().splitlines()
+        assert pending == ["4 reviewed/4/plan.json", "5 -"]
+        assert (tmp_path / "reviewed" / "4" / "plan.json").read_bytes() == b'{"plan": 4}'
+        assert "the plan job of merge request !5's last pipeline (51) is failed" in found.stdout
+        labelled = _gitlab_script(gitlab, tmp_path, "label", "5", "no-plan")
+        assert labelled.returncode == 0 and gitlab.merge_requests[5]["labels"] == [
+            "reconciler-no-plan"
+        ]
+        wrong = _gitlab_script(gitlab, tmp_path, "label", "5", "done")
+        assert wrong.returncode == 1 and "one of applied, refused, failed, no-plan" in wrong.stderr
+        assert "glpat" not in found.stdout + found.stderr + wrong.stderr
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("merge_request", "fetched"),
+    ("merge_request", "noted"),
     [
         ({"merge_commit_sha": "c0ffee"}, True),
         ({"squash_commit_sha": "c0ffee"}, True),
@@ -537,37 +639,17 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
         ({"merge_commit_sha": "c0ffee", "state": "opened"}, False),
     ],
 )
-def test_gitlab_fetch_plan_takes_only_the_merge_request_this_commit_merged(
-    tmp_path: Path, merge_request: dict[str, str], fetched: bool
+def test_gitlab_note_goes_only_to_the_merge_request_this_commit_merged(
+    tmp_path: Path, merge_request: dict[str, str], noted: bool
 ) -> None:
     with FakeGitLab(token="glpat-fake", project_id="5") as gitlab:
         gitlab.commits["c0ffee"] = [
             {"iid": 3, "state": "merged", "sha": "head3", "merge_commit_sha": None,
              "squash_commit_sha": None, **merge_request}
         ]  # fmt: skip
-        head = merge_request.get("sha", "head3")
-        gitlab.pipelines[3] = [{"id": 9, "sha": head}]
-        gitlab.jobs[9] = [{"id": 90, "name": "plan", "status": "success"}]
-        gitlab.artifacts[(90, "plan.json")] = b'{"reviewed": true}'
-        env = {"PATH": os.environ["PATH"], "CI_API_V4_URL": gitlab.url, "CI_PROJECT_ID": "5",
-               "CI_COMMIT_SHA": "c0ffee", "GITLAB_TOKEN": "glpat-fake"}  # fmt: skip
-        out = tmp_path / "reviewed" / "plan.json"
-        result = subprocess.run(
-            [
-                sys.executable,
-                str(GITLAB_DIR / "ci" / "reconciler_gitlab.py"),
-                "fetch-plan",
-                str(out),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert (result.returncode == 0) is fetched, result.stderr
-    if fetched:
-        assert out.read_bytes() == b'{"reviewed": true}'
-    else:
-        assert not out.exists()
-        assert "merged no merge request, so no plan was reviewed" in result.stderr
-        assert "glpat" not in result.stderr
+        (tmp_path / "left.md").write_text("what is left\n")
+        result = _gitlab_script(gitlab, tmp_path, "note-merged", "left.md")
+    assert result.returncode == 0, result.stderr
+    assert bool(gitlab.notes.get(3)) is noted
+    if not noted:
+        assert "this commit merged no merge request" in result.stdout

@@ -366,7 +366,10 @@ def _md_reasons(plan: Plan) -> str:
     usual = _dominant_reason(plan) or ""
     if len(reasons) == 1:
         only = REASON_TEXT.get(usual, clean(usual))
-        return f"Why the rollbacks: {only} (all {plural(reasons[usual], 'rollback')})."
+        count = reasons[usual]
+        return (
+            f"Why the rollbacks: {only} ({'all ' if count > 1 else ''}{plural(count, 'rollback')})."
+        )
     said = []
     for reason, count in sorted(reasons.items(), key=lambda rc: (rc[0] != usual, -rc[1])):
         text = REASON_TEXT.get(reason, clean(reason))

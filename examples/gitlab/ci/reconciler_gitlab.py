@@ -1,30 +1,42 @@
 #!/usr/bin/env python3
 """The GitLab API calls the example pipeline needs, with the standard library only.
 
-    python3 ci/reconciler_gitlab.py comment plan.md    # post or update the MR's plan note
-    python3 ci/reconciler_gitlab.py fetch-plan plan.json  # the plan reviewed in the merged MR
+    python3 ci/reconciler_gitlab.py comment plan.md        # post or update the MR's plan note
+    python3 ci/reconciler_gitlab.py pending-plans reviewed   # reviewed plans not applied yet
+    python3 ci/reconciler_gitlab.py label 7 applied          # mark MR !7's plan as handled
+    python3 ci/reconciler_gitlab.py note-merged left.md      # a note on the MR this commit merged
+    python3 ci/reconciler_gitlab.py fetch-remainder left.json  # this pipeline's apply job's file
 
 ``comment`` finds the merge request note that this token's user posted and that ends with the
 same hidden marker as the file's last line (``<!-- reconciler-plan -->``, or
 ``<!-- reconciler-plan:ID -->``) and replaces its text, or adds the note: one comment per merge
 request, updated on every push; nobody else's note is ever touched.
 
-``fetch-plan`` finds the merge request this commit merged (its merge or squash commit, or its
-head when it was fast-forwarded), the newest pipeline that ran for that merge request's last
-head, and downloads ``plan.json`` from that pipeline's ``plan`` job, by job id: exactly the
-plan shown in the merge request when it was merged. When there is none (the commit merged no
-merge request, that plan job failed or never ran, its artifacts expired) it says so and exits 1;
-it never falls back to an older plan.
+``pending-plans DIR`` finds every merge request merged into the default branch in the last 30
+days (the plans' retention) that has no ``reconciler-*`` label yet, oldest merge first, and for
+each the newest pipeline that ran for its last head and that pipeline's ``plan`` job, by id:
+it downloads that job's ``plan.json`` (exactly the plan shown in the merge request when it was
+merged) into ``DIR/IID/plan.json``. ``DIR/pending.txt`` lists one ``IID PATH`` line per merge
+request, ``IID -`` when it has no reviewed plan (that job failed or never ran, its artifacts
+expired): an older push's plan is never taken. ``label IID OUTCOME`` then adds the label
+``reconciler-OUTCOME`` (applied, refused, failed, no-plan), so it is not picked up again.
+
+``note-merged FILE`` posts FILE as a note on the merge request this commit merged (its merge or
+squash commit, or its head when it was fast-forwarded), if any. ``fetch-remainder OUT``
+downloads ``remainder.json`` from the ``apply`` job of this pipeline: the plan of what no
+reviewed plan covered, as that job showed it.
 
 GitLab's predefined variables say where (CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID,
-CI_COMMIT_SHA); RECONCILER_PLAN_JOB names the plan job if it is not ``plan``. Authentication:
+CI_COMMIT_SHA, CI_DEFAULT_BRANCH, CI_PIPELINE_ID); RECONCILER_PLAN_JOB names the plan job if it
+is not ``plan``. Authentication:
 GITLAB_TOKEN (a project access token with the api scope, as a masked CI/CD variable); without
-it ``comment`` skips (exit 0, the plan is still in the job log) and ``fetch-plan`` tries the
-job's own CI_JOB_TOKEN. Failures exit 1 with one line saying why; tokens are never printed.
+it ``comment`` and ``note-merged`` skip (exit 0, the plan is still in the job log) and the others
+try the job's own CI_JOB_TOKEN. Failures exit 1 with one line saying why; tokens are never printed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -32,11 +44,15 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 MARKER = re.compile(r"<!-- reconciler-plan(?::[A-Za-z0-9._/-]+)? -->")
 TIMEOUT = 30
 MAX_PAGES = 50
+#: How long plan artifacts are kept (the plan job's expire_in): older merges have none.
+RETENTION_DAYS = 30
+OUTCOMES = ("applied", "refused", "failed", "no-plan")
 
 
 class Failure(Exception):
@@ -76,12 +92,13 @@ def _call(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[A
     return raw, headers
 
 
-def _pages(path: str) -> list[Any]:
-    """Every item of a paginated listing (``path`` without a query)."""
+def _pages(path: str, query: str = "") -> list[Any]:
+    """Every item of a paginated listing (``path`` without a query, ``query`` its filters)."""
     items: list[Any] = []
     page = "1"
     for _ in range(MAX_PAGES):
-        listed, headers = _call("GET", f"{path}?per_page=100&page={page}")
+        extra = f"&{query}" if query else ""
+        listed, headers = _call("GET", f"{path}?per_page=100&page={page}{extra}")
         items.extend(listed)
         page = headers.get("x-next-page", "")
         if not page:
@@ -117,19 +134,18 @@ def comment(path: str) -> int:
     return 0
 
 
-def fetch_plan(out: str) -> int:
-    """Download the plan reviewed in the merge request that this commit merged."""
-    sha = _env("CI_COMMIT_SHA")
+def _merged_by(sha: str) -> dict[str, Any] | None:
+    """The merge request this commit merged, if any."""
     mrs, _ = _call("GET", f"{_project()}/repository/commits/{sha}/merge_requests")
-    merged = [
-        mr
-        for mr in mrs
-        if mr.get("state") == "merged"
-        and sha in (mr.get("merge_commit_sha"), mr.get("squash_commit_sha"), mr.get("sha"))
-    ]
-    if not merged:
-        raise Failure(f"commit {sha[:12]} merged no merge request, so no plan was reviewed")
-    mr = merged[0]
+    for mr in mrs:
+        heads = (mr.get("merge_commit_sha"), mr.get("squash_commit_sha"), mr.get("sha"))
+        if mr.get("state") == "merged" and sha in heads:
+            return dict(mr)
+    return None
+
+
+def _plan_of(mr: dict[str, Any], out: str) -> None:
+    """Download the plan shown in merge request ``mr`` when it was merged into ``out``."""
     iid, head = int(mr["iid"]), str(mr["sha"])
     # Newest first: the pipeline of the merge request's last push, as reviewers saw it.
     pipelines = [
@@ -148,29 +164,108 @@ def fetch_plan(out: str) -> int:
             f"the {name} job of merge request !{iid}'s last pipeline ({pipeline['id']}) is "
             f"{status}: no plan was reviewed for its last push"
         )
-    job_id = int(jobs[0]["id"])
+    _download(int(jobs[0]["id"]), "plan.json", out, f"merge request !{iid}")
+
+
+def _download(job_id: int, name: str, out: str, what: str) -> None:
     try:
-        raw, _ = _call("GET", f"{_project()}/jobs/{job_id}/artifacts/plan.json")
+        raw, _ = _call("GET", f"{_project()}/jobs/{job_id}/artifacts/{name}")
     except Failure as exc:
-        raise Failure(f"no plan.json in job {job_id} of merge request !{iid} ({exc})") from None
+        raise Failure(f"no {name} in job {job_id} of {what} ({exc})") from None
     if isinstance(raw, dict | list):
         raw = json.dumps(raw).encode("utf-8")
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out, "wb") as handle:
         handle.write(raw)
-    print(
-        f"fetched the plan reviewed in merge request !{iid} (job {job_id}) into {out}", flush=True
+    print(f"fetched {name} of {what} (job {job_id}) into {out}", flush=True)
+
+
+def pending_plans(directory: str) -> int:
+    """The reviewed plans of merged merge requests not handled yet, oldest merge first."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=RETENTION_DAYS)
+    query = urllib.parse.urlencode(
+        {
+            "state": "merged",
+            "target_branch": _env("CI_DEFAULT_BRANCH"),
+            "updated_after": since.isoformat(),
+        }
     )
+    merged = [
+        mr
+        for mr in _pages(f"{_project()}/merge_requests", query)
+        if not any(str(label).startswith("reconciler-") for label in mr.get("labels") or ())
+        and mr.get("merged_at")
+        and dt.datetime.fromisoformat(str(mr["merged_at"]).replace("Z", "+00:00")) >= since
+    ]
+    merged.sort(key=lambda mr: (str(mr["merged_at"]), int(mr["iid"])))
+    lines = []
+    for mr in merged:
+        iid = int(mr["iid"])
+        out = os.path.join(directory, str(iid), "plan.json")
+        try:
+            _plan_of(mr, out)
+        except Failure as exc:
+            print(f"merge request !{iid}: {exc}", flush=True)
+            out = "-"
+        lines.append(f"{iid} {out}\n")
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "pending.txt"), "w", encoding="utf-8") as handle:
+        handle.writelines(lines)
+    print(f"{len(lines)} merged merge request(s) not handled yet", flush=True)
+    return 0
+
+
+def label(iid: str, outcome: str) -> int:
+    """Mark merge request ``iid``'s reviewed plan as handled: ``reconciler-OUTCOME``."""
+    if outcome not in OUTCOMES:
+        raise Failure(f"outcome {outcome!r}: one of {', '.join(OUTCOMES)}")
+    path = f"{_project()}/merge_requests/{int(iid)}"
+    _call("PUT", path, {"add_labels": f"reconciler-{outcome}"})
+    print(f"labelled merge request !{int(iid)} reconciler-{outcome}", flush=True)
+    return 0
+
+
+def note_merged(path: str) -> int:
+    """Post ``path`` as a note on the merge request this commit merged."""
+    if not os.environ.get("GITLAB_TOKEN"):
+        print("GITLAB_TOKEN is not set: not posting on the merge request", flush=True)
+        return 0
+    mr = _merged_by(_env("CI_COMMIT_SHA"))
+    if mr is None:
+        print("this commit merged no merge request: nothing to post on", flush=True)
+        return 0
+    with open(path, encoding="utf-8") as handle:
+        body = handle.read()
+    notes = f"{_project()}/merge_requests/{int(mr['iid'])}/notes"
+    created, _ = _call("POST", notes, {"body": body})
+    print(f"posted note {created.get('id')} on merge request !{mr['iid']}", flush=True)
+    return 0
+
+
+def fetch_remainder(out: str) -> int:
+    """``remainder.json`` of this pipeline's ``apply`` job: the plan it showed, unreviewed."""
+    pipeline = int(_env("CI_PIPELINE_ID"))
+    jobs = [j for j in _pages(f"{_project()}/pipelines/{pipeline}/jobs") if j["name"] == "apply"]
+    if not jobs:
+        raise Failure(f"pipeline {pipeline} has no apply job: nothing was left to review")
+    _download(int(jobs[0]["id"]), "remainder.json", out, f"pipeline {pipeline}")
     return 0
 
 
 def main(argv: list[str]) -> int:
-    commands = {"comment": comment, "fetch-plan": fetch_plan}
-    if len(argv) != 2 or argv[0] not in commands:
+    commands: dict[str, Callable[..., int]] = {
+        "comment": comment,
+        "pending-plans": pending_plans,
+        "label": label,
+        "note-merged": note_merged,
+        "fetch-remainder": fetch_remainder,
+    }
+    arity = {"label": 2}
+    if not argv or argv[0] not in commands or len(argv) != 1 + arity.get(argv[0], 1):
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     try:
-        return commands[argv[0]](argv[1])
+        return commands[argv[0]](*argv[1:])
     except (Failure, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
