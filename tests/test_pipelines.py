@@ -528,6 +528,44 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emu
         assert "Nothing left" in applied.stdout and "WARNING" not in applied.stdout
         assert gitlab.merge_requests[7]["labels"] == ["reconciler-applied"]
 
+        # Two merges in a row whose first apply job was cancelled: the next apply job applies
+        # both reviewed plans, oldest merge first.
+        main_spec = spec.read_text()
+        with_evi = {
+            9: main_spec.replace(
+                "- index: True-Color\n", "- index: True-Color\n      - index: EVI\n"
+            ),
+            10: main_spec.replace("- index: NDWI\n", "- index: NDWI\n      - index: EVI\n"),
+        }
+        reviewed = {}
+        for iid, text in with_evi.items():
+            spec.write_text(text)
+            _commit(gitlab_repo, f"!{iid}")
+            review = {**mr, "CI_MERGE_REQUEST_IID": str(iid)}
+            assert _gitlab_ci_local(gitlab_repo, "plan", review).returncode == 0
+            reviewed[iid] = artifact.read_bytes()
+        spec.write_text(with_evi[9])
+        first = _commit(gitlab_repo, "merge !9")
+        spec.write_text(
+            with_evi[9].replace("- index: NDWI\n", "- index: NDWI\n      - index: EVI\n")
+        )
+        both = _commit(gitlab_repo, "merge !10")
+        _merged(gitlab, 9, merge_commit_sha=first, head="head9",
+                pipelines=[(309, "head9", 5009, "success", reviewed[9])])  # fmt: skip
+        _merged(gitlab, 10, merge_commit_sha=both, head="head10",
+                pipelines=[(310, "head10", 5010, "success", reviewed[10])])  # fmt: skip
+        caught_up = _gitlab_ci_local(gitlab_repo, "apply", push)
+        assert caught_up.returncode == 0, caught_up.stdout + caught_up.stderr
+        out = caught_up.stdout
+        assert out.index("merge request !9 (job 5009)") < out.index("merge request !10 (job 5010)")
+        assert out.count("Apply complete: 1 created, 0 adopted, 0 rolled back") == 2
+        assert "Nothing left" in out
+        assert (
+            gitlab.merge_requests[9]["labels"]
+            == gitlab.merge_requests[10]["labels"]
+            == ["reconciler-applied"]
+        )
+
         # Merged when the last push's plan never finished: the plan of an earlier push is not
         # applied, nor is the merge's change unreviewed: the job shows it, says so on the merge
         # request and fails; the manual job of that pipeline applies exactly the plan shown.
