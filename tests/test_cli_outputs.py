@@ -133,7 +133,7 @@ def test_github_annotations_cannot_be_broken_by_a_message() -> None:
     )
     assert out == (
         "::error file=a%2Cb%3Ac.yaml,line=1,col=2,title=reconciler validate::"
-        "50%25 done%0A\\x3a:error::injected\n"
+        "50%25 done\\n::error::injected\n"
     )
     assert out.count("\n") == 1
 
