@@ -12,8 +12,14 @@ where the key is) registers it with ``install_redaction``; from then on:
   ``RedactingFormatter`` scrubs whatever a handler finally writes (tracebacks included).
 
 Every output path (the CLI's printing, ``write_atomically``, the log handler) goes through here,
-so a key that reaches our data anyway (a spec file that is a symlink to the key file, a server
-that echoes the key) is shown as ``***``.
+so a key that reaches our data anyway (a spec file that quotes the key, a server that echoes
+it) is shown as ``***``. Files are different: ``secret_in`` lets a writer refuse a file that
+would hold a secret, since a file with ``***`` in it no longer says what it said (a saved plan's
+checksum, a spec path).
+
+Only values long enough to be secrets are scrubbed: every form of a short one would also match
+ordinary words (``AWS_SECRET_ACCESS_KEY=test`` against "latest"). See ``MIN_KEY_CHARS`` and
+``MIN_SECRET_CHARS``; a value skipped is logged (by the variable's name, never its value).
 """
 
 from __future__ import annotations
@@ -28,23 +34,39 @@ from collections.abc import Callable, Mapping
 from urllib.parse import quote, quote_plus
 
 __all__ = [
+    "MIN_KEY_CHARS",
+    "MIN_SECRET_CHARS",
     "REDACTED",
     "RedactingFormatter",
-    "contains_secret",
+    "install_environment_secrets",
     "install_redaction",
     "install_secret_file",
     "is_secret_file",
+    "raw_secret_in",
     "redact",
     "redact_bytes",
     "redact_obj",
+    "secret_in",
 ]
+
+log = logging.getLogger(__name__)
 
 #: What a secret is replaced with.
 REDACTED = "***"
 
-#: Secrets shorter than this are not scrubbed: replacing "ab" everywhere would mangle unrelated
-#: text. They are still never printed by us.
-_MIN_REDACTABLE = 4
+#: The shortest API key that is scrubbed. The key is the one value we are handed as a secret,
+#: so it gets the lowest floor that still leaves text readable: one to three characters would
+#: match inside ordinary words everywhere. The command line refuses shorter keys
+#: (``api.config.resolve_api_key``), so every key it sends is scrubbed, whatever its length.
+MIN_KEY_CHARS = 4
+
+#: The shortest cloud credential from the environment (``CLOUD_SECRET_VARIABLES``) that is
+#: scrubbed. Real ones are far longer: an AWS secret access key has 40 characters, session and
+#: OAuth tokens hundreds, an Azure storage key 88, a SAS token or client secret 34 and more.
+#: Shorter values there are local placeholders (localstack's ``test``, MinIO's ``minioadmin``,
+#: ``password``): words that specs, paths and names contain, where scrubbing them corrupted
+#: output. Sixteen leaves room below every generated secret and above those words.
+MIN_SECRET_CHARS = 16
 
 #: ``redact_obj`` stops descending this deep; deeper parts are replaced (an API's ``details``
 #: never nest like that, and a hostile answer must not exhaust the stack).
@@ -103,30 +125,60 @@ class _Redactor(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__("")
-        self._secrets: set[str] = set()
+        self._secrets: dict[str, str] = {}  # secret -> where it came from ("the API key")
+        self._forms: dict[str, str] = {}  # every form of every secret -> where it came from
+        self._skipped: set[tuple[str, str]] = set()  # (source, value) logged as too short
         self._lock = threading.Lock()
         self._text: re.Pattern[str] | None = None
         self._bytes: re.Pattern[bytes] | None = None
 
-    def add(self, secret: str) -> None:
-        if len(secret) < _MIN_REDACTABLE:
+    def add(self, secret: str, source: str, floor: int) -> None:
+        if len(secret) < floor:
+            self._skip(secret, source, floor)
             return
         with self._lock:
             if secret in self._secrets:
                 return
-            self._secrets.add(secret)
-            forms = {form for s in self._secrets for form in encodings(s)}
+            self._secrets[secret] = source
+            for form in encodings(secret):
+                self._forms.setdefault(form, source)
             # Longest first: a secret containing another must be replaced whole.
-            ordered = sorted(forms, key=lambda f: (-len(f), f))
+            ordered = sorted(self._forms, key=lambda f: (-len(f), f))
             alternation = "|".join(re.escape(form) for form in ordered)
             self._text = re.compile(alternation)
             self._bytes = re.compile(
                 b"|".join(re.escape(f.encode("utf-8", "surrogatepass")) for f in ordered)
             )
 
-    def secrets(self) -> list[str]:
+    def _skip(self, value: str, source: str, floor: int) -> None:
+        # Once per value (a command installs the environment's twice), and only once it can be
+        # seen: logging is configured again when -v follows the command name, after the first
+        # installation ran.
+        if (source, value) in self._skipped or not log.isEnabledFor(logging.INFO):
+            return
+        self._skipped.add((source, value))
+        log.info(
+            "%s is shorter than %d characters, so it is taken for a placeholder, not a secret: "
+            "it is not scrubbed from output (where it would match parts of ordinary words)",
+            source,
+            floor,
+        )
+
+    def secrets(self) -> dict[str, str]:
         with self._lock:
-            return list(self._secrets)
+            return dict(self._secrets)
+
+    def find(self, data: str | bytes) -> str | None:
+        """Where the first secret in ``data`` (in any of its forms) came from, or None."""
+        if isinstance(data, str):
+            text = self._text
+            match = text.search(data) if text is not None else None
+            return None if match is None else self._forms[match.group(0)]
+        pattern = self._bytes
+        found = pattern.search(data) if pattern is not None else None
+        if found is None:
+            return None
+        return self._forms[found.group(0).decode("utf-8", "surrogatepass")]
 
     def redact(self, text: str) -> str:
         pattern = self._text
@@ -155,14 +207,20 @@ class _Redactor(logging.Filter):
 _redactor = _Redactor()
 
 
-def install_redaction(secret: str) -> None:
+def install_redaction(
+    secret: str, source: str = "the API key", *, floor: int = MIN_KEY_CHARS
+) -> None:
     """Remember ``secret`` and attach the shared redacting filter to the loggers that matter.
+
+    ``source`` says where the secret came from, for messages that refuse to show or write it
+    (never the secret itself). A secret shorter than ``floor`` is not remembered; an INFO line
+    names its source and says so, once.
 
     A logger's filters only see records logged on that very logger, not those propagated
     from its children, so the filter goes on every existing ``reconciler.*`` / ``urllib3.*``
     logger too (urllib3 logs from ``urllib3.connectionpool`` and friends).
     """
-    _redactor.add(secret)
+    _redactor.add(secret, source, floor)
     names = ["reconciler", "urllib3"]
     names += [
         name
@@ -191,14 +249,18 @@ _CONNECTION_STRING_SECRETS = re.compile(r"(?:AccountKey|SharedAccessSignature)=(
 
 
 def install_environment_secrets(environ: Mapping[str, str]) -> None:
-    """Redact the cloud credentials in ``environ`` (``CLOUD_SECRET_VARIABLES``) everywhere."""
+    """Redact the cloud credentials in ``environ`` (``CLOUD_SECRET_VARIABLES``) everywhere.
+
+    Values shorter than ``MIN_SECRET_CHARS`` are placeholders, not secrets: skipped, and
+    logged at INFO by the variable's name.
+    """
     for name in CLOUD_SECRET_VARIABLES:
         value = environ.get(name, "").strip()
         if not value:
             continue
-        install_redaction(value)
+        install_redaction(value, f"the value of {name}", floor=MIN_SECRET_CHARS)
         for part in _CONNECTION_STRING_SECRETS.findall(value):
-            install_redaction(part)
+            install_redaction(part, f"the key in {name}", floor=MIN_SECRET_CHARS)
 
 
 _secret_files: set[tuple[int, int]] = set()
@@ -218,9 +280,25 @@ def is_secret_file(info: os.stat_result) -> bool:
     return (info.st_dev, info.st_ino) in _secret_files
 
 
-def contains_secret(data: bytes) -> bool:
-    """True if ``data`` holds an installed secret as is (not escaped)."""
-    return any(secret.encode("utf-8", "surrogatepass") in data for secret in _redactor.secrets())
+def raw_secret_in(data: bytes) -> str | None:
+    """Where an installed secret that ``data`` holds as is (not escaped) came from, or None.
+
+    For input that is parsed before it is shown (a spec file): the parser may print a secret
+    in a form redaction does not know (a number in decimal), so the raw bytes are checked.
+    """
+    for secret, source in _redactor.secrets().items():
+        if secret.encode("utf-8", "surrogatepass") in data:
+            return source
+    return None
+
+
+def secret_in(data: str | bytes) -> str | None:
+    """Where an installed secret that ``data`` holds in any form came from, or None.
+
+    For files about to be written: one that would hold a secret is refused, not written with
+    ``***`` in its place.
+    """
+    return _redactor.find(data)
 
 
 def redact(text: str) -> str:

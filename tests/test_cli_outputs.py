@@ -88,7 +88,7 @@ def test_api_failures_in_markdown_and_json(emulator: Emulator, project: Path) ->
     assert annotated.stdout.startswith("::error title=reconciler validate::GET /v0/")
     assert annotated.stdout.count("\n") == 1 and "401" in annotated.stdout
     online_json = json.loads(
-        run(emulator, "validate", "--online", "--format", "json", key="x").stdout
+        run(emulator, "validate", "--online", "--format", "json", key="wrong-key").stdout
     )
     assert online_json["command"] == "validate" and online_json["error"]["kind"] == "api"
 

@@ -1,8 +1,10 @@
 """Redaction that never corrupts, spec files that cannot smuggle secrets out, and output
 formats that escape alike.
 
-End to end through the command line against the emulator: ``validate --format github`` escapes
-file names and API data as the text format does.
+End to end through the command line against the emulator: a placeholder cloud secret from the
+environment (``AWS_SECRET_ACCESS_KEY=test``) leaves specs, saved plans and logs alone, a real
+one is still never printed, and the API key is always redacted; ``validate --format github``
+escapes file names and API data as the text format does.
 
 Installed secrets stay installed for the whole test process, so each secret here is unlikely
 to appear anywhere else.
@@ -11,14 +13,27 @@ to appear anywhere else.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
 from reconciler.emulator import Emulator
+from reconciler.redact import (
+    MIN_SECRET_CHARS,
+    REDACTED,
+    install_environment_secrets,
+    install_redaction,
+    redact,
+)
 from reconciler.text import clean
 from tests.planning import ROLLBACK_SPEC, SECRET, run_cli, write_spec
+
+#: What localstack and many local setups put in the variable: a word, not a secret.
+PLACEHOLDER = "test"
+#: Shaped like a real AWS secret access key (40 characters), for this module only.
+AWS_SECRET = "wJalrXUtnFEMI-K7MDENG-r2d2-bPxRfiCYZZ40z"
 
 
 @pytest.fixture
@@ -32,6 +47,84 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def run(world: Emulator | None, *args: str, aws_secret: str | None = None) -> Result:
     env = {"AWS_SECRET_ACCESS_KEY": aws_secret, "NO_COLOR": None}
     return run_cli(*args, url=world.url if world else None, key=SECRET, env=env)
+
+
+# --- cloud secrets from the environment, and the API key ------------------------------------------
+
+
+def test_a_placeholder_cloud_secret_does_not_refuse_a_spec_with_the_word_in_it(
+    project: Path,
+) -> None:
+    result = run(None, "validate", aws_secret=PLACEHOLDER)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "specs/ is valid: 1 file, 1 AOI, 1 visualization\n"
+
+
+def test_a_plan_saved_with_a_placeholder_secret_keeps_its_spec_paths_and_applies(
+    world: Emulator, project: Path
+) -> None:
+    planned = run(world, "plan", "--out", "plan.json", aws_secret=PLACEHOLDER)
+    assert planned.exit_code == 0, planned.output
+    assert "specs/latest.yaml:" in planned.stdout
+    saved = (project / "plan.json").read_text()
+    assert "specs/latest.yaml:" in saved and REDACTED not in saved
+    applied = run(world, "apply", "plan.json", "--yes", aws_secret=PLACEHOLDER)
+    assert applied.exit_code == 0, applied.output
+
+
+def test_log_lines_keep_the_word_and_say_the_placeholder_was_skipped(project: Path) -> None:
+    result = run(None, "validate", "-vv", aws_secret=PLACEHOLDER)
+    assert result.exit_code == 0, result.output
+    assert "read specs/latest.yaml: 1 AOI entries" in result.stderr
+    skipped = [line for line in result.stderr.splitlines() if "AWS_SECRET_ACCESS_KEY" in line]
+    assert len(skipped) == 1, result.stderr
+    assert skipped[0].endswith(
+        "INFO reconciler.redact: the value of AWS_SECRET_ACCESS_KEY is shorter than 16 "
+        "characters, so it is taken for a placeholder, not a secret: it is not scrubbed from "
+        "output (where it would match parts of ordinary words)"
+    )
+
+
+def test_the_skip_line_never_holds_the_value(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler.redact")
+    install_environment_secrets({"AZURE_STORAGE_KEY": "r2d2-short-v"})
+    [record] = [r for r in caplog.records if "AZURE_STORAGE_KEY" in r.getMessage()]
+    assert record.levelno == logging.INFO
+    assert "r2d2" not in record.getMessage()
+
+
+def test_the_floor_for_cloud_secrets_is_sixteen_characters() -> None:
+    short = "r2d2-fifteen-ch"
+    long = "r2d2-sixteen-chr"
+    assert (len(short), len(long)) == (MIN_SECRET_CHARS - 1, MIN_SECRET_CHARS)
+    install_environment_secrets({"AWS_SESSION_TOKEN": short, "AZURE_CLIENT_SECRET": long})
+    assert redact(f"{short} {long}") == f"{short} {REDACTED}"
+
+
+def test_a_spec_quoting_a_cloud_secret_is_refused_naming_the_variable(project: Path) -> None:
+    write_spec(project / "specs", f"aois: []\n# {AWS_SECRET}\n", name="quoted.yaml")
+    for output in ("text", "json", "github"):
+        result = run(None, "validate", "--format", output, aws_secret=AWS_SECRET)
+        assert result.exit_code == 1
+        assert "the file contains the value of AWS_SECRET_ACCESS_KEY; refusing" in result.stdout
+        assert "r2d2" not in result.output
+
+
+def test_a_short_api_key_is_redacted_all_the_same() -> None:
+    # Shorter than the floor for cloud secrets: the API key is always a secret.
+    install_redaction("r2d2-api")
+    assert redact("key r2d2-api") == f"key {REDACTED}"
+
+
+def test_an_api_key_too_short_to_redact_is_refused_unsent(world: Emulator, project: Path) -> None:
+    result = run_cli("plan", url=world.url, key="r2d")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: The API key from PIXXEL_API_KEY is shorter than 4 characters, too short to be "
+        "kept out of what reconciler prints, and no Pixxel API key is that short (a local "
+        "emulator takes any longer one: reconciler emulator --api-key dev-key).\n"
+    )
+    assert "r2d" not in result.stdout + result.stderr.replace("characters", "")
 
 
 # --- every format escapes alike -------------------------------------------------------------------

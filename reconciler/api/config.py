@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from reconciler.errors import ConfigError
+from reconciler.redact import MIN_KEY_CHARS
 from reconciler.text import shorten
 
 __all__ = [
@@ -34,7 +35,8 @@ DEFAULT_API_URL = "https://api.pixxel.space"
 def resolve_api_key(key_file: Path | None, environ: Mapping[str, str]) -> str:
     """Find the API key: ``--api-key-file`` if given, else ``PIXXEL_API_KEY``.
 
-    Surrounding whitespace is stripped (files usually end with a newline). Every failure is a
+    Surrounding whitespace is stripped (files usually end with a newline). A key shorter than
+    ``MIN_KEY_CHARS`` is refused: it could not be kept out of output. Every failure is a
     ``ConfigError`` naming where the key was looked for, never quoting any of its content.
     """
     if key_file is not None:
@@ -54,6 +56,7 @@ def resolve_api_key(key_file: Path | None, environ: Mapping[str, str]) -> str:
         if not key:
             raise ConfigError(f"API key file {key_file} is empty.")
         check_api_key(key, f"API key file {key_file}")
+        _check_redactable(key, f"API key file {key_file}")
         return key
 
     if "PIXXEL_API_KEY" in environ:
@@ -64,6 +67,7 @@ def resolve_api_key(key_file: Path | None, environ: Mapping[str, str]) -> str:
                 "--api-key-file FILE."
             )
         check_api_key(key, "PIXXEL_API_KEY")
+        _check_redactable(key, "PIXXEL_API_KEY")
         return key
 
     raise ConfigError(
@@ -129,6 +133,18 @@ def check_api_key(key: str, source: str) -> None:
         raise ConfigError(
             f"The API key from {source} contains line breaks, control or non-ASCII characters; "
             "it must be a single line of plain text."
+        )
+
+
+def _check_redactable(key: str, source: str) -> None:
+    # A key shorter than MIN_KEY_CHARS could not be scrubbed from what we print without
+    # scrubbing those letters from every word: the command line never sends one, so every key
+    # it sends is kept out of its output.
+    if len(key) < MIN_KEY_CHARS:
+        raise ConfigError(
+            f"The API key from {source} is shorter than {MIN_KEY_CHARS} characters, too short "
+            "to be kept out of what reconciler prints, and no Pixxel API key is that short "
+            "(a local emulator takes any longer one: reconciler emulator --api-key dev-key)."
         )
 
 

@@ -110,8 +110,8 @@ def emulator_command(
 
     \b
     Example:
-        reconciler emulator --port 8765 --api-key k
-        curl -H 'Authorization: k' http://127.0.0.1:8765/v0/aois
+        reconciler emulator --port 8765 --api-key dev-key
+        curl -H 'Authorization: dev-key' http://127.0.0.1:8765/v0/aois
     """
     import secrets
     import shlex

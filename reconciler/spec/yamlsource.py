@@ -33,7 +33,7 @@ import yaml
 
 from reconciler._gc import no_cycle_collection
 from reconciler.errors import Problem, SpecError, Where
-from reconciler.redact import contains_secret, is_secret_file
+from reconciler.redact import is_secret_file, raw_secret_in
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,8 @@ def _read_regular_file(path: str | os.PathLike[str], shown: str) -> bytes:
         if kind is not None:
             raise SpecError([Problem(f"{shown}: {kind}, not a spec file; refusing to read it")])
         if is_secret_file(info):
-            refused = f"spec file {shown} is the API key file; refusing to read it"
-            raise SpecError([Problem(refused)])
+            refused = "the file is the API key file; refusing to read it"
+            raise SpecError([Problem(refused, Where(shown, 1, 1))])
         if info.st_size > MAX_BYTES:
             raise SpecError([_too_large(shown, info.st_size)])
         # One byte past the limit, so size is checked on what is read too (a file growing).
@@ -135,8 +135,10 @@ def _read_regular_file(path: str | os.PathLike[str], shown: str) -> bytes:
         raise SpecError([_too_large(shown, None)])
     # Refused unparsed, quoting nothing: YAML may read a key as a number (printed in decimal)
     # or an alias (printed without its '*'), forms redaction cannot recognise.
-    if contains_secret(raw):
-        raise SpecError([Problem(f"spec file {shown} contains the API key; refusing to read it")])
+    source = raw_secret_in(raw)
+    if source is not None:
+        refused = f"the file contains {source}; refusing to read it"
+        raise SpecError([Problem(refused, Where(shown, 1, 1))])
     return raw
 
 
