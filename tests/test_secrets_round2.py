@@ -3,8 +3,9 @@ formats that escape alike.
 
 End to end through the command line against the emulator: a placeholder cloud secret from the
 environment (``AWS_SECRET_ACCESS_KEY=test``) leaves specs, saved plans and logs alone, a real
-one is still never printed, and the API key is always redacted; ``validate --format github``
-escapes file names and API data as the text format does.
+one is still never printed, and the API key is always redacted; a file that would hold a secret
+is refused rather than written with ``***`` inside; ``validate --format github`` escapes file
+names and API data as the text format does.
 
 Installed secrets stay installed for the whole test process, so each secret here is unlikely
 to appear anywhere else.
@@ -27,6 +28,7 @@ from reconciler.redact import (
     install_redaction,
     redact,
 )
+from reconciler.state.atomicfile import SecretInFileError, write_atomically
 from reconciler.text import clean
 from tests.planning import ROLLBACK_SPEC, SECRET, run_cli, write_spec
 
@@ -125,6 +127,38 @@ def test_an_api_key_too_short_to_redact_is_refused_unsent(world: Emulator, proje
         "emulator takes any longer one: reconciler emulator --api-key dev-key).\n"
     )
     assert "r2d" not in result.stdout + result.stderr.replace("characters", "")
+
+
+# --- a file that would hold a secret is refused, never mangled ------------------------------------
+
+
+def test_a_plan_that_would_hold_a_secret_is_refused_not_mangled(
+    world: Emulator, project: Path
+) -> None:
+    # A secret in a spec's file name reaches the plan: the positions name the file.
+    (project / "specs" / "latest.yaml").rename(project / "specs" / f"{AWS_SECRET}.yaml")
+    result = run(world, "plan", "--out", "plan.json", aws_secret=AWS_SECRET)
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        "Error: cannot write plan.json: it would hold the value of AWS_SECRET_ACCESS_KEY, and "
+        "files never hold a secret (nor *** in its place)\n"
+    )
+    assert "specs/***.yaml:" in result.stdout  # shown redacted, as everything printed
+    assert "r2d2" not in result.output
+    assert not (project / "plan.json").exists()
+
+
+def test_a_file_that_would_hold_a_secret_keeps_its_old_content(tmp_path: Path) -> None:
+    install_environment_secrets({"AWS_SECRET_ACCESS_KEY": AWS_SECRET})
+    state = tmp_path / "state.json"
+    state.write_text('{"records": {}}\n')
+    new = json.dumps({"records": {"id": {"note": AWS_SECRET}}}).encode()
+    with pytest.raises(SecretInFileError) as caught:
+        write_atomically(state, new)
+    assert caught.value.source == "the value of AWS_SECRET_ACCESS_KEY"
+    assert "r2d2" not in str(caught.value)
+    assert state.read_text() == '{"records": {}}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left
 
 
 # --- every format escapes alike -------------------------------------------------------------------

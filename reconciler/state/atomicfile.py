@@ -2,7 +2,9 @@
 
 Every file reconciler writes for other programs or later runs to read (the rollback state, saved
 plans, reports, the emulator's state) goes through ``write_atomically``, which also keeps the API
-key out of them (``reconciler.redact``), whatever ids or messages the API sent.
+key and cloud secrets out of them (``reconciler.redact``): a file that would hold one is not
+written at all. Scrubbing it instead would change what the file says, and its readers could not
+tell (a saved plan's checksum no longer matching, a spec path that names no file).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from reconciler.redact import redact, redact_bytes
+from reconciler.redact import secret_in
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,25 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+class SecretInFileError(OSError):
+    """A file was not written because it would have held a secret (``source`` says which).
+
+    An ``OSError``, as a write the system refused is: every caller already turns those into its
+    own "cannot write FILE: reason" error, and the reason names the secret's source only.
+    """
+
+    def __init__(self, path: Path, source: str) -> None:
+        super().__init__(
+            None,
+            f"it would hold {source}, and files never hold a secret (nor *** in its place)",
+        )
+        self.path = path
+        self.source = source
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.strerror}"
+
+
 def write_atomically(path: Path, data: str | bytes, *, mode: int | None = 0o644) -> None:
     """Write ``data`` (text is UTF-8 encoded) to ``path``, replacing it atomically.
 
@@ -39,11 +60,15 @@ def write_atomically(path: Path, data: str | bytes, *, mode: int | None = 0o644)
     ``open`` would give it under the process's umask (files a user asked for, such as plans).
 
     The directory must exist. On any failure the temporary file is removed, ``path`` is left as
-    it was, and the ``OSError`` propagates for the caller to turn into its own error. Every form
-    of an installed secret in ``data`` is written as ``***``.
+    it was, and the ``OSError`` propagates for the caller to turn into its own error. ``data``
+    holding any form of an installed secret is such a failure (``SecretInFileError``), before
+    anything is created.
     """
-    payload = redact(data).encode("utf-8") if isinstance(data, str) else redact_bytes(data)
     path = Path(path)
+    source = secret_in(data)
+    if source is not None:
+        raise SecretInFileError(path, source)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
