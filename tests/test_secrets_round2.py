@@ -4,8 +4,9 @@ formats that escape alike.
 End to end through the command line against the emulator: a placeholder cloud secret from the
 environment (``AWS_SECRET_ACCESS_KEY=test``) leaves specs, saved plans and logs alone, a real
 one is still never printed, and the API key is always redacted; a file that would hold a secret
-is refused rather than written with ``***`` inside; ``validate --format github`` escapes file
-names and API data as the text format does.
+is refused rather than written with ``***`` inside; a spec that is a symlink out of the spec
+paths is refused unread; ``validate --format github`` escapes file names and API data as the
+text format does.
 
 Installed secrets stay installed for the whole test process, so each secret here is unlikely
 to appear anywhere else.
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
 from reconciler.emulator import Emulator
+from reconciler.errors import SpecError
 from reconciler.redact import (
     MIN_SECRET_CHARS,
     REDACTED,
@@ -28,6 +31,7 @@ from reconciler.redact import (
     install_redaction,
     redact,
 )
+from reconciler.spec.load import validate_specs
 from reconciler.state.atomicfile import SecretInFileError, write_atomically
 from reconciler.text import clean
 from tests.planning import ROLLBACK_SPEC, SECRET, run_cli, write_spec
@@ -36,6 +40,9 @@ from tests.planning import ROLLBACK_SPEC, SECRET, run_cli, write_spec
 PLACEHOLDER = "test"
 #: Shaped like a real AWS secret access key (40 characters), for this module only.
 AWS_SECRET = "wJalrXUtnFEMI-K7MDENG-r2d2-bPxRfiCYZZ40z"
+#: A 40-character token (no variable of ours names it) and a password, each in a file.
+TOKEN = "ghp_r2d2QuietToken0123456789abcdefghijkl"
+PASSWORD = "hunter2-c3po"
 
 
 @pytest.fixture
@@ -49,6 +56,23 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def run(world: Emulator | None, *args: str, aws_secret: str | None = None) -> Result:
     env = {"AWS_SECRET_ACCESS_KEY": aws_secret, "NO_COLOR": None}
     return run_cli(*args, url=world.url if world else None, key=SECRET, env=env)
+
+
+def outside_secret_files(root: Path) -> dict[str, Path]:
+    """Secrets outside the checkout, as a runner's home holds them."""
+    home = root.parent / f"{root.name}-home"
+    (home / ".aws").mkdir(parents=True)
+    files = {
+        "credentials": home / ".aws" / "credentials",
+        "token": home / "token.txt",
+        "password": home / "password",
+    }
+    files["credentials"].write_text(
+        f"[default]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = {AWS_SECRET}\n"
+    )
+    files["token"].write_text(TOKEN + "\n")
+    files["password"].write_text(PASSWORD + "\n")
+    return files
 
 
 # --- cloud secrets from the environment, and the API key ------------------------------------------
@@ -159,6 +183,79 @@ def test_a_file_that_would_hold_a_secret_keeps_its_old_content(tmp_path: Path) -
     assert "r2d2" not in str(caught.value)
     assert state.read_text() == '{"records": {}}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left
+
+
+# --- symlinks out of the spec paths are refused unread --------------------------------------------
+
+
+@pytest.mark.parametrize("what", ["credentials", "token", "password"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("validate",),
+        ("validate", "--format", "json"),
+        ("validate", "--format", "github"),
+        ("plan", "--format", "markdown"),
+    ],
+    ids=" ".join,
+)
+def test_a_spec_linked_to_a_secret_outside_is_refused_unread(
+    world: Emulator, project: Path, what: str, command: tuple[str, ...]
+) -> None:
+    target = outside_secret_files(project)[what]
+    (project / "specs" / "stolen.yaml").symlink_to(target)
+    result = run(world, *command)
+    assert result.exit_code == 1
+    assert "stolen.yaml" in result.output
+    assert "a symlink that leads outside specs/; refusing to read it" in result.output
+    for secret in ("r2d2", "AKIAEXAMPLE", "hunter2", "c3po", str(target)):
+        assert secret not in result.output
+
+
+def test_a_link_out_is_refused_without_even_looking_at_its_target(project: Path) -> None:
+    # Had the target been looked at, this would read "a symlink to a file that does not exist".
+    (project / "specs" / "gone.yaml").symlink_to(project.parent / "nowhere" / "x.yaml")
+    (project / "specs" / "null.yaml").symlink_to(os.devnull)
+    with pytest.raises(SpecError) as caught:
+        validate_specs(["specs"])
+    assert [str(p) for p in caught.value.problems] == [
+        f"specs/{name}.yaml:1:1: a symlink that leads outside specs; refusing to read it (spec "
+        "files are read only from under the paths given)"
+        for name in ("gone", "null")
+    ]
+
+
+def test_a_link_out_named_on_its_own_is_refused_too(project: Path) -> None:
+    """``validate specs/*.yaml``: the shell names the link itself."""
+    (project / "specs" / "stolen.yaml").symlink_to(outside_secret_files(project)["token"])
+    result = run(None, "validate", "specs/latest.yaml", "specs/stolen.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "Error: specs/stolen.yaml:1:1: a symlink that leads outside its own directory; "
+        "refusing to read it"
+    )
+    assert "r2d2" not in result.output
+
+
+def test_links_that_stay_under_the_spec_paths_are_followed(project: Path) -> None:
+    (project / "specs" / "teams").mkdir()
+    (project / "specs" / "latest.yaml").rename(project / "specs" / "teams" / "real.yaml")
+    (project / "specs" / "teams" / "alias.yaml").symlink_to("real.yaml")
+    (project / "specs" / "up.yaml").symlink_to("teams/real.yaml")
+    result = run(None, "validate")
+    assert result.exit_code == 0, result.output
+    # One file, reached three ways, read once.
+    assert result.stdout == "specs/ is valid: 1 file, 1 AOI, 1 visualization\n"
+    named = run(None, "validate", "specs/teams/alias.yaml")
+    assert named.exit_code == 0, named.output
+
+
+def test_a_special_file_named_on_its_own_is_still_refused_unopened() -> None:
+    with pytest.raises(SpecError) as caught:
+        validate_specs([os.devnull])
+    assert [str(p) for p in caught.value.problems] == [
+        f"{os.devnull}: a character device, not a spec file; refusing to read it"
+    ]
 
 
 # --- every format escapes alike -------------------------------------------------------------------

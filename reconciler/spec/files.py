@@ -1,5 +1,6 @@
 """Which spec files a set of paths names: directories walked, hidden and special files
-skipped, every unreadable one reported as a problem rather than waited on."""
+skipped, symlinks followed only where they stay under the paths, every unreadable one
+reported as a problem rather than waited on."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.errors import Problem, SpecError
+from reconciler.errors import Problem, SpecError, Where
 from reconciler.spec.fields import SPEC_SUFFIXES
 from reconciler.spec.yamlsource import (
     describe_os_error,
@@ -30,8 +31,15 @@ def find_spec_files(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, 
     explicitly is read whatever its name. Each file is read once even if named twice (or
     reached through a symlink). Only regular files are specs: a device, FIFO or socket (say a
     link to ``/dev/stdin``) is refused without being opened, so nothing blocks on it.
+
+    A symlink is followed only to a file under the directory it was found in (a file named
+    on its own: under its own directory). One that leads elsewhere (``specs/x.yaml`` to
+    ``~/.aws/credentials``, to the API key file) is a problem at its path, and its target is
+    never opened: a pull request can add such a link, and what it points at would be quoted
+    in the problems printed and posted.
+
     Raises ``SpecError`` if a path does not exist, cannot be used (symlink loop, special
-    file), or a directory holds no spec files.
+    file, link out of the spec paths), or a directory holds no spec files.
     """
     problems: list[Problem] = []
     found: list[tuple[str, Path]] = []
@@ -51,6 +59,13 @@ def find_spec_files(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, 
                     Problem(f"{shown}: no spec files (*.yaml, *.yml) in this directory")
                 )
         else:
+            # Named on its own (a shell glob names every file of a directory): the same rule
+            # as in a walk of its directory, so `specs/*.yaml` reads what `specs/` does.
+            directory = os.path.realpath(os.path.dirname(shown) or os.curdir)
+            outside = _stays_under(shown, directory, "its own directory")
+            if outside is not None:
+                problems.append(outside)
+                continue
             matches = [(shown, info)]
         for display, file_info in matches:
             kind = special_file_kind(file_info)
@@ -75,8 +90,26 @@ def _stat(shown: str, problems: list[Problem]) -> os.stat_result | None:
         return None
 
 
+def _stays_under(path: str, real_top: str, top: str) -> Problem | None:
+    """None if ``path`` is no symlink or one leading to a file under ``real_top``; else the
+    problem, found without opening (or even statting) where the link leads."""
+    if not os.path.islink(path):
+        return None
+    # realpath only reads links; a loop comes back unresolved, under the top, and the stat
+    # after this reports it.
+    target = os.path.realpath(path)
+    if target == real_top or target.startswith(real_top.rstrip(os.sep) + os.sep):
+        return None
+    message = (
+        f"a symlink that leads outside {top}; refusing to read it (spec files are read only "
+        "from under the paths given)"
+    )
+    return Problem(message, Where(path, 1, 1))
+
+
 def _walk(top: str, problems: list[Problem]) -> list[tuple[str, os.stat_result]]:
     result: list[tuple[str, os.stat_result]] = []
+    real_top = os.path.realpath(top)
 
     def unreadable(exc: OSError) -> None:
         where = exc.filename if isinstance(exc.filename, str) else top
@@ -90,6 +123,10 @@ def _walk(top: str, problems: list[Problem]) -> list[tuple[str, os.stat_result]]
             if name.startswith(".") or not name.endswith(SPEC_SUFFIXES):
                 continue
             display = os.path.join(root, name)
+            outside = _stays_under(display, real_top, top)
+            if outside is not None:
+                problems.append(outside)
+                continue
             info = _stat(display, problems)
             if info is not None:
                 result.append((display, info))
