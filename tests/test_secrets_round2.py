@@ -5,8 +5,8 @@ End to end through the command line against the emulator: a placeholder cloud se
 environment (``AWS_SECRET_ACCESS_KEY=test``) leaves specs, saved plans and logs alone, a real
 one is still never printed, and the API key is always redacted; a file that would hold a secret
 is refused rather than written with ``***`` inside; a spec that is a symlink out of the spec
-paths is refused unread; ``validate --format github`` escapes file names and API data as the
-text format does.
+paths is refused unread; a file that is no spec is reported by name and position only;
+``validate --format github`` escapes file names and API data as the text format does.
 
 Installed secrets stay installed for the whole test process, so each secret here is unlikely
 to appear anywhere else.
@@ -256,6 +256,88 @@ def test_a_special_file_named_on_its_own_is_still_refused_unopened() -> None:
     assert [str(p) for p in caught.value.problems] == [
         f"{os.devnull}: a character device, not a spec file; refusing to read it"
     ]
+
+
+# --- a file that is no spec is reported by name and position only ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (f"{TOKEN}\n", "1:1: the file must be a mapping with an 'aois' list, got a text"),
+        (f"{PASSWORD}\n", "1:1: the file must be a mapping with an 'aois' list, got a text"),
+        ("1234567890123456\n", "1:1: the file must be a mapping with an 'aois' list, got a number"),
+        (
+            f"- {PASSWORD}\n- !{PASSWORD} x\n",
+            "1:1: the file must be a mapping with an 'aois' list, got a list",
+        ),
+        (f"!{PASSWORD}\n", "1:1: the file must be a mapping with an 'aois' list, got a text"),
+        (f"*{PASSWORD}\n", "1:1: invalid YAML: found undefined alias"),
+        (
+            f'"\\{PASSWORD}"\n',
+            "1:3: invalid YAML: found unknown escape character (while "
+            "scanning a double-quoted scalar at line 1, column 1)",
+        ),
+        (
+            f'"\\x{PASSWORD}"\n',
+            "1:4: invalid YAML: expected escape sequence of 2 hexadecimal numbers, but found "
+            "something else (while scanning a double-quoted scalar at line 1, column 1)",
+        ),
+        (
+            f"a: &{PASSWORD} 1\nb: &{PASSWORD} 2\n",
+            "2:4: invalid YAML: second occurrence "
+            "(found duplicate anchor; first occurrence at line 1, column 4)",
+        ),
+        (f"a: !{PASSWORD}!x 1\n", "1:4: invalid YAML: found undefined tag handle"),
+        (f"a: `{PASSWORD}\n", "1:4: invalid YAML: found character that cannot start any token"),
+    ],
+    ids=[
+        "token",
+        "password",
+        "number",
+        "list",
+        "tagged",
+        "alias",
+        "escape",
+        "hex escape",
+        "anchor",
+        "tag handle",
+        "reserved",
+    ],
+)
+def test_a_file_that_is_no_spec_is_never_quoted(project: Path, content: str, problem: str) -> None:
+    (project / "specs" / "latest.yaml").write_text(content)
+    for output in ("text", "json", "github"):
+        result = run(None, "validate", "--format", output)
+        assert result.exit_code == 1
+        assert "hunter2" not in result.output and "r2d2" not in result.output
+        assert "c3po" not in result.output and "1234567890123456" not in result.output
+    text = run(None, "validate")
+    assert text.stdout.splitlines()[0] == f"specs/latest.yaml:{problem}"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (
+            b"aois: []\n# \xfc" + PASSWORD.encode() + b"\n",
+            "2:3: the file is not valid UTF-8 from here on; save it as UTF-8 text",
+        ),
+        (
+            b"aois: []\n# \x07" + PASSWORD.encode() + b"\n",
+            "2:3: a control or other non-printable character, which YAML does not allow; remove it",
+        ),
+    ],
+    ids=["not utf-8", "control character"],
+)
+def test_a_file_that_is_not_text_is_never_quoted(
+    project: Path, content: bytes, problem: str
+) -> None:
+    (project / "specs" / "latest.yaml").write_bytes(content)
+    result = run(None, "validate")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == f"specs/latest.yaml:{problem}"
+    assert "0xfc" not in result.output and "U+0007" not in result.output
 
 
 # --- every format escapes alike -------------------------------------------------------------------

@@ -115,11 +115,11 @@ BAD: dict[str, list[str]] = {
         "a spec file holds one",
     ],
     "bad-not-utf8.yaml": [
-        "bad-not-utf8.yaml:2:23: the file is not valid UTF-8 (byte 0xfc); save it as UTF-8 text",
+        "bad-not-utf8.yaml:2:23: the file is not valid UTF-8 from here on; save it as UTF-8 text",
     ],
     "bad-control-character.yaml": [
-        "bad-control-character.yaml:2:27: invalid character U+0007 in the file "
-        "(YAML allows printable text)",
+        "bad-control-character.yaml:2:27: a control or other non-printable character, which "
+        "YAML does not allow; remove it",
     ],
     "bad-python-tag.yaml": [
         "bad-python-tag.yaml:2:10: unsupported YAML tag '!!python/object/apply:os.system': "

@@ -54,6 +54,22 @@ _KIND_OF_TYPE = {
 }
 
 
+def _kind_of(value: Any) -> str:
+    """What a whole file that is no mapping holds, never quoting it: such a file is no spec,
+    and may be a token or a password file."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a date"
+
+
 def _data_loc(loc: tuple[Any, ...]) -> Loc:
     """Drop pydantic's union tags from ``loc`` so it addresses the YAML data."""
     kept: list[Any] = []
@@ -138,8 +154,7 @@ def problem_from_error(error: Any, doc: Document) -> Problem:
     if kind in _KIND_OF_TYPE:
         if not loc:
             return Problem(
-                f"the file must be a mapping with an 'aois' list, got {describe_value(value)}",
-                where,
+                f"the file must be a mapping with an 'aois' list, got {_kind_of(value)}", where
             )
         message = f"{subject} must be {_KIND_OF_TYPE[kind]}, got {describe_value(value)}"
         if kind == "string_type" and isinstance(value, int | float | bool):

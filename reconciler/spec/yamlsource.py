@@ -14,7 +14,9 @@ composer, so nothing here can run code, and adds what PyYAML leaves out:
 - only regular files are opened, without blocking (a FIFO or a link to ``/dev/stdin`` is
   refused, never waited on);
 - a date-looking scalar that is not a real date (``2024-02-30``) stays a string, so the spec
-  layer can say precisely what is wrong with it instead of PyYAML raising ``ValueError``.
+  layer can say precisely what is wrong with it instead of PyYAML raising ``ValueError``;
+- a file that is no spec at all (not UTF-8, not YAML, a document that is not a mapping: a
+  token, a password) is reported by its name and position only, never quoting what is in it.
 
 Every failure raises ``SpecError`` with positions; nothing else escapes.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -207,11 +210,11 @@ def parse_yaml(raw: bytes | str, display: str) -> Document:
         raise SpecError([_yaml_problem(exc, display)]) from None
     except yaml.reader.ReaderError as exc:
         where = _where_of_offset(text, exc.position, display)
-        character = exc.character if isinstance(exc.character, int) else 0
-        message = f"invalid character U+{character:04X} in the file (YAML allows printable text)"
+        message = "a control or other non-printable character, which YAML does not allow; remove it"
         raise SpecError([Problem(message, where)]) from None
-    except yaml.YAMLError as exc:
-        raise SpecError([Problem(f"invalid YAML: {exc}", Where(display, 1, 1))]) from None
+    except yaml.YAMLError:
+        # Unmarked, so no position to give; its text may quote the file.
+        raise SpecError([Problem("invalid YAML", Where(display, 1, 1))]) from None
     except RecursionError:
         # The composer recurses once per nesting level; a pathological file exhausts the stack.
         raise SpecError(
@@ -269,11 +272,24 @@ def _within_bounds(text: str) -> bool:
 def _document(node: yaml.Node | None, display: str) -> Document:
     if node is None:
         return Document(display, None)
+    if not isinstance(node, yaml.MappingNode):
+        return _not_a_spec(node, display)
     builder = _Builder(display)
     data = builder.build(node, (), 0)
     if builder.problems:
         raise SpecError(builder.problems)
     return Document(display, data, builder.values, builder.keys)
+
+
+def _not_a_spec(node: yaml.Node, display: str) -> Document:
+    """A document that is a list or a single value: no spec, and maybe no YAML either (a
+    token or a password parses as one text). Nothing inside is built, so no problem quotes
+    it (a tag, a duplicate key); the spec layer says what it is instead of a mapping."""
+    builder = _Builder(display)
+    data: Any = []
+    if isinstance(node, yaml.ScalarNode):
+        data = builder.scalar(node) if node.tag in _SCALAR_TAGS else node.value
+    return Document(display, data, {(): builder.where(node)})
 
 
 class _TooManyNodes(Exception):
@@ -311,9 +327,7 @@ def _decode(raw: bytes, display: str) -> str:
     except UnicodeDecodeError as exc:
         before = raw[: exc.start].decode("utf-8", errors="replace")
         where = _where_of_offset(before + "x", len(before), display)
-        message = (
-            f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8 text"
-        )
+        message = "the file is not valid UTF-8 from here on; save it as UTF-8 text"
         raise SpecError([Problem(message, where)]) from None
 
 
@@ -335,18 +349,39 @@ _HINTS = {
 }
 
 
+# What PyYAML quotes from the file: the character, alias, anchor or tag handle it found. In a
+# file that is no spec (a password that starts with '*' or '!'), that is part of a secret.
+# Its own token names ('<scalar>', '<block end>') and what it expected stay.
+_QUOTED_FROM_FILE = re.compile(
+    r"\b(?P<word>found|character|alias|anchor|handle) "
+    r"(?P<quoted>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+)
+_TOKEN_NAME = re.compile(r"'<[a-z ]+>'")
+
+
+def _unquoted(text: str) -> str:
+    """PyYAML's ``text`` without what it quotes from the file."""
+
+    def replace(match: re.Match[str]) -> str:
+        if _TOKEN_NAME.fullmatch(match["quoted"]):
+            return match[0]
+        return "found something else" if match["word"] == "found" else match["word"]
+
+    return _QUOTED_FROM_FILE.sub(replace, text)
+
+
 def _yaml_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     where = Where(display, mark.line + 1, mark.column + 1) if mark else Where(display, 1, 1)
     problem = (exc.problem or "malformed document").strip()
-    message = f"invalid YAML: {problem}"
+    message = f"invalid YAML: {_unquoted(problem)}"
     hint = next((h for start, h in _HINTS.items() if problem.startswith(start)), None)
     if exc.context == "expected a single document in the stream":
         message = "invalid YAML: a second document ('---') starts here; a spec file holds one"
         return Problem(message, where)
     if exc.context and exc.context_mark and exc.context_mark is not mark:
         message += (
-            f" ({exc.context.strip()} at line {exc.context_mark.line + 1}, "
+            f" ({_unquoted(exc.context.strip())} at line {exc.context_mark.line + 1}, "
             f"column {exc.context_mark.column + 1})"
         )
     if hint:
