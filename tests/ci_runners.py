@@ -294,6 +294,9 @@ class WorkflowRunner:
         self.artifacts = scratch / "artifacts"
         self.cache = scratch / "cache"
         self.github: dict[str, Any] = {"comments": [], "pulls": [], "runs": [], "next_id": 1}
+        #: What aws-actions/configure-aws-credentials exports for the role it assumes.
+        self.aws_credentials: dict[str, str] = {}
+        self._exported: dict[str, dict[str, str]] = {}
         self._left_over: set[Path] = set()
 
     def jobs_for(self, context: dict[str, Any]) -> list[str]:
@@ -326,6 +329,7 @@ class WorkflowRunner:
         job = self.workflow["jobs"][job_name]
         context = {**context, "steps": {}, "job_status": "success"}
         result = JobResult("success")
+        exported: dict[str, str] = {}  # what steps set for the later ones (GITHUB_ENV)
         for n, step in enumerate(job["steps"]):
             name = step.get("name") or step.get("uses") or f"step {n}"
             if not condition(step.get("if"), context):
@@ -337,12 +341,13 @@ class WorkflowRunner:
                     env[key] = substitute(str(value), {**context, "env": env})
             context["env"] = env
             if "run" in step:
-                outcome, output, outputs = self._run(step["run"], env, result)
+                outcome, output, outputs = self._run(step["run"], {**exported, **env}, result)
             else:
                 with_ = {
                     k: substitute(str(v), context) for k, v in (step.get("with") or {}).items()
                 }
                 outcome, output, outputs = self._uses(step["uses"], with_, context)
+                exported.update(self._exported.pop(step["uses"], {}))
             if outcome == "failure" and step.get("continue-on-error"):
                 outcome = "success"
             if "id" in step:
@@ -390,6 +395,17 @@ class WorkflowRunner:
         name = action.split("@")[0]
         if name in ("actions/checkout", "actions/setup-python"):
             return "success", "", {}
+        if name == "aws-actions/configure-aws-credentials":
+            # Credentials for the role, as the action exports them: the test's S3 server's.
+            assert with_.get("role-to-assume") and with_.get("aws-region"), with_
+            assert self.aws_credentials, "the test gives no AWS credentials for the role"
+            region = with_["aws-region"]
+            self._exported[action] = {
+                **self.aws_credentials,
+                "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region,
+            }
+            return "success", f"assumed {with_['role-to-assume']}", {}
         if name == "actions/cache/restore":
             saved = sorted(self.cache.glob(f"{with_['restore-keys']}*"), key=os.path.getmtime)
             if saved:

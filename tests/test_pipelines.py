@@ -25,6 +25,7 @@ import yaml
 
 from reconciler.emulator import Emulator, FaultConfig
 from tests.ci_runners import FakeGitLab, JobResult, WorkflowRunner
+from tests.conftest import S3
 from tests.planning import SECRET, SPEC, edit_legend_by_hand, write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,20 @@ def test_pipelines_validate_against_their_ci_schemas(schema: str, path: Path) ->
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_github_workflow_is_clean_under_zizmor() -> None:
+    """Copy-paste safe: actions pinned by commit, no persisted credentials, secrets only in
+    jobs bound to an environment; zizmor finds nothing at medium severity or above."""
+    result = subprocess.run(
+        [f"{BIN}/zizmor", "--offline", "--min-severity", "medium", "--format", "plain",
+         str(GITHUB_WORKFLOW)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout + result.stderr
+
+
 def _flat(script: Any) -> list[str]:
     """A GitLab script with its nested lists (from YAML anchors) flattened, as GitLab does."""
     if isinstance(script, str):
@@ -72,9 +87,12 @@ def test_pipelines_keep_applies_serial_and_treat_exit_2_as_changes() -> None:
     gitlab = yaml.safe_load((GITLAB_DIR / ".gitlab-ci.yml").read_text())
     assert gitlab["apply"]["extends"] == gitlab["apply:remainder"]["extends"] == ".apply"
     assert gitlab[".apply"]["resource_group"] == "reconciler-apply"
-    # Protected and unprotected branches share the state's cache.
-    caches = [gitlab["default"]["cache"], gitlab[".apply"]["cache"]]
-    assert all(c["key"] == "reconciler-state" and c["unprotect"] is True for c in caches)
+    # The state is in S3 for every job, reached with short-lived credentials: GitLab's ID token
+    # for the role that may write it in the apply jobs, a read-only one elsewhere.
+    assert gitlab["default"]["id_tokens"]["AWS_ID_TOKEN"]["aud"] == "sts.amazonaws.com"
+    assert gitlab["variables"]["STATE_ROLE"] == "$RECONCILER_STATE_READ_ROLE"
+    assert gitlab[".apply"]["variables"]["STATE_ROLE"] == "$RECONCILER_STATE_ROLE"
+    assert not [name for name, job in gitlab.items() if isinstance(job, dict) and "cache" in job]
     # Drift fails the scheduled pipeline, so that someone hears of it.
     assert "allow_failure" not in gitlab["drift"]
     jobs = [job for job in gitlab.values() if isinstance(job, dict) and "script" in job]
@@ -85,7 +103,7 @@ def test_pipelines_keep_applies_serial_and_treat_exit_2_as_changes() -> None:
 def test_gitlab_installs_git_only_for_a_git_package(tmp_path: Path) -> None:
     """python:3.11-slim has no git: the install step adds it when the package needs it."""
     gitlab = yaml.safe_load((GITLAB_DIR / ".gitlab-ci.yml").read_text())
-    (install,) = gitlab["default"]["before_script"]
+    install = gitlab["default"]["before_script"][0]
     tools = tmp_path / "bin"
     tools.mkdir()
     for tool in ("apt-get", "pip"):
@@ -94,7 +112,8 @@ def test_gitlab_installs_git_only_for_a_git_package(tmp_path: Path) -> None:
 
     def calls(package: str) -> list[str]:
         log = tmp_path / f"calls-{len(package)}"
-        env = {"PATH": str(tools), "CALLS": str(log), "RECONCILER_PACKAGE": package}
+        env = {"PATH": str(tools), "CALLS": str(log), "RECONCILER_PACKAGE": package,
+               "RECONCILER_CONSTRAINTS": "https://e.x/constraints.txt"}  # fmt: skip
         subprocess.run(["/bin/bash", "-eo", "pipefail", "-c", install], env=env, check=True)
         return log.read_text().splitlines()
 
@@ -102,27 +121,45 @@ def test_gitlab_installs_git_only_for_a_git_package(tmp_path: Path) -> None:
     assert calls(git) == [
         "apt-get update -qq",
         "apt-get install -y -qq --no-install-recommends git",
-        f"pip install --quiet {git}",
+        f"pip install --quiet --constraint https://e.x/constraints.txt {git}",
     ]
-    assert calls("reconciler==0.1.0") == ["pip install --quiet reconciler==0.1.0"]
+    assert calls("reconciler==0.1.0") == [
+        "pip install --quiet --constraint https://e.x/constraints.txt reconciler==0.1.0"
+    ]
 
 
 # --- GitHub: the workflow's jobs, step by step ---------------------------------------------------
 
 
+#: The variables of the AWS SDK that the workflow's credentials step sets, or the runner has.
+_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
 @pytest.fixture
-def github(tmp_path: Path, world: Emulator) -> Iterator[tuple[WorkflowRunner, dict[str, Any]]]:
+def github(
+    tmp_path: Path, world: Emulator, s3: S3
+) -> Iterator[tuple[WorkflowRunner, dict[str, Any]]]:
+    """The workflow's runner, with the rollback state in a bucket of the S3 server: the
+    credentials step hands each job the role's credentials, as GitHub's OIDC would."""
     if _no_tool("node"):
         pytest.skip("node is not installed: it runs the workflow's actions/github-script steps")
     repo = tmp_path / "repo"
     write_spec(repo / "specs", SPEC)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    where = {k: v for k, v in s3.env.items() if k not in _CREDENTIALS and "REGION" not in k}
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), **where}
     runner = WorkflowRunner(GITHUB_WORKFLOW, repo, scratch, env)
+    runner.aws_credentials = {k: s3.env[k] for k in _CREDENTIALS}
     base = {
         "secrets": {"PIXXEL_API_KEY": SECRET},
-        "vars": {"PIXXEL_API_URL": world.url},
+        "vars": {
+            "PIXXEL_API_URL": world.url,
+            "RECONCILER_STATE": s3.url(),
+            "AWS_REGION": "us-east-1",
+            "RECONCILER_STATE_ROLE": "arn:aws:iam::123456789012:role/reconciler-apply",
+            "RECONCILER_STATE_READ_ROLE": "arn:aws:iam::123456789012:role/reconciler-plan",
+        },
         "inputs": {},
     }
     yield runner, base
@@ -194,11 +231,12 @@ def _merge(
     return runner.run_job("apply", push)
 
 
-def _plan_exit(world: Emulator, repo: Path) -> int:
+def _plan_exit(world: Emulator, runner: WorkflowRunner, state: str) -> int:
+    """What ``plan --detailed-exitcode`` says of the runner's checkout and the shared state."""
     env = {**os.environ, "PIXXEL_API_KEY": SECRET, "PIXXEL_API_URL": world.url}
     return subprocess.run(
-        [f"{BIN}/reconciler", "plan", "--detailed-exitcode"],
-        cwd=repo,
+        [f"{BIN}/reconciler", "plan", "--detailed-exitcode", "--state", state],
+        cwd=runner.workdir,
         env=env,
         capture_output=True,
         timeout=120,
@@ -207,9 +245,10 @@ def _plan_exit(world: Emulator, repo: Path) -> int:
 
 @pytest.mark.slow
 def test_github_workflow_pull_request_merge_and_drift(
-    github: tuple[WorkflowRunner, dict[str, Any]], world: Emulator
+    github: tuple[WorkflowRunner, dict[str, Any]], world: Emulator, s3: S3
 ) -> None:
     runner, base = github
+    state = base["vars"]["RECONCILER_STATE"]
     for job, name, script in runner.run_scripts():
         assert "${{" not in script, f"{job}/{name}: expressions must reach scripts via env"
     repo = runner.workdir
@@ -268,7 +307,9 @@ def test_github_workflow_pull_request_merge_and_drift(
     assert "::warning" not in applied.log and "Nothing left" in applied.log
     assert json.loads((repo / "reviewed" / "7" / "report.json").read_text())["ok"] is True
     assert _labels(runner, 7) == ["reconciler-applied"]
-    assert list(runner.cache.iterdir())  # the state is kept for the next jobs
+    # The state is in the bucket for the next jobs, and its lock is gone.
+    bucket = s3.fs()
+    assert bucket.exists(state) and not bucket.exists(state + ".lock")
 
     # Schedule: no drift, then a legend edited by hand is reported.
     schedule = _github_context(base, "schedule", 301, "mmm1")
@@ -290,7 +331,7 @@ def test_github_workflow_pull_request_merge_and_drift(
     assert "gh workflow run reconciler.yml --ref main -f remainder_of_run=205" in lone.log
     assert "+ SAVI over all assets" in lone.summary
     assert "the visualization changed since the last rollback" in lone.summary
-    assert _plan_exit(world, repo) == 2  # nothing of it was applied
+    assert _plan_exit(world, runner, state) == 2  # nothing of it was applied
     kept = runner.artifacts / "205" / "reconciler-remainder" / "remainder.json"
     assert kept.is_file()
 
@@ -303,7 +344,7 @@ def test_github_workflow_pull_request_merge_and_drift(
     done = runner.run_job("apply", reviewed)
     assert done.status == "success", done.log
     assert "1 created, 0 adopted, 1 rolled back" in done.log
-    assert _plan_exit(world, repo) == 0
+    assert _plan_exit(world, runner, state) == 0
 
 
 PUNE_SAVI = SPEC.replace("      - index: NDWI\n", "      - index: NDWI\n      - index: SAVI\n")
@@ -320,6 +361,7 @@ def test_github_workflow_applies_every_merge_from_its_reviewed_plan(
     arrives. The second's run applies both reviewed plans, oldest merge first. A reviewed plan
     made stale meanwhile is refused, and what it changed is not applied unreviewed instead."""
     runner, base = github
+    state = base["vars"]["RECONCILER_STATE"]
     repo = runner.workdir
     assert _pull_request(runner, base, 7, 101, "aaa1").status == "success"
     assert _merge(runner, base, 7, "aaa1", "mmm1", 201).status == "success"
@@ -343,7 +385,7 @@ def test_github_workflow_applies_every_merge_from_its_reviewed_plan(
     found = ["pull request #8: the plan reviewed in run 102", "#9: the plan reviewed in run 103"]
     assert last.log.index(found[0]) < last.log.index(found[1])  # oldest merge first
     assert _labels(runner, 8) == _labels(runner, 9) == ["reconciler-applied"]
-    assert "Nothing left" in last.log and _plan_exit(world, repo) == 0
+    assert "Nothing left" in last.log and _plan_exit(world, runner, state) == 0
 
     # A reviewed plan whose AOI was edited by hand after the review: refused, saying what
     # moved; what it would have done is shown on the pull request and not applied.
@@ -360,7 +402,7 @@ def test_github_workflow_applies_every_merge_from_its_reviewed_plan(
         stale.log
     )
     assert _labels(runner, 10) == ["reconciler-refused"]
-    assert _plan_exit(world, repo) == 2  # nothing unreviewed was applied
+    assert _plan_exit(world, runner, state) == 2  # nothing unreviewed was applied
     (left,) = [
         c for c in _bot_comments(runner) if c["issue_number"] == 10 and "Merged" in c["body"]
     ]
@@ -373,11 +415,18 @@ def test_github_workflow_applies_every_merge_from_its_reviewed_plan(
 
 
 _STOPPED_APPLY = """#!/bin/sh
-# The reviewed plan's apply, stopped by a SIGTERM (a cancelled job) one second in.
+# The reviewed plan's apply, stopped by a SIGTERM (a cancelled job) once it reads the API.
+count() {
+  python3 -c 'import json, sys, urllib.request as u
+print(json.load(u.urlopen(sys.argv[1] + "/_emulator/requests", timeout=10))["total"])' \\
+    "$PIXXEL_API_URL"
+}
 if [ "$1" = apply ] && [ "${2#reviewed/}" != "$2" ]; then
+  before=$(count)
   "$REAL_RECONCILER" "$@" &
   pid=$!
-  sleep 1
+  n=0
+  while [ "$(count)" = "$before" ] && [ "$n" -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
   kill -TERM "$pid"
   wait "$pid"
   exit $?
@@ -393,6 +442,7 @@ def test_github_apply_job_ends_when_its_apply_is_stopped_by_a_signal(
     """A SIGTERM ends the job: it is not a refused plan, so the pull request is not labelled
     as handled and nothing else is planned after it."""
     runner, base = github
+    state = base["vars"]["RECONCILER_STATE"]
     assert _pull_request(runner, base, 7, 101, "aaa1").status == "success"
     shim = tmp_path / "shim"
     shim.mkdir()
@@ -407,7 +457,7 @@ def test_github_apply_job_ends_when_its_apply_is_stopped_by_a_signal(
     assert "stopped by SIGTERM" in stopped.log, stopped.log
     assert "Plan what no reviewed plan covered [skipped]" in stopped.log
     assert _labels(runner, 7) == []  # picked up again by the next run
-    assert _plan_exit(world, runner.workdir) == 2  # nothing was applied
+    assert _plan_exit(world, runner, state) == 2  # nothing was applied
 
 
 # --- GitLab: the pipeline's jobs with gitlab-ci-local --------------------------------------------
@@ -437,6 +487,8 @@ def _gitlab_ci_local(
     for name, value in variables.items():
         args += ["--variable", f"{name}={value}"]
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "NO_COLOR": "1"}
+    for name in _CREDENTIALS:  # a job gets its cloud credentials from its ID token only
+        env.pop(name, None)
     return subprocess.run(args, cwd=repo, capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -472,16 +524,28 @@ def _merged(
 
 
 @pytest.mark.slow
-def test_gitlab_pipeline_runs_with_gitlab_ci_local(gitlab_repo: Path, world: Emulator) -> None:
+def test_gitlab_pipeline_runs_with_gitlab_ci_local(
+    gitlab_repo: Path, world: Emulator, s3: S3
+) -> None:
     """Acceptance: gitlab-ci-local runs the example pipeline's plan job green against the
-    emulator; then the comment is updated, the reviewed plan applied, drift reported."""
+    emulator, with the state in S3 reached through the job's ID token; then the comment is
+    updated, the reviewed plans applied, what is left shown, drift reported."""
     with FakeGitLab(token="glpat-fake", project_id="1217") as gitlab:
+        # No static cloud credentials: the SDK exchanges the ID token (AssumeRoleWithWebIdentity
+        # on the S3 server's STS) for the role's.
+        where = {k: v for k, v in s3.env.items() if k not in _CREDENTIALS}
         common = {
             "PIXXEL_API_URL": world.url,
             "PIXXEL_PLAN_API_KEY": SECRET,
             "GITLAB_TOKEN": "glpat-fake",
             "CI_API_V4_URL": gitlab.url,
             "CI_PROJECT_ID": "1217",
+            **where,
+            "AWS_ENDPOINT_URL_STS": s3.endpoint,
+            "AWS_ID_TOKEN": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwcm9qZWN0In0.c2ln",
+            "RECONCILER_STATE": s3.url(),
+            "RECONCILER_STATE_ROLE": "arn:aws:iam::123456789012:role/reconciler-apply",
+            "RECONCILER_STATE_READ_ROLE": "arn:aws:iam::123456789012:role/reconciler-plan",
         }
         # A merge request pipeline of an unprotected branch: no protected PIXXEL_API_KEY.
         mr = {**common, "CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "7"}

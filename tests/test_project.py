@@ -74,3 +74,24 @@ def test_spec_reference_describes_every_key_and_its_examples_are_valid(tmp_path:
         (tmp_path / f"{n}.yaml").write_text(block, encoding="utf-8")
     report = validate_specs([str(tmp_path)])
     assert report.problems == ()
+
+
+def test_the_constraints_file_pins_every_dependency_within_its_range() -> None:
+    """constraints.txt (what the example pipelines install with) names one version of every
+    runtime dependency and of the [s3] extra, each allowed by pyproject.toml."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    pins: dict[str, str] = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not pinned with =="
+            pins[name.lower().replace("_", "-")] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["s3"]]
+    for spec in map(Requirement, wanted):
+        name = spec.name.lower().replace("_", "-")
+        assert name in pins, f"constraints.txt does not pin {name}"
+        assert spec.specifier.contains(pins[name]), f"{name}=={pins[name]} is not {spec}"

@@ -36,7 +36,6 @@ from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool, P
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import DecodeError, HTTPError, ReadTimeoutError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
-from urllib3.poolmanager import pool_classes_by_scheme as _DEFAULT_POOL_CLASSES
 
 from reconciler.errors import (
     ConfigError,
@@ -318,7 +317,10 @@ class BoundedAdapter(HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
         manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if manager.pool_classes_by_scheme is _DEFAULT_POOL_CLASSES:
+        # An HTTP(S) proxy's manager pools plain urllib3 connections, which we arm; a SOCKS
+        # proxy's pools connections of its own, left as they are.
+        plain = {"http": HTTPConnectionPool, "https": HTTPSConnectionPool}
+        if dict(manager.pool_classes_by_scheme) == plain:
             manager.pool_classes_by_scheme = _ARMED_POOLS
         return manager
 
