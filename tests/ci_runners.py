@@ -203,6 +203,23 @@ const github = {
         c.updates = (c.updates || 0) + 1;
         return { data: c };
       },
+      listForRepo: async ({ state: wanted, labels }) => ({
+        data: state.issues.filter((i) => i.state === wanted
+          && i.labels.some((l) => l.name === labels)),
+      }),
+      create: async ({ title, body, labels }) => {
+        const issue = { number: state.next_id++, title, body, state: 'open', updates: 0,
+                        labels: labels.map((name) => ({ name })) };
+        state.issues.push(issue);
+        return { data: issue };
+      },
+      update: async ({ issue_number, body, state: wanted }) => {
+        const issue = state.issues.find((i) => i.number === issue_number);
+        if (!issue) throw new Error(`no issue #${issue_number}`);
+        if (body !== undefined) { issue.body = body; issue.updates += 1; }
+        if (wanted !== undefined) issue.state = wanted;
+        return { data: issue };
+      },
       addLabels: async ({ issue_number, labels }) => {
         const pull = state.pulls.find((p) => p.number === issue_number);
         if (!pull) throw new Error(`no pull request #${issue_number}`);
@@ -293,7 +310,9 @@ class WorkflowRunner:
         self.base_env = env
         self.artifacts = scratch / "artifacts"
         self.cache = scratch / "cache"
-        self.github: dict[str, Any] = {"comments": [], "pulls": [], "runs": [], "next_id": 1}
+        self.github: dict[str, Any] = {
+            "comments": [], "pulls": [], "runs": [], "issues": [], "next_id": 1
+        }  # fmt: skip
         #: What aws-actions/configure-aws-credentials exports for the role it assumes.
         self.aws_credentials: dict[str, str] = {}
         self._exported: dict[str, dict[str, str]] = {}

@@ -311,16 +311,23 @@ def test_github_workflow_pull_request_merge_and_drift(
     bucket = s3.fs()
     assert bucket.exists(state) and not bucket.exists(state + ".lock")
 
-    # Schedule: no drift, then a legend edited by hand is reported.
+    # Schedule: in sync (no issue), then a legend edited by hand is drift: the run fails and
+    # one tracking issue says what moved; the next run updates that issue.
     schedule = _github_context(base, "schedule", 301, "mmm1")
     assert runner.jobs_for(schedule) == ["drift"]
     calm = runner.run_job("drift", schedule)
     assert calm.status == "success", calm.log
+    assert runner.github["issues"] == []
     edit_legend_by_hand(world, api_key=SECRET)
     drift = runner.run_job("drift", _github_context(base, "schedule", 302, "mmm1"))
     assert drift.status == "failure"
-    assert "::warning title=reconciler drift::" in drift.log
-    assert "the visualization changed since the last rollback" in drift.summary
+    assert "::warning title=reconciler drift::" in drift.log and "(exit 3" in drift.log
+    assert "edited since the last rollback" in drift.summary
+    again = runner.run_job("drift", _github_context(base, "schedule", 303, "mmm1"))
+    assert again.status == "failure"
+    (issue,) = runner.github["issues"]
+    assert issue["state"] == "open" and issue["updates"] == 1
+    assert issue["body"].startswith("### reconciler drift: moved (1 moved)")
 
     # A push no pull request reviewed (and the legend edited by hand since): shown, not
     # applied; the run fails with the one command that applies exactly that plan.
@@ -345,6 +352,13 @@ def test_github_workflow_pull_request_merge_and_drift(
     assert done.status == "success", done.log
     assert "1 created, 0 adopted, 1 rolled back" in done.log
     assert _plan_exit(world, runner, state) == 0
+
+    # In sync again: the tracking issue is closed, saying so.
+    synced = runner.run_job("drift", _github_context(base, "schedule", 304, "mmm5"))
+    assert synced.status == "success", synced.log
+    assert issue["number"] in [i["number"] for i in runner.github["issues"]]
+    assert runner.github["issues"][0]["state"] == "closed"
+    assert runner.github["comments"][-1]["body"] == "In sync again: closing."
 
 
 PUNE_SAVI = SPEC.replace("      - index: NDWI\n", "      - index: NDWI\n      - index: SAVI\n")
@@ -673,9 +687,9 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(
         drift = _gitlab_ci_local(gitlab_repo, "drift", schedule)
         assert drift.returncode != 0, drift.stdout + drift.stderr
         assert "PASS" not in drift.stdout
-        assert "Drift - the API no longer matches the specs" in drift.stdout
+        assert "### reconciler drift: moved (1 moved)" in drift.stdout
         drift_md = gitlab_repo / ".gitlab-ci-local" / "artifacts" / "drift" / "drift.md"
-        assert "the visualization changed since the last rollback" in drift_md.read_text()
+        assert "edited since the last rollback" in drift_md.read_text()
         logs = applied.stdout + left.stdout + remainder.stdout + drift.stdout + planned.stdout
         assert SECRET not in logs
 

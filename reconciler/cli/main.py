@@ -20,6 +20,7 @@ from reconciler import __version__
 from reconciler.cli.apply import apply
 from reconciler.cli.common import no_color_env
 from reconciler.cli.console import LogFormatter, isatty
+from reconciler.cli.drift import drift
 from reconciler.cli.emulator import emulator_command
 from reconciler.cli.export import export
 from reconciler.cli.plan import plan, show
@@ -160,5 +161,15 @@ def main() -> None:
 cli.add_command(emulator_command)
 
 
-for command in (emulator_command, state_command, validate, schema, export, plan, show, apply):
+for command in (
+    emulator_command,
+    state_command,
+    validate,
+    schema,
+    export,
+    plan,
+    show,
+    drift,
+    apply,
+):
     cli.add_command(command)

@@ -5,7 +5,8 @@ Owns resolution of the specs' references against what the API returned (``resolv
 visualizations the same one (``identity``), what was observed (``observed``), planning
 (``planner``: desired + observed + state records -> ``Plan``), the plan model (``plan``), its
 saved form (``planfile``, the one parser of saved plans), when a saved plan is stale
-(``stale``) and whether its changes are the ones called for now (``verify``), the plan's
+(``stale``) and whether its changes are the ones called for now (``verify``), what is not in
+sync by kind (``drift``), the plan's
 warnings about the state (``statecheck``) and specs written from what exists (``export``).
 
 Everything here is a function of its arguments: tests build the inputs by hand. May import

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.core import planfile
+from reconciler.core.drift import Drift
 from reconciler.core.plan import Plan
 from reconciler.core.planfile import FORMAT_VERSION
 from reconciler.errors import ApiError, Problem, ReconcilerError, SpecError
@@ -108,3 +109,21 @@ def report_document(outcome: ApplyOutcome) -> dict[str, Any]:
 def render_report(outcome: ApplyOutcome) -> str:
     """``report_document`` as written to the file."""
     return json.dumps(report_document(outcome), indent=2) + "\n"
+
+
+#: docs/drift.md; bump on incompatible changes.
+DRIFT_FORMAT_VERSION = 1
+
+
+def render_drift_json(plan: Plan, drift: Drift) -> str:
+    """The ``drift --format json`` document, for alerting (docs/drift.md)."""
+    document = {
+        "format_version": DRIFT_FORMAT_VERSION,
+        "status": drift.status,
+        "exit_code": drift.exit_code,
+        "counts": drift.counts(),
+        "findings": [dataclasses.asdict(f) for f in drift.findings],
+        "api_url": plan.api_url,
+        "plan": plan.summary(),
+    }
+    return json.dumps(document, indent=2) + "\n"

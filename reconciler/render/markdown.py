@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from reconciler.core.drift import Drift
 from reconciler.core.plan import REASON_TEXT, Create, Plan, PlanWarning, Rollback
 from reconciler.errors import ConfigError, ReconcilerError, SpecError
 from reconciler.render.layout import (
@@ -648,6 +649,48 @@ def _md_fence_for(body: str) -> str:
 
 
 _BACKTICK_RUN = re.compile(r"`+")
+
+
+# --- drift ------------------------------------------------------------------------------------
+
+#: Hidden last line of a drift report, so a pipeline finds the issue or note it posted.
+DRIFT_MARKER = "<!-- reconciler-drift -->"
+
+
+def render_drift_markdown(
+    plan: Plan,
+    drift: Drift,
+    *,
+    max_chars: int = GITHUB_COMMENT_LIMIT,
+    details_url: str | None = None,
+) -> str:
+    """``reconciler drift --format markdown``: an issue body or job summary, under
+    ``max_chars``. Findings that do not fit are counted, never the status or the counts."""
+    counts = ", ".join(f"{n:,} {kind}" for kind, n in drift.counts().items() if n) or "nothing"
+    head = f"### reconciler drift: {drift.status} ({counts})"
+    lines = [
+        f"- **{f.kind}** "
+        + (f"{_md_code(clean(f.aoi_name)[:100])}: " if f.aoi_id else "")
+        + f"{html.escape(clean(f.what)[:300])}: {html.escape(clean(f.why)[:300])}"
+        + (f" ({_md_code(clean(f.where)[:200])})" if f.where else "")
+        for f in drift.findings
+    ]
+    see = f" [The run]({_safe_link(details_url)}) has the whole plan." if details_url else ""
+    meaning = {
+        "in-sync": "The live API matches the specs.",
+        "pending": "Merged specs are not applied yet: the apply job after a merge does that.",
+        "moved": "The world changed under the specs: review, then plan and apply (or change "
+        "the specs to what exists).",
+        "unhealthy": "Declared visualizations ended failed: fix them in the Pixxel console.",
+    }[drift.status]
+
+    def build(n: int) -> str:
+        more = f"\n- … and {plural(len(lines) - n, 'more finding')}" if n < len(lines) else ""
+        body = "\n".join(lines[:n]) + more
+        parts = [head, meaning + see, body] if lines else [head, meaning + see]
+        return "\n\n".join(parts) + f"\n\n{DRIFT_MARKER}\n"
+
+    return build(_largest(len(lines), lambda n: length(build(n)) < max_chars))
 
 
 # --- failures: every format says what went wrong ------------------------------------------------

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from reconciler.core.drift import Drift
 from reconciler.core.plan import Plan
 from reconciler.render.layout import (
     COLORS,
@@ -99,4 +100,38 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             ]
 
     out += ["", style("Plan:", bold=True) + " " + summary_counts(plan) + "."]
+    return "\n".join(out) + "\n"
+
+
+#: What each kind of drift means, as the text and the comment say it.
+DRIFT_TEXT = {
+    "in-sync": "in sync: the API matches the specs",
+    "pending": "pending: merged specs are not applied yet",
+    "moved": "moved: the world changed under the specs",
+    "unhealthy": "unhealthy: declared visualizations the API finished as failed",
+}
+
+
+def render_drift_text(plan: Plan, drift: Drift) -> str:
+    """``reconciler drift``: the status and its exit code, then every finding by kind."""
+    out = []
+    source = source_line(plan)
+    if source:
+        out += [source, ""]
+    out.append(f"Drift: {DRIFT_TEXT[drift.status]} (exit {drift.exit_code}).")
+    for kind in ("unhealthy", "moved", "pending"):
+        found = [f for f in drift.findings if f.kind == kind]
+        if not found:
+            continue
+        out += ["", f"{kind} ({len(found)}):"]
+        for f in found:
+            aoi = f"AOI {clean(f.aoi_name)}: " if f.aoi_id else ""
+            line = f"{aoi}{clean(f.what)}: {clean(f.why)}"
+            out += [f"  {part}" for part in wrap_text(line, WIDTH - 2)[:1]]
+            out += [
+                f"    {part}"
+                for part in wrap_text(" ".join(wrap_text(line, WIDTH - 2)[1:]), WIDTH - 4)
+            ]
+            if f.where:
+                out.append(f"    # spec: {clean(f.where)}")
     return "\n".join(out) + "\n"

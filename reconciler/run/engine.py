@@ -28,6 +28,7 @@ from reconciler.api.client import PixxelClient
 from reconciler.api.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
 from reconciler.api.types import Aoi
 from reconciler.core import planfile, selectors
+from reconciler.core.drift import Drift, classify
 from reconciler.core.export import SCHEMA_FILE, document, export_aois, file_names
 from reconciler.core.ignore import resolve_ignores
 from reconciler.core.observed import Observed
@@ -368,6 +369,23 @@ class Engine:
             plan = self._plan(conn, specs, paths, targets, conn.store.load())
             _note_lock(conn.store)
             return plan
+
+    # --- drift ----------------------------------------------------------------------------
+
+    def drift(
+        self, spec_paths: Sequence[str] = (), *, targets: Sequence[str] = ()
+    ) -> tuple[Plan, Drift]:
+        """Plan, read-only, and sort what is not in sync by kind (``core.drift``).
+
+        Never writes a plan, the state or a lock: a scheduled job can run it as often as it
+        likes, beside applies.
+        """
+        paths = tuple(spec_paths) or DEFAULT_SPEC_PATHS
+        specs = load_specs(paths)
+        with self._connect() as conn:
+            state = conn.store.load()
+            plan = self._plan(conn, specs, paths, targets, state)
+        return plan, classify(plan, state)
 
     def _plan(
         self,
