@@ -2,10 +2,15 @@
 
 Only this layer prints or prompts. Every ``ReconcilerError`` becomes a one-paragraph message and
 exit status 1 (``console.handle_errors``); anything else is a bug and keeps its traceback.
+
+A command's module is imported when that command runs, never before: ``reconciler --help`` and
+``--version`` start as fast as click itself (pre-commit hooks and CI steps pay the start-up on
+every call), and ``validate`` does not load the HTTP client it does not use.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -17,16 +22,57 @@ from typing import Any
 import click
 
 from reconciler import __version__
-from reconciler.cli.apply import apply
-from reconciler.cli.common import no_color_env
-from reconciler.cli.console import LogFormatter, isatty
-from reconciler.cli.drift import drift
-from reconciler.cli.emulator import emulator_command
-from reconciler.cli.export import export
-from reconciler.cli.plan import plan, show
-from reconciler.cli.state import state_command
-from reconciler.cli.validate import schema, validate
 from reconciler.redact import install_environment_secrets
+
+#: Every command: its module and object, and the one line ``reconciler --help`` shows for it
+#: (the first line of its docstring: tests/test_startup.py keeps them the same).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "apply": (
+        "reconciler.cli.apply",
+        "apply",
+        "Create the missing visualizations and roll back the listed legends.",
+    ),
+    "drift": (
+        "reconciler.cli.drift",
+        "drift",
+        "Check, read-only, whether the live API still matches the specs.",
+    ),
+    "emulator": (
+        "reconciler.cli.emulator",
+        "emulator_command",
+        "Run a local fake of the Pixxel API, for trying reconciler without an API key.",
+    ),
+    "export": (
+        "reconciler.cli.export",
+        "export",
+        "Write specs that declare the visualizations that exist now.",
+    ),
+    "plan": (
+        "reconciler.cli.plan",
+        "plan",
+        "Show what apply would change, without changing anything.",
+    ),
+    "schema": (
+        "reconciler.cli.validate",
+        "schema",
+        "Print the JSON Schema of spec files, for editor completion and checks.",
+    ),
+    "show": (
+        "reconciler.cli.plan",
+        "show",
+        "Show a plan saved by 'plan --out', offline, in any format.",
+    ),
+    "state": (
+        "reconciler.cli.state",
+        "state_command",
+        "Inspect or repair the rollback state, or break a stale lock.",
+    ),
+    "validate": (
+        "reconciler.cli.validate",
+        "validate",
+        "Check spec files (offline; with --online also against the API).",
+    ),
+}
 
 _VERBOSE_HELP = "Log more to stderr (-vv: every request); also accepted after the command."
 
@@ -48,6 +94,8 @@ _QUIET_LOGGERS = (
 
 
 def _configure_logging(verbose: int) -> None:
+    from reconciler.cli.console import LogFormatter, isatty
+
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     if isatty(sys.stderr):
@@ -76,9 +124,36 @@ def _more_verbose(ctx: click.Context, param: click.Parameter, value: int) -> Non
 
 
 class _Commands(click.Group):
-    """A group whose every command (also of nested groups) accepts ``-v`` after its name."""
+    """A group whose every command (also of nested groups) accepts ``-v`` after its name, and
+    whose commands are imported when they are used (``COMMANDS``)."""
 
     group_class = type  # nested groups are _Commands too
+    lazy: dict[str, tuple[str, str, str]] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in self.lazy:
+            module, name, _ = self.lazy[cmd_name]
+            command = getattr(importlib.import_module(module), name)
+            self.add_command(command, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from ``COMMANDS``: listing them imports none of them."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            # A stand-in carrying the command's line shortens it as click would the command's.
+            command = self.commands.get(name) or click.Command(name, help=self.lazy[name][2])
+            rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         if not any("--verbose" in getattr(p, "opts", ()) for p in cmd.params):
@@ -146,7 +221,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
     Colour only on a terminal, and never with NO_COLOR set; without a terminal (CI), log and
     progress lines carry the time.
     """
-    if no_color_env():
+    if os.environ.get("NO_COLOR"):  # https://no-color.org: any non-empty value
         ctx.color = False  # every click.echo below inherits it, errors on stderr too
     ctx.meta["reconciler.verbose"] = verbose
     _configure_logging(verbose)
@@ -158,18 +233,4 @@ def main() -> None:
     cli(prog_name="reconciler")
 
 
-cli.add_command(emulator_command)
-
-
-for command in (
-    emulator_command,
-    state_command,
-    validate,
-    schema,
-    export,
-    plan,
-    show,
-    drift,
-    apply,
-):
-    cli.add_command(command)
+cli.lazy = COMMANDS

@@ -1,0 +1,60 @@
+"""Start-up in proportion to the command: what ``reconciler --help`` and ``--version`` import.
+
+Counted, not timed: a module that is not imported costs nothing, on any machine. Each check
+runs in a fresh interpreter, as a user's shell or a pre-commit hook starts one.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+
+from reconciler.cli.main import COMMANDS, cli
+
+#: What a command that talks to no API and reads no spec must not load.
+HEAVY = ("pydantic", "requests", "urllib3", "yaml", "deepdiff", "fsspec", "reconciler.run")
+
+_IMPORTED = """
+import json, sys
+from reconciler.cli.main import cli
+try:
+    cli(sys.argv[1:], prog_name="reconciler")
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def imported(*args: str) -> list[str]:
+    """The modules a fresh interpreter holds after ``reconciler ARGS``."""
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTED, *args], capture_output=True, text=True, timeout=60
+    )
+    modules: list[str] = json.loads(done.stderr.strip().splitlines()[-1])
+    return modules
+
+
+@pytest.mark.parametrize("args", [("--help",), ("--version",), ("-h",)])
+def test_help_and_version_import_only_the_command_line(args: tuple[str, ...]) -> None:
+    modules = imported(*args)
+    heavy = [m for m in modules if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
+    assert heavy == []
+    loaded = [m for m in modules if m.startswith("reconciler.")]
+    assert set(loaded) <= {"reconciler.cli", "reconciler.cli.main", "reconciler.redact"}
+
+
+def test_a_command_is_imported_when_it_runs_and_not_before() -> None:
+    modules = imported("show", "--help")
+    assert "reconciler.cli.plan" in modules
+    assert "reconciler.cli.apply" not in modules and "reconciler.cli.emulator" not in modules
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_help_line_of_every_command_is_its_own(name: str) -> None:
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
+    assert command.get_short_help_str(1000) == COMMANDS[name][2]
