@@ -36,6 +36,7 @@ from reconciler.errors import (
     ApiValidationError,
     ConfigError,
     ConflictError,
+    InvalidResponseError,
     NotFoundError,
     RateLimitedError,
     ServerError,
@@ -472,15 +473,18 @@ def _idx(n: int) -> dict[str, str]:
     return {"id": f"i{n}", "name": f"I{n}", "type": "preset"}
 
 
-def test_pagination_survives_lies_repeats_and_smaller_limits(canned: CannedServer) -> None:
+def test_pagination_that_lies_and_repeats_ends_naming_the_listing(canned: CannedServer) -> None:
     answers = canned.answers
-    # The API allows only 2 per page, repeats i1 on page two, and claims 9 items but has 4.
+    # The API allows only 2 per page, repeats i1 on page two, and claims 9 items but has 4:
+    # whatever is missing, a listing read so is not whole.
     answers["/v0/indices?offset=0&limit=100"] = (200, _page([_idx(0), _idx(1)], 9, limit=2))
     answers["/v0/indices?offset=2&limit=2"] = (200, _page([_idx(1), _idx(2)], 9, limit=2))
     answers["/v0/indices?offset=4&limit=2"] = (200, _page([_idx(3)], 9, limit=2))
     answers["/v0/indices?offset=5&limit=2"] = (200, _page([], 9, limit=2))
-    with PixxelClient(canned.url, "k", retries=0) as c:
-        assert [i.id for i in c.list_indices()] == ["i0", "i1", "i2", "i3"]
+    with PixxelClient(canned.url, "k", retries=0) as c, pytest.raises(InvalidResponseError) as e:
+        c.list_indices()
+    assert str(e.value).startswith("GET /v0/indices: the listing could not be read consistently")
+    assert "'pagination.total' is 9, but the pages hold 4 distinct items" in str(e.value)
 
 
 def _aoi_page(names: list[str], total: int) -> str:

@@ -213,8 +213,9 @@ def test_four_large_answers_at_once_stay_under_the_memory_line(hostile: HostileS
     import concurrent.futures
 
     # Just under the value bound and the size bound: each is legal, four at once must not add up.
-    item = b'{"id":"i-0","name":"' + b"n" * 1400 + b'","type":"preset"},'
-    body = b'{"indices": [' + item * 99 + item[:-1] + b"], " + b'"pad": "' + b"x" * (15 * MB)
+    item = b'{"id":"i-%02d","name":"' + b"n" * 1400 + b'","type":"preset"}'
+    items = b",".join(item % n for n in range(100))  # a hundred ids: a listing that adds up
+    body = b'{"indices": [' + items + b"], " + b'"pad": "' + b"x" * (15 * MB)
     body += b'", "pagination": {"total": 100, "offset": 0, "limit": 100}}'
     hostile.replies = lambda head: Reply.raw(200, body)
     with client(hostile, deadline=20.0, parallelism=4) as api:
@@ -225,7 +226,7 @@ def test_four_large_answers_at_once_stay_under_the_memory_line(hostile: HostileS
             peak = tracemalloc.get_traced_memory()[1] / MB
         finally:
             tracemalloc.stop()
-    assert [len(r) for r in results] == [1] * 4  # one id, a hundred times
+    assert [len(r) for r in results] == [100] * 4
     assert peak < 200
 
 

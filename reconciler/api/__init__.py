@@ -1,7 +1,9 @@
 """The Pixxel API as reconciler talks to it: one client, bounded and retried.
 
-Owns the HTTP client (``client``: every call the contract lists, paging to the end, typed
-errors by status class), its retry policy (``retry``), the bounds that keep a hostile server
+Owns the HTTP client (``client``: every call the contract lists, typed errors by status
+class), how it reads a listing (``listing``: every page to the end, and a listing whose pages
+do not add up read again, never used with an item missing), its retry policy (``retry``), the
+bounds that keep a hostile server
 from hanging or filling memory (``bounds``: deadlines, sizes, JSON depth), the checks on what
 answers look like (``responses``), the response types (``types``: slotted pydantic
 dataclasses, the vocabulary of AOIs, indices, assets and visualizations that ``core`` reasons

@@ -21,13 +21,11 @@ connection pool is sized for ``parallelism`` and thread-safe, and the rate limit
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -43,12 +41,12 @@ from reconciler.api.bounds import (
     read_body,
 )
 from reconciler.api.config import check_api_key, normalise_base_url
+from reconciler.api.listing import Listings, PageMap
 from reconciler.api.responses import (
     ListingBudget,
-    ListingPage,
     decode_json,
-    listing_page,
     try_decode_json,
+    validation_summary,
 )
 from reconciler.api.retry import (
     RETRY_STATUSES,
@@ -64,7 +62,6 @@ from reconciler.api.types import (
     Visualization,
     VisualizationDetail,
     parse,
-    parse_listing,
 )
 from reconciler.dates import iso_to_api_date
 from reconciler.errors import (
@@ -95,19 +92,7 @@ MAX_PAGE_SIZE = 100
 DEFAULT_MAX_PAGES = 1_000
 
 T = TypeVar("T")
-M = TypeVar("M", bound="_Listed")
-
-
-class _Listed(Protocol):
-    """What a listing's items have in common: the id that deduplicates pages."""
-
-    @property
-    def id(self) -> str: ...
-
-
-#: Runs a page reader over page offsets, concurrently, and returns the pages in offset order
-#: (``ThreadPoolExecutor.map`` does): see ``PixxelClient.list_aois``.
-PageMap = Callable[[Callable[[int], list[Any]], Sequence[int]], Iterable[list[Any]]]
+M = TypeVar("M")
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,6 +218,7 @@ class PixxelClient:
         quiet_urllib3_retry_warnings()
         self.parallelism = parallelism
         self.page_size = page_size
+        self._listings = Listings(self._request, page_size=page_size, max_pages=max_pages)
         self.timeout = (float(timeout[0]), float(timeout[1]))
         self._limiter = RateLimiter(max_rps) if max_rps is not None else None
         # A given transport retries on its own terms, so we cannot say how often it tried.
@@ -473,136 +459,8 @@ class PixxelClient:
             return parse(model, data)
         except ValidationError as exc:
             raise InvalidResponseError(
-                f"The API's answer to {what} is not what we expect: {_summary(exc)}"
+                f"The API's answer to {what} is not what we expect: {validation_summary(exc)}"
             ) from None
-
-    def _paginate(
-        self,
-        path: str,
-        key: str,
-        item_type: type[M],
-        params: Mapping[str, Any] | None = None,
-        *,
-        pages: PageMap | None = None,
-    ) -> list[M]:
-        """Fetch every page of a listing and return its items, de-duplicated by id.
-
-        Pages follow ``pagination.total``; the next offset advances by the items received and
-        the limit shrinks to what the API says it allows. An empty page ends the listing even
-        if ``total`` promised more, so a shrinking listing cannot loop forever. Each page's
-        shape is checked (``reconciler.api.responses.listing_page``): a page without its list, or
-        with an impossible ``pagination``, is an error naming the call, never an empty page.
-
-        With ``pages``, a first page that is full and says how many items there are lets the
-        other pages be read at once, through ``pages``; if one of them comes back short
-        before the end (the listing moved), the rest is read one page after the other from
-        there, as without ``pages``.
-        """
-        shared: dict[Any, Any] = {}  # across the pages of this listing (parse_listing)
-
-        def parse_items(page_items: Any) -> list[M]:
-            return parse_listing(item_type, page_items, shared)
-
-        items: list[M] = []
-        offset, limit = 0, self.page_size
-        # Pages read at once spend the one budget from several threads.
-        budget = (_SharedBudget if pages is not None else ListingBudget)(f"GET {path}")
-        for _ in range(self.max_pages):
-            parsed, page = self._page(path, key, parse_items, params, offset, limit, budget)
-            if not parsed:
-                break
-            items.extend(parsed)
-            offset += len(parsed)
-            if page.limit is not None and 0 < page.limit < limit:
-                limit = page.limit
-            if page.total is not None:
-                if offset >= page.total:
-                    break
-                self._check_reachable(path, page.total, limit)
-                if pages is not None and len(parsed) == limit:
-                    offset = self._read_ahead(
-                        pages,
-                        path,
-                        key,
-                        parse_items,
-                        params,
-                        offset,
-                        limit,
-                        page.total,
-                        items,
-                        budget,
-                    )
-                    pages = None  # at most once: what is left, if anything, goes in order
-                    if offset >= page.total:
-                        break
-            elif len(parsed) < limit:
-                break  # no total: a short page is the last one
-        else:
-            raise InvalidResponseError(
-                f"GET {path} did not end after {self.max_pages:,} pages ({len(items):,} items); "
-                "giving up. The API keeps returning pages: is it ignoring the offset?"
-            )
-        return dedupe_by_id(items, key=lambda item: item.id)
-
-    def _page(
-        self,
-        path: str,
-        key: str,
-        parse_items: Callable[[Any], list[M]],
-        params: Mapping[str, Any] | None,
-        offset: int,
-        limit: int,
-        budget: ListingBudget,
-    ) -> tuple[list[M], ListingPage]:
-        """One page of a listing, its shape checked and its items validated."""
-        query = {**(params or {}), "offset": offset, "limit": limit}
-        data = self._request("GET", path, params=query, budget=budget)
-        what = f"GET {path} (offset {offset})"
-        page = listing_page(data, key, what, offset=offset, limit=limit)
-        try:
-            return parse_items(page.items), page
-        except ValidationError as exc:
-            raise InvalidResponseError(
-                f"The API's answer to {what} has unexpected '{key}': {_summary(exc)}"
-            ) from None
-
-    def _read_ahead(
-        self,
-        pages: PageMap,
-        path: str,
-        key: str,
-        parse_items: Callable[[Any], list[M]],
-        params: Mapping[str, Any] | None,
-        offset: int,
-        limit: int,
-        total: int,
-        items: list[M],
-        budget: ListingBudget,
-    ) -> int:
-        """Read the pages from ``offset`` to ``total`` at once into ``items``.
-
-        Returns where the listing is to go on in order: ``total`` when every page but the
-        last was full, else just after the first page that came back short.
-        """
-        offsets = list(range(offset, total, limit))
-        read = pages(
-            lambda at: self._page(path, key, parse_items, params, at, limit, budget)[0], offsets
-        )
-        resume = total
-        for at, parsed in zip(offsets, read, strict=True):
-            items.extend(parsed)
-            if resume == total and len(parsed) < min(limit, total - at):
-                resume = at + len(parsed)
-        return resume
-
-    def _check_reachable(self, path: str, total: int, limit: int) -> None:
-        """Refuse up front a listing whose ``total`` needs more than ``max_pages`` pages."""
-        pages = -(-total // limit)
-        if pages > self.max_pages:
-            raise InvalidResponseError(
-                f"GET {path} reports {total:,} items: {pages:,} pages of {limit}, more than the "
-                f"{self.max_pages:,}-page bound of one listing; refusing to read it."
-            )
 
     # ----------------------------------------------------------------------------- the API
 
@@ -622,7 +480,7 @@ class PixxelClient:
         pages read one after the other. Its threads must not include the calling thread.
         """
         projects = ",".join(project_ids) if project_ids is not None else None
-        return self._paginate(
+        return self._listings.read(
             "/v0/aois",
             "aois",
             Aoi,
@@ -637,11 +495,11 @@ class PixxelClient:
 
     def list_indices(self) -> list[Index]:
         """Every index, preset and custom."""
-        return self._paginate("/v0/indices", "indices", Index)
+        return self._listings.read("/v0/indices", "indices", Index)
 
     def list_assets(self, aoi_id: str) -> list[Asset]:
         """Every asset of an AOI."""
-        return self._paginate(f"/v0/aois/{_seg(aoi_id)}/assets", "assets", Asset)
+        return self._listings.read(f"/v0/aois/{_seg(aoi_id)}/assets", "assets", Asset)
 
     def list_visualizations(
         self,
@@ -651,7 +509,7 @@ class PixxelClient:
         visualization_id: str | None = None,
     ) -> list[Visualization]:
         """Every visualization of an AOI, optionally filtered by index or id."""
-        return self._paginate(
+        return self._listings.read(
             f"/v0/aois/{_seg(aoi_id)}/visualizations",
             "visualization",  # sic: the API names the list in the singular
             Visualization,
@@ -724,17 +582,6 @@ class PixxelClient:
         return data
 
 
-@dataclass
-class _SharedBudget(ListingBudget):
-    """A listing's byte budget that pages read at once can spend from several threads."""
-
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def spend(self, size: int) -> None:
-        with self._lock:
-            super().spend(size)
-
-
 def _seg(value: str) -> str:
     """Quote an id for use as one path segment (an id must never change the path)."""
     return quote(str(value), safe="")
@@ -761,11 +608,3 @@ def _fields(error: ApiError) -> dict[str, Any]:
         "api_message": error.api_message,
         "details": error.details,
     }
-
-
-def _summary(exc: ValidationError) -> str:
-    """The first problems of a pydantic error, without echoing input values."""
-    errors = exc.errors(include_url=False, include_input=False)
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in errors[:3]]
-    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-    return "; ".join(parts) + more

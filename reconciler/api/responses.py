@@ -14,10 +14,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from reconciler.errors import InvalidResponseError
 from reconciler.text import shorten
 
 __all__ = [
+    "LISTING_READS",
     "MAX_JSON_VALUES",
     "MAX_LISTING_BYTES",
     "ListingBudget",
@@ -25,6 +28,7 @@ __all__ = [
     "decode_json",
     "listing_page",
     "try_decode_json",
+    "validation_summary",
 ]
 
 #: The most JSON values (objects, arrays, scalars) an answer may hold. Each costs 30-60 bytes
@@ -37,6 +41,11 @@ MAX_JSON_VALUES = 200_000
 #: each holding a large parse would multiply the peak by the pool size.
 _LARGE_BODY = 1024 * 1024
 _large_parse = threading.Lock()
+
+#: How many times a listing is read before an inconsistent one is an error. Data that moves
+#: while it is paged can make one read repeat an item and miss another, and the next read is
+#: usually whole; a listing that no read of three shows whole cannot be trusted.
+LISTING_READS = 3
 
 #: The most bytes one listing may bring across all its pages. Each page is bounded alone;
 #: without this, a legal page size times the page cap would still add up to gigabytes.
@@ -198,3 +207,11 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """The first problems of a pydantic error, without echoing input values."""
+    errors = exc.errors(include_url=False, include_input=False)
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in errors[:3]]
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(parts) + more

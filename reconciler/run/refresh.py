@@ -18,7 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
-from reconciler.api.client import PageMap, PixxelClient
+from reconciler.api.client import PixxelClient
+from reconciler.api.listing import PageMap
 from reconciler.api.types import Aoi, Asset, Visualization
 from reconciler.core import resolve, selectors
 from reconciler.core.observed import Observed, ObservedAoi

@@ -1,0 +1,158 @@
+"""plan and apply against an API that misbehaves in ways its contract does not foresee: a
+correct plan or a clear error, never a wrong plan with exit 0, and apply that does what it
+can and says what it could not.
+
+The emulator serves the world; a proxy in front of it (``tests/apiproxy.py``) spoils chosen
+answers: listing pages that repeat an item, statuses outside the contract, answers cut short,
+a key revoked during apply, an AOI this key may not read. The client and the command line
+talk to it over HTTP on 127.0.0.1, as to the real API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from reconciler.api.client import PixxelClient
+from reconciler.emulator import Emulator
+from reconciler.errors import InvalidResponseError
+from tests.apiproxy import (
+    VISUALIZATIONS,
+    Answer,
+    ApiProxy,
+    Forward,
+    Request,
+    pages_of,
+    repeating_pages,
+)
+from tests.planning import (
+    BENGALURU,
+    NDVI_BENGALURU_AB,
+    SECRET,
+    SPEC,
+    aoi,
+    run_cli,
+    spec,
+    viz,
+    write_spec,
+)
+
+#: Bengaluru-North's visualizations in the order the emulator lists them.
+TRUE_COLOR_BENGALURU = "b92ca99a-2d95-5d67-9c0c-89942b86460e"
+
+
+@pytest.fixture
+def proxy(world: Emulator) -> Iterator[ApiProxy]:
+    """A proxy in front of the demo world; its spoilers start empty."""
+    with ApiProxy(world.url) as server:
+        yield server
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A spec repository with ``SPEC``: a rollback on Bengaluru-North, a create on Pune-East."""
+    monkeypatch.chdir(tmp_path)
+    write_spec(tmp_path / "specs", SPEC)
+    return tmp_path
+
+
+def run(proxy: ApiProxy, *args: str) -> Result:
+    return run_cli(*args, url=proxy.url, key=SECRET)
+
+
+def client(proxy: ApiProxy) -> PixxelClient:
+    return PixxelClient(proxy.url, SECRET, backoff_factor=0.01, retry_after_cap=0.05)
+
+
+# --- listings that repeat an item across pages ------------------------------------------------
+
+
+def test_a_page_that_repeats_an_item_once_is_read_again_and_nothing_is_missed(
+    proxy: ApiProxy,
+) -> None:
+    proxy.spoilers += [repeating_pages(VISUALIZATIONS, "visualization", times=1), pages_of(1)]
+    with client(proxy) as api:
+        listed = api.list_visualizations(BENGALURU)
+    assert [v.id for v in listed] == [NDVI_BENGALURU_AB, TRUE_COLOR_BENGALURU]
+    # Page two came back wrong once: the whole listing was read a second time.
+    assert proxy.count("GET", VISUALIZATIONS) == 4
+
+
+def test_a_listing_that_keeps_repeating_an_item_is_an_error_naming_it(proxy: ApiProxy) -> None:
+    proxy.spoilers += [repeating_pages(VISUALIZATIONS, "visualization"), pages_of(1)]
+    with client(proxy) as api, pytest.raises(InvalidResponseError) as error:
+        api.list_visualizations(BENGALURU)
+    assert str(error.value).startswith(
+        f"GET /v0/aois/{BENGALURU}/visualizations: the listing could not be read consistently "
+        "in 3 reads: 'pagination.total' is 2, but the pages hold 1 distinct item, 1 of them "
+        "listed twice."
+    )
+    assert proxy.count("GET", VISUALIZATIONS) == 6
+
+
+def computing_while_paged(request: Request, forward: Forward) -> Answer | None:
+    """Page two shows page one's item again, further along: the API was computing it."""
+    if not request.matches("GET", VISUALIZATIONS) or request.offset != 1:
+        return None
+    page = forward(request).data()
+    first = forward(Request("GET", request.path, {"offset": "0", "limit": "1"}, request.key))
+    item = {**first.data()["visualization"][0], "progress": 42}
+    return Answer.json(200, {**page, "visualization": [item]})
+
+
+def test_the_same_id_with_other_content_on_two_pages_is_an_error_naming_it(
+    proxy: ApiProxy,
+) -> None:
+    proxy.spoilers += [computing_while_paged, pages_of(1)]
+    with client(proxy) as api, pytest.raises(InvalidResponseError) as error:
+        api.list_visualizations(BENGALURU)
+    assert (
+        f"GET /v0/aois/{BENGALURU}/visualizations: the listing could not be read consistently "
+        f"in 3 reads: '{NDVI_BENGALURU_AB}' is listed twice with different content."
+    ) in str(error.value)
+    assert proxy.count("GET", VISUALIZATIONS) == 6
+
+
+def test_a_plan_over_a_repeating_visualization_listing_fails_naming_the_listing(
+    proxy: ApiProxy, project: Path
+) -> None:
+    proxy.spoilers += [repeating_pages(VISUALIZATIONS, "visualization"), pages_of(1)]
+    for args in (("plan", "--detailed-exitcode"), ("plan", "--format", "json")):
+        result = run(proxy, *args)
+        assert result.exit_code == 1, result.output
+        assert "the listing could not be read consistently" in result.output
+        assert f"GET /v0/aois/{BENGALURU}/visualizations" in result.output
+        # Not a plan that creates the visualization it missed.
+        assert "create True-Color" not in result.output and '"creates"' not in result.stdout
+
+
+def test_a_plan_over_a_repeating_aoi_listing_fails_naming_it_not_the_spec(
+    proxy: ApiProxy, project: Path
+) -> None:
+    # The demo world lists Kochi-Coast last: a page that repeats its predecessor misses it.
+    write_spec(project / "specs", spec(aoi("Kochi-Coast", viz("NDVI"))))
+    proxy.spoilers += [repeating_pages("/v0/aois", "aois"), pages_of(2)]
+    result = run(proxy, "plan")
+    assert result.exit_code == 1, result.output
+    assert "GET /v0/aois: the listing could not be read consistently in 3 reads" in result.output
+    assert "unknown AOI" not in result.output and "spec.yaml" not in result.output
+
+
+def test_a_plan_over_a_listing_that_repeated_once_is_the_plan_without_faults(
+    proxy: ApiProxy, world: Emulator, project: Path
+) -> None:
+    honest = json.loads(run_cli("plan", "--format", "json", url=world.url, key=SECRET).stdout)
+    proxy.spoilers += [
+        repeating_pages(VISUALIZATIONS, "visualization", times=1),
+        repeating_pages("/v0/aois", "aois", times=1),
+        pages_of(1),
+    ]
+    result = run(proxy, "plan", "--format", "json")
+    assert result.exit_code == 0, result.output
+    planned = json.loads(result.stdout)
+    assert planned["creates"] == honest["creates"] and planned["rollbacks"] == honest["rollbacks"]
+    assert planned["observed"] == honest["observed"]
