@@ -14,6 +14,7 @@ plan, a held lock, a limit reached), so nothing else keeps a table of kinds.
     │   └── ResolutionError                     references the live API does not know
     ├── ApiError                api             the API answered with an error, or not at all
     │   ├── TransportError                      connection refused/dropped (after retries)
+    │   │   ├── CutShortError                   an answer whose body stopped half-way
     │   │   └── DeadlineError                   no whole answer within the request's deadline
     │   │       └── RunDeadlineError (timeout)  ... or within the run's --timeout
     │   ├── InvalidResponseError                an answer we cannot use: not JSON, wrong shape
@@ -150,6 +151,13 @@ class ApiError(ReconcilerError):
 
 class TransportError(ApiError):
     """Connection refused or dropped, or a timeout, after the retries ran out."""
+
+
+class CutShortError(TransportError):
+    """An answer whose body stopped half-way: the connection broke or went silent in it.
+
+    The request arrived and may have been carried out; a read is sent again, a create looked up.
+    """
 
 
 class DeadlineError(TransportError):

@@ -24,6 +24,7 @@ from reconciler.api.client import PixxelClient
 from reconciler.errors import (
     ApiError,
     ApiValidationError,
+    CutShortError,
     DeadlineError,
     InvalidResponseError,
     RateLimitedError,
@@ -184,7 +185,8 @@ def test_answers_we_cannot_hold_are_typed_errors_in_bounded_memory(
     assert isinstance(error, InvalidResponseError | TransportError), error
     assert expected in str(error)
     assert elapsed < 5 and peak < 200
-    assert len(hostile.requests) == 1  # none of these heal: not retried
+    # None of these heal, but a body that stopped coming may come whole next time.
+    assert (len(hostile.requests) > 1) == isinstance(error, CutShortError)
 
 
 def small_values(size: int) -> bytes:

@@ -13,25 +13,30 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
 
 from reconciler.api.client import PixxelClient
 from reconciler.emulator import Emulator
-from reconciler.errors import InvalidResponseError
+from reconciler.errors import CutShortError, InvalidResponseError, TransportError
 from tests.apiproxy import (
     VISUALIZATIONS,
     Answer,
     ApiProxy,
     Forward,
+    Raw,
     Request,
+    cut_short,
     pages_of,
     repeating_pages,
 )
 from tests.planning import (
     BENGALURU,
+    NDVI,
     NDVI_BENGALURU_AB,
+    PUNE,
     SECRET,
     SPEC,
     aoi,
@@ -156,3 +161,109 @@ def test_a_plan_over_a_listing_that_repeated_once_is_the_plan_without_faults(
     planned = json.loads(result.stdout)
     assert planned["creates"] == honest["creates"] and planned["rollbacks"] == honest["rollbacks"]
     assert planned["observed"] == honest["observed"]
+
+
+# --- answers cut short, heads too large -------------------------------------------------------
+
+
+def test_a_read_whose_body_is_cut_short_is_sent_again(proxy: ApiProxy) -> None:
+    proxy.spoilers.append(cut_short("GET", VISUALIZATIONS, times=2))
+    with client(proxy) as api:
+        listed = api.list_visualizations(BENGALURU)
+    assert [v.id for v in listed] == [NDVI_BENGALURU_AB, TRUE_COLOR_BENGALURU]
+    assert proxy.count("GET", VISUALIZATIONS) == 3
+
+
+def test_a_read_cut_short_every_time_says_so_and_how_often_it_was_tried(proxy: ApiProxy) -> None:
+    proxy.spoilers.append(cut_short("GET", VISUALIZATIONS))
+    with client(proxy) as api, pytest.raises(CutShortError) as error:
+        api.list_visualizations(BENGALURU)
+    message = str(error.value)
+    assert message.startswith(
+        f"GET /v0/aois/{BENGALURU}/visualizations?offset=0&limit=100 answered 200, then the "
+        "connection broke after "
+    )
+    assert "(answer cut short). Gave up after 6 attempts over " in message
+    assert proxy.count("GET", VISUALIZATIONS) == 6 and SECRET not in message
+
+
+def head_of(lines: list[str]) -> Raw:
+    """An answer of 200 with these header lines, and a body that never matters."""
+    return Raw(("HTTP/1.1 200 OK\r\n" + "".join(f"{h}\r\n" for h in lines) + "\r\n").encode())
+
+
+@pytest.mark.parametrize(
+    ("lines", "fault"),
+    [
+        (
+            ["X-Trace: " + "x" * 70_000],
+            "its status line or a header line is longer than 65,536 bytes",
+        ),
+        ([f"X-Hop-{n}: 1" for n in range(120)], "it has more than 100 headers"),
+    ],
+    ids=["long header line", "too many headers"],
+)
+def test_a_head_too_large_to_read_is_named_not_called_a_dropped_connection(
+    proxy: ApiProxy, lines: list[str], fault: str
+) -> None:
+    proxy.spoilers.append(lambda request, forward: head_of(lines))
+    with client(proxy) as api, pytest.raises(TransportError) as error:
+        api.list_indices()
+    assert str(error.value).endswith(
+        f": {proxy.url} answered with a head too large to read: {fault}."
+    )
+    assert "dropped" not in str(error.value)
+
+
+def ndvi_on_pune(world: Emulator) -> int:
+    """How many NDVI visualizations Pune-East has, as the emulator's world holds them."""
+    with world.lock:
+        return sum(v.index_id == NDVI for v in world.world.visualizations_of(PUNE))
+
+
+def report_of(project: Path) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads((project / "report.json").read_text())
+    return report
+
+
+def items_by_change(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["change"]: item for item in report["items"]}
+
+
+def test_a_create_whose_answer_is_cut_short_is_looked_up_and_adopted(
+    proxy: ApiProxy, world: Emulator, project: Path
+) -> None:
+    proxy.spoilers.append(cut_short("POST", VISUALIZATIONS, times=1))
+    result = run(proxy, "apply", "--yes", "--report", "report.json")
+    assert result.exit_code == 0, result.output
+    create = items_by_change(report_of(project))["create"]
+    assert create["outcome"] == "adopted" and create["status"] == "success"
+    assert create["message"].startswith(
+        f"its create's answer was lost (POST /v0/aois/{PUNE}/visualizations answered 201, then "
+        "the connection broke after "
+    )
+    assert create["message"].endswith(
+        f"and it was found on the AOI as {create['visualization_id']}: adopted"
+    )
+    assert proxy.count("POST", VISUALIZATIONS) == 1  # looked up, not sent again
+    assert ndvi_on_pune(world) == 1
+    assert run(proxy, "plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_a_create_whose_answer_is_lost_and_that_is_not_found_may_exist(
+    proxy: ApiProxy, world: Emulator, project: Path
+) -> None:
+    # A made-up 201 cut short: the emulator never saw the create.
+    proxy.spoilers.append(cut_short("POST", VISUALIZATIONS, forward=False))
+    result = run(proxy, "apply", "--yes", "--report", "report.json")
+    assert result.exit_code == 1, result.output
+    create = items_by_change(report_of(project))["create"]
+    assert create["outcome"] == "failed" and create["visualization_id"] is None
+    assert "answered 201, then the connection broke after " in create["message"]
+    assert create["message"].endswith(
+        "The visualization may exist all the same (no visualization of index NDVI over these "
+        "assets is listed on the AOI yet): the next plan shows whether it does, and a create of "
+        "it again is safe (the API answers 409)"
+    )
+    assert ndvi_on_pune(world) == 0
+    assert items_by_change(report_of(project))["rollback"]["outcome"] == "rolled back"

@@ -34,11 +34,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool, PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.exceptions import DecodeError, HTTPError, ReadTimeoutError
+from urllib3.exceptions import DecodeError, HTTPError, InvalidChunkLength, ReadTimeoutError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 from reconciler.errors import (
     ConfigError,
+    CutShortError,
     DeadlineError,
     InvalidResponseError,
     RunDeadlineError,
@@ -332,8 +333,9 @@ def read_body(response: requests.Response, call: Call, max_bytes: int) -> bytes:
     """The whole (decompressed) body of ``response``, within ``call``'s deadline and ``max_bytes``.
 
     Raises ``InvalidResponseError`` for a body over the bound, ``DeadlineError`` when the
-    deadline passed, ``TransportError`` when the connection broke or the body cannot be
-    decompressed. The response is closed on any failure (its connection is not reused).
+    deadline passed, ``CutShortError`` when the body stopped coming (the connection broke or
+    went silent), ``TransportError`` when it cannot be read (decompressed, or its chunks
+    framed). The response is closed on any failure (its connection is not reused).
     """
     what = f"{call.method} {call.shown}"
     declared = _declared_length(response)
@@ -358,7 +360,8 @@ def read_body(response: requests.Response, call: Call, max_bytes: int) -> bytes:
         response.close()
         if call.expired:
             raise call.deadline_error(call.failed_attempts + 1) from None
-        raise TransportError(
+        kind = CutShortError if _stopped(exc) else TransportError
+        raise kind(
             f"{what} answered {response.status_code}, then {_body_failure(exc, len(body))}.",
             method=call.method,
         ) from None
@@ -366,6 +369,17 @@ def read_body(response: requests.Response, call: Call, max_bytes: int) -> bytes:
         response.close()
         raise
     return bytes(body)
+
+
+def _stopped(exc: BaseException) -> bool:
+    """Whether a failed read of a body means it stopped coming (another attempt may bring it
+    whole), rather than that what came cannot be read (corrupt compression, garbage where a
+    chunk's size belongs), which another attempt would only bring again."""
+    if isinstance(exc, DecodeError):
+        return False
+    causes = [exc, *exc.args, exc.__cause__, exc.__context__]
+    # A chunk size line that is empty is where the connection closed; one with bytes is garbage.
+    return not any(isinstance(c, InvalidChunkLength) and c.length.strip() for c in causes)
 
 
 def _body_failure(exc: BaseException, received: int) -> str:

@@ -21,6 +21,7 @@ connection pool is sized for ``parallelism`` and thread-safe, and the rate limit
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from http.cookiejar import DefaultCookiePolicy
@@ -37,6 +38,7 @@ from reconciler.api.bounds import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_BODY_BYTES,
     BoundedAdapter,
+    Call,
     RequestBounds,
     read_body,
 )
@@ -53,6 +55,7 @@ from reconciler.api.retry import (
     ApiRetry,
     RateLimiter,
     describe_error,
+    header_fault,
     quiet_urllib3_retry_warnings,
 )
 from reconciler.api.types import (
@@ -69,6 +72,7 @@ from reconciler.errors import (
     ApiValidationError,
     ConfigError,
     ConflictError,
+    CutShortError,
     ForbiddenError,
     InvalidResponseError,
     NotFoundError,
@@ -223,6 +227,7 @@ class PixxelClient:
         self._limiter = RateLimiter(max_rps) if max_rps is not None else None
         # A given transport retries on its own terms, so we cannot say how often it tried.
         self._max_attempts = retries + 1 if transport is None else None
+        self._backoff = backoff_factor
 
         self._retry = ApiRetry(
             total=retries,
@@ -346,31 +351,17 @@ class PixxelClient:
         """
         prepared = self._prepare(method, path, params, json_body)
         shown = prepared.path_url  # what logs and errors show: path and query, no host, no key
-        # stream: the body is read by bounds.read_body, in bounded chunks within the deadline.
-        settings = self._send_settings
         with self._bounds.call(method, shown) as call:
-            if self._limiter is not None:
-                self._limiter.acquire()
-            try:
-                response = self._session.send(
-                    prepared, timeout=self.timeout, allow_redirects=False, **settings
-                )
-            except requests.RequestException as exc:
-                reason = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
-                described = describe_error(reason)
-                took = _ms(call.started)
-                log.debug("%s %s -> failed in %d ms: %s", method, shown, took, described)
-                attempts = self._counted(max(call.failed_attempts, 1))
-                if call.expired:
-                    raise call.deadline_error(attempts) from None
-                raise TransportError(
-                    f"{method} {shown} failed {call.over(attempts)}: no answer from "
-                    f"{self.base_url}: {described}.",
-                    method=method,
-                    url=self.base_url + shown,
-                ) from None
-            attempts = _attempts(response)
-            body = read_body(response, call, self._bounds.max_body_bytes)
+            before = 0  # attempts of earlier sends whose answers were cut short
+            while True:
+                response = self._send(prepared, call)
+                attempts = before + _attempts(response)
+                try:
+                    body = read_body(response, call, self._bounds.max_body_bytes)
+                    break
+                except CutShortError as exc:
+                    self._after_cut(call, exc, attempts)
+                    before = attempts
             elapsed = call.over(self._counted(attempts))
         if budget is not None and 200 <= response.status_code < 300:
             budget.spend(len(body))
@@ -397,6 +388,74 @@ class PixxelClient:
         if not body.strip():
             return None
         return decode_json(body, f"{method} {shown}", response.status_code)
+
+    def _send(self, prepared: requests.PreparedRequest, call: Call) -> requests.Response:
+        """One send of ``prepared`` (urllib3 retries below), its body not read yet.
+
+        ``TransportError`` (or ``DeadlineError``) when no answer came, after the retries.
+        """
+        method, shown = call.method, call.shown
+        if self._limiter is not None:
+            self._limiter.acquire()
+        try:
+            # stream: the body is read by bounds.read_body, in bounded chunks within the
+            # deadline.
+            return self._session.send(
+                prepared, timeout=self.timeout, allow_redirects=False, **self._send_settings
+            )
+        except requests.RequestException as exc:
+            reason = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
+            described = describe_error(reason)
+            took = _ms(call.started)
+            log.debug("%s %s -> failed in %d ms: %s", method, shown, took, described)
+            attempts = self._counted(max(call.failed_attempts, 1))
+            if call.expired:
+                raise call.deadline_error(attempts) from None
+            fault = header_fault(reason)
+            what = (
+                f"no answer from {self.base_url}: {described}"
+                if fault is None
+                else f"{self.base_url} answered with a head too large to read: {fault}"
+            )
+            raise TransportError(
+                f"{method} {shown} failed {call.over(attempts)}: {what}.",
+                method=method,
+                url=self.base_url + shown,
+            ) from None
+
+    def _after_cut(self, call: Call, exc: CutShortError, attempts: int) -> None:
+        """An answer whose body was cut short after ``attempts`` attempts of the call: wait to
+        send a read again, or raise.
+
+        Reads (GET) are sent again like after a dropped connection, while the call has attempts
+        (``retries``) and time left; anything else is not, since it may have been carried out
+        (a create is looked up by its caller instead). With a given transport, which owns
+        retries, nothing is sent again.
+        """
+        call.failed_attempts += 1
+        budget = self._max_attempts
+        if call.method != "GET" or budget is None:
+            raise exc
+        url = self.base_url + call.shown
+        if attempts >= budget:
+            raise CutShortError(
+                f"{exc} Gave up {call.over(attempts)}.", method=call.method, url=url
+            ) from None
+        wait = self._backoff * 2 ** (attempts - 1) + random.uniform(0, self._backoff)
+        if wait >= call.remaining():
+            raise CutShortError(
+                f"{exc} No time was left for another attempt ({call.over(attempts)}).",
+                method=call.method,
+                url=url,
+            ) from None
+        log.info(
+            "%s %s -> answer cut short; retry %d of %d",
+            call.method,
+            call.shown,
+            attempts,
+            budget - 1,
+        )
+        time.sleep(wait)
 
     def _error(
         self, method: str, shown: str, status: int, body: bytes, attempts: int, elapsed: str

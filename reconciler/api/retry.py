@@ -10,6 +10,7 @@ the shared ``RateLimiter``. Nothing here sends a request or knows the API key.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import ssl
 import threading
@@ -41,6 +42,7 @@ __all__ = [
     "RateLimiter",
     "cannot_heal",
     "describe_error",
+    "header_fault",
     "quiet_urllib3_retry_warnings",
 ]
 
@@ -199,10 +201,34 @@ def describe_error(error: BaseException | None) -> str:
             return f"TLS verification failed (not retried: it cannot heal): {shorten(str(error))}"
         return f"TLS error: {shorten(str(error))}"
     if isinstance(error, ProtocolError):
+        fault = header_fault(error)
+        if fault is not None:
+            return f"answered with a head that was refused: {fault}"
         return "connection dropped before an answer arrived"
     if error is None:
         return "unknown error"
     return f"{type(error).__name__}: {shorten(str(error))}"
+
+
+def header_fault(error: BaseException | None) -> str | None:
+    """What was wrong with the head of an answer that http.client refused to read, if that is
+    why the request failed; None for any other failure.
+
+    urllib3 reports such an answer like a dropped connection, but it is another fault: the
+    peer answered, with a status line or headers beyond what is read.
+    """
+    if isinstance(error, MaxRetryError):
+        error = error.reason
+    if not isinstance(error, ProtocolError):
+        return None
+    cause = next((a for a in error.args if isinstance(a, http.client.HTTPException)), None)
+    if isinstance(cause, http.client.LineTooLong):
+        limit = getattr(http.client, "_MAXLINE", 65536)
+        return f"its status line or a header line is longer than {limit:,} bytes"
+    # http.client raises the base class itself for one thing only: too many header lines.
+    if type(cause) is http.client.HTTPException:
+        return f"it has more than {getattr(http.client, '_MAXHEADERS', 100)} headers"
+    return None
 
 
 def _drop_urllib3_retry_warnings(record: logging.LogRecord) -> bool:

@@ -29,7 +29,13 @@ from reconciler.api.client import PixxelClient
 from reconciler.api.types import Visualization
 from reconciler.core.identity import Identity
 from reconciler.core.plan import Create, Plan, Rollback
-from reconciler.errors import ApiError, ConflictError, StateError
+from reconciler.errors import (
+    ApiError,
+    ConflictError,
+    InvalidResponseError,
+    StateError,
+    TransportError,
+)
 from reconciler.run.events import ItemFinished, Listener, Stopping, Waiting, ignore
 from reconciler.run.results import ApplyResult, ItemResult, Outcome, now
 from reconciler.state.store import StateStore
@@ -53,7 +59,8 @@ class _Waiter:
     visualization_id: str
     label: str  # "NDWI on Bengaluru-North"
     deadline: float  # on the time.monotonic() clock
-    create: tuple[int, Create, Outcome] | None = None  # the create that made or adopted it
+    #: The create that made or adopted it, and how an adoption came about ("": a 409).
+    create: tuple[int, Create, Outcome, str] | None = None
     rollbacks: list[tuple[int, Rollback]] = field(default_factory=list)  # the plan's, held back
 
 
@@ -350,7 +357,7 @@ class Applier:
         return {viz.id: viz for viz in found if viz.id in aoi.waiting}
 
     def _waiter(
-        self, viz_id: str, label: str, create: tuple[int, Create, Outcome] | None = None
+        self, viz_id: str, label: str, create: tuple[int, Create, Outcome, str] | None = None
     ) -> _Waiter:
         return _Waiter(viz_id, label, time.monotonic() + self._wait_timeout, create)
 
@@ -363,7 +370,7 @@ class Applier:
     ) -> None:
         """A wait that ended without a usable visualization: say so for everything held back."""
         if waiter.create is not None:
-            position, change, outcome = waiter.create
+            position, change, outcome, _ = waiter.create
             viz_id = waiter.visualization_id
             message = f"{outcome} as {viz_id}, {create_text}"
             if how == "stopped":
@@ -381,8 +388,8 @@ class Applier:
     def _usable(self, waiter: _Waiter, viz: Visualization) -> None:
         """The visualization left ``creating``: finish its create, run what waited for it."""
         if waiter.create is not None:
-            position, change, outcome = waiter.create
-            self._record_many(position, self._created(change, outcome, viz))
+            position, change, outcome, found = waiter.create
+            self._record_many(position, self._created(change, outcome, viz, found))
         for position, rollback in waiter.rollbacks:
             self._record(position, self._rollback_unless_stopped(rollback))
 
@@ -417,6 +424,7 @@ class Applier:
                 resolution=change.resolution,
             )
             outcome: Outcome = "created"
+            how = ""
         except ConflictError as exc:
             try:
                 found = self._find_existing(change)
@@ -435,20 +443,54 @@ class Applier:
                 )
                 self._record(position, _item(change, "failed", message))
                 return
-            viz, outcome = found, "adopted"
+            viz, outcome, how = found, "adopted", ""
             log.info("%s already exists as %s: adopting it", label, viz.id)
+        except (TransportError, InvalidResponseError) as exc:
+            # No answer, or one we cannot read: the API may have created it all the same.
+            lost = self._lost_create(change, exc)
+            if isinstance(lost, ItemResult):
+                self._record(position, lost)
+                return
+            viz, outcome = lost, "adopted"
+            how = f"its create's answer was lost ({exc}), and it was found on the AOI"
+            log.info("%s: the answer to its create was lost; found it as %s", label, viz.id)
         except ApiError as exc:
             self._record(position, _item(change, "failed", str(exc)))
             return
         # An answer that is already final (and names the assets, whose dates the state
         # records) needs no poll; a "creating" one is waited for with the AOI's others.
         if viz.status in _FINAL_STATUSES and viz.assets:
-            self._record_many(position, self._created(change, outcome, viz))
+            self._record_many(position, self._created(change, outcome, viz, how))
         else:
-            aoi.waiting[viz.id] = self._waiter(viz.id, label, (position, change, outcome))
+            aoi.waiting[viz.id] = self._waiter(viz.id, label, (position, change, outcome, how))
 
-    def _created(self, change: Create, outcome: Outcome, viz: Visualization) -> list[ItemResult]:
-        """The results of a create whose visualization is done; records it in the state."""
+    def _lost_create(self, change: Create, exc: ApiError) -> Visualization | ItemResult:
+        """After a create whose answer was lost: the visualization, if the AOI lists it now,
+        else the failure saying that it may exist."""
+        try:
+            found = self._find_existing(change)
+        except ApiError as lookup:
+            why = f"looking it up failed too: {lookup}"
+        else:
+            if found is not None:
+                return found
+            why = (
+                f"no visualization of index {change.index_name} over these assets is listed on "
+                "the AOI yet"
+            )
+        message = (
+            f"{exc} The visualization may exist all the same ({why}): the next plan shows "
+            "whether it does, and a create of it again is safe (the API answers 409)"
+        )
+        return _item(change, "failed", message)
+
+    def _created(
+        self, change: Create, outcome: Outcome, viz: Visualization, how: str = ""
+    ) -> list[ItemResult]:
+        """The results of a create whose visualization is done; records it in the state.
+
+        ``how`` an adopted one came to be found ("": the create met a 409).
+        """
         viz_id = viz.id
         if viz.status != "success":
             return [
@@ -498,7 +540,9 @@ class Applier:
             _item(
                 change,
                 "adopted",
-                f"already present as {viz_id} (409): adopted, not created",
+                f"already present as {viz_id} (409): adopted, not created"
+                if not how
+                else f"{how} as {viz_id}: adopted",
                 viz_id,
                 status=viz.status,
             )
