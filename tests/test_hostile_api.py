@@ -28,6 +28,7 @@ from tests.apiproxy import (
     Forward,
     Raw,
     Request,
+    Revoked,
     cut_short,
     pages_of,
     repeating_pages,
@@ -36,6 +37,7 @@ from tests.planning import (
     BENGALURU,
     NDVI,
     NDVI_BENGALURU_AB,
+    NDVI_ROLLED_BACK,
     PUNE,
     SECRET,
     SPEC,
@@ -267,3 +269,40 @@ def test_a_create_whose_answer_is_lost_and_that_is_not_found_may_exist(
     )
     assert ndvi_on_pune(world) == 0
     assert items_by_change(report_of(project))["rollback"]["outcome"] == "rolled back"
+
+
+# --- a key revoked during apply ---------------------------------------------------------------
+
+#: Six changes: four creates on Kochi-Coast, one on Pune-East, Bengaluru-North's rollback.
+SIX_CHANGES = spec(
+    aoi("Bengaluru-North", NDVI_ROLLED_BACK),
+    aoi("Kochi-Coast", viz("NDVI"), viz("NDWI"), viz("SAVI"), viz("EVI")),
+    aoi("Pune-East", viz("NDWI"), viz("NDVI")),
+)
+
+
+def test_a_revoked_key_stops_apply_at_the_first_401(proxy: ApiProxy, project: Path) -> None:
+    write_spec(project / "specs", SIX_CHANGES)
+    revoked = Revoked(writes=1)
+    proxy.spoilers.append(revoked)
+    # One change at a time, so that no other write is in flight when the first 401 comes.
+    result = run(proxy, "apply", "--yes", "--parallelism", "1", "--report", "report.json")
+    assert result.exit_code == 1, result.output
+    assert revoked.rejected == 1  # the first refused write, and no other
+    report = report_of(project)
+    assert report["summary"] == {
+        "created": 1,
+        "adopted": 0,
+        "rolled back": 0,
+        "failed": 1,
+        "skipped": 4,
+    }
+    assert report["stopped_early"] is True and report["ok"] is False
+    assert report["stop_reason"] == "the API refused the key (401)"
+    assert "failed: 401 unauthorized: this API key was revoked" in report["key_refused"]
+    skipped = [i for i in report["items"] if i["outcome"] == "skipped"]
+    assert {i["message"] for i in skipped} == {"not started: the API refused the key (401)"}
+    assert (
+        "Error: the API refused the key, so apply sent nothing more (4 changes not attempted): "
+    ) in result.output
+    assert SECRET not in result.output + json.dumps(report)

@@ -22,7 +22,7 @@ from reconciler.render.json import render_report
 from reconciler.run.engine import ApplyOptions, ApplyOutcome, Engine, Settings, write_file
 from reconciler.run.events import Event, Planned
 from reconciler.run.signals import interrupt_exit_code
-from reconciler.text import clean_lines
+from reconciler.text import clean_lines, plural
 
 _isatty = isatty  # one name for "is this a terminal", so tests can pretend one is there
 
@@ -148,6 +148,15 @@ def _finish(outcome: ApplyOutcome, report: Path | None) -> int:
         raise outcome.error  # said by handle_errors, exit 1
     if outcome.result.state_error:
         secho(f"Error: {clean_lines(outcome.result.state_error)}", fg="red", err=True)
+        return 1
+    if outcome.result.key_refused:
+        left = plural(outcome.result.counts()["skipped"], "change")
+        secho(
+            f"Error: the API refused the key, so apply sent nothing more ({left} not "
+            f"attempted): {clean_lines(outcome.result.key_refused)}",
+            fg="red",
+            err=True,
+        )
         return 1
     if outcome.result.interrupted:
         return interrupt_exit_code()

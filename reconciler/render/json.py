@@ -97,6 +97,7 @@ def report_document(outcome: ApplyOutcome) -> dict[str, Any]:
         "stopped_early": result.stopped_early,
         "stop_reason": result.stop_reason,
         "state_error": result.state_error,
+        "key_refused": result.key_refused,
         "api_url": result.api_url,
         "started_at": result.started_at,
         "finished_at": result.finished_at,

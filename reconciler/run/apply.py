@@ -6,8 +6,9 @@ creates go first, then the rollbacks that need not wait; the new visualizations 
 were still creating at plan time) are then polled together, one listing of the AOI per poll,
 and nothing touches one of them before it has left ``creating``. A wait holds no worker, so a
 slow lifecycle on one AOI does not hold up the others. One item failing does not stop the
-others unless ``fail_fast``. Every change ends as exactly one ``ItemResult`` (created / adopted
-/ rolled back / failed / skipped), so the report always says what happened, also after Ctrl-C.
+others unless ``fail_fast``; a refused key (401) stops every new call, since each would be
+refused the same way. Every change ends as exactly one ``ItemResult`` (created / adopted /
+rolled back / failed / skipped), so the report always says what happened, also after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from reconciler.errors import (
     InvalidResponseError,
     StateError,
     TransportError,
+    UnauthorizedError,
 )
 from reconciler.run.events import ItemFinished, Listener, Stopping, Waiting, ignore
 from reconciler.run.results import ApplyResult, ItemResult, Outcome, now
@@ -118,6 +120,7 @@ class Applier:
         # The updated_at each visualization had before our next PATCH (see StateStore).
         self._known_updated_at: dict[str, str] = {}
         self._state_error = ""  # the first failure to write a record (see _kept)
+        self._key_refused = ""  # the first 401 (see _refused)
         # Stop signals not yet handled (``signal``); handled by the scheduling loop only.
         self._signals: list[str] = []
         self._wake: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -174,6 +177,7 @@ class Applier:
         result.stopped_early = self._stop.is_set() and not result.interrupted
         result.stop_reason = self._stop_reason
         result.state_error = self._state_error
+        result.key_refused = self._key_refused
         result.items = [
             item for position in sorted(self._results) for item in self._results[position]
         ]
@@ -282,6 +286,7 @@ class Applier:
         try:
             listed = self._read_waiting(aoi)
         except ApiError as exc:
+            self._refused(exc)
             for waiter in aoi.waiting.values():
                 if self._stop.is_set():
                     # The last look failed (a --timeout cuts requests too): what was being
@@ -407,6 +412,21 @@ class Applier:
             if item.outcome == "failed" and self._fail_fast:
                 self.request_stop("--fail-fast: stopped after the first failure")
 
+    def _refused(self, exc: ApiError) -> None:
+        """After a 401, send nothing new: every later call would be refused the same way.
+
+        Calls in flight finish; what has not started ends as skipped, saying why.
+        """
+        if not isinstance(exc, UnauthorizedError):
+            return
+        with self._lock:
+            first = not self._key_refused
+            self._key_refused = self._key_refused or str(exc)
+        reason = "the API refused the key (401)"
+        self.request_stop(reason)
+        if first:
+            self._listener(Stopping(reason))
+
     def _skipped(self, change: Create | Rollback) -> ItemResult:
         return _item(change, "skipped", f"not started: {self._stop_reason}")
 
@@ -429,6 +449,7 @@ class Applier:
             try:
                 found = self._find_existing(change)
             except ApiError as lookup:
+                self._refused(lookup)
                 message = (
                     f"the API answered 409 ({exc.api_message or 'already exists'}), then looking "
                     f"the visualization up failed: {lookup}"
@@ -455,6 +476,7 @@ class Applier:
             how = f"its create's answer was lost ({exc}), and it was found on the AOI"
             log.info("%s: the answer to its create was lost; found it as %s", label, viz.id)
         except ApiError as exc:
+            self._refused(exc)
             self._record(position, _item(change, "failed", str(exc)))
             return
         # An answer that is already final (and names the assets, whose dates the state
@@ -470,6 +492,7 @@ class Applier:
         try:
             found = self._find_existing(change)
         except ApiError as lookup:
+            self._refused(lookup)
             why = f"looking it up failed too: {lookup}"
         else:
             if found is not None:
@@ -593,6 +616,7 @@ class Applier:
                 )
                 updated_at = listed[0].updated_at if listed else None
         except ApiError as exc:
+            self._refused(exc)
             return _item(change, "failed", str(exc))
         with self._lock:
             previous = self._known_updated_at.get(change.visualization_id)

@@ -52,6 +52,8 @@ class ApplyResult:
     #: Why the state could not be saved after the changes (they happened; the records wait in
     #: the local journal), or "" when it was saved.
     state_error: str = ""
+    #: The first 401 of the run: the API refused the key, and nothing new was sent after it.
+    key_refused: str = ""
 
     @property
     def ok(self) -> bool:
@@ -60,6 +62,7 @@ class ApplyResult:
             not self.interrupted
             and not self.stopped_early
             and not self.state_error
+            and not self.key_refused
             and all(i.ok for i in self.items)
         )
 
