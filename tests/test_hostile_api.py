@@ -11,7 +11,8 @@ talk to it over HTTP on 127.0.0.1, as to the real API.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from tests.apiproxy import (
     cut_short,
     pages_of,
     repeating_pages,
+    statuses,
 )
 from tests.planning import (
     BENGALURU,
@@ -50,6 +52,8 @@ from tests.planning import (
 
 #: Bengaluru-North's visualizations in the order the emulator lists them.
 TRUE_COLOR_BENGALURU = "b92ca99a-2d95-5d67-9c0c-89942b86460e"
+#: Pune-East's one visualization in the demo world.
+NDWI_PUNE = "1532fbc7-71c6-5a5e-b8b9-3814b5e9cfeb"
 
 
 @pytest.fixture
@@ -306,3 +310,76 @@ def test_a_revoked_key_stops_apply_at_the_first_401(proxy: ApiProxy, project: Pa
         "Error: the API refused the key, so apply sent nothing more (4 changes not attempted): "
     ) in result.output
     assert SECRET not in result.output + json.dumps(report)
+
+
+# --- statuses the contract does not list ------------------------------------------------------
+
+OUTSIDE = "a status the API contract does not list (creating, success, failed, partial_success)"
+METADATA = r"/v0/aois/[^/]+/visualizations/[^/]+/metadata"
+
+
+def queued_until_seen(times: int) -> Callable[[dict[str, Any]], str | None]:
+    """New visualizations (not the demo world's) say ``queued`` the first ``times`` times."""
+    seen: Counter[str] = Counter()
+
+    def status(item: dict[str, Any]) -> str | None:
+        if item["id"] in (NDVI_BENGALURU_AB, TRUE_COLOR_BENGALURU, NDWI_PUNE):
+            return None
+        seen[item["id"]] += 1
+        return "queued" if seen[item["id"]] <= times else None
+
+    return status
+
+
+def test_a_create_answered_queued_is_waited_for_until_it_is_usable(
+    proxy: ApiProxy, project: Path
+) -> None:
+    # The create's answer and the first poll say 'queued'; the second poll says 'success'.
+    proxy.spoilers.append(statuses(queued_until_seen(2)))
+    result = run(proxy, "apply", "--yes", "--report", "report.json")
+    assert result.exit_code == 0, result.output
+    create = items_by_change(report_of(project))["create"]
+    assert (create["outcome"], create["status"]) == ("created", "success")
+    assert f"waiting for NDVI on Pune-East ({create['visualization_id']}): 'queued', {OUTSIDE}" in (
+        result.output
+    )
+
+
+def test_a_create_that_stays_queued_fails_at_the_wait_timeout_saying_what_it_saw(
+    proxy: ApiProxy, project: Path
+) -> None:
+    proxy.spoilers.append(statuses(queued_until_seen(1_000)))
+    result = run(proxy, "apply", "--yes", "--wait-timeout", "0.2", "--report", "report.json")
+    assert result.exit_code == 1, result.output
+    create = items_by_change(report_of(project))["create"]
+    assert (create["outcome"], create["status"]) == ("failed", "queued")
+    assert create["message"] == (
+        f"created as {create['visualization_id']}, but it was still 'queued', {OUTSIDE} after "
+        "0.2 s (--wait-timeout); run apply again later to finish"
+    )
+
+
+def test_an_archived_visualization_is_warned_about_and_never_patched(
+    proxy: ApiProxy, project: Path
+) -> None:
+    proxy.spoilers.append(
+        statuses(lambda item: "archived" if item["id"] == NDVI_BENGALURU_AB else None)
+    )
+    planned = run(proxy, "plan", "--format", "json")
+    assert planned.exit_code == 0, planned.output
+    [warning] = [w for w in json.loads(planned.stdout)["warnings"] if w["kind"] == "unknown-status"]
+    assert warning["visualization_id"] == NDVI_BENGALURU_AB
+    assert warning["message"].startswith(
+        f"declared visualization 'NDVI' ({NDVI_BENGALURU_AB}) has status 'archived', which the "
+        "API contract does not list (creating, success, failed, partial_success): it is neither "
+        "usable nor failed"
+    )
+    result = run(proxy, "apply", "--yes", "--wait-timeout", "0.2", "--report", "report.json")
+    assert result.exit_code == 1, result.output
+    assert proxy.count("PATCH", METADATA) == 0
+    rollback = items_by_change(report_of(project))["rollback"]
+    assert rollback["outcome"] == "failed"
+    assert rollback["message"] == (
+        f"waiting until it is usable: it was still 'archived', {OUTSIDE} after 0.2 s "
+        "(--wait-timeout); run apply again later to finish"
+    )

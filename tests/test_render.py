@@ -816,7 +816,7 @@ def test_json_round_trips(plan: Plan) -> None:
 def test_json_is_versioned_and_in_a_stable_order() -> None:
     data = json.loads(render_json(realistic_plan()))
     assert list(data)[:2] == ["format_version", "summary"]
-    assert data["format_version"] == 5
+    assert data["format_version"] == 6
     assert data["summary"] == {
         "create": 3,
         "rollback": 4,

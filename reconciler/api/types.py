@@ -32,6 +32,8 @@ from reconciler.dates import iso_date
 from reconciler.text import shorten
 
 __all__ = [
+    "CONTRACT_STATUSES",
+    "FINAL_STATUSES",
     "Aoi",
     "Asset",
     "Index",
@@ -39,6 +41,7 @@ __all__ = [
     "Visualization",
     "VisualizationDetail",
     "adapter",
+    "outside_contract",
     "parse",
     "parse_listing",
 ]
@@ -176,7 +179,7 @@ class Visualization:
     aoi_id: str
     index_id: str
     index_name: str | None = None
-    status: str | None = None  # "creating", "success", "failed" or "partial_success"
+    status: str | None = None  # CONTRACT_STATUSES, unless the API strays from its contract
     progress: int | None = None
     updated_at: str | None = None
     created_at: str | None = None
@@ -212,6 +215,18 @@ class Visualization:
         if not isinstance(shared, dict):
             return value
         return [shared.setdefault(asset, asset) for asset in value]
+
+
+#: The statuses of a visualization that the API contract lists: ``creating`` until it is
+#: computed, then one of ``FINAL_STATUSES``. Only ``success`` is usable; any other value (or
+#: none) is outside the contract: neither usable nor failed.
+FINAL_STATUSES: frozenset[str] = frozenset({"success", "failed", "partial_success"})
+CONTRACT_STATUSES: tuple[str, ...] = ("creating", "success", "failed", "partial_success")
+
+
+def outside_contract(status: str | None) -> bool:
+    """Whether a visualization's ``status`` is one the API contract does not list."""
+    return status not in CONTRACT_STATUSES
 
 
 #: Fields of a listed visualization that few values fill, whatever the number of them.

@@ -136,7 +136,7 @@ class Reporter:
                 self._progress(text, "refresh", REFRESH_LOG_INTERVAL)
             elif isinstance(event, Waiting):
                 pct = f" {event.progress}%" if event.progress is not None else ""
-                text = f"waiting for {event.label} ({event.visualization_id}): creating{pct}"
+                text = f"waiting for {event.label} ({event.visualization_id}): {event.status}{pct}"
                 self._progress(text, "wait", WAIT_LOG_INTERVAL)
             elif isinstance(event, Stopping):
                 self._line(f"{event.reason}: finishing requests in flight, starting nothing new …")

@@ -32,6 +32,7 @@ WarningKind = Literal[
     "failed",
     "partial_success",
     "creating",
+    "unknown-status",
     "new-assets",
     "unmatched",
     "no-match",

@@ -18,6 +18,8 @@ Pure: no I/O, so every rule here has a pure test. The rules (DESIGN.md, "Semanti
   (``selectors.summarize``).
 - An undeclared visualization that an ignore rule covers is counted as ignored (naming the
   rule) instead of warned about.
+- A declared visualization whose status the API contract does not list is neither usable nor
+  failed: a warning says so, and its rollbacks stay planned (apply waits until it is usable).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from reconciler._gc import no_cycle_collection
-from reconciler.api.types import Asset, Visualization
+from reconciler.api.types import CONTRACT_STATUSES, Asset, Visualization, outside_contract
 from reconciler.core import selectors
 from reconciler.core.identity import Identity
 from reconciler.core.ignore import NO_RULES, IgnoreRules
@@ -114,6 +116,8 @@ def build_plan(
             for kind, text in _STATUS_TEXT.items():
                 if viz.status == kind:
                     warnings.append(_status_warning(item, viz, kind, text))
+            if outside_contract(viz.status):
+                warnings.append(_status_warning(item, viz, "unknown-status", _unknown(viz)))
             if viz.status == "failed":
                 continue  # nothing to roll back on a visualization that has no legends
             pending = _rollbacks(item, viz, state.get(viz.id))
@@ -345,6 +349,16 @@ _STATUS_TEXT: dict[WarningKind, str] = {
     "partial_success": "was only partly computed (partial_success); some dates may have no legend",
     "creating": "is still being created; apply waits for it before rolling back its legends",
 }
+
+
+def _unknown(viz: Visualization) -> str:
+    """The warning's text for a status the API contract does not list."""
+    status = "no status" if viz.status is None else f"status {viz.status!r}"
+    return (
+        f"has {status}, which the API contract does not list "
+        f"({', '.join(CONTRACT_STATUSES)}): it is neither usable nor failed, so apply waits "
+        "for it to become usable (bounded by --wait-timeout) before it rolls back its legends"
+    )
 
 
 def _status_warning(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reconciler.api.client import PixxelClient
-from reconciler.api.types import Visualization
+from reconciler.api.types import CONTRACT_STATUSES, FINAL_STATUSES, Visualization, outside_contract
 from reconciler.core.identity import Identity
 from reconciler.core.plan import Create, Plan, Rollback
 from reconciler.errors import (
@@ -44,8 +44,6 @@ from reconciler.state.store import StateStore
 
 log = logging.getLogger(__name__)
 
-#: Statuses a visualization ends in; until then it is ``creating``.
-_FINAL_STATUSES = frozenset({"success", "failed", "partial_success"})
 #: Polls of one AOI slow down by this factor each round, up to ``_MAX_POLL_INTERVAL`` seconds.
 _POLL_BACKOFF = 1.5
 _MAX_POLL_INTERVAL = 10.0
@@ -64,6 +62,7 @@ class _Waiter:
     #: The create that made or adopted it, and how an adoption came about ("": a 409).
     create: tuple[int, Create, Outcome, str] | None = None
     rollbacks: list[tuple[int, Rollback]] = field(default_factory=list)  # the plan's, held back
+    status: str | None = None  # as last seen: creating, or a status outside the contract
 
 
 @dataclass
@@ -116,7 +115,8 @@ class Applier:
         self._stop_reason = ""
         self._lock = threading.Lock()
         self._results: dict[int, list[ItemResult]] = {}
-        self._creating: frozenset[str] = frozenset()  # still creating when the plan was made
+        self._creating: frozenset[str] = frozenset()  # not usable yet when the plan was made
+        self._planned_status: dict[str, str | None] = {}
         # The updated_at each visualization had before our next PATCH (see StateStore).
         self._known_updated_at: dict[str, str] = {}
         self._state_error = ""  # the first failure to write a record (see _kept)
@@ -167,7 +167,11 @@ class Applier:
             for snapshot in plan.observed.values()
             for viz_id, viz in snapshot.visualizations.items()
         ]
-        self._creating = frozenset(viz_id for viz_id, viz in observed if viz.status == "creating")
+        # Not usable yet: still creating, or in a status the contract does not list.
+        self._creating = frozenset(
+            viz_id for viz_id, viz in observed if viz.status not in FINAL_STATUSES
+        )
+        self._planned_status = {viz_id: viz.status for viz_id, viz in observed}
         self._known_updated_at = {
             viz_id: viz.updated_at for viz_id, viz in observed if viz.updated_at
         }
@@ -274,6 +278,7 @@ class Applier:
             if waiter is None and viz_id in self._creating:
                 label = f"{rollback.index_name} on {rollback.aoi_name}"
                 waiter = aoi.waiting[viz_id] = self._waiter(viz_id, label)
+                waiter.status = self._planned_status.get(viz_id)
             if waiter is not None:
                 waiter.rollbacks.append((position, rollback))
             else:
@@ -302,20 +307,25 @@ class Applier:
         moment = time.monotonic()
         for viz_id, waiter in list(aoi.waiting.items()):
             viz = listed.get(viz_id)
-            if viz is not None and viz.status == "creating":
+            if viz is not None and viz.status not in FINAL_STATUSES:
+                # Creating, or a status the contract does not list: not usable, not failed
+                # either, so it is waited for like one being created.
+                waiter.status = viz.status
                 if self._stop.is_set():
                     reason = f"{self._stop_reason} before it was ready"
                     self._end_waiter(waiter, "stopped", f"but {reason}", "")
                 elif moment >= waiter.deadline:
                     late = (
-                        f"it was still creating after {self._wait_timeout:g} s (--wait-timeout); "
-                        "run apply again later to finish"
+                        f"it was still {_status_text(viz.status)} after {self._wait_timeout:g} s "
+                        "(--wait-timeout); run apply again later to finish"
                     )
                     self._end_waiter(
                         waiter, "failed", f"but {late}", f"waiting until it is usable: {late}"
                     )
                 else:
-                    self._listener(Waiting(waiter.label, viz_id, viz.progress))
+                    self._listener(
+                        Waiting(waiter.label, viz_id, viz.progress, _status_text(viz.status))
+                    )
                     continue
             elif viz is None:
                 gone = f"visualization {viz_id} is not listed on its AOI any more"
@@ -378,11 +388,12 @@ class Applier:
             position, change, outcome, _ = waiter.create
             viz_id = waiter.visualization_id
             message = f"{outcome} as {viz_id}, {create_text}"
+            status = waiter.status or "creating"
             if how == "stopped":
                 # It exists now: say so. Unrecorded, so the next plan checks its rollbacks.
-                item = _item(change, outcome, message, viz_id, status="creating")
+                item = _item(change, outcome, message, viz_id, status=status)
             else:
-                item = _item(change, "failed", message, viz_id)
+                item = _item(change, "failed", message, viz_id, status=status)
             self._record(position, item)
         for position, rollback in waiter.rollbacks:
             if how == "stopped":
@@ -391,12 +402,17 @@ class Applier:
                 self._record(position, _item(rollback, "failed", rollback_text))
 
     def _usable(self, waiter: _Waiter, viz: Visualization) -> None:
-        """The visualization left ``creating``: finish its create, run what waited for it."""
+        """The visualization reached a final status: finish its create, run what waited for it
+        (a failed one has no legends to roll back)."""
         if waiter.create is not None:
             position, change, outcome, found = waiter.create
             self._record_many(position, self._created(change, outcome, viz, found))
         for position, rollback in waiter.rollbacks:
-            self._record(position, self._rollback_unless_stopped(rollback))
+            if viz.status == "failed":
+                why = f"not sent: visualization {viz.id} ended failed, with no legends to roll back"
+                self._record(position, _item(rollback, "failed", why))
+            else:
+                self._record(position, self._rollback_unless_stopped(rollback))
 
     def _record(self, position: int, item: ItemResult) -> None:
         self._record_many(position, [item])
@@ -481,10 +497,12 @@ class Applier:
             return
         # An answer that is already final (and names the assets, whose dates the state
         # records) needs no poll; a "creating" one is waited for with the AOI's others.
-        if viz.status in _FINAL_STATUSES and viz.assets:
+        if viz.status in FINAL_STATUSES and viz.assets:
             self._record_many(position, self._created(change, outcome, viz, how))
         else:
-            aoi.waiting[viz.id] = self._waiter(viz.id, label, (position, change, outcome, how))
+            waiter = self._waiter(viz.id, label, (position, change, outcome, how))
+            waiter.status = viz.status
+            aoi.waiting[viz.id] = waiter
 
     def _lost_create(self, change: Create, exc: ApiError) -> Visualization | ItemResult:
         """After a create whose answer was lost: the visualization, if the AOI lists it now,
@@ -650,6 +668,15 @@ class Applier:
             self.request_stop("stopped: the state could not be written")
             return "; the state could not record it (the next plan may show it again)"
         return ""
+
+
+def _status_text(status: str | None) -> str:
+    """'creating', or what a status outside the contract is, in words."""
+    if not outside_contract(status):
+        return str(status)
+    listed = ", ".join(CONTRACT_STATUSES)
+    shown = "without a status" if status is None else f"{status!r}"
+    return f"{shown}, a status the API contract does not list ({listed})"
 
 
 def _item(

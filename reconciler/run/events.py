@@ -44,11 +44,13 @@ class ItemFinished:
 
 @dataclass(frozen=True)
 class Waiting:
-    """Apply is waiting for a new visualization to become usable."""
+    """Apply is waiting for a visualization to become usable (to reach a final status)."""
 
     label: str  # "NDVI on Bengaluru-North"
     visualization_id: str
     progress: int | None  # percent, when the API says
+    #: Its status in words: "creating", or one the contract does not list, said to be so.
+    status: str = "creating"
 
 
 @dataclass(frozen=True)
