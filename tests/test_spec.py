@@ -53,17 +53,19 @@ BAD: dict[str, list[str]] = {
         "bad-missing-aois.yaml:1:1: missing required key 'aois' (or 'selectors')",
     ],
     "bad-date-invalid.yaml": [
-        "bad-date-invalid.yaml:7:33: expected an ISO date like 2024-05-06, got '2024-13-01'",
+        "bad-date-invalid.yaml:7:33: '2024-13-01' is not a date: there is no month 13 (months "
+        "run from 01 to 12, as in 2024-05-06)",
     ],
     "bad-date-not-real.yaml": [
-        "bad-date-not-real.yaml:7:21: expected an ISO date like 2024-05-06, got '2024-02-30'",
+        "bad-date-not-real.yaml:7:21: '2024-02-30' is not a date: February 2024 has only 29 "
+        "days (the last is 2024-02-29)",
     ],
     "bad-date-with-time.yaml": [
         "bad-date-with-time.yaml:7:21: expected a date without a time like 2024-05-06, "
         "got '2024-05-06 10:00:00'",
     ],
     "bad-date-number.yaml": [
-        "bad-date-number.yaml:7:21: expected an ISO date like 2024-05-06, got 20240506",
+        "bad-date-number.yaml:7:21: the number 20240506 is not a date: write 2024-05-06",
     ],
     "bad-dates-empty.yaml": [
         "bad-dates-empty.yaml:7:20: 'dates' must not be empty",
@@ -215,7 +217,8 @@ BAD: dict[str, list[str]] = {
     ],
     "bad-three-mistakes.yaml": [
         "bad-three-mistakes.yaml:6:21: 'resolution' must be greater than 0, got 0",
-        "bad-three-mistakes.yaml:9:33: expected an ISO date like 2024-05-06, got '2024-11-31'",
+        "bad-three-mistakes.yaml:9:33: '2024-11-31' is not a date: November 2024 has only 30 "
+        "days (the last is 2024-11-30)",
         "bad-three-mistakes.yaml:12:13: unknown key 'revison' (did you mean 'revision'?)",
     ],
 }

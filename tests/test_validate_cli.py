@@ -42,7 +42,8 @@ def test_three_mistakes(monkeypatch: pytest.MonkeyPatch) -> None:
     positioned = [line for line in lines if POSITION_LINE.match(line)]
     assert positioned == [
         "bad-three-mistakes.yaml:6:21: 'resolution' must be greater than 0, got 0",
-        "bad-three-mistakes.yaml:9:33: expected an ISO date like 2024-05-06, got '2024-11-31'",
+        "bad-three-mistakes.yaml:9:33: '2024-11-31' is not a date: November 2024 has only 30 "
+        "days (the last is 2024-11-30)",
         "bad-three-mistakes.yaml:12:13: unknown key 'revison' (did you mean 'revision'?)",
     ]
     assert lines[-1] == "3 problems in 1 file"

@@ -3,6 +3,7 @@ wrong one is described back to them; and the format's constants (version, suffix
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import datetime as dt
 import logging
@@ -36,6 +37,9 @@ ASSET_POLICIES: tuple[AssetPolicy, ...] = ("all", "any")
 #: What YAML 1.1 would read as a date (1-2 digit month/day): such text is meant as a date, so
 #: a bad one is reported as a bad date rather than silently taken as an asset name.
 DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ tT].*)?")
+#: The API's spelling of a date (2024_05_06): meant as a date, so reported as one, with the ISO
+#: form to write instead.
+API_DATE_LIKE = re.compile(r"\d{4}_\d{1,2}_\d{1,2}")
 UUID_PATTERN = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
@@ -86,14 +90,73 @@ def _spec_date(value: Any) -> str:
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             return iso_date(value)
-    raise PydanticCustomError(
-        "iso_date", f"expected an ISO date like 2024-05-06, got {describe_value(value)}"
+    raise PydanticCustomError("iso_date", why_not_a_date(value))
+
+
+def why_not_a_date(value: Any) -> str:
+    """What is wrong with a value written where an ISO date belongs, and what to write.
+
+    The forms people copy in: the API's own ``2025_03_03``, a number ``20250303``, ``2024-5-6``,
+    and dates that do not exist (``2025-02-30``, month 13), each said as what it is.
+    """
+    expected = f"expected an ISO date like 2024-05-06, got {describe_value(value)}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = str(value)
+        parts = (digits[:4], digits[4:6], digits[6:])
+        if len(digits) == 8 and _exists(*parts):
+            return f"the number {digits} is not a date: write {_iso(*parts)}"
+        return expected
+    if not isinstance(value, str):
+        return expected
+    if API_DATE_LIKE.fullmatch(value):
+        year, month, day = value.split("_")
+        if _exists(year, month, day):
+            return (
+                f"'{value}' is the API's spelling of a date; specs use ISO dates: "
+                f"write {_iso(year, month, day)}"
+            )
+        return f"'{value}' is not a date: {_why_not(year, month, day)}"
+    if DATE_LIKE.fullmatch(value) and len(value) <= 10:
+        year, month, day = value.split("-")
+        if _exists(year, month, day):
+            return f"'{value}' is not an ISO date: write {_iso(year, month, day)}"
+        return f"'{value}' is not a date: {_why_not(year, month, day)}"
+    return expected
+
+
+def _exists(year: str, month: str, day: str) -> bool:
+    try:
+        dt.date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return True
+
+
+def _iso(year: str, month: str, day: str) -> str:
+    return dt.date(int(year), int(month), int(day)).isoformat()
+
+
+def _why_not(year: str, month: str, day: str) -> str:
+    """Why a year, month and day that are all digits name no day of the calendar."""
+    y, m = int(year), int(month)
+    if not dt.MINYEAR <= y <= dt.MAXYEAR:
+        return f"there is no year {y}"
+    if not 1 <= m <= 12:
+        return f"there is no month {m} (months run from 01 to 12, as in 2024-05-06)"
+    if int(day) < 1:
+        return "there is no day 0 (days start at 01)"
+    last = calendar.monthrange(y, m)[1]
+    return (
+        f"{calendar.month_name[m]} {y} has only {last} days (the last is "
+        f"{dt.date(y, m, last).isoformat()})"
     )
 
 
 def _asset_selector(value: Any) -> str:
     """An asset id, name or ISO date; dates come back as ISO strings."""
-    if isinstance(value, dt.date) or (isinstance(value, str) and DATE_LIKE.fullmatch(value)):
+    if isinstance(value, dt.date) or (
+        isinstance(value, str) and (DATE_LIKE.fullmatch(value) or API_DATE_LIKE.fullmatch(value))
+    ):
         return _spec_date(value)
     if isinstance(value, str):
         if not value.strip():

@@ -14,7 +14,9 @@ composer, so nothing here can run code, and adds what PyYAML leaves out:
 - only regular files are opened, without blocking (a FIFO or a link to ``/dev/stdin`` is
   refused, never waited on);
 - a date-looking scalar that is not a real date (``2024-02-30``) stays a string, so the spec
-  layer can say precisely what is wrong with it instead of PyYAML raising ``ValueError``;
+  layer can say precisely what is wrong with it instead of PyYAML raising ``ValueError``; so
+  does the API's spelling of a date (``2024_05_06``), which YAML 1.1 reads as the number
+  20240506;
 - a file that is no spec at all (not UTF-8, not YAML, a document that is not a mapping: a
   token, a password) is reported by its name and position only, never quoting what is in it.
 
@@ -56,6 +58,9 @@ _TAG = "tag:yaml.org,2002:"
 # python/*, custom `!Tags`) has no place in a spec.
 _SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _STR_TAG = _TAG + "str"
+_INT_TAG = _TAG + "int"
+#: The API's spelling of a date (2024_05_06), which YAML 1.1 resolves to an int.
+_API_DATE = re.compile(r"\d{4}_\d{1,2}_\d{1,2}")
 _MAP_TAG = _TAG + "map"
 _SEQ_TAG = _TAG + "seq"
 _MERGE_TAG = _TAG + "merge"
@@ -457,6 +462,10 @@ class _Builder:
     def scalar(self, node: yaml.ScalarNode) -> Any:
         if node.tag == _STR_TAG:
             return node.value  # what the constructor would return, at a fraction of the cost
+        if node.tag == _INT_TAG and _API_DATE.fullmatch(node.value):
+            # Copied from the API's answers, not meant as a number: as text, the spec layer
+            # can say which date it is and how to write it.
+            return node.value
         if node.tag not in _SCALAR_TAGS:
             self.bad_tag(node)
             return node.value
