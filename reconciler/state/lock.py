@@ -20,6 +20,11 @@ once, like Terraform). A lock whose heartbeat is older than ``stale_after`` (or,
 whose process is gone) is stale: a local one of this host is taken over, as the kernel proves its
 holder dead; any other is reported (``StaleLockError``) with the command that breaks it,
 ``reconciler state unlock LOCK_ID`` (``StateLock.break_lock``).
+
+Taking survives a store that misbehaves. A lock that carries this holder's id is this holder's:
+when the store created it but its answer was lost (the connection dropped), the SDK's retry meets
+"already exists" or the create fails, and the read that follows finds our own id, so the lock is
+held rather than "held by another apply".
 """
 
 from __future__ import annotations
@@ -198,6 +203,10 @@ class StateLock(abc.ABC):
         log.debug("released %s", self.where)
         return removed
 
+    def unlock_command(self, lock_id: str) -> str:
+        """The command that removes the lock with id ``lock_id`` (``break_lock``)."""
+        return f"reconciler state unlock {lock_id} --state {self.label}"
+
     def read_holder(self) -> Holder | None:
         """Who holds the lock now, or None when nobody does (or its details are unreadable)."""
         raw = self._read()
@@ -326,11 +335,7 @@ class StateLock(abc.ABC):
                 if same_host_dead
                 else f"its heartbeat is older than {self.stale_after:.0f} s"
             )
-            unlock = (
-                f"reconciler state unlock {holder.id} --state {self.label}"
-                if holder.id
-                else f"delete {self.where}"
-            )
+            unlock = self.unlock_command(holder.id) if holder.id else f"delete {self.where}"
             return StaleLockError(
                 f"{self.label} is locked by a stale lock: {holder.describe()}; {why}, so that "
                 f"apply probably died without releasing it. If no apply is running, break it "
@@ -540,6 +545,7 @@ class ObjectLock(StateLock):
 
     def _take(self, holder: Holder) -> None:
         for _ in range(5):  # a round repeats when the lock vanished between create and read
+            failed: StateError | None = None
             try:
                 self._fs.pipe_file(self._path, holder.to_json(), mode="create")
                 return
@@ -552,11 +558,18 @@ class ObjectLock(StateLock):
                     "needs; use s3://, gs://, az:// or a local path"
                 ) from None
             except Exception as exc:
-                raise self._storage_error("create the lock object", exc) from None
-            raw = self._read()
+                failed = self._storage_error("create the lock object", exc)
+            # "Exists" or a failure may both follow a create that landed and whose answer was
+            # lost (the SDK retried it, or gave up): only the lock's content tells.
+            raw = self._read_after(failed, holder)
             if raw is None:
+                if failed is not None:
+                    raise failed
                 continue
             found = parse_holder(raw)
+            if found is not None and found.id == holder.id:
+                log.info("took %s: the store created it, but its answer was lost", self.where)
+                return
             if found is None:
                 raise StateLockedError(
                     f"{self.label} is locked: {self.where} exists but does not hold valid lock "
@@ -565,6 +578,20 @@ class ObjectLock(StateLock):
             dead = found.hostname == socket.gethostname() and not _pid_alive(found.pid)
             raise self._judge(found, same_host_dead=dead)
         raise StateError(f"could not take the lock {self.where}: it keeps changing; retry")
+
+    def _read_after(self, failed: StateError | None, holder: Holder) -> bytes | None:
+        """The lock's bytes, read right after trying to create it for ``holder``."""
+        try:
+            return self._read()
+        except StateError as exc:
+            if failed is None:
+                raise
+            # Neither answer came: the create may have landed, leaving a lock under our id.
+            raise StateError(
+                f"{failed}; reading it back failed too ({exc}), so it is unknown whether the "
+                f"lock was created. If {self.where} exists with lock id {holder.id}, it is this "
+                f"run's, and nothing holds it: {self.unlock_command(holder.id)}"
+            ) from None
 
     def _read(self) -> bytes | None:
         try:
