@@ -120,6 +120,8 @@ class RollbackModel(BaseModel):
     )
     dates: list[IsoDate] = Field(
         min_length=1,
+        # Editors flag a repeated date as it is typed; validate says which one, and where.
+        json_schema_extra={"uniqueItems": True},
         title="Dates",
         description=(
             "Dates (ISO) whose legend must be the auto-computed one; each must be the date of "
@@ -152,7 +154,11 @@ def _assets_form(value: Any) -> str | None:
 
 
 AssetsValue = Annotated[
-    Annotated[list[AssetSelector], Field(min_length=1), Tag("assets:list")]
+    Annotated[
+        list[AssetSelector],
+        Field(min_length=1, json_schema_extra={"uniqueItems": True}),
+        Tag("assets:list"),
+    ]
     | Annotated[AssetPolicy, Tag("assets:policy")],
     Discriminator(
         _assets_form,
