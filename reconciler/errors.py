@@ -29,9 +29,10 @@ plan, a held lock, a limit reached), so nothing else keeps a table of kinds.
     │   ├── StalePlanError      (stale-plan)    the specs or the world changed since
     │   └── UnverifiedPlanError                 its changes are not what the specs call for
     ├── StateError              state           the state cannot be read, written or locked
-    │   └── StateLockedError    (locked)        another apply holds the lock (state.holder)
-    │       ├── LockWaitTimeoutError (timeout)  the wait for it reached --timeout
-    │       └── StaleLockError                  ... and it looks dead: 'state unlock' breaks it
+    │   ├── StateLockedError    (locked)        another apply holds the lock (state.holder)
+    │   │   ├── LockWaitTimeoutError (timeout)  the wait for it reached --timeout
+    │   │   └── StaleLockError                  ... and it looks dead: 'state unlock' breaks it
+    │   └── LockNotReleasedError                the lock could not be removed: it is left behind
     └── ApplyError              error           apply cancelled at its prompt
         └── TooManyChangesError (too-many-changes) more changes than --max-changes allows
 """

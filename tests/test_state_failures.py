@@ -67,11 +67,12 @@ def test_a_failed_final_save_still_reports_what_apply_did(
     journal = next((checkout / ".reconciler" / "journal").glob("*.jsonl"))
     assert "Error: cannot write the state" in result.output
     assert str(journal.relative_to(checkout)) in result.output
-    assert "the lock may remain: reconciler state unlock " in result.output
+    assert "The lock is left behind, and every later apply" in result.output
     report = json.loads((checkout / "report.json").read_text())
     assert report["ok"] is False and report["summary"]["rolled back"] == 1
     assert report["summary"]["created"] == 1 and len(report["items"]) == 2
     assert "cannot write the state" in report["state_error"]
+    assert "clear it with: reconciler state unlock " in report["state_error"]
     assert len(journal.read_text().splitlines()) == 3  # header, the rollback, the creation
 
 

@@ -1,9 +1,10 @@
-"""The state lock when the storage misbehaves: answers lost.
+"""The state lock when the storage misbehaves: answers lost, deletes refused.
 
 moto's S3 server on 127.0.0.1 behind a fault proxy (tests/faultproxy.py), the emulator as the
 API, reconciler through its command line. What must hold: a lock whose create landed but whose
 answer was lost is this run's own (no "locked by another apply" naming itself, nothing left
-behind); when not even the read back is answered, the error gives the command that clears it.
+behind); a delete that fails for a moment is retried; a lock that cannot be removed fails the
+command, in the exit status and the report, with the exact command that clears it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from click.testing import Result
 
 from reconciler.emulator import Emulator
 from reconciler.state.holder import Holder, parse_holder
+from reconciler.state.lock import RELEASE_TRIES
 from tests.conftest import S3
 from tests.faultproxy import Action, Fault, FaultProxy
 from tests.planning import NDVI_BENGALURU_AB, SECRET, SPEC, run_cli, write_spec
 
-# Whole applies against a proxied storage server.
+# Whole applies against a proxied storage server, some waiting out the release's retries.
 pytestmark = pytest.mark.slow
 
 LOCK = "reconciler/state.json.lock"
@@ -175,6 +177,91 @@ def test_a_create_and_read_back_both_unanswered_end_with_the_command_that_clears
     assert again.exit_code == 0, again.output
 
 
+# ---- releasing the lock -----------------------------------------------------------------------
+
+
+def test_a_lock_delete_that_fails_once_is_retried(
+    world: Emulator, faulty: FaultyS3, tmp_path: Path
+) -> None:
+    faulty.proxy.faults = [Fault("DELETE", LOCK, Action.FAIL, status=503)]
+
+    result, report = _apply(world, _checkout(tmp_path), faulty.url)
+
+    assert [e.status for e in faulty.proxy.seen("DELETE", LOCK)] == [503, 204]
+    assert result.exit_code == 0, result.output
+    assert report["ok"] is True and report["state_error"] == ""
+    assert faulty.lock_holder() is None
+
+
+def test_a_lock_that_cannot_be_deleted_fails_apply_with_the_command_that_clears_it(
+    world: Emulator, faulty: FaultyS3, tmp_path: Path
+) -> None:
+    faulty.proxy.faults = [Fault("DELETE", LOCK, Action.FAIL, status=500, times=None)]
+    checkout = _checkout(tmp_path)
+
+    result, report = _apply(world, checkout, faulty.url)
+
+    assert len(faulty.proxy.seen("DELETE", LOCK)) == RELEASE_TRIES
+    holder = faulty.lock_holder()
+    assert holder is not None, "the lock should still be there"
+    command = f"reconciler state unlock {holder.id} --state {faulty.url}"
+    # The changes happened and are reported; the lock left behind fails the run all the same.
+    assert result.exit_code == 1, result.output
+    assert "Apply complete: 1 created, 0 adopted, 1 rolled back" in result.output
+    assert f"clear it with: {command}" in result.output
+    assert report["ok"] is False and report["error"] is None
+    state_error = report["state_error"]
+    assert isinstance(state_error, str) and command in state_error
+    assert "could not release the state lock" in state_error
+    assert NDVI_BENGALURU_AB in faulty.records()  # the state itself was saved
+
+    # It is no false alarm: the next apply is refused ...
+    faulty.proxy.faults = []
+    blocked, report = _apply(world, checkout, faulty.url)
+    assert blocked.exit_code == 1 and holder.id in blocked.output
+    # ... until the command given clears it; then the plan is the right one.
+    _clears(world, checkout, _unlock_command(result.output))
+    plan = _run(world, checkout, "plan", "--detailed-exitcode", "--state", faulty.url)
+    assert plan.exit_code == 0, plan.output
+    assert "No changes" in plan.output
+
+
+def test_a_lock_left_by_an_apply_with_nothing_to_do_is_an_error_too(
+    world: Emulator, faulty: FaultyS3, tmp_path: Path
+) -> None:
+    checkout = _checkout(tmp_path)
+    first, _ = _apply(world, checkout, faulty.url)
+    assert first.exit_code == 0, first.output
+    faulty.proxy.faults = [Fault("DELETE", LOCK, Action.RESET, times=None)]
+
+    result, report = _apply(world, checkout, faulty.url)
+
+    assert "No changes" in result.output
+    holder = faulty.lock_holder()
+    assert holder is not None
+    assert result.exit_code == 1, result.output
+    assert report["ok"] is False and report["error"] is None and report["items"] == []
+    state_error = report["state_error"]
+    assert isinstance(state_error, str)
+    assert f"reconciler state unlock {holder.id} --state {faulty.url}" in state_error
+
+
+def test_a_lost_answer_to_the_lock_delete_is_no_lock_left_behind(
+    world: Emulator, faulty: FaultyS3, tmp_path: Path
+) -> None:
+    # The server deletes the lock, every answer is lost: the lock is gone, and saying it is
+    # left behind would send a person to clear a lock that is not there.
+    lost = Fault("DELETE", LOCK, Action.LOSE_ANSWER, times=None)
+    faulty.proxy.faults = [lost]
+
+    result, report = _apply(world, _checkout(tmp_path), faulty.url)
+
+    assert lost.applied >= 1
+    assert result.exit_code == 0, result.output
+    assert report["ok"] is True and report["state_error"] == ""
+    assert faulty.lock_holder() is None
+
+
 # ---- state rm takes the lock too ----------------------------------------------------------------
 
 
@@ -192,4 +279,25 @@ def test_state_rm_takes_the_lock_despite_a_lost_answer(
     assert result.exit_code == 0, result.output
     assert "Removed 1 record" in result.output
     assert NDVI_BENGALURU_AB not in faulty.records()
+    assert faulty.lock_holder() is None
+
+
+def test_state_rm_that_cannot_release_the_lock_says_what_it_did_and_how_to_clear_it(
+    world: Emulator, faulty: FaultyS3, tmp_path: Path
+) -> None:
+    checkout = _checkout(tmp_path)
+    applied, _ = _apply(world, checkout, faulty.url)
+    assert applied.exit_code == 0, applied.output
+    faulty.proxy.faults = [Fault("DELETE", LOCK, Action.FAIL, times=None)]
+
+    result = _run(world, checkout, "state", "rm", NDVI_BENGALURU_AB, "--state", faulty.url)
+
+    holder = faulty.lock_holder()
+    assert holder is not None
+    assert result.exit_code == 1, result.output
+    assert f"removed 1 record(s) from {faulty.url}; but could not release" in result.output
+    assert f"reconciler state unlock {holder.id} --state {faulty.url}" in result.output
+    assert NDVI_BENGALURU_AB not in faulty.records()
+    faulty.proxy.faults = []
+    _clears(world, checkout, _unlock_command(result.output))
     assert faulty.lock_holder() is None

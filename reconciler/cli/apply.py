@@ -141,13 +141,17 @@ def _finish(outcome: ApplyOutcome, report: Path | None) -> int:
     # Nothing to change is an outcome too: CI reads the report either way. Written after the
     # summary, so a report that cannot be written does not hide it.
     reported = report is None or _write_report(report, outcome)
+    state_error = outcome.result.state_error
+    if state_error:
+        # Said whatever else ended apply: records to save, or a lock left behind that blocks
+        # the next apply until its command clears it.
+        secho(f"Error: {clean_lines(state_error)}", fg="red", err=True)
     if outcome.signal:
         secho(f"Error: {outcome.signal}", fg="red", err=True)
-        return interrupt_exit_code()
+        return 1 if state_error else interrupt_exit_code()
     if outcome.error is not None:
         raise outcome.error  # said by handle_errors, exit 1
-    if outcome.result.state_error:
-        secho(f"Error: {clean_lines(outcome.result.state_error)}", fg="red", err=True)
+    if state_error:
         return 1
     if outcome.result.key_refused:
         left = plural(outcome.result.counts()["skipped"], "change")

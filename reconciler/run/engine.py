@@ -59,7 +59,7 @@ from reconciler.spec.files import find_spec_files
 from reconciler.spec.load import load_specs, validate_specs
 from reconciler.spec.models import SpecFile
 from reconciler.state.atomicfile import write_atomically
-from reconciler.state.holder import Holder
+from reconciler.state.holder import Holder, LockNotReleasedError
 from reconciler.state.lock import STALE_AFTER_SECONDS, StateLock
 from reconciler.state.records import DEFAULT_STATE_PATH, State
 from reconciler.state.store import StateStore
@@ -148,6 +148,7 @@ class _ApplyRun:
     started_at: str
     plan: Plan | None = None
     result: ApplyResult | None = None  # set the moment the changes end
+    store: StateStore | None = None  # once connected: it says whether its lock was left
 
     def outcome(self, *, error: ReconcilerError | None = None, signal: str = "") -> ApplyOutcome:
         result = self.result
@@ -156,6 +157,11 @@ class _ApplyRun:
             result = ApplyResult(api_url, started_at=self.started_at, finished_at=now())
             if signal:
                 result.interrupted, result.stop_reason = True, signal
+        left = self.store.lock_left if self.store is not None else None
+        if left is not None:
+            # Whatever else ended apply, the lock it leaves blocks the next one: the report
+            # and the exit status say so, with the command that clears it.
+            result.state_error = "; ".join(filter(None, [result.state_error, str(left)]))
         return ApplyOutcome(result, self.plan, error, signal)
 
 
@@ -440,6 +446,8 @@ class Engine:
         run = _ApplyRun(started_at=now())
         try:
             self._apply(paths, options, run)
+        except LockNotReleasedError:
+            pass  # all else went well; the outcome tells the lock left behind (run.store)
         except StateError as exc:
             if run.result is None:
                 return run.outcome(error=exc)
@@ -467,6 +475,7 @@ class Engine:
             _check_spec_paths(saved, plan_path, spec_paths)
         specs = load_specs(spec_paths)
         with self._connect() as conn, self._locked(conn.store):
+            run.store = conn.store  # for the outcome: whether leaving the lock left it behind
             if saved is None:  # the lock above has just (re)loaded the state
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
@@ -685,17 +694,34 @@ class Engine:
         """Forget the records of ``visualization_ids``, under the lock; all or nothing.
 
         ``StateError`` naming the ids that have no record (then nothing is removed).
+        ``LockNotReleasedError`` when the lock could not be released afterwards, saying
+        whether the records were removed and how to clear the lock.
         """
         store = self.store()
-        with self._locked(store):
-            unknown = [v for v in visualization_ids if store.state.get(v) is None]
-            if unknown:
-                raise StateError(
-                    f"{store.label} has no record of {', '.join(unknown)}; nothing was removed "
-                    "(see 'reconciler state show')"
-                )
-            for visualization_id in visualization_ids:
-                store.remove(visualization_id)
+        try:
+            with self._locked(store):
+                unknown = [v for v in visualization_ids if store.state.get(v) is None]
+                if unknown:
+                    raise StateError(
+                        f"{store.label} has no record of {', '.join(unknown)}; nothing was "
+                        "removed (see 'reconciler state show')"
+                    )
+                for visualization_id in visualization_ids:
+                    store.remove(visualization_id)
+        except (StateError, KeyboardInterrupt) as exc:
+            left = store.lock_left
+            if left is None:
+                raise
+            if exc is left:
+                done = f"removed {len(visualization_ids)} record(s) from {store.label}"
+            elif isinstance(exc, KeyboardInterrupt):
+                done = interrupt_message(exc)
+            else:
+                done = str(exc)
+            # The lock left behind blocks every later apply: it is the error to say.
+            raise LockNotReleasedError(
+                f"{done}; but {left}", lock_id=left.lock_id, unlock=left.unlock
+            ) from None
         return store
 
     def state_unlock(self, lock_id: str) -> tuple[StateStore, Holder]:

@@ -2,7 +2,8 @@
 
 A lock's content is its ``Holder`` as JSON: the lock id, host, pid, command line (secret option
 values left out) and start and heartbeat times. Every "locked" error carries the holder, when
-its details are readable, so the message can say who to wait for and how to break a stale lock.
+its details are readable, so the message can say who to wait for and how to break a stale lock;
+a lock its holder could not remove is a ``LockNotReleasedError`` carrying the command that does.
 """
 
 from __future__ import annotations
@@ -129,6 +130,19 @@ class StaleLockError(StateLockedError):
 
     Never broken automatically across hosts: the message gives the ``state unlock`` command.
     """
+
+
+class LockNotReleasedError(StateError):
+    """The state lock could not be removed when its holder was done: it is left behind.
+
+    Every later apply finds the state locked until ``unlock`` (the exact ``reconciler state
+    unlock`` command, with ``lock_id``) clears it; the message says so.
+    """
+
+    def __init__(self, message: str, *, lock_id: str, unlock: str) -> None:
+        self.lock_id = lock_id
+        self.unlock = unlock
+        super().__init__(message)
 
 
 def _now_iso() -> str:

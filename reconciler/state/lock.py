@@ -21,10 +21,12 @@ whose process is gone) is stale: a local one of this host is taken over, as the 
 holder dead; any other is reported (``StaleLockError``) with the command that breaks it,
 ``reconciler state unlock LOCK_ID`` (``StateLock.break_lock``).
 
-Taking survives a store that misbehaves. A lock that carries this holder's id is this holder's:
-when the store created it but its answer was lost (the connection dropped), the SDK's retry meets
-"already exists" or the create fails, and the read that follows finds our own id, so the lock is
-held rather than "held by another apply".
+Taking and releasing survive a store that misbehaves. A lock that carries this holder's id is
+this holder's: when the store created it but its answer was lost (the connection dropped), the
+SDK's retry meets "already exists" or the create fails, and the read that follows finds our own
+id, so the lock is held rather than "held by another apply". Releasing retries a store that
+fails for a moment; a lock that still cannot be removed makes ``release()`` return False with
+the reason in ``release_error``, for the caller to report with ``unlock_command``.
 """
 
 from __future__ import annotations
@@ -76,6 +78,12 @@ STALE_AFTER_SECONDS = 120.0
 #: While waiting (``--lock-timeout``), the pause between tries grows to at most this.
 MAX_WAIT_STEP_SECONDS = 5.0
 
+#: How many times releasing a remote lock is tried, and the first pause between tries (it
+#: doubles): a few seconds in all, on top of the SDK's own retries, as release runs while a
+#: stop signal waits (CI kills a job some seconds after its SIGTERM).
+RELEASE_TRIES = 4
+RELEASE_PAUSE_SECONDS = 0.5
+
 
 class StateLock(abc.ABC):
     """A lock guarding one state; subclasses say how it is stored.
@@ -102,6 +110,8 @@ class StateLock(abc.ABC):
         self.holder: Holder | None = None
         #: The id of the holder last released (for the unlock command when release failed).
         self.last_id = ""
+        #: Why the last ``release()`` could not remove the lock; None when it did.
+        self.release_error: StateError | None = None
         #: Called (from the heartbeat thread) with a message when the lock is found lost.
         self.on_lost: Callable[[str], None] | None = None
         self._lost = threading.Event()
@@ -188,20 +198,25 @@ class StateLock(abc.ABC):
     def release(self) -> bool:
         """Remove the lock if it is still ours, and let go; does nothing if not held.
 
-        False when the lock could not be removed (the store failed): it may remain, and needs
-        ``reconciler state unlock`` with the id this holder had.
+        False when the lock could not be removed (the store kept failing): it may remain, and
+        needs ``unlock_command(last_id)``; ``release_error`` says what failed.
         """
         holder, self.holder = self.holder, None
         if holder is None:
             return True
         self.last_id = holder.id
+        self.release_error = None
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-        removed = self._remove_own(holder)
+        try:
+            self._remove_own(holder)
+        except StateError as exc:
+            self.release_error = exc
+            return False
         log.debug("released %s", self.where)
-        return removed
+        return True
 
     def unlock_command(self, lock_id: str) -> str:
         """The command that removes the lock with id ``lock_id`` (``break_lock``)."""
@@ -254,8 +269,8 @@ class StateLock(abc.ABC):
         """Write ``holder`` (a fresh heartbeat) into our lock; False if it is not ours any more."""
 
     @abc.abstractmethod
-    def _remove_own(self, holder: Holder) -> bool:
-        """Remove the lock if it is still ``holder``'s; False if the store failed to."""
+    def _remove_own(self, holder: Holder) -> None:
+        """Remove the lock if it is still ``holder``'s; ``StateError`` if it could not be."""
 
     @abc.abstractmethod
     def _remove_any(self) -> None:
@@ -423,24 +438,24 @@ class FileLock(StateLock):
                 raise StateError(f"cannot write {self.lock_path}: {_reason(exc)}") from exc
             return True
 
-    def _remove_own(self, holder: Holder) -> bool:
+    def _remove_own(self, holder: Holder) -> None:
         with self._fd_lock:
             fd, self._fd = self._fd, None
         if fd is None:
-            return True
+            return
         # Unlink while still holding the flock, and only if the path is still our file: a
         # waiting process that opened it re-checks the inode after its flock and starts over.
+        # Not retried: a local unlink that fails (permissions, a read-only disk) does not heal
+        # in a second, and the flock goes with the descriptor either way.
         try:
             if _is_current(fd, self.lock_path):
                 os.unlink(self.lock_path)
             else:
                 log.warning("lock file %s was removed or replaced while held", self.lock_path)
         except OSError as exc:
-            log.warning("could not remove lock file %s: %s", self.lock_path, _reason(exc))
-            return False
+            raise StateError(f"cannot remove lock file {self.lock_path}: {_reason(exc)}") from None
         finally:
             os.close(fd)
-        return True
 
     def _remove_any(self) -> None:
         try:
@@ -620,23 +635,34 @@ class ObjectLock(StateLock):
             raise self._storage_error("refresh the lock object", exc) from None
         return True
 
-    def _remove_own(self, holder: Holder) -> bool:
-        try:
-            raw = self._read()
-            found = None if raw is None else parse_holder(raw)
-            if found is None or found.id != holder.id:
-                log.warning("lock %s was removed or taken over while held", self.where)
-                return True
-            self._fs.rm_file(self._path)
-        except StateError as exc:
-            log.warning("could not remove lock %s: %s", self.where, exc)
-            return False
-        except Exception as exc:
-            if not is_storage_error(exc):
-                raise
-            log.warning("could not remove lock %s: %s", self.where, exc)
-            return False
-        return True
+    def _remove_own(self, holder: Holder) -> None:
+        pause = RELEASE_PAUSE_SECONDS
+        for attempt in range(1, RELEASE_TRIES + 1):
+            try:
+                # Read first, also on a retry: a delete whose answer was lost may have landed,
+                # and a lock that is not ours any more is not ours to remove.
+                raw = self._read()
+                found = None if raw is None else parse_holder(raw)
+                if found is None or found.id != holder.id:
+                    if attempt == 1:
+                        log.warning("lock %s was removed or taken over while held", self.where)
+                    return
+                self._fs.rm_file(self._path)
+                return
+            except Exception as exc:
+                failed = self._storage_error("remove the lock object", exc)
+            if attempt == RELEASE_TRIES:
+                raise StateError(f"{failed} (tried {RELEASE_TRIES} times)") from None
+            log.warning(
+                "could not remove lock %s (try %d of %d, again in %.1f s): %s",
+                self.where,
+                attempt,
+                RELEASE_TRIES,
+                pause,
+                failed,
+            )
+            time.sleep(pause)
+            pause *= 2
 
     def _remove_any(self) -> None:
         try:

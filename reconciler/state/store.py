@@ -10,7 +10,8 @@ whole apply with the state lock (``lock``)::
         ...
         store.record_rollback(viz_id, aoi_id=..., mode="dynamic", dates=[...],
                               revision=1, updated_at=response_updated_at)
-    # leaving the block writes the whole state once more, then releases the lock
+    # leaving the block writes the whole state once more, then releases the lock (a lock
+    # that cannot be released is a LockNotReleasedError naming the command that clears it)
 
 How a record is kept, at O(1) cost each, without losing one on a crash:
 
@@ -47,7 +48,7 @@ from typing import Any, Protocol
 from reconciler.errors import StateError
 from reconciler.shield import shielded
 from reconciler.state.atomicfile import write_atomically
-from reconciler.state.holder import Holder
+from reconciler.state.holder import Holder, LockNotReleasedError
 from reconciler.state.lock import FileLock, ObjectLock, StateLock
 from reconciler.state.records import State, VizRecord, parse_record, parse_selectors, parse_state
 from reconciler.state.remotefs import (
@@ -385,6 +386,9 @@ class StateStore:
         self._flusher: threading.Thread | None = None
         #: Called with a message when the lock is found broken while held (apply stops).
         self.on_lock_lost: Callable[[str], None] | None = None
+        #: Set when leaving ``lock()`` could not remove the lock: it is left behind, and the
+        #: error gives the command that clears it. None when it was released.
+        self.lock_left: LockNotReleasedError | None = None
 
     # -- where --
 
@@ -550,11 +554,17 @@ class StateStore:
         state is then uploaded every ``flush_interval`` seconds if it changed. Leaving the block,
         whatever the reason (exceptions, Ctrl-C, SIGTERM), writes the whole state once more and
         releases the lock.
+
+        A lock that cannot be released is left behind and kept in ``lock_left``: leaving the
+        block raises it (``LockNotReleasedError``) unless the block raised an error of its own,
+        which then goes on unchanged (the caller reads ``lock_left`` to tell both).
         """
+        self.lock_left = None
         lock = self._snapshot.make_lock(**self._lock_options)
         lock.on_lost = self._lock_lost
         lock.acquire(timeout, bound=bound)
         self._held = lock
+        failing = False
         try:
             with self._mutex:
                 self._load_locked()
@@ -564,12 +574,15 @@ class StateStore:
                 self.flush()
             self._start_flusher()
             yield lock
+        except BaseException:
+            failing = True
+            raise
         finally:
             # A stop signal here would leave the lock behind and the records unsaved.
             with shielded():
-                self._release(lock)
+                self._release(lock, failing=failing)
 
-    def _release(self, lock: StateLock) -> None:
+    def _release(self, lock: StateLock, *, failing: bool) -> None:
         """The end of ``lock()``: save the state, release the lock, even if saving failed."""
         self._stop_flusher_thread()
         saved: StateError | None = None
@@ -582,21 +595,29 @@ class StateStore:
             self._held = None
             released = lock.release()
             self._journal.close()
-        if saved is None:
-            return
-        kept = (
-            f"; this apply's records are kept in {self._journal.path}, and the next apply run "
-            "from this directory saves them"
-            if self._journal.path.exists()
-            else ""
+        if not released:
+            self.lock_left = self._left_behind(lock)
+            log.debug("%s", self.lock_left)
+        if saved is not None:
+            kept = (
+                f"; this apply's records are kept in {self._journal.path}, and the next apply "
+                "run from this directory saves them"
+                if self._journal.path.exists()
+                else ""
+            )
+            raise StateError(f"{saved}{kept}") from None
+        if self.lock_left is not None and not failing:
+            raise self.lock_left
+
+    def _left_behind(self, lock: StateLock) -> LockNotReleasedError:
+        unlock = lock.unlock_command(lock.last_id)
+        return LockNotReleasedError(
+            f"could not release the state lock: {lock.release_error}. The lock is left "
+            f"behind, and every later apply (and state rm) will find {self.label} locked "
+            f"until it is cleared; nothing holds it any more, so clear it with: {unlock}",
+            lock_id=lock.last_id,
+            unlock=unlock,
         )
-        left = (
-            ""
-            if released
-            else f"; the lock may remain: reconciler state unlock {lock.last_id} --state "
-            f"{self.label}"
-        )
-        raise StateError(f"{saved}{kept}{left}") from None
 
     def read_lock(self) -> Holder | None:
         """Who holds the state lock now (None: nobody, or unreadable details)."""
