@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,7 @@ from click.testing import Result
 
 from reconciler.emulator import Emulator
 from reconciler.state.holder import Holder, parse_holder
-from reconciler.state.lock import RELEASE_TRIES
+from reconciler.state.lock import RELEASE_TRIES, FileLock
 from tests.conftest import S3
 from tests.faultproxy import Action, Fault, FaultProxy
 from tests.planning import NDVI_BENGALURU_AB, SECRET, SPEC, run_cli, write_spec
@@ -301,3 +304,43 @@ def test_state_rm_that_cannot_release_the_lock_says_what_it_did_and_how_to_clear
     faulty.proxy.faults = []
     _clears(world, checkout, _unlock_command(result.output))
     assert faulty.lock_holder() is None
+
+
+# ---- the local lock file ------------------------------------------------------------------------
+
+_FILL_LOCK_UNDER_A_SIZE_LIMIT = textwrap.dedent(
+    """
+    import resource, signal, sys
+    from pathlib import Path
+    from reconciler.errors import StateError
+    from reconciler.state.lock import FileLock
+
+    # Writes past 64 bytes fail, as on a full disk (the holder details are longer).
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+    try:
+        FileLock(Path(sys.argv[1]), "state.json").acquire()
+    except StateError as exc:
+        print("refused:", exc)
+    else:
+        print("taken")
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_lock_file_that_cannot_be_filled_is_not_left_behind(tmp_path: Path) -> None:
+    path = tmp_path / "state.json.lock"
+    done = subprocess.run(
+        [sys.executable, "-c", _FILL_LOCK_UNDER_A_SIZE_LIMIT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # A half-written lock would hold no valid details and block every apply for a minute.
+    assert not path.exists(), done.stdout
+    assert f"refused: cannot write the holder details into lock file {path}" in done.stdout
+    lock = FileLock(path, "state.json")
+    lock.acquire()
+    assert lock.release()

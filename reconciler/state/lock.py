@@ -32,6 +32,7 @@ the reason in ``release_error``, for the caller to report with ``unlock_command`
 from __future__ import annotations
 
 import abc
+import errno
 import logging
 import os
 import random
@@ -409,13 +410,34 @@ class FileLock(StateLock):
                         continue
                 if not created:
                     self._judge_existing(fd, flocked=flocked)
-                _write_fd(fd, holder)
+                try:
+                    _write_fd(fd, holder)
+                except OSError as exc:
+                    raise self._unfilled(fd, exc, ours=flocked or created) from None
             except BaseException:
                 os.close(fd)
                 raise
             self._fd = fd
             return
         raise StateError(f"could not take the lock {self.lock_path}: it keeps changing; retry")
+
+    def _unfilled(self, fd: int, exc: OSError, *, ours: bool) -> StateError:
+        """The error for a lock file we could not write our details into (a full disk).
+
+        Left there, it would hold no valid details and block every apply for
+        ``LOCK_GRACE_SECONDS`` (it might be another apply's, being written): remove it while
+        it is ours (flock-ed, or created by us) and still the file at the lock's path.
+        """
+        removed = False
+        if ours:
+            try:
+                if _is_current(fd, self.lock_path):
+                    os.unlink(self.lock_path)
+                    removed = True
+            except OSError as gone:
+                log.warning("could not remove lock file %s: %s", self.lock_path, _reason(gone))
+        what = f"cannot write the holder details into lock file {self.lock_path}: {_reason(exc)}"
+        return StateError(what if removed else f"{what}; if {self.lock_path} remains, delete it")
 
     def _read(self) -> bytes | None:
         try:
@@ -532,7 +554,7 @@ def _write_fd(fd: int, holder: Holder) -> None:
     # details keep their length from one beat to the next).
     os.lseek(fd, 0, os.SEEK_SET)
     if os.write(fd, data) != len(data):
-        raise StateError("could not write the lock file's holder details (short write)")
+        raise OSError(errno.ENOSPC, "short write: the disk is full or a file size limit reached")
     os.ftruncate(fd, len(data))
     os.fsync(fd)
 
