@@ -51,6 +51,12 @@ class VisualizationDecl:
     rollbacks: tuple[RollbackDecl, ...]
     where: Where  # the visualizations list item
     asset_policy: AssetPolicy = "all"
+    #: The keys ('index', 'assets', 'rollback', a misspelt one, ...) this declaration lacks
+    #: or has only in part, because they have problems of their own. Empty for every
+    #: declaration of valid specs; otherwise ``validate --online`` checks the rest and claims
+    #: nothing of these, and the declaration is never compared with others (what it will be
+    #: once fixed is not known).
+    incomplete: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """'NDVI over [Bengaluru-A, 2024-05-06]', 'NDVI over all assets', for messages."""
@@ -169,13 +175,26 @@ class Specs:
 
 @dataclass(frozen=True, slots=True)
 class ValidationReport:
-    """The outcome of validation: ``specs`` is None when the files themselves have problems
-    (online validation may add problems found against the API to a report that has specs)."""
+    """The outcome of validation: ``specs`` is None when the files themselves have problems.
+
+    ``partial`` then holds what can still be checked against the API: every declaration
+    whole enough to resolve (``VisualizationDecl.incomplete`` says what one lacks), so that
+    ``validate --online`` reports the offline and the online problems in one round.
+    ``unchecked`` says, at its position, what even ``partial`` leaves out (a file that could
+    not be read, an entry whose AOI is not valid), for online validation to show as notes.
+    """
 
     files: tuple[str, ...]
     problems: tuple[Problem, ...]
     notes: tuple[Problem, ...]
     specs: Specs | None
+    partial: Specs | None = None
+    unchecked: tuple[Problem, ...] = ()
+
+    @property
+    def checkable(self) -> Specs | None:
+        """The declarations online validation resolves: all of them, or what is whole."""
+        return self.specs if self.specs is not None else self.partial
 
     @property
     def valid(self) -> bool:

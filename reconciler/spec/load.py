@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import (
@@ -29,7 +30,7 @@ from reconciler.spec.decls import (
 )
 from reconciler.spec.fields import DATE_LIKE, EXTENSION_PREFIX, AssetPolicy, looks_like_uuid
 from reconciler.spec.files import find_spec_files
-from reconciler.spec.messages import problem_from_error
+from reconciler.spec.messages import data_loc, problem_from_error
 from reconciler.spec.models import (
     AoiByRef,
     AoiRef,
@@ -55,6 +56,7 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
     """
     files = find_spec_files(paths)
     problems: list[Problem] = []
+    unchecked: list[Problem] = []
     digest = hashlib.sha256()
     aois: list[AoiDecl] = []
     ignores: list[IgnoreDecl] = []
@@ -64,26 +66,29 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
             raw, doc = read_yaml_file(path, display)
         except SpecError as exc:
             problems.extend(exc.problems)
+            unchecked.append(
+                Problem(
+                    _NOT_CHECKED + "this file could not be read as a spec", Where(display, 1, 1)
+                )
+            )
             continue
         # Length-prefixed so (a, bc) and (ab, c) never hash alike.
         name = display.encode("utf-8", errors="surrogateescape")
         digest.update(b"%d:%s%d:" % (len(name), name, len(raw)))
         digest.update(raw)
-        file_aois, file_problems = _check_document(doc)
+        file_aois, file_problems = _check_document(doc, unchecked)
         log.debug(
             "read %s: %d AOI entries, %d problems", display, len(file_aois), len(file_problems)
         )
         aois.extend(file_aois)
         problems.extend(file_problems)
         ignores.extend(_ignore_decls(doc, (), doc.data))
-        selectors.extend(_selector_decls(doc, problems))
+        selectors.extend(_selector_decls(doc, problems, unchecked))
     cross_problems, notes = cross_checks(aois)
     problems.extend(cross_problems)
     problems.extend(_duplicate_ignores(aois, ignores))
     shown = tuple(display for display, _ in files)
     ordered = tuple(SpecError(problems).problems)  # SpecError knows the display order
-    if ordered:
-        return ValidationReport(shown, ordered, tuple(notes), None)
     specs = Specs(
         shown,
         digest.hexdigest(),
@@ -92,7 +97,14 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
         tuple(selectors),
         ignore=tuple(ignores),
     )
+    if ordered:
+        later = tuple(SpecError(unchecked).problems)
+        return ValidationReport(shown, ordered, tuple(notes), None, specs, later)
     return ValidationReport(shown, (), tuple(notes), specs)
+
+
+#: How a note on what online validation had to leave out begins.
+_NOT_CHECKED = "not checked against the API: "
 
 
 def load_specs(paths: Sequence[str | os.PathLike[str]]) -> Specs:
@@ -110,8 +122,10 @@ def load_specs(paths: Sequence[str | os.PathLike[str]]) -> Specs:
 # --- per-file checks -----------------------------------------------------------------------------
 
 
-def _check_document(doc: Document) -> tuple[list[AoiDecl], list[Problem]]:
-    """Validate one parsed file; return the declarations that are whole, and the problems."""
+def _check_document(doc: Document, unchecked: list[Problem]) -> tuple[list[AoiDecl], list[Problem]]:
+    """Validate one parsed file; return the declarations that are whole (or whole enough to
+    check against the API), and the problems. What cannot be checked against the API even
+    in part goes to ``unchecked``."""
     if doc.data is None:
         return [], [
             Problem(
@@ -136,6 +150,13 @@ def _check_document(doc: Document) -> tuple[list[AoiDecl], list[Problem]]:
         decl = _aoi_decl(doc, ("aois", i), entry, problems)
         if decl is not None:
             aois.append(decl)
+        elif isinstance(entry, dict) and entry.get("visualizations"):
+            unchecked.append(
+                Problem(
+                    _NOT_CHECKED + "the visualizations of this entry, since its 'aoi' is not valid",
+                    doc.where(("aois", i)),
+                )
+            )
     return aois, problems
 
 
@@ -149,15 +170,7 @@ def _aoi_decl(doc: Document, loc: Loc, entry: Any, problems: list[Problem]) -> A
         ref = _AOI_ADAPTER.validate_python(entry["aoi"])
     except ValidationError:
         return None  # already reported by the whole-file validation
-    visualizations: list[VisualizationDecl] = []
-    raw_list = entry.get("visualizations")
-    for j, raw in enumerate(raw_list if isinstance(raw_list, list) else []):
-        vis_loc = (*loc, "visualizations", j)
-        try:
-            model = VisualizationModel.model_validate(raw)
-        except ValidationError:
-            continue
-        visualizations.append(_visualization_decl(doc, vis_loc, model, problems))
+    visualizations = _visualizations(doc, loc, entry.get("visualizations"), problems)
     if isinstance(ref, AoiByRef):
         aoi_id, name = ref.id, ref.name
     else:
@@ -171,9 +184,114 @@ def _aoi_decl(doc: Document, loc: Loc, entry: Any, problems: list[Problem]) -> A
     )
 
 
+def _visualizations(
+    doc: Document, loc: Loc, raw_list: Any, problems: list[Problem]
+) -> list[VisualizationDecl]:
+    """The declarations of a ``visualizations`` list at ``loc``: each whole one, and of each
+    one with problems of its own what its valid pieces declare (see ``_salvaged``)."""
+    found: list[VisualizationDecl] = []
+    for j, raw in enumerate(raw_list if isinstance(raw_list, list) else []):
+        vis_loc = (*loc, "visualizations", j)
+        try:
+            model = VisualizationModel.model_validate(raw)
+        except ValidationError as exc:
+            decl = _salvaged(doc, vis_loc, raw, exc, problems)
+            if decl is not None:
+                found.append(decl)
+            continue
+        found.append(_visualization_decl(doc, vis_loc, model, problems))
+    return found
+
+
+def _salvaged(
+    doc: Document, loc: Loc, raw: Any, error: ValidationError, problems: list[Problem]
+) -> VisualizationDecl | None:
+    """What the valid pieces of a visualization with problems declare, marked incomplete.
+
+    The whole-file validation reported the problems; without this, the checks of everything
+    else in the entry (an asset listed twice, and online its index, assets and rollbacks)
+    would wait for another round. Pieces with a problem are left out, each remaining one
+    keeps its position: a rollback keeps its valid dates, an asset list its valid items (and
+    is then cut short: ``incomplete``), a missing or invalid index is none.
+    """
+    if not isinstance(raw, dict):
+        return None
+    bad = [data_loc(tuple(e["loc"])) for e in error.errors()]
+
+    def broken(*at: str | int) -> bool:
+        return any(b[: len(at)] == at for b in bad)
+
+    # Every key with a problem somewhere under it (an unknown key too: a misspelt 'rollback'
+    # may hide rollbacks), whether it is left out or cut short.
+    incomplete = tuple(dict.fromkeys(str(b[0]) if b else "visualization" for b in bad))
+    kept: dict[str, Any] = {"index": _PLACEHOLDER_INDEX}
+    if not broken("index"):
+        kept["index"] = raw["index"]
+    assets_at: list[int] | None = None
+    if "assets" in raw:
+        value = raw["assets"]
+        if not broken("assets"):
+            kept["assets"] = value
+        elif isinstance(value, list) and ("assets",) not in bad:
+            assets_at = [k for k in range(len(value)) if not broken("assets", k)]
+            if assets_at:
+                kept["assets"] = [value[k] for k in assets_at]
+    if "resolution" in raw and not broken("resolution"):
+        kept["resolution"] = raw["resolution"]
+    rollback_at: list[int] = []
+    dates_at: list[list[int]] = []
+    items = raw.get("rollback")
+    pruned: list[dict[str, Any]] = []
+    for k, item in enumerate(items if isinstance(items, list) and ("rollback",) not in bad else []):
+        if not isinstance(item, dict) or ("rollback", k) in bad or broken("rollback", k, "mode"):
+            continue
+        dates = item.get("dates")
+        if not isinstance(dates, list) or ("rollback", k, "dates") in bad:
+            continue
+        good = [n for n in range(len(dates)) if not broken("rollback", k, "dates", n)]
+        if not good:
+            continue
+        rollback_at.append(k)
+        dates_at.append(good)
+        pruned.append({"mode": item["mode"], "dates": [dates[n] for n in good]})
+    if pruned:
+        kept["rollback"] = pruned
+    try:
+        model = VisualizationModel.model_validate(kept)
+    except ValidationError:
+        return None  # a problem these rules do not know how to leave out: check nothing
+    decl = _visualization_decl(
+        doc,
+        loc,
+        model,
+        problems,
+        assets_at=assets_at,
+        rollback_at=rollback_at,
+        dates_at=dates_at,
+    )
+    index = "" if "index" in incomplete else decl.index
+    return replace(decl, index=index, incomplete=incomplete)
+
+
+#: Stands in for a missing or invalid index while the rest is validated; never shown.
+_PLACEHOLDER_INDEX = "index"
+
+
 def _visualization_decl(
-    doc: Document, loc: Loc, model: VisualizationModel, problems: list[Problem]
+    doc: Document,
+    loc: Loc,
+    model: VisualizationModel,
+    problems: list[Problem],
+    *,
+    assets_at: Sequence[int] | None = None,
+    rollback_at: Sequence[int] | None = None,
+    dates_at: Sequence[Sequence[int]] | None = None,
 ) -> VisualizationDecl:
+    """The declaration ``model`` makes at ``loc``, with its own duplicates reported.
+
+    ``assets_at``, ``rollback_at`` and ``dates_at`` map the model's list items to the items of
+    the file they came from, when ``_salvaged`` left some out; else they are the same.
+    """
     assets: tuple[AssetSel, ...] | None = None
     policy: AssetPolicy = "all"
     if isinstance(model.assets, str):
@@ -181,7 +299,8 @@ def _visualization_decl(
     elif model.assets is not None:
         selected: list[AssetSel] = []
         seen: set[tuple[str, str]] = set()
-        for k, value in enumerate(model.assets):
+        for i, value in enumerate(model.assets):
+            k = assets_at[i] if assets_at is not None else i
             where = doc.where((*loc, "assets", k))
             sel = AssetSel(_asset_kind(doc, (*loc, "assets", k), value), value, where)
             if (sel.kind, sel.value) in seen:
@@ -192,8 +311,9 @@ def _visualization_decl(
         assets = tuple(selected)
     rollbacks: list[RollbackDecl] = []
     modes: set[str] = set()
-    for k, rollback in enumerate(model.rollback):
-        r_loc = (*loc, "rollback", k)
+    for i, rollback in enumerate(model.rollback):
+        r_loc = (*loc, "rollback", rollback_at[i] if rollback_at is not None else i)
+        at = dates_at[i] if dates_at is not None else range(len(rollback.dates))
         if rollback.mode in modes:
             problems.append(
                 Problem(
@@ -205,7 +325,7 @@ def _visualization_decl(
             continue
         modes.add(rollback.mode)
         dated: dict[str, Where] = {}
-        for n, date in enumerate(rollback.dates):
+        for n, date in zip(at, rollback.dates, strict=True):
             where = doc.where((*r_loc, "dates", n))
             if date in dated:
                 problems.append(Problem(f"date {date} is listed twice", where))
@@ -232,27 +352,30 @@ def _visualization_decl(
     )
 
 
-def _selector_decls(doc: Document, problems: list[Problem]) -> list[SelectorDecl]:
-    """The file's selectors that are whole (the whole-file validation reported the rest)."""
+def _selector_decls(
+    doc: Document, problems: list[Problem], unchecked: list[Problem]
+) -> list[SelectorDecl]:
+    """The file's selectors whose match is valid (the whole-file validation reported the
+    rest), with what their visualizations declare (see ``_visualizations``)."""
     entries = doc.data.get("selectors") if isinstance(doc.data, dict) else None
     found: list[SelectorDecl] = []
     for i, entry in enumerate(entries if isinstance(entries, list) else []):
         loc: Loc = ("selectors", i)
-        if not isinstance(entry, dict) or "match" not in entry:
+        if not isinstance(entry, dict):
             continue
         try:
-            match = SelectorMatchModel.model_validate(entry["match"])
+            match = SelectorMatchModel.model_validate(entry.get("match"))
         except ValidationError:
+            if entry.get("visualizations"):
+                unchecked.append(
+                    Problem(
+                        _NOT_CHECKED + "the visualizations of this selector, since its "
+                        "'match' is not valid",
+                        doc.where(loc),
+                    )
+                )
             continue
-        visualizations: list[VisualizationDecl] = []
-        raw_list = entry.get("visualizations")
-        for j, raw in enumerate(raw_list if isinstance(raw_list, list) else []):
-            try:
-                model = VisualizationModel.model_validate(raw)
-            except ValidationError:
-                continue
-            vis_loc = (*loc, "visualizations", j)
-            visualizations.append(_visualization_decl(doc, vis_loc, model, problems))
+        visualizations = _visualizations(doc, loc, entry.get("visualizations"), problems)
         m_loc = (*loc, "match")
         names = tuple(match.names or ())
         ids = tuple(match.ids or ())

@@ -70,7 +70,7 @@ def _kind_of(value: Any) -> str:
     return "a date"
 
 
-def _data_loc(loc: tuple[Any, ...]) -> Loc:
+def data_loc(loc: tuple[Any, ...]) -> Loc:
     """Drop pydantic's union tags from ``loc`` so it addresses the YAML data."""
     kept: list[Any] = []
     for part in loc:
@@ -100,7 +100,7 @@ def _subject(loc: Loc) -> str:
 
 
 def problem_from_error(error: Any, doc: Document) -> Problem:
-    loc = _data_loc(tuple(error["loc"]))
+    loc = data_loc(tuple(error["loc"]))
     kind = error["type"]
     ctx = error.get("ctx") or {}
     value = error.get("input")
