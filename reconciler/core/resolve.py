@@ -9,7 +9,7 @@ reference that failed and, where it helps, the closest known names.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from reconciler._gc import no_cycle_collection
@@ -323,15 +323,28 @@ class _Issue:
         return cls(problem, problem.message)
 
 
-def _resolve_selector(sel: AssetSel, aoi: Aoi, assets: Sequence[Asset]) -> Asset | _Issue:
+def _resolve_selector(
+    sel: AssetSel, aoi: Aoi, assets: Sequence[Asset], elsewhere: Mapping[str, Sequence[str]]
+) -> Asset | _Issue:
+    """The asset ``sel`` names among ``assets`` (the AOI's), or the issue saying why none.
+
+    ``elsewhere``: the names of the other AOIs read, by the names and ids of their assets, so
+    that an asset of another AOI is said to be one.
+    """
     label = f"AOI '{aoi.name}'"
+    owners = [name for name in elsewhere.get(sel.value, ()) if name != aoi.name]
+    # A selector's message says already that assets belong to one AOI.
+    aois = f"AOI{'s' if len(owners) > 1 else ''} {', '.join(repr(n) for n in owners)}"
+    owner = f"; it is an asset of {aois}" if owners else ""
+    other = f"{owner}: an asset belongs to one AOI" if owners else ""
     if sel.kind == "id":
         for asset in assets:
             if asset.id == sel.value:
                 return asset
         return _Issue(
-            Problem(f"asset id '{sel.value}' is not an asset of {label}", sel.where),
+            Problem(f"asset id '{sel.value}' is not an asset of {label}{other}", sel.where),
             f"asset id '{sel.value}' is not an asset of the AOI; {_PER_AOI_ASSETS}",
+            owner,
         )
     if sel.kind == "name":
         named = [a for a in assets if a.name == sel.value]
@@ -351,9 +364,9 @@ def _resolve_selector(sel: AssetSel, aoi: Aoi, assets: Sequence[Asset]) -> Asset
         if policy in ASSET_POLICIES:  # [all] is a list naming an asset 'all', not the policy
             hint += f"; for the policy, write assets: {policy} (without brackets)"
         return _Issue(
-            Problem(f"unknown asset '{sel.value}' in {label}{hint}", sel.where),
+            Problem(f"unknown asset '{sel.value}' in {label}{other or hint}", sel.where),
             f"unknown asset '{sel.value}'; {_PER_AOI_ASSETS}",
-            hint,
+            owner or hint,
         )
     dated = [a for a in assets if a.date == sel.value]
     if len(dated) == 1:
@@ -424,6 +437,8 @@ def resolve_visualizations(
     assets: Sequence[Asset] | None,
     visualizations: Sequence[Visualization],
     remembered: Collection[str] = (),
+    *,
+    elsewhere: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[list[DesiredVisualization], list[Problem], list[SelectorProblem]]:
     """Resolve every visualization declared for one AOI (possibly across several spec entries).
 
@@ -431,7 +446,8 @@ def resolve_visualizations(
     resolution or a rollback of a mode the other leaves out); otherwise that is a problem
     naming both positions. Problems in what a selector declares come back apart, with the
     AOI, so that the same problem on many AOIs can be reported once. ``remembered``: ids of
-    the visualizations the state has records of (see ``pick_any``).
+    the visualizations the state has records of (see ``pick_any``); ``elsewhere``: the AOIs
+    other assets belong to (see ``asset_owners``).
     """
     desired: list[DesiredVisualization] = []
     problems: list[Problem] = []
@@ -453,6 +469,7 @@ def resolve_visualizations(
                 remembered,
                 found_issues,
                 shared,
+                elsewhere or {},
             )
             if found is None:
                 continue
@@ -503,6 +520,7 @@ def _resolve_one(
     remembered: Collection[str],
     issues: list[_Issue],
     shared: dict[frozenset[str], frozenset[str]],
+    elsewhere: Mapping[str, Sequence[str]],
 ) -> DesiredVisualization | None:
     before = len(issues)
     index = indices.resolve(viz.index, viz.index_where)
@@ -544,7 +562,7 @@ def _resolve_one(
     if viz.assets is not None:
         first_at: dict[str, Where] = {}
         for sel in viz.assets:
-            asset = _resolve_selector(sel, aoi, known)
+            asset = _resolve_selector(sel, aoi, known, elsewhere)
             if isinstance(asset, _Issue):
                 issues.append(asset)
             elif asset.id in first_at:
@@ -634,6 +652,7 @@ def resolve_desired(
     is on: one mistake in a selector over hundreds of AOIs is one line, not hundreds.
     """
     lookup = IndexLookup(observed.indices)
+    owners = asset_owners(observed)
     desired: list[DesiredVisualization] = []
     problems = list(selection.problems)
     from_selectors: dict[tuple[Where | None, str], list[SelectorProblem]] = {}
@@ -646,6 +665,7 @@ def resolve_desired(
             seen.assets if seen is not None else None,
             seen.visualizations if seen is not None else (),
             remembered,
+            elsewhere=owners,
         )
         desired.extend(found)
         problems.extend(more)
@@ -660,6 +680,18 @@ def resolve_desired(
         selectors=selection.selectors,
         declared=selection.declared,
     )
+
+
+def asset_owners(observed: Observed) -> dict[str, tuple[str, ...]]:
+    """The names of the AOIs each asset name and id was seen on (in asset or visualization
+    listings), for the hint on an asset written under the wrong AOI."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for seen in observed.by_aoi.values():
+        listed = [*(seen.assets or ()), *(a for v in seen.visualizations for a in v.assets)]
+        for asset in listed:
+            found[asset.name].add(seen.aoi.name)
+            found[asset.id].add(seen.aoi.name)
+    return {key: tuple(sorted(names)) for key, names in found.items()}
 
 
 def _on_aois(general: str, found_on: Sequence[SelectorProblem], limit: int = 5) -> str:
