@@ -448,6 +448,9 @@ def resolve_visualizations(
     AOI, so that the same problem on many AOIs can be reported once. ``remembered``: ids of
     the visualizations the state has records of (see ``pick_any``); ``elsewhere``: the AOIs
     other assets belong to (see ``asset_owners``).
+
+    An incomplete declaration (``VisualizationDecl.incomplete``: only ``validate`` meets
+    them) has what it holds checked, and is neither desired nor compared with others.
     """
     desired: list[DesiredVisualization] = []
     problems: list[Problem] = []
@@ -471,7 +474,7 @@ def resolve_visualizations(
                 shared,
                 elsewhere or {},
             )
-            if found is None:
+            if found is None or viz.incomplete:
                 continue
             key = found.identity
             if key not in seen:
@@ -523,9 +526,13 @@ def _resolve_one(
     elsewhere: Mapping[str, Sequence[str]],
 ) -> DesiredVisualization | None:
     before = len(issues)
-    index = indices.resolve(viz.index, viz.index_where)
+    # None: the declaration's own index is not valid (offline reported it), nothing to look up.
+    index: Index | Problem | None = None
+    if "index" not in viz.incomplete:
+        index = indices.resolve(viz.index, viz.index_where)
     if isinstance(index, Problem):
         issues.append(_Issue.same(index))  # and go on: the asset references may have problems too
+    after_index = len(issues)
     if viz.assets is None and viz.asset_policy == "any" and isinstance(index, Index):
         settled = pick_any(index.id, visualizations, remembered)
         if settled is not None:
@@ -544,7 +551,7 @@ def _resolve_one(
             if all(s.value in shown for s in viz.assets):
                 known = tuple(shown.values())
     if known is None:
-        if isinstance(index, Problem):
+        if not isinstance(index, Index):
             return None
         bug = "(a bug in reconciler's refresh: please report it)"
         issues.append(
@@ -577,11 +584,29 @@ def _resolve_one(
             else:
                 first_at[asset.id] = sel.where
                 chosen.append(asset)
-    if len(issues) > before or isinstance(index, Problem):
-        return None
-    if viz.assets is None:
-        return _desired(aoi, index, viz, None, known, issues, before, shared)
-    return _desired(aoi, index, viz, tuple(chosen), chosen, issues, before, shared)
+    whole = len(issues) == after_index and "assets" not in viz.incomplete
+    if whole and isinstance(index, Index):
+        if viz.assets is None:
+            return _desired(aoi, index, viz, None, known, issues, before, shared)
+        return _desired(aoi, index, viz, tuple(chosen), chosen, issues, before, shared)
+    # Something else is wrong with it: still say what is wrong with its rollbacks, in this
+    # round. Their dates are checked against its assets where those are all known, else
+    # against every asset of the AOI (a date no asset of the AOI has is wrong whatever the
+    # assets will be).
+    settled_assets = whole and not (viz.assets is None and viz.asset_policy == "any")
+    if settled_assets:
+        dates: frozenset[str] | None = frozenset(
+            a.date for a in (known if viz.assets is None else chosen)
+        )
+        scope = None
+    else:
+        dates = frozenset(a.date for a in assets) if assets is not None else None
+        scope = aoi
+    for rollback in viz.rollbacks:
+        _resolve_rollback(
+            index if isinstance(index, Index) else None, rollback, dates, issues, scope
+        )
+    return None
 
 
 def _desired(
@@ -618,20 +643,39 @@ def _desired(
 
 
 def _resolve_rollback(
-    index: Index, rollback: RollbackDecl, dates: frozenset[str], issues: list[_Issue]
+    index: Index | None,
+    rollback: RollbackDecl,
+    dates: frozenset[str] | None,
+    issues: list[_Issue],
+    aoi: Aoi | None = None,
 ) -> ResolvedRollback | None:
-    problem = mode_problem(index, rollback.mode, rollback.where)
+    """The rollback checked: its mode against ``index``, its dates against ``dates``.
+
+    ``dates`` are the visualization's, or with ``aoi`` those of every asset of that AOI (when
+    the visualization's own assets are not known); None of either is not checked.
+    """
+    problem = None if index is None else mode_problem(index, rollback.mode, rollback.where)
     if problem is not None:
         issues.append(_Issue.same(problem))
+        return None
+    if dates is None:
         return None
     missing = [
         (d, w) for d, w in zip(rollback.dates, rollback.date_wheres, strict=True) if d not in dates
     ]
-    its_dates = f" (its dates: {_listing(dates) or 'none'})"
+    if aoi is None:
+        of = "this visualization's assets"
+        its_dates = f" (its dates: {_listing(dates) or 'none'})"
+        label = of
+    else:
+        of = "any asset of the AOI"
+        its_dates = f"; its asset dates are: {_listing(dates) or 'none'}"
+        label = f"any asset of AOI '{aoi.name}'"
     for date, where in missing:
-        general = f"rollback date {date} is not a date of this visualization's assets"
-        issues.append(_Issue(Problem(general + its_dates, where), general, its_dates))
-    if missing:
+        general = f"rollback date {date} is not a date of {of}"
+        message = f"rollback date {date} is not a date of {label}{its_dates}"
+        issues.append(_Issue(Problem(message, where), general, its_dates))
+    if missing or index is None:
         return None
     return ResolvedRollback(rollback.mode, rollback.dates, rollback.revision, rollback.where)
 

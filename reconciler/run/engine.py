@@ -347,22 +347,22 @@ class Engine:
     # --- validate -------------------------------------------------------------------------
 
     def validate(self, paths: Sequence[str], *, online: bool = False) -> ValidationReport:
-        """Offline checks of every spec file; with ``online`` also resolve against the API.
+        """Offline checks of every spec file; with ``online`` also resolve against the API, in
+        the same round (what offline problems leave whole: ``ValidationReport.checkable``).
 
         Online, ``assets: any`` resolves to the visualization the state remembers, as plan
         does, so its rollback dates are checked against the one apply would roll back.
         Raises ``SpecError`` only when there is nothing to check (no such path, no spec files).
         """
         report = validate_specs(paths)
-        if online and report.specs is not None and report.valid:
+        specs = report.checkable
+        if online and specs is not None:
             with self._connect() as conn:
                 remembered = conn.store.load().visualizations.keys()
-                selection, observed = self._refresh(conn, report.specs)
-            problems = (
-                *resolve_desired(selection, observed, remembered).problems,
-                *resolve_ignores(report.specs, selection, observed.indices).problems,
-            )
-            report = dataclasses.replace(report, problems=problems)
+                selection, observed = self._refresh(conn, specs)
+            desired = resolve_desired(selection, observed, remembered)
+            rules = resolve_ignores(specs, selection, observed.indices)
+            report = report.with_online((*desired.problems, *rules.problems))
         return report
 
     # --- plan -----------------------------------------------------------------------------

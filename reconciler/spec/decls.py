@@ -4,10 +4,11 @@ resolver and planner read (``Specs``), and what ``validate`` returns (``Validati
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from reconciler.errors import Problem, Where
+from reconciler.errors import Problem, SpecError, Where
 from reconciler.spec.fields import AssetPolicy, Mode
 
 log = logging.getLogger(__name__)
@@ -195,6 +196,22 @@ class ValidationReport:
     def checkable(self) -> Specs | None:
         """The declarations online validation resolves: all of them, or what is whole."""
         return self.specs if self.specs is not None else self.partial
+
+    def with_online(self, found: Iterable[Problem]) -> ValidationReport:
+        """This report with what online validation ``found``: one round, in display order.
+
+        At a position where offline validation found a problem, an online one is the same
+        conflict found again after resolving, and is left out. ``unchecked`` joins the notes:
+        online, they say what could not be checked.
+        """
+        taken = {p.where for p in self.problems if p.where is not None}
+        fresh = [p for p in found if p.where is None or p.where not in taken]
+        problems = tuple(SpecError([*self.problems, *fresh]).problems)
+        specs = self.specs if not problems else None
+        partial = self.checkable if problems else None
+        return ValidationReport(
+            self.files, problems, (*self.notes, *self.unchecked), specs, partial
+        )
 
     @property
     def valid(self) -> bool:
