@@ -5,6 +5,17 @@ returns a ``Result`` or raises an ``ApiError`` subclass from ``reconciler.errors
 ``status``, ``code``, ``api_message`` and ``details`` become the contract's error body. Handlers
 run under the emulator's lock; HTTP plumbing, auth and faults live in ``server``.
 
+Custom indices (POST /v0/indices): every field of ``atlas.IndexCreateRequest`` is required.
+``name`` is not blank and has no surrounding whitespace; names are unique among ALL indices,
+preset ones included, and compared exactly (case and every character count), as a unique
+column compares them: the listing spells names back exactly as given and has no name filter,
+so a client can only find an index by its exact name, and a 409 must point at exactly one. The
+409's ``details`` name that index (``{"index_id", "name", "type"}``). ``rescale`` is exactly two
+integers ``[low, high]`` with ``low < high`` (what legends are computed over); ``expression``
+must name at least one band (``B05``), and ``bands`` lists the bands it names;
+``satellite_id`` is one of the satellites the contract lists; ``description`` and ``colormap``
+may be empty. The new index is ``type: custom``, its id derived from its name.
+
 Pagination: ``offset`` (default 0) and ``limit`` (default 10) must be non-negative / positive
 integers, else 400. The maximum page size is ``MAX_PAGE_SIZE`` (100): a larger ``limit`` is
 clamped and the response's ``pagination.limit`` says 100. Items keep a stable order (creation
@@ -25,6 +36,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from reconciler.emulator import views
 from reconciler.emulator.legends import Mode, describe_modes
 from reconciler.emulator.world import (
+    SATELLITE_ID,
     Aoi,
     ExpressionType,
     FinalStatus,
@@ -34,6 +46,14 @@ from reconciler.emulator.world import (
     format_loc,
 )
 from reconciler.errors import ApiError, ApiValidationError, ConflictError, NotFoundError
+
+#: Every satellite the contract's satellite_id description lists: the ids an index may name.
+SATELLITES: dict[str, str] = {
+    "Pixxel-TD1": "0004ab8d-0ad1-4d62-8a3f-fe18a7000e70",
+    "Pixxel-TD2": SATELLITE_ID,
+}
+#: A band as an expression names it: B05, B8 or B108, as a whole word (not "AB05" or "B05x").
+_BAND = re.compile(r"(?<![A-Za-z0-9_])B\d+(?![A-Za-z0-9_])")
 
 #: The largest page any listing returns; larger ``limit`` values are clamped to it.
 MAX_PAGE_SIZE = 100
@@ -195,6 +215,51 @@ class UpdateBody(_Body):
     dynamic_bins: int | None = Field(default=None, ge=1, le=15)
 
 
+def expression_bands(expression: str) -> list[str]:
+    """The bands an index expression reads, each once, in band order: ``[B04, B08]``."""
+    return sorted(set(_BAND.findall(expression)), key=lambda band: (int(band[1:]), band))
+
+
+def _check_index_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if value != value.strip():
+        # Names compare exactly: "NDVI " would be a second index nobody can tell from "NDVI".
+        raise ValueError(f"must not start or end with whitespace, got {value!r}")
+    return value
+
+
+def _check_expression(value: str) -> str:
+    if not expression_bands(value):
+        raise ValueError(f"must name at least one band, like B04 or B08; got {value!r}")
+    return value
+
+
+def _check_rescale(value: list[int]) -> list[int]:
+    if len(value) != 2 or value[0] >= value[1]:
+        raise ValueError(f"expected two integers [low, high] with low < high, got {value}")
+    return value
+
+
+def _check_satellite(value: str) -> str:
+    if value not in SATELLITES.values():
+        known = ", ".join(f"{sat_id} ({name})" for name, sat_id in SATELLITES.items())
+        raise ValueError(f"unknown satellite {value!r}; known: {known}")
+    return value
+
+
+class IndexCreateBody(_Body):
+    """``atlas.IndexCreateRequest`` (POST /v0/indices): every field is required."""
+
+    name: Annotated[str, AfterValidator(_check_index_name)]
+    description: str
+    rescale: Annotated[list[int], AfterValidator(_check_rescale)]
+    expression: Annotated[str, AfterValidator(_check_expression)]
+    colormap: str
+    satellite_id: Annotated[str, AfterValidator(_check_satellite)]
+    expression_type: ExpressionType
+
+
 B = TypeVar("B", bound=BaseModel)
 
 
@@ -328,6 +393,36 @@ def list_indices(
     ]
     page, pagination = _page(items, q)
     return Result(200, {"indices": [views.index(i) for i in page], "pagination": pagination})
+
+
+def create_index(
+    ctx: Context, params: dict[str, str], query: dict[str, str], body: bytes
+) -> Result:
+    """POST /v0/indices: 201 with the new custom index, or 409 if an index has that name."""
+    world = ctx.world
+    req = parse_body(IndexCreateBody, body)
+    same = world.index_named(req.name)
+    if same is not None:
+        message = f"an index named {req.name!r} already exists: {same.id} ({same.type})"
+        raise ConflictError(
+            message,
+            status=409,
+            code="conflict",
+            api_message=message,
+            details={"index_id": same.id, "name": same.name, "type": same.type},
+        )
+    index = world.create_index(
+        name=req.name,
+        description=req.description,
+        expression=req.expression,
+        expression_type=req.expression_type,
+        bands=expression_bands(req.expression),
+        rescale=(req.rescale[0], req.rescale[1]),
+        colormap=req.colormap,
+        satellite_id=req.satellite_id,
+        now=ctx.now,
+    )
+    return Result(201, views.index(index), mutated=True)
 
 
 def list_assets(ctx: Context, params: dict[str, str], query: dict[str, str], body: bytes) -> Result:
@@ -498,6 +593,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v0/aois", list_aois),
     Route("GET", "/v0/aoi/{aoi_id}", get_aoi),
     Route("GET", "/v0/indices", list_indices),
+    Route("POST", "/v0/indices", create_index),
     Route("GET", "/v0/aois/{aoi_id}/assets", list_assets),
     Route("GET", VISUALIZATIONS, list_visualizations),
     Route("POST", VISUALIZATIONS, create_visualization),

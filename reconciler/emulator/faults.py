@@ -7,8 +7,8 @@ client that sends the same requests in the same order meets the same faults. Kin
 * ``5xx``: 500, 502 or 503 with the error body, nothing changes;
 * ``429``: rate limited, with a ``Retry-After`` header, nothing changes;
 * ``drop``: the connection closes without a response, nothing changes;
-* ``lost``: only on POST create: the visualization really is created, then the connection closes
-  without a response ("created, but the response was lost").
+* ``lost``: only on the creates (POST of a visualization or of an index): it really is created,
+  then the connection closes without a response ("created, but the response was lost").
 
 ``max_faults`` bounds the number of faults injected in total, so a retrying client always
 converges. The control endpoints under ``/_emulator/`` are never faulted nor counted.
@@ -30,7 +30,7 @@ class FaultConfig:
     """Which faults the emulator injects, and how often (shares of API requests, 0-1).
 
     The rates are exclusive shares of one draw, so their sum must not exceed 1.
-    ``lost_response_rate`` only applies to POST create requests that succeed.
+    ``lost_response_rate`` only applies to creates (visualizations, indices) that succeed.
     """
 
     seed: int = 0
@@ -169,7 +169,8 @@ class RequestCounter:
         return total
 
     def conflict(self) -> None:
-        """Count one create answered 409 (the same visualization existed already)."""
+        """Count one create answered 409 (the same visualization, or an index of that name,
+        existed already)."""
         with self._lock:
             self._conflicts += 1
 

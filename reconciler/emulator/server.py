@@ -11,7 +11,8 @@ and ``pagination.limit`` says so); a negative or non-integer offset/limit is a 4
 
 Control endpoints for out-of-process tools (no auth, never counted nor faulted):
 ``GET /_emulator/requests`` returns ``{"total", "requests": {"GET /v0/aois": n, ...},
-"faults_injected": {...}, "create_conflicts": n}`` (creates answered 409);
+"faults_injected": {...}, "create_conflicts": n}`` (creates of visualizations or indices
+answered 409; ``requests`` tells the two apart by route);
 ``POST /_emulator/reset-counter`` zeroes the counter.
 
 The API key is never logged nor echoed: request logs carry only the request line.
@@ -51,6 +52,9 @@ _SOCKET_TIMEOUT = 30.0
 _HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
+#: The calls that create something: only their answers can be "lost" after the fact, and a 409
+#: from them means a client sent a create again.
+_CREATES: tuple[api.Handler, ...] = (api.create_visualization, api.create_index)
 
 
 class Emulator:
@@ -232,7 +236,7 @@ class Emulator:
         injector = self._injector  # one configuration for the whole request
         if injector.config.latency_ms > 0:
             time.sleep(injector.config.latency_ms / 1000.0)
-        is_create = found.route is not None and found.route.handler is api.create_visualization
+        is_create = found.route is not None and found.route.handler in _CREATES
         fault = injector.draw(is_create=is_create)
         if fault is not None and fault.kind is not FaultKind.LOST:
             self._inject(handler, fault, injector.config.retry_after)

@@ -360,7 +360,11 @@ class World(_StateModel):
 
     def index_by_ref(self, ref: str) -> Index | None:
         """The index with this id or, failing that, this name."""
-        return self.index(ref) or next((i for i in self.indices if i.name == ref), None)
+        return self.index(ref) or self.index_named(ref)
+
+    def index_named(self, name: str) -> Index | None:
+        """The index with exactly this name (case and spaces count), or None."""
+        return self._lookups().index_by_name.get(name)
 
     def aoi(self, aoi_id: str) -> Aoi | None:
         """The AOI with this id, or None."""
@@ -476,6 +480,48 @@ class World(_StateModel):
         self._add(viz)
         log.debug("created visualization %s (%s on %s)", viz.id, index.name, aoi.name)
         return viz
+
+    def create_index(
+        self,
+        *,
+        name: str,
+        description: str,
+        expression: str,
+        expression_type: ExpressionType,
+        bands: list[str],
+        rescale: tuple[int, int],
+        colormap: str,
+        satellite_id: str,
+        now: float,
+    ) -> Index:
+        """Add a custom index; the caller checked that no index has this name."""
+        # The id a world file entry of this name would get, so created and seeded are the same
+        # index; the counter, in case a world file gave that id to another name.
+        index_id = derived_id("index", name)
+        attempt = 1
+        while self.index(index_id) is not None:
+            attempt += 1
+            index_id = derived_id("index", name, str(attempt))
+        stamp = self.tick(now)
+        index = Index(
+            id=index_id,
+            name=name,
+            type="custom",
+            expression_type=expression_type,
+            expression=expression,
+            bands=bands,
+            rescale=rescale,
+            colormap=colormap,
+            description=description,
+            satellite_id=satellite_id,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        lookups = self._lookups()  # before the list grows: see _Lookups.matches
+        self.indices.append(index)
+        lookups.add_index(index)
+        log.debug("created index %s (%s)", index.id, index.name)
+        return index
 
     def auto_legends(self, viz: Visualization) -> Legend:
         """Every auto-computed legend of the visualization: each date, each mode its index has."""
@@ -613,6 +659,7 @@ class _Lookups:
         self._sizes = [len(world.indices), len(world.aois), 0]
         # Like the scans these replace, the first of any duplicate ids wins.
         self.index_by_id = {i.id: i for i in reversed(world.indices)}
+        self.index_by_name = {i.name: i for i in reversed(world.indices)}
         self.aoi_by_id = {a.id: a for a in reversed(world.aois)}
         self.aoi_by_name = {a.name: a for a in reversed(world.aois)}
         self.viz_by_id: dict[str, Visualization] = {}
@@ -629,6 +676,11 @@ class _Lookups:
         return all(a is b for a, b in zip(lists, self._lists, strict=True)) and self._sizes == [
             len(lst) for lst in lists
         ]
+
+    def add_index(self, index: Index) -> None:
+        self.index_by_id.setdefault(index.id, index)
+        self.index_by_name.setdefault(index.name, index)
+        self._sizes[0] += 1
 
     def add(self, viz: Visualization) -> None:
         self.viz_by_id.setdefault(viz.id, viz)
