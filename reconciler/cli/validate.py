@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import IO
 
 import click
@@ -12,6 +13,7 @@ from reconciler.cli.console import Reporter, echo, handle_errors, secho
 from reconciler.cli.options import api_options, state_option
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.run.engine import DEFAULT_SPEC_PATHS, Engine, Settings
+from reconciler.spec.decls import ValidationReport
 from reconciler.text import clean, plural
 
 # --- validate / schema ------------------------------------------------------------------------
@@ -22,16 +24,18 @@ from reconciler.text import clean, plural
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "github"]),
+    type=click.Choice(["text", "json", "github", "gitlab"]),
     default="text",
     show_default=True,
     help="text: one 'path:line:column: message' line per problem; json: for machines; "
-    "github: GitHub Actions annotations (::error file=…,line=…,col=…::message).",
+    "github: GitHub Actions annotations (::error file=…,line=…,col=…::message); gitlab: a "
+    "GitLab Code Quality report on stdout (the problems as text on stderr).",
 )
 @click.option(
     "--online",
     is_flag=True,
-    help="Also resolve every AOI, index, asset, rollback date and mode against the API.",
+    help="Also resolve every AOI, index, asset, rollback date and mode against the API, in "
+    "the same round as the offline checks.",
 )
 @state_option
 @api_options
@@ -49,19 +53,23 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
       reconciler validate                         # everything under specs/
       reconciler validate specs/team-a.yaml       # one file
       reconciler validate --format json specs/    # {"valid": ..., "problems": [...]}
-      reconciler validate --format github         # annotations on the pull request's diff
+      reconciler validate --online --format github   # annotations on the pull request's diff
+      reconciler validate --online --format gitlab > gl-code-quality-report.json
 
     Checked offline: the YAML itself, unknown or missing keys, ISO dates, empty or
     repeated dates, one rollback entry per mode, and visualizations declared twice
     (also across files). With --online (read-only) also: AOI, index and asset names,
     ids and dates exist; rollback dates are dates of the visualization's assets (for
     `assets: any`, of the one the state remembers, as plan picks it); the index can have
-    the rolled-back legend mode.
+    the rolled-back legend mode. Both in one round: what an offline problem leaves whole
+    is checked online too, and a note says what it leaves out (an entry whose AOI is not
+    valid, a file that is not YAML).
 
     \b
       reconciler validate --online --sandbox      # against the bundled emulator
     """
     from reconciler.render.github import render_github_error, render_validation_github
+    from reconciler.render.gitlab import render_validation_gitlab
     from reconciler.render.json import render_failure_json, render_validation_json
 
     targets = paths or DEFAULT_SPEC_PATHS
@@ -75,13 +83,17 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
             echo(render_validation_json((), exc.problems, ()))
         elif output_format == "github":
             echo(render_validation_github(exc.problems, ()), nl=False)
+        elif output_format == "gitlab":
+            echo(render_validation_gitlab((), ()), nl=False)  # a report GitLab can read
         raise
     except ReconcilerError as exc:
-        # --online could not reach the API: still a JSON answer for machines.
+        # --online could not reach the API: still an answer for machines.
         if output_format == "json":
             echo(render_failure_json(exc, "validate"), nl=False)
         elif output_format == "github":
             echo(render_github_error(str(exc)), nl=False)
+        elif output_format == "gitlab":
+            echo(render_validation_gitlab((), ()), nl=False)
         raise
     finally:
         reporter.clear()
@@ -92,29 +104,40 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
         echo(render_validation_github(result.problems, result.notes), nl=False)
         if result.problems:
             echo(f"{plural(len(result.problems), 'problem')} in the specs", err=True)
+    elif output_format == "gitlab":
+        echo(render_validation_gitlab(result.problems, result.notes), nl=False)
+        # The report goes to a file: the job's log says the same as text.
+        _print_text(result, targets, err=True)
     else:
-        for problem in result.problems:
-            echo(clean(str(problem)))
-        for note in result.notes:
-            text = f"{note.where}: note: {note.message}" if note.where else note.message
-            echo(clean(text))
-        if result.problems:
-            files = {p.where.path for p in result.problems if p.where is not None}
-            summary = f"{plural(len(result.problems), 'problem')} in {plural(len(files), 'file')}"
-            secho(summary, fg="red")
-        else:
-            specs = result.specs
-            aois = len({a.label for a in specs.aois}) if specs else 0
-            count = specs.visualization_count if specs else 0
-            selectors = len(specs.selectors) if specs else 0
-            secho(
-                f"{' '.join(targets)} is valid: {plural(len(result.files), 'file')}, "
-                f"{plural(aois, 'AOI')}"
-                + (f", {plural(selectors, 'selector')}" if selectors else "")
-                + f", {plural(count, 'visualization')}",
-                fg="green",
-            )
+        _print_text(result, targets)
     sys.exit(1 if result.problems else 0)
+
+
+def _print_text(result: ValidationReport, targets: Sequence[str], *, err: bool = False) -> None:
+    """Every problem and note as ``path:line:column: message``, then how many problems there
+    are, or what the valid specs declare."""
+    for problem in result.problems:
+        echo(clean(str(problem)), err=err)
+    for note in result.notes:
+        text = f"{note.where}: note: {note.message}" if note.where else note.message
+        echo(clean(text), err=err)
+    if result.problems:
+        files = {p.where.path for p in result.problems if p.where is not None}
+        summary = f"{plural(len(result.problems), 'problem')} in {plural(len(files), 'file')}"
+        secho(summary, fg="red", err=err)
+        return
+    specs = result.specs
+    aois = len({a.label for a in specs.aois}) if specs else 0
+    count = specs.visualization_count if specs else 0
+    selectors = len(specs.selectors) if specs else 0
+    secho(
+        f"{' '.join(targets)} is valid: {plural(len(result.files), 'file')}, "
+        f"{plural(aois, 'AOI')}"
+        + (f", {plural(selectors, 'selector')}" if selectors else "")
+        + f", {plural(count, 'visualization')}",
+        fg="green",
+        err=err,
+    )
 
 
 @click.command()
