@@ -16,6 +16,12 @@ must name at least one band (``B05``), and ``bands`` lists the bands it names;
 ``satellite_id`` is one of the satellites the contract lists; ``description`` and ``colormap``
 may be empty. The new index is ``type: custom``, its id derived from its name.
 
+SLD (POST .../sld): ``dates`` (``2024_05_06``, dates of the visualization's assets) and
+``visualization_modes`` (modes its index has) must both be non-empty; duplicates count once.
+The answer has every requested mode and date, each the SLD of the legend as it is now (see
+``views.sld``). The visualization must be done (not ``creating`` nor ``failed``), as for PUT
+and PATCH.
+
 Pagination: ``offset`` (default 0) and ``limit`` (default 10) must be non-negative / positive
 integers, else 400. The maximum page size is ``MAX_PAGE_SIZE`` (100): a larger ``limit`` is
 clamped and the response's ``pagination.limit`` says 100. Items keep a stable order (creation
@@ -34,7 +40,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.emulator import views
-from reconciler.emulator.legends import Mode, describe_modes
+from reconciler.emulator.legends import MODES, Mode, describe_modes
 from reconciler.emulator.world import (
     SATELLITE_ID,
     Aoi,
@@ -260,6 +266,13 @@ class IndexCreateBody(_Body):
     expression_type: ExpressionType
 
 
+class SldBody(_Body):
+    """``atlas.SLDRequest``."""
+
+    dates: list[DateKey] = Field(min_length=1)
+    visualization_modes: list[Mode] = Field(min_length=1)
+
+
 B = TypeVar("B", bound=BaseModel)
 
 
@@ -316,17 +329,18 @@ def _visualization(ctx: Context, aoi: Aoi, visualization_id: str) -> Visualizati
     return viz
 
 
-def _ready(ctx: Context, viz: Visualization) -> None:
-    """Legends exist only once a visualization is done; refuse to edit them before."""
+def _ready(ctx: Context, viz: Visualization, use: Literal["change", "read"] = "change") -> None:
+    """Legends exist only once a visualization is done; refuse to ``use`` them before."""
+    used = {"change": "changed", "read": "read"}[use]
     if viz.status == "creating":
         raise bad_request(
             f"visualization {viz.id} is still creating ({viz.progress(ctx.now_micros)}%); "
-            "its legends can be changed once its status is success",
+            f"its legends can be {used} once its status is success",
             code="visualization_not_ready",
         )
     if viz.status == "failed":
         raise bad_request(
-            f"visualization {viz.id} failed; it has no legends to change",
+            f"visualization {viz.id} failed; it has no legends to {use}",
             code="visualization_failed",
         )
 
@@ -586,8 +600,34 @@ def rollback_metadata(
     return Result(200, detail, mutated=True)
 
 
+def generate_sld(
+    ctx: Context, params: dict[str, str], query: dict[str, str], body: bytes
+) -> Result:
+    """POST .../sld: the SLD of each requested (mode, date) legend as it is now."""
+    world = ctx.world
+    aoi = _aoi(ctx, params["aoi_id"])
+    viz = _visualization(ctx, aoi, params["visualization_id"])
+    req = parse_body(SldBody, body)
+    _ready(ctx, viz, "read")
+    wanted = set(req.visualization_modes)
+    for mode in MODES:
+        if mode in wanted:
+            _mode_allowed(ctx, viz, mode)
+    keys = sorted(set(req.dates))
+    _dates_known(ctx, viz, keys)
+    index = world.index(viz.index_id)
+    assert index is not None
+    documents = {
+        mode: {key: views.sld(index, mode, key, world.legend_of(viz, mode, key)) for key in keys}
+        for mode in MODES
+        if mode in wanted
+    }
+    return Result(200, {"sld": documents})
+
+
 VISUALIZATIONS = "/v0/aois/{aoi_id}/visualizations"
 METADATA = "/v0/aois/{aoi_id}/visualizations/{visualization_id}/metadata"
+SLD = "/v0/aois/{aoi_id}/visualizations/{visualization_id}/sld"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v0/aois", list_aois),
@@ -599,6 +639,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", VISUALIZATIONS, create_visualization),
     Route("PUT", METADATA, update_metadata),
     Route("PATCH", METADATA, rollback_metadata),
+    Route("POST", SLD, generate_sld),
 )
 _PATTERNS = [(route, _template_pattern(route.template)) for route in ROUTES]
 

@@ -4,10 +4,23 @@ Field names and shapes follow ../shared/pixxel-api/openapi.json. Timestamps foll
 examples: AOIs use ``2022-11-14T12:55:49.125928+00:00``, everything else
 ``2022-11-14 12:55:49.125928+00:00``. A visualization's ``type`` is always ``custom``: that is the
 contract's only ``VisualizationType`` (the index's own preset/custom type is on /v0/indices).
+
+SLD (``sld``): the contract says only "SLD XML string", so the emulator writes a small SLD 1.0.0
+document for a raster: one ``ColorMap type="intervals"`` whose entries come from the legend's
+items in their order. In an intervals map an entry colours the values from the previous entry's
+``quantity`` up to its own, so each item is an entry at its ``max`` with its ``color`` and
+``label``; where an item does not start where the previous one ended (always for the first), a
+transparent entry (``opacity="0"``, no label) at the item's ``min`` comes first. Numbers are
+written the same way however they were sent (``1``, ``1.0`` -> ``1``), and nothing in the
+document depends on time, so the same legend always gives the same text: a fingerprint of it
+changes exactly when a colour, label or bound does (areas are not style and do not count).
 """
 
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.emulator.world import (
@@ -175,3 +188,63 @@ def _listing_item(world: World, item: Visualization, now_micros: int) -> dict[st
 def metadata(item: Visualization) -> dict[str, Any]:
     """``atlas.VisualizationMetadata``: legends by date key, then mode."""
     return {"legend": {key: dict(modes) for key, modes in sorted(item.legend.items())}}
+
+
+SLD_NAMESPACE = "http://www.opengis.net/sld"
+#: What XML 1.0 cannot carry even escaped; a label with it is still written, with U+FFFD.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def sld(index: Index, mode: str, key: str, items: Iterable[Mapping[str, Any]]) -> str:
+    """The SLD XML of one legend (one mode of one date key) of a visualization of ``index``."""
+
+    def element(parent: ET.Element | None, tag: str, text: str | None = None) -> ET.Element:
+        made = ET.Element(tag) if parent is None else ET.SubElement(parent, tag)
+        if text is not None:
+            made.text = _xml_text(text)
+        return made
+
+    root = element(None, "StyledLayerDescriptor")
+    # Set by hand: ElementTree's own namespace handling would prefix every tag (ns0:).
+    root.set("xmlns", SLD_NAMESPACE)
+    root.set("version", "1.0.0")
+    layer = element(root, "NamedLayer")
+    element(layer, "Name", index.name)
+    style = element(layer, "UserStyle")
+    element(style, "Name", f"{index.name} {mode} {key}")
+    element(style, "Title", f"{index.name}, {mode} legend of {key}")
+    symbolizer = element(element(element(style, "FeatureTypeStyle"), "Rule"), "RasterSymbolizer")
+    element(symbolizer, "Opacity", "1.0")
+    color_map = element(symbolizer, "ColorMap")
+    color_map.set("type", "intervals")
+    previous_max: str | None = None
+    for item in items:
+        low, high = _number(item.get("min")), _number(item.get("max"))
+        if low != previous_max:
+            gap = element(color_map, "ColorMapEntry")
+            gap.set("color", "#000000")
+            gap.set("quantity", low)
+            gap.set("opacity", "0")
+        entry = element(color_map, "ColorMapEntry")
+        entry.set("color", _xml_text(str(item.get("color", ""))))
+        entry.set("quantity", high)
+        entry.set("label", _xml_text(str(item.get("label", ""))))
+        entry.set("opacity", "1")
+        previous_max = high
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body
+
+
+def _number(value: object) -> str:
+    """One spelling per number: 1 and 1.0 are both ``1``, 0.25 is ``0.25``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""  # legends always have numeric bounds; nothing else is a quantity
+    number = float(value)
+    if number.is_integer():
+        return str(int(number))
+    return repr(number)
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)

@@ -547,6 +547,11 @@ class World(_StateModel):
             area_in_sq_m=aoi.area_in_sq_m,
         )
 
+    def legend_of(self, viz: Visualization, mode: Mode, key: str) -> list[dict[str, Any]]:
+        """The legend of one date key in one mode as it is now: edited, or auto-computed."""
+        found = viz.legend.get(key, {}).get(mode)
+        return found if found is not None else self.auto_legend(viz, mode, key)
+
     def set_legend(
         self, viz: Visualization, mode: Mode, legends: dict[str, list[dict[str, Any]]], now: float
     ) -> None:
