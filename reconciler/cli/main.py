@@ -156,16 +156,7 @@ class _Commands(click.Group):
             formatter.write_dl(rows)
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        if not any("--verbose" in getattr(p, "opts", ()) for p in cmd.params):
-            cmd.params.append(
-                click.Option(
-                    ["-v", "--verbose"],
-                    count=True,
-                    expose_value=False,
-                    callback=_more_verbose,
-                    help=_VERBOSE_HELP,
-                )
-            )
+        _accept_verbose(cmd)
         super().add_command(cmd, name)
 
     # Usage errors exit 1, as Terraform's do: click's 2 would read as "changes" to a pipeline
@@ -184,6 +175,27 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         with _usage_errors_exit_1():
             return super().invoke(ctx)
+
+
+def _accept_verbose(cmd: click.Command) -> None:
+    """Give ``cmd``, and every command of it if it is a group, a ``-v`` after its name.
+
+    A group made with ``click.group`` (``state``) already holds its commands when it is
+    added: each gets the flag here, so ``reconciler state show -v`` works as ``plan -v`` does.
+    """
+    if not any("--verbose" in getattr(p, "opts", ()) for p in cmd.params):
+        cmd.params.append(
+            click.Option(
+                ["-v", "--verbose"],
+                count=True,
+                expose_value=False,
+                callback=_more_verbose,
+                help=_VERBOSE_HELP,
+            )
+        )
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _accept_verbose(sub)
 
 
 class _UsageError(click.UsageError):
