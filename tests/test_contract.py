@@ -24,6 +24,16 @@ NDVI = "cb668cf4-b6fc-5c37-a944-84c62fd95299"
 BENGALURU_NDVI = "f4810809-db7f-5877-9305-3e51eb6a61a3"
 VIZ = "/v0/aois/{aoi_id}/visualizations"
 META = "/v0/aois/{aoi_id}/visualizations/{visualization_id}/metadata"
+SLD = "/v0/aois/{aoi_id}/visualizations/{visualization_id}/sld"
+NEW_INDEX = {
+    "name": "Red-Edge-NDVI",
+    "description": "NDVI over the red edge",
+    "expression": "(B08 - B05) / (B08 + B05)",
+    "expression_type": "index",
+    "rescale": [-1, 1],
+    "colormap": "rdylgn",
+    "satellite_id": "0005c5bb-0bd2-4c80-9393-4a808341c54c",
+}
 
 
 class BothCheckers:
@@ -48,6 +58,8 @@ def test_every_operation_and_status_conforms(
     meta = f"/v0/aois/{BENGALURU}/visualizations/{BENGALURU_NDVI}/metadata"
     rollback = {"index_id": NDVI, "dates": ["2024_05_06"], "visualization_mode": "dynamic"}
     edit = {"visualization_mode": "theoretical", "legend": {"2024_05_06": [{"min": 0}]}}
+    sld = f"/v0/aois/{BENGALURU}/visualizations/{BENGALURU_NDVI}/sld"
+    both_modes = {"dates": ["2024_05_06"], "visualization_modes": ["dynamic", "theoretical"]}
 
     s.get("/v0/aois", params={"aoi_name": "Kochi-Coast"})
     anonymous.get("/v0/aois")
@@ -55,6 +67,11 @@ def test_every_operation_and_status_conforms(
     s.get("/v0/aoi/missing")
     s.get("/v0/indices", params={"limit": 100})
     s.get("/v0/indices", params={"type": "nope"})
+    s.post("/v0/indices", json=NEW_INDEX)
+    s.post("/v0/indices", json=NEW_INDEX)
+    s.post("/v0/indices", json={**NEW_INDEX, "rescale": [1]})
+    anonymous.post("/v0/indices", json=NEW_INDEX)
+    s.get("/v0/indices", params={"type": "custom"})  # the new index in the listing
     s.get(f"/v0/aois/{KOCHI}/assets")
     s.get("/v0/aois/missing/assets")
     s.get(f"/v0/aois/{BENGALURU}/visualizations")
@@ -72,6 +89,10 @@ def test_every_operation_and_status_conforms(
     s.patch(meta, json=rollback)
     s.patch(meta, json={**rollback, "visualization_mode": "bogus"})
     s.patch(f"/v0/aois/{BENGALURU}/visualizations/missing/metadata", json=rollback)
+    s.post(sld, json=both_modes)
+    s.post(sld, json={**both_modes, "dates": []})
+    s.post(f"/v0/aois/{BENGALURU}/visualizations/missing/sld", json=both_modes)
+    anonymous.post(sld, json=both_modes)
     s.get("/v0/unknown")
     s.delete(f"/v0/aois/{KOCHI}/visualizations")
     emulator.faults = FaultConfig(error_rate=1.0, max_faults=1)
@@ -89,6 +110,10 @@ def test_every_operation_and_status_conforms(
         ("GET", "/v0/aoi/{aoi_id}", 404),
         ("GET", "/v0/indices", 200),
         ("GET", "/v0/indices", 400),
+        ("POST", "/v0/indices", 201),
+        ("POST", "/v0/indices", 400),
+        ("POST", "/v0/indices", 401),
+        ("POST", "/v0/indices", 409),
         ("GET", "/v0/aois/{aoi_id}/assets", 200),
         ("GET", "/v0/aois/{aoi_id}/assets", 404),
         ("GET", VIZ, 200),
@@ -107,6 +132,10 @@ def test_every_operation_and_status_conforms(
         ("PATCH", META, 200),
         ("PATCH", META, 400),
         ("PATCH", META, 404),
+        ("POST", SLD, 200),
+        ("POST", SLD, 400),
+        ("POST", SLD, 401),
+        ("POST", SLD, 404),
         ("GET", "/v0/unknown", 404),
     }
     assert expected <= checked, expected - checked
@@ -143,6 +172,19 @@ def test_the_checker_catches_broken_bodies(openapi: dict[str, Any]) -> None:
         with pytest.raises(AssertionError, match="not in the contract"):
             checker.schema_ref("GET", "/v0/aois", 204)
     assert strict.errors("GET", "/v0/aois", 404, {"error": {"code": "x", "message": "m"}})
+    created = {
+        **NEW_INDEX, "bands": ["B05", "B08"], "created_at": "t", "id": "i", "type": "custom",
+        "updated_at": "t",
+    }  # fmt: skip
+    assert strict.errors("POST", "/v0/indices", 201, created) == []
+    no_bands = {k: v for k, v in created.items() if k != "bands"}
+    assert strict.errors("POST", "/v0/indices", 201, no_bands)
+    sld = f"/v0/aois/{KOCHI}/visualizations/v/sld"
+    assert strict.errors("POST", sld, 200, {"sld": {"dynamic": {"2024_05_06": "<x/>"}}}) == []
+    for checker in (strict, plain):
+        assert checker.errors("POST", "/v0/indices", 201, {**created, "type": "other"})
+        assert checker.errors("POST", sld, 200, {"sld": {"dynamic": {"2024_05_06": 1}}})
+        assert checker.errors("POST", sld, 200, {"sld": {"dynamic": "<x/>"}})
 
 
 def test_routes_are_the_contract_paths(openapi: dict[str, Any]) -> None:
@@ -180,6 +222,8 @@ def test_query_parameters_are_the_contract_ones(
         ("atlas.VisualizationMetadataRollbackRequest", api.RollbackBody),
         ("atlas.VisualizationMetadataUpdateRequest", api.UpdateBody),
         ("atlas.LegendItemUpdateRequest", api.LegendItemIn),
+        ("atlas.IndexCreateRequest", api.IndexCreateBody),
+        ("atlas.SLDRequest", api.SldBody),
     ],
 )
 def test_request_bodies_are_the_contract_ones(
