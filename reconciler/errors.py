@@ -20,6 +20,7 @@ plan, a held lock, a limit reached), so nothing else keeps a table of kinds.
     │   ├── InvalidResponseError                an answer we cannot use: not JSON, wrong shape
     │   ├── UnauthorizedError                   401
     │   ├── ForbiddenError                      403
+    │   │   └── UnreadableAoiError              ... on some AOIs: the plan leaves them out
     │   ├── NotFoundError                       404
     │   ├── ConflictError                       409
     │   ├── ApiValidationError                  400, 422 and any other 4xx
@@ -184,6 +185,11 @@ class UnauthorizedError(ApiError):
 
 class ForbiddenError(ApiError):
     """403: the key is valid but may not do this."""
+
+
+class UnreadableAoiError(ForbiddenError):
+    """403 on the visualizations or assets of some AOIs: the plan leaves them out, and plans
+    (and apply carries out) every other AOI's changes; the command still fails."""
 
 
 class NotFoundError(ApiError):

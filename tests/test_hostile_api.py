@@ -31,6 +31,7 @@ from tests.apiproxy import (
     Request,
     Revoked,
     cut_short,
+    forbidden,
     pages_of,
     repeating_pages,
     statuses,
@@ -383,3 +384,109 @@ def test_an_archived_visualization_is_warned_about_and_never_patched(
         f"waiting until it is usable: it was still 'archived', {OUTSIDE} after 0.2 s "
         "(--wait-timeout); run apply again later to finish"
     )
+
+
+# --- an AOI this key may not read ---------------------------------------------------------------
+
+REFUSED = (
+    f"could not be read, so nothing is planned for this AOI: GET /v0/aois/{PUNE}/visualizations"
+    f"?offset=0&limit=100 failed: 403 forbidden: this key may not access AOI {PUNE} (this API "
+    "key may not do this)"
+)
+FAILED_PLAN = "Error: 1 AOI could not be read, so nothing was planned for it: Pune-East"
+
+
+def test_a_plan_shows_every_other_aoi_and_fails_naming_the_one_it_may_not_read(
+    proxy: ApiProxy, project: Path
+) -> None:
+    proxy.spoilers.append(forbidden(PUNE))
+    text = run(proxy, "plan", "--detailed-exitcode")
+    assert text.exit_code == 1, text.output
+    assert "! roll back NDVI legends to auto-computed" in text.stdout  # Bengaluru-North's
+    assert "AOI Pune-East (8ee03236): 1 warning" in text.stdout and REFUSED in " ".join(
+        text.stdout.split()
+    )
+    assert "create NDVI" not in text.stdout
+    assert f"{FAILED_PLAN} ({PUNE}): {REFUSED}" in text.stderr
+
+    as_json = run(proxy, "plan", "--format", "json")
+    assert as_json.exit_code == 1
+    plan = json.loads(as_json.stdout)
+    assert plan["format_version"] == 6 and "error" not in plan
+    assert plan["summary"]["unreadable"] == 1 and plan["summary"]["rollback"] == 1
+    [warning] = [w for w in plan["warnings"] if w["kind"] == "unreadable"]
+    assert (warning["aoi_id"], warning["aoi_name"], warning["message"]) == (
+        PUNE,
+        "Pune-East",
+        REFUSED,
+    )
+    assert warning["where"] == "specs/spec.yaml:8:10"  # the AOI in the spec
+    assert [c["aoi_id"] for c in plan["creates"]] == [] and PUNE not in plan["observed"]
+
+
+def test_apply_carries_out_every_other_aoi_and_reports_the_one_it_may_not_read(
+    proxy: ApiProxy, project: Path
+) -> None:
+    proxy.spoilers.append(forbidden(PUNE))
+    result = run(proxy, "apply", "--yes", "--report", "report.json")
+    assert result.exit_code == 1, result.output
+    assert proxy.count("PATCH", METADATA) == 1 and proxy.count("POST", VISUALIZATIONS) == 0
+    report = report_of(project)
+    assert report["ok"] is False and report["error"] is None
+    assert [(i["aoi_name"], i["outcome"]) for i in report["items"]] == [
+        ("Bengaluru-North", "rolled back")
+    ]
+    [unreadable] = report["unreadable"]
+    assert (unreadable["aoi_id"], unreadable["message"]) == (PUNE, REFUSED)
+    assert f"{FAILED_PLAN} ({PUNE}): " in result.output
+    assert "apply went ahead with every other AOI" in result.output
+
+
+def test_a_saved_plan_that_left_an_aoi_out_applies_the_rest_and_says_so(
+    proxy: ApiProxy, project: Path
+) -> None:
+    proxy.spoilers.append(forbidden(PUNE))
+    assert run(proxy, "plan", "--out", "plan.json").exit_code == 1
+    result = run(proxy, "apply", "plan.json", "--yes", "--report", "report.json")
+    assert result.exit_code == 1, result.output
+    report = report_of(project)
+    assert [(i["aoi_name"], i["outcome"]) for i in report["items"]] == [
+        ("Bengaluru-North", "rolled back")
+    ]
+    assert [u["aoi_id"] for u in report["unreadable"]] == [PUNE]
+
+
+def test_an_aoi_refused_after_its_plan_was_saved_is_reported_not_stale(
+    proxy: ApiProxy, project: Path
+) -> None:
+    assert run(proxy, "plan", "--out", "plan.json").exit_code == 0
+    proxy.spoilers.append(forbidden(PUNE))
+    result = run(proxy, "apply", "plan.json", "--yes", "--report", "report.json")
+    assert result.exit_code == 1, result.output
+    report = report_of(project)
+    assert report["error"] is None, report["error"]
+    assert [(i["aoi_name"], i["outcome"]) for i in report["items"]] == [
+        ("Bengaluru-North", "rolled back")
+    ]
+    assert [u["aoi_id"] for u in report["unreadable"]] == [PUNE]
+    assert proxy.count("POST", VISUALIZATIONS) == 0
+
+
+def test_drift_shows_the_other_aois_and_fails_naming_the_one_it_may_not_read(
+    proxy: ApiProxy, project: Path
+) -> None:
+    proxy.spoilers.append(forbidden(PUNE))
+    result = run(proxy, "drift", "--format", "json")
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["status"] == "pending"  # Bengaluru-North's rollback
+    assert f"{FAILED_PLAN} ({PUNE}): " in result.stderr
+
+
+def test_online_validation_says_what_it_could_not_check(proxy: ApiProxy, project: Path) -> None:
+    proxy.spoilers.append(forbidden(PUNE))
+    result = run(proxy, "validate", "--online")
+    assert result.exit_code == 1, result.output
+    assert (
+        "the declarations of 1 AOI could not be checked, the API refused to show them: "
+        f"Pune-East ({PUNE}): GET /v0/aois/{PUNE}/visualizations"
+    ) in result.output

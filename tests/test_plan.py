@@ -71,6 +71,7 @@ def test_plan_on_an_untouched_world_creates_and_rolls_back(
         "warning": 1,
         "unchanged": 1,
         "ignored": 0,
+        "unreadable": 0,
     }
 
 

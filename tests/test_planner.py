@@ -376,6 +376,7 @@ def test_summaries_count_declared_and_unchanged_per_aoi() -> None:
         "warning": 3,
         "unchanged": 1,
         "ignored": 0,
+        "unreadable": 0,
     }
 
 

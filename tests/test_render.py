@@ -823,6 +823,7 @@ def test_json_is_versioned_and_in_a_stable_order() -> None:
         "warning": 4,
         "unchanged": 11,
         "ignored": 3,
+        "unreadable": 0,
     }
     assert list(data)[-1] == "checksum"
     assert render_json(realistic_plan()) == render_json(realistic_plan())

@@ -151,6 +151,13 @@ def _finish(outcome: ApplyOutcome, report: Path | None) -> int:
         return 1 if state_error else interrupt_exit_code()
     if outcome.error is not None:
         raise outcome.error  # said by handle_errors, exit 1
+    incomplete = outcome.plan.incomplete() if outcome.plan is not None else None
+    if incomplete is not None:  # not ok, so exit 1 below
+        secho(
+            f"Error: {clean_lines(str(incomplete))}; apply went ahead with every other AOI",
+            fg="red",
+            err=True,
+        )
     if state_error:
         return 1
     if outcome.result.key_refused:

@@ -73,4 +73,6 @@ def drift(
         echo(render_drift_markdown(plan, found, max_chars=limit, details_url=details_url), nl=False)
     else:
         echo(render_drift_text(plan, found), nl=False)
+    # What the API refused to show cannot be told in sync or not: an error, after the rest.
+    plan.raise_if_incomplete()
     sys.exit(found.exit_code)

@@ -107,6 +107,8 @@ def plan(
         else:
             hint = "it has no changes: applying it would do nothing"
         echo(f"Saved this plan to {out}; {hint}", err=True)
+    # Shown above with every other AOI, but a plan that leaves AOIs out is no success.
+    result.raise_if_incomplete()
     if detailed_exitcode and result.has_changes:
         sys.exit(2)
 

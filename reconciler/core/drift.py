@@ -40,9 +40,11 @@ _WARNING_KINDS: dict[str, tuple[Kind, str]] = {
     "unmatched": ("moved", "a selector no longer matches this AOI"),
     "new-assets": ("moved", "new imagery"),
     "creating": ("pending", "still being created"),
+    "unknown-status": ("unhealthy", "its status is one the API contract does not list"),
 }
-#: Warnings about the specs or the state, not the world: they do not make drift.
-_NOT_DRIFT = frozenset({"no-match", "state"})
+#: Warnings about the specs or the state, not the world: they do not make drift. Nor does an
+#: AOI the API refused to show: what it holds is unknown, and the command fails saying so.
+_NOT_DRIFT = frozenset({"no-match", "state", "unreadable"})
 
 
 @dataclass(frozen=True, slots=True)

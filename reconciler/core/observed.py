@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from reconciler.api.types import Aoi, Asset, Index, Visualization
 from reconciler.core.identity import Identity, by_identity
 from reconciler.core.plan import AoiSnapshot, VizSnapshot
+from reconciler.errors import UnreadableAoiError
+from reconciler.text import plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +51,40 @@ class ObservedAoi:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableAoi:
+    """A targeted AOI the API refused to show (403 on its visualizations or assets): nothing
+    can be planned for it, and every other AOI is planned without it."""
+
+    aoi: Aoi
+    error: str  # the refusal, naming the call
+    where: str | None = None  # the first declaration of the AOI in the specs
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
-    """Everything read from the API for one plan: the shared listings and each targeted AOI."""
+    """Everything read from the API for one plan: the shared listings and each targeted AOI
+    (``by_aoi``), but for the targeted AOIs it could not read (``unreadable``)."""
 
     aois: tuple[Aoi, ...] = ()
     indices: tuple[Index, ...] = ()
     by_aoi: Mapping[str, ObservedAoi] = field(default_factory=dict)
+    unreadable: tuple[UnreadableAoi, ...] = ()
+
+    @property
+    def unreadable_ids(self) -> frozenset[str]:
+        return frozenset(u.aoi.id for u in self.unreadable)
+
+    def all_read(self) -> Observed:
+        """This observation, if it is of every targeted AOI; else ``UnreadableAoiError``
+        (what must check every AOI, like ``validate --online``, cannot do without one)."""
+        if self.unreadable:
+            listed = "; ".join(f"{u.aoi.name} ({u.aoi.id}): {u.error}" for u in self.unreadable)
+            raise UnreadableAoiError(
+                f"the declarations of {plural(len(self.unreadable), 'AOI')} could not be "
+                f"checked, the API refused to show them: {listed}",
+                status=403,
+            )
+        return self
 
     def snapshots(self) -> dict[str, AoiSnapshot]:
         return {aoi_id: seen.snapshot() for aoi_id, seen in sorted(self.by_aoi.items())}

@@ -9,11 +9,11 @@ same world render identically, whoever built them) and its safety check (``raise
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from reconciler.core.identity import Identity
-from reconciler.errors import TooManyChangesError
+from reconciler.errors import TooManyChangesError, UnreadableAoiError
 
 Mode = Literal["dynamic", "theoretical"]
 MODES: tuple[Mode, ...] = ("dynamic", "theoretical")
@@ -33,6 +33,7 @@ WarningKind = Literal[
     "partial_success",
     "creating",
     "unknown-status",
+    "unreadable",
     "new-assets",
     "unmatched",
     "no-match",
@@ -290,6 +291,48 @@ class Plan:
         """The ids of the AOIs this plan changes."""
         return frozenset(change.aoi_id for change in self.changes)
 
+    @property
+    def unreadable(self) -> tuple[PlanWarning, ...]:
+        """The AOIs the API refused to show (403): nothing is planned for them."""
+        return tuple(w for w in self.warnings if w.kind == "unreadable")
+
+    def incomplete(self) -> UnreadableAoiError | None:
+        """Why this plan leaves AOIs out (the API refused to show them), or None."""
+        left_out = self.unreadable
+        if not left_out:
+            return None
+        aois = "AOI" if len(left_out) == 1 else "AOIs"
+        listed = "; ".join(f"{w.aoi_name} ({w.aoi_id}): {w.message}" for w in left_out)
+        return UnreadableAoiError(
+            f"{len(left_out)} {aois} could not be read, so nothing was planned for "
+            f"{'it' if len(left_out) == 1 else 'them'}: {listed}",
+            status=403,
+        )
+
+    def raise_if_incomplete(self) -> None:
+        """``UnreadableAoiError`` if this plan leaves out AOIs the API refused to show."""
+        error = self.incomplete()
+        if error is not None:
+            raise error
+
+    def also_unreadable(self, saved: Plan) -> Plan:
+        """This plan, also telling the AOIs ``saved`` left out (they are still not planned)."""
+        told = {w.aoi_id for w in self.unreadable}
+        still = tuple(w for w in saved.unreadable if w.aoi_id not in told)
+        return replace(self, warnings=self.warnings + still) if still else self
+
+    def without(self, aoi_ids: frozenset[str]) -> Plan:
+        """This plan without its changes (and snapshots) of ``aoi_ids``."""
+        if not aoi_ids:
+            return self
+        return replace(
+            self,
+            creates=tuple(c for c in self.creates if c.aoi_id not in aoi_ids),
+            rollbacks=tuple(r for r in self.rollbacks if r.aoi_id not in aoi_ids),
+            desired={k: v for k, v in self.desired.items() if k not in aoi_ids},
+            observed={k: v for k, v in self.observed.items() if k not in aoi_ids},
+        )
+
     def raise_if_unsafe(self, max_changes: int | None, *, force: bool = False) -> None:
         """Refuse a plan larger than ``max_changes`` unless ``force``: a typo in a spec or a
         wrong state location must not roll back thousands of legends unreviewed."""
@@ -307,4 +350,5 @@ class Plan:
             "warning": len(self.warnings),
             "unchanged": sum(a.unchanged for a in self.aois),
             "ignored": len(self.ignored),
+            "unreadable": len(self.unreadable),
         }

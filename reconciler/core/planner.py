@@ -20,6 +20,8 @@ Pure: no I/O, so every rule here has a pure test. The rules (DESIGN.md, "Semanti
   rule) instead of warned about.
 - A declared visualization whose status the API contract does not list is neither usable nor
   failed: a warning says so, and its rollbacks stay planned (apply waits until it is usable).
+- An AOI the API refused to show (403) gets nothing planned and a warning that says so; the
+  plan is then incomplete (``Plan.incomplete``), and the command fails after showing it.
 """
 
 from __future__ import annotations
@@ -146,6 +148,16 @@ def build_plan(
         summaries.append(
             AoiSummary(aoi_id, seen.aoi.name, declared=len(declared), unchanged=unchanged)
         )
+    warnings.extend(
+        PlanWarning(
+            kind="unreadable",
+            aoi_id=lost.aoi.id,
+            aoi_name=lost.aoi.name,
+            message=f"could not be read, so nothing is planned for this AOI: {lost.error}",
+            where=lost.where,
+        )
+        for lost in observed.unreadable
+    )
     selector_summaries, selector_warnings = selectors.summarize(
         desired.selectors, previous_matches or {}, declared=desired.declared
     )

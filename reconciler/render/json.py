@@ -98,6 +98,10 @@ def report_document(outcome: ApplyOutcome) -> dict[str, Any]:
         "stop_reason": result.stop_reason,
         "state_error": result.state_error,
         "key_refused": result.key_refused,
+        "unreadable": [
+            {"aoi_id": w.aoi_id, "aoi_name": w.aoi_name, "message": w.message, "where": w.where}
+            for w in (outcome.plan.unreadable if outcome.plan is not None else ())
+        ],
         "api_url": result.api_url,
         "started_at": result.started_at,
         "finished_at": result.finished_at,

@@ -360,7 +360,7 @@ class Engine:
             with self._connect() as conn:
                 remembered = conn.store.load().visualizations.keys()
                 selection, observed = self._refresh(conn, specs)
-            desired = resolve_desired(selection, observed, remembered)
+            desired = resolve_desired(selection, observed.all_read(), remembered)
             rules = resolve_ignores(specs, selection, observed.indices)
             report = report.with_online((*desired.problems, *rules.problems))
         return report
@@ -544,8 +544,8 @@ class Engine:
         self, conn: _Connection, saved: Plan, specs: Specs, spec_paths: Sequence[str], replan: str
     ) -> Plan:
         """The plan to carry out for ``saved``: made again now for the AOIs it changes, and
-        refused unless it is what ``saved`` says (``stale``, then ``verify``).
-
+        refused unless it is what ``saved`` says (``stale``, then ``verify``), but for AOIs the
+        API now refuses to show (403): left out of both, and told like those ``saved`` left out.
         Nothing the file claims is used beyond that comparison: what apply does comes from the
         specs it reads, the live API and the state (reloaded under the lock).
         """
@@ -567,15 +567,15 @@ class Engine:
         desired = resolve_desired(selection, observed, state.visualizations.keys())
         desired.raise_for_problems()
         check_not_stale(
-            saved,
+            saved.without(observed.unreadable_ids),
             desired=desired_snapshots(desired, observed.by_aoi),
             observed=observed.snapshots(),
             api_url=conn.api_label,
             replan=replan,
         )
         fresh = self._plan_from(conn, specs, spec_paths, (), state, selection, observed)
-        check_changes(saved, fresh, replan)
-        return fresh
+        check_changes(saved.without(observed.unreadable_ids), fresh, replan)
+        return fresh.also_unreadable(saved)
 
     def _refresh(
         self, conn: _Connection, specs: Specs, targets: Sequence[str] = ()

@@ -11,6 +11,7 @@ resolver and planner take from here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -22,8 +23,9 @@ from reconciler.api.client import PixxelClient
 from reconciler.api.listing import PageMap
 from reconciler.api.types import Aoi, Asset, Visualization
 from reconciler.core import resolve, selectors
-from reconciler.core.observed import Observed, ObservedAoi
+from reconciler.core.observed import Observed, ObservedAoi, UnreadableAoi
 from reconciler.core.resolve import Selection
+from reconciler.errors import ForbiddenError
 from reconciler.run.events import Listener, Refreshed, ignore
 from reconciler.spec.decls import AoiDecl, Specs
 from reconciler.spec.fields import looks_like_uuid
@@ -117,8 +119,10 @@ def refresh(
 ) -> tuple[Selection, Observed]:
     """Read what the specs refer to: which AOIs they select, and what those AOIs hold.
 
-    Raises ``ApiError`` when the API cannot be read, ``ConfigError`` for a ``--target`` that
-    matches no declared AOI.
+    An AOI whose visualizations or assets the API refuses to show (403) is left out of the
+    selection and told in ``Observed.unreadable``; the others are read as ever. Raises
+    ``ApiError`` when the API cannot be read otherwise, ``ConfigError`` for a ``--target``
+    that matches no declared AOI.
     """
     if specs.is_empty:
         return Selection({}), Observed()
@@ -145,12 +149,31 @@ def refresh(
             )
         visualizations: dict[str, list[Visualization]] = {}
         assets: dict[str, list[Asset]] = {}
+        # A 403 on one AOI is that AOI's failure, not the plan's: the others are planned.
+        refused: dict[str, ForbiddenError] = {}
         for aoi_id, future in viz_f.items():
-            visualizations[aoi_id], later = future.result()
+            try:
+                visualizations[aoi_id], later = future.result()
+            except ForbiddenError as exc:
+                refused[aoi_id] = exc
+                continue
             if later is not None:
                 assets[aoi_id] = later
-        assets.update((aoi_id, f.result()) for aoi_id, f in assets_f.items())
+        for aoi_id, assets_future in assets_f.items():
+            try:
+                assets[aoi_id] = assets_future.result()
+            except ForbiddenError as exc:
+                refused.setdefault(aoi_id, exc)
 
+    unreadable = []
+    for aoi_id, refusal in refused.items():
+        aoi, decls = selection.groups[aoi_id]
+        log.warning("AOI %s (%s) could not be read: %s", aoi.name, aoi_id, refusal)
+        where = str(decls[0].where) if decls else None
+        unreadable.append(UnreadableAoi(aoi, str(refusal), where))
+    if refused:
+        groups = {k: v for k, v in selection.groups.items() if k not in refused}
+        selection = dataclasses.replace(selection, groups=groups)
     by_aoi = {
         aoi_id: ObservedAoi(
             aoi=aoi,
@@ -162,7 +185,8 @@ def refresh(
     log.info(
         "refreshed %d AOIs (%d with assets), %d indices", len(by_aoi), len(assets), len(indices)
     )
-    return selection, Observed(aois=aois, indices=indices, by_aoi=by_aoi)
+    observed = Observed(aois=aois, indices=indices, by_aoi=by_aoi, unreadable=tuple(unreadable))
+    return selection, observed
 
 
 def read_account(

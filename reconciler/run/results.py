@@ -103,5 +103,10 @@ class ApplyOutcome:
 
     @property
     def ok(self) -> bool:
-        """Nothing refused, interrupted or failed."""
-        return self.error is None and not self.signal and self.result.ok
+        """Nothing refused, interrupted or failed, and no AOI left out of the plan."""
+        return (
+            self.error is None
+            and not self.signal
+            and self.result.ok
+            and not (self.plan is not None and self.plan.unreadable)
+        )
