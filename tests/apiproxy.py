@@ -22,7 +22,7 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -197,6 +197,24 @@ def error_answer(status: int, code: str, message: str) -> Answer:
     return Answer.json(status, {"error": {"code": code, "message": message, "details": None}})
 
 
+class _Times:
+    """How many more requests a spoiler may spoil (None: every one), from any thread."""
+
+    def __init__(self, times: int | None) -> None:
+        self._left = times
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Whether this request is to be spoiled (and counts it)."""
+        with self._lock:
+            if self._left is None:
+                return True
+            if self._left == 0:
+                return False
+            self._left -= 1
+            return True
+
+
 def pages_of(size: int) -> Spoiler:
     """Every listing gives at most ``size`` items a page (and says so): small worlds page too."""
 
@@ -215,13 +233,11 @@ def repeating_pages(path: str, key: str, *, times: int | None = None) -> Spoiler
     the last item of the page before and misses the listing's last, ``total`` unchanged, as
     a listing whose items moved while it was paged would. ``times``: only so many pages (None:
     every one)."""
-    left = [times]
+    left = _Times(times)
 
     def spoil(request: Request, forward: Forward) -> Answer | None:
-        if not request.matches("GET", path) or request.offset == 0 or left[0] == 0:
+        if not request.matches("GET", path) or request.offset == 0 or not left.take():
             return None
-        if left[0] is not None:
-            left[0] -= 1
         honest = forward(request).data()
         early = forward(
             replace(request, query={**request.query, "offset": str(request.offset - 1)})
@@ -262,13 +278,11 @@ def cut_short(method: str, path: str, *, times: int | None = None, forward: bool
     """Answers to ``method`` on ``path`` arrive with their status and headers and half their
     body, then the connection breaks. ``forward``: the emulator does carry the request out
     (else the answer is a made-up 201 for a request it never saw). ``times``: only so many."""
-    left = [times]
+    left = _Times(times)
 
     def spoil(request: Request, send: Forward) -> Raw | None:
-        if not request.matches(method, path) or left[0] == 0:
+        if not request.matches(method, path) or not left.take():
             return None
-        if left[0] is not None:
-            left[0] -= 1
         answer = send(request) if forward else Answer.json(201, {"id": "never-sent"})
         head = f"HTTP/1.1 {answer.status} Whatever\r\nContent-Type: application/json\r\n"
         head += f"Content-Length: {len(answer.body)}\r\nConnection: close\r\n\r\n"
@@ -305,8 +319,3 @@ class Revoked:
                 return None
             self.rejected += write
         return error_answer(401, "unauthorized", "this API key was revoked")
-
-
-def listed_ids(answers: Iterable[Answer], key: str = "visualization") -> list[str]:
-    """The ids of the items of listing answers."""
-    return [item["id"] for answer in answers for item in answer.data()[key]]
