@@ -277,7 +277,11 @@ def test_github_workflow_pull_request_merge_and_drift(
     write_spec(repo / "specs", SPEC.replace("index: NDWI", "index: NDWX"))
     broken = _pull_request(runner, base, 7, 102, "aaa2")
     assert broken.status == "failure"
-    assert "::error file=" not in broken.log  # offline validation cannot know index names
+    # Validated against the API: what only the API knows is on the diff, at its line.
+    assert (
+        "::error file=specs/spec.yaml,line=10,col=16,title=reconciler validate::unknown index "
+        "'NDWX'" in broken.log
+    )
     assert "reconciler plan failed (exit 1)" in broken.log
     bot = _bot_comments(runner)
     assert len(bot) == 1 and bot[0]["updates"] == 1
@@ -570,7 +574,25 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(
 
         validated = _gitlab_ci_local(gitlab_repo, "validate", mr)
         assert validated.returncode == 0, validated.stdout + validated.stderr
-        assert "is valid: 1 file, 2 AOIs, 4 visualizations" in validated.stdout
+        # The report goes to its file; the job's log (stderr) says the same as text.
+        assert "is valid: 1 file, 2 AOIs, 4 visualizations" in validated.stderr
+
+        # A misspelt AOI: the job fails, and the Code Quality report the merge request shows
+        # names it at its line (the job keeps it as artifacts:reports:codequality, always).
+        pipeline = yaml.safe_load((gitlab_repo / ".gitlab-ci.yml").read_text())
+        kept = pipeline["validate"]["artifacts"]
+        assert kept["reports"]["codequality"] == "gl-code-quality-report.json"
+        assert kept["when"] == "always"
+        spec_file = gitlab_repo / "specs" / "spec.yaml"
+        committed = spec_file.read_text()
+        spec_file.write_text(committed.replace("{name: Bengaluru-North}", "{name: Bengaluru-Nort}"))
+        misspelt = _gitlab_ci_local(gitlab_repo, "validate", mr)
+        spec_file.write_text(committed)
+        assert misspelt.returncode != 0, misspelt.stdout + misspelt.stderr
+        (entry,) = json.loads((gitlab_repo / "gl-code-quality-report.json").read_text())
+        assert entry["description"] == "unknown AOI 'Bengaluru-Nort' (closest: Bengaluru-North)"
+        assert entry["location"] == {"path": "specs/spec.yaml", "lines": {"begin": 2}}
+        assert "specs/spec.yaml:2:10: unknown AOI 'Bengaluru-Nort'" in misspelt.stderr
 
         planned = _gitlab_ci_local(gitlab_repo, "plan", mr)
         assert planned.returncode == 0, planned.stdout + planned.stderr
