@@ -490,3 +490,26 @@ def test_online_validation_says_what_it_could_not_check(proxy: ApiProxy, project
         "the declarations of 1 AOI could not be checked, the API refused to show them: "
         f"Pune-East ({PUNE}): GET /v0/aois/{PUNE}/visualizations"
     ) in result.output
+
+
+def test_a_rollback_waiting_on_a_visualization_that_ends_failed_is_not_sent(
+    proxy: ApiProxy, project: Path
+) -> None:
+    # Listed as creating when planned and at the first poll, then failed: no legend to roll back.
+    seen: Counter[str] = Counter()
+
+    def creating_then_failed(item: dict[str, Any]) -> str | None:
+        if item["id"] != NDVI_BENGALURU_AB:
+            return None
+        seen[item["id"]] += 1
+        return "creating" if seen[item["id"]] <= 2 else "failed"
+
+    proxy.spoilers.append(statuses(creating_then_failed))
+    result = run(proxy, "apply", "--yes", "--report", "report.json")
+    assert result.exit_code == 1, result.output
+    assert proxy.count("PATCH", METADATA) == 0
+    rollback = items_by_change(report_of(project))["rollback"]
+    assert rollback["outcome"] == "failed"
+    assert rollback["message"] == (
+        f"not sent: visualization {NDVI_BENGALURU_AB} ended failed, with no legends to roll back"
+    )
