@@ -2,8 +2,9 @@
 
 Owns the engine (``engine``: one owner of every command's pipeline, from settings to result),
 reading the API for a plan (``refresh``), carrying a plan out (``apply``), what apply did
-(``results``), progress as typed events (``events``), what stop signals do (``signals``) and
-the in-process emulator behind ``--sandbox`` (``sandbox``).
+(``results``), progress as typed events (``events``), what stop signals do (``signals``),
+where ``export`` writes (``exporting``), files written for others to read (``output``) and the
+in-process emulator behind ``--sandbox`` (``sandbox``).
 
 May import: ``core``, ``spec``, ``api``, ``state``, the emulator (for the sandbox) and the
 foundation; never ``render`` or the command line: it returns data, others show it.

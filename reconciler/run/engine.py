@@ -14,7 +14,6 @@ pool, so the two can never drift apart.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import threading
@@ -26,10 +25,8 @@ from pathlib import Path
 
 from reconciler.api.client import PixxelClient
 from reconciler.api.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
-from reconciler.api.types import Aoi
 from reconciler.core import planfile, selectors
 from reconciler.core.drift import Drift, classify
-from reconciler.core.export import SCHEMA_FILE, document, export_aois, file_names
 from reconciler.core.ignore import resolve_ignores
 from reconciler.core.observed import Observed
 from reconciler.core.plan import Plan
@@ -51,19 +48,18 @@ from reconciler.redact import install_environment_secrets, install_redaction, in
 from reconciler.run import signals
 from reconciler.run.apply import Applier
 from reconciler.run.events import Listener, Planned, Stopping, ignore
+from reconciler.run.exporting import Export, ExportOptions, ExportResult
+from reconciler.run.output import write_file
 from reconciler.run.refresh import read_account, refresh
 from reconciler.run.results import ApplyOutcome, ApplyResult, now
 from reconciler.run.signals import interrupt_message
 from reconciler.spec.decls import Specs, ValidationReport
-from reconciler.spec.files import find_spec_files
 from reconciler.spec.load import load_specs, validate_specs
-from reconciler.spec.models import SpecFile
-from reconciler.state.atomicfile import write_atomically
 from reconciler.state.holder import Holder, LockNotReleasedError
 from reconciler.state.lock import STALE_AFTER_SECONDS, StateLock
 from reconciler.state.records import DEFAULT_STATE_PATH, State
 from reconciler.state.store import StateStore
-from reconciler.text import closest, command_line
+from reconciler.text import command_line
 
 log = logging.getLogger(__name__)
 
@@ -109,36 +105,6 @@ class ApplyOptions:
     approve: Callable[[Plan], bool] | None = None
     #: Flags the follow-up commands that messages suggest must repeat (``--sandbox``, ...).
     carried: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """What ``export`` writes and where.
-
-    ``aois``: AOI names or ids (``all_aois``: every AOI with a visualization instead).
-    ``out``: None for one document on standard output; a path ending in .yaml/.yml for one
-    file; anything else is a directory that gets one file per AOI. ``by_name``: refer to AOIs,
-    indices and assets by name where unambiguous. ``force``: replace existing files.
-    """
-
-    aois: tuple[str, ...] = ()
-    all_aois: bool = False
-    out: Path | None = None
-    by_name: bool = False
-    force: bool = False
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """What ``export`` wrote: ``files`` (schema included), or ``text`` when given no ``out``."""
-
-    files: tuple[Path, ...]
-    text: str | None
-    aois: int
-    visualizations: int
-    without_visualizations: int  # AOIs --all left out: nothing to declare there
-    #: Spec files that were in the --out directory already: a plan of it reads them too.
-    others: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -231,74 +197,6 @@ def load_plan_file(path: Path) -> Plan:
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanFileError(f"{path}: not a saved plan ({exc})") from None
     return planfile.loads(text, source=str(path))
-
-
-def write_file(path: Path, text: str) -> None:
-    """Write a plan or report whole or not at all (other programs read them)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, text, mode=None)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def _check_out(out: Path | None, single: bool) -> None:
-    if out is None:
-        return
-    if single and out.is_dir():
-        raise ConfigError(f"--out {out} is a directory; name a .yaml file, or drop the suffix")
-    if not single and out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a directory: for one file, name it *.yaml")
-    if not single and out.suffix and not out.is_dir():
-        # Most likely a file meant in another format (plan --out takes plan.json).
-        raise ConfigError(
-            f"--out {out}: export writes YAML specs; for one file name it *.yaml, for a "
-            f"directory drop the '{out.suffix}' (or create the directory first)"
-        )
-
-
-def _pick_aois(refs: Sequence[str], aois: Sequence[Aoi]) -> list[Aoi]:
-    """The AOIs ``--aoi`` names (ids first, then unique names); every miss in one error."""
-    chosen: dict[str, Aoi] = {}
-    problems: list[str] = []
-    for ref in refs:
-        by_id = [a for a in aois if a.id == ref]
-        named = by_id or [a for a in aois if a.name == ref]
-        if len(named) == 1:
-            chosen[named[0].id] = named[0]
-        elif named:
-            problems.append(
-                f"--aoi '{ref}': {len(named)} AOIs have this name "
-                f"({', '.join(a.id for a in named)}): give the id"
-            )
-        else:
-            problems.append(f"--aoi '{ref}' matches no AOI{closest(ref, (a.name for a in aois))}")
-    if problems:
-        raise ConfigError("; ".join(problems))
-    return list(chosen.values())
-
-
-def _refuse_overwrite(files: Mapping[Path, str], *, force: bool) -> None:
-    """Export never replaces a file unless forced (an identical schema file is no change)."""
-    if force:
-        return
-    taken = []
-    for path, text in files.items():
-        if not path.exists():
-            continue
-        if path.name == SCHEMA_FILE and path.is_file():
-            try:
-                if path.read_text(encoding="utf-8") == text:
-                    continue
-            except (OSError, UnicodeDecodeError):
-                pass
-        taken.append(str(path))
-    if taken:
-        shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
-        raise ConfigError(
-            f"refusing to overwrite {shown}: nothing was written. Choose another --out, or "
-            "pass --force to replace them"
-        )
 
 
 def _remember_selectors(store: StateStore, plan: Plan) -> None:
@@ -594,80 +492,21 @@ class Engine:
         """Write specs declaring what exists, so that a plan of them shows no changes.
 
         Refuses (``ConfigError``, before writing anything) to overwrite a file unless
-        ``options.force``; see ``reconciler.core.export`` for what the files say.
+        ``options.force``; see ``run.exporting`` for where the files go and
+        ``core.export`` for what they say.
         """
-        if options.all_aois == bool(options.aois):
-            raise ConfigError(
-                "--all and --aoi exclude each other"
-                if options.all_aois
-                else "say which AOIs to export: --all, or --aoi NAME|ID (repeatable)"
-            )
-        single = options.out is None or options.out.suffix.lower() in (".yaml", ".yml")
-        _check_out(options.out, single)
-        schema = json.dumps(SpecFile.model_json_schema(), indent=2) + "\n"
-        if single and options.out is not None:
-            # Before any request: the one file's name is known already.
-            _refuse_overwrite(
-                {options.out: "", options.out.parent / SCHEMA_FILE: schema}, force=options.force
-            )
-        names: dict[str, str] = {}
-
-        def pick(aois: Sequence[Aoi]) -> list[Aoi]:
-            chosen = list(aois) if options.all_aois else _pick_aois(options.aois, aois)
-            chosen.sort(key=lambda a: (a.name, a.id))
-            if not single and options.out is not None:
-                # Right after the AOI listing, before reading any AOI. With --all that also
-                # refuses the file of an AOI that turns out to have nothing to export: better
-                # too careful with nothing read yet than exact after reading the whole account.
-                names.update(file_names(chosen))
-                wanted = {options.out / names[a.id]: "" for a in chosen}
-                _refuse_overwrite(
-                    {**wanted, options.out / SCHEMA_FILE: schema}, force=options.force
-                )
-            return chosen
-
+        job = Export(options)
         with self._connect() as conn:
             records = conn.store.load()
             observed = read_account(
                 conn.client,
-                pick,
+                job.pick,
                 with_assets=options.by_name,
                 refs=None if options.all_aois else options.aois,
                 parallelism=self.settings.parallelism,
                 listener=self._listener,
             )
-        entries = export_aois(
-            sorted(observed.by_aoi.values(), key=lambda s: (s.aoi.name, s.aoi.id)),
-            observed.aois,
-            observed.indices,
-            records,
-            by_name=options.by_name,
-        )
-        kept = [e for e in entries if e.visualizations or not options.all_aois]
-        count = sum(e.visualizations for e in kept)
-        empty = len(entries) - len(kept)
-        if options.out is None:
-            text = document(kept, schema_beside=False) if kept else None
-            return ExportResult((), text, len(kept), count, empty)
-        files: dict[Path, str] = {}
-        if single:
-            if kept:
-                files[options.out] = document(kept)
-        else:
-            files = {options.out / names[e.aoi.id]: document([e]) for e in kept}
-        if files:
-            files[next(iter(files)).parent / SCHEMA_FILE] = schema
-        # Again, for files that appeared while the account was read.
-        _refuse_overwrite(files, force=options.force)
-        for path, text in files.items():
-            write_file(path, text)
-        others: tuple[Path, ...] = ()
-        if not single and files:
-            written = {p.resolve() for p in files}
-            others = tuple(
-                p for _, p in find_spec_files([options.out]) if p.resolve() not in written
-            )
-        return ExportResult(tuple(files), None, len(kept), count, empty, others)
+        return job.finish(observed, records)
 
     # --- state ----------------------------------------------------------------------------
 
