@@ -1,7 +1,7 @@
 """``reconciler state``: look at the rollback state, repair it, break a stale lock.
 
-Click wiring only, like ``cli.py``: the engine does the work (``Engine.state_show``,
-``state_rm``, ``state_unlock``); this module prints and picks exit codes.
+Click wiring only: the engine does the work (``Engine.state_show``, ``state_rm``,
+``state_copy``, ``state_unlock``); this module prints and picks exit codes.
 """
 
 from __future__ import annotations
@@ -107,6 +107,35 @@ def rm(
     settings = Settings(state=state_path, sandbox=sandbox, lock_timeout=lock_timeout)
     store = Engine(settings).state_rm(visualization_ids)
     echo(f"Removed {plural(len(visualization_ids), 'record')} from {store.label}.")
+
+
+@state_command.command("copy")
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="DST")
+@click.option("--force", is_flag=True, help="Replace the records DST already holds.")
+@lock_timeout_option
+@handle_errors
+def copy(source: str, destination: str, force: bool, lock_timeout: float) -> None:
+    """Copy the state at SRC to DST, holding both locks, to move it (say, to S3).
+
+    SRC and DST are paths or URLs as --state takes them (s3://, gs://, az://, file://). The
+    records of SRC, its journal included, are written whole to DST; SRC is left as it was. A
+    DST that holds records is refused unless --force. Then point RECONCILER_STATE (or --state)
+    at DST in every job.
+
+    \b
+    Examples:
+      reconciler state copy .reconciler/state.json s3://bucket/reconciler/state.json
+    """
+    settings = Settings(lock_timeout=lock_timeout)
+    src, dst, state = Engine(settings).state_copy(source, destination, force=force)
+    selectors = sum(len(keys) for keys in state.selectors.values())
+    also = f" and {plural(selectors, 'selector record')}" if selectors else ""
+    echo(
+        f"Copied {plural(len(state.visualizations), 'record')}{also} from {src.label} to "
+        f"{dst.label}; {src.label} is unchanged. Point RECONCILER_STATE (or --state) at "
+        f"{dst.label} from now on."
+    )
 
 
 @state_command.command("unlock")

@@ -563,6 +563,34 @@ class Engine:
             ) from None
         return store
 
+    def state_copy(
+        self, source: str | Path, destination: str | Path, *, force: bool = False
+    ) -> tuple[StateStore, StateStore, State]:
+        """Copy the state at ``source`` to ``destination``, holding both locks meanwhile.
+
+        The first step of moving a state (from a local file to S3, say): the source, its
+        journal folded in, is written whole to the destination, and left as it was. Refuses
+        (``StateError``, nothing written) a destination that holds records unless ``force``,
+        and the same location twice. Locks are taken in the order of their locations, so two
+        copies in opposite directions cannot wait for each other forever.
+        """
+        stores = [StateStore(source), StateStore(destination)]
+        src, dst = stores
+        if src.label == dst.label:
+            raise ConfigError(f"state copy: {src.label} is both the source and the destination")
+        first, second = sorted(stores, key=lambda s: s.label)
+        with self._locked(first), self._locked(second):
+            state = src.state
+            held = dst.state
+            if (held.visualizations or held.selectors) and not force:
+                raise StateError(
+                    f"{dst.label} already holds {len(held.visualizations)} record(s); nothing "
+                    "was copied. Pass --force to replace them with "
+                    f"{src.label}'s {len(state.visualizations)}"
+                )
+            dst.save(state)
+        return src, dst, state
+
     def state_unlock(self, lock_id: str) -> tuple[StateStore, Holder]:
         """Break the state lock whose id is ``lock_id``; the store and the lock's holder."""
         store = self.store()
