@@ -794,6 +794,21 @@ def test_markdown_empty_plan() -> None:
     assert "* Nagpur-Farms (1a3cd9bf): declared visualization 'SAVI' is still being created" in md
 
 
+def test_markdown_says_at_the_top_which_aois_the_plan_could_not_read() -> None:
+    unreadable = PlanWarning(
+        kind="unreadable",
+        aoi_id="aoi-x",
+        aoi_name="Secret-Farm",
+        message="could not be read, so nothing is planned for this AOI: 403",
+    )
+    plan = realistic_plan()
+    plan = dataclasses.replace(plan, warnings=(*plan.warnings, unreadable))
+    md = render_markdown(plan, max_chars=MIN_MARKDOWN_CHARS + 500)
+    assert "This plan is incomplete: 1 AOI could not be read" in md
+    assert md.index("[!CAUTION]") < md.index("`+` create a visualization")
+    assert "`Secret-Farm`" in md and "No longer matched by a selector" not in md
+
+
 def test_markdown_refuses_a_limit_too_small_for_the_summary() -> None:
     with pytest.raises(ConfigError, match="at least"):
         render_markdown(realistic_plan(), max_chars=MIN_MARKDOWN_CHARS - 1)

@@ -41,6 +41,8 @@ WARNING_KIND_TEXT = {
     "new-assets": "new assets arrived: a new visualization over all of them is created",
     "unmatched": "no longer matched by a selector",
     "no-match": "a selector matches no AOI",
+    "unknown-status": "in a status the API's contract does not list: not used",
+    "unreadable": "could not be read (the API refused to show it): nothing is planned for it",
 }
 #: The selectors section names at most this many selectors, and this many AOIs of each.
 MAX_SELECTORS = 20

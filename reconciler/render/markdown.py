@@ -405,8 +405,21 @@ def _md_change_list(listed: Sequence[_Block], blocks: Sequence[_Block]) -> list[
 
 
 def _md_top_warnings(plan: Plan) -> list[str]:
-    """The warnings that explain many changes at once, with the counts: never cut."""
-    parts = [
+    """The warnings that explain many changes at once, with the counts, and the AOIs the
+    plan could not read: never cut."""
+    parts = []
+    left_out = plan.unreadable
+    if left_out:
+        shown = left_out[:MAX_UP_TO_DATE_NAMES]
+        names = ", ".join(_md_code(clean(w.aoi_name)[:100]) for w in shown)
+        more = len(left_out) - len(shown)
+        them = "it" if len(left_out) == 1 else "them"
+        parts.append(
+            f"> [!CAUTION]\n> This plan is incomplete: {plural(len(left_out), 'AOI')} could "
+            f"not be read (the API refused to show {them}), so nothing is planned for {them}: "
+            f"{names}{f' and {more} more' if more > 0 else ''}. See the warnings."
+        )
+    parts += [
         f"> [!IMPORTANT]\n> {html.escape(clean(w.message)[:1000])}"
         for w in plan.warnings
         if w.kind == "state"
@@ -474,7 +487,15 @@ def _md_quiet(groups: list[Group]) -> str:
     """AOIs planned with nothing to change, and AOIs not planned at all: those a selector no
     longer matches (their warnings say more), counted apart rather than as '0 unchanged'."""
     quiet = [g for g in groups if not g.changes and g.summary is not None]
-    gone = [g for g in groups if not g.changes and g.summary is None and g.aoi_id]
+    # Not planned: AOIs a selector no longer matches (an unreadable one is said at the top).
+    gone = [
+        g
+        for g in groups
+        if not g.changes
+        and g.summary is None
+        and g.aoi_id
+        and not any(w.kind == "unreadable" for w in g.warnings)
+    ]
     lines = []
     if quiet:
         if len(quiet) > MAX_UP_TO_DATE_NAMES:
