@@ -82,7 +82,7 @@ def test_apply_then_plan_is_empty_and_the_report_says_what_happened(
     assert "Apply complete: 1 created, 0 adopted, 1 rolled back, 0 failed" in applied.output
     report = json.loads((project / "report.json").read_text())
     assert report["ok"] is True and report["summary"]["created"] == 1
-    assert report["format_version"] == 2 and report["error"] is None
+    assert report["format_version"] == 3 and report["error"] is None
     assert {i["outcome"] for i in report["items"]} == {"created", "rolled back"}
 
     again = run(world, "plan", "--detailed-exitcode")

@@ -298,7 +298,7 @@ def test_a_revoked_key_stops_apply_at_the_first_401(proxy: ApiProxy, project: Pa
     assert report["summary"] == {
         "created": 1,
         "adopted": 0,
-        "rolled back": 0,
+        "rolled_back": 0,
         "failed": 1,
         "skipped": 4,
     }

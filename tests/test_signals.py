@@ -129,7 +129,7 @@ def test_a_flood_of_signals_during_and_after_changes_still_reports_every_change(
     assert report["error"] is None and report["interrupted"] is True
     assert report["stop_reason"] == "interrupted (Ctrl-C)"
     assert len(report["items"]) == 3  # every change of SPEC, however it ended
-    assert report["summary"]["rolled back"] == 1
+    assert report["summary"]["rolled_back"] == 1
     assert not (project / ".reconciler" / "state.json.lock").exists()
 
 

@@ -69,7 +69,7 @@ def test_a_failed_final_save_still_reports_what_apply_did(
     assert str(journal.relative_to(checkout)) in result.output
     assert "The lock is left behind, and every later apply" in result.output
     report = json.loads((checkout / "report.json").read_text())
-    assert report["ok"] is False and report["summary"]["rolled back"] == 1
+    assert report["ok"] is False and report["summary"]["rolled_back"] == 1
     assert report["summary"]["created"] == 1 and len(report["items"]) == 2
     assert "cannot write the state" in report["state_error"]
     assert "clear it with: reconciler state unlock " in report["state_error"]

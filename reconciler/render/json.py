@@ -78,8 +78,8 @@ def render_failure_json(error: ReconcilerError, command: str) -> str:
     return json.dumps(failure_document(error, command), indent=2) + "\n"
 
 
-#: docs/report-json.md; 2 made ``error`` an object with a kind, and added the stop fields.
-REPORT_FORMAT_VERSION = 2
+#: docs/report-json.md; 3 renamed the summary key ``rolled back`` to ``rolled_back``.
+REPORT_FORMAT_VERSION = 3
 
 
 def report_document(outcome: ApplyOutcome) -> dict[str, Any]:
@@ -105,7 +105,8 @@ def report_document(outcome: ApplyOutcome) -> dict[str, Any]:
         "api_url": result.api_url,
         "started_at": result.started_at,
         "finished_at": result.finished_at,
-        "summary": result.counts(),
+        # Keys a program can name without quoting: rolled_back, not the outcome's words.
+        "summary": {k.replace(" ", "_"): n for k, n in result.counts().items()},
         "items": [dataclasses.asdict(item) for item in result.items],
         "error": error,
     }
