@@ -60,6 +60,7 @@ def test_every_operation_and_status_conforms(
     edit = {"visualization_mode": "theoretical", "legend": {"2024_05_06": [{"min": 0}]}}
     sld = f"/v0/aois/{BENGALURU}/visualizations/{BENGALURU_NDVI}/sld"
     both_modes = {"dates": ["2024_05_06"], "visualization_modes": ["dynamic", "theoretical"]}
+    both_null = {"2024_05_06": None, "2024_11_20": None}
 
     s.get("/v0/aois", params={"aoi_name": "Kochi-Coast"})
     anonymous.get("/v0/aois")
@@ -84,6 +85,13 @@ def test_every_operation_and_status_conforms(
     anonymous.post(f"/v0/aois/{KOCHI}/visualizations", json={"index_id": NDVI})
     s.get(f"/v0/aois/{KOCHI}/visualizations")  # a creating item in a listing
     s.put(meta, json=edit)
+    one_of_three = {**edit, "visualization_mode": "dynamic", "dynamic_bins": 3}
+    assert s.put(meta, json=one_of_three).status_code == 400
+    seven = {"visualization_mode": "dynamic", "dynamic_bins": 7, "legend": both_null}
+    assert len(s.put(meta, json=seven).json()["legend"]["2024_11_20"]["dynamic"]) == 7
+    later = {"dates": ["2024_11_20"], "visualization_modes": ["dynamic"]}
+    document = s.post(sld, json=later).json()["sld"]["dynamic"]["2024_11_20"]
+    assert document.count('opacity="1"') == 7
     s.put(meta, json={"visualization_mode": "bogus"})
     s.put(f"/v0/aois/{BENGALURU}/visualizations/missing/metadata", json=edit)
     s.patch(meta, json=rollback)

@@ -6,6 +6,7 @@ Every response received through ``ApiSession`` is also validated against the sha
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -650,6 +651,82 @@ def test_put_null_in_dynamic_mode_means_auto(api_session: ApiSession) -> None:
     assert reset.json()["legend"]["2024_05_06"] == auto["metadata"]["legend"]["2024_05_06"]
 
 
+def dynamic_legend(response: requests.Response, date: str = "2024_05_06") -> list[dict[str, Any]]:
+    """The dynamic legend of ``date`` in a PUT's answer."""
+    assert response.status_code == 200, response.text
+    legend: list[dict[str, Any]] = response.json()["legend"][date]["dynamic"]
+    return legend
+
+
+@pytest.mark.parametrize("bins", [1, 2, 3, 7, 15])
+def test_dynamic_bins_are_that_many_equal_bins_over_the_auto_range(
+    api_session: ApiSession, bins: int
+) -> None:
+    viz = BENGALURU_NDVI
+    patched = rollback(api_session, BENGALURU, viz, NDVI, "dynamic", ["2024_05_06"]).json()
+    auto = patched["metadata"]["legend"]["2024_05_06"]["dynamic"]
+    put = put_body("dynamic", {"2024_05_06": None}, dynamic_bins=bins)
+    legend = dynamic_legend(edit(api_session, BENGALURU, viz, put))
+    assert len(legend) == bins
+    assert legend[0]["min"] == auto[0]["min"] and legend[-1]["max"] == auto[-1]["max"]
+    assert all(a["max"] == b["min"] for a, b in itertools.pairwise(legend))
+    widths = [item["max"] - item["min"] for item in legend]
+    assert max(widths) - min(widths) < 0.001  # equal but for rounding to 4 decimals
+    for field in ("area", "area_percentage"):
+        assert all(item[field] >= 0 for item in legend)
+        total = sum(item[field] for item in auto)
+        assert sum(item[field] for item in legend) == pytest.approx(total, abs=0.01 * bins)
+    colors = [item["color"] for item in legend]
+    assert all(re.fullmatch("#[0-9a-f]{6}", color) for color in colors)
+    assert len(set(colors)) == bins and len({item["label"] for item in legend}) == bins
+    if bins > 1:  # the ramp's ends are the auto legend's
+        assert (colors[0], colors[-1]) == (auto[0]["color"], auto[-1]["color"])
+
+
+def test_dynamic_bins_are_the_same_every_time(api_session: ApiSession) -> None:
+    put = put_body("dynamic", {"2024_05_06": None}, dynamic_bins=4)
+    first = dynamic_legend(edit(api_session, BENGALURU, BENGALURU_NDVI, put))
+    other = put_body("dynamic", {"2024_05_06": None}, dynamic_bins=9)
+    assert dynamic_legend(edit(api_session, BENGALURU, BENGALURU_NDVI, other)) != first
+    assert dynamic_legend(edit(api_session, BENGALURU, BENGALURU_NDVI, put)) == first
+
+
+def test_dynamic_items_override_their_bin(api_session: ApiSession) -> None:
+    viz = BENGALURU_NDVI
+    put = put_body("dynamic", {"2024_05_06": None}, dynamic_bins=3)
+    base = dynamic_legend(edit(api_session, BENGALURU, viz, put))
+    items = [
+        {"label": "dry"},
+        {"color": "#123456", "min": None, "max": None},
+        {"min": 0.1, "max": 0.2, "color": "#abcdef", "label": "wet"},
+    ]
+    put = put_body("dynamic", {"2024_05_06": items}, dynamic_bins=3)
+    legend = dynamic_legend(edit(api_session, BENGALURU, viz, put))
+    assert legend == [
+        {**base[0], "label": "dry"},
+        {**base[1], "color": "#123456"},
+        {**base[2], "min": 0.1, "max": 0.2, "color": "#abcdef", "label": "wet"},
+    ]
+
+
+def test_as_many_dynamic_items_as_bins(api_session: ApiSession) -> None:
+    put = put_body("dynamic", {"2024_05_06": EDITED * 2}, dynamic_bins=3)
+    response = edit(api_session, BENGALURU, BENGALURU_NDVI, put)
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "validation_error"
+    assert "2 legend item(s) but dynamic_bins is 3" in error["message"]
+    assert error["details"] == {"date": "2024_05_06", "items": 2, "dynamic_bins": 3}
+
+
+def test_theoretical_mode_ignores_dynamic_bins(api_session: ApiSession) -> None:
+    put = put_body("theoretical", {"2024_05_06": EDITED}, dynamic_bins=3)
+    response = edit(api_session, BENGALURU, BENGALURU_NDVI, put)
+    assert response.status_code == 200, response.text
+    (item,) = response.json()["legend"]["2024_05_06"]["theoretical"]
+    assert {k: item[k] for k in ("min", "max", "color", "label")} == EDITED[0]
+
+
 def test_updated_at_moves_on_every_change(api_session: ApiSession) -> None:
     stamps = [find(api_session, BENGALURU, BENGALURU_NDVI)["updated_at"]]
     theoretical = {"visualization_mode": "theoretical", "legend": {"2024_05_06": EDITED}}
@@ -705,6 +782,8 @@ def test_patch_validation(api_session: ApiSession, body: dict[str, Any], fragmen
     [
         ({"visualization_mode": "dynamic", "legend": {"2024_05_06": EDITED}}, "dynamic_bins"),
         (put_body("dynamic", {"2024_05_06": EDITED}, dynamic_bins=16), "dynamic_bins"),
+        (put_body("dynamic", {"2024_05_06": EDITED}, dynamic_bins=0), "dynamic_bins"),
+        (put_body("dynamic", {"2024_05_06": EDITED}), "1 legend item(s) but dynamic_bins is 5"),
         (put_body("theoretical", {}), "at least one date"),
         (put_body("theoretical", {"2024_05_06": []}), "at least one legend item"),
         (put_body("theoretical", {"2024_05_06": None}), "only allowed in dynamic"),

@@ -201,7 +201,7 @@ def test_putting_a_legend_back_gives_the_same_document(api_session: ApiSession) 
     other = [{**EDIT[0], "label": "other"}, EDIT[1]]
     seen = []
     for legend in (EDIT, other, EDIT):
-        put = put_body("dynamic", {DATES[0]: legend})
+        put = put_body("dynamic", {DATES[0]: legend}, dynamic_bins=len(legend))
         assert edit(api_session, BENGALURU, BENGALURU_NDVI, put).status_code == 200
         seen.append(fingerprint(one(api_session, "dynamic")))
     assert seen[0] == seen[2] != seen[1]
@@ -222,10 +222,22 @@ def test_putting_the_auto_computed_legend_by_hand_gives_its_document(
 
 def test_null_in_dynamic_mode_gives_the_auto_computed_document(api_session: ApiSession) -> None:
     auto = one(api_session, "dynamic")
-    edit(api_session, BENGALURU, BENGALURU_NDVI, put_body("dynamic", {DATES[0]: EDIT}))
+    edited = put_body("dynamic", {DATES[0]: EDIT}, dynamic_bins=len(EDIT))
+    edit(api_session, BENGALURU, BENGALURU_NDVI, edited)
     assert one(api_session, "dynamic") != auto
     edit(api_session, BENGALURU, BENGALURU_NDVI, put_body("dynamic", {DATES[0]: None}))
     assert one(api_session, "dynamic") == auto
+
+
+@pytest.mark.parametrize("count", [1, 3, 12])
+def test_dynamic_bins_reach_the_document(api_session: ApiSession, count: int) -> None:
+    put = put_body("dynamic", {DATES[0]: None}, dynamic_bins=count)
+    response = edit(api_session, BENGALURU, BENGALURU_NDVI, put)
+    assert response.status_code == 200, response.text
+    legend = response.json()["legend"][DATES[0]]["dynamic"]
+    assert len(legend) == count
+    assert bins(one(api_session, "dynamic")) == as_bins(legend)
+    assert len(bins(one(api_session, "dynamic", DATES[1]))) == 5  # the date not put
 
 
 @pytest.mark.parametrize(

@@ -294,7 +294,7 @@ def test_an_edited_visualization_gets_no_rollback_block(emulator: Emulator, tmp_
             NDVI_BENGALURU_AB,
             mode="dynamic",
             legend={"2024-05-06": [{"color": "#000000", "label": "x", "min": 0, "max": 1}]},
-            dynamic_bins=5,
+            dynamic_bins=1,
         )
     result = export(emulator, state, aois=("Bengaluru-North",))
     assert result.text is not None

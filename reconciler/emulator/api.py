@@ -16,6 +16,15 @@ must name at least one band (``B05``), and ``bands`` lists the bands it names;
 ``satellite_id`` is one of the satellites the contract lists; ``description`` and ``colormap``
 may be empty. The new index is ``type: custom``, its id derived from its name.
 
+Legends (PUT .../metadata) replace the legend of one mode for the dates given. In dynamic mode
+``dynamic_bins`` (1-15) is required and honoured as the contract says: the date's legend
+becomes that many equal-interval bins over the auto-computed dynamic legend's range (its
+first min to its last max; five are the auto-computed legend itself), see
+``legends.equal_bins``. A date given null gets those bins as they are; given items override
+them bin by bin (colour, label, and min/max where not null), and their number must be
+``dynamic_bins``, else 400. In theoretical mode (no null, ``dynamic_bins`` ignored) the items
+are the legend, a field left out keeping the auto-computed bin's value.
+
 SLD (POST .../sld): ``dates`` (``2024_05_06``, dates of the visualization's assets) and
 ``visualization_modes`` (modes its index has) must both be non-empty; duplicates count once.
 The answer has every requested mode and date, each the SLD of the legend as it is now (see
@@ -40,7 +49,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.emulator import views
-from reconciler.emulator.legends import MODES, Mode, describe_modes
+from reconciler.emulator.legends import MODES, Mode, describe_modes, equal_bins
 from reconciler.emulator.world import (
     SATELLITE_ID,
     Aoi,
@@ -553,6 +562,16 @@ def update_metadata(
     new: dict[str, list[dict[str, Any]]] = {}
     for key, items in req.legend.items():
         auto = world.auto_legend(viz, mode, key)
+        if req.dynamic_bins is not None and mode == "dynamic":
+            auto = equal_bins(auto, req.dynamic_bins)
+            if items is not None and len(items) != req.dynamic_bins:
+                raise bad_request(
+                    f"legend.{key}: {len(items)} legend item(s) but dynamic_bins is "
+                    f"{req.dynamic_bins}; give one item per bin, or null for the "
+                    f"{req.dynamic_bins} auto-computed bins",
+                    code="validation_error",
+                    details={"date": key, "items": len(items), "dynamic_bins": req.dynamic_bins},
+                )
         if items is None:
             if mode != "dynamic":
                 raise bad_request(
@@ -571,7 +590,7 @@ def update_metadata(
 
 
 def _legend_item(item: LegendItemIn, auto: dict[str, Any]) -> dict[str, Any]:
-    # Fields left out keep the auto-computed bin's value; area is the API's to compute.
+    # Fields left out (or null) keep the auto-computed bin's value; area is the API's to compute.
     given = item.model_dump(exclude_none=True)
     return {**auto, **given}
 

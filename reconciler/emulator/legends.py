@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 Mode = Literal["dynamic", "theoretical"]
 MODES: tuple[Mode, ...] = ("dynamic", "theoretical")
@@ -81,3 +81,59 @@ def auto_legend(
             }
         )
     return items
+
+
+def equal_bins(auto: Sequence[Mapping[str, Any]], bins: int) -> list[dict[str, Any]]:
+    """``bins`` equal-interval bins over the range of the auto-computed legend ``auto``.
+
+    What a PUT in dynamic mode makes of ``dynamic_bins``: the bins span ``auto``'s first min to
+    its last max, coloured along the default ramp (interpolated for other counts than five)
+    and labelled ``Bin 1`` .. ``Bin N``. Each bin's area is the
+    auto legend's area re-binned (spread evenly within each auto bin), so the areas add up as
+    the auto legend's do. With five bins the answer is the auto-computed legend itself: it is
+    five equal-interval bins already.
+    """
+    if bins == len(auto):
+        return [dict(item) for item in auto]
+    low, high = float(auto[0]["min"]), float(auto[-1]["max"])
+    step = (high - low) / bins
+    bounds = [round(low + step * i, 4) for i in range(bins)] + [float(auto[-1]["max"])]
+    made: list[dict[str, object]] = []
+    for i in range(bins):
+        start, stop = low + step * i, low + step * (i + 1)
+        made.append(
+            {
+                "area": round(_rebinned(auto, "area", start, stop), 2),
+                "area_percentage": round(_rebinned(auto, "area_percentage", start, stop), 2),
+                "color": _ramp(i, bins),
+                "label": f"Bin {i + 1}",
+                "max": bounds[i + 1],
+                "min": bounds[i],
+            }
+        )
+    return made
+
+
+def _rebinned(auto: Sequence[Mapping[str, Any]], field: str, start: float, stop: float) -> float:
+    """The part of ``field`` (an area) of the auto bins that falls between start and stop."""
+    total = 0.0
+    for item in auto:
+        low, high = float(item["min"]), float(item["max"])
+        overlap = min(high, stop) - max(low, start)
+        if high > low and overlap > 0:
+            total += float(item[field]) * overlap / (high - low)
+    return total
+
+
+def _ramp(position: int, count: int) -> str:
+    """The colour ``position`` of ``count`` along the default ramp (its middle for one)."""
+    at = (len(_COLORS) - 1) * (position / (count - 1) if count > 1 else 0.5)
+    below = min(int(at), len(_COLORS) - 2)
+    part = at - below
+    first, second = _rgb(_COLORS[below]), _rgb(_COLORS[below + 1])
+    mixed = (round(a + (b - a) * part) for a, b in zip(first, second, strict=True))
+    return "#" + "".join(f"{c:02x}" for c in mixed)
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
