@@ -7,8 +7,10 @@ bounds that keep a hostile server
 from hanging or filling memory (``bounds``: deadlines, sizes, JSON depth), the checks on what
 answers look like (``responses``), the response types (``types``: slotted pydantic
 dataclasses, the vocabulary of AOIs, indices, assets and visualizations that ``core`` reasons
-about) and the configuration of a connection (``config``: base URL, where the key comes from).
+about), legends read from metadata and SLD documents in one comparable form (``legends``:
+pure, bins and a fingerprint of them) and the configuration of a connection (``config``: base
+URL, where the key comes from).
 
 May import: the foundation modules only. Knows nothing of specs, plans or the state; ``core``
-may import ``types`` alone (an import-linter contract keeps the client out of it).
+may import ``types`` and ``legends`` (an import-linter contract keeps the client out of it).
 """
