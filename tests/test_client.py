@@ -179,6 +179,52 @@ def test_create_then_duplicate_is_a_conflict(client: PixxelClient) -> None:
     assert str(err).startswith(f"POST /v0/aois/{KOCHI}/visualizations failed: 409 {err.code}")
 
 
+NEW_INDEX: dict[str, Any] = {
+    "name": "Red-Edge-NDVI",
+    "description": "NDVI over the red edge",
+    "expression": "(B08 - B05) / (B08 + B05)",
+    "expression_type": "index",
+    "rescale": (-1, 1),
+    "colormap": "rdylgn",
+    "satellite_id": "0005c5bb-0bd2-4c80-9393-4a808341c54c",
+}
+
+
+def test_create_index_answers_the_index_then_409(client: PixxelClient) -> None:
+    created = client.create_index(**NEW_INDEX)
+    assert (created.name, created.type, created.expression_type) == (
+        "Red-Edge-NDVI",
+        "custom",
+        "index",
+    )
+    assert created.rescale == (-1, 1) and created.bands == ("B05", "B08")
+    assert (created.description, created.colormap) == (NEW_INDEX["description"], "rdylgn")
+    assert created.satellite_id == NEW_INDEX["satellite_id"]
+    assert created.legend_modes == ("dynamic",)
+    assert created in client.list_indices()  # listed with every field it was created with
+    with pytest.raises(ConflictError) as info:
+        client.create_index(**{**NEW_INDEX, "description": "another", "rescale": [0, 1]})
+    err = info.value
+    assert err.status == 409 and err.details == {
+        "index_id": created.id,
+        "name": "Red-Edge-NDVI",
+        "type": "custom",
+    }
+    assert str(err).startswith("POST /v0/indices failed: 409 conflict")
+
+
+def test_create_index_carries_the_apis_400(client: PixxelClient) -> None:
+    with pytest.raises(ApiValidationError) as info:
+        client.create_index(**{**NEW_INDEX, "rescale": (1, 0)})
+    assert info.value.status == 400 and "rescale" in str(info.value)
+
+
+def test_listed_indices_carry_their_contract_fields(client: PixxelClient) -> None:
+    ndvi = next(i for i in client.list_indices() if i.id == NDVI)
+    assert (ndvi.rescale, ndvi.bands, ndvi.colormap) == ((-1, 1), ("B04", "B08"), "rdylgn")
+    assert ndvi.description == INDICES["NDVI"]["description"] and ndvi.satellite_id
+
+
 def test_bad_request_carries_the_apis_message(client: PixxelClient) -> None:
     with pytest.raises(ApiValidationError) as info:
         client.create_visualization(KOCHI, NDVI, src_asset_ids=["not-an-asset"])
@@ -410,6 +456,10 @@ def test_models_are_lenient_about_extras_and_strict_about_identity() -> None:
         Index, {"id": "i", "name": "X", "type": "custom", "expression_type": "grayscale", "new": 1}
     )
     assert idx.legend_modes == ()
+    assert (idx.rescale, idx.bands, idx.description, idx.colormap) == (None, (), None, None)
+    assert parse(Index, {"id": "i", "name": "X", "type": "custom", "bands": None}).bands == ()
+    with pytest.raises(ValidationError):  # the contract's rescale is integers
+        parse(Index, {"id": "i", "name": "X", "type": "custom", "rescale": [0.5, 1]})
     asset = parse(Asset, {"id": "a", "name": "A", "date": "2024-05-06T00:00:00Z"})
     assert asset.date == "2024-05-06"
     viz = parse(Visualization, {"id": "v", "aoi_id": "a", "index_id": "i", "assets": None})

@@ -640,6 +640,34 @@ class PixxelClient:
             raise ApiError(f"The API's answer to PUT {path} is not a JSON object.")
         return data
 
+    def create_index(
+        self,
+        *,
+        name: str,
+        description: str,
+        expression: str,
+        expression_type: str,
+        rescale: tuple[int, int] | Sequence[int],
+        colormap: str,
+        satellite_id: str,
+    ) -> Index:
+        """Create a custom index; ``ConflictError`` (409) means an index of that name exists.
+
+        There is no update or delete: callers adopt an index answered 409 by its name (a
+        create retried after a lost response ends the same way).
+        """
+        body = {
+            "name": name,
+            "description": description,
+            "expression": expression,
+            "expression_type": expression_type,
+            "rescale": list(rescale),
+            "colormap": colormap,
+            "satellite_id": satellite_id,
+        }
+        data = self._request("POST", "/v0/indices", json_body=body)
+        return self._parse(Index, data, "POST /v0/indices")
+
 
 def _seg(value: str) -> str:
     """Quote an id for use as one path segment (an id must never change the path)."""

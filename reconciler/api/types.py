@@ -121,6 +121,18 @@ class Index:
     type: str  # "preset" or "custom"
     expression_type: str | None = None  # "index", "composite" or "grayscale"
     expression: str | None = None
+    # What a declared custom index is compared with; listings may leave any of them out.
+    description: str | None = None
+    rescale: tuple[int, ...] | None = None  # [low, high], what legends are computed over
+    colormap: str | None = None
+    satellite_id: str | None = None
+    bands: tuple[str, ...] = ()
+
+    @field_validator("bands", mode="before")
+    @classmethod
+    def _null_bands(cls, value: Any) -> Any:
+        # Go services serialise an empty slice as null.
+        return () if value is None else value
 
     @property
     def legend_modes(self) -> tuple[str, ...]:
