@@ -43,6 +43,7 @@ from reconciler.api.bounds import (
     read_body,
 )
 from reconciler.api.config import check_api_key, normalise_base_url
+from reconciler.api.legends import Legend, legends_from_metadata, legends_from_sld_answer
 from reconciler.api.listing import Listings, PageMap
 from reconciler.api.responses import (
     ListingBudget,
@@ -622,23 +623,82 @@ class PixxelClient:
         visualization_id: str,
         *,
         mode: str,
-        legend: Mapping[str, list[dict[str, Any]]],
+        legend: Mapping[str, Sequence[Mapping[str, Any]] | None],
         dynamic_bins: int | None = None,
     ) -> dict[str, Any]:
         """Replace the ``mode`` legend (a manual edit: what creates drift). Returns the metadata.
 
         ``legend`` maps a date (ISO ``"2024-05-06"`` or the API's ``"2024_05_06"``) to its
-        legend items, sent as given.
+        legend items, sent as given (a None value as null: in dynamic mode, auto-computed). A
+        date whose items are None (the auto-computed bins) is sent as null; the contract allows
+        that in dynamic mode only, so in any other it is refused here, never sent.
+        ``set_legend`` is the same call with the answer read as legends.
         """
-        dated = {_iso_to_api_date(day): items for day, items in legend.items()}
+        path = f"/v0/aois/{_seg(aoi_id)}/visualizations/{_seg(visualization_id)}/metadata"
+        return self._put_metadata(path, mode, legend, dynamic_bins)
+
+    def set_legend(
+        self,
+        aoi_id: str,
+        visualization_id: str,
+        *,
+        mode: str,
+        legend: Mapping[str, Sequence[Mapping[str, Any]] | None],
+        dynamic_bins: int | None = None,
+    ) -> dict[str, dict[str, Legend]]:
+        """``update_metadata``, answering the legends as they are after it: mode -> ISO date ->
+        ``Legend`` (every date of the visualization, every mode its index has).
+
+        The answer is what the API made of the items (auto-computed values filled in), so its
+        fingerprints are the ones ``read_sld`` will find for the same legends.
+        """
+        path = f"/v0/aois/{_seg(aoi_id)}/visualizations/{_seg(visualization_id)}/metadata"
+        data = self._put_metadata(path, mode, legend, dynamic_bins)
+        return legends_from_metadata(data, what=f"PUT {path}")
+
+    def _put_metadata(
+        self,
+        path: str,
+        mode: str,
+        legend: Mapping[str, Sequence[Mapping[str, Any]] | None],
+        dynamic_bins: int | None,
+    ) -> dict[str, Any]:
+        dated: dict[str, list[dict[str, Any]] | None] = {}
+        for day, items in legend.items():
+            if items is None and mode != "dynamic":
+                raise ApiValidationError(
+                    f"The {mode} legend of {shorten(str(day), 40)} is null (auto-computed), "
+                    "which the API allows in dynamic mode only; give its items."
+                )
+            dated[_iso_to_api_date(day)] = None if items is None else [dict(i) for i in items]
         body: dict[str, Any] = {"visualization_mode": mode, "legend": dated}
         if dynamic_bins is not None:
             body["dynamic_bins"] = dynamic_bins
-        path = f"/v0/aois/{_seg(aoi_id)}/visualizations/{_seg(visualization_id)}/metadata"
         data = self._request("PUT", path, json_body=body)
         if not isinstance(data, dict):
-            raise ApiError(f"The API's answer to PUT {path} is not a JSON object.")
+            raise InvalidResponseError(f"The API's answer to PUT {path} is not a JSON object.")
         return data
+
+    def read_sld(
+        self,
+        aoi_id: str,
+        visualization_id: str,
+        *,
+        modes: Sequence[str],
+        dates: Sequence[str],
+    ) -> dict[str, dict[str, Legend]]:
+        """The legends of ``modes`` x ``dates`` (ISO) as they are now: mode -> ISO date ->
+        ``Legend``, read from the SLD endpoint, the one read of a legend that changes nothing.
+
+        An answer without one of the requested modes or dates, or whose document is not a
+        legend we can read, is an ``InvalidResponseError`` naming the call.
+        """
+        wanted_modes = list(dict.fromkeys(modes))
+        keys = list(dict.fromkeys(_iso_to_api_date(day) for day in dates))
+        body = {"dates": keys, "visualization_modes": wanted_modes}
+        path = f"/v0/aois/{_seg(aoi_id)}/visualizations/{_seg(visualization_id)}/sld"
+        data = self._request("POST", path, json_body=body)
+        return legends_from_sld_answer(data, modes=wanted_modes, dates=keys, what=f"POST {path}")
 
     def create_index(
         self,
