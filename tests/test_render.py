@@ -23,6 +23,8 @@ from markdown_it import MarkdownIt
 
 from reconciler.core import planfile
 from reconciler.core.plan import (
+    LEGEND_REASON_TEXT,
+    NEW_INDEX_PREFIX,
     REASON_TEXT,
     AoiName,
     AoiSnapshot,
@@ -31,6 +33,9 @@ from reconciler.core.plan import (
     Create,
     DesiredViz,
     Ignored,
+    IndexCreate,
+    LegendChange,
+    LegendTarget,
     Plan,
     PlanWarning,
     Rollback,
@@ -43,6 +48,7 @@ from reconciler.render.formats import FORMATS, render
 from reconciler.render.json import render_json
 from reconciler.render.markdown import GITHUB_COMMENT_LIMIT, MIN_MARKDOWN_CHARS, render_markdown
 from reconciler.render.text import render_text
+from reconciler.spec.decls import LegendContent, LegendItemDecl
 
 GOLDEN = Path(__file__).parent / "golden"
 DOCS = Path(__file__).parent.parent / "docs" / "plan-json.md"
@@ -60,11 +66,40 @@ TRUE_COLOR = "fd0d7fb2-ac09-57a9-a3e1-5de17df7b6b5"
 BLR_A = AssetRef("4bbe45b3-ef5d-54f4-ba70-b6700fa56d61", "Bengaluru-A", "2024-05-06")
 BLR_B = AssetRef("0a32dbb1-14f4-5013-a2c5-f9efdf927607", "Bengaluru-B", "2024-08-19")
 BLR_C = AssetRef("28feba53-9c1f-5b4f-ad79-431fa406dad0", "Bengaluru-C", "2025-11-14")
+NDWI_BLR = "5f0c1e2a-6b1d-4f4e-9b9b-0c1d2e3f4a5b"
+NDVI_PUNE = "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6"
+
+#: Custom legends as a spec declares them: ranges with colours and labels, or dynamic bins.
+BARE_GREEN = LegendContent(
+    items=(
+        LegendItemDecl(-1.0, 0.2, "#d7191c", "Bare"),
+        LegendItemDecl(0.2, 1.0, "#1a9641", "Green"),
+    )
+)
+WET_DRY = LegendContent(
+    items=(
+        LegendItemDecl(-1.0, 0.0, "#8c510a", "Dry"),
+        LegendItemDecl(0.0, 0.3, "#f6e8c3", None),
+        LegendItemDecl(0.3, 1.0, "#01665e", "Wet"),
+    )
+)
+FIVE_BINS = LegendContent(items=(), bins=5)
+NDRE = IndexCreate(
+    name="NDRE",
+    description="Red-edge NDVI, for crop stress",
+    expression="(B08-B05)/(B08+B05)",
+    expression_type="index",
+    rescale=(-1, 1),
+    colormap="rdylgn",
+    satellite_id="pixxel-td",
+    where="specs/indices.yaml:2:5",
+)
 
 
 def realistic_plan() -> Plan:
     """A plan with every kind of change, reason and warning, as the planner would sort it."""
     return Plan(
+        indices=(NDRE,),
         creates=(
             Create(
                 aoi_id=BLR,
@@ -99,12 +134,57 @@ def realistic_plan() -> Plan:
                 identity=("1ba5adf0-fd81-5d05-8902-a3a160f17a7c",),
                 legend_modes=("dynamic", "theoretical"),
             ),
+            # Over the custom index this plan creates first, with a legend of its own.
+            Create(
+                aoi_id=NAGPUR,
+                aoi_name="Nagpur-Farms",
+                index_id=NEW_INDEX_PREFIX + "NDRE",
+                index_name="NDRE",
+                assets=None,
+                resolution=None,
+                where="specs/nagpur.yaml:21:7",
+                identity=("9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",),
+                legend_modes=("dynamic",),
+                legends=(LegendTarget("dynamic", ("2024-07-03", "2024-07-17"), FIVE_BINS),),
+            ),
+        ),
+        legends=(
+            LegendChange(
+                aoi_id=BLR,
+                aoi_name="Bengaluru-North",
+                visualization_id=NDWI_BLR,
+                index_id=NDWI,
+                index_name="NDWI",
+                mode="dynamic",
+                dates=("2025-11-14",),
+                legends=(LegendTarget("dynamic", ("2025-11-14",), BARE_GREEN),),
+                reason="edited",
+                detail="the legend of 2025-11-14 was changed: range 2 is #ff0000, not #1a9641",
+                where="specs/bengaluru.yaml:24:11",
+            ),
+            # Two legends in one PUT: each said with the dates it is for.
+            LegendChange(
+                aoi_id=PUNE,
+                aoi_name="Pune-East",
+                visualization_id=NDVI_PUNE,
+                index_id=NDVI,
+                index_name="NDVI",
+                mode="dynamic",
+                dates=("2024-03-02", "2024-06-01", "2024-09-14"),
+                legends=(
+                    LegendTarget("dynamic", ("2024-03-02",), BARE_GREEN),
+                    LegendTarget("dynamic", ("2024-06-01", "2024-09-14"), WET_DRY),
+                ),
+                reason="no-record",
+                detail="",
+                where="specs/pune.yaml:14:11",
+            ),
         ),
         rollbacks=(
             Rollback(
                 aoi_id=BLR,
                 aoi_name="Bengaluru-North",
-                visualization_id="5f0c1e2a-6b1d-4f4e-9b9b-0c1d2e3f4a5b",
+                visualization_id=NDWI_BLR,
                 index_id=NDWI,
                 index_name="NDWI",
                 mode="dynamic",
@@ -118,7 +198,7 @@ def realistic_plan() -> Plan:
             Rollback(
                 aoi_id=BLR,
                 aoi_name="Bengaluru-North",
-                visualization_id="5f0c1e2a-6b1d-4f4e-9b9b-0c1d2e3f4a5b",
+                visualization_id=NDWI_BLR,
                 index_id=NDWI,
                 index_name="NDWI",
                 mode="theoretical",
@@ -144,7 +224,7 @@ def realistic_plan() -> Plan:
             Rollback(
                 aoi_id=PUNE,
                 aoi_name="Pune-East",
-                visualization_id="d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6",
+                visualization_id=NDVI_PUNE,
                 index_id=NDVI,
                 index_name="NDVI",
                 mode="theoretical",
@@ -191,6 +271,16 @@ def realistic_plan() -> Plan:
                 message="'NDWI' over [Pune-A 2024-06-01] is not declared in the specs: left alone",
                 visualization_id="f0e1d2c3-b4a5-4968-8776-655443322110",
             ),
+            PlanWarning(
+                kind="index-differs",
+                aoi_id="",
+                aoi_name="",
+                message="custom index 'CIre' (7c6b5a49-3827-4165-9f4e-3d2c1b0a9f8e) exists but "
+                "differs from its declaration: colormap is 'viridis', declared 'rdylgn'. The API "
+                "cannot change an index: visualizations use it as it is. Change the declaration "
+                "to match, or declare an index of another name",
+                where="specs/indices.yaml:10:5",
+            ),
         ),
         aois=(
             AoiSummary(BLR, "Bengaluru-North", declared=6, unchanged=2),
@@ -232,14 +322,16 @@ def realistic_plan() -> Plan:
                     identity=("1ba5adf0-fd81-5d05-8902-a3a160f17a7c",),
                     resolution=2.5,
                     rollbacks=(),
+                    legends=(LegendTarget("dynamic", ("2024-03-02",), BARE_GREEN),),
                 )
             }
         },
+        confirmed=(NDWI_BLR,),
         observed={
             BLR: AoiSnapshot(
                 name="Bengaluru-North",
                 visualizations={
-                    "5f0c1e2a-6b1d-4f4e-9b9b-0c1d2e3f4a5b": VizSnapshot(
+                    NDWI_BLR: VizSnapshot(
                         index="NDVI",
                         assets=("a1", "a2"),
                         status="success",
@@ -258,7 +350,9 @@ def realistic_plan() -> Plan:
 def empty_plan_with_warnings() -> Plan:
     plan = realistic_plan()
     kept = [w for w in plan.warnings if w.kind in ("creating", "undeclared")]
-    return dataclasses.replace(plan, creates=(), rollbacks=(), warnings=tuple(kept))
+    return dataclasses.replace(
+        plan, indices=(), creates=(), rollbacks=(), legends=(), warnings=tuple(kept)
+    )
 
 
 HOSTILE_AOI = "Farm | North `x` ``` **b** <b>@team</b> #12 :+1: \x1b[31mRED\n\u202eevil"
@@ -419,7 +513,8 @@ def test_golden(name: str, renderer: Any) -> None:
 def test_text_summary_line_is_last_and_exact() -> None:
     out = render_text(realistic_plan())
     assert out.endswith(
-        "\nPlan: 3 to create, 4 to roll back, 4 warnings, 11 unchanged, 3 ignored.\n"
+        "\nPlan: 1 custom index to create, 4 to create, 4 to roll back, 2 legends to set, "
+        "5 warnings,\n      11 unchanged, 3 ignored.\n"
     )
 
 
@@ -441,18 +536,20 @@ def test_text_has_no_escape_codes_without_color_and_same_text_with_it() -> None:
     plain, colored = render_text(plan), render_text(plan, color=True)
     assert "\x1b" not in plain
     assert "\x1b[32m+" in colored and "\x1b[33m!" in colored and "\x1b[35m*" in colored
+    assert "\x1b[36m~" in colored
     # Colour only decorates: stripped, it is exactly the plain rendering.
     assert click.unstyle(colored) == plain
 
 
-def test_text_groups_by_aoi_in_plan_order_then_creates_rollbacks_warnings() -> None:
+def test_text_groups_by_aoi_in_plan_order_then_creates_rollbacks_legends_warnings() -> None:
     out = render_text(realistic_plan())
-    headers = re.findall(r"^AOI (\S+) \(", out, flags=re.MULTILINE)
-    # Mysuru-West has nothing to do: it is only named in the closing "nothing to change" line.
-    assert headers == ["Bengaluru-North", "Nagpur-Farms", "Pune-East"]
+    headers = re.findall(r"^(AOI \S+|Custom indices)[ :]", out, flags=re.MULTILINE)
+    # The custom indices first, as apply creates them first; Mysuru-West has nothing to do: it
+    # is only named in the closing "nothing to change" line.
+    assert headers == ["Custom indices", "AOI Bengaluru-North", "AOI Nagpur-Farms", "AOI Pune-East"]
     blr = out.split("AOI Bengaluru-North")[1].split("\nAOI ")[0]
-    markers = re.findall(r"^  ([+!*]) ", blr, flags=re.MULTILINE)
-    assert markers == ["+", "+", "!", "!", "*"]
+    markers = re.findall(r"^  ([+!~*]) ", blr, flags=re.MULTILINE)
+    assert markers == ["+", "+", "!", "!", "~", "*"]
     assert "Nothing to change in: Mysuru-West (3 unchanged)" in out
 
 
@@ -494,8 +591,10 @@ def test_text_escapes_control_characters_in_names() -> None:
 def test_text_wraps_long_lists_between_items() -> None:
     out = render_text(realistic_plan())
     assert max(len(line) for line in out.splitlines()) <= 100
-    dates = [line for line in out.splitlines() if "2024-07-17" in line]
+    dates = [line for line in out.splitlines() if line.strip() == "2024-07-03, 2024-07-17"]
     assert dates and dates[0].startswith(" " * 21 + "2024-")  # continuation under the value
+    # A legend wraps between its ranges, never inside one.
+    assert "\n" + " " * 21 + "0.3 … 1 #01665e 'Wet'\n" in out
 
 
 # --- markdown ---------------------------------------------------------------------------------
@@ -539,27 +638,29 @@ def test_markdown_structure_of_a_realistic_plan() -> None:
     plan = realistic_plan()
     md = render_markdown(plan)
     assert md.startswith(
-        "### reconciler plan: 3 to create, 4 to roll back, 4 warnings, 11 unchanged, 3 ignored\n"
+        "### reconciler plan: 1 custom index to create, 4 to create, 4 to roll back, "
+        "2 legends to set, 5 warnings, 11 unchanged, 3 ignored\n"
     )
-    # Reading order: the list (one block per spec file), the details (open, a small plan),
-    # unchanged AOIs, ignored, warnings (collapsed).
-    assert md.count("<details open>") == 3 + 3
-    assert md.count("<details>") == 1 and md.count("</details>") == 7
+    # Reading order: the list (one block per spec file, the custom indices first), the
+    # details (open, a small plan), unchanged AOIs, ignored, warnings (collapsed).
+    assert md.count("<details open>") == 4 + 4
+    assert md.count("<details>") == 1 and md.count("</details>") == 9
     listed = change_list(md)
-    assert len(listed) == len(plan.changes)
+    assert len(listed) == len(plan.all_changes)
     # Creates and rollbacks are marked so that GitHub's diff highlighting colours them.
-    assert sorted(line[0] for line in listed) == ["!"] * 4 + ["+"] * 3
+    assert sorted(line[0] for line in listed) == ["!"] * 4 + ["+"] * 5 + ["~"] * 2
+    assert listed[0] == "+ NDRE: (B08-B05)/(B08+B05), type index, rescale [-1, 1], colormap rdylgn"
     assert "! NDWI theoretical 2025-11-14 · revision bumped" in listed
     assert "! Chlorophyll-Red-Edge dynamic 2024-01-03 … 2024-07-17 (14 dates) · no record" in listed
     assert "unmarked: the visualization changed since the last rollback (**1**)" in md
-    first_warning = md.index("4 warnings: apply does not act on these")
-    for change in plan.changes:
+    first_warning = md.index("5 warnings: apply does not act on these")
+    for change in plan.all_changes:
         assert md.index(f"# spec: {change.where}\n") < first_warning
     assert md.index("Nothing to change in: `Mysuru-West`") < md.index("Ignored") < first_warning
     assert "- **2** undeclared, ignored by rule at `specs/ignore.yaml:3:5`" in md
     details = md[md.index("Details, with the spec position") : first_warning]
     marks = {line[0] for _, _, body in fences(details) for line in body if line}
-    assert marks == {"#", "+", "!"}
+    assert marks == {"#", "+", "!", "~"}
     assert md.endswith("\n<!-- reconciler-plan -->\n")
     assert "cut to fit" not in md
 
@@ -627,7 +728,7 @@ def test_markdown_code_spans_hold_any_backtick_runs(hostile: str) -> None:
 def _changes_before_warnings(md: str) -> None:
     warnings_at = md.find("warnings: apply does not act on these")
     if warnings_at >= 0:
-        last_change = max(md.rfind("\n+ "), md.rfind("\n! "))
+        last_change = max(md.rfind("\n+ "), md.rfind("\n! "), md.rfind("\n~ "))
         assert last_change < warnings_at
 
 
@@ -805,7 +906,7 @@ def test_markdown_says_at_the_top_which_aois_the_plan_could_not_read() -> None:
     plan = dataclasses.replace(plan, warnings=(*plan.warnings, unreadable))
     md = render_markdown(plan, max_chars=MIN_MARKDOWN_CHARS + 500)
     assert "This plan is incomplete: 1 AOI could not be read" in md
-    assert md.index("[!CAUTION]") < md.index("`+` create a visualization")
+    assert md.index("[!CAUTION]") < md.index("`+` create a custom index or a visualization")
     assert "`Secret-Farm`" in md and "No longer matched by a selector" not in md
 
 
@@ -814,13 +915,240 @@ def test_markdown_refuses_a_limit_too_small_for_the_summary() -> None:
         render_markdown(realistic_plan(), max_chars=MIN_MARKDOWN_CHARS - 1)
 
 
+# --- custom indices and legends ---------------------------------------------------------------
+
+
+def test_text_shows_the_custom_indices_first_with_what_the_api_is_asked_for() -> None:
+    out = render_text(realistic_plan())
+    indices = out[out.index("Custom indices: 1 to create, 1 warning\n") : out.index("\nAOI ")]
+    assert "  # spec: specs/indices.yaml:2:5\n  + create custom index NDRE\n" in indices
+    for line in (
+        "expression     (B08-B05)/(B08+B05)",
+        "type           index",
+        "rescale        [-1, 1]",
+        "colormap       rdylgn",
+        "satellite      pixxel-td",
+        "description    Red-edge NDVI, for crop stress",
+    ):
+        assert f"\n      {line}\n" in indices
+    # The index that differs is told with the indices, not under some AOI.
+    assert "  * custom index 'CIre' (7c6b5a49-3827-4165-9f4e-3d2c1b0a9f8e) exists but" in indices
+    assert "  + create a custom index or a visualization\n" in out
+
+
+def test_text_a_create_names_the_new_index_it_is_over_and_the_legends_it_gets() -> None:
+    out = render_text(realistic_plan())
+    ndre = out[out.index("  # spec: specs/nagpur.yaml:21:7") :]
+    ndre = ndre[: ndre.index("\n\n")]
+    assert ndre.splitlines()[1:] == [
+        "  + create NDRE visualization",
+        "      index          NDRE: a new custom index, created first",
+        "      assets         all assets (API default)",
+        "      legends        dynamic 2024-07-03, 2024-07-17: 5 auto-computed bins",
+        "                     set once it is usable, new or adopted",
+    ]
+    # The placeholder id is the plan's business, never the reader's.
+    assert NEW_INDEX_PREFIX not in out and NEW_INDEX_PREFIX not in render_markdown(realistic_plan())
+
+
+def test_text_shows_every_legend_change_with_its_legend_reason_and_detail() -> None:
+    plan = realistic_plan()
+    out = render_text(plan)
+    for change in plan.legends:
+        block = out[out.index(f"  # spec: {change.where}\n") :].split("\n\n")[0]
+        assert f"  ~ set {change.index_name} legends as declared\n" in block
+        assert f"visualization  {change.visualization_id}\n" in block
+        assert f"mode           {change.mode}\n" in block
+        assert LEGEND_REASON_TEXT[change.reason] in block
+        assert change.detail in block
+    assert (
+        "legend         2 ranges: -1 … 0.2 #d7191c 'Bare'; 0.2 … 1 #1a9641 'Green'\n"
+        "      reason         the legend was changed since this tool set it\n"
+        "      detail         the legend of 2025-11-14 was changed: range 2 is #ff0000, not #1a9641"
+    ) in out
+    # Two legends in one change: each after the dates it is for.
+    assert "legends        2024-03-02: 2 ranges: -1 … 0.2 #d7191c 'Bare';" in out
+    assert "\n                     2024-06-01, 2024-09-14: 3 ranges: -1 … 0 #8c510a 'Dry';" in out
+    assert "  ~ set custom legends as declared\n" in out
+
+
+def test_text_counts_indices_and_legends_only_when_there_are_some() -> None:
+    legends_only = dataclasses.replace(realistic_plan(), indices=(), creates=(), rollbacks=())
+    out = render_text(legends_only)
+    assert out.endswith(
+        "\nPlan: 0 to create, 0 to roll back, 2 legends to set, 5 warnings, 11 unchanged, "
+        "3 ignored.\n"
+    )
+    assert "AOI Pune-East (8ee03236): 1 legend to set, 1 warning, 1 unchanged\n" in out
+    assert "create a custom index" not in out and "  + " not in out
+    one_index = Plan(indices=(NDRE,))
+    assert render_text(one_index).endswith(
+        "Plan: 1 custom index to create, 0 to create, 0 to roll back, 0 warnings, 0 unchanged.\n"
+    )
+    assert "  + create a custom index\n" in render_text(one_index)
+
+
+def test_markdown_lists_index_creates_first_and_legend_changes_with_their_reasons() -> None:
+    md = render_markdown(realistic_plan())
+    listed = change_list(md)
+    assert listed[0] == "+ NDRE: (B08-B05)/(B08+B05), type index, rescale [-1, 1], colormap rdylgn"
+    assert "<code>specs/indices.yaml</code>: 1 custom index to create</summary>" in md
+    assert md.index("@@ custom indices @@") < md.index("@@ Bengaluru-North @@")
+    assert "+ NDRE (new custom index) over all assets · custom legends: dynamic" in listed
+    # The commonest reason is said once above the list and left off its lines.
+    assert "~ NDWI dynamic 2025-11-14: 2 ranges" in listed
+    assert "~ NDVI dynamic 2024-03-02, 2024-06-01, 2024-09-14: 2 different legends · no record" in (
+        listed
+    )
+    assert (
+        "Why the legends: unmarked: the legend was changed since this tool set it (**1**) · "
+        "`no record`: no record that this tool set this legend (**1**)."
+    ) in md
+    assert "`~` set custom legends as declared" in md
+    assert "<details open><summary>Custom indices: 1 to create</summary>" in md
+    # Without legend changes the symbols line says nothing of them.
+    assert "`~`" not in render_markdown(dataclasses.replace(realistic_plan(), legends=()))
+
+
+def test_markdown_a_plan_of_only_an_index_that_differs_has_no_changes() -> None:
+    differs = next(w for w in realistic_plan().warnings if w.kind == "index-differs")
+    md = render_markdown(Plan(warnings=(differs,)))
+    assert md.startswith("### reconciler plan: no changes (1 warning, 0 unchanged)\n")
+    assert "\n* custom index 'CIre' (7c6b5a49-3827-4165-9f4e-3d2c1b0a9f8e) exists but" in md
+    out = render_text(Plan(warnings=(differs,)))
+    assert "\nCustom indices: 1 warning\n" in out and "AOI" not in out
+
+
+def custom_review_plan(n_aois: int) -> Plan:
+    """``review_plan`` with three custom indices to create and a legend to set on every AOI."""
+    plan = review_plan(n_aois)
+    indices = tuple(
+        dataclasses.replace(NDRE, name=f"NDRE-{n}", where=f"specs/indices.yaml:{2 + 9 * n}:5")
+        for n in range(3)
+    )
+    legends = tuple(
+        LegendChange(
+            aoi_id=r.aoi_id,
+            aoi_name=r.aoi_name,
+            visualization_id=r.visualization_id,
+            index_id=r.index_id,
+            index_name=r.index_name,
+            mode="theoretical",
+            dates=r.dates,
+            legends=(LegendTarget("theoretical", r.dates, WET_DRY),),
+            reason="no-record",
+            detail="",
+            where=r.where,
+        )
+        for r in plan.rollbacks
+        if r.mode == "dynamic"
+    )
+    return dataclasses.replace(plan, indices=indices, legends=legends)
+
+
+def test_markdown_cut_counts_index_creates_and_legend_changes_and_keeps_indices_first() -> None:
+    plan = custom_review_plan(3_000)
+    total = len(plan.all_changes)
+    assert total == 3 + 9_000 + 3_000
+    md = render_markdown(plan)
+    assert md_length(md) < GITHUB_COMMENT_LIMIT
+    assert md.startswith(
+        "### reconciler plan: 3 custom indices to create, 4,500 to create, 4,500 to roll back, "
+        "3,000 legends to set, "
+    )
+    listed = change_list(md)
+    assert [line.split(":")[0] for line in listed[:3]] == ["+ NDRE-0", "+ NDRE-1", "+ NDRE-2"]
+    assert "~ NDVI theoretical" in listed[6]
+    note = re.search(rf"Not shown: ([\d,]+) of {total:,} changes \(([^)]*)\)", md)
+    assert note, md[:2000]
+    assert int(note.group(1).replace(",", "")) == total - len(listed)
+    # Every AOI shown is shown whole: its create, rollbacks and legend.
+    assert listed[-1].startswith("~ NDVI")
+    assert "`specs/indices.yaml`" not in note.group(2)  # listed whole, first
+
+
+def test_markdown_a_comment_too_small_for_the_indices_counts_them_as_cut() -> None:
+    indices = tuple(
+        dataclasses.replace(NDRE, name=f"Index-{n:03d}", where=f"specs/indices.yaml:{n}:5")
+        for n in range(200)
+    )
+    md = render_markdown(Plan(indices=indices), max_chars=MIN_MARKDOWN_CHARS)
+    assert md_length(md) < MIN_MARKDOWN_CHARS
+    listed = change_list(md)
+    assert 0 < len(listed) < 200
+    assert re.search(
+        rf"Not shown: {200 - len(listed)} of 200 changes \(the rest of `specs/indices.yaml`: "
+        rf"{200 - len(listed)} custom indices\)",
+        md,
+    )
+    assert f"<code>specs/indices.yaml</code>: {len(listed)} of 200 custom indices to create" in md
+
+
+def test_markdown_details_name_the_custom_indices_among_what_is_cut() -> None:
+    plan = dataclasses.replace(huge_plan(n_aois=30, per_aoi=4, warnings_per_aoi=0), indices=(NDRE,))
+    full = render_markdown(plan, max_chars=10**7)
+    assert "<details><summary>Details of the changes (the custom indices and 30 AOIs)" in full
+    without_details = full.split("<details><summary>Details")[0]
+    md = render_markdown(plan, max_chars=md_length(without_details) + 400)
+    assert "Not shown: the details of the custom indices and 30 AOIs." in md
+    # Cut from the end: the custom indices, first, keep their details longest.
+    md = render_markdown(plan, max_chars=(md_length(without_details) + md_length(full)) // 2)
+    shown = re.search(r"Details of the changes \(the custom indices and (\d+) of 30 AOIs\)", md)
+    cut = re.search(r"Not shown: the details of (\d+) AOIs\.", md)
+    assert shown and cut and int(shown.group(1)) + int(cut.group(1)) == 30
+
+
+def hostile_custom_plan() -> Plan:
+    """A custom index and legend labels that try to break fences, HTML and terminals."""
+    index = dataclasses.replace(
+        NDRE, name="````NDRE|<b>", expression="(B08```B05)\x1b[31m", colormap="<script>"
+    )
+    label = LegendContent(items=(LegendItemDecl(0, 1, "#000000", "```\n<b>@team</b>\u202e"),))
+    legend = LegendChange(
+        aoi_id=BLR,
+        aoi_name="Bengaluru-North",
+        visualization_id=NDWI_BLR,
+        index_id=NDWI,
+        index_name="NDWI",
+        mode="dynamic",
+        dates=("2025-11-14",),
+        legends=(LegendTarget("dynamic", ("2025-11-14",), label),),
+        reason="edited",
+        detail="range 1 is ``` <b>x</b>\x07",
+        where="specs/bengaluru.yaml:24:11",
+    )
+    return Plan(indices=(index,), legends=(legend,))
+
+
+def test_hostile_indices_and_legends_stay_inside_their_fences_and_out_of_terminals() -> None:
+    plan = hostile_custom_plan()
+    out = render_text(plan)
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "(B08```B05)\\x1b[31m" in out and "\\u202e" in out
+    md = render_markdown(plan)
+    blocks = list(fences(md))
+    in_fence = {n for start, end, _ in blocks for n in range(start, end + 1)}
+    loose = [line for n, line in enumerate(md.split("\n")) if n not in in_fence]
+    assert not [line for line in loose if "<b>" in line or "<script>" in line]
+    bodies = "\n".join("\n".join(body) for _, _, body in blocks)
+    assert "````NDRE|<b>: (B08```B05)" in bodies and "'```\\n<b>@team</b>\\u202e'" in bodies
+    assert "\x1b" not in md and "\u202e" not in md
+
+
 # --- json -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "plan",
-    [realistic_plan(), empty_plan_with_warnings(), hostile_plan(), Plan(), huge_plan(5, 4)],
-    ids=["realistic", "empty", "hostile", "blank", "huge"],
+    [
+        realistic_plan(),
+        empty_plan_with_warnings(),
+        hostile_plan(),
+        hostile_custom_plan(),
+        Plan(),
+        huge_plan(5, 4),
+    ],
+    ids=["realistic", "empty", "hostile", "hostile-custom", "blank", "huge"],
 )
 def test_json_round_trips(plan: Plan) -> None:
     out = render_json(plan)
@@ -831,11 +1159,13 @@ def test_json_round_trips(plan: Plan) -> None:
 def test_json_is_versioned_and_in_a_stable_order() -> None:
     data = json.loads(render_json(realistic_plan()))
     assert list(data)[:2] == ["format_version", "summary"]
-    assert data["format_version"] == 6
+    assert data["format_version"] == 7
     assert data["summary"] == {
-        "create": 3,
+        "index": 1,
+        "create": 4,
         "rollback": 4,
-        "warning": 4,
+        "legend": 2,
+        "warning": 5,
         "unchanged": 11,
         "ignored": 3,
         "unreadable": 0,
@@ -956,7 +1286,11 @@ _dates = st.lists(st.dates().map(str), min_size=1, max_size=4, unique=True).map(
 def plans(draw: st.DrawFn) -> Plan:
     n = draw(st.integers(min_value=0, max_value=6))
     aois = [AoiSummary(f"aoi-{i}", draw(_names), 3, draw(st.integers(0, 3))) for i in range(n)]
-    creates, rollbacks, warnings = [], [], []
+    creates, rollbacks, legends, warnings = [], [], [], []
+    indices = [
+        dataclasses.replace(NDRE, name=f"{draw(_names)}-{k}", expression=draw(_names), where=where)
+        for k, where in enumerate(draw(st.lists(_names, max_size=4)))
+    ]
     for a in aois:
         for _ in range(draw(st.integers(0, 30))):
             creates.append(
@@ -986,6 +1320,24 @@ def plans(draw: st.DrawFn) -> Plan:
                     where="s.yaml:1:1",
                 )
             )
+        for _ in range(draw(st.integers(0, 10))):
+            dates = draw(_dates)
+            label = LegendContent(items=(LegendItemDecl(0, 1, "#000000", draw(_names)),))
+            legends.append(
+                LegendChange(
+                    aoi_id=a.aoi_id,
+                    aoi_name=a.aoi_name,
+                    visualization_id=draw(_names),
+                    index_id="i",
+                    index_name=draw(_names),
+                    mode="dynamic",
+                    dates=dates,
+                    legends=(LegendTarget("dynamic", dates, label),),
+                    reason="edited",
+                    detail=draw(st.text(max_size=200)),
+                    where=draw(_names),
+                )
+            )
         if draw(st.booleans()):
             warnings.append(
                 PlanWarning(
@@ -996,8 +1348,10 @@ def plans(draw: st.DrawFn) -> Plan:
                 )
             )
     return Plan(
+        indices=tuple(indices),
         creates=tuple(creates),
         rollbacks=tuple(rollbacks),
+        legends=tuple(legends),
         warnings=tuple(warnings),
         aois=tuple(aois),
     )
@@ -1011,6 +1365,12 @@ def test_properties_hold_for_any_plan(plan: Plan, limit: int) -> None:
     assert len(md.encode("utf-16-le")) // 2 < limit
     assert md.startswith("### reconciler plan: ")
     list(fences(md))  # raises if a fence never closes
+    # Every change, custom indices and legends included, is listed or counted as not shown.
+    listed = len(change_list(md))
+    cut = re.search(r"Not shown: ([\d,]+) of ([\d,]+) changes?", md)
+    left = int(cut.group(1).replace(",", "")) if cut else 0
+    assert listed + left == len(plan.all_changes)
+    assert not cut or int(cut.group(2).replace(",", "")) == len(plan.all_changes)
     text = render_text(plan)
     assert "\x1b" not in text
     assert text.endswith(f"{plan.summary()['unchanged']} unchanged.\n")

@@ -2,8 +2,9 @@
 machine does (json).
 
 Renderers only read a ``Plan``; they never touch the network, files or the terminal, and they
-return one string. Order is the plan's own (the planner sorts): changes are only grouped by AOI,
-in order of first appearance in ``plan.aois``, and within an AOI shown as creates, rollbacks,
+return one string. Order is the plan's own (the planner sorts): the custom indices to create
+come first (apply creates them first), then changes grouped by AOI, in order of first
+appearance in ``plan.aois``, and within an AOI shown as creates, rollbacks, legends to set,
 then warnings.
 
 Everything shown comes from the API or the specs, so it is untrusted text: control characters

@@ -6,9 +6,21 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from reconciler.core.plan import REASON_TEXT, AoiSummary, Create, Plan, PlanWarning, Rollback
+from reconciler.core.plan import (
+    LEGEND_REASON_TEXT,
+    REASON_TEXT,
+    AoiSummary,
+    Create,
+    IndexCreate,
+    LegendChange,
+    LegendTarget,
+    Plan,
+    PlanWarning,
+    Rollback,
+)
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.text import clean, plural
 
@@ -24,16 +36,23 @@ OPEN_DETAILS_UP_TO = 30
 MAX_FOOTER_TARGETS = 10
 
 #: One marker per meaning in every format. A rollback is '!', which GitHub's diff highlighting
-#: colours as a change in a pull-request comment ('~' would stay uncoloured; tfcmt marks
-#: Terraform's in-place updates the same way), so a warning is '*'.
-CREATE, ROLLBACK, WARNING = "+", "!", "*"
-COLORS = {CREATE: "green", ROLLBACK: "yellow", WARNING: "magenta"}
-LEGEND = {
+#: colours as a change in a pull-request comment (tfcmt marks Terraform's in-place updates the
+#: same way), so a warning is '*'. Setting a custom legend is '~', Terraform's in-place update:
+#: GitHub leaves it uncoloured, but no other character is free that reads as "set" rather than
+#: as an insertion or a deletion ('<', '>', '-'), and on a terminal it has a colour of its own.
+#: A custom index is created, so it is a '+' like a visualization.
+CREATE, ROLLBACK, SET_LEGEND, WARNING = "+", "!", "~", "*"
+COLORS = {CREATE: "green", ROLLBACK: "yellow", SET_LEGEND: "cyan", WARNING: "magenta"}
+#: What each marker means, in the order the formats list them.
+SYMBOLS = {
     CREATE: "create a visualization",
     ROLLBACK: "roll legends back to auto-computed",
+    SET_LEGEND: "set custom legends as declared",
     WARNING: "warning: apply changes nothing here",
 }
 WARNING_KIND_TEXT = {
+    "index-differs": "a custom index exists but differs from its declaration (the API cannot "
+    "change an index)",
     "undeclared": "not declared in any spec",
     "failed": "failed",
     "partial_success": "partially succeeded",
@@ -51,33 +70,43 @@ MAX_SELECTOR_AOIS = 10
 
 # --- shared: grouping and the items every format shows -----------------------------------------
 
+#: What a group is about: one AOI, the custom indices (which belong to no AOI), or the specs
+#: as a whole (a selector that matches no AOI).
+GroupKind = Literal["aoi", "indices", "specs"]
+
 
 @dataclass
 class Group:
-    """Everything the plan says about one AOI, in the plan's order."""
+    """Everything the plan says about one AOI (or the custom indices), in the plan's order."""
 
     aoi_id: str
     aoi_name: str
     summary: AoiSummary | None = None
+    kind: GroupKind = "aoi"
+    indices: list[IndexCreate] = field(default_factory=list)
     creates: list[Create] = field(default_factory=list)
     rollbacks: list[Rollback] = field(default_factory=list)
+    legends: list[LegendChange] = field(default_factory=list)
     warnings: list[PlanWarning] = field(default_factory=list)
 
     @property
     def changes(self) -> int:
-        return len(self.creates) + len(self.rollbacks)
+        return len(self.indices) + len(self.creates) + len(self.rollbacks) + len(self.legends)
 
     @property
     def unchanged(self) -> int:
         return self.summary.unchanged if self.summary else 0
 
     def counts(self, *, warnings: bool = True) -> str:
-        """'1 to create, 2 to roll back, 1 warning, 3 unchanged', leaving out zeros."""
+        """'1 to create, 2 to roll back, 1 legend to set, 1 warning, 3 unchanged', leaving out
+        zeros."""
         parts = []
-        if self.creates:
-            parts.append(f"{len(self.creates)} to create")
+        if self.indices or self.creates:
+            parts.append(f"{len(self.indices) + len(self.creates)} to create")
         if self.rollbacks:
             parts.append(f"{len(self.rollbacks)} to roll back")
+        if self.legends:
+            parts.append(f"{plural(len(self.legends), 'legend')} to set")
         if self.warnings and warnings:
             parts.append(plural(len(self.warnings), "warning"))
         if self.unchanged or not parts:
@@ -86,20 +115,35 @@ class Group:
 
 
 def groups_of(plan: Plan) -> list[Group]:
-    """Group by AOI in order of first appearance in ``plan.aois``.
+    """The custom indices first (created before anything else), then by AOI in order of first
+    appearance in ``plan.aois``.
 
     A change for an AOI missing from ``plan.aois`` would be a planner bug, but hiding it
     would be worse: such AOIs follow, in order of first appearance among the changes.
     """
-    groups: dict[str, Group] = {}
+    groups: dict[tuple[GroupKind, str], Group] = {}
+    differs = [w for w in plan.warnings if w.kind == "index-differs"]
+    if plan.indices or differs:
+        # An index that differs is told beside those to create, whatever AOI it sorted near.
+        groups["indices", ""] = Group("", "", kind="indices", indices=list(plan.indices))
+        groups["indices", ""].warnings += differs
     for a in plan.aois:
-        groups.setdefault(a.aoi_id, Group(a.aoi_id, a.aoi_name, summary=a))
+        groups.setdefault(("aoi", a.aoi_id), Group(a.aoi_id, a.aoi_name, summary=a))
+
+    def group(aoi_id: str, aoi_name: str) -> Group:
+        if not aoi_id:  # about no AOI in particular: a selector that matches none
+            return groups.setdefault(("specs", ""), Group("", "", kind="specs"))
+        return groups.setdefault(("aoi", aoi_id), Group(aoi_id, aoi_name))
+
     for c in plan.creates:
-        groups.setdefault(c.aoi_id, Group(c.aoi_id, c.aoi_name)).creates.append(c)
+        group(c.aoi_id, c.aoi_name).creates.append(c)
     for r in plan.rollbacks:
-        groups.setdefault(r.aoi_id, Group(r.aoi_id, r.aoi_name)).rollbacks.append(r)
+        group(r.aoi_id, r.aoi_name).rollbacks.append(r)
+    for lc in plan.legends:
+        group(lc.aoi_id, lc.aoi_name).legends.append(lc)
     for w in plan.warnings:
-        groups.setdefault(w.aoi_id, Group(w.aoi_id, w.aoi_name)).warnings.append(w)
+        if w.kind != "index-differs":
+            group(w.aoi_id, w.aoi_name).warnings.append(w)
     return list(groups.values())
 
 
@@ -117,8 +161,47 @@ class Item:
     where: str | None
 
 
+def index_item(i: IndexCreate) -> Item:
+    fields: list[tuple[str, Value]] = [
+        ("expression", clean(i.expression)),
+        ("type", clean(i.expression_type)),
+        ("rescale", rescale_text(i)),
+        ("colormap", clean(i.colormap)),
+        ("satellite", clean(i.satellite_id)),
+    ]
+    if i.description:
+        fields.append(("description", clean(i.description)))
+    return Item(CREATE, f"create custom index {clean(i.name)}", tuple(fields), i.where)
+
+
+def rescale_text(i: IndexCreate) -> str:
+    low, high = i.rescale
+    return f"[{low}, {high}]"
+
+
+def legend_value(t: LegendTarget, *, mode: bool = True, dates: bool = True) -> tuple[str, ...]:
+    """'dynamic 2024-05-06, 2024-08-19: 2 ranges: -1 … 0.2 #d7191c 'Bare'; …': what one
+    declared legend will be, after as much of where it applies as the reader needs; in pieces
+    that wrap between ranges, never inside one."""
+    lead = []
+    if mode:
+        lead.append(clean(t.mode))
+    if dates:
+        lead.append(", ".join(clean(d) for d in t.dates))
+    # Only split to wrap: joined by spaces, the pieces are describe()'s own words.
+    head, sep, ranges = clean(t.content.describe()).partition(": ")
+    if lead:
+        head = f"{' '.join(lead)}: {head}"
+    if not sep:
+        return (head,)
+    parts = ranges.split("; ")
+    return (f"{head}:", *(f"{r};" for r in parts[:-1]), parts[-1])
+
+
 def create_item(c: Create) -> Item:
     fields: list[tuple[str, Value]] = []
+    if c.new_index is not None:
+        fields.append(("index", f"{clean(c.new_index)}: a new custom index, created first"))
     if c.assets is None:
         fields.append(("assets", "all assets (API default)"))
     elif not c.assets:
@@ -133,6 +216,12 @@ def create_item(c: Create) -> Item:
     if c.rollbacks:
         # Said once, because a reviewer will otherwise expect PATCHes that will not happen.
         fields.append(("", "only if it turns out to exist already; a new one starts auto-computed"))
+    for i, legend in enumerate(c.legends):
+        fields.append(("legends" if i == 0 else "", legend_value(legend)))
+    if c.legends:
+        # Unlike its rollbacks, these are set on a new visualization too: said, so a reviewer
+        # expects the PUTs.
+        fields.append(("", "set once it is usable, new or adopted"))
     return Item(CREATE, f"create {clean(c.index_name)} visualization", tuple(fields), c.where)
 
 
@@ -149,6 +238,25 @@ def rollback_item(r: Rollback) -> Item:
     return Item(ROLLBACK, title, tuple(fields), r.where)
 
 
+def legend_item(lc: LegendChange) -> Item:
+    fields: list[tuple[str, Value]] = [
+        ("visualization", clean(lc.visualization_id)),
+        ("mode", clean(lc.mode)),
+        ("dates", tuple(clean(d) for d in lc.dates)),
+    ]
+    if len(lc.legends) == 1:
+        fields.append(("legend", legend_value(lc.legends[0], mode=False, dates=False)))
+    else:
+        # Dates with different legends in one PUT: each legend with the dates it is for.
+        for i, legend in enumerate(lc.legends):
+            fields.append(("legends" if i == 0 else "", legend_value(legend, mode=False)))
+    fields.append(("reason", LEGEND_REASON_TEXT.get(lc.reason, clean(lc.reason))))
+    if lc.detail:
+        fields.append(("detail", clean(lc.detail)))
+    title = f"set {clean(lc.index_name)} legends as declared"
+    return Item(SET_LEGEND, title, tuple(fields), lc.where)
+
+
 def warning_item(w: PlanWarning, *, with_aoi: bool = False) -> Item:
     # The planner's message is a whole sentence that already says what kind of warning it is;
     # the kind in words is only the fallback for a plan without one.
@@ -162,7 +270,8 @@ def warning_item(w: PlanWarning, *, with_aoi: bool = False) -> Item:
 
 
 def group_items(g: Group, *, warnings: bool = True) -> list[Item]:
-    items = [create_item(c) for c in g.creates] + [rollback_item(r) for r in g.rollbacks]
+    items = [index_item(i) for i in g.indices] + [create_item(c) for c in g.creates]
+    items += [rollback_item(r) for r in g.rollbacks] + [legend_item(lc) for lc in g.legends]
     if warnings:
         items += [warning_item(w) for w in g.warnings]
     return items
@@ -241,12 +350,33 @@ def name_list(names: Iterable[str]) -> str:
 
 
 def summary_counts(plan: Plan) -> str:
+    """'1 custom index to create, 3 to create, 4 to roll back, 1 legend to set, 4 warnings,
+    11 unchanged, 3 ignored': the counts that every plan has always, the others when not 0."""
     s = plan.summary()
-    counts = (
-        f"{s['create']:,} to create, {s['rollback']:,} to roll back, "
-        f"{plural(s['warning'], 'warning')}, {s['unchanged']:,} unchanged"
-    )
+    counts = f"{s['create']:,} to create, {s['rollback']:,} to roll back"
+    if s["index"]:
+        counts = f"{custom_indices(s['index'])} to create, {counts}"
+    if s["legend"]:
+        counts += f", {plural(s['legend'], 'legend')} to set"
+    counts += f", {plural(s['warning'], 'warning')}, {s['unchanged']:,} unchanged"
     return counts + (f", {s['ignored']:,} ignored" if s["ignored"] else "")
+
+
+def custom_indices(count: int) -> str:
+    """'1 custom index', '2 custom indices'."""
+    return f"{count:,} custom {'index' if count == 1 else 'indices'}"
+
+
+def symbols(plan: Plan) -> dict[str, str]:
+    """``SYMBOLS``, the create marker said for what this plan creates."""
+    shown = dict(SYMBOLS)
+    if plan.indices:
+        shown[CREATE] = (
+            "create a custom index or a visualization"
+            if plan.creates
+            else ("create a custom index")
+        )
+    return shown
 
 
 def source_line(plan: Plan) -> str:
@@ -280,11 +410,12 @@ def wrap_text(text: str, width: int) -> list[str]:
 
 
 def wrap_list(items: tuple[str, ...], width: int) -> list[str]:
-    """Wrap 'a, b, c' between items only, so 'Asset A (2024-05-06)' never splits."""
+    """Wrap 'a, b, c' between items only, so 'Asset A (2024-05-06)' never splits. An item that
+    ends with its own separator (':' or ';') gets no comma."""
     lines: list[str] = []
     current = ""
     for i, item in enumerate(items):
-        piece = item + ("," if i < len(items) - 1 and not item.endswith(":") else "")
+        piece = item + ("," if i < len(items) - 1 and not item.endswith((":", ";")) else "")
         if current and len(current) + 1 + len(piece) > width:
             lines.append(current)
             current = piece

@@ -11,31 +11,45 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.core.drift import Drift
-from reconciler.core.plan import REASON_TEXT, Create, Plan, PlanWarning, Rollback
+from reconciler.core.plan import (
+    LEGEND_REASON_TEXT,
+    REASON_TEXT,
+    AoiChange,
+    Create,
+    IndexCreate,
+    LegendChange,
+    Plan,
+    PlanWarning,
+    Rollback,
+)
 from reconciler.errors import ConfigError, ReconcilerError, SpecError
 from reconciler.render.layout import (
     CREATE,
-    LEGEND,
     MAX_FOOTER_TARGETS,
     MAX_UP_TO_DATE_NAMES,
     OPEN_DETAILS_UP_TO,
     ROLLBACK,
+    SET_LEGEND,
     WARNING,
     Group,
     Laid,
+    custom_indices,
     failure_message,
     group_items,
     groups_of,
     ignored_by_rule,
     lay_out,
     length,
+    rescale_text,
     safe_url,
     selectors_lines,
     short,
     summary_counts,
+    symbols,
     warning_item,
     widest_key,
 )
+from reconciler.spec.decls import LegendContent
 from reconciler.text import clean, plural
 
 log = logging.getLogger(__name__)
@@ -86,7 +100,7 @@ class _Block:
     """One AOI's changes declared in one spec file, one line each: the change list's unit."""
 
     file: str
-    aoi_id: str
+    aoi_id: str  # "" for the custom indices declared in the file
     head: str  # the '@@ AOI @@' line
     lines: tuple[str, ...]
 
@@ -102,10 +116,12 @@ def render_markdown(
 
     Reading order: a heading with the totals; the warnings that explain many changes at once
     (the state has no records, new imagery); every change as one line in a ``diff`` block per
-    spec file, under a ``@@ AOI @@`` line per AOI (``+`` create, ``!`` roll back), with the
-    reasons for rollbacks said once above; then the details of each AOI's changes; AOIs with
-    nothing to change; selectors; undeclared visualizations an ignore rule covers; the
-    warnings (``*``), collapsed; a footer; and the hidden ``comment_marker(comment_id)``.
+    spec file, the custom indices to create first (under ``@@ custom indices @@``), then under
+    a ``@@ AOI @@`` line per AOI (``+`` create, ``!`` roll back, ``~`` set a custom legend),
+    with the reasons for rollbacks and legends said once above; then the details of the
+    changes, by AOI; AOIs with nothing to change; selectors; undeclared visualizations an
+    ignore rule covers; the warnings (``*``), collapsed; a footer; and the hidden
+    ``comment_marker(comment_id)``.
 
     When that is too long, the details go first (from the end, by AOI), then the warnings,
     and only then lines of the change list, by whole AOIs from the end; a note under the
@@ -127,8 +143,8 @@ def render_markdown(
     sections = [_md_section(g) for g in groups if g.changes]
     blocks = _blocks(plan)
     warnings = [_md_warning(w) for g in groups for w in g.warnings]
-    total = plan.summary()["create"] + plan.summary()["rollback"]
-    fixed = _MdFixed(plan, marker, details_url, groups, max_chars, total <= OPEN_DETAILS_UP_TO)
+    small = len(plan.all_changes) <= OPEN_DETAILS_UP_TO
+    fixed = _MdFixed(plan, marker, details_url, groups, max_chars, small)
     lines = sum(len(b.lines) for b in blocks)
     shown = _Shown(lines, len(sections), len(warnings))
 
@@ -244,20 +260,17 @@ def _md_assemble(
     if not plan.has_changes:
         parts.append("No changes: the live API already matches the specs.")
     elif not fixed.minimal:
-        parts.append(
-            f"`{CREATE}` {LEGEND[CREATE]} · `{ROLLBACK}` {LEGEND[ROLLBACK]} · "
-            f"`{WARNING}` {LEGEND[WARNING]}"
-        )
-        why = _md_reasons(plan)
-        if why:
-            parts.append(why)
+        said = symbols(plan)
+        # '~' only where it occurs, so plans without custom legends read as they always did.
+        shown_symbols = [m for m in said if m != SET_LEGEND or plan.legends]
+        parts.append(" · ".join(f"`{m}` {said[m]}" for m in shown_symbols))
+        parts += [why for why in (_md_reasons(plan), _md_legend_reasons(plan)) if why]
     listed, left = _split(blocks, shown.lines)
     parts += _md_change_list(listed, blocks)
     if left:
-        aois = len({b.aoi_id for b in left})
         changes = sum(len(b.lines) for b in left)
         parts.append(
-            f"… and {plural(changes, 'more change')} on {plural(aois, 'AOI')}, not listed here: "
+            f"… and {plural(changes, 'more change')}{_md_on(left)}, not listed here: "
             "see the note at the top."
         )
     if shown.details and not fixed.minimal:
@@ -291,34 +304,69 @@ _REASON_WORDS = {
     "revision": "revision bumped",
     "adopted": "adopted",
 }
+#: The same for custom legends.
+_LEGEND_REASON_WORDS = {
+    "no-record": "no record",
+    "declared-changed": "spec changed",
+    "edited": "edited since",
+    "new": "new",
+    "adopted": "adopted",
+}
+#: Longest index expression quoted in a line of the change list; the details have the rest.
+_EXPRESSION_CHARS = 80
 #: The note names at most this many spec files whose changes it left out.
 _MAX_FILES_NAMED = 10
 
 
 def _blocks(plan: Plan) -> list[_Block]:
-    """The change list: by spec file, then AOI (by name), each change one line."""
-    reason = _dominant_reason(plan)
+    """The change list: by spec file, then AOI (by name), each change one line; the custom
+    indices to create come first, as apply creates them before anything else."""
+    reasons = (_dominant_reason(plan), _dominant_legend_reason(plan))
     names = Counter(a.aoi_name for a in plan.aois)
-    by_place: dict[tuple[str, str], list[Create | Rollback]] = {}
-    for change in plan.changes:
-        by_place.setdefault((_spec_file(change.where), change.aoi_id), []).append(change)
+    by_place: dict[tuple[str, str], list[IndexCreate | AoiChange]] = {}
+    for change in plan.all_changes:
+        aoi_id = "" if isinstance(change, IndexCreate) else change.aoi_id
+        by_place.setdefault((_spec_file(change.where), aoi_id), []).append(change)
     blocks = []
     for (file, aoi_id), changes in by_place.items():
-        name = changes[0].aoi_name
+        first = changes[0]
+        if isinstance(first, IndexCreate):
+            lines = tuple(_index_line(i) for i in changes if isinstance(i, IndexCreate))
+            blocks.append(_Block(file, "", "@@ custom indices @@", lines))
+            continue
+        name = first.aoi_name
         head = f"@@ {clean(name)[:_NAME_CHARS]}"
         if names[name] != 1:
             head += f" ({short(aoi_id)})"
         # Two visualizations of one index on an AOI are told apart by their id.
-        shared = Counter((r.index_name, r.mode) for r in changes if isinstance(r, Rollback))
-        lines = tuple(
-            _create_line(c)
-            if isinstance(c, Create)
-            else _rollback_line(c, reason, by_id=shared[(c.index_name, c.mode)] > 1)
+        shared: Counter[tuple[str, str, str]] = Counter(
+            (c.kind, c.index_name, c.mode)
             for c in changes
+            if isinstance(c, Rollback | LegendChange)
         )
+        lines = tuple(_change_line(c, reasons, shared) for c in changes)
         blocks.append(_Block(file, aoi_id, head + " @@", lines))
-    blocks.sort(key=lambda b: (b.file, b.head, b.aoi_id))
+    # Files declaring custom indices first, and in each file its indices before its AOIs, so
+    # the list reads in the order apply works (and is cut from the end, like any list).
+    first_files = {b.file for b in blocks if not b.aoi_id}
+    blocks.sort(key=lambda b: (b.file not in first_files, b.file, bool(b.aoi_id), b.head, b.aoi_id))
     return blocks
+
+
+def _change_line(
+    c: IndexCreate | AoiChange,
+    usual: tuple[str | None, str | None],
+    shared: Counter[tuple[str, str, str]],
+) -> str:
+    """One change's line; ``usual`` are the reasons left unsaid (rollbacks', legends'), and
+    ``shared`` counts the rollbacks and legends of each (kind, index, mode) on the AOI."""
+    if isinstance(c, Create):
+        return _create_line(c)
+    if isinstance(c, Rollback):
+        return _rollback_line(c, usual[0], by_id=shared[c.kind, c.index_name, c.mode] > 1)
+    if isinstance(c, LegendChange):
+        return _legend_line(c, usual[1], by_id=shared[c.kind, c.index_name, c.mode] > 1)
+    return _index_line(c)
 
 
 def _spec_file(where: str) -> str:
@@ -339,14 +387,55 @@ def _create_line(c: Create) -> str:
         if len(names) > _ASSETS_LISTED:
             over = f"{', '.join(names[: _ASSETS_LISTED - 1])} … ({len(names)} assets)"
     resolution = f", resolution {c.resolution:g}" if c.resolution is not None else ""
-    return f"{CREATE} {clean(c.index_name)[:_NAME_CHARS]} over {over}{resolution}"
+    new = " (new custom index)" if c.new_index is not None else ""
+    legends = ""
+    if c.legends:
+        modes = dict.fromkeys(clean(t.mode) for t in c.legends)
+        legends = f" · custom legends: {', '.join(modes)}"
+    return f"{CREATE} {clean(c.index_name)[:_NAME_CHARS]}{new} over {over}{resolution}{legends}"
+
+
+def _index_line(i: IndexCreate) -> str:
+    expression = clean(i.expression)
+    if len(expression) > _EXPRESSION_CHARS:
+        expression = expression[: _EXPRESSION_CHARS - 1] + "…"
+    return (
+        f"{CREATE} {clean(i.name)[:_NAME_CHARS]}: {expression}, type {clean(i.expression_type)}, "
+        f"rescale {rescale_text(i)}, colormap {clean(i.colormap)[:_NAME_CHARS]}"
+    )
+
+
+def _legend_line(lc: LegendChange, usual: str | None, *, by_id: bool) -> str:
+    viz = f" {short(lc.visualization_id)}" if by_id else ""
+    contents = dict.fromkeys(_legend_words(t.content) for t in lc.legends)
+    what = ", ".join(contents) if len(contents) == 1 else f"{len(contents)} different legends"
+    why = (
+        "" if lc.reason == usual else f" · {_LEGEND_REASON_WORDS.get(lc.reason, clean(lc.reason))}"
+    )
+    return (
+        f"{SET_LEGEND} {clean(lc.index_name)[:_NAME_CHARS]}{viz} {clean(lc.mode)} "
+        f"{_dates_words(lc.dates)}: {what}{why}"
+    )
+
+
+def _legend_words(content: LegendContent) -> str:
+    """A legend in a few words: '2 ranges', '5 bins, 2 ranges', '5 auto-computed bins'."""
+    if not content.items:
+        return f"{content.bins} auto-computed bins"
+    ranges = plural(len(content.items), "range")
+    return ranges if content.bins is None else f"{plural(content.bins, 'bin')}, {ranges}"
+
+
+def _dates_words(dates: Sequence[str]) -> str:
+    """'2024-05-06, 2024-08-19', or the first, the last and a count when there are many."""
+    shown = [clean(d) for d in dates]
+    if len(shown) > _DATES_LISTED:
+        return f"{shown[0]} … {shown[-1]} ({len(shown)} dates)"
+    return ", ".join(shown)
 
 
 def _rollback_line(r: Rollback, usual: str | None, *, by_id: bool) -> str:
-    dates = [clean(d) for d in r.dates]
-    when = ", ".join(dates)
-    if len(dates) > _DATES_LISTED:
-        when = f"{dates[0]} … {dates[-1]} ({len(dates)} dates)"
+    when = _dates_words(r.dates)
     viz = f" {short(r.visualization_id)}" if by_id else ""
     why = "" if r.reason == usual else f" · {_REASON_WORDS.get(r.reason, clean(r.reason))}"
     return f"{ROLLBACK} {clean(r.index_name)[:_NAME_CHARS]}{viz} {clean(r.mode)} {when}{why}"
@@ -358,33 +447,56 @@ def _dominant_reason(plan: Plan) -> str | None:
     return reasons.most_common(1)[0][0] if reasons else None
 
 
+def _dominant_legend_reason(plan: Plan) -> str | None:
+    """The reason most legend changes have: the change list leaves it unsaid."""
+    reasons = Counter(lc.reason for lc in plan.legends)
+    return reasons.most_common(1)[0][0] if reasons else None
+
+
 def _md_reasons(plan: Plan) -> str:
     """Why the rollbacks: each reason said once, with how many rollbacks have it; the lines
     of the change list mark every reason but the commonest."""
     reasons: Counter[str] = Counter(r.reason for r in plan.rollbacks)
+    usual = _dominant_reason(plan) or ""
+    return _md_why("rollbacks", "rollback", reasons, usual, REASON_TEXT, _REASON_WORDS)
+
+
+def _md_legend_reasons(plan: Plan) -> str:
+    """Why the custom legends, as ``_md_reasons`` says why the rollbacks."""
+    reasons: Counter[str] = Counter(lc.reason for lc in plan.legends)
+    usual = _dominant_legend_reason(plan) or ""
+    return _md_why("legends", "legend", reasons, usual, LEGEND_REASON_TEXT, _LEGEND_REASON_WORDS)
+
+
+def _md_why(
+    what: str,
+    one: str,
+    reasons: Counter[str],
+    usual: str,
+    texts: dict[str, str],
+    words: dict[str, str],
+) -> str:
+    """'Why the WHAT: …', each reason's sentence once with its count; '' without any."""
     if not reasons:
         return ""
-    usual = _dominant_reason(plan) or ""
     if len(reasons) == 1:
-        only = REASON_TEXT.get(usual, clean(usual))
+        only = texts.get(usual, clean(usual))
         count = reasons[usual]
-        return (
-            f"Why the rollbacks: {only} ({'all ' if count > 1 else ''}{plural(count, 'rollback')})."
-        )
+        return f"Why the {what}: {only} ({'all ' if count > 1 else ''}{plural(count, one)})."
     said = []
     for reason, count in sorted(reasons.items(), key=lambda rc: (rc[0] != usual, -rc[1])):
-        text = REASON_TEXT.get(reason, clean(reason))
-        tag = "unmarked" if reason == usual else f"`{_REASON_WORDS.get(reason, clean(reason))}`"
+        text = texts.get(reason, clean(reason))
+        tag = "unmarked" if reason == usual else f"`{words.get(reason, clean(reason))}`"
         said.append(f"{tag}: {text} (**{count:,}**)")
-    return "Why the rollbacks: " + " · ".join(said) + "."
+    return f"Why the {what}: " + " · ".join(said) + "."
 
 
 def _md_change_list(listed: Sequence[_Block], blocks: Sequence[_Block]) -> list[str]:
-    """One ``diff`` block per spec file, every change a line under its AOI; ``blocks`` is the
-    whole list, of which ``listed`` may be the beginning."""
-    totals: Counter[str] = Counter()
+    """One ``diff`` block per spec file, every change a line under its AOI (or the custom
+    indices); ``blocks`` is the whole list, of which ``listed`` may be the beginning."""
+    totals: Counter[tuple[str, bool]] = Counter()
     for block in blocks:
-        totals[block.file] += len(block.lines)
+        totals[block.file, not block.aoi_id] += len(block.lines)
     by_file: dict[str, list[_Block]] = {}
     for block in listed:
         by_file.setdefault(block.file, []).append(block)
@@ -392,16 +504,34 @@ def _md_change_list(listed: Sequence[_Block], blocks: Sequence[_Block]) -> list[
     for file, file_blocks in by_file.items():
         body = "".join(line + "\n" for b in file_blocks for line in (b.head, *b.lines))
         fence = _md_fence_for(body)
-        changes = sum(len(b.lines) for b in file_blocks)
-        count = plural(changes, "change")
-        if changes < totals[file]:
-            count = f"{changes:,} of {plural(totals[file], 'change')}"
-        aois = len({b.aoi_id for b in file_blocks})
-        summary = f"<code>{html.escape(clean(file)[:200])}</code>: {count} on {plural(aois, 'AOI')}"
+        said = []
+        indices = sum(len(b.lines) for b in file_blocks if not b.aoi_id)
+        if indices:
+            said.append(f"{_md_of(indices, totals[file, True], custom_indices)} to create")
+        on_aois = [b for b in file_blocks if b.aoi_id]
+        if on_aois:
+            changes = sum(len(b.lines) for b in on_aois)
+            count = _md_of(changes, totals[file, False], lambda n: plural(n, "change"))
+            said.append(f"{count} on {plural(len({b.aoi_id for b in on_aois}), 'AOI')}")
+        summary = f"<code>{html.escape(clean(file)[:200])}</code>: {', '.join(said)}"
         parts.append(
             f"<details open><summary>{summary}</summary>\n\n{fence}diff\n{body}{fence}\n</details>"
         )
     return parts
+
+
+def _md_of(shown: int, total: int, words: Callable[[int], str]) -> str:
+    """'3 changes', or '3 of 10 changes' when only some are shown."""
+    return words(shown) if shown == total else f"{shown:,} of {words(total)}"
+
+
+def _md_on(blocks: Sequence[_Block]) -> str:
+    """' on 2 AOIs', ' on custom indices and 1 AOI': where some blocks' changes are."""
+    aois = len({b.aoi_id for b in blocks if b.aoi_id})
+    where = (["custom indices"] if any(not b.aoi_id for b in blocks) else []) + (
+        [plural(aois, "AOI")] if aois else []
+    )
+    return f" on {' and '.join(where)}"
 
 
 def _md_top_warnings(plan: Plan) -> list[str]:
@@ -456,14 +586,18 @@ def _md_section(g: Group) -> _MdSection:
 
 def _md_details(section: _MdSection, shown: Sequence[str], *, is_open: bool) -> str:
     g = section.group
-    summary = (
-        f"<code>{html.escape(clean(g.aoi_name))}</code> "
-        f"(<code>{html.escape(short(g.aoi_id))}</code>): "
-        f"{html.escape(g.counts(warnings=False))}"
-    )
+    counts = html.escape(g.counts(warnings=False))
+    if g.kind == "indices":
+        summary = f"Custom indices: {counts}"
+    else:
+        summary = (
+            f"<code>{html.escape(clean(g.aoi_name))}</code> "
+            f"(<code>{html.escape(short(g.aoi_id))}</code>): {counts}"
+        )
     body = "\n\n".join(shown) + "\n"
     missing = len(section.items) - len(shown)
-    more = f"\n\n… and {plural(missing, 'more change')} of this AOI, not shown" if missing else ""
+    of = "of the custom indices" if g.kind == "indices" else "of this AOI"
+    more = f"\n\n… and {plural(missing, 'more change')} {of}, not shown" if missing else ""
     # The blank line after </summary> is what makes GitHub render the fence as markdown.
     tag = "<details open>" if is_open else "<details>"
     fence = section.fence
@@ -476,7 +610,13 @@ def _md_all_details(shown: Sequence[_MdSection], total: int, *, small: bool) -> 
     sections = "\n\n".join(_md_details(s, s.items, is_open=True) for s in shown)
     if small:
         return "Details, with the spec position of each change:\n\n" + sections
-    count = plural(total, "AOI") if len(shown) == total else f"{len(shown):,} of {total:,} AOIs"
+    count = _md_sections_words(shown)
+    if len(shown) < total:
+        # Sections are cut from the end, so the custom indices (first) are never the ones cut.
+        aois = sum(s.group.kind != "indices" for s in shown)
+        count = f"{aois:,} of {total - (len(shown) - aois):,} AOIs"
+        if aois < len(shown):
+            count = f"the custom indices and {count}"
     return (
         f"<details><summary>Details of the changes ({count}), with the spec position of "
         f"each</summary>\n\n{sections}\n\n</details>"
@@ -575,8 +715,7 @@ def _md_note(
             f"({_md_cut_files(listed, left)})"
         )
     if shown.details < len(sections):
-        details = len(sections) - shown.details
-        missing.append(f"the details of {plural(details, 'AOI')}")
+        missing.append(f"the details of {_md_sections_words(sections[shown.details :])}")
     if shown.warnings < len(warnings):
         missing.append(plural(len(warnings) - shown.warnings, "warning"))
     if not missing:
@@ -603,6 +742,13 @@ def _md_note(
     )
 
 
+def _md_sections_words(sections: Sequence[_MdSection]) -> str:
+    """'3 AOIs', 'the custom indices and 2 AOIs': what some detail sections are about."""
+    aois = sum(s.group.kind != "indices" for s in sections)
+    words = ["the custom indices"] if aois < len(sections) else []
+    return " and ".join(words + ([plural(aois, "AOI")] if aois or not words else []))
+
+
 def _md_cut_files(listed: Sequence[_Block], left: Sequence[_Block]) -> str:
     """'the rest of specs/a.yaml: 30 AOIs, 90 changes; specs/b.yaml: …' for what is left."""
     files: dict[str, list[_Block]] = {}
@@ -611,9 +757,13 @@ def _md_cut_files(listed: Sequence[_Block], left: Sequence[_Block]) -> str:
     partly = {b.file for b in listed}
     said = []
     for file, cut in list(files.items())[:_MAX_FILES_NAMED]:
-        what = f"{plural(len({b.aoi_id for b in cut}), 'AOI')}, " + plural(
-            sum(len(b.lines) for b in cut), "change"
-        )
+        indices = sum(len(b.lines) for b in cut if not b.aoi_id)
+        on_aois = [b for b in cut if b.aoi_id]
+        counts = [custom_indices(indices)] if indices else []
+        if on_aois:
+            counts.append(plural(len({b.aoi_id for b in on_aois}), "AOI"))
+            counts.append(plural(sum(len(b.lines) for b in on_aois), "change"))
+        what = ", ".join(counts)
         name = _md_code(clean(file)[:200])
         said.append(f"{'the rest of ' if file in partly else ''}{name}: {what}")
     more = len(files) - _MAX_FILES_NAMED

@@ -10,9 +10,9 @@ from reconciler.core.drift import Drift
 from reconciler.core.plan import Plan
 from reconciler.render.layout import (
     COLORS,
-    LEGEND,
     MAX_UP_TO_DATE_NAMES,
     WIDTH,
+    Group,
     group_items,
     groups_of,
     ignored_by_rule,
@@ -21,6 +21,7 @@ from reconciler.render.layout import (
     short,
     source_line,
     summary_counts,
+    symbols,
     widest_key,
     wrap_list,
     wrap_text,
@@ -31,8 +32,10 @@ from reconciler.text import clean
 def render_text(plan: Plan, *, color: bool = False) -> str:
     """Render ``plan`` as a Terraform-like diff for a terminal or a CI log.
 
-    Grouped by AOI; ``+`` create, ``!`` roll back, ``*`` warning; each with the spec position
-    that declares it; ends with ``Plan: N to create, N to roll back, N warnings, N unchanged.``
+    The custom indices to create first, then grouped by AOI; ``+`` create, ``!`` roll back,
+    ``~`` set a custom legend, ``*`` warning; each with the spec position that declares it;
+    ends with ``Plan: N to create, N to roll back, N warnings, N unchanged.`` (custom indices
+    to create, legends to set and ignored visualizations are counted there when there are any).
     ANSI colour codes appear only when ``color`` is true (the CLI decides, from the terminal
     and ``--no-color``); otherwise the output is plain text.
     """
@@ -56,14 +59,15 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             out.append("Warnings, which apply does not act on:")
     used = {item.marker for item in items}
     if plan.has_changes:
-        out += [f"  {style(m, fg=COLORS[m])} {LEGEND[m]}" for m in LEGEND if m in used]
+        said = symbols(plan)
+        out += [f"  {style(m, fg=COLORS[m])} {text}" for m, text in said.items() if m in used]
 
     for g in active:
         out.append("")
-        # Warnings about no AOI in particular (a selector that matches none) come first.
-        title = f"AOI {clean(g.aoi_name)} ({short(g.aoi_id)})" if g.aoi_id else "Specs"
-        header = f"{title}: {g.counts()}"
-        out.append(style(header, bold=True))
+        # Wrapped between counts, which every kind of change makes longer than before.
+        first, *rest = g.counts().split(", ")
+        header = wrap_list((f"{group_title(g)}: {first}", *rest), WIDTH)
+        out += [style(header[0], bold=True)] + [style(f"    {h}", bold=True) for h in header[1:]]
         for item in group_items(g):
             laid = lay_out(item, width, indent=4)
             out.append("")
@@ -99,8 +103,22 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
                 f"  {part}" for part in wrap_text(" ".join(wrapped[1:]), WIDTH - 2)
             ]
 
-    out += ["", style("Plan:", bold=True) + " " + summary_counts(plan) + "."]
+    # With every kind of change counted the line outgrows the width: wrapped between counts.
+    counts = wrap_list(tuple(summary_counts(plan).split(", ")), WIDTH - len("Plan: "))
+    out += ["", style("Plan:", bold=True) + " " + counts[0]]
+    out += [" " * len("Plan: ") + line for line in counts[1:]]
+    out[-1] += "."
     return "\n".join(out) + "\n"
+
+
+def group_title(g: Group) -> str:
+    """'AOI Bengaluru-North (89a291cd)', 'Custom indices', or 'Specs' for warnings about no AOI
+    in particular (a selector that matches none)."""
+    if g.kind == "indices":
+        return "Custom indices"
+    if g.kind == "specs":
+        return "Specs"
+    return f"AOI {clean(g.aoi_name)} ({short(g.aoi_id)})"
 
 
 #: What each kind of drift means, as the text and the comment say it.
