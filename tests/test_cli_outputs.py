@@ -57,7 +57,7 @@ def test_plan_failures_in_markdown_and_json_say_what_went_wrong_with_positions(
     as_json = run(emulator, "plan", "--format", "json", "--detailed-exitcode")
     assert as_json.exit_code == 1
     document = json.loads(as_json.stdout)
-    assert document["format_version"] == 6 and document["command"] == "plan"
+    assert document["format_version"] == 7 and document["command"] == "plan"
     error = document["error"]
     assert error["kind"] == "spec" and error["message"] == "2 problems in the specs"
     assert [(p["path"], p["line"], p["column"]) for p in error["problems"]] == [
@@ -112,7 +112,7 @@ def test_validate_github_annotations(project: Path) -> None:
         "::error file=specs/spec.yaml,line=4,col=35,title=reconciler validate::"
         "'resolution' must be greater than 0, got 0",
         "::error file=specs/spec.yaml,line=4,col=38,title=reconciler validate::"
-        "unknown key 'colour'; expected one of: index, assets, resolution, rollback",
+        "unknown key 'colour'; expected one of: index, assets, resolution, rollback, legend",
     ]
     write_spec(project / "specs", GOOD)
     assert run(None, "validate", "--format", "github").stdout == ""

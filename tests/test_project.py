@@ -67,7 +67,7 @@ def test_spec_reference_describes_every_key_and_its_examples_are_valid(tmp_path:
     whole = [
         b
         for b in re.findall(r"```yaml\n(.*?)```", doc, re.S)
-        if b.startswith(("version", "aois", "selectors", "ignore"))
+        if b.startswith(("version", "aois", "selectors", "ignore", "indices"))
     ]
     assert len(whole) >= 3
     for n, block in enumerate(whole):

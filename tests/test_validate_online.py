@@ -30,7 +30,7 @@ aois:
 
 OFFLINE = [
     "specs/spec.yaml:8:9: unknown key 'colour'; expected one of: index, assets, resolution, "
-    "rollback",
+    "rollback, legend",
     "specs/spec.yaml:10:44: '2025_03_03' is the API's spelling of a date; specs use ISO dates: "
     "write 2025-03-03",
     "specs/spec.yaml:11:10: 'Pune' is not an AOI id (ids look like "

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from reconciler.errors import Problem, Where
-from reconciler.spec.decls import AoiDecl, VisualizationDecl
+from reconciler.spec.decls import AoiDecl, LegendContent, VisualizationDecl
 
 log = logging.getLogger(__name__)
 
@@ -35,28 +35,50 @@ class RollbackLike(Protocol):
     def where(self) -> Where: ...
 
 
-def disagreement(
-    what: str,
-    first: tuple[float | None, Sequence[RollbackLike], Where],
-    second: tuple[float | None, Sequence[RollbackLike], Where],
-) -> Problem | None:
+class LegendLike(Protocol):
+    """A declared custom legend, before (``LegendDecl``) or after (resolve) resolution."""
+
+    @property
+    def mode(self) -> str: ...
+    @property
+    def dates(self) -> tuple[str, ...]: ...
+    @property
+    def content(self) -> LegendContent: ...
+    @property
+    def where(self) -> Where: ...
+
+
+class Declared(Protocol):
+    """One declaration of a visualization: what two of them must agree on."""
+
+    @property
+    def resolution(self) -> float | None: ...
+    @property
+    def rollbacks(self) -> Sequence[RollbackLike]: ...
+    @property
+    def legends(self) -> Sequence[LegendLike]: ...
+    @property
+    def where(self) -> Where: ...
+
+
+def disagreement(what: str, first: Declared, second: Declared) -> Problem | None:
     """Why two declarations of the same visualization cannot be one, or None if they agree.
 
-    Each side is (resolution, rollbacks, position). A side may add what the other leaves out
-    (a resolution, a rollback of another mode); the same mode with other dates or another
-    revision, or two different resolutions, is a conflict reported at ``second``'s position,
+    A side may add what the other leaves out (a resolution, a rollback of another mode, a
+    custom legend of another date); the same mode rolled back with other dates or another
+    revision, a date given two different legends, or rolled back in one and given a legend in
+    the other, or two different resolutions, is a conflict reported at ``second``'s position,
     naming ``first``'s. ``what`` names the visualization ("NDVI over all assets on AOI 'X'").
     """
-    res_a, rollbacks_a, where_a = first
-    res_b, rollbacks_b, where_b = second
+    res_a, res_b = first.resolution, second.resolution
     if res_a is not None and res_b is not None and res_a != res_b:
         return Problem(
             f"{what} is declared twice with different resolutions: {res_b:g} here, {res_a:g} "
-            f"at {where_a}",
-            where_b,
+            f"at {first.where}",
+            second.where,
         )
-    by_mode = {r.mode: r for r in rollbacks_a}
-    for rb in rollbacks_b:
+    by_mode = {r.mode: r for r in first.rollbacks}
+    for rb in second.rollbacks:
         ra = by_mode.get(rb.mode)
         if ra is None or (ra.dates, ra.revision) == (rb.dates, rb.revision):
             continue
@@ -66,6 +88,42 @@ def disagreement(
             "in one place (or list the same dates and revision in both)",
             rb.where,
         )
+    return _legend_disagreement(what, first, second) or _legend_disagreement(
+        what, second, first, swapped=True
+    )
+
+
+def _legend_disagreement(
+    what: str, first: Declared, second: Declared, *, swapped: bool = False
+) -> Problem | None:
+    """A date of ``second``'s legends that ``first`` gives another legend or rolls back.
+
+    ``swapped``: ``second`` is the earlier declaration, so the problem still goes where the
+    later one is.
+    """
+    legends = {(lg.mode, d): lg for lg in first.legends for d in lg.dates}
+    rolled = {(r.mode, d): r for r in first.rollbacks for d in r.dates}
+    for lg in second.legends:
+        for date in lg.dates:
+            other = legends.get((lg.mode, date))
+            if other is not None and other.content != lg.content and not swapped:
+                return Problem(
+                    f"{what} is declared twice with different {lg.mode} legends of {date}: "
+                    f"{lg.content.describe()} here, {other.content.describe()} at "
+                    f"{other.where}; give a date's legend in one place",
+                    lg.where,
+                )
+            rollback = rolled.get((lg.mode, date))
+            if rollback is None:
+                continue
+            here, there = (rollback.where, lg.where) if swapped else (lg.where, rollback.where)
+            said = "rolled back" if swapped else "given a custom legend"
+            other_said = "given a custom legend" if swapped else "rolled back"
+            return Problem(
+                f"{what}: its {lg.mode} legend of {date} is {said} here and {other_said} at "
+                f"{there}; it is one or the other",
+                here,
+            )
     return None
 
 
@@ -123,8 +181,4 @@ def cross_checks(aois: Sequence[AoiDecl]) -> tuple[list[Problem], list[Problem]]
 
 
 def _disagree(what: str, first: VisualizationDecl, second: VisualizationDecl) -> Problem | None:
-    return disagreement(
-        what,
-        (first.resolution, first.rollbacks, first.where),
-        (second.resolution, second.rollbacks, second.where),
-    )
+    return disagreement(what, first, second)

@@ -3,6 +3,8 @@ resolver and planner read (``Specs``), and what ``validate`` returns (``Validati
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +40,65 @@ class RollbackDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class LegendItemDecl:
+    """One range of a custom legend; ``min``/``max`` None: auto-computed (dynamic only),
+    ``label`` None: the API's."""
+
+    min: float | None
+    max: float | None
+    color: str  # lower case #rrggbb
+    label: str | None
+
+    def describe(self) -> str:
+        """'-1 … 0.2 #d7191c Bare', for messages."""
+        low = "auto" if self.min is None else f"{self.min:g}"
+        high = "auto" if self.max is None else f"{self.max:g}"
+        text = f"{low} … {high} {self.color}"
+        return text if self.label is None else f"{text} {self.label!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class LegendContent:
+    """What a custom legend is, whatever the dates: its ranges, and for dynamic the bins."""
+
+    items: tuple[LegendItemDecl, ...]
+    bins: int | None = None  # dynamic only
+
+    @property
+    def digest(self) -> str:
+        """A short stable digest of what it declares: the state remembers a legend by it."""
+        canonical = json.dumps(
+            {
+                "bins": self.bins,
+                "items": [[i.min, i.max, i.color, i.label] for i in self.items],
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        """'2 ranges: -1 … 0.2 #d7191c 'Bare', …' or '5 bins', for messages."""
+        if not self.items:
+            return f"{self.bins} auto-computed bins"
+        ranges = "; ".join(item.describe() for item in self.items)
+        if self.bins is not None:
+            return f"{self.bins} bins: {ranges}"
+        return f"{len(self.items)} range{'s' if len(self.items) != 1 else ''}: {ranges}"
+
+
+@dataclass(frozen=True, slots=True)
+class LegendDecl:
+    """A custom legend the API must keep for ``dates`` (ISO, sorted) in ``mode``."""
+
+    mode: Mode
+    dates: tuple[str, ...]
+    date_wheres: tuple[Where, ...]  # same order as dates
+    content: LegendContent
+    where: Where  # the legend list item
+
+
+@dataclass(frozen=True, slots=True)
 class VisualizationDecl:
     """One declared visualization.
 
@@ -52,6 +113,7 @@ class VisualizationDecl:
     rollbacks: tuple[RollbackDecl, ...]
     where: Where  # the visualizations list item
     asset_policy: AssetPolicy = "all"
+    legends: tuple[LegendDecl, ...] = ()
     #: The keys ('index', 'assets', 'rollback', a misspelt one, ...) this declaration lacks
     #: or has only in part, because they have problems of their own. Empty for every
     #: declaration of valid specs; otherwise ``validate --online`` checks the rest and claims
@@ -84,6 +146,36 @@ class IgnoreDecl:
             if self.index is not None
             else f"visualization {self.visualization}"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDecl:
+    """A custom index that must exist, as declared (``satellite_id``: the spec's ``satellite``)."""
+
+    name: str
+    description: str
+    expression: str
+    expression_type: str
+    rescale: tuple[int, int]
+    colormap: str
+    satellite_id: str
+    where: Where  # the indices list item
+
+    @property
+    def legend_modes(self) -> tuple[str, ...]:
+        """The legend modes its visualizations will have (the contract's rule for custom)."""
+        return ("dynamic",) if self.expression_type == "index" else ()
+
+    def fields(self) -> dict[str, object]:
+        """What the API is asked to create, and compared with the index that exists."""
+        return {
+            "description": self.description,
+            "expression": self.expression,
+            "expression_type": self.expression_type,
+            "rescale": list(self.rescale),
+            "colormap": self.colormap,
+            "satellite_id": self.satellite_id,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +252,7 @@ class Specs:
     notes: tuple[Problem, ...] = ()
     selectors: tuple[SelectorDecl, ...] = ()
     ignore: tuple[IgnoreDecl, ...] = ()  # top-level rules: for every AOI
+    indices: tuple[IndexDecl, ...] = ()  # custom indices, one per name
 
     @property
     def visualization_count(self) -> int:
@@ -170,8 +263,8 @@ class Specs:
 
     @property
     def is_empty(self) -> bool:
-        """Nothing declared: no AOI entries and no selectors."""
-        return not self.aois and not self.selectors
+        """Nothing declared: no AOI entries, no selectors and no indices."""
+        return not self.aois and not self.selectors and not self.indices
 
 
 @dataclass(frozen=True, slots=True)

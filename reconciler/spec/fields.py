@@ -219,6 +219,36 @@ AssetSelector = Annotated[
     ),
 ]
 
+#: A legend colour as the API writes them: ``#`` and six hex digits.
+COLOR_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def _color(value: Any) -> Any:
+    if isinstance(value, str) and COLOR_PATTERN.fullmatch(value):
+        return value.lower()  # the API's colours compare without case
+    hint = ""
+    if value is None:
+        hint = " (quote it: YAML reads an unquoted # as the start of a comment)"
+    elif isinstance(value, str) and value.isalpha():
+        hint = " (colour names are not taken: write the colour's hex form)"
+    raise PydanticCustomError(
+        "color",
+        f'expected a colour like "#1a9641" (# and six hex digits), got '
+        f"{describe_value(value)}{hint}",
+    )
+
+
+ColorText = Annotated[
+    str,
+    BeforeValidator(_color),
+    Field(
+        title="Colour",
+        description="The range's colour: # and six hex digits, quoted (YAML reads # as a comment).",
+        examples=["#1a9641"],
+        json_schema_extra={"pattern": "^" + COLOR_PATTERN.pattern + "$"},
+    ),
+]
+
 AoiIdText = Annotated[
     str,
     BeforeValidator(check_aoi_id),
@@ -226,6 +256,17 @@ AoiIdText = Annotated[
         title="AOI id",
         description="The AOI's id (a UUID). To give the AOI by name, write {name: ...}.",
         examples=["89a291cd-7ad8-5f86-aeee-55e92b0a0f5d"],
+        json_schema_extra={"pattern": "^" + UUID_PATTERN.pattern + "$"},
+    ),
+]
+
+SatelliteIdText = Annotated[
+    str,
+    BeforeValidator(lambda value: check_uuid_text(value, "satellite id")),
+    Field(
+        title="Satellite",
+        description="The id (a UUID) of the satellite whose bands the expression reads.",
+        examples=["0005c5bb-0bd2-4c80-9393-4a808341c54c"],
         json_schema_extra={"pattern": "^" + UUID_PATTERN.pattern + "$"},
     ),
 ]

@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -22,6 +22,10 @@ from reconciler.spec.decls import (
     AoiDecl,
     AssetSel,
     IgnoreDecl,
+    IndexDecl,
+    LegendContent,
+    LegendDecl,
+    LegendItemDecl,
     RollbackDecl,
     SelectorDecl,
     Specs,
@@ -35,6 +39,8 @@ from reconciler.spec.models import (
     AoiByRef,
     AoiRef,
     IgnoreRuleModel,
+    IndexModel,
+    LegendModel,
     SelectorMatchModel,
     SpecFile,
     VisualizationModel,
@@ -44,6 +50,7 @@ from reconciler.spec.yamlsource import (
     Loc,
     read_yaml_file,
 )
+from reconciler.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,7 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
     aois: list[AoiDecl] = []
     ignores: list[IgnoreDecl] = []
     selectors: list[SelectorDecl] = []
+    indices: list[IndexDecl] = []
     for display, path in files:
         try:
             raw, doc = read_yaml_file(path, display)
@@ -84,7 +92,10 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
         problems.extend(file_problems)
         ignores.extend(_ignore_decls(doc, (), doc.data))
         selectors.extend(_selector_decls(doc, problems, unchecked))
+        indices.extend(_index_decls(doc))
     cross_problems, notes = cross_checks(aois)
+    unique_indices, index_problems = _one_per_name(indices)
+    problems.extend(index_problems)
     problems.extend(cross_problems)
     problems.extend(_duplicate_ignores(aois, ignores))
     shown = tuple(display for display, _ in files)
@@ -96,6 +107,7 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
         tuple(notes),
         tuple(selectors),
         ignore=tuple(ignores),
+        indices=tuple(unique_indices),
     )
     if ordered:
         later = tuple(SpecError(unchecked).problems)
@@ -256,6 +268,11 @@ def _salvaged(
         pruned.append({"mode": item["mode"], "dates": [dates[n] for n in good]})
     if pruned:
         kept["rollback"] = pruned
+    legends = raw.get("legend")
+    legends = legends if isinstance(legends, list) and ("legend",) not in bad else []
+    legend_at = [k for k in range(len(legends)) if not broken("legend", k)]
+    if legend_at:
+        kept["legend"] = [legends[k] for k in legend_at]
     try:
         model = VisualizationModel.model_validate(kept)
     except ValidationError:
@@ -268,6 +285,7 @@ def _salvaged(
         assets_at=assets_at,
         rollback_at=rollback_at,
         dates_at=dates_at,
+        legend_at=legend_at,
     )
     index = "" if "index" in incomplete else decl.index
     return replace(decl, index=index, incomplete=incomplete)
@@ -286,11 +304,13 @@ def _visualization_decl(
     assets_at: Sequence[int] | None = None,
     rollback_at: Sequence[int] | None = None,
     dates_at: Sequence[Sequence[int]] | None = None,
+    legend_at: Sequence[int] | None = None,
 ) -> VisualizationDecl:
     """The declaration ``model`` makes at ``loc``, with its own duplicates reported.
 
     ``assets_at``, ``rollback_at`` and ``dates_at`` map the model's list items to the items of
-    the file they came from, when ``_salvaged`` left some out; else they are the same.
+    the file they came from, when ``_salvaged`` left some out; else they are the same
+    (``legend_at`` likewise for the custom legends).
     """
     assets: tuple[AssetSel, ...] | None = None
     policy: AssetPolicy = "all"
@@ -341,6 +361,8 @@ def _visualization_decl(
                 where=doc.where(r_loc),
             )
         )
+    legends, claimed = _legend_decls(doc, loc, model.legend, legend_at, problems)
+    _rolled_back_and_custom(rollbacks, claimed, problems)
     return VisualizationDecl(
         index=model.index,
         index_where=doc.where((*loc, "index")),
@@ -349,7 +371,169 @@ def _visualization_decl(
         rollbacks=tuple(rollbacks),
         where=doc.where(loc),
         asset_policy=policy,
+        legends=tuple(legends),
     )
+
+
+def _legend_decls(
+    doc: Document,
+    loc: Loc,
+    models: Sequence[LegendModel],
+    legend_at: Sequence[int] | None,
+    problems: list[Problem],
+) -> tuple[list[LegendDecl], dict[tuple[str, str], Where]]:
+    """The custom legends of one visualization, each checked on its own and against the
+    others (a (mode, date) has one legend), and every (mode, date) given one, valid or not,
+    at its position."""
+    legends: list[LegendDecl] = []
+    first: dict[tuple[str, str], Where] = {}
+    for i, model in enumerate(models):
+        l_loc = (*loc, "legend", legend_at[i] if legend_at is not None else i)
+        content = _legend_content(doc, l_loc, model, problems)
+        dated: dict[str, Where] = {}
+        for n, date in enumerate(model.dates):
+            where = doc.where((*l_loc, "dates", n))
+            if date in dated:
+                problems.append(Problem(f"date {date} is listed twice", where))
+                continue
+            earlier = first.get((model.mode, date))
+            if earlier is not None:
+                problems.append(
+                    Problem(
+                        f"the {model.mode} legend of {date} is also given at {earlier}; a date "
+                        "has one legend per mode",
+                        where,
+                    )
+                )
+                continue
+            first[(model.mode, date)] = where
+            dated[date] = where
+        if content is None or not dated:
+            continue
+        ordered = sorted(dated.items())
+        legends.append(
+            LegendDecl(
+                mode=model.mode,
+                dates=tuple(d for d, _ in ordered),
+                date_wheres=tuple(w for _, w in ordered),
+                content=content,
+                where=doc.where(l_loc),
+            )
+        )
+    return legends, first
+
+
+def _legend_content(
+    doc: Document, loc: Loc, model: LegendModel, problems: list[Problem]
+) -> LegendContent | None:
+    """What one legend entry sets, or None after saying (at its positions) why it cannot be.
+
+    The mode decides what is needed: a theoretical legend is its ranges, every bound given; a
+    dynamic one a number of bins, and optionally one item per bin (bounds left out stay
+    auto-computed). Ranges ascend and do not overlap.
+    """
+    before = len(problems)
+    items = model.items or []
+    if model.mode == "theoretical":
+        if model.bins is not None:
+            problems.append(
+                Problem(
+                    "'bins' is for dynamic legends; a theoretical legend lists its ranges in "
+                    "'items'",
+                    doc.key_where((*loc, "bins")),
+                )
+            )
+        if model.items is None:
+            problems.append(
+                Problem(
+                    "a theoretical legend needs 'items': its ranges, each with min, max and color",
+                    doc.where(loc),
+                )
+            )
+        for n, item in enumerate(items):
+            for bound in ("min", "max"):
+                if getattr(item, bound) is None:
+                    problems.append(
+                        Problem(
+                            f"missing required key '{bound}': every range of a theoretical "
+                            "legend has both bounds",
+                            doc.where((*loc, "items", n)),
+                        )
+                    )
+    else:
+        if model.bins is None:
+            problems.append(
+                Problem(
+                    "missing required key 'bins': how many equal-interval bins (1 to 15) the "
+                    "dynamic legend has",
+                    doc.where(loc),
+                )
+            )
+        elif model.items is not None and len(items) != model.bins:
+            problems.append(
+                Problem(
+                    f"{plural(len(items), 'item')} for {plural(model.bins, 'bin')}: give one "
+                    "item per bin, or "
+                    "none to keep the API's colours",
+                    doc.where((*loc, "items")),
+                )
+            )
+    last: tuple[int, str, float] | None = None  # the last bound given: item, which, value
+    for n, item in enumerate(items):
+        i_loc = (*loc, "items", n)
+        if item.min is not None and item.max is not None and item.min >= item.max:
+            problems.append(
+                Problem(
+                    f"the range {item.min:g} … {item.max:g} is empty: 'max' must be above 'min'",
+                    doc.where((*i_loc, "max")),
+                )
+            )
+        for bound in ("min", "max"):
+            value = getattr(item, bound)
+            if value is None:
+                continue
+            if last is not None and last[0] != n and value < last[2]:
+                problems.append(
+                    Problem(
+                        f"{bound} {value:g} is below {last[2]:g}, the {last[1]} of item "
+                        f"{last[0] + 1}: ranges must ascend without overlapping",
+                        doc.where((*i_loc, bound)),
+                    )
+                )
+            last = (n, bound, value)
+    if len(problems) > before:
+        return None
+    return LegendContent(
+        items=tuple(LegendItemDecl(item.min, item.max, item.color, item.label) for item in items),
+        bins=model.bins,
+    )
+
+
+def _rolled_back_and_custom(
+    rollbacks: Sequence[RollbackDecl],
+    custom: Mapping[tuple[str, str], Where],
+    problems: list[Problem],
+) -> None:
+    """A (mode, date) both rolled back and given a custom legend: an error at both places."""
+    for rollback in rollbacks:
+        for date, other in zip(rollback.dates, rollback.date_wheres, strict=True):
+            where = custom.get((rollback.mode, date))
+            if where is None:
+                continue
+            problems.append(
+                Problem(
+                    f"the {rollback.mode} legend of {date} is rolled back here and given a "
+                    f"custom legend at {where}: it is one or the other",
+                    other,
+                )
+            )
+            problems.append(
+                Problem(
+                    f"the {rollback.mode} legend of {date} is given a custom legend here and "
+                    f"rolled back at {other}: it is one or the other",
+                    where,
+                )
+            )
 
 
 def _selector_decls(
@@ -391,6 +575,55 @@ def _selector_decls(
             )
         )
     return found
+
+
+def _index_decls(doc: Document) -> list[IndexDecl]:
+    """The file's valid custom index declarations (the whole-file validation reported the
+    rest)."""
+    raw = doc.data.get("indices") if isinstance(doc.data, dict) else None
+    found: list[IndexDecl] = []
+    for k, item in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            model = IndexModel.model_validate(item)
+        except ValidationError:
+            continue
+        found.append(
+            IndexDecl(
+                name=model.name,
+                description=model.description,
+                expression=model.expression,
+                expression_type=model.expression_type,
+                rescale=(model.rescale[0], model.rescale[1]),
+                colormap=model.colormap,
+                satellite_id=model.satellite,
+                where=doc.where(("indices", k)),
+            )
+        )
+    return found
+
+
+def _one_per_name(indices: Sequence[IndexDecl]) -> tuple[list[IndexDecl], list[Problem]]:
+    """One declaration per index name: the same one again (another team's file) is one;
+    a different one is an error naming the first."""
+    first: dict[str, IndexDecl] = {}
+    problems: list[Problem] = []
+    for decl in indices:
+        earlier = first.get(decl.name)
+        if earlier is None:
+            first[decl.name] = decl
+            continue
+        if earlier.fields() != decl.fields():
+            differ = ", ".join(
+                key for key, value in decl.fields().items() if earlier.fields()[key] != value
+            )
+            problems.append(
+                Problem(
+                    f"index '{decl.name}' is declared again, differently ({differ}), at "
+                    f"{earlier.where}: declare it once",
+                    decl.where,
+                )
+            )
+    return list(first.values()), problems
 
 
 def _asset_kind(doc: Document, loc: Loc, value: str) -> Literal["id", "name", "date"]:

@@ -14,6 +14,9 @@ from reconciler.spec.models import (
     AoiByRef,
     AoiEntry,
     IgnoreRuleModel,
+    IndexModel,
+    LegendItemModel,
+    LegendModel,
     RollbackModel,
     SelectorEntry,
     SelectorMatchModel,
@@ -24,6 +27,7 @@ from reconciler.spec.yamlsource import (
     Document,
     Loc,
 )
+from reconciler.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,9 @@ _KEYS_UNDER: dict[str | None, tuple[str, ...]] = {
     "ignore": tuple(IgnoreRuleModel.model_fields),
     "selectors": tuple(SelectorEntry.model_fields),
     "match": tuple(SelectorMatchModel.model_fields),
+    "legend": tuple(LegendModel.model_fields),
+    "items": tuple(LegendItemModel.model_fields),
+    "indices": tuple(IndexModel.model_fields),
 }
 
 _KIND_OF_TYPE = {
@@ -146,6 +153,11 @@ def problem_from_error(error: Any, doc: Document) -> Problem:
             if close:
                 message += f" (did you mean '{close[0]}'?)"
         return Problem(message, where)
+    if loc and loc[-1] == "rescale" and kind in ("too_short", "too_long"):
+        return Problem(
+            f"'rescale' must be two whole numbers [low, high], got {plural(len(value), 'number')}",
+            where,
+        )
     if kind in ("too_short", "string_too_short"):
         message = f"{subject} must not be empty"
         if loc and loc[-1] == "assets":
@@ -166,6 +178,14 @@ def problem_from_error(error: Any, doc: Document) -> Problem:
             bound = int(bound)
         relation = "greater than" if kind == "greater_than" else "at least"
         return Problem(f"{subject} must be {relation} {bound}, got {describe_value(value)}", where)
+    if kind in ("less_than", "less_than_equal"):
+        bound = ctx.get("lt", ctx.get("le"))
+        relation = "less than" if kind == "less_than" else "at most"
+        return Problem(f"{subject} must be {relation} {bound}, got {describe_value(value)}", where)
+    if kind == "too_long":
+        most = ctx.get("max_length")
+        got = ctx.get("actual_length")
+        return Problem(f"{subject} may have at most {most} items, got {got}", where)
     if kind == "finite_number":
         return Problem(f"{subject} must be a finite number, got {describe_value(value)}", where)
     if kind == "no_null":
@@ -184,6 +204,10 @@ def problem_from_error(error: Any, doc: Document) -> Problem:
         "uuid",
         "missing_aois",
         "ignore_rule",
+        "color",
+        "index_name",
+        "expression",
+        "rescale",
     ):
         return Problem(message, where)
     if kind == "selector_match":

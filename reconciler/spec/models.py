@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -27,8 +28,10 @@ from reconciler.spec.fields import (
     AoiIdText,
     AssetPolicy,
     AssetSelector,
+    ColorText,
     IsoDate,
     Mode,
+    SatelliteIdText,
     check_aoi_id,
     check_uuid_text,
     describe_value,
@@ -141,6 +144,109 @@ class RollbackModel(BaseModel):
     )
 
 
+class LegendItemModel(BaseModel):
+    """One breakpoint of a custom legend: a range of values, its colour and its label."""
+
+    model_config = ConfigDict(**MODEL_CONFIG, title="Legend item")
+
+    min: float | None = Field(
+        default=None,
+        title="From",
+        description=(
+            "Where the range starts. Required in a theoretical legend; in a dynamic one, "
+            "omit it to keep the auto-computed bound."
+        ),
+        examples=[-1],
+    )
+    max: float | None = Field(
+        default=None,
+        title="To",
+        description=(
+            "Where the range ends (above 'min'; the next item starts at or above it). "
+            "Required in a theoretical legend; in a dynamic one, omit it to keep the "
+            "auto-computed bound."
+        ),
+        examples=[0.2],
+    )
+    color: ColorText
+    label: str | None = Field(
+        default=None,
+        title="Label",
+        description="The label shown for this range; omit it to keep the API's.",
+        examples=["Bare soil"],
+    )
+
+    @field_validator("min", "max", "label", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return no_null(value)
+
+
+#: A dynamic legend may have 1 to 15 bins (the API's ``dynamic_bins``).
+MAX_BINS = 15
+
+
+class LegendModel(BaseModel):
+    """A custom legend the API must keep for some dates of one mode (PUT .../metadata)."""
+
+    model_config = ConfigDict(
+        **MODEL_CONFIG,
+        title="Custom legend",
+        json_schema_extra={
+            # Editors flag the mode's own needs as they are typed; validate says it with
+            # positions.
+            "if": {"properties": {"mode": {"const": "theoretical"}}},
+            "then": {"required": ["items"], "not": {"required": ["bins"]}},
+            "else": {"required": ["bins"]},
+        },
+    )
+
+    mode: Mode = Field(
+        title="Legend mode",
+        description=(
+            "Which legend: theoretical (fixed breakpoints over the index's range: list the "
+            "items) or dynamic (equal-interval bins over each date's data: give 'bins', and "
+            "items to set their colours and labels). Preset indices have both; a custom "
+            "index of expression type 'index' has only dynamic; composite and grayscale "
+            "indices have none."
+        ),
+        examples=["theoretical"],
+    )
+    dates: list[IsoDate] = Field(
+        min_length=1,
+        json_schema_extra={"uniqueItems": True},
+        title="Dates",
+        description=(
+            "Dates (ISO) whose legend in this mode is this one; each must be the date of one "
+            "of the visualization's assets, and not also rolled back in this mode."
+        ),
+        examples=[["2024-05-06", "2024-11-20"]],
+    )
+    items: list[LegendItemModel] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_BINS,
+        title="Items",
+        description=(
+            "The legend's ranges, ascending and not overlapping (gaps are allowed). Required "
+            "in a theoretical legend; in a dynamic one optional, one per bin."
+        ),
+    )
+    bins: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_BINS,
+        title="Bins",
+        description="Dynamic legends only: how many equal-interval bins (1 to 15).",
+        examples=[5],
+    )
+
+    @field_validator("items", "bins", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return no_null(value)
+
+
 #: What ``assets: all`` and ``assets: any`` mean (see docs/spec-reference.md).
 
 
@@ -205,8 +311,17 @@ class VisualizationModel(BaseModel):
         title="Rollbacks",
         description="Legends that must be the auto-computed ones; at most one entry per mode.",
     )
+    legend: list[LegendModel] = Field(
+        default_factory=list,
+        title="Custom legends",
+        description=(
+            "Legends the API must keep as written, per mode and dates (a date of a mode is "
+            "either rolled back or given a legend here, not both). A hand edit of them is "
+            "reverted by the next apply."
+        ),
+    )
 
-    @field_validator("assets", "resolution", "rollback", mode="before")
+    @field_validator("assets", "resolution", "rollback", "legend", mode="before")
     @classmethod
     def _given(cls, value: Any) -> Any:
         return no_null(value)
@@ -447,6 +562,95 @@ class SelectorEntry(BaseModel):
     )
 
 
+IndexNameText = Annotated[str, AfterValidator(lambda v: _index_name(v))]
+
+
+def _index_name(value: str) -> str:
+    if value != value.strip():
+        # The API compares names exactly: "NDRE " would be another index nobody can tell apart.
+        raise PydanticCustomError(
+            "index_name", f"{describe_value(value)} begins or ends with spaces; remove them"
+        )
+    return value
+
+
+#: A band an index expression reads: B01 ... B99 (what the API computes indices from).
+_BAND = re.compile(r"(?<![A-Za-z0-9_])B\d+(?![A-Za-z0-9_])")
+
+
+def _expression(value: str) -> str:
+    if not _BAND.search(value):
+        raise PydanticCustomError(
+            "expression",
+            f"{describe_value(value)} names no band: an expression reads bands like B08, "
+            "as in (B08-B04)/(B08+B04)",
+        )
+    return value
+
+
+def _rescale(value: list[int]) -> list[int]:
+    if value[0] >= value[1]:
+        raise PydanticCustomError(
+            "rescale",
+            f"the range [{value[0]}, {value[1]}] is empty: write [low, high] with low below high",
+        )
+    return value
+
+
+class IndexModel(BaseModel):
+    """A custom index that must exist (POST /v0/indices); the API cannot change one later."""
+
+    model_config = ConfigDict(**MODEL_CONFIG, title="Custom index")
+
+    name: IndexNameText = Field(
+        min_length=1,
+        title="Name",
+        description=(
+            "The index's name, unique among every index (preset ones too); visualizations "
+            "name it in 'index'."
+        ),
+        examples=["NDRE"],
+    )
+    description: str = Field(
+        default="",
+        title="Description",
+        description="What the index shows.",
+        examples=["red-edge NDVI for late-season crops"],
+    )
+    expression: Annotated[str, AfterValidator(_expression)] = Field(
+        min_length=1,
+        title="Expression",
+        description="The formula over bands (B01 ... B99).",
+        examples=["(B08-B05)/(B08+B05)"],
+    )
+    expression_type: Literal["composite", "index", "grayscale"] = Field(
+        title="Expression type",
+        description=(
+            "index: one value per pixel, with a dynamic legend; composite or grayscale: no legend."
+        ),
+        examples=["index"],
+    )
+    rescale: Annotated[list[int], AfterValidator(_rescale)] = Field(
+        min_length=2,
+        max_length=2,
+        title="Rescale",
+        description="[low, high], whole numbers (the contract's type): the range of values.",
+        examples=[[-1, 1]],
+    )
+    colormap: str = Field(
+        min_length=1,
+        title="Colour map",
+        description="The colour map the API renders the index with.",
+        examples=["rdylgn"],
+    )
+    satellite: SatelliteIdText
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        return no_null(value)
+
+
 class _SpecJsonSchema(GenerateJsonSchema):
     """JSON Schema for editors: optional keys may be omitted but are never null."""
 
@@ -477,6 +681,7 @@ class SpecFile(BaseModel):
                 {"required": ["aois"]},
                 {"required": ["selectors"]},
                 {"required": ["ignore"]},
+                {"required": ["indices"]},
             ],
         },
     )
@@ -506,8 +711,8 @@ class SpecFile(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _aois_or_selectors(cls, data: Any) -> Any:
-        # A file of top-level ignore rules only is fine: they hold for every AOI.
-        if isinstance(data, dict) and not {"aois", "selectors", "ignore"} & set(data):
+        # A file of top-level ignore rules or of indices only is fine.
+        if isinstance(data, dict) and not {"aois", "selectors", "ignore", "indices"} & set(data):
             raise PydanticCustomError(
                 "missing_aois", "missing required key 'aois' (or 'selectors')"
             )
@@ -518,8 +723,17 @@ class SpecFile(BaseModel):
         title="Ignore rules for every AOI",
         description=_IGNORE_FIELD_DESCRIPTION,
     )
+    indices: list[IndexModel] = Field(
+        default_factory=list,
+        title="Custom indices",
+        description=(
+            "Custom indices that must exist: created when missing (a 409 means one of that "
+            "name exists). The API cannot change an index, so one that exists but differs "
+            "from its declaration is reported, not changed."
+        ),
+    )
 
-    @field_validator("ignore", mode="before")
+    @field_validator("ignore", "indices", mode="before")
     @classmethod
     def _given(cls, value: Any) -> Any:
         return no_null(value)
