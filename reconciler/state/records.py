@@ -2,9 +2,11 @@
 
 The API never returns legends in its listings, so the state is the tool's memory of them: per
 visualization id, which (mode, date) legends this tool last made auto-computed, at which spec
-``revision``, and the visualization's ``updated_at`` right after. The planner reads it (a rollback
-is pending when there is no record, when ``updated_at`` moved, or when the spec's revision is
-higher); apply writes it after every successful PATCH and when a new visualization is ready.
+``revision``, which it set to a declared custom legend (its digest), what each looked like
+right after where the API showed it (a fingerprint), and the visualization's ``updated_at``
+right after. The planner reads it (a legend is pending when there is no record, when the spec
+asks for something else, or when ``updated_at`` moved and the legend's content did too); apply
+writes it after every successful PATCH and PUT and when a new visualization is ready.
 
 The file (default ``.reconciler/state.json``, or a remote object) is small, human-readable JSON
 that diffs well::
@@ -15,11 +17,16 @@ that diffs well::
         "<visualization id>": {
           "aoi_id": "<aoi id>",
           "legends": {"dynamic": {"2024-05-06": 0}},
+          "custom": {"theoretical": {"2024-05-06": "<digest of the declared legend>"}},
+          "content": {"dynamic": {"2024-05-06": "<fingerprint of the legend>"}},
           "updated_at": "2025-01-02T03:04:05Z"
         }
       },
       "selectors": {"specs/farms.yaml": {"names: Farm-*": {"<aoi id>": "<aoi name>"}}}
     }
+
+``custom`` and ``content`` are present once used, and the file is then version 2 (1 otherwise,
+as older reconcilers wrote it).
 
 ``selectors`` (present once specs use selectors) remembers, per spec file, which AOIs each of
 its selectors matched at the last apply that read that file, so a plan can say which ones it
@@ -51,8 +58,11 @@ log = logging.getLogger(__name__)
 #: Where the state lives unless ``--state`` says otherwise (relative to the working directory).
 DEFAULT_STATE_PATH = Path(".reconciler/state.json")
 
-#: The ``version`` this module writes and the only one it reads.
-STATE_VERSION = 1
+#: The newest ``version`` this module reads and writes. A file is written as version 1 while
+#: no record holds what version 2 added (custom legends, content fingerprints), so that an
+#: older reconciler still reads it; one that cannot says "upgrade" instead of "not a state".
+STATE_VERSION = 2
+_READS = (1, 2)
 
 
 # ---- the in-memory model --------------------------------------------------------------------
@@ -63,24 +73,65 @@ class VizRecord:
     """What this tool knows about one visualization's legends.
 
     ``legends`` maps mode -> ISO date -> the spec revision at which that legend was made
-    auto-computed; ``updated_at`` is the visualization's ``updated_at`` right after that.
+    auto-computed; ``custom`` mode -> ISO date -> the digest of the custom legend this tool set
+    there (``LegendContent.digest``); ``content`` mode -> ISO date -> the fingerprint of the
+    legend as the API showed it right after this tool's change, where it showed it (a
+    rollback's answer does), so that a plan can tell an edit from a change elsewhere.
+    ``updated_at`` is the visualization's ``updated_at`` right after the last of them.
     """
 
     aoi_id: str
     updated_at: str
     legends: dict[str, dict[str, int]] = field(default_factory=dict)
+    custom: dict[str, dict[str, str]] = field(default_factory=dict)
+    content: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def revision_of(self, mode: str, date: str) -> int | None:
         """The revision at which (mode, date) was rolled back, or None if there is no record."""
         return self.legends.get(mode, {}).get(date)
 
+    def custom_of(self, mode: str, date: str) -> str | None:
+        """The digest of the custom legend this tool set on (mode, date), or None."""
+        return self.custom.get(mode, {}).get(date)
+
+    def content_of(self, mode: str, date: str) -> str | None:
+        """The fingerprint of (mode, date)'s legend right after this tool changed it, or None."""
+        return self.content.get(mode, {}).get(date)
+
+    def dated(self) -> list[tuple[str, str]]:
+        """Every (mode, date) legend this record tells of, auto-computed or custom."""
+        return sorted(
+            {(m, d) for table in (self.legends, self.custom) for m, ds in table.items() for d in ds}
+        )
+
+    @property
+    def newer(self) -> bool:
+        """Whether it holds what only version 2 of the file can say."""
+        return any(self.custom.values()) or any(self.content.values())
+
     def to_dict(self) -> dict[str, Any]:
         """This record as written in the state file."""
-        return {
+        data: dict[str, Any] = {
             "aoi_id": self.aoi_id,
             "updated_at": self.updated_at,
-            "legends": {mode: dict(dates) for mode, dates in self.legends.items() if dates},
+            "legends": _kept(self.legends),
         }
+        if any(self.custom.values()):
+            data["custom"] = _kept(self.custom)
+        if any(self.content.values()):
+            data["content"] = _kept(self.content)
+        return data
+
+    def _forget(self, mode: str, dates: Iterable[str]) -> None:
+        """Drop every record of these dates of ``mode``: a change is being recorded there."""
+        for table in (self.legends, self.custom, self.content):
+            held: dict[str, Any] = table.get(mode, {})
+            for date in dates:
+                held.pop(date, None)
+
+
+def _kept(table: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {mode: dict(dates) for mode, dates in table.items() if dates}
 
 
 @dataclass
@@ -106,11 +157,13 @@ class State:
         revision: int,
         updated_at: str,
         previous_updated_at: str | None = None,
+        fingerprints: Mapping[str, str] | None = None,
     ) -> None:
         """Remember that a PATCH made ``dates`` in ``mode`` auto-computed at ``revision``.
 
         Merges into the existing record (other modes and dates are kept) and sets ``updated_at``
-        to the one the PATCH answered with.
+        to the one the PATCH answered with. ``fingerprints``: date -> the fingerprint of the
+        legend the PATCH answered with, where it did.
 
         ``previous_updated_at`` is the ``updated_at`` the visualization had just before this
         PATCH (the observed one, or the answer of this run's previous PATCH of the same
@@ -121,6 +174,54 @@ class State:
         """
         checked = _checked_dates(dates)
         _check_revision(revision)
+        record = self._record_for(visualization_id, aoi_id, updated_at, previous_updated_at)
+        record._forget(mode, checked)
+        if checked:
+            record.legends.setdefault(mode, {}).update(dict.fromkeys(checked, revision))
+        shown = {d: f for d, f in (fingerprints or {}).items() if d in set(checked)}
+        if shown:
+            record.content.setdefault(mode, {}).update(shown)
+
+    def record_legend(
+        self,
+        visualization_id: str,
+        *,
+        aoi_id: str,
+        mode: str,
+        digests: Mapping[str, str],
+        updated_at: str,
+        previous_updated_at: str | None = None,
+        fingerprints: Mapping[str, str] | None = None,
+    ) -> None:
+        """Remember that a PUT set the custom legends of ``mode``: date -> its digest, and
+        ``fingerprints`` date -> the fingerprint of the legend read back right after.
+
+        Merges like ``record_rollback``, whose rules on ``previous_updated_at`` it shares.
+        """
+        checked = _checked_dates(digests)
+        for digest in digests.values():
+            if not isinstance(digest, str) or not digest:
+                raise StateError(f"cannot record legend digest {digest!r}: expected a text")
+        record = self._record_for(visualization_id, aoi_id, updated_at, previous_updated_at)
+        record._forget(mode, checked)
+        if checked:
+            record.custom.setdefault(mode, {}).update(
+                {iso_date(d): digest for d, digest in digests.items()}
+            )
+        shown = {d: f for d, f in (fingerprints or {}).items() if d in set(checked)}
+        if shown:
+            record.content.setdefault(mode, {}).update(shown)
+
+    def _record_for(
+        self,
+        visualization_id: str,
+        aoi_id: str,
+        updated_at: str,
+        previous_updated_at: str | None,
+    ) -> VizRecord:
+        """The record a change is merged into, its ``updated_at`` set to ``updated_at``: a new
+        one when there is none, or when the visualization changed since (see
+        ``record_rollback``)."""
         record = self.visualizations.get(visualization_id)
         untrusted = (
             record is not None
@@ -138,8 +239,7 @@ class State:
             self.visualizations[visualization_id] = record
         record.aoi_id = aoi_id
         record.updated_at = updated_at
-        if checked:
-            record.legends.setdefault(mode, {}).update(dict.fromkeys(checked, revision))
+        return record
 
     def record_fresh(
         self,
@@ -149,21 +249,32 @@ class State:
         legends: Mapping[str, Iterable[str]],
         updated_at: str,
         revision: int = 0,
+        fingerprints: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         """Remember a newly created visualization that reached ``success``: all legends auto.
 
         Replaces any earlier record of that id; ``legends`` maps each mode the index has to
-        the dates it has legends for.
+        the dates it has legends for, ``fingerprints`` mode -> date -> the fingerprint of
+        that legend, where it was read.
         """
         _check_revision(revision)
+        made = {
+            mode: dict.fromkeys(checked, revision)
+            for mode, dates in legends.items()
+            if (checked := _checked_dates(dates))
+        }
         self.visualizations[visualization_id] = VizRecord(
             aoi_id=aoi_id,
             updated_at=updated_at,
-            legends={
-                mode: dict.fromkeys(checked, revision)
-                for mode, dates in legends.items()
-                if (checked := _checked_dates(dates))
-            },
+            legends=made,
+            content=_kept(
+                {
+                    mode: {
+                        d: f for d, f in (fingerprints or {}).get(mode, {}).items() if d in dates
+                    }
+                    for mode, dates in made.items()
+                }
+            ),
         )
 
     def remove(self, visualization_id: str) -> bool:
@@ -204,8 +315,9 @@ class State:
 
     def to_dict(self) -> dict[str, Any]:
         """The whole state as the JSON object written to disk (a deep copy)."""
+        newer = any(rec.newer for rec in self.visualizations.values())
         data: dict[str, Any] = {
-            "version": STATE_VERSION,
+            "version": STATE_VERSION if newer else 1,
             "visualizations": {vid: rec.to_dict() for vid, rec in self.visualizations.items()},
         }
         if self.selectors:  # absent unless used, so such files stay as they always were
@@ -226,11 +338,11 @@ class State:
         if "version" not in data:
             raise StateError(f'{source}: not a reconciler state file: it has no "version"')
         version = data["version"]
-        if type(version) is not int or version != STATE_VERSION:
+        if type(version) is not int or version not in _READS:
             if type(version) is int and version > STATE_VERSION:
                 hint = "it was written by a newer reconciler; upgrade reconciler to use it"
             else:
-                hint = f"this reconciler reads version {STATE_VERSION}"
+                hint = f"this reconciler reads versions {' and '.join(map(str, _READS))}"
             raise StateError(f"{source}: unsupported state file version {_short(version)}: {hint}")
         selectors = data.get("selectors")
         if isinstance(selectors, dict) and any(
@@ -285,6 +397,8 @@ class _VizFile(BaseModel):
     aoi_id: str
     updated_at: str
     legends: dict[str, dict[_IsoDate, _Revision]]
+    custom: dict[str, dict[_IsoDate, str]] = Field(default_factory=dict)
+    content: dict[str, dict[_IsoDate, str]] = Field(default_factory=dict)
 
 
 class _StateFile(BaseModel):
@@ -350,7 +464,9 @@ def _record(rec: _VizFile) -> VizRecord:
     return VizRecord(
         aoi_id=rec.aoi_id,
         updated_at=rec.updated_at,
-        legends={mode: dict(dates) for mode, dates in rec.legends.items() if dates},
+        legends=_kept(rec.legends),
+        custom=_kept(rec.custom),
+        content=_kept(rec.content),
     )
 
 

@@ -70,7 +70,9 @@ FLUSH_SECONDS = 5.0
 REMOTE_JOURNAL_DIR = Path(".reconciler/journal")
 
 #: The ``journal`` version in a journal's first line.
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
+#: Journals this reconciler replays: 1 held records without custom legends.
+_JOURNALS_READ = (1, 2)
 
 
 # ---- the journal ------------------------------------------------------------------------------
@@ -156,9 +158,10 @@ class Journal:
             if not isinstance(entry, dict):
                 raise self._broken(where, "not a JSON object")
             if "journal" in entry:
-                if entry["journal"] != JOURNAL_VERSION:
+                if entry["journal"] not in _JOURNALS_READ:
                     raise self._broken(
-                        where, f"journal version {entry['journal']!r} (this reconciler reads 1)"
+                        where,
+                        f"journal version {entry['journal']!r} (this reconciler reads 1 and 2)",
                     )
                 continue
             if "selectors" in entry:
@@ -453,6 +456,7 @@ class StateStore:
         revision: int,
         updated_at: str,
         previous_updated_at: str | None = None,
+        fingerprints: Mapping[str, str] | None = None,
     ) -> None:
         """``State.record_rollback``, kept at once (journal); safe from many threads."""
         with self._mutex:
@@ -465,6 +469,32 @@ class StateStore:
                 revision=revision,
                 updated_at=updated_at,
                 previous_updated_at=previous_updated_at,
+                fingerprints=fingerprints,
+            )
+            self._keep(visualization_id)
+
+    def record_legend(
+        self,
+        visualization_id: str,
+        *,
+        aoi_id: str,
+        mode: str,
+        digests: Mapping[str, str],
+        updated_at: str,
+        previous_updated_at: str | None = None,
+        fingerprints: Mapping[str, str] | None = None,
+    ) -> None:
+        """``State.record_legend``, kept at once (journal); safe from many threads."""
+        with self._mutex:
+            self._ensure_loaded()
+            self._state.record_legend(
+                visualization_id,
+                aoi_id=aoi_id,
+                mode=mode,
+                digests=digests,
+                updated_at=updated_at,
+                previous_updated_at=previous_updated_at,
+                fingerprints=fingerprints,
             )
             self._keep(visualization_id)
 
@@ -476,6 +506,7 @@ class StateStore:
         legends: Mapping[str, Iterable[str]],
         updated_at: str,
         revision: int = 0,
+        fingerprints: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         """``State.record_fresh``, kept at once (journal); safe from many threads."""
         with self._mutex:
@@ -486,6 +517,7 @@ class StateStore:
                 legends=legends,
                 updated_at=updated_at,
                 revision=revision,
+                fingerprints=fingerprints,
             )
             self._keep(visualization_id)
 
