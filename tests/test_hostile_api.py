@@ -299,6 +299,7 @@ def test_a_revoked_key_stops_apply_at_the_first_401(proxy: ApiProxy, project: Pa
         "created": 1,
         "adopted": 0,
         "rolled_back": 0,
+        "legend_set": 0,
         "failed": 1,
         "skipped": 4,
     }
@@ -412,7 +413,7 @@ def test_a_plan_shows_every_other_aoi_and_fails_naming_the_one_it_may_not_read(
     as_json = run(proxy, "plan", "--format", "json")
     assert as_json.exit_code == 1
     plan = json.loads(as_json.stdout)
-    assert plan["format_version"] == 6 and "error" not in plan
+    assert plan["format_version"] == 7 and "error" not in plan
     assert plan["summary"]["unreadable"] == 1 and plan["summary"]["rollback"] == 1
     [warning] = [w for w in plan["warnings"] if w["kind"] == "unreadable"]
     assert (warning["aoi_id"], warning["aoi_name"], warning["message"]) == (

@@ -66,8 +66,10 @@ def test_plan_on_an_untouched_world_creates_and_rolls_back(
     )
     assert "docs/state.md" in plan.warnings[0].message
     assert plan.summary() == {
+        "index": 0,
         "create": 1,
         "rollback": 2,
+        "legend": 0,
         "warning": 1,
         "unchanged": 1,
         "ignored": 0,

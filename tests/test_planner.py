@@ -371,8 +371,10 @@ def test_summaries_count_declared_and_unchanged_per_aoi() -> None:
         AoiSummary(SOUTH.id, SOUTH.name, declared=2, unchanged=1),
     )
     assert result.summary() == {
+        "index": 0,
         "create": 4,
         "rollback": 2,
+        "legend": 0,
         "warning": 3,
         "unchanged": 1,
         "ignored": 0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from reconciler.api.legends import Legend
 from reconciler.api.types import Aoi, Asset, Index, Visualization
 from reconciler.core.identity import Identity, by_identity
 from reconciler.core.plan import AoiSnapshot, VizSnapshot
@@ -69,6 +70,9 @@ class Observed:
     indices: tuple[Index, ...] = ()
     by_aoi: Mapping[str, ObservedAoi] = field(default_factory=dict)
     unreadable: tuple[UnreadableAoi, ...] = ()
+    #: Legends read back through the SLD endpoint (``core.legends.legends_to_read``):
+    #: visualization id -> mode -> ISO date -> legend.
+    legends: Mapping[str, Mapping[str, Mapping[str, Legend]]] = field(default_factory=dict)
 
     @property
     def unreadable_ids(self) -> frozenset[str]:

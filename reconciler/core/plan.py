@@ -14,6 +14,7 @@ from typing import Literal
 
 from reconciler.core.identity import Identity
 from reconciler.errors import TooManyChangesError, UnreadableAoiError
+from reconciler.spec.decls import LegendContent
 
 Mode = Literal["dynamic", "theoretical"]
 MODES: tuple[Mode, ...] = ("dynamic", "theoretical")
@@ -27,7 +28,21 @@ REASON_TEXT: dict[str, str] = {
     "adopted": "adopted an existing visualization whose legends may have been edited",
 }
 
+#: Why a custom legend is planned.
+LegendReason = Literal["no-record", "declared-changed", "edited", "new", "adopted"]
+LEGEND_REASON_TEXT: dict[str, str] = {
+    "no-record": "no record that this tool set this legend",
+    "declared-changed": "the legend declared in the specs changed",
+    "edited": "the legend was changed since this tool set it",
+    "new": "a new visualization gets its declared legend",
+    "adopted": "adopted an existing visualization whose legends may have been edited",
+}
+
+#: Visualizations over a custom index the plan creates name it by this id until it exists.
+NEW_INDEX_PREFIX = "new-index:"
+
 WarningKind = Literal[
+    "index-differs",
     "undeclared",
     "failed",
     "partial_success",
@@ -59,6 +74,38 @@ class RollbackTarget:
     revision: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class LegendTarget:
+    """One custom legend as declared: ``content`` for ``dates`` (ISO, sorted) in ``mode``."""
+
+    mode: Mode
+    dates: tuple[str, ...]
+    content: LegendContent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexCreate:
+    """A declared custom index that does not exist: one POST /v0/indices.
+
+    Apply creates every one before any visualization (one over it names it by
+    ``NEW_INDEX_PREFIX`` + name until then); a 409 means it exists: adopted by name.
+    """
+
+    kind: Literal["index"] = "index"
+    name: str
+    description: str
+    expression: str
+    expression_type: str
+    rescale: tuple[int, int]
+    colormap: str
+    satellite_id: str
+    where: str
+
+    @property
+    def sort_key(self) -> tuple[str, ...]:
+        return (self.name,)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Create:
     """A declared visualization that does not exist yet.
@@ -81,7 +128,16 @@ class Create:
     rollbacks: tuple[RollbackTarget, ...] = ()
     identity: tuple[str, ...] = ()
     legend_modes: tuple[str, ...] = ()
+    #: Declared custom legends: set once the visualization is usable, created or adopted.
+    legends: tuple[LegendTarget, ...] = ()
     where: str
+
+    @property
+    def new_index(self) -> str | None:
+        """The name of the custom index this plan creates first and this one is over, if so."""
+        if self.index_id.startswith(NEW_INDEX_PREFIX):
+            return self.index_id.removeprefix(NEW_INDEX_PREFIX)
+        return None
 
     @property
     def key(self) -> Identity:
@@ -119,6 +175,47 @@ class Rollback:
     @property
     def sort_key(self) -> tuple[str, ...]:
         return (self.aoi_name, self.aoi_id, self.index_name, self.visualization_id, self.mode)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegendChange:
+    """One PUT: set the custom legends of ``dates`` in ``mode`` as declared (``legends``).
+
+    The API takes one number of bins per call, so dynamic legends with different ``bins``
+    on one visualization are one change each.
+    """
+
+    kind: Literal["legend"] = "legend"
+    aoi_id: str
+    aoi_name: str
+    visualization_id: str
+    index_id: str
+    index_name: str
+    mode: Mode
+    dates: tuple[str, ...]  # ISO dates, sorted: every date of ``legends``
+    legends: tuple[LegendTarget, ...]
+    reason: LegendReason
+    detail: str  # human sentence: why, with the evidence (what differs, timestamps)
+    where: str
+
+    @property
+    def bins(self) -> int | None:
+        return self.legends[0].content.bins if self.legends else None
+
+    @property
+    def sort_key(self) -> tuple[str, ...]:
+        return (
+            self.aoi_name,
+            self.aoi_id,
+            self.index_name,
+            self.visualization_id,
+            self.mode,
+            str(self.bins or 0),
+        )
+
+
+#: A change apply makes on one AOI.
+AoiChange = Create | Rollback | LegendChange
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -232,6 +329,7 @@ class DesiredViz:
     identity: tuple[str, ...]  # asset ids that identify it, sorted
     resolution: float | None
     rollbacks: tuple[RollbackTarget, ...]
+    legends: tuple[LegendTarget, ...] = ()
 
 
 #: AOI id -> (identity key -> declared visualization): the desired state a plan was made from.
@@ -254,19 +352,27 @@ class Plan:
     targets: tuple[str, ...] = ()
     spec_paths: tuple[str, ...] = ()
     aois: tuple[AoiSummary, ...] = ()
+    indices: tuple[IndexCreate, ...] = ()
     creates: tuple[Create, ...] = ()
     rollbacks: tuple[Rollback, ...] = ()
+    legends: tuple[LegendChange, ...] = ()
     warnings: tuple[PlanWarning, ...] = ()
     selectors: tuple[SelectorSummary, ...] = ()
     ignored: tuple[Ignored, ...] = ()
+    #: Visualizations whose ``updated_at`` moved since the state's record, all of whose
+    #: recorded legends were read back as this tool left them (or are changed by this plan):
+    #: apply may keep their records when it records its changes (see ``core.legends``).
+    confirmed: tuple[str, ...] = ()
     desired: DesiredState = field(default_factory=dict)
     observed: dict[str, AoiSnapshot] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Frozen, so the sorted copies go in through object.__setattr__ (as dataclasses do).
         sort = object.__setattr__
+        sort(self, "indices", tuple(sorted(self.indices, key=lambda i: i.sort_key)))
         sort(self, "creates", tuple(sorted(self.creates, key=lambda c: c.sort_key)))
         sort(self, "rollbacks", tuple(sorted(self.rollbacks, key=lambda r: r.sort_key)))
+        sort(self, "legends", tuple(sorted(self.legends, key=lambda r: r.sort_key)))
         sort(self, "warnings", tuple(sorted(self.warnings, key=lambda w: w.sort_key)))
         sort(self, "aois", tuple(sorted(self.aois, key=lambda a: (a.aoi_name, a.aoi_id))))
         sort(self, "ignored", tuple(sorted(self.ignored, key=lambda i: i.sort_key)))
@@ -278,13 +384,19 @@ class Plan:
         )
 
     @property
-    def changes(self) -> tuple[Create | Rollback, ...]:
-        """Every change in the order apply carries them out within an AOI."""
-        return self.creates + self.rollbacks
+    def changes(self) -> tuple[AoiChange, ...]:
+        """Every change of an AOI, in the order apply carries them out within one (the
+        custom indices, which belong to no AOI, come before all of them: ``indices``)."""
+        return self.creates + self.rollbacks + self.legends
+
+    @property
+    def all_changes(self) -> tuple[IndexCreate | AoiChange, ...]:
+        """Every change, in the order apply carries them out: indices first."""
+        return self.indices + self.changes
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.creates or self.rollbacks)
+        return bool(self.indices or self.creates or self.rollbacks or self.legends)
 
     @property
     def affected_aois(self) -> frozenset[str]:
@@ -329,6 +441,7 @@ class Plan:
             self,
             creates=tuple(c for c in self.creates if c.aoi_id not in aoi_ids),
             rollbacks=tuple(r for r in self.rollbacks if r.aoi_id not in aoi_ids),
+            legends=tuple(r for r in self.legends if r.aoi_id not in aoi_ids),
             desired={k: v for k, v in self.desired.items() if k not in aoi_ids},
             observed={k: v for k, v in self.observed.items() if k not in aoi_ids},
         )
@@ -336,7 +449,7 @@ class Plan:
     def raise_if_unsafe(self, max_changes: int | None, *, force: bool = False) -> None:
         """Refuse a plan larger than ``max_changes`` unless ``force``: a typo in a spec or a
         wrong state location must not roll back thousands of legends unreviewed."""
-        count = len(self.changes)
+        count = len(self.all_changes)
         if max_changes is not None and count > max_changes and not force:
             raise TooManyChangesError(
                 f"the plan has {count} changes, more than --max-changes {max_changes}; "
@@ -345,8 +458,10 @@ class Plan:
 
     def summary(self) -> dict[str, int]:
         return {
+            "index": len(self.indices),
             "create": len(self.creates),
             "rollback": len(self.rollbacks),
+            "legend": len(self.legends),
             "warning": len(self.warnings),
             "unchanged": sum(a.unchanged for a in self.aois),
             "ignored": len(self.ignored),

@@ -31,16 +31,29 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from reconciler._gc import no_cycle_collection
-from reconciler.api.types import CONTRACT_STATUSES, Asset, Visualization, outside_contract
+from reconciler.api.legends import Legend
+from reconciler.api.types import (
+    CONTRACT_STATUSES,
+    Asset,
+    Index,
+    Visualization,
+    outside_contract,
+)
 from reconciler.core import selectors
 from reconciler.core.identity import Identity
 from reconciler.core.ignore import NO_RULES, IgnoreRules
+from reconciler.core.legends import Evidence, dates_text, differences, evidence
 from reconciler.core.observed import Observed, ObservedAoi
 from reconciler.core.plan import (
     AoiSummary,
     AssetRef,
     Create,
     Ignored,
+    IndexCreate,
+    LegendChange,
+    LegendReason,
+    LegendTarget,
+    Mode,
     Plan,
     PlanWarning,
     Rollback,
@@ -50,12 +63,23 @@ from reconciler.core.plan import (
 )
 from reconciler.core.resolve import Desired, DesiredVisualization
 from reconciler.core.stale import desired_snapshots
+from reconciler.spec.decls import IndexDecl
 
 #: When one mode has dates pending for different reasons, the plan names the strongest.
 _REASON_WEIGHT: dict[RollbackReason, int] = {
     "changed": 3,
     "revision": 2,
     "no-record": 1,
+    "adopted": 0,
+}
+
+
+#: When one legend change has dates pending for different reasons, the plan names the strongest.
+_LEGEND_WEIGHT: dict[LegendReason, int] = {
+    "edited": 3,
+    "declared-changed": 2,
+    "no-record": 1,
+    "new": 0,
     "adopted": 0,
 }
 
@@ -67,6 +91,12 @@ class Record(Protocol):
     def updated_at(self) -> str: ...
 
     def revision_of(self, mode: str, date: str) -> int | None: ...
+
+    def custom_of(self, mode: str, date: str) -> str | None: ...
+
+    def content_of(self, mode: str, date: str) -> str | None: ...
+
+    def dated(self) -> list[tuple[str, str]]: ...
 
 
 class Records(Protocol):
@@ -97,6 +127,8 @@ def build_plan(
     desired.raise_for_problems()
     creates: list[Create] = []
     rollbacks: list[Rollback] = []
+    legends: list[LegendChange] = []
+    confirmed: list[str] = []
     warnings: list[PlanWarning] = []
     ignored: list[Ignored] = []
     summaries: list[AoiSummary] = []
@@ -122,9 +154,19 @@ def build_plan(
                 warnings.append(_status_warning(item, viz, "unknown-status", _unknown(viz)))
             if viz.status == "failed":
                 continue  # nothing to roll back on a visualization that has no legends
-            pending = _rollbacks(item, viz, state.get(viz.id))
+            record = state.get(viz.id)
+            told: Evidence | None = None
+            if record is not None and record.updated_at != viz.updated_at:
+                told = evidence(record, observed.legends.get(viz.id))
+            pending = _rollbacks(item, viz, record, told)
+            custom = _legend_changes(item, viz, record, told, observed.legends.get(viz.id))
             rollbacks.extend(pending)
-            unchanged += not pending
+            legends.extend(custom)
+            made = {(c.mode, d) for c in pending for d in c.dates}
+            made |= {(c.mode, d) for c in custom for d in c.dates}
+            if told is not None and made and told.confirms(made):
+                confirmed.append(viz.id)
+            unchanged += not (pending or custom)
         notes = _new_assets_notes(seen, declared, existing, matched)
         warnings.extend(notes)
         matched |= {n.visualization_id for n in notes if n.visualization_id}
@@ -163,10 +205,16 @@ def build_plan(
     )
     warnings.extend(selector_warnings)
 
+    index_creates, index_warnings = _indices(desired.indices, observed, creates, bool(targets))
+    warnings.extend(index_warnings)
     affected = {c.aoi_id for c in creates} | {r.aoi_id for r in rollbacks}
+    affected |= {lg.aoi_id for lg in legends}
     return Plan(
+        indices=tuple(index_creates),
         creates=tuple(creates),
         rollbacks=tuple(rollbacks),
+        legends=tuple(legends),
+        confirmed=tuple(sorted(confirmed)),
         warnings=tuple(warnings),
         aois=tuple(summaries),
         ignored=tuple(ignored),
@@ -300,38 +348,54 @@ def _create(item: DesiredVisualization) -> Create:
         rollbacks=tuple(RollbackTarget(r.mode, r.dates, r.revision) for r in item.rollbacks),
         identity=tuple(sorted(item.identity.asset_ids)),
         legend_modes=item.index.legend_modes,
+        legends=tuple(LegendTarget(lg.mode, lg.dates, lg.content) for lg in item.legends),
     )
 
 
 def _rollbacks(
-    item: DesiredVisualization, viz: Visualization, record: Record | None
+    item: DesiredVisualization, viz: Visualization, record: Record | None, told: Evidence | None
 ) -> list[Rollback]:
-    """The rollbacks still pending for one existing visualization, one per mode."""
+    """The rollbacks still pending for one existing visualization, one per mode.
+
+    ``told``: what the legends read back say, when ``updated_at`` moved since the record.
+    """
     out: list[Rollback] = []
     for declared in item.rollbacks:
         reasons: dict[str, RollbackReason] = {}
+        notes: list[str] = []
         if record is None:
             reasons = dict.fromkeys(declared.dates, "no-record")
-            detail = "the state file has no record of this visualization"
-        elif record.updated_at != viz.updated_at:
-            reasons = dict.fromkeys(declared.dates, "changed")
-            detail = (
-                f"updated_at moved from {record.updated_at} to {viz.updated_at} "
-                "since the last rollback"
-            )
+            notes.append("the state file has no record of this visualization")
         else:
-            notes: list[str] = []
+            edited: list[str] = []
+            unknown: list[str] = []
+            revised: list[str] = []
             for date in declared.dates:
+                moved = None if told is None else told.told(declared.mode, date)
+                if told is not None and moved is not False:
+                    reasons[date] = "changed"
+                    (edited if moved else unknown).append(date)
+                    continue
                 recorded = record.revision_of(declared.mode, date)
                 if recorded is None:
                     reasons[date] = "no-record"
                 elif recorded < declared.revision:
                     reasons[date] = "revision"
-                    notes.append(f"{date}: revision {recorded} → {declared.revision}")
+                    revised.append(f"{date}: revision {recorded} → {declared.revision}")
+            if edited:
+                notes.append(
+                    f"the {declared.mode} legend of {dates_text(edited)} was changed since the "
+                    "last rollback (read back through the SLD endpoint)"
+                )
+            if unknown:
+                notes.append(
+                    f"updated_at moved from {record.updated_at} to {viz.updated_at} since the "
+                    "last rollback"
+                )
             missing = [d for d, why in reasons.items() if why == "no-record"]
             if missing:
-                notes.insert(0, "never rolled back by this tool: " + ", ".join(missing))
-            detail = "; ".join(notes)
+                notes.append("never rolled back by this tool: " + dates_text(missing))
+            notes.extend(revised)
         if not reasons:
             continue
         reason = max(reasons.values(), key=_REASON_WEIGHT.__getitem__)
@@ -345,12 +409,164 @@ def _rollbacks(
                 mode=declared.mode,
                 dates=tuple(sorted(reasons)),
                 reason=reason,
-                detail=detail,
+                detail="; ".join(notes),
                 revision=declared.revision,
                 where=str(declared.where),
             )
         )
     return out
+
+
+def _legend_changes(
+    item: DesiredVisualization,
+    viz: Visualization,
+    record: Record | None,
+    told: Evidence | None,
+    read: Mapping[str, Mapping[str, Legend]] | None,
+) -> list[LegendChange]:
+    """The custom legends still to set on one existing visualization: one PUT per mode (and
+    number of bins), carrying every pending date of it.
+
+    A date's legend is pending when the state has no record that this tool set it, when the
+    specs declare another one than the recorded, or when it was read back changed.
+    """
+    pending: dict[tuple[Mode, int | None], list[tuple[str, LegendTarget, LegendReason, str]]] = {}
+    for legend in item.legends:
+        target = LegendTarget(legend.mode, (), legend.content)
+        digest = legend.content.digest
+        for date in legend.dates:
+            why: LegendReason | None = None
+            note = ""
+            if record is None or record.custom_of(legend.mode, date) is None:
+                why = "no-record"
+            elif record.custom_of(legend.mode, date) != digest:
+                why, note = "declared-changed", f"the specs declare another legend for {date}"
+            elif told is not None:
+                moved = told.told(legend.mode, date)
+                shown = (read or {}).get(legend.mode, {}).get(date)
+                if moved is None:
+                    why = "edited"
+                    note = (
+                        f"updated_at moved from {record.updated_at} to {viz.updated_at} and the "
+                        f"legend of {date} could not be read back"
+                    )
+                elif moved:
+                    found = differences(legend.content, shown) if shown is not None else []
+                    why = "edited"
+                    note = f"the legend of {date} was changed" + (
+                        f": {'; '.join(found)}" if found else ""
+                    )
+            if why is not None:
+                key = (legend.mode, legend.content.bins)
+                pending.setdefault(key, []).append((date, target, why, note))
+    out: list[LegendChange] = []
+    for (mode, _), dated in sorted(pending.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        groups: dict[LegendTarget, list[str]] = {}
+        for date, target, _, _ in dated:
+            groups.setdefault(target, []).append(date)
+        reason = max((why for _, _, why, _ in dated), key=_LEGEND_WEIGHT.__getitem__)
+        unrecorded = [date for date, _, why, _ in dated if why == "no-record"]
+        notes = list(dict.fromkeys(note for _, _, _, note in dated if note))
+        if unrecorded:
+            notes.insert(0, f"no record that this tool set the legend of {dates_text(unrecorded)}")
+        out.append(
+            LegendChange(
+                aoi_id=item.aoi.id,
+                aoi_name=item.aoi.name,
+                visualization_id=viz.id,
+                index_id=item.index.id,
+                index_name=item.index.name,
+                mode=mode,
+                dates=tuple(sorted(date for date, _, _, _ in dated)),
+                legends=tuple(
+                    LegendTarget(t.mode, tuple(sorted(dates)), t.content)
+                    for t, dates in groups.items()
+                ),
+                reason=reason,
+                detail="; ".join(notes),
+                where=str(next(lg.where for lg in item.legends if lg.mode == mode)),
+            )
+        )
+    return out
+
+
+def _indices(
+    declared: Sequence[IndexDecl],
+    observed: Observed,
+    creates: Sequence[Create],
+    targeted: bool,
+) -> tuple[list[IndexCreate], list[PlanWarning]]:
+    """The declared custom indices to create, and those that exist but differ (the API cannot
+    change an index: said, never silently accepted).
+
+    With ``--target``, only the indices the targeted AOIs' creates need are created.
+    """
+    needed = {c.new_index for c in creates if c.new_index is not None}
+    existing = {i.name: i for i in observed.indices}
+    made: list[IndexCreate] = []
+    warnings: list[PlanWarning] = []
+    for decl in declared:
+        found = existing.get(decl.name)
+        if found is None:
+            if targeted and decl.name not in needed:
+                continue
+            made.append(
+                IndexCreate(
+                    name=decl.name,
+                    description=decl.description,
+                    expression=decl.expression,
+                    expression_type=decl.expression_type,
+                    rescale=decl.rescale,
+                    colormap=decl.colormap,
+                    satellite_id=decl.satellite_id,
+                    where=str(decl.where),
+                )
+            )
+            continue
+        if found.type != "custom":
+            continue  # a preset name: a resolution problem already
+        differs = _index_differences(decl, found)
+        if differs:
+            warnings.append(
+                PlanWarning(
+                    kind="index-differs",
+                    aoi_id="",
+                    aoi_name="",
+                    message=(
+                        f"custom index '{decl.name}' ({found.id}) exists but differs from its "
+                        f"declaration: {'; '.join(differs)}. The API cannot change an index: "
+                        "visualizations use it as it is. Change the declaration to match, or "
+                        "declare an index of another name"
+                    ),
+                    where=str(decl.where),
+                )
+            )
+    return made, warnings
+
+
+def _index_differences(decl: IndexDecl, index: Index) -> list[str]:
+    """What the live index has other than declared (fields the API did not send are not
+    compared)."""
+    live: dict[str, object] = {
+        "expression": index.expression,
+        "expression_type": index.expression_type,
+        "rescale": None if index.rescale is None else list(index.rescale),
+        "colormap": index.colormap,
+        "satellite_id": index.satellite_id,
+        "description": index.description,
+    }
+    wanted = decl.fields()
+    return [
+        f"{key} is {_shown(value)}, declared {_shown(wanted[key])}"
+        for key, value in live.items()
+        if value is not None and value != wanted[key]
+    ]
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return repr(value)
 
 
 _STATUS_TEXT: dict[WarningKind, str] = {

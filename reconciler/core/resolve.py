@@ -14,22 +14,33 @@ from dataclasses import dataclass, replace
 
 from reconciler._gc import no_cycle_collection
 from reconciler.api.types import Aoi, Asset, Index, Visualization
-from reconciler.core import selectors
 from reconciler.core.identity import Identity, by_identity
 from reconciler.core.observed import Observed
-from reconciler.core.plan import Mode
+from reconciler.core.plan import NEW_INDEX_PREFIX, Mode
 from reconciler.core.selectors import SelectorResult
-from reconciler.errors import Problem, ResolutionError, UnknownTargetError, Where
+from reconciler.core.targets import AoiLookup as AoiLookup
+from reconciler.core.targets import Selection as Selection
+from reconciler.core.targets import resolve_aoi as resolve_aoi
+from reconciler.core.targets import select_aois as select_aois
+from reconciler.errors import Problem, ResolutionError, Where
 from reconciler.spec.agreement import disagreement
-from reconciler.spec.decls import AoiDecl, AssetSel, RollbackDecl, Specs, VisualizationDecl
+from reconciler.spec.decls import (
+    AoiDecl,
+    AssetSel,
+    IndexDecl,
+    LegendContent,
+    LegendDecl,
+    RollbackDecl,
+    VisualizationDecl,
+)
 from reconciler.spec.fields import ASSET_POLICIES
 from reconciler.text import closest
 
 _MODE_RULES = {
     "preset": "a preset index has dynamic and theoretical legends",
     "index": "a custom index with expression_type 'index' has only a dynamic legend",
-    "composite": "a composite index has no legends, so there is nothing to roll back",
-    "grayscale": "a grayscale index has no legends, so there is nothing to roll back",
+    "composite": "a composite index has no legends",
+    "grayscale": "a grayscale index has no legends",
 }
 
 
@@ -40,6 +51,16 @@ class ResolvedRollback:
     mode: Mode
     dates: tuple[str, ...]
     revision: int
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedLegend:
+    """A declared custom legend whose mode and dates were checked against the visualization."""
+
+    mode: Mode
+    dates: tuple[str, ...]
+    content: LegendContent
     where: Where
 
 
@@ -59,6 +80,7 @@ class DesiredVisualization:
     resolution: float | None
     rollbacks: tuple[ResolvedRollback, ...]
     decl: VisualizationDecl
+    legends: tuple[ResolvedLegend, ...] = ()
 
     @property
     def where(self) -> Where:
@@ -66,31 +88,16 @@ class DesiredVisualization:
 
 
 @dataclass(frozen=True, slots=True)
-class Selection:
-    """The spec entries grouped by the AOI they resolve to (targeted AOIs only).
-
-    ``groups`` maps AOI id to the AOI and every entry declaring it, in spec order (per-AOI
-    entries first, then one entry per selector that matched it); ``problems`` are the AOI
-    references that did not resolve; ``selectors`` what each selector matched among all AOIs,
-    and ``declared`` the ids of every AOI some entry or selector declares (whatever the
-    targets).
-    """
-
-    groups: dict[str, tuple[Aoi, tuple[AoiDecl, ...]]]
-    problems: tuple[Problem, ...] = ()
-    selectors: tuple[SelectorResult, ...] = ()
-    declared: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
 class Desired:
-    """Every declared visualization of the targeted AOIs, each reference resolved once."""
+    """Every declared visualization of the targeted AOIs, each reference resolved once, and
+    the custom indices the specs declare."""
 
     aois: tuple[Aoi, ...]
     visualizations: tuple[DesiredVisualization, ...]
     problems: tuple[Problem, ...] = ()
     selectors: tuple[SelectorResult, ...] = ()
     declared: frozenset[str] = frozenset()  # see Selection.declared
+    indices: tuple[IndexDecl, ...] = ()
 
     def raise_for_problems(self) -> None:
         """``ResolutionError`` listing every reference that did not resolve."""
@@ -104,117 +111,36 @@ def _listing(values: Iterable[str], limit: int = 8) -> str:
     return shown + (f", … ({len(values) - limit} more)" if len(values) > limit else "")
 
 
-# --- AOIs ------------------------------------------------------------------------------------
-
-
-class AoiLookup:
-    """Find AOIs by id or by name: built once, so resolving N entries costs O(N), not O(N²)."""
-
-    def __init__(self, aois: Sequence[Aoi]) -> None:
-        self._aois = aois
-        self.by_id: dict[str, Aoi] = {}
-        self._by_name: dict[str, list[Aoi]] = defaultdict(list)
-        for aoi in aois:
-            self.by_id.setdefault(aoi.id, aoi)
-            self._by_name[aoi.name].append(aoi)
-
-    def resolve(self, decl: AoiDecl) -> Aoi | Problem:
-        """The AOI a spec entry refers to, or the problem saying why none (or several) match."""
-        if decl.id is not None:
-            found = self.by_id.get(decl.id)
-            if found is not None:
-                return found
-            return Problem(
-                f"unknown AOI id '{decl.id}': no AOI with this id is visible to this API key",
-                decl.where,
-            )
-        named = self._by_name.get(decl.name or "", [])
-        if len(named) == 1:
-            return named[0]
-        if named:
-            ids = ", ".join(a.id for a in named)
-            return Problem(
-                f"{len(named)} AOIs are named '{decl.name}' ({ids}): refer to one by its id",
-                decl.where,
-            )
-        hint = closest(decl.name or "", (a.name for a in self._aois))
-        return Problem(f"unknown AOI '{decl.name}'{hint}", decl.where)
-
-
-def resolve_aoi(decl: AoiDecl, aois: Sequence[Aoi]) -> Aoi | Problem:
-    """The AOI a spec entry refers to, or the problem explaining why none (or several) match."""
-    return AoiLookup(aois).resolve(decl)
-
-
-def select_aois(
-    specs: Specs, aois: Sequence[Aoi], targets: Sequence[str] = (), *, filtered: bool = False
-) -> Selection:
-    """Group the spec's AOI entries by resolved AOI id, limited to ``targets`` when given.
-
-    Selectors are matched against ``aois`` (``filtered``: the listing of some projects only)
-    and add an entry for each AOI they match. A target matches an AOI's name or id, or the
-    name/id as written in a spec. A target that matches no AOI in the specs is a
-    ``UnknownTargetError``: a typo there must not plan nothing silently.
-    """
-    groups: dict[str, tuple[Aoi, list[AoiDecl]]] = {}
-    problems: list[Problem] = []
-    matched_targets: set[str] = set()
-    declared: set[str] = set()  # every name a target could have meant, for the hint
-    results = tuple(selectors.match(s, aois, filtered=filtered) for s in specs.selectors)
-    entries = list(specs.aois)
-    for result in results:
-        problems.extend(result.problems)
-        entries.extend(result.entries())
-    lookup = AoiLookup(aois)
-    wanted = set(targets)
-    covered: set[str] = set()
-    for decl in entries:
-        # A selector's entries name AOIs it found in ``aois``: no need to search again.
-        resolved = (
-            lookup.by_id[decl.id] if decl.selector is not None and decl.id else lookup.resolve(decl)
-        )
-        if isinstance(resolved, Aoi):
-            covered.add(resolved.id)
-        declared |= {decl.label} | ({resolved.name} if isinstance(resolved, Aoi) else set())
-        if targets:
-            names = {decl.label} | (
-                {resolved.id, resolved.name} if isinstance(resolved, Aoi) else set()
-            )
-            hits = names & wanted
-            if not hits:
-                continue
-            matched_targets |= hits
-        if isinstance(resolved, Problem):
-            problems.append(resolved)
-            continue
-        groups.setdefault(resolved.id, (resolved, []))[1].append(decl)
-    unknown = [t for t in targets if t not in matched_targets]
-    if unknown:
-        raise UnknownTargetError(
-            "--target "
-            + ", ".join(f"'{t}'{closest(t, declared)}" for t in unknown)
-            + " matches no AOI declared in the specs",
-            targets=unknown,
-        )
-    return Selection(
-        {aoi_id: (aoi, tuple(decls)) for aoi_id, (aoi, decls) in groups.items()},
-        tuple(problems),
-        results,
-        frozenset(covered),
-    )
-
-
 # --- indices ---------------------------------------------------------------------------------
 
 
-class IndexLookup:
-    """Find indices by id or by name, with helpful errors."""
+def planned_index(decl: IndexDecl) -> Index:
+    """The custom index a declaration makes, as visualizations over it see it until it exists:
+    its id is ``NEW_INDEX_PREFIX`` + name (apply puts the real one in)."""
+    return Index(
+        id=NEW_INDEX_PREFIX + decl.name,
+        name=decl.name,
+        type="custom",
+        expression_type=decl.expression_type,
+        expression=decl.expression,
+    )
 
-    def __init__(self, indices: Sequence[Index]) -> None:
+
+class IndexLookup:
+    """Find indices by id or by name, with helpful errors.
+
+    ``declared``: the custom indices the specs declare; one that does not exist yet is found
+    by its name as ``planned_index`` makes it.
+    """
+
+    def __init__(self, indices: Sequence[Index], declared: Sequence[IndexDecl] = ()) -> None:
         self._by_id = {i.id: i for i in indices}
         self._by_name: dict[str, list[Index]] = defaultdict(list)
         for index in indices:
             self._by_name[index.name].append(index)
+        for decl in declared:
+            if decl.name not in self._by_name:
+                self._by_name[decl.name].append(planned_index(decl))
 
     def resolve(self, ref: str, where: Where) -> Index | Problem:
         if ref in self._by_id:
@@ -228,8 +154,11 @@ class IndexLookup:
         return Problem(f"unknown index '{ref}'{closest(ref, self._by_name)}", where)
 
 
-def mode_problem(index: Index, mode: str, where: Where) -> Problem | None:
-    """A rollback of a legend mode the index cannot have is a spec error (contract rule)."""
+def mode_problem(
+    index: Index, mode: str, where: Where, *, to: str = "to roll back"
+) -> Problem | None:
+    """A rollback (or, ``to``, a custom legend) of a legend mode the index cannot have is a
+    spec error (contract rule)."""
     if mode in index.legend_modes:
         return None
     kind = "preset" if index.type == "preset" else str(index.expression_type)
@@ -239,7 +168,7 @@ def mode_problem(index: Index, mode: str, where: Where) -> Problem | None:
         f"only preset indices and custom indices with expression_type 'index' have legends "
         f"(this one has type {index.type!r}, expression_type {index.expression_type!r})",
     )
-    return Problem(f"index '{index.name}' has no {mode} legend to roll back: {rule}", where)
+    return Problem(f"index '{index.name}' has no {mode} legend {to}: {rule}", where)
 
 
 # --- assets ----------------------------------------------------------------------------------
@@ -482,17 +411,13 @@ def resolve_visualizations(
                 desired.append(found)
                 continue
             first = desired[seen[key]]
-            sides = (
-                (first.resolution, first.rollbacks, first.where),
-                (found.resolution, found.rollbacks, found.where),
-            )
             conflict = disagreement(
-                f"visualization '{found.index.name}' on AOI '{aoi.name}'", *sides
+                f"visualization '{found.index.name}' on AOI '{aoi.name}'", first, found
             )
             if conflict is None:
                 desired[seen[key]] = _merged(first, found)
                 continue
-            general = disagreement(f"visualization '{found.index.name}'", *sides)
+            general = disagreement(f"visualization '{found.index.name}'", first, found)
             found_issues.append(_Issue(conflict, general.message if general else ""))
         if decl.selector is None:
             problems.extend(i.problem for i in found_issues)
@@ -506,10 +431,17 @@ def resolve_visualizations(
 def _merged(first: DesiredVisualization, second: DesiredVisualization) -> DesiredVisualization:
     """One visualization from two agreeing declarations: the first, plus what the second adds."""
     modes = {r.mode for r in first.rollbacks}
+    given = {(lg.mode, d) for lg in first.legends for d in lg.dates}
+    added: list[ResolvedLegend] = []
+    for legend in second.legends:
+        dates = tuple(d for d in legend.dates if (legend.mode, d) not in given)
+        if dates:
+            added.append(replace(legend, dates=dates))
     return replace(
         first,
         resolution=first.resolution if first.resolution is not None else second.resolution,
         rollbacks=first.rollbacks + tuple(r for r in second.rollbacks if r.mode not in modes),
+        legends=first.legends + tuple(added),
     )
 
 
@@ -606,6 +538,8 @@ def _resolve_one(
         _resolve_rollback(
             index if isinstance(index, Index) else None, rollback, dates, issues, scope
         )
+    for legend in viz.legends:
+        _resolve_legend(index if isinstance(index, Index) else None, legend, dates, issues, scope)
     return None
 
 
@@ -628,6 +562,7 @@ def _desired(
     dates = frozenset(a.date for a in identity_assets)
     dates = shared.setdefault(dates, dates)
     rollbacks = [_resolve_rollback(index, rb, dates, issues) for rb in viz.rollbacks]
+    legends = [_resolve_legend(index, lg, dates, issues) for lg in viz.legends]
     if len(issues) > before:
         return None
     return DesiredVisualization(
@@ -639,6 +574,7 @@ def _desired(
         resolution=viz.resolution,
         rollbacks=tuple(r for r in rollbacks if r is not None),
         decl=viz,
+        legends=tuple(lg for lg in legends if lg is not None),
     )
 
 
@@ -660,9 +596,45 @@ def _resolve_rollback(
         return None
     if dates is None:
         return None
-    missing = [
-        (d, w) for d, w in zip(rollback.dates, rollback.date_wheres, strict=True) if d not in dates
-    ]
+    if _dates_missing("rollback", rollback.dates, rollback.date_wheres, dates, issues, aoi):
+        return None
+    if index is None:
+        return None
+    return ResolvedRollback(rollback.mode, rollback.dates, rollback.revision, rollback.where)
+
+
+def _resolve_legend(
+    index: Index | None,
+    legend: LegendDecl,
+    dates: frozenset[str] | None,
+    issues: list[_Issue],
+    aoi: Aoi | None = None,
+) -> ResolvedLegend | None:
+    """The custom legend checked like a rollback (``_resolve_rollback``)."""
+    problem = None if index is None else mode_problem(index, legend.mode, legend.where, to="to set")
+    if problem is not None:
+        issues.append(_Issue.same(problem))
+        return None
+    if dates is None:
+        return None
+    if _dates_missing("legend", legend.dates, legend.date_wheres, dates, issues, aoi):
+        return None
+    if index is None:
+        return None
+    return ResolvedLegend(legend.mode, legend.dates, legend.content, legend.where)
+
+
+def _dates_missing(
+    what: str,
+    wanted: Sequence[str],
+    wheres: Sequence[Where],
+    dates: frozenset[str],
+    issues: list[_Issue],
+    aoi: Aoi | None,
+) -> bool:
+    """Whether some of ``wanted`` (a rollback's or a legend's dates) are not in ``dates``,
+    each said at its position."""
+    missing = [(d, w) for d, w in zip(wanted, wheres, strict=True) if d not in dates]
     if aoi is None:
         of = "this visualization's assets"
         its_dates = f" (its dates: {_listing(dates) or 'none'})"
@@ -672,12 +644,10 @@ def _resolve_rollback(
         its_dates = f"; its asset dates are: {_listing(dates) or 'none'}"
         label = f"any asset of AOI '{aoi.name}'"
     for date, where in missing:
-        general = f"rollback date {date} is not a date of {of}"
-        message = f"rollback date {date} is not a date of {label}{its_dates}"
+        general = f"{what} date {date} is not a date of {of}"
+        message = f"{what} date {date} is not a date of {label}{its_dates}"
         issues.append(_Issue(Problem(message, where), general, its_dates))
-    if missing or index is None:
-        return None
-    return ResolvedRollback(rollback.mode, rollback.dates, rollback.revision, rollback.where)
+    return bool(missing)
 
 
 # --- everything at once ----------------------------------------------------------------------
@@ -695,10 +665,11 @@ def resolve_desired(
     A problem in what a selector declares is reported once, at its position, with the AOIs it
     is on: one mistake in a selector over hundreds of AOIs is one line, not hundreds.
     """
-    lookup = IndexLookup(observed.indices)
+    lookup = IndexLookup(observed.indices, selection.indices)
     owners = asset_owners(observed)
     desired: list[DesiredVisualization] = []
     problems = list(selection.problems)
+    problems.extend(preset_named(selection.indices, observed.indices))
     from_selectors: dict[tuple[Where | None, str], list[SelectorProblem]] = {}
     for aoi_id, (aoi, decls) in selection.groups.items():
         seen = observed.by_aoi.get(aoi_id)
@@ -723,7 +694,23 @@ def resolve_desired(
         problems=tuple(problems),
         selectors=selection.selectors,
         declared=selection.declared,
+        indices=selection.indices,
     )
+
+
+def preset_named(declared: Iterable[IndexDecl], indices: Iterable[Index]) -> list[Problem]:
+    """Declared custom indices named like a preset index: the API would refuse to make them,
+    and the name means the preset one everywhere else."""
+    presets = {i.name for i in indices if i.type == "preset"}
+    return [
+        Problem(
+            f"'{decl.name}' is the name of a preset index: a custom index needs a name of its "
+            "own (names are unique among all indices)",
+            decl.where,
+        )
+        for decl in declared
+        if decl.name in presets
+    ]
 
 
 def asset_owners(observed: Observed) -> dict[str, tuple[str, ...]]:

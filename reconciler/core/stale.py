@@ -15,7 +15,14 @@ from collections.abc import Collection, Mapping, Sequence
 
 from deepdiff import DeepDiff
 
-from reconciler.core.plan import AoiSnapshot, DesiredState, DesiredViz, Plan, RollbackTarget
+from reconciler.core.plan import (
+    AoiSnapshot,
+    DesiredState,
+    DesiredViz,
+    LegendTarget,
+    Plan,
+    RollbackTarget,
+)
 from reconciler.core.planfile import to_json
 from reconciler.core.resolve import Desired, DesiredVisualization
 from reconciler.errors import StalePlanError
@@ -81,6 +88,12 @@ def _desired_viz(
             RollbackTarget(r.mode, r.dates, r.revision)
             for r in sorted(item.rollbacks, key=lambda r: r.mode)
         ),
+        legends=tuple(
+            sorted(
+                (LegendTarget(lg.mode, lg.dates, lg.content) for lg in item.legends),
+                key=lambda t: (t.mode, t.dates),
+            )
+        ),
     )
 
 
@@ -139,6 +152,17 @@ def _differences(was: DesiredViz, now: DesiredViz, assets: Mapping[str, str]) ->
             out.append(f"{mode} rollback dates {', '.join(a.dates)} → {', '.join(b.dates)}")
         if a.revision != b.revision:
             out.append(f"{mode} rollback revision {a.revision} → {b.revision}")
+    before = {(t.mode, d): t.content for t in was.legends for d in t.dates}
+    after = {(t.mode, d): t.content for t in now.legends for d in t.dates}
+    for mode, date in sorted(set(before) | set(after)):
+        a_content, b_content = before.get((mode, date)), after.get((mode, date))
+        if a_content == b_content:
+            continue
+        if a_content is None or b_content is None:
+            what = "added" if a_content is None else "removed"
+            out.append(f"{mode} legend of {date} {what}")
+        else:
+            out.append(f"{mode} legend of {date} now {b_content.describe()}")
     return out or ["declared differently"]
 
 

@@ -3,10 +3,11 @@
 A saved plan file is a claim: its checksum only proves that nobody changed it by accident, since
 anyone who can write the file can recompute it. Before a single write, apply makes the plan
 again for the AOIs the saved one changes, from the specs it reads, the live API and the state,
-and carries the saved plan out only if both have the same changes: the same creates (AOI, index,
-assets, resolution, declared rollbacks) and the same rollbacks (visualization, mode, dates,
-revision). Names, positions and reasons are not compared: a renamed AOI or a moved line changes
-nothing apply does.
+and carries the saved plan out only if both have the same changes: the same custom indices (every
+field), the same creates (AOI, index, assets, resolution, declared rollbacks and legends), the
+same rollbacks (visualization, mode, dates, revision) and the same legend changes
+(visualization, mode, dates, content). Names, positions and reasons are not compared: a
+renamed AOI or a moved line changes nothing apply does.
 
 Pure: compares two plans; the engine makes the fresh one.
 """
@@ -17,11 +18,19 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TypeVar
 
 from reconciler.core.identity import Identity
-from reconciler.core.plan import Create, Plan, Rollback, RollbackTarget
+from reconciler.core.plan import (
+    Create,
+    IndexCreate,
+    LegendChange,
+    LegendTarget,
+    Plan,
+    Rollback,
+    RollbackTarget,
+)
 from reconciler.errors import UnverifiedPlanError
 from reconciler.text import clean
 
-C = TypeVar("C", Create, Rollback)
+C = TypeVar("C", IndexCreate, Create, Rollback, LegendChange)
 
 
 def check_changes(saved: Plan, fresh: Plan, replan: str) -> None:
@@ -32,10 +41,12 @@ def check_changes(saved: Plan, fresh: Plan, replan: str) -> None:
     """
     names = {a.aoi_id: a.aoi_name for a in fresh.aois}
     reasons = [
+        *_compare(saved.indices, fresh.indices, _index_key, _index_terms, _index_label, names),
         *_compare(saved.creates, fresh.creates, _create_key, _create_terms, _create_label, names),
         *_compare(
             saved.rollbacks, fresh.rollbacks, _rollback_key, _rollback_terms, _rollback_label, names
         ),
+        *_compare(saved.legends, fresh.legends, _legend_key, _legend_terms, _legend_label, names),
     ]
     if reasons:
         raise UnverifiedPlanError(
@@ -85,8 +96,51 @@ def _compare(
     return reasons
 
 
-def _aoi(change: Create | Rollback, names: Mapping[str, str]) -> str:
+def _aoi(change: IndexCreate | Create | Rollback | LegendChange, names: Mapping[str, str]) -> str:
+    if isinstance(change, IndexCreate):
+        return "custom indices"
     return f"AOI {names.get(change.aoi_id, change.aoi_id)}"
+
+
+def _index_key(i: IndexCreate) -> str:
+    return i.name
+
+
+def _index_terms(i: IndexCreate) -> dict[str, str]:
+    return {
+        "expression": i.expression,
+        "expression type": i.expression_type,
+        "rescale": f"[{i.rescale[0]}, {i.rescale[1]}]",
+        "colour map": i.colormap,
+        "satellite": i.satellite_id,
+        "description": repr(i.description),
+    }
+
+
+def _index_label(i: IndexCreate) -> str:
+    return f"create custom index {i.name}"
+
+
+def _legend_key(c: LegendChange) -> tuple[str, str, str, int]:
+    return (c.aoi_id, c.visualization_id, c.mode, c.bins or 0)
+
+
+def _legend_terms(c: LegendChange) -> dict[str, str]:
+    return {"index": c.index_id, "legends": _legends(c.legends)}
+
+
+def _legend_label(c: LegendChange) -> str:
+    return (
+        f"set the {c.mode} legends of {c.index_name} ({c.visualization_id}) "
+        f"for {', '.join(c.dates)}"
+    )
+
+
+def _legends(targets: Sequence[LegendTarget]) -> str:
+    return (
+        "; ".join(f"{t.mode} {', '.join(t.dates)}: {t.content.describe()}" for t in targets)
+        or "none"
+    )
 
 
 def _create_key(c: Create) -> tuple[str, Identity]:
@@ -101,6 +155,7 @@ def _create_terms(c: Create) -> dict[str, str]:
         "resolution": "(the API's default)" if c.resolution is None else f"{c.resolution:g}",
         "rollbacks if adopted": _targets(c.rollbacks),
         "legend modes": ", ".join(c.legend_modes) or "none",
+        "custom legends": _legends(c.legends),
     }
 
 
