@@ -75,6 +75,7 @@ def test_plan_apply_plan_converges(emulator: Emulator, specs: Path, tmp_path: Pa
         "created": 2,
         "adopted": 0,
         "rolled back": 2,
+        "legend set": 0,
         "failed": 0,
         "skipped": 0,
     }
@@ -197,11 +198,12 @@ def test_a_legend_edited_by_hand_is_rolled_back_once(
             legend={"2024_05_06": [{"min": 0, "max": 1, "color": "#ffffff", "label": "Edited"}]},
         )
 
+    # Read back, only the edited legend moved: the dynamic ones are left alone.
     plan = make_plan(emulator, specs, state)
-    assert [(r.visualization_id, r.reason) for r in plan.rollbacks] == [
-        (NDVI_BENGALURU_AB, "changed"),
-        (NDVI_BENGALURU_AB, "changed"),
+    assert [(r.visualization_id, r.mode, r.dates, r.reason) for r in plan.rollbacks] == [
+        (NDVI_BENGALURU_AB, "theoretical", ("2024-05-06",), "changed"),
     ]
+    assert plan.confirmed == (NDVI_BENGALURU_AB,)
     assert run_apply(emulator, plan, state).ok
     assert not make_plan(emulator, specs, state).has_changes
 

@@ -89,7 +89,7 @@ def test_apply_then_plan_from_another_checkout_shows_no_changes(
 
     shown = _run(world, pr_job, "state", "show", "--state", url, "--format", "json")
     data = json.loads(shown.output)
-    assert data["location"] == url and data["lock"] is None and data["version"] == 1
+    assert data["location"] == url and data["lock"] is None and data["version"] == 2
     assert NDVI_BENGALURU_AB in data["visualizations"]  # rolled back
     assert len(data["visualizations"]) == 2  # ... and the one visualization created
 

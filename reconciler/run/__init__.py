@@ -1,7 +1,9 @@
 """Running a command end to end: the engine and the parts that touch the world.
 
 Owns the engine (``engine``: one owner of every command's pipeline, from settings to result),
-reading the API for a plan (``refresh``), carrying a plan out (``apply``), what apply did
+reading the API for a plan (``refresh``), carrying a plan out (``apply``), the writes besides
+creates and what their records need read back (``metadata``: custom indices, rollbacks,
+custom legends), what apply did
 (``results``), progress as typed events (``events``), what stop signals do (``signals``),
 where ``export`` writes (``exporting``), files written for others to read (``output``) and the
 in-process emulator behind ``--sandbox`` (``sandbox``).

@@ -14,6 +14,7 @@ rolled back / failed / skipped), so the report always says what happened, also a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -24,12 +25,19 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from reconciler.api.client import PixxelClient
 from reconciler.api.types import CONTRACT_STATUSES, FINAL_STATUSES, Visualization, outside_contract
 from reconciler.core.identity import Identity
-from reconciler.core.plan import Create, Plan, Rollback
+from reconciler.core.plan import (
+    AoiChange,
+    Create,
+    IndexCreate,
+    LegendChange,
+    Plan,
+    Rollback,
+)
 from reconciler.errors import (
     ApiError,
     ConflictError,
@@ -38,8 +46,16 @@ from reconciler.errors import (
     TransportError,
     UnauthorizedError,
 )
+from reconciler.run import metadata
 from reconciler.run.events import ItemFinished, Listener, Stopping, Waiting, ignore
-from reconciler.run.results import ApplyResult, ItemResult, Outcome, now
+from reconciler.run.results import (
+    ApplyResult,
+    ItemResult,
+    Outcome,
+    index_item,
+    item_of,
+    now,
+)
 from reconciler.state.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -61,7 +77,8 @@ class _Waiter:
     deadline: float  # on the time.monotonic() clock
     #: The create that made or adopted it, and how an adoption came about ("": a 409).
     create: tuple[int, Create, Outcome, str] | None = None
-    rollbacks: list[tuple[int, Rollback]] = field(default_factory=list)  # the plan's, held back
+    #: The plan's rollbacks and legend changes of it, held back until it is usable.
+    rollbacks: list[tuple[int, Rollback | LegendChange]] = field(default_factory=list)
     status: str | None = None  # as last seen: creating, or a status outside the contract
 
 
@@ -76,7 +93,7 @@ class _AoiWork:
     aoi_id: str
     listed: int  # visualizations on the AOI: what one full listing returns (sizes the polls)
     creates: list[tuple[int, Create]] = field(default_factory=list)
-    rollbacks: list[tuple[int, Rollback]] = field(default_factory=list)
+    rollbacks: list[tuple[int, Rollback | LegendChange]] = field(default_factory=list)
     waiting: dict[str, _Waiter] = field(default_factory=dict)
     interval: float = 0.0  # seconds between this AOI's polls; 0 until the first poll
     next_poll: float = 0.0  # on the time.monotonic() clock
@@ -148,20 +165,28 @@ class Applier:
         changes.
         """
         result = ApplyResult(api_url=plan.api_url, started_at=now())
+        self._total = len(plan.all_changes)
+        index_ids = self._create_indices(plan.indices)
         changes = plan.changes
         work: dict[str, _AoiWork] = {}
-        for position, change in enumerate(changes):
+        for position, change in enumerate(changes, start=len(plan.indices)):
             aoi = work.get(change.aoi_id)
             if aoi is None:
                 snapshot = plan.observed.get(change.aoi_id)
                 listed = len(snapshot.visualizations) if snapshot is not None else 0
                 aoi = work[change.aoi_id] = _AoiWork(change.aoi_id, listed)
             if isinstance(change, Create):
+                name = change.new_index
+                if name is not None and index_ids.get(name) is None:
+                    why = f"not sent: custom index {name} could not be created"
+                    self._record(position, item_of(change, "failed", why))
+                    continue
+                if name is not None:
+                    change = dataclasses.replace(change, index_id=str(index_ids[name]))
                 aoi.creates.append((position, change))
                 aoi.listed += 1
             else:
                 aoi.rollbacks.append((position, change))
-        self._total = len(changes)
         observed = [
             (viz_id, viz)
             for snapshot in plan.observed.values()
@@ -172,8 +197,13 @@ class Applier:
             viz_id for viz_id, viz in observed if viz.status not in FINAL_STATUSES
         )
         self._planned_status = {viz_id: viz.status for viz_id, viz in observed}
+        # A visualization whose records the plan read back intact is known at its record's
+        # updated_at, as far as keeping its other records goes (see StateStore.record_*).
+        confirmed = set(plan.confirmed)
         self._known_updated_at = {
-            viz_id: viz.updated_at for viz_id, viz in observed if viz.updated_at
+            viz_id: viz.updated_at
+            for viz_id, viz in observed
+            if viz.updated_at and viz_id not in confirmed
         }
         error = self._run(list(work.values()), result)
         if error is not None:  # a bug, not an API error: those become failed items
@@ -187,6 +217,22 @@ class Applier:
         ]
         result.finished_at = now()
         return result
+
+    def _create_indices(self, indices: tuple[IndexCreate, ...]) -> dict[str, str | None]:
+        """Create the plan's custom indices, before anything that uses them: name -> id (None
+        when it could not be made, or was not started)."""
+        made: dict[str, str | None] = {}
+        for position, change in enumerate(indices):
+            if self._stop.is_set():
+                self._record(position, index_item(change, "skipped", self._skipped_text()))
+                made[change.name] = None
+                continue
+            done = metadata.create_index(self._client, change)
+            if done.error is not None:
+                self._refused(done.error)
+            made[change.name] = done.index_id
+            self._record(position, index_item(change, done.outcome, done.message))
+        return made
 
     # --- scheduling ------------------------------------------------------------------------
 
@@ -282,7 +328,7 @@ class Applier:
             if waiter is not None:
                 waiter.rollbacks.append((position, rollback))
             else:
-                self._record(position, self._rollback_unless_stopped(rollback))
+                self._record(position, self._metadata_unless_stopped(rollback))
         aoi.next_poll = time.monotonic()
         return aoi
 
@@ -391,15 +437,15 @@ class Applier:
             status = waiter.status or "creating"
             if how == "stopped":
                 # It exists now: say so. Unrecorded, so the next plan checks its rollbacks.
-                item = _item(change, outcome, message, viz_id, status=status)
+                item = item_of(change, outcome, message, viz_id, status=status)
             else:
-                item = _item(change, "failed", message, viz_id, status=status)
+                item = item_of(change, "failed", message, viz_id, status=status)
             self._record(position, item)
         for position, rollback in waiter.rollbacks:
             if how == "stopped":
                 self._record(position, self._skipped(rollback))
             else:
-                self._record(position, _item(rollback, "failed", rollback_text))
+                self._record(position, item_of(rollback, "failed", rollback_text))
 
     def _usable(self, waiter: _Waiter, viz: Visualization) -> None:
         """The visualization reached a final status: finish its create, run what waited for it
@@ -409,10 +455,11 @@ class Applier:
             self._record_many(position, self._created(change, outcome, viz, found))
         for position, rollback in waiter.rollbacks:
             if viz.status == "failed":
-                why = f"not sent: visualization {viz.id} ended failed, with no legends to roll back"
-                self._record(position, _item(rollback, "failed", why))
+                what = "roll back" if isinstance(rollback, Rollback) else "set"
+                why = f"not sent: visualization {viz.id} ended failed, with no legends to {what}"
+                self._record(position, item_of(rollback, "failed", why))
             else:
-                self._record(position, self._rollback_unless_stopped(rollback))
+                self._record(position, self._metadata_unless_stopped(rollback))
 
     def _record(self, position: int, item: ItemResult) -> None:
         self._record_many(position, [item])
@@ -443,8 +490,11 @@ class Applier:
         if first:
             self._listener(Stopping(reason))
 
-    def _skipped(self, change: Create | Rollback) -> ItemResult:
-        return _item(change, "skipped", f"not started: {self._stop_reason}")
+    def _skipped_text(self) -> str:
+        return f"not started: {self._stop_reason}"
+
+    def _skipped(self, change: AoiChange) -> ItemResult:
+        return item_of(change, "skipped", self._skipped_text())
 
     # --- create ----------------------------------------------------------------------------
 
@@ -470,7 +520,7 @@ class Applier:
                     f"the API answered 409 ({exc.api_message or 'already exists'}), then looking "
                     f"the visualization up failed: {lookup}"
                 )
-                self._record(position, _item(change, "failed", message))
+                self._record(position, item_of(change, "failed", message))
                 return
             if found is None:
                 message = (
@@ -478,7 +528,7 @@ class Applier:
                     f"visualization of index {change.index_name} over these assets was found "
                     "on the AOI; nothing was changed"
                 )
-                self._record(position, _item(change, "failed", message))
+                self._record(position, item_of(change, "failed", message))
                 return
             viz, outcome, how = found, "adopted", ""
             log.info("%s already exists as %s: adopting it", label, viz.id)
@@ -493,7 +543,7 @@ class Applier:
             log.info("%s: the answer to its create was lost; found it as %s", label, viz.id)
         except ApiError as exc:
             self._refused(exc)
-            self._record(position, _item(change, "failed", str(exc)))
+            self._record(position, item_of(change, "failed", str(exc)))
             return
         # An answer that is already final (and names the assets, whose dates the state
         # records) needs no poll; a "creating" one is waited for with the AOI's others.
@@ -523,7 +573,7 @@ class Applier:
             f"{exc} The visualization may exist all the same ({why}): the next plan shows "
             "whether it does, and a create of it again is safe (the API answers 409)"
         )
-        return _item(change, "failed", message)
+        return item_of(change, "failed", message)
 
     def _created(
         self, change: Create, outcome: Outcome, viz: Visualization, how: str = ""
@@ -535,7 +585,7 @@ class Applier:
         viz_id = viz.id
         if viz.status != "success":
             return [
-                _item(
+                item_of(
                     change,
                     "failed",
                     f"{outcome} as {viz_id}, but the API finished it as {viz.status}"
@@ -547,6 +597,13 @@ class Applier:
         if outcome == "created":
             dates = sorted({a.date for a in viz.assets})
             updated_at = viz.updated_at or ""
+            # Declared legend state is checked against these later; without declared state
+            # there is nothing to check, and no read is made.
+            fingerprints = (
+                metadata.fresh_fingerprints(self._client, viz, change.legend_modes)
+                if change.rollbacks or change.legends
+                else {}
+            )
 
             def record() -> None:
                 self._store.record_fresh(
@@ -554,6 +611,7 @@ class Applier:
                     aoi_id=change.aoi_id,
                     legends={mode: dates for mode in change.legend_modes},
                     updated_at=updated_at,
+                    fingerprints=fingerprints,
                 )
                 # Its legends start auto-computed, which is what the declared rollbacks ask
                 # for: record them at the declared revision, or the next plan would see
@@ -570,15 +628,18 @@ class Applier:
                             previous_updated_at=updated_at,
                         )
 
+            with self._lock:
+                self._known_updated_at[viz_id] = updated_at
             message = f"created {viz_id}" + self._kept(record)
-            return [_item(change, "created", message, viz_id, status=viz.status)]
+            made = [item_of(change, "created", message, viz_id, status=viz.status)]
+            return made + self._declared_legends(change, viz_id, "new")
 
         # Adopted: its legends may have been edited by hand, so the declared rollbacks run now.
         if viz.updated_at:
             with self._lock:
                 self._known_updated_at[viz_id] = viz.updated_at
         results = [
-            _item(
+            item_of(
                 change,
                 "adopted",
                 f"already present as {viz_id} (409): adopted, not created"
@@ -602,8 +663,17 @@ class Applier:
                 revision=target.revision,
                 where=change.where,
             )
-            results.append(self._rollback_unless_stopped(rollback))
-        return results
+            results.append(self._metadata_unless_stopped(rollback))
+        return results + self._declared_legends(change, viz_id, "adopted")
+
+    def _declared_legends(
+        self, change: Create, viz_id: str, reason: Literal["new", "adopted"]
+    ) -> list[ItemResult]:
+        """Set the custom legends a created or adopted visualization declares."""
+        return [
+            self._metadata_unless_stopped(legend)
+            for legend in metadata.declared_changes(change, viz_id, reason)
+        ]
 
     def _find_existing(self, change: Create) -> Visualization | None:
         """The visualization a 409 refers to: same index, same set of source assets."""
@@ -615,31 +685,20 @@ class Applier:
 
     # --- rollback --------------------------------------------------------------------------
 
-    def _rollback_unless_stopped(self, change: Rollback) -> ItemResult:
-        return self._skipped(change) if self._stop.is_set() else self._rollback(change)
+    def _metadata_unless_stopped(self, change: Rollback | LegendChange) -> ItemResult:
+        if self._stop.is_set():
+            return self._skipped(change)
+        if isinstance(change, LegendChange):
+            return self._set_legend(change)
+        return self._rollback(change)
 
     def _rollback(self, change: Rollback) -> ItemResult:
         try:
-            detail = self._client.rollback_metadata(
-                change.aoi_id,
-                change.visualization_id,
-                index_id=change.index_id,
-                mode=change.mode,
-                dates=change.dates,
-            )
-            updated_at = detail.updated_at
-            if not updated_at:  # not in the response: read it, the state needs it
-                listed = self._client.list_visualizations(
-                    change.aoi_id, visualization_id=change.visualization_id
-                )
-                updated_at = listed[0].updated_at if listed else None
+            written = metadata.rollback(self._client, change)
         except ApiError as exc:
             self._refused(exc)
-            return _item(change, "failed", str(exc))
-        with self._lock:
-            previous = self._known_updated_at.get(change.visualization_id)
-            if updated_at:
-                self._known_updated_at[change.visualization_id] = updated_at
+            return item_of(change, "failed", str(exc))
+        previous = self._after_write(change.visualization_id, written.updated_at)
         kept = self._kept(
             lambda: self._store.record_rollback(
                 change.visualization_id,
@@ -647,11 +706,57 @@ class Applier:
                 mode=change.mode,
                 dates=change.dates,
                 revision=change.revision,
-                updated_at=updated_at or "",
+                updated_at=written.updated_at,
                 previous_updated_at=previous,
+                fingerprints=written.fingerprints,
             )
         )
-        return _item(change, "rolled back", "auto-computed again" + kept)
+        return item_of(change, "rolled back", "auto-computed again" + kept)
+
+    def _set_legend(self, change: LegendChange) -> ItemResult:
+        try:
+            written = metadata.set_legend(self._client, change)
+        except ApiError as exc:
+            self._refused(exc)
+            return item_of(change, "failed", str(exc))
+        previous = self._after_write(change.visualization_id, written.updated_at)
+        digests = {
+            d: t.content.digest
+            for t in change.legends
+            for d in t.dates
+            if d not in written.mismatched
+        }
+        kept = self._kept(
+            lambda: self._store.record_legend(
+                change.visualization_id,
+                aoi_id=change.aoi_id,
+                mode=change.mode,
+                digests=digests,
+                updated_at=written.updated_at,
+                previous_updated_at=previous,
+                fingerprints=written.fingerprints,
+            )
+        )
+        if written.mismatched:
+            # Sent and accepted, yet not what was declared: said, and not recorded, so the
+            # next plan shows it again rather than trust it.
+            shown = "; ".join(
+                f"{date}: {', '.join(found)}" for date, found in sorted(written.mismatched.items())
+            )
+            return item_of(
+                change,
+                "failed",
+                f"the API accepted the legend but shows another one right after ({shown})" + kept,
+            )
+        return item_of(change, "legend set", "set as declared" + kept)
+
+    def _after_write(self, visualization_id: str, updated_at: str) -> str | None:
+        """Note the ``updated_at`` a write left; the one known before it (for the record)."""
+        with self._lock:
+            previous = self._known_updated_at.get(visualization_id)
+            if updated_at:
+                self._known_updated_at[visualization_id] = updated_at
+        return previous
 
     def _kept(self, record: Callable[[], None]) -> str:
         """Write a change's state record; "" when kept, else what the item must say.
@@ -677,30 +782,3 @@ def _status_text(status: str | None) -> str:
     listed = ", ".join(CONTRACT_STATUSES)
     shown = "without a status" if status is None else f"{status!r}"
     return f"{shown}, a status the API contract does not list ({listed})"
-
-
-def _item(
-    change: Create | Rollback,
-    outcome: Outcome,
-    message: str,
-    visualization_id: str | None = None,
-    *,
-    status: str | None = None,
-) -> ItemResult:
-    common: dict[str, Any] = {
-        "outcome": outcome,
-        "aoi_id": change.aoi_id,
-        "aoi_name": change.aoi_name,
-        "index_name": change.index_name,
-        "message": message,
-        "where": change.where,
-    }
-    if isinstance(change, Rollback):
-        return ItemResult(
-            change="rollback",
-            visualization_id=change.visualization_id,
-            mode=change.mode,
-            dates=change.dates,
-            **common,
-        )
-    return ItemResult(change="create", visualization_id=visualization_id, status=status, **common)

@@ -28,6 +28,7 @@ from reconciler.api.config import DEFAULT_API_URL, known_api_keys, resolve_api_k
 from reconciler.core import planfile, selectors
 from reconciler.core.drift import Drift, classify
 from reconciler.core.ignore import resolve_ignores
+from reconciler.core.legends import legends_to_read
 from reconciler.core.observed import Observed
 from reconciler.core.plan import Plan
 from reconciler.core.planner import build_plan
@@ -50,7 +51,7 @@ from reconciler.run.apply import Applier
 from reconciler.run.events import Listener, Planned, Stopping, ignore
 from reconciler.run.exporting import Export, ExportOptions, ExportResult
 from reconciler.run.output import write_file
-from reconciler.run.refresh import read_account, refresh
+from reconciler.run.refresh import read_account, read_legends, refresh
 from reconciler.run.results import ApplyOutcome, ApplyResult, now
 from reconciler.run.signals import interrupt_message
 from reconciler.spec.decls import Specs, ValidationReport
@@ -316,6 +317,16 @@ class Engine:
         rules = resolve_ignores(specs, selection, observed.indices)
         if rules.problems:
             raise ResolutionError((*desired.problems, *rules.problems))
+        if not desired.problems:
+            reads = legends_to_read(desired, observed, state)
+            if reads:
+                legends = read_legends(
+                    conn.client,
+                    reads,
+                    parallelism=self.settings.parallelism,
+                    listener=self._listener,
+                )
+                observed = dataclasses.replace(observed, legends=legends)
         plan = build_plan(
             desired,
             observed,

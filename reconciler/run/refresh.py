@@ -20,12 +20,19 @@ from functools import partial
 from typing import Any, TypeVar
 
 from reconciler.api.client import PixxelClient
+from reconciler.api.legends import Legend
 from reconciler.api.listing import PageMap
 from reconciler.api.types import Aoi, Asset, Visualization
 from reconciler.core import resolve, selectors
+from reconciler.core.legends import Reads
 from reconciler.core.observed import Observed, ObservedAoi, UnreadableAoi
 from reconciler.core.resolve import Selection
-from reconciler.errors import ForbiddenError
+from reconciler.errors import (
+    ApiValidationError,
+    ForbiddenError,
+    InvalidResponseError,
+    NotFoundError,
+)
 from reconciler.run.events import Listener, Refreshed, ignore
 from reconciler.spec.decls import AoiDecl, Specs
 from reconciler.spec.fields import looks_like_uuid
@@ -134,7 +141,7 @@ def refresh(
         aois = tuple(client.list_aois(project_ids=projects, pages=pool.pages("AOIs")))
         indices = tuple(indices_f.result())
         selection = resolve.select_aois(specs, aois, targets, filtered=projects is not None)
-        lookup = resolve.IndexLookup(indices)
+        lookup = resolve.IndexLookup(indices, specs.indices)
 
         viz_f: dict[str, Future[tuple[list[Visualization], list[Asset] | None]]] = {}
         assets_f: dict[str, Future[list[Asset]]] = {}
@@ -187,6 +194,50 @@ def refresh(
     )
     observed = Observed(aois=aois, indices=indices, by_aoi=by_aoi, unreadable=tuple(unreadable))
     return selection, observed
+
+
+def read_legends(
+    client: PixxelClient,
+    reads: Reads,
+    *,
+    parallelism: int = 8,
+    listener: Listener = ignore,
+) -> dict[str, dict[str, dict[str, Legend]]]:
+    """Read back the legends ``reads`` names (``core.legends.legends_to_read``), one SLD call
+    per visualization, in parallel: visualization id -> mode -> ISO date -> legend.
+
+    A visualization whose legends the API will not show (it answers 400, 403 or 404, or
+    something we cannot read) is left out, with a warning: the plan then treats its legends
+    as it always has when ``updated_at`` moved, and plans them again.
+    """
+    if not reads:
+        return {}
+    found: dict[str, dict[str, dict[str, Legend]]] = {}
+    with _Pool(parallelism, listener) as pool:
+        futures = {
+            viz_id: pool.submit(
+                f"legends of {viz_id}",
+                partial(client.read_sld, aoi_id, viz_id, modes=modes, dates=dates),
+            )
+            for viz_id, (aoi_id, modes, dates) in reads.items()
+        }
+        for viz_id, future in futures.items():
+            try:
+                found[viz_id] = future.result()
+            except (
+                ApiValidationError,
+                ForbiddenError,
+                NotFoundError,
+                InvalidResponseError,
+            ) as exc:
+                log.warning(
+                    "the legends of visualization %s could not be read back, so the plan "
+                    "takes them as changed: %s",
+                    viz_id,
+                    exc,
+                )
+    log.info("read back the legends of %d visualizations", len(found))
+    return found
 
 
 def read_account(

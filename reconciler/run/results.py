@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from reconciler.core.plan import Plan
+from reconciler.core.plan import AoiChange, IndexCreate, LegendChange, Plan, Rollback
 from reconciler.errors import ReconcilerError
 
-Outcome = Literal["created", "adopted", "rolled back", "failed", "skipped"]
-OUTCOMES: tuple[Outcome, ...] = ("created", "adopted", "rolled back", "failed", "skipped")
+Outcome = Literal["created", "adopted", "rolled back", "legend set", "failed", "skipped"]
+OUTCOMES: tuple[Outcome, ...] = (
+    "created",
+    "adopted",
+    "rolled back",
+    "legend set",
+    "failed",
+    "skipped",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ItemResult:
     """How one change ended (fields in the order the report lists them)."""
 
-    change: Literal["create", "rollback"]
+    change: Literal["index", "create", "rollback", "legend"]
     outcome: Outcome
     aoi_id: str
     aoi_name: str
@@ -35,7 +42,7 @@ class ItemResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("created", "adopted", "rolled back")
+        return self.outcome in ("created", "adopted", "rolled back", "legend set")
 
 
 @dataclass
@@ -68,6 +75,48 @@ class ApplyResult:
 
     def counts(self) -> dict[str, int]:
         return {outcome: sum(i.outcome == outcome for i in self.items) for outcome in OUTCOMES}
+
+
+def index_item(change: IndexCreate, outcome: Outcome, message: str) -> ItemResult:
+    """How a custom index create ended."""
+    return ItemResult(
+        change="index",
+        outcome=outcome,
+        aoi_id="",
+        aoi_name="",
+        index_name=change.name,
+        message=message,
+        where=change.where,
+    )
+
+
+def item_of(
+    change: AoiChange,
+    outcome: Outcome,
+    message: str,
+    visualization_id: str | None = None,
+    *,
+    status: str | None = None,
+) -> ItemResult:
+    """How an AOI's change ended; ``visualization_id`` and ``status`` of a create's
+    visualization."""
+    common: dict[str, Any] = {
+        "outcome": outcome,
+        "aoi_id": change.aoi_id,
+        "aoi_name": change.aoi_name,
+        "index_name": change.index_name,
+        "message": message,
+        "where": change.where,
+    }
+    if isinstance(change, Rollback | LegendChange):
+        return ItemResult(
+            change="rollback" if isinstance(change, Rollback) else "legend",
+            visualization_id=change.visualization_id,
+            mode=change.mode,
+            dates=change.dates,
+            **common,
+        )
+    return ItemResult(change="create", visualization_id=visualization_id, status=status, **common)
 
 
 def now() -> str:

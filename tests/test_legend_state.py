@@ -1,0 +1,245 @@
+"""Custom legends and custom indices as code, end to end through the command line against the
+emulator: planned, applied in order, kept, and a hand edit found by reading legends back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from reconciler.emulator import Emulator
+from tests.planning import BENGALURU, NDVI_BENGALURU_AB, SECRET, client_for, run_cli, write_spec
+
+SATELLITE = "0005c5bb-0bd2-4c80-9393-4a808341c54c"
+
+NDRE = f"""\
+  - name: NDRE
+    description: red-edge NDVI for late-season crops
+    expression: (B08-B05)/(B08+B05)
+    expression_type: index
+    rescale: [-1, 1]
+    colormap: rdylgn
+    satellite: {SATELLITE}
+"""
+
+#: A custom index, a visualization over it, and a custom theoretical legend of two dates on a
+#: visualization the demo world has.
+SPEC = f"""\
+indices:
+{NDRE}
+aois:
+  - aoi: {{name: Bengaluru-North}}
+    visualizations:
+      - index: NDRE
+      - index: NDVI
+        assets: [Bengaluru-A, Bengaluru-B]
+        legend:
+          - mode: theoretical
+            dates: [2024-05-06, 2024-11-20]
+            items:
+              - {{min: -1, max: 0.2, color: "#d7191c", label: Bare}}
+              - {{min: 0.2, max: 1, color: "#1a9641", label: Crop}}
+"""
+
+DECLARED = [
+    {"min": -1, "max": 0.2, "color": "#d7191c", "label": "Bare"},
+    {"min": 0.2, "max": 1, "color": "#1a9641", "label": "Crop"},
+]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    write_spec(tmp_path / "specs", SPEC)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(world: Emulator, *args: str) -> Result:
+    return run_cli(*args, url=world.url, key=SECRET)
+
+
+def plan_json(world: Emulator) -> dict[str, Any]:
+    result = run(world, "plan", "--format", "json")
+    assert result.exit_code == 0, result.output
+    document: dict[str, Any] = json.loads(result.output)
+    return document
+
+
+def converged(world: Emulator) -> bool:
+    return run(world, "plan", "--detailed-exitcode").exit_code == 0
+
+
+def put_by_hand(
+    world: Emulator, mode: str, dates: list[str], items: list[dict[str, Any]] | None
+) -> None:
+    """Someone edits a legend of Bengaluru's NDVI over A and B in the console."""
+    with client_for(world, api_key=SECRET) as client:
+        client.update_metadata(
+            BENGALURU,
+            NDVI_BENGALURU_AB,
+            mode=mode,
+            legend=dict.fromkeys(dates, items),
+            dynamic_bins=None if mode == "theoretical" else 5,
+        )
+
+
+def apply(world: Emulator, project: Path) -> dict[str, Any]:
+    result = run(world, "apply", "--yes", "--report", "report.json")
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads((project / "report.json").read_text())
+    return report
+
+
+def test_an_index_a_visualization_over_it_and_a_legend_are_made_in_order(
+    world: Emulator, project: Path
+) -> None:
+    plan = plan_json(world)
+    assert [i["name"] for i in plan["indices"]] == ["NDRE"]
+    assert [(c["index_name"], c["index_id"]) for c in plan["creates"]] == [
+        ("NDRE", "new-index:NDRE")
+    ]
+    (legend,) = plan["legends"]
+    assert (legend["visualization_id"], legend["mode"], legend["dates"]) == (
+        NDVI_BENGALURU_AB,
+        "theoretical",
+        ["2024-05-06", "2024-11-20"],
+    )
+    assert plan["summary"]["index"] == 1 and plan["summary"]["legend"] == 1
+
+    report = apply(world, project)
+    assert [(i["change"], i["outcome"]) for i in report["items"]] == [
+        ("index", "created"),
+        ("create", "created"),
+        ("legend", "legend set"),
+    ]
+    with client_for(world, api_key=SECRET) as client:
+        (ndre,) = [i for i in client.list_indices() if i.name == "NDRE"]
+        assert ndre.type == "custom" and ndre.expression == "(B08-B05)/(B08+B05)"
+        assert [v.index_id for v in client.list_visualizations(BENGALURU, index_id=ndre.id)]
+        shown = client.read_sld(
+            BENGALURU, NDVI_BENGALURU_AB, modes=["theoretical"], dates=["2024-11-20"]
+        )
+    bins = shown["theoretical"]["2024-11-20"]
+    assert [(b.min, b.max, b.color, b.label) for b in bins] == [
+        (-1, 0.2, "#d7191c", "Bare"),
+        (0.2, 1, "#1a9641", "Crop"),
+    ]
+    assert converged(world)
+
+
+def test_a_hand_edit_of_one_date_is_planned_for_that_mode_and_date_and_reverted(
+    world: Emulator, project: Path
+) -> None:
+    apply(world, project)
+    put_by_hand(world, "theoretical", ["2024-11-20"], [{"min": -1, "max": 1, "color": "#ff0000"}])
+
+    plan = plan_json(world)
+    (legend,) = plan["legends"]
+    assert (legend["mode"], legend["dates"], legend["reason"]) == (
+        "theoretical",
+        ["2024-11-20"],
+        "edited",
+    )
+    assert "2024-11-20" in legend["detail"] and "#ff0000" in legend["detail"]
+    assert plan["rollbacks"] == [] and plan["creates"] == []
+
+    report = apply(world, project)
+    assert [(i["change"], i["outcome"]) for i in report["items"]] == [("legend", "legend set")]
+    assert converged(world)
+
+
+def test_an_edit_undone_or_one_of_the_other_mode_plans_nothing(
+    world: Emulator, project: Path
+) -> None:
+    apply(world, project)
+    put_by_hand(world, "theoretical", ["2024-05-06"], [{"min": 0, "max": 1, "color": "#000000"}])
+    put_by_hand(world, "theoretical", ["2024-05-06"], DECLARED)  # undone
+    assert converged(world)
+
+    put_by_hand(world, "dynamic", ["2024-11-20"], None)  # the mode the specs leave alone
+    assert converged(world)
+
+
+def test_a_custom_index_that_differs_from_its_declaration_is_reported(
+    world: Emulator, project: Path
+) -> None:
+    apply(world, project)
+    write_spec(project / "specs", SPEC.replace("(B08-B05)/(B08+B05)", "(B08-B04)/(B08+B04)"))
+    plan = plan_json(world)
+    (warning,) = [w for w in plan["warnings"] if w["kind"] == "index-differs"]
+    assert "expression is '(B08-B05)/(B08+B05)', declared '(B08-B04)/(B08+B04)'" in (
+        warning["message"]
+    )
+    assert warning["where"].startswith("specs/spec.yaml:2:")
+    assert plan["indices"] == []  # it exists: never created twice
+
+
+ROLLED_BACK = """\
+aois:
+  - aoi: {name: Bengaluru-North}
+    visualizations:
+      - index: NDVI
+        assets: [Bengaluru-A, Bengaluru-B]
+        rollback:
+          - {mode: dynamic, dates: [2024-05-06]}
+"""
+
+
+def test_a_hand_edit_names_the_mode_it_touched(world: Emulator, project: Path) -> None:
+    write_spec(project / "specs", ROLLED_BACK)
+    apply(world, project)
+    assert converged(world)
+
+    # The other mode, then the rolled-back one: only the second calls for a rollback.
+    put_by_hand(world, "theoretical", ["2024-05-06"], [{"min": 0, "max": 1, "color": "#000000"}])
+    assert converged(world)
+    put_by_hand(world, "dynamic", ["2024-05-06"], [{"color": "#000000"}] * 5)
+    (rollback,) = plan_json(world)["rollbacks"]
+    assert (rollback["mode"], rollback["dates"], rollback["reason"]) == (
+        "dynamic",
+        ["2024-05-06"],
+        "changed",
+    )
+    assert "the dynamic legend of 2024-05-06 was changed" in rollback["detail"]
+    apply(world, project)
+    assert converged(world)
+
+
+NEW_WITH_LEGENDS = """\
+aois:
+  - aoi: {name: Bengaluru-North}
+    visualizations:
+      - index: NDVI
+        assets: [Bengaluru-C, Bengaluru-D]
+        rollback:
+          - {mode: dynamic, dates: [2025-05-02]}
+        legend:
+          - mode: theoretical
+            dates: [2025-11-14]
+            items: [{min: -1, max: 1, color: "#1a9641", label: All}]
+          - mode: dynamic
+            dates: [2025-11-14]
+            bins: 3
+"""
+
+
+def test_a_new_visualization_gets_its_declared_legends_once_usable(
+    world: Emulator, project: Path
+) -> None:
+    write_spec(project / "specs", NEW_WITH_LEGENDS)
+    plan = plan_json(world)
+    (create,) = plan["creates"]
+    assert [(t["mode"], t["dates"]) for t in create["legends"]] == [
+        ("theoretical", ["2025-11-14"]),
+        ("dynamic", ["2025-11-14"]),
+    ]
+    report = apply(world, project)
+    assert sorted((i["change"], i["outcome"], i["mode"]) for i in report["items"]) == [
+        ("create", "created", None),
+        ("legend", "legend set", "dynamic"),
+        ("legend", "legend set", "theoretical"),
+    ]
+    assert converged(world)
