@@ -154,6 +154,90 @@ def test_show_renders_a_saved_plan_and_refuses_garbage(emulator: Emulator, proje
     assert bad.stdout.startswith("### reconciler show failed: the saved plan cannot be used")
 
 
+# --- custom indices and legends, from plan to report ---------------------------------------------
+
+#: A custom index, a visualization over it with a legend of its own, and a legend on one that
+#: exists (the demo world's NDWI of Pune-East). The satellite is Pixxel-TD2.
+CUSTOM = """
+indices:
+  - {name: NDRE, expression: (B08-B05)/(B08+B05), expression_type: index,
+     rescale: [-1, 1], colormap: rdylgn, satellite: 0005c5bb-0bd2-4c80-9393-4a808341c54c}
+aois:
+  - aoi: {name: Pune-East}
+    visualizations:
+      - index: NDWI
+        legend:
+          - mode: dynamic
+            dates: [2024-06-01]
+            bins: 2
+            items:
+              - {min: -1, max: 0.2, color: "#d7191c", label: Dry}
+              - {min: 0.2, max: 1, color: "#1a9641", label: Wet}
+      - index: NDRE
+        legend:
+          - {mode: dynamic, dates: [2025-01-15], bins: 5}
+"""
+
+
+def test_custom_indices_and_legends_from_plan_to_the_apply_report(
+    emulator: Emulator, project: Path
+) -> None:
+    write_spec(project / "specs", CUSTOM)
+    planned = run(emulator, "plan", "--out", "p.json")
+    assert planned.exit_code == 0, planned.output
+    out = planned.stdout
+    assert out.index("\nCustom indices: 1 to create\n") < out.index("\nAOI Pune-East (8ee03236)")
+    assert "  + create custom index NDRE\n      expression     (B08-B05)/(B08+B05)\n" in out
+    assert "      index          NDRE: a new custom index, created first\n" in out
+    assert "      legends        dynamic 2025-01-15: 5 auto-computed bins\n" in out
+    assert "  ~ set NDWI legends as declared\n" in out
+    assert "      legend         2 bins: -1 … 0.2 #d7191c 'Dry'; 0.2 … 1 #1a9641 'Wet'\n" in out
+    assert "new-index:" not in out
+    assert "\nPlan: 1 custom index to create, 1 to create, 0 to roll back, 1 legend to set," in out
+
+    md = run(None, "show", "p.json", "--format", "markdown").stdout
+    assert md.startswith("### reconciler plan: 1 custom index to create, 1 to create, 0 to roll")
+    assert (
+        "@@ custom indices @@\n"
+        "+ NDRE: (B08-B05)/(B08+B05), type index, rescale [-1, 1], colormap rdylgn\n"
+    ) in md
+    assert "+ NDRE (new custom index) over all assets · custom legends: dynamic\n" in md
+    assert "~ NDWI dynamic 2024-06-01: 2 bins, 2 ranges\n" in md
+
+    applied = run(emulator, "apply", "p.json", "--yes", "--report", "report.json")
+    assert applied.exit_code == 0, applied.output
+    assert re.search(r" created: custom index NDRE: created \S+$", applied.stderr, re.M)
+    assert (
+        " legend set: NDWI on Pune-East, dynamic legends of 2024-06-01: set as declared\n"
+    ) in applied.stderr
+    assert applied.stdout.endswith(
+        "Apply complete: 2 created (1 custom index), 0 adopted, 0 rolled back, 2 legends set, "
+        "0 failed, 0 skipped.\n"
+    )
+    report = json.loads((project / "report.json").read_text())
+    assert report["ok"] is True and report["format_version"] == 3
+    assert report["summary"] == {
+        "created": 2,
+        "adopted": 0,
+        "rolled_back": 0,
+        "legend_set": 2,
+        "failed": 0,
+        "skipped": 0,
+    }
+    index = report["items"][0]  # made before anything that uses it
+    assert (index["change"], index["outcome"], index["index_name"]) == ("index", "created", "NDRE")
+    assert index["aoi_id"] == index["aoi_name"] == ""
+    legends = [i for i in report["items"] if i["change"] == "legend"]
+    assert sorted((i["index_name"], i["dates"][0]) for i in legends) == [
+        ("NDRE", "2025-01-15"),
+        ("NDWI", "2024-06-01"),
+    ]
+    assert {i["outcome"] for i in legends} == {"legend set"}
+
+    again = run(emulator, "plan", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+
+
 # --- hints that work as printed ------------------------------------------------------------------
 
 

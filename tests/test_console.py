@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 
@@ -126,3 +127,69 @@ def test_counts_reach_the_reporter_in_order_from_many_threads() -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) == 40  # no line lost or torn by concurrent writers
     assert all(line.endswith("auto-computed again") for line in lines)
+
+
+#: A custom index made by apply: it belongs to no AOI.
+INDEX_ITEM = ItemResult(
+    change="index",
+    outcome="created",
+    aoi_id="",
+    aoi_name="",
+    index_name="NDRE",
+    message="created idx-7",
+    where="specs/indices.yaml:2:5",
+)
+LEGEND_ITEM = ItemResult(
+    change="legend",
+    outcome="legend set",
+    aoi_id="a1",
+    aoi_name="Pune-East",
+    index_name="NDVI",
+    message="set as declared",
+    where="specs/pune.yaml:9:11",
+    visualization_id="v1",
+    mode="dynamic",
+    dates=("2024-05-06", "2024-08-19"),
+)
+
+
+def test_log_lines_say_custom_indices_and_legends_in_words() -> None:
+    out = io.StringIO()
+    reporter = Reporter(out, live=False)
+    reporter(ItemFinished(INDEX_ITEM, 1, 2))
+    reporter(ItemFinished(LEGEND_ITEM, 2, 2))
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith(" created: custom index NDRE: created idx-7")
+    assert lines[1].endswith(
+        " legend set: NDVI on Pune-East, dynamic legends of 2024-05-06, 2024-08-19: set as declared"
+    )
+    assert " on :" not in out.getvalue()  # an index is on no AOI
+
+
+def test_summary_counts_custom_indices_and_legends_set(capsys: pytest.CaptureFixture[str]) -> None:
+    failed = dataclasses.replace(
+        INDEX_ITEM, outcome="failed", index_name="CIre", message="POST failed: 400"
+    )
+    created = ItemResult(
+        change="create",
+        outcome="created",
+        aoi_id="a1",
+        aoi_name="Pune-East",
+        index_name="NDRE",
+        message="created v9",
+        where="specs/pune.yaml:4:7",
+    )
+    items = [INDEX_ITEM, failed, created, LEGEND_ITEM, ITEM]
+    print_summary(ApplyResult(api_url="x", started_at="t", items=items))
+    captured = capsys.readouterr()
+    assert "failed: custom index CIre (specs/indices.yaml:2:5): POST failed: 400" in captured.err
+    assert captured.out.strip() == (
+        "Apply complete: 2 created (1 custom index), 0 adopted, 1 rolled back, 1 legend set, "
+        "1 failed (1 custom index), 0 skipped."
+    )
+    # A legend that was to be set and was not is counted as not set, not left unsaid.
+    skipped = dataclasses.replace(LEGEND_ITEM, outcome="skipped", message="not started")
+    print_summary(ApplyResult(api_url="x", started_at="t", items=[skipped], interrupted=True))
+    assert ": 0 created, 0 adopted, 0 rolled back, 0 legends set, 0 failed, 1 skipped." in (
+        capsys.readouterr().out
+    )

@@ -34,7 +34,9 @@ def _approve(plan: Plan) -> bool:
             "refusing to apply without confirmation: stdin is not a terminal. "
             "Review the plan above, then run again with --yes."
         )
-    echo(f"\nDo you want to apply these {len(plan.changes)} changes? Only 'yes' will be accepted.")
+    count = len(plan.all_changes)  # custom indices too: each is a POST
+    these = "this change" if count == 1 else f"these {count:,} changes"
+    echo(f"\nDo you want to apply {these}? Only 'yes' will be accepted.")
     return bool(click.prompt("Enter a value", default="", show_default=False).strip() == "yes")
 
 
@@ -84,7 +86,8 @@ def apply(
     color: bool | None,
     settings: Settings,
 ) -> None:
-    """Create the missing visualizations and roll back the listed legends.
+    """Create the missing custom indices and visualizations, roll back the listed legends
+    and set the declared ones.
 
     With spec paths (default: specs/) apply plans first, shows the plan and asks for 'yes'
     (use --yes where there is no terminal). With a plan file saved by 'plan --out' (then the
@@ -92,9 +95,10 @@ def apply(
     again for the AOIs it changes: if the specs, the API or the state now call for anything
     else, or the file was edited, it refuses and asks you to plan again.
 
-    A visualization that already exists (HTTP 409) is adopted, not duplicated. New ones are
-    waited for until usable. Every change ends as created, adopted, rolled back, failed or
-    skipped; the exit status is 0 only if nothing failed.
+    Custom indices come first. A visualization or index that already exists (HTTP 409) is
+    adopted, not duplicated. New visualizations are waited for until usable, then get their
+    declared legends. Every change ends as created, adopted, rolled back, legend set, failed
+    or skipped; the exit status is 0 only if nothing failed.
 
     \b
     Examples:

@@ -25,14 +25,14 @@ import click
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.redact import RedactingFormatter, redact
 from reconciler.run.events import Event, ItemFinished, Refreshed, Stopping, Waiting
-from reconciler.run.results import ApplyResult, ItemResult
+from reconciler.run.results import OUTCOMES, ApplyResult, ItemResult
 from reconciler.run.signals import (
     interrupt_exit_code,
     interrupt_message,
     stop_on_signals,
     stop_reason,
 )
-from reconciler.text import clean, clean_lines
+from reconciler.text import clean, clean_lines, plural
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,10 +103,17 @@ class LogFormatter(RedactingFormatter):
 
 def describe_item(item: ItemResult) -> str:
     """'created: NDVI on Bengaluru-North: created 1f…' — one line per finished change."""
+    return clean(f"{item.outcome}: {_what(item)}: {item.message}")
+
+
+def _what(item: ItemResult) -> str:
+    """'custom index NDRE', 'NDVI on Pune-East', 'NDVI on Pune-East, dynamic legends of …'."""
+    if item.change == "index":  # belongs to no AOI
+        return f"custom index {item.index_name}"
     what = f"{item.index_name} on {item.aoi_name}"
-    if item.change == "rollback":
+    if item.change in ("rollback", "legend"):
         what += f", {item.mode} legends of {', '.join(item.dates)}"
-    return clean(f"{item.outcome}: {what}: {item.message}")
+    return what
 
 
 class Reporter:
@@ -194,10 +201,9 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 
 def print_summary(result: ApplyResult) -> None:
     """The failures again (they scroll away in a long log), then one line of counts."""
-    counts = result.counts()
     for item in result.items:
         if item.outcome == "failed":
-            what = f"{item.index_name} on {item.aoi_name} ({item.where}): {item.message}"
+            what = f"{_what(item)} ({item.where}): {item.message}"
             secho(f"  failed: {clean(what)}", fg="red", err=True)
     headline = "Apply complete"
     if result.interrupted:
@@ -206,8 +212,23 @@ def print_summary(result: ApplyResult) -> None:
         headline = f"Apply interrupted ({'Ctrl-C' if reason == 'interrupted (Ctrl-C)' else reason})"
     if result.stopped_early:
         headline = f"Apply stopped early ({result.stop_reason or '--fail-fast'})"
-    echo(
-        f"{headline}: "
-        + ", ".join(f"{counts[k]} {k}" for k in ("created", "adopted", "rolled back"))
-        + f", {counts['failed']} failed, {counts['skipped']} skipped."
-    )
+    echo(f"{headline}: {outcome_counts(result)}.")
+
+
+def outcome_counts(result: ApplyResult) -> str:
+    """'2 created (1 custom index), 0 adopted, 1 rolled back, 1 legend set, 0 failed, 0
+    skipped': every outcome; legends set only when the apply had legends to set."""
+    counts = result.counts()
+    parts = []
+    for outcome in OUTCOMES:
+        if outcome == "legend set":
+            if any(i.change == "legend" for i in result.items):
+                parts.append(f"{plural(counts[outcome], 'legend')} set")
+            continue
+        part = f"{counts[outcome]} {outcome}"
+        # Indices are created and adopted like visualizations: said, or the count surprises.
+        indices = sum(i.change == "index" and i.outcome == outcome for i in result.items)
+        if indices:
+            part += f" ({indices} custom {'index' if indices == 1 else 'indices'})"
+        parts.append(part)
+    return ", ".join(parts)

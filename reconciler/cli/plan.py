@@ -67,7 +67,8 @@ def plan(
     """Show what apply would change, without changing anything.
 
     Reads the specs (default: specs/), reads what they refer to from the API, and prints the
-    difference: '+' visualizations to create, '!' legends to roll back, '*' warnings.
+    difference: '+' custom indices and visualizations to create, '!' legends to roll back,
+    '~' custom legends to set, '*' warnings.
 
     \b
     Examples:
