@@ -11,6 +11,7 @@ import difflib
 import json
 import os
 import re
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from reconciler.render.formats import FORMATS, render
 from reconciler.render.json import render_json
 from reconciler.render.markdown import GITHUB_COMMENT_LIMIT, MIN_MARKDOWN_CHARS, render_markdown
 from reconciler.render.text import render_text
+from reconciler.run.results import OUTCOMES, ItemResult
 from reconciler.spec.decls import LegendContent, LegendItemDecl
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -1193,6 +1195,18 @@ def test_json_doc_describes_every_field() -> None:
     missing = sorted(k for k in _keys(data) if f"`{k}`" not in doc)
     assert not missing, f"docs/plan-json.md does not document: {missing}"
     assert "format_version" in doc and "`observed`" in doc
+
+
+def test_report_doc_names_every_outcome_summary_key_and_change() -> None:
+    doc = (DOCS.parent / "report-json.md").read_text(encoding="utf-8")
+    summary = next(line for line in doc.splitlines() if line.startswith("| `summary` |"))
+    for outcome in OUTCOMES:
+        assert f"`{outcome.replace(' ', '_')}`" in summary, outcome
+    item = doc[doc.index("## Item") : doc.index("## `error`")]
+    for outcome in OUTCOMES:
+        assert f"`{outcome}`" in item, outcome
+    for change in typing.get_args(typing.get_type_hints(ItemResult)["change"]):
+        assert f"`{change}`" in item, change
 
 
 # --- selectors --------------------------------------------------------------------------------

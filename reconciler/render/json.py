@@ -78,7 +78,8 @@ def render_failure_json(error: ReconcilerError, command: str) -> str:
     return json.dumps(failure_document(error, command), indent=2) + "\n"
 
 
-#: docs/report-json.md; 3 renamed the summary key ``rolled back`` to ``rolled_back``.
+#: docs/report-json.md; 3 renamed the summary key ``rolled back`` to ``rolled_back``, and
+#: brought the ``legend set`` outcome and the ``index`` and ``legend`` changes.
 REPORT_FORMAT_VERSION = 3
 
 
