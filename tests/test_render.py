@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from reconciler.core import planfile
+from reconciler.core.drift import Drift, Finding
 from reconciler.core.plan import (
     LEGEND_REASON_TEXT,
     NEW_INDEX_PREFIX,
@@ -47,8 +48,13 @@ from reconciler.core.plan import (
 from reconciler.errors import ConfigError
 from reconciler.render.formats import FORMATS, render
 from reconciler.render.json import render_json
-from reconciler.render.markdown import GITHUB_COMMENT_LIMIT, MIN_MARKDOWN_CHARS, render_markdown
-from reconciler.render.text import render_text
+from reconciler.render.markdown import (
+    GITHUB_COMMENT_LIMIT,
+    MIN_MARKDOWN_CHARS,
+    render_drift_markdown,
+    render_markdown,
+)
+from reconciler.render.text import render_drift_text, render_text
 from reconciler.run.results import OUTCOMES, ItemResult
 from reconciler.spec.decls import LegendContent, LegendItemDecl
 
@@ -1135,6 +1141,41 @@ def test_hostile_indices_and_legends_stay_inside_their_fences_and_out_of_termina
     bodies = "\n".join("\n".join(body) for _, _, body in blocks)
     assert "````NDRE|<b>: (B08```B05)" in bodies and "'```\\n<b>@team</b>\\u202e'" in bodies
     assert "\x1b" not in md and "\u202e" not in md
+
+
+def test_drift_tells_a_custom_index_on_no_aoi_and_a_legend_on_its_aoi() -> None:
+    found = Drift(
+        (
+            Finding(
+                "moved",
+                BLR,
+                "Bengaluru-North",
+                "set the dynamic legends of NDWI (2025-11-14)",
+                "changed since this tool set it",
+                NDWI_BLR,
+                "specs/bengaluru.yaml:24:11",
+            ),
+            Finding(
+                "pending",
+                "",
+                "",
+                "create custom index NDRE",
+                "declared, not created yet",
+                where="specs/indices.yaml:2:5",
+            ),
+        )
+    )
+    text = render_drift_text(realistic_plan(), found)
+    assert (
+        "\nmoved (1):\n  AOI Bengaluru-North: set the dynamic legends of NDWI (2025-11-14): "
+        "changed since this tool set it\n    # spec: specs/bengaluru.yaml:24:11\n"
+    ) in text
+    assert (
+        "\npending (1):\n  create custom index NDRE: declared, not created yet\n"
+        "    # spec: specs/indices.yaml:2:5\n"
+    ) in text
+    md = render_drift_markdown(realistic_plan(), found)
+    assert "\n- **pending** create custom index NDRE: declared, not created yet (`specs/" in md
 
 
 # --- json -------------------------------------------------------------------------------------
