@@ -2,8 +2,11 @@
 
 Builds a world of N AOIs (3 dated assets each) where every AOI declares 3 visualizations with
 rollbacks of both legend modes on every date: one exists with hand-edited legends, one exists
-untouched, one must be created. The emulator (on 127.0.0.1, in this process) injects latency,
-10% 5xx, 5% 429 with Retry-After, 3% dropped connections and 3% lost create responses. Then:
+untouched, one must be created; the untouched one also gets a custom theoretical legend of
+its own on every date instead of a rollback. The specs also declare a custom index, and every
+AOI a visualization over it with a custom dynamic legend (3 bins, colours and labels). The
+emulator (on 127.0.0.1, in this process) injects latency, 10% 5xx, 5% 429 with Retry-After,
+3% dropped connections and 3% lost create responses. Then:
 
 1. ``reconciler apply`` (a real subprocess) is SIGKILLed at random moments, several times;
 2. apply is re-run until it succeeds (bounded), and a final ``reconciler plan`` must be empty.
@@ -13,8 +16,10 @@ It prints the faults injected, the retries the client logged, the applies needed
 answers 409 to a create of one that exists, so it also prints how many creates were answered
 409 and how many of them apply adopted: a re-sent create must be taken as "already present",
 never as a failure) and rollbacks lost (declared
-(mode, date) legends that are not the auto-computed one in the emulator: must be 0), and exits
-non-zero if either is not 0 or the final plan is not empty. Bounded: a fixed number of kills
+(mode, date) legends that are not the auto-computed one in the emulator: must be 0), custom
+legends lost (declared ones that the emulator does not show as declared: must be 0) and custom
+indices made more than once (must be 0), and exits non-zero if any is not 0 or the final plan is
+not empty. Bounded: a fixed number of kills
 and applies, each with a timeout; then it stops.
 
     python bench/chaos.py                      # 50 AOIs, 4 kills
@@ -39,6 +44,7 @@ from typing import Any
 import yaml
 
 from reconciler.emulator import Emulator, FaultConfig, World
+from reconciler.emulator.world import SATELLITE_ID
 from reconciler.text import plural
 
 KEY = "chaos-key-5b1e"
@@ -69,16 +75,53 @@ def make_world(aois: int) -> dict[str, Any]:
     return {"indices": indices, "aois": world_aois, "visualizations": existing}
 
 
+CUSTOM_INDEX = "Chaos-Red-Edge"
+#: The custom legends: NDWI's theoretical legend of every date, and the custom index's dynamic
+#: one (mode -> items, bins).
+THEORETICAL = [
+    {"min": -1.0, "max": 0.0, "color": "#d7191c", "label": "Dry"},
+    {"min": 0.0, "max": 1.0, "color": "#2b83ba", "label": "Wet"},
+]
+DYNAMIC = [
+    {"color": c, "label": f"Bin {n}"} for n, c in enumerate(("#d7191c", "#ffffbf", "#1a9641"))
+]
+
+
 def make_spec(aois: int) -> dict[str, Any]:
-    rollbacks = [{"mode": mode, "dates": list(DATES)} for mode in ("dynamic", "theoretical")]
+    both = [{"mode": mode, "dates": list(DATES)} for mode in ("dynamic", "theoretical")]
+
+    def declared(index: str) -> dict[str, Any]:
+        if index != "NDWI":
+            return {"index": index, "rollback": both}
+        return {
+            "index": index,
+            "rollback": both[:1],
+            "legend": [{"mode": "theoretical", "dates": list(DATES), "items": THEORETICAL}],
+        }
+
+    custom = {
+        "index": CUSTOM_INDEX,
+        "legend": [{"mode": "dynamic", "dates": list(DATES), "bins": 3, "items": DYNAMIC}],
+    }
     return {
+        "indices": [
+            {
+                "name": CUSTOM_INDEX,
+                "description": "made by chaos",
+                "expression": "(B08-B05)/(B08+B05)",
+                "expression_type": "index",
+                "rescale": [-1, 1],
+                "colormap": "rdylgn",
+                "satellite": SATELLITE_ID,
+            }
+        ],
         "aois": [
             {
                 "aoi": {"name": f"Chaos-{n:03d}"},
-                "visualizations": [{"index": index, "rollback": rollbacks} for index in INDICES],
+                "visualizations": [*(declared(index) for index in INDICES), custom],
             }
             for n in range(aois)
-        ]
+        ],
     }
 
 
@@ -121,7 +164,7 @@ def rollbacks_lost(emulator: Emulator, spec: dict[str, Any]) -> tuple[int, int]:
                 index = world.index_by_ref(declared["index"])
                 assert index is not None
                 viz = world.find_same(aoi.id, index.id, [a.id for a in aoi.assets])
-                for rollback in declared["rollback"]:
+                for rollback in declared.get("rollback", ()):
                     for date in rollback["dates"]:
                         total += 1
                         key = date.replace("-", "_")
@@ -134,7 +177,47 @@ def rollbacks_lost(emulator: Emulator, spec: dict[str, Any]) -> tuple[int, int]:
     return lost, total
 
 
-ITEM_LINE = re.compile(r"\b(created|adopted|rolled back|failed|skipped): ")
+def legends_lost(emulator: Emulator, spec: dict[str, Any]) -> tuple[int, int]:
+    """(declared custom (mode, date) legends the emulator does not show as declared, declared
+    in total): the colours and labels of every range, and the bounds declared."""
+    lost = total = 0
+    with emulator.lock:
+        world = emulator.world
+        for entry in spec["aois"]:
+            aoi = world.aoi_by_name(entry["aoi"]["name"])
+            assert aoi is not None
+            for declared in entry["visualizations"]:
+                index = world.index_by_ref(declared["index"])
+                for legend in declared.get("legend", ()):
+                    for date in legend["dates"]:
+                        total += 1
+                        viz = None
+                        if index is not None:
+                            viz = world.find_same(aoi.id, index.id, [a.id for a in aoi.assets])
+                        if viz is None or viz.status != "success":
+                            lost += 1
+                            continue
+                        shown = world.legend_of(viz, legend["mode"], date.replace("-", "_"))
+                        if not _as_declared(shown, legend["items"]):
+                            lost += 1
+    return lost, total
+
+
+def _as_declared(shown: list[dict[str, Any]], items: list[dict[str, Any]]) -> bool:
+    return len(shown) == len(items) and all(
+        all(got.get(k) == v for k, v in want.items())
+        for got, want in zip(shown, items, strict=True)
+    )
+
+
+def indices_made_twice(emulator: Emulator) -> int:
+    """Custom indices beyond the first of the same name."""
+    with emulator.lock:
+        names = [i.name for i in emulator.world.indices if i.name == CUSTOM_INDEX]
+    return max(0, len(names) - 1)
+
+
+ITEM_LINE = re.compile(r"\b(created|adopted|rolled back|legend set|failed|skipped): ")
 # Logged (-v) when a create meets a 409 and the existing one is taken: counted even when the
 # apply is killed before its summary.
 ADOPTED_LINE = re.compile(r" already exists as \S+: adopting it")
@@ -254,8 +337,9 @@ def main(argv: list[str] | None = None) -> int:
             edited = edit_legends_by_hand(emulator)
             runner = Runner(workdir, emulator.url)
             print(
-                f"world: {args.aois} AOIs x {len(INDICES)} visualizations "
-                f"({args.aois} to create), {edited} legends edited by hand; faults: "
+                f"world: {args.aois} AOIs x {len(INDICES) + 1} visualizations "
+                f"({2 * args.aois} to create, half over a custom index to create), "
+                f"{edited} legends edited by hand; faults: "
                 f"{args.latency_ms:g} ms latency, 10% 5xx, 5% 429, 3% drops, 3% lost creates"
             )
             started = time.monotonic()
@@ -290,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
                 "plan", "specs", "--state", "state.json", "--detailed-exitcode"
             )
             lost, declared = rollbacks_lost(emulator, spec)
+            legends_missing, legends_declared = legends_lost(emulator, spec)
+            twice = indices_made_twice(emulator)
             dupes = duplicates(emulator)
             conflicts = emulator.counter.conflicts
             elapsed = time.monotonic() - started
@@ -308,11 +394,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{runner.adopted} adopted by apply)"
         )
         print(f"rollbacks lost:  {lost} of {declared} declared (mode, date) legends")
+        print(f"legends lost:    {legends_missing} of {legends_declared} declared custom legends")
+        print(f"indices twice:   {twice} (custom index {CUSTOM_INDEX})")
         print(f"final plan:      {final}")
         print(f"wall time:       {elapsed:.1f} s")
         if plan_code != 0:
             print(plan_output)
-        return 0 if dupes == 0 and lost == 0 and plan_code == 0 and converged else 1
+        clean = dupes == 0 and lost == 0 and legends_missing == 0 and twice == 0
+        return 0 if clean and plan_code == 0 and converged else 1
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ def test_chaos_loses_nothing_and_duplicates_nothing() -> None:
     assert re.search(
         r"^duplicates:      0 \(\d+ creates? answered 409, \d+ adopted by apply\)$", out, re.M
     ), out
-    assert re.search(r"^rollbacks lost:  0 of 108 declared", out, re.M), out
+    assert re.search(r"^rollbacks lost:  0 of 90 declared", out, re.M), out
+    assert re.search(r"^legends lost:    0 of 36 declared custom legends$", out, re.M), out
+    assert re.search(r"^indices twice:   0 ", out, re.M), out
     assert re.search(r"^final plan:      empty \(no changes\)$", out, re.M), out
     assert "Traceback" not in done.stderr

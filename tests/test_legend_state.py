@@ -243,3 +243,37 @@ def test_a_new_visualization_gets_its_declared_legends_once_usable(
         ("legend", "legend set", "theoretical"),
     ]
     assert converged(world)
+
+
+def test_drift_tells_a_pending_index_and_legend_from_an_edited_one(
+    world: Emulator, project: Path
+) -> None:
+    def ours() -> list[tuple[str, str, str]]:
+        # The demo world has visualizations these specs do not declare: those are moved too.
+        result = run(world, "drift", "--format", "json")
+        assert result.exit_code in (2, 3), result.output
+        return [
+            (f["kind"], f["what"], f["why"])
+            for f in json.loads(result.output)["findings"]
+            if "not declared in the specs" not in f["what"]
+        ]
+
+    assert ours() == [
+        ("pending", "create custom index NDRE", "declared, not created yet"),
+        ("pending", "create NDRE", "declared, not created yet"),
+        (
+            "pending",
+            "set the theoretical legends of NDVI (2024-05-06, 2024-11-20)",
+            "declared, never set by this tool",
+        ),
+    ]
+    apply(world, project)
+    assert ours() == []
+    put_by_hand(world, "theoretical", ["2024-05-06"], [{"min": 0, "max": 1, "color": "#000000"}])
+    assert ours() == [
+        (
+            "moved",
+            "set the theoretical legends of NDVI (2024-05-06)",
+            "changed since this tool set it",
+        )
+    ]

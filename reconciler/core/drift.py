@@ -4,12 +4,14 @@ A scheduled job asks one question, "does the live API still match what we merged
 the answer's kind, not only yes or no: the exit status of ``reconciler drift`` and its JSON
 carry it (docs/drift.md). Every change and warning of a plan falls in one kind:
 
-- **pending**: merged specs not applied yet: a visualization declared and never created, a
-  rollback never made (no record) or asked again (revision bumped), one still being created;
-- **moved**: the world changed under the specs: a legend edited by hand (``updated_at`` moved
-  since our rollback), a declared visualization gone from an AOI where the state remembers one
-  that is no longer listed, new imagery under ``assets: all``, a visualization nobody declared
-  that no ignore rule covers, an AOI a selector no longer matches;
+- **pending**: merged specs not applied yet: a custom index or a visualization declared and
+  never created, a rollback or a custom legend never made (no record), asked again (revision
+  bumped) or declared otherwise since, one still being created;
+- **moved**: the world changed under the specs: a legend edited by hand (read back changed, or
+  ``updated_at`` moved where it cannot be read back), a declared visualization gone from an AOI
+  where the state remembers one that is no longer listed, new imagery under ``assets: all``, a
+  visualization nobody declared that no ignore rule covers, an AOI a selector no longer
+  matches, a custom index that differs from its declaration;
 - **unhealthy**: a declared visualization the API finished as ``failed`` or ``partial_success``.
 
 In sync is none of them. The most serious kind present is the status: unhealthy, then moved,
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from reconciler.core.plan import Create, Plan, PlanWarning, Rollback
+from reconciler.core.plan import Create, LegendChange, Plan, PlanWarning, Rollback
 from reconciler.state.records import State
 
 Kind = Literal["pending", "moved", "unhealthy"]
@@ -41,6 +43,7 @@ _WARNING_KINDS: dict[str, tuple[Kind, str]] = {
     "new-assets": ("moved", "new imagery"),
     "creating": ("pending", "still being created"),
     "unknown-status": ("unhealthy", "its status is one the API contract does not list"),
+    "index-differs": ("moved", "the custom index differs from its declaration"),
 }
 #: Warnings about the specs or the state, not the world: they do not make drift. Nor does an
 #: AOI the API refused to show: what it holds is unknown, and the command fails saying so.
@@ -91,8 +94,20 @@ def classify(plan: Plan, state: State) -> Drift:
         if record.aoi_id in plan.observed and viz_id not in listed:
             vanished[record.aoi_id] = vanished.get(record.aoi_id, 0) + 1
     following = {w.aoi_id for w in plan.warnings if w.kind == "new-assets"}
-    findings = [_create(c, vanished, following) for c in plan.creates]
+    findings = [
+        Finding(
+            "pending",
+            "",
+            "",
+            f"create custom index {i.name}",
+            "declared, not created yet",
+            where=i.where,
+        )
+        for i in plan.indices
+    ]
+    findings += [_create(c, vanished, following) for c in plan.creates]
     findings += [_rollback(r) for r in plan.rollbacks]
+    findings += [_legend(c) for c in plan.legends]
     findings += [f for w in plan.warnings if (f := _warning(w)) is not None]
     return Drift(tuple(sorted(findings, key=_order)))
 
@@ -116,11 +131,22 @@ def _rollback(r: Rollback) -> Finding:
     what = f"roll back the {r.mode} legends of {r.index_name} ({', '.join(r.dates)})"
     kind: Kind = "moved" if r.reason == "changed" else "pending"
     why = {
-        "changed": "edited since the last rollback (updated_at moved)",
+        "changed": "edited since the last rollback",
         "no-record": "declared, never rolled back by this tool",
         "revision": "the spec's revision was bumped",
     }.get(r.reason, r.reason)
     return Finding(kind, r.aoi_id, r.aoi_name, what, why, r.visualization_id, r.where)
+
+
+def _legend(c: LegendChange) -> Finding:
+    what = f"set the {c.mode} legends of {c.index_name} ({', '.join(c.dates)})"
+    kind: Kind = "moved" if c.reason == "edited" else "pending"
+    why = {
+        "edited": "changed since this tool set it",
+        "no-record": "declared, never set by this tool",
+        "declared-changed": "the specs declare another legend now",
+    }.get(c.reason, c.reason)
+    return Finding(kind, c.aoi_id, c.aoi_name, what, why, c.visualization_id, c.where)
 
 
 def _warning(w: PlanWarning) -> Finding | None:
