@@ -86,8 +86,7 @@ def apply(
     color: bool | None,
     settings: Settings,
 ) -> None:
-    """Create the missing custom indices and visualizations, roll back the listed legends
-    and set the declared ones.
+    """Create what is missing, roll back and set the declared legends.
 
     With spec paths (default: specs/) apply plans first, shows the plan and asks for 'yes'
     (use --yes where there is no terminal). With a plan file saved by 'plan --out' (then the
@@ -95,10 +94,10 @@ def apply(
     again for the AOIs it changes: if the specs, the API or the state now call for anything
     else, or the file was edited, it refuses and asks you to plan again.
 
-    Custom indices come first. A visualization or index that already exists (HTTP 409) is
-    adopted, not duplicated. New visualizations are waited for until usable, then get their
-    declared legends. Every change ends as created, adopted, rolled back, legend set, failed
-    or skipped; the exit status is 0 only if nothing failed.
+    Missing custom indices are created first. A visualization or index that already exists
+    (HTTP 409) is adopted, not duplicated. New visualizations are waited for until usable,
+    then get their declared legends. Every change ends as created, adopted, rolled back,
+    legend set, failed or skipped; the exit status is 0 only if nothing failed.
 
     \b
     Examples:

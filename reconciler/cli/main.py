@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "apply": (
         "reconciler.cli.apply",
         "apply",
-        "Create the missing visualizations and roll back the listed legends.",
+        "Create what is missing, roll back and set the declared legends.",
     ),
     "drift": (
         "reconciler.cli.drift",
