@@ -441,3 +441,64 @@ def test_lock_released_when_state_file_is_corrupt(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="version 9"), store.lock():
         pass  # pragma: no cover - the reload inside lock() raises first
     assert not store.lock_path.exists()
+
+
+def test_custom_legends_and_fingerprints_round_trip_as_version_2() -> None:
+    state = State()
+    state.record_fresh("v1", aoi_id="a1", legends={"dynamic": ["2024-05-06"]}, updated_at="t1")
+    assert state.to_dict()["version"] == 1  # nothing only version 2 can say yet
+    legend = {"bins": None, "items": [{"min": -1.0, "max": 1.0, "color": "#000000", "label": None}]}
+    state.record_legend(
+        "v1",
+        aoi_id="a1",
+        mode="theoretical",
+        legends={"2024-05-06": legend},
+        updated_at="t2",
+        previous_updated_at="t1",
+        fingerprints={"2024-05-06": "f" * 16},
+    )
+    state.record_rollback(
+        "v1",
+        aoi_id="a1",
+        mode="dynamic",
+        dates=["2024-05-06"],
+        revision=0,
+        updated_at="t3",
+        previous_updated_at="t2",
+        fingerprints={"2024-05-06": "e" * 16},
+    )
+    data = state.to_dict()
+    assert data["version"] == 2
+    again = State.from_dict(json.loads(json.dumps(data)), source="s")
+    record = again.get("v1")
+    assert record is not None
+    assert record.custom_of("theoretical", "2024-05-06") == legend
+    assert record.content_of("dynamic", "2024-05-06") == "e" * 16
+    assert record.dated() == [("dynamic", "2024-05-06"), ("theoretical", "2024-05-06")]
+    # Rolled back now: the custom record of that (mode, date) goes.
+    state.record_rollback(
+        "v1", aoi_id="a1", mode="theoretical", dates=["2024-05-06"], revision=0, updated_at="t4"
+    )
+    v1 = state.get("v1")
+    assert v1 is not None and v1.custom_of("theoretical", "2024-05-06") is None
+    assert v1.content_of("theoretical", "2024-05-06") is None
+
+
+def test_a_custom_legend_that_is_not_one_is_refused() -> None:
+    with pytest.raises(StateError, match="cannot record custom legend"):
+        State().record_legend(
+            "v1", aoi_id="a1", mode="dynamic", legends={"2024-05-06": {"bins": "5"}}, updated_at="t"
+        )
+    data = {
+        "version": 2,
+        "visualizations": {
+            "v1": {
+                "aoi_id": "a1",
+                "updated_at": "t",
+                "legends": {},
+                "custom": {"dynamic": {"2024-05-06": {"bins": 5, "items": [{"color": 1}]}}},
+            }
+        },
+    }
+    with pytest.raises(StateError, match="custom"):
+        State.from_dict(data, source="s")

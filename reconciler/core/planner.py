@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from reconciler._gc import no_cycle_collection
 from reconciler.api.legends import Legend
@@ -92,7 +92,7 @@ class Record(Protocol):
 
     def revision_of(self, mode: str, date: str) -> int | None: ...
 
-    def custom_of(self, mode: str, date: str) -> str | None: ...
+    def custom_of(self, mode: str, date: str) -> Mapping[str, Any] | None: ...
 
     def content_of(self, mode: str, date: str) -> str | None: ...
 
@@ -433,13 +433,13 @@ def _legend_changes(
     pending: dict[tuple[Mode, int | None], list[tuple[str, LegendTarget, LegendReason, str]]] = {}
     for legend in item.legends:
         target = LegendTarget(legend.mode, (), legend.content)
-        digest = legend.content.digest
+        declared = legend.content.as_record()
         for date in legend.dates:
             why: LegendReason | None = None
             note = ""
             if record is None or record.custom_of(legend.mode, date) is None:
                 why = "no-record"
-            elif record.custom_of(legend.mode, date) != digest:
+            elif record.custom_of(legend.mode, date) != declared:
                 why, note = "declared-changed", f"the specs declare another legend for {date}"
             elif told is not None:
                 moved = told.told(legend.mode, date)

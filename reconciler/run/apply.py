@@ -720,8 +720,8 @@ class Applier:
             self._refused(exc)
             return item_of(change, "failed", str(exc))
         previous = self._after_write(change.visualization_id, written.updated_at)
-        digests = {
-            d: t.content.digest
+        declared = {
+            d: t.content.as_record()
             for t in change.legends
             for d in t.dates
             if d not in written.mismatched
@@ -731,7 +731,7 @@ class Applier:
                 change.visualization_id,
                 aoi_id=change.aoi_id,
                 mode=change.mode,
-                digests=digests,
+                legends=declared,
                 updated_at=written.updated_at,
                 previous_updated_at=previous,
                 fingerprints=written.fingerprints,

@@ -3,12 +3,10 @@ resolver and planner read (``Specs``), and what ``validate`` returns (``Validati
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from reconciler.errors import Problem, SpecError, Where
 from reconciler.spec.fields import AssetPolicy, Mode
@@ -64,18 +62,15 @@ class LegendContent:
     items: tuple[LegendItemDecl, ...]
     bins: int | None = None  # dynamic only
 
-    @property
-    def digest(self) -> str:
-        """A short stable digest of what it declares: the state remembers a legend by it."""
-        canonical = json.dumps(
-            {
-                "bins": self.bins,
-                "items": [[i.min, i.max, i.color, i.label] for i in self.items],
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    def as_record(self) -> dict[str, Any]:
+        """What it declares as plain data: what the state remembers of a custom legend this
+        tool set, and compares with the declaration (``LegendContent.from_record`` reads it)."""
+        return {
+            "bins": self.bins,
+            "items": [
+                {"min": i.min, "max": i.max, "color": i.color, "label": i.label} for i in self.items
+            ],
+        }
 
     def describe(self) -> str:
         """'2 ranges: -1 … 0.2 #d7191c 'Bare', …' or '5 bins', for messages."""

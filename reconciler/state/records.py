@@ -2,11 +2,12 @@
 
 The API never returns legends in its listings, so the state is the tool's memory of them: per
 visualization id, which (mode, date) legends this tool last made auto-computed, at which spec
-``revision``, which it set to a declared custom legend (its digest), what each looked like
-right after where the API showed it (a fingerprint), and the visualization's ``updated_at``
-right after. The planner reads it (a legend is pending when there is no record, when the spec
-asks for something else, or when ``updated_at`` moved and the legend's content did too); apply
-writes it after every successful PATCH and PUT and when a new visualization is ready.
+``revision``, which it set to a declared custom legend (and what that one declared), what each
+looked like right after where the API showed it (a fingerprint), and the visualization's
+``updated_at`` right after. The planner reads it (a legend is pending when there is no record,
+when the spec asks for something else, or when ``updated_at`` moved and the legend's content did
+too); apply writes it after every successful PATCH and PUT and when a new visualization is
+ready.
 
 The file (default ``.reconciler/state.json``, or a remote object) is small, human-readable JSON
 that diffs well::
@@ -17,7 +18,8 @@ that diffs well::
         "<visualization id>": {
           "aoi_id": "<aoi id>",
           "legends": {"dynamic": {"2024-05-06": 0}},
-          "custom": {"theoretical": {"2024-05-06": "<digest of the declared legend>"}},
+          "custom": {"theoretical": {"2024-05-06": {"bins": null, "items": [
+            {"min": -1, "max": 0.2, "color": "#d7191c", "label": "Bare"}, ...]}}},
           "content": {"dynamic": {"2024-05-06": "<fingerprint of the legend>"}},
           "updated_at": "2025-01-02T03:04:05Z"
         }
@@ -73,8 +75,8 @@ class VizRecord:
     """What this tool knows about one visualization's legends.
 
     ``legends`` maps mode -> ISO date -> the spec revision at which that legend was made
-    auto-computed; ``custom`` mode -> ISO date -> the digest of the custom legend this tool set
-    there (``LegendContent.digest``); ``content`` mode -> ISO date -> the fingerprint of the
+    auto-computed; ``custom`` mode -> ISO date -> the custom legend this tool set there, as
+    declared (``LegendContent.as_record``); ``content`` mode -> ISO date -> the fingerprint of the
     legend as the API showed it right after this tool's change, where it showed it (a
     rollback's answer does), so that a plan can tell an edit from a change elsewhere.
     ``updated_at`` is the visualization's ``updated_at`` right after the last of them.
@@ -83,15 +85,15 @@ class VizRecord:
     aoi_id: str
     updated_at: str
     legends: dict[str, dict[str, int]] = field(default_factory=dict)
-    custom: dict[str, dict[str, str]] = field(default_factory=dict)
+    custom: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     content: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def revision_of(self, mode: str, date: str) -> int | None:
         """The revision at which (mode, date) was rolled back, or None if there is no record."""
         return self.legends.get(mode, {}).get(date)
 
-    def custom_of(self, mode: str, date: str) -> str | None:
-        """The digest of the custom legend this tool set on (mode, date), or None."""
+    def custom_of(self, mode: str, date: str) -> dict[str, Any] | None:
+        """The custom legend this tool set on (mode, date), as declared then, or None."""
         return self.custom.get(mode, {}).get(date)
 
     def content_of(self, mode: str, date: str) -> str | None:
@@ -188,26 +190,23 @@ class State:
         *,
         aoi_id: str,
         mode: str,
-        digests: Mapping[str, str],
+        legends: Mapping[str, Mapping[str, Any]],
         updated_at: str,
         previous_updated_at: str | None = None,
         fingerprints: Mapping[str, str] | None = None,
     ) -> None:
-        """Remember that a PUT set the custom legends of ``mode``: date -> its digest, and
-        ``fingerprints`` date -> the fingerprint of the legend read back right after.
+        """Remember that a PUT set the custom legends of ``mode``: date -> the legend as
+        declared (``LegendContent.as_record``), and ``fingerprints`` date -> the fingerprint of
+        the legend read back right after.
 
         Merges like ``record_rollback``, whose rules on ``previous_updated_at`` it shares.
         """
-        checked = _checked_dates(digests)
-        for digest in digests.values():
-            if not isinstance(digest, str) or not digest:
-                raise StateError(f"cannot record legend digest {digest!r}: expected a text")
+        checked = _checked_dates(legends)
+        declared = {iso_date(d): _custom(legend) for d, legend in legends.items()}
         record = self._record_for(visualization_id, aoi_id, updated_at, previous_updated_at)
         record._forget(mode, checked)
-        if checked:
-            record.custom.setdefault(mode, {}).update(
-                {iso_date(d): digest for d, digest in digests.items()}
-            )
+        if declared:
+            record.custom.setdefault(mode, {}).update(declared)
         shown = {d: f for d, f in (fingerprints or {}).items() if d in set(checked)}
         if shown:
             record.content.setdefault(mode, {}).update(shown)
@@ -379,6 +378,14 @@ def _checked_dates(dates: Iterable[str]) -> list[str]:
     return checked
 
 
+def _custom(legend: Mapping[str, Any]) -> dict[str, Any]:
+    """A custom legend as the file keeps it; ``StateError`` for anything else (a bug)."""
+    try:
+        return _CustomLegend.model_validate(legend).model_dump()
+    except ValidationError as exc:
+        raise StateError(f"cannot record custom legend {legend!r}: {exc}") from None
+
+
 def _check_revision(revision: int) -> None:
     if type(revision) is not int or revision < 0:
         raise StateError(f"cannot record revision {revision!r}: expected an integer >= 0")
@@ -390,6 +397,22 @@ _IsoDate = Annotated[str, AfterValidator(iso_date)]
 _Revision = Annotated[int, Field(ge=0)]
 
 
+class _LegendItem(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    min: float | None
+    max: float | None
+    color: str
+    label: str | None
+
+
+class _CustomLegend(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    bins: int | None
+    items: list[_LegendItem]
+
+
 class _VizFile(BaseModel):
     # strict: a "3" where we wrote 3 means someone else wrote the file; refuse, do not coerce.
     model_config = ConfigDict(strict=True, extra="forbid")
@@ -397,7 +420,7 @@ class _VizFile(BaseModel):
     aoi_id: str
     updated_at: str
     legends: dict[str, dict[_IsoDate, _Revision]]
-    custom: dict[str, dict[_IsoDate, str]] = Field(default_factory=dict)
+    custom: dict[str, dict[_IsoDate, _CustomLegend]] = Field(default_factory=dict)
     content: dict[str, dict[_IsoDate, str]] = Field(default_factory=dict)
 
 
@@ -465,7 +488,12 @@ def _record(rec: _VizFile) -> VizRecord:
         aoi_id=rec.aoi_id,
         updated_at=rec.updated_at,
         legends=_kept(rec.legends),
-        custom=_kept(rec.custom),
+        custom=_kept(
+            {
+                mode: {d: legend.model_dump() for d, legend in dates.items()}
+                for mode, dates in rec.custom.items()
+            }
+        ),
         content=_kept(rec.content),
     )
 
