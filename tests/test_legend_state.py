@@ -277,3 +277,32 @@ def test_drift_tells_a_pending_index_and_legend_from_an_edited_one(
             "changed since this tool set it",
         )
     ]
+
+
+def test_export_declares_the_custom_indices_in_use_and_the_legends_it_set(
+    world: Emulator, project: Path
+) -> None:
+    apply(world, project)
+    exported = run(world, "export", "--aoi", "Bengaluru-North", "--by-name")
+    assert exported.exit_code == 0, exported.output
+    text = exported.output
+    assert "indices:\n" in text and "  - name: NDRE\n" in text
+    assert '    expression: "(B08-B05)/(B08+B05)"\n' in text
+    assert "        # legend:\n" in text
+    assert "        #     dates: [2024-05-06, 2024-11-20]\n" in text
+    assert '        #       - {min: -1, max: 0.2, color: "#d7191c", label: Bare}\n' in text
+
+    # As exported, and with the legends uncommented: nothing to change either way.
+    text = text.split("\nExported ")[0] + "\n"
+    write_spec(project / "specs", text)
+    assert converged(world)
+    uncommented = "\n".join(
+        "        " + line.removeprefix("        # ")
+        if line.startswith(("        # legend:", "        # rollback:", "        #  "))
+        else line
+        for line in text.splitlines()
+        if not line.startswith("Exported ")
+    )
+    write_spec(project / "specs", uncommented + "\n")
+    assert run(world, "validate").exit_code == 0
+    assert converged(world)

@@ -8,14 +8,17 @@ files go and writes them. What is written, per visualization that exists:
   ids (``--by-name``: the asset's name where unique and not mistakable for a date or an id,
   else its date where unique, else its id). Comments name what every id stands for;
 - no ``resolution`` (the API's listings do not return it; it only matters for creating);
-- no active ``rollback``: the listings do not show legends, so nothing that exists says which
-  legends a team wants auto-computed, and a rollback declared for every legend would undo any
-  deliberate edit at the next apply. Where the state file records legends this tool made
-  auto-computed and the visualization has not changed since, a commented-out ``rollback``
-  block says so, ready to uncomment (doing so plans nothing while the record holds).
+- no active ``rollback`` or ``legend``: the listings do not show legends, so nothing that
+  exists says which legends a team wants auto-computed or kept as they are, and declaring every
+  legend would undo any deliberate edit at the next apply. Where the state file records legends
+  this tool made auto-computed, or custom legends it set, and the visualization has not changed
+  since, a commented-out ``rollback`` or ``legend`` block says so, ready to uncomment (doing so
+  plans nothing while the record holds);
+- the custom indices the exported visualizations use, declared under ``indices`` as the API
+  lists them (commented out where the API leaves out a field a declaration needs).
 
-So ``reconciler plan`` on the exported files plans no change: every visualization declared
-exists, and no rollback is declared.
+So ``reconciler plan`` on the exported files plans no change: every visualization and custom
+index declared exists as declared, and no rollback or legend is declared.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import yaml
 
@@ -65,6 +68,9 @@ class LegendRecord(Protocol):
     @property
     def legends(self) -> Mapping[str, Mapping[str, int]]: ...
 
+    @property
+    def custom(self) -> Mapping[str, Mapping[str, Mapping[str, Any]]]: ...
+
 
 class LegendRecords(Protocol):
     """What export reads of the state (``state.State``)."""
@@ -79,6 +85,7 @@ class AoiExport:
     aoi: Aoi
     lines: tuple[str, ...]
     visualizations: int
+    indices: tuple[Index, ...] = ()  # the custom indices its visualizations use
 
 
 def scalar(text: str) -> str:
@@ -202,11 +209,18 @@ def _export_aoi(
             )
         lines.append(f"      - {refs.index(viz)}")
         lines += _asset_lines(refs.assets(viz, seen.assets))
-        lines += _rollback_comment(viz, indices.get(viz.index_id), records.get(viz.id))
+        record = records.get(viz.id)
+        lines += _rollback_comment(viz, indices.get(viz.index_id), record)
+        lines += _legend_comment(viz, record)
     skipped = [v for v in seen.visualizations if not v.assets]
     for viz in skipped:
         lines.append(f"      # not exported: {viz.id}, the API listed it without assets")
-    return AoiExport(seen.aoi, tuple(lines), len(ordered))
+    used = {
+        index.id: index
+        for viz in ordered
+        if (index := indices.get(viz.index_id)) is not None and index.type == "custom"
+    }
+    return AoiExport(seen.aoi, tuple(lines), len(ordered), tuple(used.values()))
 
 
 def _index_name(viz: Visualization, indices: Mapping[str, Index]) -> str:
@@ -260,11 +274,95 @@ def _rollback_comment(
     ]
 
 
+def _legend_comment(viz: Visualization, record: LegendRecord | None) -> list[str]:
+    """The custom legends the state file says this tool set, as a commented block."""
+    if record is None or record.updated_at != viz.updated_at or not record.custom:
+        return []
+    dates = {a.date for a in viz.assets}
+    blocks: list[str] = []
+    for mode in MODES:
+        # Dates that share a legend are one entry, as they were most likely declared.
+        groups: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+        for date, legend in sorted(record.custom.get(mode, {}).items()):
+            if date in dates:
+                key = json.dumps(legend, sort_keys=True)
+                groups.setdefault(key, (legend, []))[1].append(date)
+        for legend, grouped in groups.values():
+            blocks.append(f"        #   - mode: {mode}")
+            blocks.append(f"        #     dates: [{', '.join(grouped)}]")
+            if legend.get("bins") is not None:
+                blocks.append(f"        #     bins: {legend['bins']}")
+            items = legend.get("items") or []
+            if items:
+                blocks.append("        #     items:")
+            for item in items:
+                fields = [
+                    f"{k}: {_number(item[k])}" for k in ("min", "max") if item.get(k) is not None
+                ]
+                fields.append(f"color: {json.dumps(item['color'])}")
+                if item.get("label") is not None:
+                    fields.append(f"label: {scalar(str(item['label']))}")
+                blocks.append("        #       - {" + ", ".join(fields) + "}")
+    if not blocks:
+        return []
+    return [
+        "        # Custom legends reconciler set (state file); uncomment to keep them so:",
+        "        # legend:",
+        *blocks,
+    ]
+
+
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def index_lines(indices: Sequence[Index]) -> list[str]:
+    """The ``indices`` block declaring these custom indices as the API lists them; one the
+    API lists without a field a declaration needs is written commented out, saying which."""
+    if not indices:
+        return []
+    lines = ["indices:"]
+    complete = 0
+    for index in sorted(indices, key=lambda i: (i.name, i.id)):
+        rescale = index.rescale
+        fields = {
+            "expression": index.expression,
+            "expression_type": index.expression_type,
+            "rescale": None if rescale is None or len(rescale) != 2 else list(rescale),
+            "colormap": index.colormap,
+            "satellite": index.satellite_id,
+        }
+        missing = [k for k, v in fields.items() if v in (None, "")]
+        entry = [f"- name: {scalar(index.name)}"]
+        if index.description:
+            entry.append(f"  description: {scalar(index.description)}")
+        for key, value in fields.items():
+            if value not in (None, ""):
+                shown = (
+                    f"[{value[0]}, {value[1]}]" if isinstance(value, list) else scalar(str(value))
+                )
+                entry.append(f"  {key}: {shown}")
+        lines.append(f"  # {index.id}: a custom index the visualizations below use")
+        if missing:
+            lines.append(
+                f"  # The API lists it without {', '.join(missing)}: complete the declaration "
+                "to keep it as code"
+            )
+            lines += [f"  # {line}" for line in entry]
+        else:
+            lines += [f"  {line}" for line in entry]
+            complete += 1
+    if not complete:
+        lines[0] = "# indices:"  # a key with only comments under it would be null
+    return lines
+
+
 def document(entries: Sequence[AoiExport], *, schema_beside: bool = True) -> str:
-    """One spec file holding ``entries``; ``schema_beside``: the schema is written beside it
-    (otherwise the header says how to get it)."""
+    """One spec file holding ``entries`` and the custom indices they use; ``schema_beside``:
+    the schema is written beside it (otherwise the header says how to get it)."""
     header = list(HEADER) if schema_beside else [HEADER[0], SCHEMA_HINT, *HEADER[1:]]
-    lines = [*header, "version: 1", "aois:"]
+    used = {index.id: index for entry in entries for index in entry.indices}
+    lines = [*header, "version: 1", *index_lines(list(used.values())), "aois:"]
     for entry in entries:
         lines += entry.lines
     return "\n".join(lines) + "\n"
