@@ -2,10 +2,11 @@
 machines read them.
 
 One module per format: ``text`` (a terminal, a CI log), ``markdown`` (the pull-request
-comment), ``json`` (the saved plan's own text, validation, failures, the apply report),
-``github`` (workflow commands that annotate a diff) and ``gitlab`` (a Code Quality report that
-a merge request shows at its lines); ``layout`` holds what the plan formats share and
-``formats`` picks one by name. A renderer only reads its input and returns a string:
+comment, with its one-line-per-change list in ``changelist`` and its escaping in ``mdsafe``),
+``json`` (the saved plan's own text, validation, failures, the apply report), ``github``
+(workflow commands that annotate a diff) and ``gitlab`` (a Code Quality report that a merge
+request shows at its lines); ``layout`` holds what the plan formats share and ``formats``
+picks one by name. A renderer only reads its input and returns a string:
 no network, no files, no terminal. Everything shown is untrusted text from the API or the
 specs, escaped for where it is shown.
 

@@ -6,41 +6,36 @@ import dataclasses
 import html
 import logging
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.core.drift import Drift
-from reconciler.core.plan import (
-    LEGEND_REASON_TEXT,
-    REASON_TEXT,
-    AoiChange,
-    Create,
-    IndexCreate,
-    LegendChange,
-    Plan,
-    PlanWarning,
-    Rollback,
-)
+from reconciler.core.plan import Plan, PlanWarning
 from reconciler.errors import ConfigError, ReconcilerError, SpecError
+from reconciler.render.changelist import (
+    Block,
+    blocks_of,
+    cut_files,
+    listing,
+    on_what,
+    reasons,
+    split,
+    whole_aois,
+)
 from reconciler.render.layout import (
-    CREATE,
     MAX_FOOTER_TARGETS,
     MAX_UP_TO_DATE_NAMES,
     OPEN_DETAILS_UP_TO,
-    ROLLBACK,
     SET_LEGEND,
     WARNING,
     Group,
     Laid,
-    custom_indices,
     failure_message,
     group_items,
     groups_of,
     ignored_by_rule,
     lay_out,
     length,
-    rescale_text,
     safe_url,
     selectors_lines,
     short,
@@ -49,7 +44,7 @@ from reconciler.render.layout import (
     warning_item,
     widest_key,
 )
-from reconciler.spec.decls import LegendContent
+from reconciler.render.mdsafe import code_span, fence_for, safe_link
 from reconciler.text import clean, plural
 
 log = logging.getLogger(__name__)
@@ -95,16 +90,6 @@ class _MdSection:
     fence: str
 
 
-@dataclass(frozen=True)
-class _Block:
-    """One AOI's changes declared in one spec file, one line each: the change list's unit."""
-
-    file: str
-    aoi_id: str  # "" for the custom indices declared in the file
-    head: str  # the '@@ AOI @@' line
-    lines: tuple[str, ...]
-
-
 def render_markdown(
     plan: Plan,
     *,
@@ -141,7 +126,7 @@ def render_markdown(
     marker = comment_marker(comment_id)
     groups = groups_of(plan)
     sections = [_md_section(g) for g in groups if g.changes]
-    blocks = _blocks(plan)
+    blocks = blocks_of(plan)
     warnings = [_md_warning(w) for g in groups for w in g.warnings]
     small = len(plan.all_changes) <= OPEN_DETAILS_UP_TO
     fixed = _MdFixed(plan, marker, details_url, groups, max_chars, small)
@@ -161,7 +146,7 @@ def render_markdown(
     if not fits(shown):
         shown.warnings = _largest(len(warnings), lambda n: fits(shown.but(warnings=n)))
     if not fits(shown):
-        shown.lines = _whole_aois(blocks, _largest(lines, lambda n: fits(shown.but(lines=n))))
+        shown.lines = whole_aois(blocks, _largest(lines, lambda n: fits(shown.but(lines=n))))
     # The note's figures change length with the counts, so the searches above are only nearly
     # monotonic: step back until the result really fits.
     while not fits(shown) and (shown.details or shown.warnings or shown.lines):
@@ -188,34 +173,6 @@ class _Shown:
 
     def but(self, **counts: int) -> _Shown:
         return dataclasses.replace(self, **counts)
-
-
-def _whole_aois(blocks: Sequence[_Block], lines: int) -> int:
-    """``lines`` rounded down to whole AOIs of the change list, unless that leaves none."""
-    whole = 0
-    for block in blocks:
-        if whole + len(block.lines) > lines:
-            break
-        whole += len(block.lines)
-    return whole or lines
-
-
-def _split(blocks: Sequence[_Block], lines: int) -> tuple[list[_Block], list[_Block]]:
-    """The blocks showing the first ``lines`` change lines, and what is left of the list."""
-    shown: list[_Block] = []
-    left: list[_Block] = []
-    room = lines
-    for block in blocks:
-        if room >= len(block.lines):
-            shown.append(block)
-            room -= len(block.lines)
-        elif room > 0:
-            shown.append(dataclasses.replace(block, lines=block.lines[:room]))
-            left.append(dataclasses.replace(block, lines=block.lines[room:]))
-            room = 0
-        else:
-            left.append(block)
-    return shown, left
 
 
 def _largest(upper: int, ok: Callable[[int], bool]) -> int:
@@ -245,7 +202,7 @@ class _MdFixed:
 
 def _md_assemble(
     fixed: _MdFixed,
-    blocks: list[_Block],
+    blocks: list[Block],
     sections: list[_MdSection],
     warnings: list[str],
     shown: _Shown,
@@ -264,13 +221,13 @@ def _md_assemble(
         # '~' only where it occurs, so plans without custom legends read as they always did.
         shown_symbols = [m for m in said if m != SET_LEGEND or plan.legends]
         parts.append(" · ".join(f"`{m}` {said[m]}" for m in shown_symbols))
-        parts += [why for why in (_md_reasons(plan), _md_legend_reasons(plan)) if why]
-    listed, left = _split(blocks, shown.lines)
-    parts += _md_change_list(listed, blocks)
+        parts += reasons(plan)
+    listed, left = split(blocks, shown.lines)
+    parts += listing(listed, blocks)
     if left:
         changes = sum(len(b.lines) for b in left)
         parts.append(
-            f"… and {plural(changes, 'more change')}{_md_on(left)}, not listed here: "
+            f"… and {plural(changes, 'more change')}{on_what(left)}, not listed here: "
             "see the note at the top."
         )
     if shown.details and not fixed.minimal:
@@ -289,251 +246,6 @@ def _md_assemble(
     return "\n\n".join(parts) + "\n"
 
 
-# --- the change list: every change on one line -----------------------------------------------
-
-#: Longest name quoted in a line of the change list; the details have the rest.
-_NAME_CHARS = 60
-#: A create lists at most this many of its assets by name, then counts them.
-_ASSETS_LISTED = 3
-#: A rollback lists at most this many of its dates, then gives the first, the last and a count.
-_DATES_LISTED = 3
-#: Rollback reasons in a word, for the change list; the full sentence is said once above it.
-_REASON_WORDS = {
-    "no-record": "no record",
-    "changed": "edited since",
-    "revision": "revision bumped",
-    "adopted": "adopted",
-}
-#: The same for custom legends.
-_LEGEND_REASON_WORDS = {
-    "no-record": "no record",
-    "declared-changed": "spec changed",
-    "edited": "edited since",
-    "new": "new",
-    "adopted": "adopted",
-}
-#: Longest index expression quoted in a line of the change list; the details have the rest.
-_EXPRESSION_CHARS = 80
-#: The note names at most this many spec files whose changes it left out.
-_MAX_FILES_NAMED = 10
-
-
-def _blocks(plan: Plan) -> list[_Block]:
-    """The change list: by spec file, then AOI (by name), each change one line; the custom
-    indices to create come first, as apply creates them before anything else."""
-    reasons = (_dominant_reason(plan), _dominant_legend_reason(plan))
-    names = Counter(a.aoi_name for a in plan.aois)
-    by_place: dict[tuple[str, str], list[IndexCreate | AoiChange]] = {}
-    for change in plan.all_changes:
-        aoi_id = "" if isinstance(change, IndexCreate) else change.aoi_id
-        by_place.setdefault((_spec_file(change.where), aoi_id), []).append(change)
-    blocks = []
-    for (file, aoi_id), changes in by_place.items():
-        first = changes[0]
-        if isinstance(first, IndexCreate):
-            lines = tuple(_index_line(i) for i in changes if isinstance(i, IndexCreate))
-            blocks.append(_Block(file, "", "@@ custom indices @@", lines))
-            continue
-        name = first.aoi_name
-        head = f"@@ {clean(name)[:_NAME_CHARS]}"
-        if names[name] != 1:
-            head += f" ({short(aoi_id)})"
-        # Two visualizations of one index on an AOI are told apart by their id.
-        shared: Counter[tuple[str, str, str]] = Counter(
-            (c.kind, c.index_name, c.mode)
-            for c in changes
-            if isinstance(c, Rollback | LegendChange)
-        )
-        lines = tuple(_change_line(c, reasons, shared) for c in changes)
-        blocks.append(_Block(file, aoi_id, head + " @@", lines))
-    # Files declaring custom indices first, and in each file its indices before its AOIs, so
-    # the list reads in the order apply works (and is cut from the end, like any list).
-    first_files = {b.file for b in blocks if not b.aoi_id}
-    blocks.sort(key=lambda b: (b.file not in first_files, b.file, bool(b.aoi_id), b.head, b.aoi_id))
-    return blocks
-
-
-def _change_line(
-    c: IndexCreate | AoiChange,
-    usual: tuple[str | None, str | None],
-    shared: Counter[tuple[str, str, str]],
-) -> str:
-    """One change's line; ``usual`` are the reasons left unsaid (rollbacks', legends'), and
-    ``shared`` counts the rollbacks and legends of each (kind, index, mode) on the AOI."""
-    if isinstance(c, Create):
-        return _create_line(c)
-    if isinstance(c, Rollback):
-        return _rollback_line(c, usual[0], by_id=shared[c.kind, c.index_name, c.mode] > 1)
-    if isinstance(c, LegendChange):
-        return _legend_line(c, usual[1], by_id=shared[c.kind, c.index_name, c.mode] > 1)
-    return _index_line(c)
-
-
-def _spec_file(where: str) -> str:
-    """The file of a 'path:line:column' position."""
-    path, _, rest = where.rpartition(":")
-    path, _, line = path.rpartition(":")
-    return path if path and line.isdigit() and rest.isdigit() else where
-
-
-def _create_line(c: Create) -> str:
-    if c.assets is None:
-        over = "all assets"
-    elif not c.assets:
-        over = "no assets"
-    else:
-        names = [clean(a.name)[:_NAME_CHARS] for a in c.assets]
-        over = ", ".join(names[:_ASSETS_LISTED])
-        if len(names) > _ASSETS_LISTED:
-            over = f"{', '.join(names[: _ASSETS_LISTED - 1])} … ({len(names)} assets)"
-    resolution = f", resolution {c.resolution:g}" if c.resolution is not None else ""
-    new = " (new custom index)" if c.new_index is not None else ""
-    legends = ""
-    if c.legends:
-        modes = dict.fromkeys(clean(t.mode) for t in c.legends)
-        legends = f" · custom legends: {', '.join(modes)}"
-    return f"{CREATE} {clean(c.index_name)[:_NAME_CHARS]}{new} over {over}{resolution}{legends}"
-
-
-def _index_line(i: IndexCreate) -> str:
-    expression = clean(i.expression)
-    if len(expression) > _EXPRESSION_CHARS:
-        expression = expression[: _EXPRESSION_CHARS - 1] + "…"
-    return (
-        f"{CREATE} {clean(i.name)[:_NAME_CHARS]}: {expression}, type {clean(i.expression_type)}, "
-        f"rescale {rescale_text(i)}, colormap {clean(i.colormap)[:_NAME_CHARS]}"
-    )
-
-
-def _legend_line(lc: LegendChange, usual: str | None, *, by_id: bool) -> str:
-    viz = f" {short(lc.visualization_id)}" if by_id else ""
-    contents = dict.fromkeys(_legend_words(t.content) for t in lc.legends)
-    what = ", ".join(contents) if len(contents) == 1 else f"{len(contents)} different legends"
-    why = (
-        "" if lc.reason == usual else f" · {_LEGEND_REASON_WORDS.get(lc.reason, clean(lc.reason))}"
-    )
-    return (
-        f"{SET_LEGEND} {clean(lc.index_name)[:_NAME_CHARS]}{viz} {clean(lc.mode)} "
-        f"{_dates_words(lc.dates)}: {what}{why}"
-    )
-
-
-def _legend_words(content: LegendContent) -> str:
-    """A legend in a few words: '2 ranges', '5 bins, 2 ranges', '5 auto-computed bins'."""
-    if not content.items:
-        return f"{content.bins} auto-computed bins"
-    ranges = plural(len(content.items), "range")
-    return ranges if content.bins is None else f"{plural(content.bins, 'bin')}, {ranges}"
-
-
-def _dates_words(dates: Sequence[str]) -> str:
-    """'2024-05-06, 2024-08-19', or the first, the last and a count when there are many."""
-    shown = [clean(d) for d in dates]
-    if len(shown) > _DATES_LISTED:
-        return f"{shown[0]} … {shown[-1]} ({len(shown)} dates)"
-    return ", ".join(shown)
-
-
-def _rollback_line(r: Rollback, usual: str | None, *, by_id: bool) -> str:
-    when = _dates_words(r.dates)
-    viz = f" {short(r.visualization_id)}" if by_id else ""
-    why = "" if r.reason == usual else f" · {_REASON_WORDS.get(r.reason, clean(r.reason))}"
-    return f"{ROLLBACK} {clean(r.index_name)[:_NAME_CHARS]}{viz} {clean(r.mode)} {when}{why}"
-
-
-def _dominant_reason(plan: Plan) -> str | None:
-    """The reason most rollbacks have: the change list leaves it unsaid."""
-    reasons = Counter(r.reason for r in plan.rollbacks)
-    return reasons.most_common(1)[0][0] if reasons else None
-
-
-def _dominant_legend_reason(plan: Plan) -> str | None:
-    """The reason most legend changes have: the change list leaves it unsaid."""
-    reasons = Counter(lc.reason for lc in plan.legends)
-    return reasons.most_common(1)[0][0] if reasons else None
-
-
-def _md_reasons(plan: Plan) -> str:
-    """Why the rollbacks: each reason said once, with how many rollbacks have it; the lines
-    of the change list mark every reason but the commonest."""
-    reasons: Counter[str] = Counter(r.reason for r in plan.rollbacks)
-    usual = _dominant_reason(plan) or ""
-    return _md_why("rollbacks", "rollback", reasons, usual, REASON_TEXT, _REASON_WORDS)
-
-
-def _md_legend_reasons(plan: Plan) -> str:
-    """Why the custom legends, as ``_md_reasons`` says why the rollbacks."""
-    reasons: Counter[str] = Counter(lc.reason for lc in plan.legends)
-    usual = _dominant_legend_reason(plan) or ""
-    return _md_why("legends", "legend", reasons, usual, LEGEND_REASON_TEXT, _LEGEND_REASON_WORDS)
-
-
-def _md_why(
-    what: str,
-    one: str,
-    reasons: Counter[str],
-    usual: str,
-    texts: dict[str, str],
-    words: dict[str, str],
-) -> str:
-    """'Why the WHAT: …', each reason's sentence once with its count; '' without any."""
-    if not reasons:
-        return ""
-    if len(reasons) == 1:
-        only = texts.get(usual, clean(usual))
-        count = reasons[usual]
-        return f"Why the {what}: {only} ({'all ' if count > 1 else ''}{plural(count, one)})."
-    said = []
-    for reason, count in sorted(reasons.items(), key=lambda rc: (rc[0] != usual, -rc[1])):
-        text = texts.get(reason, clean(reason))
-        tag = "unmarked" if reason == usual else f"`{words.get(reason, clean(reason))}`"
-        said.append(f"{tag}: {text} (**{count:,}**)")
-    return f"Why the {what}: " + " · ".join(said) + "."
-
-
-def _md_change_list(listed: Sequence[_Block], blocks: Sequence[_Block]) -> list[str]:
-    """One ``diff`` block per spec file, every change a line under its AOI (or the custom
-    indices); ``blocks`` is the whole list, of which ``listed`` may be the beginning."""
-    totals: Counter[tuple[str, bool]] = Counter()
-    for block in blocks:
-        totals[block.file, not block.aoi_id] += len(block.lines)
-    by_file: dict[str, list[_Block]] = {}
-    for block in listed:
-        by_file.setdefault(block.file, []).append(block)
-    parts = []
-    for file, file_blocks in by_file.items():
-        body = "".join(line + "\n" for b in file_blocks for line in (b.head, *b.lines))
-        fence = _md_fence_for(body)
-        said = []
-        indices = sum(len(b.lines) for b in file_blocks if not b.aoi_id)
-        if indices:
-            said.append(f"{_md_of(indices, totals[file, True], custom_indices)} to create")
-        on_aois = [b for b in file_blocks if b.aoi_id]
-        if on_aois:
-            changes = sum(len(b.lines) for b in on_aois)
-            count = _md_of(changes, totals[file, False], lambda n: plural(n, "change"))
-            said.append(f"{count} on {plural(len({b.aoi_id for b in on_aois}), 'AOI')}")
-        summary = f"<code>{html.escape(clean(file)[:200])}</code>: {', '.join(said)}"
-        parts.append(
-            f"<details open><summary>{summary}</summary>\n\n{fence}diff\n{body}{fence}\n</details>"
-        )
-    return parts
-
-
-def _md_of(shown: int, total: int, words: Callable[[int], str]) -> str:
-    """'3 changes', or '3 of 10 changes' when only some are shown."""
-    return words(shown) if shown == total else f"{shown:,} of {words(total)}"
-
-
-def _md_on(blocks: Sequence[_Block]) -> str:
-    """' on 2 AOIs', ' on custom indices and 1 AOI': where some blocks' changes are."""
-    aois = len({b.aoi_id for b in blocks if b.aoi_id})
-    where = (["custom indices"] if any(not b.aoi_id for b in blocks) else []) + (
-        [plural(aois, "AOI")] if aois else []
-    )
-    return f" on {' and '.join(where)}"
-
-
 def _md_top_warnings(plan: Plan) -> list[str]:
     """The warnings that explain many changes at once, with the counts, and the AOIs the
     plan could not read: never cut."""
@@ -541,7 +253,7 @@ def _md_top_warnings(plan: Plan) -> list[str]:
     left_out = plan.unreadable
     if left_out:
         shown = left_out[:MAX_UP_TO_DATE_NAMES]
-        names = ", ".join(_md_code(clean(w.aoi_name)[:100]) for w in shown)
+        names = ", ".join(code_span(clean(w.aoi_name)[:100]) for w in shown)
         more = len(left_out) - len(shown)
         them = "it" if len(left_out) == 1 else "them"
         parts.append(
@@ -581,7 +293,7 @@ def _md_section(g: Group) -> _MdSection:
     for item in items:
         laid = lay_out(item, key_width, indent=2)
         blocks.append("\n".join(_diff_lines(item.marker, laid)))
-    return _MdSection(g, tuple(blocks), _md_fence_for("\n".join(blocks)))
+    return _MdSection(g, tuple(blocks), fence_for("\n".join(blocks)))
 
 
 def _md_details(section: _MdSection, shown: Sequence[str], *, is_open: bool) -> str:
@@ -643,7 +355,7 @@ def _md_quiet(groups: list[Group]) -> str:
             lines.append(f"Nothing to change in {len(quiet)}{other} AOIs.")
         else:
             names = ", ".join(
-                f"{_md_code(clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
+                f"{code_span(clean(g.aoi_name)[:100])} ({g.unchanged} unchanged)" for g in quiet
             )
             lines.append(f"Nothing to change in: {names}.")
     if gone:
@@ -651,7 +363,7 @@ def _md_quiet(groups: list[Group]) -> str:
         if len(gone) > MAX_UP_TO_DATE_NAMES:
             lines.append(f"{label}: {len(gone)} AOIs.")
         else:
-            names = ", ".join(_md_code(clean(g.aoi_name)[:100]) for g in gone)
+            names = ", ".join(code_span(clean(g.aoi_name)[:100]) for g in gone)
             lines.append(f"{label}: {names}.")
     return "\n\n".join(lines)
 
@@ -659,8 +371,8 @@ def _md_quiet(groups: list[Group]) -> str:
 def _md_ignored(plan: Plan) -> str:
     rules = ignored_by_rule(plan)
     lines = [
-        f"- **{count}** undeclared, ignored by rule at {_md_code(clean(rule)[:200])}"
-        + (f" ({_md_code(clean(reason)[:200])})" if reason else "")
+        f"- **{count}** undeclared, ignored by rule at {code_span(clean(rule)[:200])}"
+        + (f" ({code_span(clean(reason)[:200])})" if reason else "")
         for rule, reason, count in rules[:_MAX_RULES_SHOWN]
     ]
     more = len(rules) - _MAX_RULES_SHOWN
@@ -671,7 +383,7 @@ def _md_ignored(plan: Plan) -> str:
 
 def _md_warnings(plan: Plan, shown: list[str]) -> str:
     body = "\n\n".join(shown) + "\n"
-    fence = _md_fence_for(body)
+    fence = fence_for(body)
     hidden = len(plan.warnings) - len(shown)
     more = f"\n\n… and {plural(hidden, 'more warning')}, not shown" if hidden else ""
     head = f"{plural(len(plan.warnings), 'warning')}: apply does not act on these"
@@ -698,21 +410,21 @@ def _diff_lines(marker: str, laid: Laid) -> list[str]:
 
 def _md_note(
     fixed: _MdFixed,
-    blocks: list[_Block],
+    blocks: list[Block],
     sections: list[_MdSection],
     warnings: list[str],
     shown: _Shown,
 ) -> str:
     """What a cut comment leaves out, and where the whole plan is; '' when nothing is cut."""
     missing = []
-    listed, left = _split(blocks, shown.lines)
+    listed, left = split(blocks, shown.lines)
     cut_changes = bool(left)
     if cut_changes:
         changes = sum(len(b.lines) for b in left)
         total = sum(len(b.lines) for b in blocks)
         missing.append(
             f"{changes:,} of {total:,} change{'' if total == 1 else 's'} "
-            f"({_md_cut_files(listed, left)})"
+            f"({cut_files(listed, left)})"
         )
     if shown.details < len(sections):
         missing.append(f"the details of {_md_sections_words(sections[shown.details :])}")
@@ -722,7 +434,7 @@ def _md_note(
         return ""
     if fixed.details_url:
         see = (
-            f"[The whole plan]({_safe_link(fixed.details_url)}) is in the CI job: its summary "
+            f"[The whole plan]({safe_link(fixed.details_url)}) is in the CI job: its summary "
             "and the saved plan; or run"
         )
     else:
@@ -749,77 +461,24 @@ def _md_sections_words(sections: Sequence[_MdSection]) -> str:
     return " and ".join(words + ([plural(aois, "AOI")] if aois or not words else []))
 
 
-def _md_cut_files(listed: Sequence[_Block], left: Sequence[_Block]) -> str:
-    """'the rest of specs/a.yaml: 30 AOIs, 90 changes; specs/b.yaml: …' for what is left."""
-    files: dict[str, list[_Block]] = {}
-    for block in left:
-        files.setdefault(block.file, []).append(block)
-    partly = {b.file for b in listed}
-    said = []
-    for file, cut in list(files.items())[:_MAX_FILES_NAMED]:
-        indices = sum(len(b.lines) for b in cut if not b.aoi_id)
-        on_aois = [b for b in cut if b.aoi_id]
-        counts = [custom_indices(indices)] if indices else []
-        if on_aois:
-            counts.append(plural(len({b.aoi_id for b in on_aois}), "AOI"))
-            counts.append(plural(sum(len(b.lines) for b in on_aois), "change"))
-        what = ", ".join(counts)
-        name = _md_code(clean(file)[:200])
-        said.append(f"{'the rest of ' if file in partly else ''}{name}: {what}")
-    more = len(files) - _MAX_FILES_NAMED
-    if more > 0:
-        said.append(f"and {plural(more, 'more spec file')}")
-    return "; ".join(said)
-
-
 def _md_selectors(plan: Plan) -> str:
     """Collapsed, and bounded in size whatever the number of selectors and AOIs."""
     count = plural(len(plan.selectors), "selector")
     body = "".join(line + "\n" for line in selectors_lines(plan))
-    fence = _md_fence_for(body)
+    fence = fence_for(body)
     return f"<details><summary>{count}</summary>\n\n{fence}text\n{body}{fence}\n</details>"
 
 
 def _md_footer(plan: Plan) -> str:
     bits = []
     if plan.api_url:
-        bits.append(f"compared with {_md_code(safe_url(plan.api_url))}")
+        bits.append(f"compared with {code_span(safe_url(plan.api_url))}")
     if plan.targets:
-        names = [_md_code(clean(t)[:100]) for t in plan.targets[:MAX_FOOTER_TARGETS]]
+        names = [code_span(clean(t)[:100]) for t in plan.targets[:MAX_FOOTER_TARGETS]]
         more = len(plan.targets) - len(names)
         bits.append("targets: " + ", ".join(names) + (f" and {more} more" if more else ""))
     bits.append("`reconciler plan --format json` shows every field")
     return "<sub>" + " · ".join(bits) + "</sub>"
-
-
-def _safe_link(url: str) -> str:
-    """A URL for a markdown link target: http(s) only, nothing that ends the link early."""
-    cleaned = safe_url(url)
-    if not cleaned.startswith(("https://", "http://")):
-        return "#"
-    return "".join(f"%{ord(ch):02X}" if ch in "()<> `[]\\" else ch for ch in cleaned)
-
-
-def _md_code(text: str) -> str:
-    """A code span ``text`` cannot end early: backticks, markup, @mentions all stay literal."""
-    if not text:
-        return "` `"
-    # A span closes at the first backtick run of exactly its own length, so use a length no
-    # run inside has.
-    runs = {len(run) for run in _BACKTICK_RUN.findall(text)}
-    ticks = next(n for n in range(1, len(text) + 2) if n not in runs)
-    # CommonMark strips one space from each end when both are present, so pad symmetrically.
-    pad = " " if text[0] in "` " or text[-1] in "` " else ""
-    return f"{'`' * ticks}{pad}{text}{pad}{'`' * ticks}"
-
-
-def _md_fence_for(body: str) -> str:
-    """A code fence that outruns any backtick run inside ``body``: names cannot close it."""
-    longest = max((len(run) for run in _BACKTICK_RUN.findall(body)), default=0)
-    return "`" * max(3, longest + 1)
-
-
-_BACKTICK_RUN = re.compile(r"`+")
 
 
 # --- drift ------------------------------------------------------------------------------------
@@ -841,12 +500,12 @@ def render_drift_markdown(
     head = f"### reconciler drift: {drift.status} ({counts})"
     lines = [
         f"- **{f.kind}** "
-        + (f"{_md_code(clean(f.aoi_name)[:100])}: " if f.aoi_id else "")
+        + (f"{code_span(clean(f.aoi_name)[:100])}: " if f.aoi_id else "")
         + f"{html.escape(clean(f.what)[:300])}: {html.escape(clean(f.why)[:300])}"
-        + (f" ({_md_code(clean(f.where)[:200])})" if f.where else "")
+        + (f" ({code_span(clean(f.where)[:200])})" if f.where else "")
         for f in drift.findings
     ]
-    see = f" [The run]({_safe_link(details_url)}) has the whole plan." if details_url else ""
+    see = f" [The run]({safe_link(details_url)}) has the whole plan." if details_url else ""
     meaning = {
         "in-sync": "The live API matches the specs.",
         "pending": "Merged specs are not applied yet: the apply job after a merge does that.",
@@ -910,7 +569,7 @@ def render_failure_markdown(
 
     def build(n: int) -> str:
         body = "\n".join(lines[:n]) + "\n"
-        fence = _md_fence_for(body)
+        fence = fence_for(body)
         more = f"\n\n… and {plural(len(lines) - n, 'more problem')}" if n < len(lines) else ""
         parts = [head, f"{fence}text\n{body}{fence}{more}"]
         if hint:
