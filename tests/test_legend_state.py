@@ -306,3 +306,38 @@ def test_export_declares_the_custom_indices_in_use_and_the_legends_it_set(
     write_spec(project / "specs", uncommented + "\n")
     assert run(world, "validate").exit_code == 0
     assert converged(world)
+
+
+def test_validate_online_checks_legend_modes_and_dates_against_the_api(
+    world: Emulator, project: Path
+) -> None:
+    wrong = SPEC.replace("dates: [2024-05-06, 2024-11-20]", "dates: [2024-05-06, 2023-01-01]")
+    wrong += """\
+      - index: NDRE
+        assets: [Bengaluru-C]
+        legend: [{mode: theoretical, dates: [2025-05-02], items: [{min: 0, max: 1, color: "#000000"}]}]
+"""
+    write_spec(project / "specs", wrong)
+    result = run(world, "validate", "--online")
+    assert result.exit_code == 1, result.output
+    assert (
+        "specs/spec.yaml:18:33: legend date 2023-01-01 is not a date of this visualization's "
+        "assets (its dates: 2024-05-06, 2024-11-20)"
+    ) in result.output
+    assert (
+        "specs/spec.yaml:24:18: index 'NDRE' has no theoretical legend to set: a custom index "
+        "with expression_type 'index' has only a dynamic legend"
+    ) in result.output
+
+
+def test_a_saved_plan_is_refused_when_a_declared_legend_changed_since(
+    world: Emulator, project: Path
+) -> None:
+    assert run(world, "plan", "--out", "plan.json").exit_code == 0
+    write_spec(project / "specs", SPEC.replace('color: "#1a9641"', 'color: "#000000"'))
+    result = run(world, "apply", "plan.json", "--yes")
+    assert result.exit_code == 1, result.output
+    assert "theoretical legend of 2024-05-06 now 2 ranges" in result.output
+    assert run(world, "plan", "--out", "plan.json").exit_code == 0
+    assert run(world, "apply", "plan.json", "--yes").exit_code == 0
+    assert converged(world)

@@ -529,6 +529,11 @@ def test_examples_are_valid_and_match_the_demo_world(monkeypatch: pytest.MonkeyP
     specs = load_specs(["specs/"])
     world = yaml.safe_load(DEMO_WORLD.read_text())
     indices = {i["name"]: i for i in world["indices"]} | {i["id"]: i for i in world["indices"]}
+    # The custom indices the examples declare are made by apply, before what uses them.
+    indices |= {
+        i.name: {"type": "custom", "expression_type": i.expression_type} for i in specs.indices
+    }
+    assert not {i.name for i in specs.indices} & {i["name"] for i in world["indices"]}
     aois = {a["name"]: a for a in world["aois"]} | {a["id"]: a for a in world["aois"]}
     modes_of = {
         ("preset", "index"): {"dynamic", "theoretical"},
@@ -554,6 +559,9 @@ def test_examples_are_valid_and_match_the_demo_world(monkeypatch: pytest.MonkeyP
             for rollback in vis.rollbacks:
                 assert rollback.mode in allowed, f"{rollback.where}: {rollback.mode}"
                 assert set(rollback.dates) <= dates, f"{rollback.where}: {rollback.dates}"
+            for legend in vis.legends:
+                assert legend.mode in allowed, f"{legend.where}: {legend.mode}"
+                assert set(legend.dates) <= dates, f"{legend.where}: {legend.dates}"
     # The examples show every way of writing things.
     assert seen_kinds == {"date", "id", "name"}
     assert {d.id is None for d in specs.aois} == {True, False}
@@ -562,6 +570,9 @@ def test_examples_are_valid_and_match_the_demo_world(monkeypatch: pytest.MonkeyP
     rollbacks = [r for d in specs.aois for v in d.visualizations for r in v.rollbacks]
     assert {r.mode for r in rollbacks} == {"dynamic", "theoretical"}
     assert any(r.revision for r in rollbacks)
+    legends = [lg for d in specs.aois for v in d.visualizations for lg in v.legends]
+    assert {lg.mode for lg in legends} == {"dynamic", "theoretical"}
+    assert specs.indices
 
 
 # --- the JSON Schema ----------------------------------------------------------------------------

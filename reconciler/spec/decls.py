@@ -48,10 +48,13 @@ class LegendItemDecl:
     label: str | None
 
     def describe(self) -> str:
-        """'-1 … 0.2 #d7191c Bare', for messages."""
-        low = "auto" if self.min is None else f"{self.min:g}"
-        high = "auto" if self.max is None else f"{self.max:g}"
-        text = f"{low} … {high} {self.color}"
+        """"-1 … 0.2 #d7191c 'Bare'", or the colour alone when the API computes both bounds."""
+        if self.min is None and self.max is None:
+            text = self.color  # a dynamic bin whose bounds the API computes
+        else:
+            low = "auto" if self.min is None else f"{self.min:g}"
+            high = "auto" if self.max is None else f"{self.max:g}"
+            text = f"{low} … {high} {self.color}"
         return text if self.label is None else f"{text} {self.label!r}"
 
 
