@@ -22,7 +22,9 @@ def test_examples_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     result = run_cli("validate", "specs/")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "specs/ is valid: 4 files, 4 AOIs, 2 selectors, 12 visualizations\n"
+    assert result.stdout == (
+        "specs/ is valid: 4 files, 4 AOIs, 2 selectors, 13 visualizations, 1 custom index\n"
+    )
     assert result.stderr == ""
 
 

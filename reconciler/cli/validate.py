@@ -130,11 +130,13 @@ def _print_text(result: ValidationReport, targets: Sequence[str], *, err: bool =
     aois = len({a.label for a in specs.aois}) if specs else 0
     count = specs.visualization_count if specs else 0
     selectors = len(specs.selectors) if specs else 0
+    indices = len(specs.indices) if specs else 0
     secho(
         f"{' '.join(targets)} is valid: {plural(len(result.files), 'file')}, "
         f"{plural(aois, 'AOI')}"
         + (f", {plural(selectors, 'selector')}" if selectors else "")
-        + f", {plural(count, 'visualization')}",
+        + f", {plural(count, 'visualization')}"
+        + (f", {indices} custom {'index' if indices == 1 else 'indices'}" if indices else ""),
         fg="green",
         err=err,
     )
