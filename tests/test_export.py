@@ -280,9 +280,8 @@ def test_rollbacks_the_state_vouches_for_are_written_commented(
     assert textwrap.indent(block, " " * 8) in text
     assert make_plan(emulator, out.parent, state).has_changes is False
     # Uncommented, it plans nothing either: the state's record holds.
-    out.write_text(
-        text.replace("        # rollback:", "        rollback:").replace("        #   ", "          ")
-    )
+    uncommented = text.replace("        # rollback:", "        rollback:")
+    out.write_text(uncommented.replace("        #   ", "          "))
     assert load_specs([str(out)]).aois[0].visualizations[0].rollbacks
     assert make_plan(emulator, out.parent, state).has_changes is False
 

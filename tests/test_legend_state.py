@@ -170,8 +170,9 @@ def test_a_custom_index_that_differs_from_its_declaration_is_reported(
     write_spec(project / "specs", SPEC.replace("(B08-B05)/(B08+B05)", "(B08-B04)/(B08+B04)"))
     plan = plan_json(world)
     (warning,) = [w for w in plan["warnings"] if w["kind"] == "index-differs"]
-    assert "expression is '(B08-B05)/(B08+B05)', declared '(B08-B04)/(B08+B04)'" in (
-        warning["message"]
+    assert (
+        "expression is '(B08-B05)/(B08+B05)', declared '(B08-B04)/(B08+B04)'"
+        in (warning["message"])
     )
     assert warning["where"].startswith("specs/spec.yaml:2:")
     assert plan["indices"] == []  # it exists: never created twice
@@ -315,7 +316,8 @@ def test_validate_online_checks_legend_modes_and_dates_against_the_api(
     wrong += """\
       - index: NDRE
         assets: [Bengaluru-C]
-        legend: [{mode: theoretical, dates: [2025-05-02], items: [{min: 0, max: 1, color: "#000000"}]}]
+        legend:
+          - {mode: theoretical, dates: [2025-05-02], items: [{min: 0, max: 1, color: "#000000"}]}
 """
     write_spec(project / "specs", wrong)
     result = run(world, "validate", "--online")
@@ -325,7 +327,7 @@ def test_validate_online_checks_legend_modes_and_dates_against_the_api(
         "assets (its dates: 2024-05-06, 2024-11-20)"
     ) in result.output
     assert (
-        "specs/spec.yaml:24:18: index 'NDRE' has no theoretical legend to set: a custom index "
+        "specs/spec.yaml:25:13: index 'NDRE' has no theoretical legend to set: a custom index "
         "with expression_type 'index' has only a dynamic legend"
     ) in result.output
 

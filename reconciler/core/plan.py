@@ -210,7 +210,7 @@ class LegendChange:
             self.index_name,
             self.visualization_id,
             self.mode,
-            str(self.bins or 0),
+            f"{self.bins or 0:03d}",  # 2 bins before 10
         )
 
 

@@ -48,7 +48,7 @@ class LegendItemDecl:
     label: str | None
 
     def describe(self) -> str:
-        """"-1 … 0.2 #d7191c 'Bare'", or the colour alone when the API computes both bounds."""
+        """ "-1 … 0.2 #d7191c 'Bare'", or the colour alone when the API computes both bounds."""
         if self.min is None and self.max is None:
             text = self.color  # a dynamic bin whose bounds the API computes
         else:
