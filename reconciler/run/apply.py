@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.api.client import PixxelClient
-from reconciler.api.types import CONTRACT_STATUSES, FINAL_STATUSES, Visualization, outside_contract
+from reconciler.api.types import FINAL_STATUSES, Visualization
 from reconciler.core.identity import Identity
 from reconciler.core.plan import (
     AoiChange,
@@ -55,6 +55,7 @@ from reconciler.run.results import (
     index_item,
     item_of,
     now,
+    status_text,
 )
 from reconciler.state.store import StateStore
 
@@ -136,6 +137,7 @@ class Applier:
         self._planned_status: dict[str, str | None] = {}
         # The updated_at each visualization had before our next PATCH (see StateStore).
         self._known_updated_at: dict[str, str] = {}
+        self._confirmed_rows: dict[str, set[tuple[str, str]]] = {}
         self._state_error = ""  # the first failure to write a record (see _kept)
         self._key_refused = ""  # the first 401 (see _refused)
         # Stop signals not yet handled (``signal``); handled by the scheduling loop only.
@@ -166,7 +168,7 @@ class Applier:
         """
         result = ApplyResult(api_url=plan.api_url, started_at=now())
         self._total = len(plan.all_changes)
-        index_ids = self._create_indices(plan.indices)
+        index_ids = self._create_indices(plan.indices, result)
         changes = plan.changes
         work: dict[str, _AoiWork] = {}
         for position, change in enumerate(changes, start=len(plan.indices)):
@@ -205,6 +207,7 @@ class Applier:
             for viz_id, viz in observed
             if viz.updated_at and viz_id not in confirmed
         }
+        self._confirmed_rows = metadata.confirmed_rows(plan)
         error = self._run(list(work.values()), result)
         if error is not None:  # a bug, not an API error: those become failed items
             raise error
@@ -218,11 +221,16 @@ class Applier:
         result.finished_at = now()
         return result
 
-    def _create_indices(self, indices: tuple[IndexCreate, ...]) -> dict[str, str | None]:
+    def _create_indices(
+        self, indices: tuple[IndexCreate, ...], result: ApplyResult
+    ) -> dict[str, str | None]:
         """Create the plan's custom indices, before anything that uses them: name -> id (None
-        when it could not be made, or was not started)."""
+        when it could not be made, or was not started). A stop signal stops them too: one
+        index is never deleted, so none is made after it."""
         made: dict[str, str | None] = {}
         for position, change in enumerate(indices):
+            while self._signals:
+                self._on_signal(self._signals.pop(0), result, [])
             if self._stop.is_set():
                 self._record(position, index_item(change, "skipped", self._skipped_text()))
                 made[change.name] = None
@@ -362,7 +370,7 @@ class Applier:
                     self._end_waiter(waiter, "stopped", f"but {reason}", "")
                 elif moment >= waiter.deadline:
                     late = (
-                        f"it was still {_status_text(viz.status)} after {self._wait_timeout:g} s "
+                        f"it was still {status_text(viz.status)} after {self._wait_timeout:g} s "
                         "(--wait-timeout); run apply again later to finish"
                     )
                     self._end_waiter(
@@ -370,7 +378,7 @@ class Applier:
                     )
                 else:
                     self._listener(
-                        Waiting(waiter.label, viz_id, viz.progress, _status_text(viz.status))
+                        Waiting(waiter.label, viz_id, viz.progress, status_text(viz.status))
                     )
                     continue
             elif viz is None:
@@ -693,12 +701,14 @@ class Applier:
         return self._rollback(change)
 
     def _rollback(self, change: Rollback) -> ItemResult:
+        others = self._store.fingerprints_of(change.visualization_id)
         try:
-            written = metadata.rollback(self._client, change)
+            written = metadata.rollback(self._client, change, others)
         except ApiError as exc:
             self._refused(exc)
             return item_of(change, "failed", str(exc))
         previous = self._after_write(change.visualization_id, written.updated_at)
+        forget = self._untrusted(change.visualization_id) | written.moved
         kept = self._kept(
             lambda: self._store.record_rollback(
                 change.visualization_id,
@@ -709,17 +719,22 @@ class Applier:
                 updated_at=written.updated_at,
                 previous_updated_at=previous,
                 fingerprints=written.fingerprints,
+                forget=forget,
             )
         )
         return item_of(change, "rolled back", "auto-computed again" + kept)
 
     def _set_legend(self, change: LegendChange) -> ItemResult:
+        others = self._store.fingerprints_of(change.visualization_id)
         try:
-            written = metadata.set_legend(self._client, change)
+            written = metadata.set_legend(self._client, change, others)
         except ApiError as exc:
             self._refused(exc)
             return item_of(change, "failed", str(exc))
         previous = self._after_write(change.visualization_id, written.updated_at)
+        # A date the API shows otherwise than declared is not ours: its old record goes too.
+        forget = self._untrusted(change.visualization_id) | written.moved
+        forget |= {(change.mode, d) for d in written.mismatched}
         declared = {
             d: t.content.as_record()
             for t in change.legends
@@ -735,6 +750,7 @@ class Applier:
                 updated_at=written.updated_at,
                 previous_updated_at=previous,
                 fingerprints=written.fingerprints,
+                forget=forget,
             )
         )
         if written.mismatched:
@@ -749,6 +765,11 @@ class Applier:
                 f"the API accepted the legend but shows another one right after ({shown})" + kept,
             )
         return item_of(change, "legend set", "set as declared" + kept)
+
+    def _untrusted(self, visualization_id: str) -> set[tuple[str, str]]:
+        """What the first record of a confirmed visualization must drop (see ``apply``)."""
+        with self._lock:
+            return self._confirmed_rows.pop(visualization_id, set())
 
     def _after_write(self, visualization_id: str, updated_at: str) -> str | None:
         """Note the ``updated_at`` a write left; the one known before it (for the record)."""
@@ -773,12 +794,3 @@ class Applier:
             self.request_stop("stopped: the state could not be written")
             return "; the state could not record it (the next plan may show it again)"
         return ""
-
-
-def _status_text(status: str | None) -> str:
-    """'creating', or what a status outside the contract is, in words."""
-    if not outside_contract(status):
-        return str(status)
-    listed = ", ".join(CONTRACT_STATUSES)
-    shown = "without a status" if status is None else f"{status!r}"
-    return f"{shown}, a status the API contract does not list ({listed})"

@@ -20,7 +20,7 @@ from reconciler.api.client import PixxelClient
 from reconciler.api.legends import Legend, fingerprint, legends_from_metadata
 from reconciler.api.types import Index, Visualization
 from reconciler.core.legends import differences
-from reconciler.core.plan import Create, IndexCreate, LegendChange, LegendTarget, Rollback
+from reconciler.core.plan import Create, IndexCreate, LegendChange, LegendTarget, Plan, Rollback
 from reconciler.errors import ApiError, ConflictError, InvalidResponseError, TransportError
 from reconciler.spec.decls import LegendContent
 
@@ -115,10 +115,30 @@ class Written:
     updated_at: str
     fingerprints: Mapping[str, str]
     mismatched: Mapping[str, Sequence[str]]
+    #: Other legends of the record (``others``) that are not as recorded any more, or could
+    #: not be told: their records must go.
+    moved: frozenset[tuple[str, str]] = frozenset()
 
 
-def rollback(client: PixxelClient, change: Rollback) -> Written:
-    """PATCH: roll the legends back; the answer says how they are now, and when."""
+def _moved(
+    others: Mapping[tuple[str, str], str], shown: Mapping[str, Mapping[str, Legend]]
+) -> frozenset[tuple[str, str]]:
+    """The recorded legends (``others``: (mode, date) -> fingerprint) not shown as recorded."""
+    return frozenset(
+        (mode, date)
+        for (mode, date), recorded in others.items()
+        if (legend := shown.get(mode, {}).get(date)) is None or fingerprint(legend) != recorded
+    )
+
+
+def rollback(
+    client: PixxelClient, change: Rollback, others: Mapping[tuple[str, str], str] | None = None
+) -> Written:
+    """PATCH: roll the legends back; the answer says how they are now, and when.
+
+    ``others``: the fingerprints the visualization's record holds of its other legends,
+    checked against the answer (an edit since the plan read them is not taken as ours).
+    """
     detail = client.rollback_metadata(
         change.aoi_id,
         change.visualization_id,
@@ -129,17 +149,20 @@ def rollback(client: PixxelClient, change: Rollback) -> Written:
     updated_at = detail.updated_at
     if not updated_at:  # not in the response: read it, the state needs it
         updated_at = _updated_at(client, change.aoi_id, change.visualization_id)
-    shown: Mapping[str, Legend] = {}
+    every: Mapping[str, Mapping[str, Legend]] = {}
     try:
-        shown = legends_from_metadata(detail.metadata, what="the rollback's answer").get(
-            change.mode, {}
-        )
+        every = legends_from_metadata(detail.metadata, what="the rollback's answer")
     except InvalidResponseError as exc:
         log.info("no fingerprints for %s: %s", change.visualization_id, exc)
+    shown = every.get(change.mode, {})
+    mine = {(change.mode, d) for d in change.dates}
+    rest = {k: v for k, v in (others or {}).items() if k not in mine}
     return Written(
         updated_at or "",
         {d: fingerprint(shown[d]) for d in change.dates if d in shown},
         {},
+        # An answer without legends tells nothing about the others: they are kept as they are.
+        _moved(rest, every) if every else frozenset(),
     )
 
 
@@ -161,8 +184,15 @@ def legend_items(content: LegendContent) -> list[dict[str, Any]] | None:
     return items
 
 
-def set_legend(client: PixxelClient, change: LegendChange) -> Written:
-    """PUT the declared legends of ``change``, then read back when and how they are."""
+def set_legend(
+    client: PixxelClient, change: LegendChange, others: Mapping[tuple[str, str], str] | None = None
+) -> Written:
+    """PUT the declared legends of ``change``, then read back when and how they are.
+
+    ``others``: the fingerprints the record holds of the visualization's other legends, read
+    back too: the listing's ``updated_at`` covers any edit made since the PUT, so one of
+    them must not be taken as ours.
+    """
     legend: dict[str, list[dict[str, Any]] | None] = {}
     content: dict[str, LegendContent] = {}
     for target in change.legends:
@@ -177,9 +207,12 @@ def set_legend(client: PixxelClient, change: LegendChange) -> Written:
         dynamic_bins=change.bins,
     )
     updated_at = _updated_at(client, change.aoi_id, change.visualization_id)
-    shown = client.read_sld(
-        change.aoi_id, change.visualization_id, modes=[change.mode], dates=change.dates
-    ).get(change.mode, {})
+    mine = {(change.mode, d) for d in change.dates}
+    rest = {k: v for k, v in (others or {}).items() if k not in mine}
+    modes = sorted({change.mode} | {m for m, _ in rest})
+    dates = sorted(set(change.dates) | {d for _, d in rest})
+    every = client.read_sld(change.aoi_id, change.visualization_id, modes=modes, dates=dates)
+    shown = every.get(change.mode, {})
     fingerprints: dict[str, str] = {}
     mismatched: dict[str, list[str]] = {}
     for date in change.dates:
@@ -189,7 +222,21 @@ def set_legend(client: PixxelClient, change: LegendChange) -> Written:
             mismatched[date] = found
         elif got is not None:
             fingerprints[date] = fingerprint(got)
-    return Written(updated_at or "", fingerprints, mismatched)
+    return Written(updated_at or "", fingerprints, mismatched, _moved(rest, every))
+
+
+def confirmed_rows(plan: Plan) -> dict[str, set[tuple[str, str]]]:
+    """The legends the plan changes on each visualization it confirmed (``Plan.confirmed``):
+    trusted only as those changes happen, so the first record there drops them all, and each
+    change that happens records its own again."""
+    rows: dict[str, set[tuple[str, str]]] = {viz_id: set() for viz_id in plan.confirmed}
+    for change in plan.rollbacks:
+        if change.visualization_id in rows:
+            rows[change.visualization_id] |= {(change.mode, d) for d in change.dates}
+    for legend in plan.legends:
+        if legend.visualization_id in rows:
+            rows[legend.visualization_id] |= {(legend.mode, d) for d in legend.dates}
+    return rows
 
 
 def fresh_fingerprints(

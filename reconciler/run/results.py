@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from reconciler.api.types import CONTRACT_STATUSES, outside_contract
 from reconciler.core.plan import AoiChange, IndexCreate, LegendChange, Plan, Rollback
 from reconciler.errors import ReconcilerError
 
@@ -159,3 +160,12 @@ class ApplyOutcome:
             and self.result.ok
             and not (self.plan is not None and self.plan.unreadable)
         )
+
+
+def status_text(status: str | None) -> str:
+    """'creating', or what a status outside the contract is, in words."""
+    if not outside_contract(status):
+        return str(status)
+    listed = ", ".join(CONTRACT_STATUSES)
+    shown = "without a status" if status is None else f"{status!r}"
+    return f"{shown}, a status the API contract does not list ({listed})"

@@ -124,6 +124,14 @@ class VizRecord:
             data["content"] = _kept(self.content)
         return data
 
+    def fingerprints(self) -> dict[tuple[str, str], str]:
+        """(mode, date) -> the fingerprint of that legend right after this tool's change."""
+        return {(m, d): f for m, dates in self.content.items() for d, f in dates.items()}
+
+    def _forget_each(self, pairs: Iterable[tuple[str, str]]) -> None:
+        for mode, date in pairs:
+            self._forget(mode, (date,))
+
     def _forget(self, mode: str, dates: Iterable[str]) -> None:
         """Drop every record of these dates of ``mode``: a change is being recorded there."""
         for table in (self.legends, self.custom, self.content):
@@ -160,12 +168,15 @@ class State:
         updated_at: str,
         previous_updated_at: str | None = None,
         fingerprints: Mapping[str, str] | None = None,
+        forget: Iterable[tuple[str, str]] = (),
     ) -> None:
         """Remember that a PATCH made ``dates`` in ``mode`` auto-computed at ``revision``.
 
         Merges into the existing record (other modes and dates are kept) and sets ``updated_at``
         to the one the PATCH answered with. ``fingerprints``: date -> the fingerprint of the
-        legend the PATCH answered with, where it did.
+        legend the PATCH answered with, where it did. ``forget``: other (mode, date) legends
+        whose records can no longer be trusted (found changed, or meant to be changed by a
+        change that did not happen): dropped, so the next plan makes them again.
 
         ``previous_updated_at`` is the ``updated_at`` the visualization had just before this
         PATCH (the observed one, or the answer of this run's previous PATCH of the same
@@ -177,6 +188,7 @@ class State:
         checked = _checked_dates(dates)
         _check_revision(revision)
         record = self._record_for(visualization_id, aoi_id, updated_at, previous_updated_at)
+        record._forget_each(forget)
         record._forget(mode, checked)
         if checked:
             record.legends.setdefault(mode, {}).update(dict.fromkeys(checked, revision))
@@ -194,16 +206,19 @@ class State:
         updated_at: str,
         previous_updated_at: str | None = None,
         fingerprints: Mapping[str, str] | None = None,
+        forget: Iterable[tuple[str, str]] = (),
     ) -> None:
         """Remember that a PUT set the custom legends of ``mode``: date -> the legend as
         declared (``LegendContent.as_record``), and ``fingerprints`` date -> the fingerprint of
         the legend read back right after.
 
-        Merges like ``record_rollback``, whose rules on ``previous_updated_at`` it shares.
+        Merges like ``record_rollback``, whose rules on ``previous_updated_at`` and ``forget``
+        it shares.
         """
         checked = _checked_dates(legends)
         declared = {iso_date(d): _custom(legend) for d, legend in legends.items()}
         record = self._record_for(visualization_id, aoi_id, updated_at, previous_updated_at)
+        record._forget_each(forget)
         record._forget(mode, checked)
         if declared:
             record.custom.setdefault(mode, {}).update(declared)

@@ -457,6 +457,7 @@ class StateStore:
         updated_at: str,
         previous_updated_at: str | None = None,
         fingerprints: Mapping[str, str] | None = None,
+        forget: Iterable[tuple[str, str]] = (),
     ) -> None:
         """``State.record_rollback``, kept at once (journal); safe from many threads."""
         with self._mutex:
@@ -470,6 +471,7 @@ class StateStore:
                 updated_at=updated_at,
                 previous_updated_at=previous_updated_at,
                 fingerprints=fingerprints,
+                forget=forget,
             )
             self._keep(visualization_id)
 
@@ -483,6 +485,7 @@ class StateStore:
         updated_at: str,
         previous_updated_at: str | None = None,
         fingerprints: Mapping[str, str] | None = None,
+        forget: Iterable[tuple[str, str]] = (),
     ) -> None:
         """``State.record_legend``, kept at once (journal); safe from many threads."""
         with self._mutex:
@@ -495,8 +498,17 @@ class StateStore:
                 updated_at=updated_at,
                 previous_updated_at=previous_updated_at,
                 fingerprints=fingerprints,
+                forget=forget,
             )
             self._keep(visualization_id)
+
+    def fingerprints_of(self, visualization_id: str) -> dict[tuple[str, str], str]:
+        """The fingerprints one visualization's record holds (a copy); safe from many
+        threads."""
+        with self._mutex:
+            self._ensure_loaded()
+            record = self._state.get(visualization_id)
+            return {} if record is None else record.fingerprints()
 
     def record_fresh(
         self,
