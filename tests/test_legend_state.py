@@ -343,3 +343,38 @@ def test_a_saved_plan_is_refused_when_a_declared_legend_changed_since(
     assert run(world, "plan", "--out", "plan.json").exit_code == 0
     assert run(world, "apply", "plan.json", "--yes").exit_code == 0
     assert converged(world)
+
+
+ONLY_INDICES = f"indices:\n{NDRE}"
+
+
+def test_a_saved_plan_of_indices_only_is_checked_like_any_other(
+    world: Emulator, project: Path
+) -> None:
+    write_spec(project / "specs", ONLY_INDICES)
+    assert run(world, "plan", "--out", "plan.json").exit_code == 0
+    write_spec(project / "specs", ONLY_INDICES.replace("name: NDRE", "name: NDRE2"))
+    refused = run(world, "apply", "plan.json", "--yes")
+    assert refused.exit_code == 1, refused.output
+    assert "create custom index NDRE, which nothing calls for" in refused.output
+    with client_for(world, api_key=SECRET) as client:
+        assert not [i for i in client.list_indices() if i.name.startswith("NDRE")]
+
+
+def test_a_saved_plan_of_some_aois_creates_only_the_indices_they_need(
+    world: Emulator, project: Path
+) -> None:
+    second = NDRE.replace("name: NDRE", "name: NDRE-Pune")
+    write_spec(
+        project / "specs",
+        f"indices:\n{NDRE}{second}aois:\n"
+        "  - aoi: {name: Bengaluru-North}\n    visualizations: [{index: NDRE}]\n"
+        "  - aoi: {name: Pune-East}\n    visualizations: [{index: NDRE-Pune}]\n",
+    )
+    planned = run(world, "plan", "--target", "Bengaluru-North", "--out", "plan.json")
+    assert planned.exit_code == 0, planned.output
+    applied = run(world, "apply", "plan.json", "--yes")
+    assert applied.exit_code == 0, applied.output
+    with client_for(world, api_key=SECRET) as client:
+        assert {i.name for i in client.list_indices() if i.type == "custom"} >= {"NDRE"}
+        assert "NDRE-Pune" not in {i.name for i in client.list_indices()}

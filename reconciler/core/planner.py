@@ -116,13 +116,15 @@ def build_plan(
     api_url: str = "",
     targets: Sequence[str] = (),
     previous_matches: selectors.Records | None = None,
+    only_needed_indices: bool | None = None,
 ) -> Plan:
     """The changes that bring the observed world to the desired one.
 
     ``previous_matches`` is what the state remembers of each selector of the spec files read
     at the last apply: spec file -> selector key -> {AOI id: AOI name}
-    (``selectors.previous_records``). Raises ``ResolutionError`` when ``desired`` carries
-    references that did not resolve.
+    (``selectors.previous_records``). ``only_needed_indices``: create only the custom indices
+    the creates need (default: when ``targets`` are given; see ``index_changes``). Raises
+    ``ResolutionError`` when ``desired`` carries references that did not resolve.
     """
     desired.raise_for_problems()
     creates: list[Create] = []
@@ -205,7 +207,12 @@ def build_plan(
     )
     warnings.extend(selector_warnings)
 
-    index_creates, index_warnings = _indices(desired.indices, observed, creates, bool(targets))
+    index_creates, index_warnings = index_changes(
+        desired.indices,
+        observed.indices,
+        creates,
+        only_needed=bool(targets) if only_needed_indices is None else only_needed_indices,
+    )
     warnings.extend(index_warnings)
     affected = {c.aoi_id for c in creates} | {r.aoi_id for r in rollbacks}
     affected |= {lg.aoi_id for lg in legends}
@@ -372,7 +379,12 @@ def _rollbacks(
             revised: list[str] = []
             for date in declared.dates:
                 moved = None if told is None else told.told(declared.mode, date)
-                if told is not None and moved is not False:
+                ours = (
+                    record.revision_of(declared.mode, date) is not None
+                    or record.custom_of(declared.mode, date) is not None
+                )
+                # A date the record does not hold was never made: no-record, not an edit.
+                if told is not None and moved is not False and ours:
                     reasons[date] = "changed"
                     (edited if moved else unknown).append(date)
                     continue
@@ -460,7 +472,7 @@ def _legend_changes(
                 key = (legend.mode, legend.content.bins)
                 pending.setdefault(key, []).append((date, target, why, note))
     out: list[LegendChange] = []
-    for (mode, _), dated in sorted(pending.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+    for (mode, bins), dated in sorted(pending.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         groups: dict[LegendTarget, list[str]] = {}
         for date, target, _, _ in dated:
             groups.setdefault(target, []).append(date)
@@ -484,31 +496,38 @@ def _legend_changes(
                 ),
                 reason=reason,
                 detail="; ".join(notes),
-                where=str(next(lg.where for lg in item.legends if lg.mode == mode)),
+                where=str(
+                    next(
+                        lg.where
+                        for lg in item.legends
+                        if lg.mode == mode and lg.content.bins == bins
+                    )
+                ),
             )
         )
     return out
 
 
-def _indices(
+def index_changes(
     declared: Sequence[IndexDecl],
-    observed: Observed,
+    indices: Sequence[Index],
     creates: Sequence[Create],
-    targeted: bool,
+    *,
+    only_needed: bool,
 ) -> tuple[list[IndexCreate], list[PlanWarning]]:
     """The declared custom indices to create, and those that exist but differ (the API cannot
-    change an index: said, never silently accepted).
+    change an index: said, never silently accepted). ``indices``: every index that exists.
 
-    With ``--target``, only the indices the targeted AOIs' creates need are created.
+    ``only_needed`` (a plan of some AOIs, ``--target``): only the indices ``creates`` need.
     """
     needed = {c.new_index for c in creates if c.new_index is not None}
-    existing = {i.name: i for i in observed.indices}
+    existing = {i.name: i for i in indices}
     made: list[IndexCreate] = []
     warnings: list[PlanWarning] = []
     for decl in declared:
         found = existing.get(decl.name)
         if found is None:
-            if targeted and decl.name not in needed:
+            if only_needed and decl.name not in needed:
                 continue
             made.append(
                 IndexCreate(

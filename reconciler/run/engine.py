@@ -30,9 +30,9 @@ from reconciler.core.drift import Drift, classify
 from reconciler.core.ignore import resolve_ignores
 from reconciler.core.legends import legends_to_read
 from reconciler.core.observed import Observed
-from reconciler.core.plan import Plan
-from reconciler.core.planner import build_plan
-from reconciler.core.resolve import Selection, resolve_desired
+from reconciler.core.plan import IndexCreate, Plan
+from reconciler.core.planner import build_plan, index_changes
+from reconciler.core.resolve import Selection, preset_named, resolve_desired
 from reconciler.core.stale import check_not_stale, desired_snapshots, stale_error
 from reconciler.core.statecheck import with_state_warnings
 from reconciler.core.verify import check_changes
@@ -312,6 +312,8 @@ class Engine:
         state: State,
         selection: Selection,
         observed: Observed,
+        *,
+        only_needed_indices: bool | None = None,
     ) -> Plan:
         desired = resolve_desired(selection, observed, state.visualizations.keys())
         rules = resolve_ignores(specs, selection, observed.indices)
@@ -336,6 +338,7 @@ class Engine:
             api_url=conn.api_label,
             targets=targets,
             previous_matches=selectors.previous_records(state.selectors, paths),
+            only_needed_indices=only_needed_indices,
         )
         return with_state_warnings(plan, state, conn.store.label)
 
@@ -460,7 +463,22 @@ class Engine:
         """
         affected = sorted(saved.affected_aois)
         if not affected:
-            return dataclasses.replace(saved, spec_paths=tuple(spec_paths), api_url=conn.api_label)
+            # Custom indices only (or nothing): those are checked against the index listing.
+            fresh_indices: list[IndexCreate] = []
+            if saved.indices:
+                indices = conn.client.list_indices()
+                problems = preset_named(specs.indices, indices)
+                if problems:
+                    raise ResolutionError(problems)
+                fresh_indices, _ = index_changes(specs.indices, indices, (), only_needed=False)
+            fresh = Plan(indices=tuple(fresh_indices), api_url=conn.api_label)
+            check_changes(saved, fresh, replan)
+            return dataclasses.replace(
+                saved,
+                indices=fresh.indices,
+                spec_paths=tuple(spec_paths),
+                api_url=conn.api_label,
+            )
         try:
             selection, observed = self._refresh(conn, specs, affected)
         except UnknownTargetError as exc:
@@ -482,7 +500,17 @@ class Engine:
             api_url=conn.api_label,
             replan=replan,
         )
-        fresh = self._plan_from(conn, specs, spec_paths, (), state, selection, observed)
+        fresh = self._plan_from(
+            conn,
+            specs,
+            spec_paths,
+            (),
+            state,
+            selection,
+            observed,
+            # A plan of some AOIs creates only the custom indices their creates need.
+            only_needed_indices=bool(saved.targets),
+        )
         check_changes(saved.without(observed.unreadable_ids), fresh, replan)
         return fresh.also_unreadable(saved)
 
