@@ -93,8 +93,9 @@ def fingerprint(legend: Legend) -> str:
 # --- from LegendItem objects ----------------------------------------------------------------
 
 
-def legend_from_items(items: Sequence[Mapping[str, Any]], *, what: str = "a legend") -> Legend:
-    """The legend of contract ``LegendItem`` dicts (``min``, ``max``, ``color``, ``label``).
+def legend_from_items(items: Any, *, what: str = "a legend") -> Legend:
+    """The legend of contract ``LegendItem`` dicts (``min``, ``max``, ``color``, ``label``):
+    ``items`` is whatever the API sent where a list of them belongs.
 
     ``area`` and ``area_percentage`` are ignored; a missing or null bound is None, a missing or
     null colour or label is empty. A value of the wrong type is an ``InvalidResponseError``
@@ -322,6 +323,12 @@ def _normalised(value: float, what: str) -> float:
         raise InvalidResponseError(f"{what} {shorten(repr(value), _EXCERPT)}, not a finite number.")
     rounded = float(f"{number:.{_DIGITS}g}")
     return rounded if rounded != 0 else 0.0  # -0.0 and 0.0 are one bound
+
+
+def normal_bound(value: float) -> float:
+    """A bound as a ``Legend`` holds it (6 significant digits): what a declared bound is
+    compared as, since the API's answers carry no more."""
+    return _normalised(value, "a bound")
 
 
 def _color(value: str) -> str:

@@ -313,7 +313,10 @@ def _legend_comment(viz: Visualization, record: LegendRecord | None) -> list[str
 
 
 def _number(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    # Every digit: the state holds the bound as declared, and so must the spec written back.
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
 
 
 def index_lines(indices: Sequence[Index]) -> list[str]:

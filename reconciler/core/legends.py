@@ -14,12 +14,11 @@ Pure: the reads themselves are ``run.refresh``'s.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from reconciler.api.legends import Legend, LegendBin, fingerprint
+from reconciler.api.legends import Legend, LegendBin, fingerprint, normal_bound
 from reconciler.api.types import Visualization
 from reconciler.core.observed import Observed
 from reconciler.core.resolve import Desired
@@ -158,8 +157,8 @@ def _bin_text(legend_bin: LegendBin) -> str:
 
 
 def _same_number(wanted: float, shown: float | None) -> bool:
-    # The API's numbers come back as text in an SLD: equal to 6 significant digits.
-    return shown is not None and math.isclose(wanted, shown, rel_tol=1e-6, abs_tol=1e-9)
+    # Read back, a bound has the digits a Legend keeps: compared as one.
+    return shown is not None and normal_bound(wanted) == shown
 
 
 def dates_text(dates: Sequence[str], limit: int = 5) -> str:
