@@ -61,8 +61,8 @@ def test_plan_on_an_untouched_world_creates_and_rolls_back(
     # Every visualization on the AOI is declared; the only warning is about the empty state.
     assert [w.kind for w in plan.warnings] == ["state"]
     assert (
-        "has no records, so every declared rollback of an existing visualization is planned (2)"
-        in plan.warnings[0].message
+        "has no records, so every declared rollback and custom legend of an existing "
+        "visualization is planned (2)" in plan.warnings[0].message
     )
     assert "docs/state.md" in plan.warnings[0].message
     assert plan.summary() == {

@@ -240,3 +240,23 @@ def test_one_index_declared_in_two_files_must_be_the_same_declaration() -> None:
         "c.yaml:2:5: index 'NDRE' is declared again, differently (rescale), at a.yaml:2:5: "
         "declare it once",
     ]
+
+
+def test_an_unquoted_colour_in_flow_style_is_named_in_the_yaml_error() -> None:
+    (found,) = problems(
+        with_legend("- {mode: dynamic, dates: [2024-05-06], bins: 1, items: [{color: #d7191c}]}\n")
+    )
+    assert found.endswith(
+        "line 6 has an unquoted colour #d7191c, which YAML reads as the start of a comment: "
+        'quote it ("#d7191c")'
+    )
+
+
+def test_a_label_the_api_could_not_hand_back_is_refused() -> None:
+    (found,) = problems(
+        with_legend(
+            '- {mode: dynamic, dates: [2024-05-06], bins: 1, items: [{color: "#000000", '
+            'label: "Low\\u0001"}]}\n'
+        )
+    )
+    assert found.endswith("a label must be printable text, without control characters or tabs")

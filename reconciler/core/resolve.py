@@ -151,7 +151,10 @@ class IndexLookup:
         if named:
             ids = ", ".join(i.id for i in named)
             return Problem(f"{len(named)} indices are named '{ref}' ({ids}): use the id", where)
-        return Problem(f"unknown index '{ref}'{closest(ref, self._by_name)}", where)
+        hint = closest(ref, self._by_name) or (
+            "; a custom index to create is declared under 'indices:'"
+        )
+        return Problem(f"unknown index '{ref}'{hint}", where)
 
 
 def mode_problem(

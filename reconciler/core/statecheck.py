@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from reconciler.core.plan import Plan, PlanWarning
+from reconciler.core.plan import LegendChange, Plan, PlanWarning, Rollback
 from reconciler.state.records import State
 
 #: At least this many visualizations whose records moved at once, ...
@@ -27,22 +27,25 @@ DOCS = "docs/state.md"
 
 def state_warnings(plan: Plan, state: State, label: str) -> tuple[PlanWarning, ...]:
     """The warnings about ``state`` (found at ``label``) that ``plan`` gives reason for."""
-    if not plan.rollbacks:
+    if not plan.rollbacks and not plan.legends:
         return ()
     if not state.visualizations:
-        first = next((r for r in plan.rollbacks if r.reason == "no-record"), None)
-        if first is None:
+        unrecorded: list[Rollback | LegendChange] = [
+            r for r in plan.rollbacks if r.reason == "no-record"
+        ]
+        unrecorded += [c for c in plan.legends if c.reason == "no-record"]
+        if not unrecorded:
             return ()
-        count = sum(r.reason == "no-record" for r in plan.rollbacks)
+        first, count = unrecorded[0], len(unrecorded)
         return (
             PlanWarning(
                 kind="state",
                 aoi_id=first.aoi_id,
                 aoi_name=first.aoi_name,
                 message=(
-                    f"the state {label} has no records, so every declared rollback of an "
-                    f"existing visualization is planned ({count}). Expected before the first "
-                    "apply; otherwise plan with the state that apply writes (--state or "
+                    f"the state {label} has no records, so every declared rollback and custom "
+                    f"legend of an existing visualization is planned ({count}). Expected before "
+                    "the first apply; otherwise plan with the state that apply writes (--state or "
                     f"RECONCILER_STATE; see {DOCS})"
                 ),
             ),

@@ -205,6 +205,7 @@ def problem_from_error(error: Any, doc: Document) -> Problem:
         "missing_aois",
         "ignore_rule",
         "color",
+        "label",
         "index_name",
         "expression",
         "rescale",

@@ -181,6 +181,17 @@ class LegendItemModel(BaseModel):
     def _given(cls, value: Any) -> Any:
         return no_null(value)
 
+    @field_validator("label")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        # The API hands a legend back as SLD (XML), which cannot carry control characters: a
+        # label with one could never be read back as declared.
+        if value is not None and not value.isprintable():
+            raise PydanticCustomError(
+                "label", "a label must be printable text, without control characters or tabs"
+            )
+        return value
+
 
 #: A dynamic legend may have 1 to 15 bins (the API's ``dynamic_bins``).
 MAX_BINS = 15

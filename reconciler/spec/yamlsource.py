@@ -212,7 +212,7 @@ def parse_yaml(raw: bytes | str, display: str) -> Document:
         )
         raise SpecError([Problem(message, exc.where(display))]) from None
     except yaml.MarkedYAMLError as exc:
-        raise SpecError([_yaml_problem(exc, display)]) from None
+        raise SpecError([_yaml_problem(exc, display, text)]) from None
     except yaml.reader.ReaderError as exc:
         where = _where_of_offset(text, exc.position, display)
         message = "a control or other non-printable character, which YAML does not allow; remove it"
@@ -375,7 +375,23 @@ def _unquoted(text: str) -> str:
     return _QUOTED_FROM_FILE.sub(replace, text)
 
 
-def _yaml_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
+#: A colour written unquoted after a key or in a flow list: YAML reads it as a comment.
+_UNQUOTED_COLOR = re.compile(r"(?:[:\[,{]|^\s*-)\s*(#[0-9a-fA-F]{6}\b|#[0-9a-fA-F]{3}\b)")
+
+
+def _unquoted_color(text: str) -> str:
+    """A hint naming the first unquoted hex colour in ``text``, or ''."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        found = _UNQUOTED_COLOR.search(line)
+        if found:
+            return (
+                f"line {number} has an unquoted colour {found.group(1)}, which YAML reads as the "
+                f'start of a comment: quote it ("{found.group(1)}")'
+            )
+    return ""
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, display: str, text: str = "") -> Problem:
     mark = exc.problem_mark or exc.context_mark
     where = Where(display, mark.line + 1, mark.column + 1) if mark else Where(display, 1, 1)
     problem = (exc.problem or "malformed document").strip()
@@ -391,6 +407,9 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, display: str) -> Problem:
         )
     if hint:
         message += f"; {hint}"
+    colour = _unquoted_color(text)
+    if colour:
+        message += f"; {colour}"
     return Problem(message, where)
 
 
