@@ -12,9 +12,20 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from reconciler.api.client import PixxelClient
 from reconciler.emulator import Emulator
+from reconciler.run.apply import Applier
+from reconciler.run.engine import Engine, Settings
+from reconciler.state.store import StateStore
 from tests.apiproxy import Answer, ApiProxy, Request, error_answer
-from tests.planning import BENGALURU, NDVI_BENGALURU_AB, SECRET, client_for, run_cli, write_spec
+from tests.planning import (
+    BENGALURU,
+    NDVI_BENGALURU_AB,
+    SECRET,
+    client_for,
+    run_cli,
+    write_spec,
+)
 
 METADATA = f"/v0/aois/{BENGALURU}/visualizations/{NDVI_BENGALURU_AB}/metadata"
 
@@ -137,3 +148,39 @@ def test_a_bound_with_more_digits_than_the_api_keeps_is_set_once(
     applied = run_cli("apply", "--yes", url=world.url, key=SECRET)
     assert applied.exit_code == 0, applied.output
     assert plan_of(world)["legends"] == []
+
+
+def test_a_stop_signal_while_indices_are_made_makes_no_further_index(
+    world: Emulator, tmp_path: Path, proxy: ApiProxy
+) -> None:
+    indices = "".join(
+        f"  - {{name: Stop-{n}, expression: B08, expression_type: index, rescale: [0, 1],\n"
+        "     colormap: c, satellite: 0005c5bb-0bd2-4c80-9393-4a808341c54c}\n"
+        for n in range(3)
+    )
+    specs = write_spec(tmp_path / "specs", f"indices:\n{indices}")
+    state = tmp_path / "state.json"
+    with PixxelClient(world.url, SECRET) as client:
+        engine = Engine(Settings(api_url=world.url, state=state), client=client)
+        plan = engine.plan([str(specs)])
+    assert [i.name for i in plan.indices] == ["Stop-0", "Stop-1", "Stop-2"]
+    store = StateStore(state)
+    store.load()
+    with PixxelClient(proxy.url, SECRET, backoff_factor=0.01) as client, store.lock():
+        applier = Applier(client, store)
+
+        def stop_after_the_first(request: Request, forward: Any) -> Answer | None:
+            if not request.matches("POST", "/v0/indices"):
+                return None
+            answer: Answer = forward(request)
+            applier.signal("stopped by SIGTERM")
+            return answer
+
+        proxy.spoilers.append(stop_after_the_first)
+        result = applier.apply(plan)
+    assert [(i.index_name, i.outcome) for i in result.items] == [
+        ("Stop-0", "created"),
+        ("Stop-1", "skipped"),
+        ("Stop-2", "skipped"),
+    ]
+    assert result.interrupted and proxy.count("POST", "/v0/indices") == 1
