@@ -431,7 +431,8 @@ def test_a_remote_lock_broken_while_held_stops_the_writes(s3: S3, tmp_path: Path
         s3.url(),
         flush_interval=60,
         journal_dir=tmp_path,
-        lock_options={"heartbeat_interval": 0.05},
+        # Beats far apart against the breaker's second look, as with the defaults.
+        lock_options={"heartbeat_interval": 0.5},
     )
     stopped: list[str] = []
     store.on_lock_lost = stopped.append
@@ -441,7 +442,10 @@ def test_a_remote_lock_broken_while_held_stops_the_writes(s3: S3, tmp_path: Path
     ):
         assert lock.holder is not None
         store.record_fresh("v1", aoi_id="a1", legends={}, updated_at="t")
-        StateStore(s3.url(), journal_dir=tmp_path / "other").unlock(lock.holder.id)
+        breaker = StateStore(
+            s3.url(), journal_dir=tmp_path / "other", lock_options={"recheck_after": 0.2}
+        )
+        breaker.unlock(lock.holder.id)
         deadline = time.monotonic() + 10
         while not lock.lost:
             assert time.monotonic() < deadline, "the broken lock was never noticed"
@@ -450,6 +454,37 @@ def test_a_remote_lock_broken_while_held_stops_the_writes(s3: S3, tmp_path: Path
         store.flush()  # refused: someone else may own the state now
     assert _remote_records(s3) == {}  # nothing written over another owner's state
     assert "v1" in store.journal_path.read_text()  # kept for the next run here
+
+
+def test_a_lock_its_live_holder_writes_again_as_it_is_broken_is_removed_again(
+    s3: S3, caplog: pytest.LogCaptureFixture
+) -> None:
+    holding = _object_lock(s3, heartbeat_interval=3600)
+    holding.acquire()
+    assert holding.holder is not None
+    fs = s3.fs()
+    path = f"{s3.bucket}/reconciler/state.json.lock"
+    written = holding.holder.to_json()
+
+    def late_heartbeat() -> None:
+        # The holder's heartbeat read its lock just before the delete, and writes it after.
+        deadline = time.monotonic() + 10
+        while fs.exists(path) and time.monotonic() < deadline:
+            fs.invalidate_cache()
+            time.sleep(0.005)
+        fs.pipe_file(path, written)
+
+    racer = threading.Thread(target=late_heartbeat)
+    racer.start()
+    try:
+        breaker = _object_lock(s3, recheck_after=0.3)
+        assert breaker.break_lock(holding.holder.id).id == holding.holder.id
+    finally:
+        racer.join()
+    assert breaker.read_holder() is None  # gone for good: the holder's next beat sees it
+    assert "still running" in caplog.text
+    assert not holding.confirm() and holding.lost
+    holding.release()
 
 
 class _NoExclusiveCreate:
@@ -578,7 +613,10 @@ def test_a_flush_checks_the_lock_right_before_writing(s3: S3, tmp_path: Path) ->
     with store.lock() as lock:
         assert lock.holder is not None
         store.record_fresh("v1", aoi_id="a1", legends={}, updated_at="t")
-        StateStore(s3.url(), journal_dir=tmp_path / "other").unlock(lock.holder.id)
+        breaker = StateStore(
+            s3.url(), journal_dir=tmp_path / "other", lock_options={"recheck_after": 0.05}
+        )
+        breaker.unlock(lock.holder.id)
         other = StateStore(s3.url(), journal_dir=tmp_path / "other")
         with other.lock():  # another apply owns the state now, and leaves it empty
             assert not lock.lost

@@ -85,6 +85,11 @@ MAX_WAIT_STEP_SECONDS = 5.0
 RELEASE_TRIES = 4
 RELEASE_PAUSE_SECONDS = 0.5
 
+#: After breaking a remote lock, how long to wait before looking whether it came back: a live
+#: holder's heartbeat that read the lock just before it was deleted writes it again. Longer
+#: than a store's round trip, much shorter than ``HEARTBEAT_SECONDS``.
+BREAK_RECHECK_SECONDS = 2.0
+
 
 class StateLock(abc.ABC):
     """A lock guarding one state; subclasses say how it is stored.
@@ -104,10 +109,13 @@ class StateLock(abc.ABC):
         *,
         heartbeat_interval: float = HEARTBEAT_SECONDS,
         stale_after: float = STALE_AFTER_SECONDS,
+        recheck_after: float = BREAK_RECHECK_SECONDS,
     ) -> None:
         self.label = label
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
+        #: The pause before a broken lock is looked at again (remote locks only).
+        self.recheck_after = recheck_after
         self.holder: Holder | None = None
         #: The id of the holder last released (for the unlock command when release failed).
         self.last_id = ""
@@ -251,9 +259,16 @@ class StateLock(abc.ABC):
                 "meant to break."
             )
         self._remove_any()
+        self._settle_break(holder)
         # info, not warning: the unlock command says so itself, once.
         log.info("broke the lock on %s held by %s", self.label, holder.describe())
         return holder
+
+    def _settle_break(self, holder: Holder) -> None:
+        """Make sure the broken lock of ``holder`` stays gone (only where it can come back)."""
+        # A local lock's heartbeat writes through its open descriptor, which cannot bring a
+        # deleted file back.
+        del holder
 
     # -- subclasses --
 
@@ -685,6 +700,33 @@ class ObjectLock(StateLock):
             )
             time.sleep(pause)
             pause *= 2
+
+    def _settle_break(self, holder: Holder) -> None:
+        # A store has no "write only if unchanged" that every fsspec backend offers, so a live
+        # holder's heartbeat can read the lock, see it is still its own, and write it again
+        # just after it was deleted; it would then hold the lock on as if nothing happened.
+        # Removing it once more after that write (heartbeats are far apart) makes its next
+        # beat find the lock gone, which stops that apply's state writes. A stale holder (the
+        # usual one to break) beats no more: nothing to wait for.
+        age = holder.heartbeat_age()
+        if age is not None and age >= self.stale_after:
+            return
+        for _ in range(3):
+            time.sleep(self.recheck_after)
+            raw = self._read()
+            found = None if raw is None else parse_holder(raw)
+            if found is None or found.id != holder.id:
+                return
+            log.warning(
+                "the holder of %s is still running: its heartbeat wrote the lock again as it "
+                "was broken; removing it again",
+                self.where,
+            )
+            self._remove_any()
+        raise StateError(
+            f"{self.where} keeps coming back under lock id {holder.id}: its holder is alive and "
+            "refreshing it. Stop that apply, or wait for it to finish."
+        )
 
     def _remove_any(self) -> None:
         try:
