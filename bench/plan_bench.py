@@ -21,7 +21,8 @@ from pathlib import Path
 import yaml
 
 from reconciler.emulator import Emulator, FaultConfig, World
-from reconciler.run.engine import Engine, Settings
+from reconciler.run.engine import Engine
+from reconciler.run.settings import Settings
 
 KEY = "bench-key"
 

@@ -425,7 +425,8 @@ def median_of(
 def run_reconciler(
     world: BenchWorld, tmp: Path, emulator: EmulatorProcess, parallelism: int, repeat: int
 ) -> list[Phase]:
-    from reconciler.run.engine import ApplyOptions, Engine, Settings
+    from reconciler.run.engine import ApplyOptions, Engine
+    from reconciler.run.settings import Settings
 
     n = len(world.aois)
     bounds = lower_bounds(world)

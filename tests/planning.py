@@ -21,9 +21,10 @@ from reconciler.core.plan import Plan
 from reconciler.emulator import Emulator
 from reconciler.emulator.world import Asset, derived_id
 from reconciler.run.apply import Applier
-from reconciler.run.engine import Engine, Settings
+from reconciler.run.engine import Engine
 from reconciler.run.events import Listener
 from reconciler.run.results import ApplyResult
+from reconciler.run.settings import Settings
 from reconciler.state.store import StateStore
 
 API_KEY = "test-key"

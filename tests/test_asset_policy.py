@@ -10,7 +10,8 @@ from reconciler.api.types import Visualization
 from reconciler.core.plan import Plan
 from reconciler.emulator import Emulator
 from reconciler.errors import ResolutionError
-from reconciler.run.engine import Engine, Settings
+from reconciler.run.engine import Engine
+from reconciler.run.settings import Settings
 from reconciler.spec.load import validate_specs
 from tests.planning import KOCHI, PUNE, client_for, make_plan, new_asset, run_apply, write_spec
 

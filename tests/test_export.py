@@ -23,7 +23,8 @@ from reconciler.core.export import (
 )
 from reconciler.emulator import Emulator
 from reconciler.errors import ConfigError
-from reconciler.run.engine import Engine, ExportOptions, ExportResult, Settings
+from reconciler.run.engine import Engine, ExportOptions, ExportResult
+from reconciler.run.settings import Settings
 from reconciler.spec.load import load_specs
 from reconciler.spec.models import SpecFile
 from tests.planning import (

@@ -15,7 +15,8 @@ from click.testing import Result
 from reconciler.api.client import PixxelClient
 from reconciler.emulator import Emulator
 from reconciler.run.apply import Applier
-from reconciler.run.engine import Engine, Settings
+from reconciler.run.engine import Engine
+from reconciler.run.settings import Settings
 from reconciler.state.store import StateStore
 from tests.apiproxy import Answer, ApiProxy, Request, error_answer
 from tests.planning import (

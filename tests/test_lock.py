@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import StateError
-from reconciler.run.engine import Engine, Settings
+from reconciler.run.engine import Engine
+from reconciler.run.settings import Settings
 from reconciler.state.holder import (
     LockWaitTimeoutError,
     StaleLockError,

@@ -10,8 +10,9 @@ import pytest
 from reconciler.core.plan import Plan
 from reconciler.emulator import Emulator
 from reconciler.errors import ConfigError, ResolutionError
-from reconciler.run.engine import Engine, Settings
+from reconciler.run.engine import Engine
 from reconciler.run.events import Event, Refreshed
+from reconciler.run.settings import Settings
 from tests.planning import (
     NDVI_BENGALURU_AB,
     NDVI_NAGPUR_JKL,

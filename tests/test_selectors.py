@@ -16,7 +16,8 @@ from reconciler.emulator import Emulator
 from reconciler.errors import Problem, ResolutionError, Where
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
-from reconciler.run.engine import ApplyOptions, Engine, Settings
+from reconciler.run.engine import ApplyOptions, Engine
+from reconciler.run.settings import Settings
 from reconciler.spec.decls import SelectorDecl, Specs
 from reconciler.spec.load import load_specs
 from reconciler.state.store import StateStore

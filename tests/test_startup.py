@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
 
 from reconciler.cli.main import COMMANDS, cli
+from tests.planning import SPEC
 
 #: What a command that talks to no API and reads no spec must not load.
 HEAVY = ("pydantic", "requests", "urllib3", "yaml", "deepdiff", "fsspec", "reconciler.run")
@@ -58,3 +60,27 @@ def test_the_help_line_of_every_command_is_its_own(name: str) -> None:
     command = cli.get_command(click.Context(cli), name)
     assert command is not None
     assert command.get_short_help_str(1000) == COMMANDS[name][2]
+
+
+#: What offline ``validate`` needs beyond the spec language: the command line and foundation.
+_VALIDATE_MAY_LOAD = (
+    "reconciler.spec",
+    "reconciler.cli",
+    "reconciler.api.config",  # the settings' default URL: no client, no response types
+    "reconciler.run.settings",
+    "reconciler.run.events",
+    "reconciler.run.signals",
+)
+
+
+def test_offline_validate_loads_the_spec_language_and_no_engine(tmp_path: Path) -> None:
+    spec = tmp_path / "specs" / "team.yaml"
+    spec.parent.mkdir()
+    spec.write_text(SPEC, encoding="utf-8")
+    modules = imported("validate", str(spec.parent))
+    assert "reconciler.spec.load" in modules  # it did validate
+    heavy = ("requests", "urllib3", "deepdiff", "fsspec", "http.server")
+    assert [m for m in modules if m.split(".")[0] in heavy or m in heavy] == []
+    ours = [m for m in modules if m.startswith("reconciler.") and "." in m[len("reconciler.") :]]
+    extra = [m for m in ours if not m.startswith(_VALIDATE_MAY_LOAD)]
+    assert extra == []  # no engine, client, planner, renderer or state store

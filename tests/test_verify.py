@@ -20,8 +20,9 @@ from reconciler.core.plan import Create, Plan, Rollback, RollbackTarget
 from reconciler.core.verify import check_changes
 from reconciler.emulator import Emulator
 from reconciler.errors import PlanFileError, UnverifiedPlanError
-from reconciler.run.engine import ApplyOptions, Engine, Settings
+from reconciler.run.engine import ApplyOptions, Engine
 from reconciler.run.results import ApplyOutcome
+from reconciler.run.settings import Settings
 from tests.planning import (
     BENGALURU,
     NAGPUR,

@@ -19,8 +19,9 @@ from reconciler.cli.options import (
 from reconciler.core.plan import Plan
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.render.json import render_report
-from reconciler.run.engine import ApplyOptions, ApplyOutcome, Engine, Settings, write_file
+from reconciler.run.engine import ApplyOptions, ApplyOutcome, Engine, write_file
 from reconciler.run.events import Event, Planned
+from reconciler.run.settings import Settings
 from reconciler.run.signals import interrupt_exit_code
 from reconciler.text import clean_lines, plural
 

@@ -18,14 +18,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.redact import RedactingFormatter, redact
 from reconciler.run.events import Event, ItemFinished, Refreshed, Stopping, Waiting
-from reconciler.run.results import OUTCOMES, ApplyResult, ItemResult
 from reconciler.run.signals import (
     interrupt_exit_code,
     interrupt_message,
@@ -33,6 +32,9 @@ from reconciler.run.signals import (
     stop_reason,
 )
 from reconciler.text import clean, clean_lines, plural
+
+if TYPE_CHECKING:  # only named: the results bring in the plan model, which validate need not load
+    from reconciler.run.results import ApplyResult, ItemResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -220,7 +222,7 @@ def outcome_counts(result: ApplyResult) -> str:
     skipped': every outcome; legends set only when the apply had legends to set."""
     counts = result.counts()
     parts = []
-    for outcome in OUTCOMES:
+    for outcome in counts:  # in the order of results.OUTCOMES
         if outcome == "legend set":
             if any(i.change == "legend" for i in result.items):
                 parts.append(f"{plural(counts[outcome], 'legend')} set")

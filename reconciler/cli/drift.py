@@ -9,7 +9,7 @@ import click
 from reconciler.cli.common import details_url_option, failures_in_format, max_chars_option
 from reconciler.cli.console import Reporter, echo, handle_errors
 from reconciler.cli.options import api_options, spec_paths_argument, state_option, target_option
-from reconciler.run.engine import Settings
+from reconciler.run.settings import Settings
 
 
 @click.command()

@@ -9,7 +9,8 @@ import click
 from reconciler.cli.common import carried_options
 from reconciler.cli.console import Reporter, echo, handle_errors
 from reconciler.cli.options import api_options, state_option
-from reconciler.run.engine import Engine, ExportOptions, Settings
+from reconciler.run.engine import Engine, ExportOptions
+from reconciler.run.settings import Settings
 from reconciler.text import command_line, plural
 
 # --- export -----------------------------------------------------------------------------------

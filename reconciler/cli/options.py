@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.api.config import DEFAULT_API_URL
-from reconciler.render.formats import FORMATS
-from reconciler.run.engine import Settings
+from reconciler.render import FORMAT_NAMES
+from reconciler.run.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -155,7 +155,7 @@ color_option = click.option(
 plan_format_option = click.option(
     "--format",
     "fmt",
-    type=click.Choice(list(FORMATS)),
+    type=click.Choice(FORMAT_NAMES),
     default="text",
     show_default=True,
     help="text for people, markdown for PR comments, json for programs.",

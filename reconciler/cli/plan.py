@@ -25,7 +25,8 @@ from reconciler.cli.options import (
     state_option,
     target_option,
 )
-from reconciler.run.engine import Engine, Settings, load_plan_file, write_file
+from reconciler.run.engine import Engine, load_plan_file, write_file
+from reconciler.run.settings import Settings
 from reconciler.text import command_line
 
 

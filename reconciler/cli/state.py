@@ -13,7 +13,8 @@ import click
 
 from reconciler.cli.console import echo, handle_errors
 from reconciler.cli.options import lock_timeout_option, state_option
-from reconciler.run.engine import Engine, Settings
+from reconciler.run.engine import Engine
+from reconciler.run.settings import Settings
 from reconciler.state.holder import Holder
 from reconciler.state.records import State
 from reconciler.text import plural

@@ -12,7 +12,7 @@ import click
 from reconciler.cli.console import Reporter, echo, handle_errors, secho
 from reconciler.cli.options import api_options, state_option
 from reconciler.errors import ReconcilerError, SpecError
-from reconciler.run.engine import DEFAULT_SPEC_PATHS, Engine, Settings
+from reconciler.run.settings import DEFAULT_SPEC_PATHS, Settings, guard_secrets
 from reconciler.spec.decls import ValidationReport
 from reconciler.text import clean, plural
 
@@ -68,14 +68,25 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
     \b
       reconciler validate --online --sandbox      # against the bundled emulator
     """
-    from reconciler.render.github import render_github_error, render_validation_github
-    from reconciler.render.gitlab import render_validation_gitlab
-    from reconciler.render.json import render_failure_json, render_validation_json
+    if output_format != "text":
+        from reconciler.render.github import render_github_error, render_validation_github
+        from reconciler.render.gitlab import render_validation_gitlab
+        from reconciler.render.json import render_failure_json, render_validation_json
 
     targets = paths or DEFAULT_SPEC_PATHS
     reporter = Reporter()
     try:
-        result = Engine(settings, listener=reporter).validate(targets, online=online)
+        if online:
+            from reconciler.run.engine import Engine
+
+            result = Engine(settings, listener=reporter).validate(targets, online=True)
+        else:
+            # Straight to the spec loader: offline, validate runs on every commit (pre-commit)
+            # and must not pay for loading the engine, the HTTP client and the planner.
+            from reconciler.spec.load import validate_specs
+
+            guard_secrets(settings)
+            result = validate_specs(targets)
     except SpecError as exc:
         # Nothing to check (missing path, empty directory): text mode says so on stderr via
         # handle_errors; machines still get an answer on stdout.

@@ -8,9 +8,10 @@ what exists. Keeping it in one named type means the rule cannot drift between th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from reconciler.api.types import Visualization
+if TYPE_CHECKING:  # only named: the response types cost a start-up that validate need not pay
+    from reconciler.api.types import Visualization
 
 
 class Identity(NamedTuple):

@@ -13,3 +13,7 @@ specs, escaped for where it is shown.
 May import: ``run.results`` (what apply did), ``core``, ``spec``, ``api``, ``state`` and the
 foundation; never the command line.
 """
+
+#: The plan's ``--format`` choices, in the order ``--help`` lists them (``formats.FORMATS``
+#: maps each to its renderer); here so that building the options imports no renderer.
+FORMAT_NAMES = ("text", "markdown", "json")

@@ -21,16 +21,15 @@ from collections.abc import Callable
 
 from reconciler.core.plan import Plan
 from reconciler.errors import ConfigError
+from reconciler.render import FORMAT_NAMES
 from reconciler.render.json import render_json
 from reconciler.render.markdown import GITHUB_COMMENT_LIMIT, render_markdown
 from reconciler.render.text import render_text
 
 #: The ``--format`` choices, in the order ``--help`` should list them.
-FORMATS: dict[str, Callable[..., str]] = {
-    "text": render_text,
-    "markdown": render_markdown,
-    "json": render_json,
-}
+FORMATS: dict[str, Callable[..., str]] = dict(
+    zip(FORMAT_NAMES, (render_text, render_markdown, render_json), strict=True)
+)
 
 
 def render(

@@ -1,6 +1,7 @@
 """Running a command end to end: the engine and the parts that touch the world.
 
-Owns the engine (``engine``: one owner of every command's pipeline, from settings to result),
+Owns the engine (``engine``: one owner of every command's pipeline, from settings to result;
+the settings themselves in ``settings``, light enough for commands that need no engine),
 reading the API for a plan (``refresh``), carrying a plan out (``apply``), the writes besides
 creates and what their records need read back (``metadata``: custom indices, rollbacks,
 custom legends), what apply did

@@ -18,13 +18,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.api.client import PixxelClient
-from reconciler.api.config import DEFAULT_API_URL, known_api_keys, resolve_api_key
+from reconciler.api.config import resolve_api_key
 from reconciler.core import planfile, selectors
 from reconciler.core.drift import Drift, classify
 from reconciler.core.ignore import resolve_ignores
@@ -45,7 +45,6 @@ from reconciler.errors import (
     StateError,
     UnknownTargetError,
 )
-from reconciler.redact import install_environment_secrets, install_redaction, install_secret_file
 from reconciler.run import signals
 from reconciler.run.apply import Applier
 from reconciler.run.events import Listener, Planned, Stopping, ignore
@@ -53,6 +52,7 @@ from reconciler.run.exporting import Export, ExportOptions, ExportResult
 from reconciler.run.output import write_file
 from reconciler.run.refresh import read_account, read_legends, refresh
 from reconciler.run.results import ApplyOutcome, ApplyResult, now
+from reconciler.run.settings import DEFAULT_SPEC_PATHS, Settings, guard_secrets
 from reconciler.run.signals import interrupt_message
 from reconciler.spec.decls import Specs, ValidationReport
 from reconciler.spec.load import load_specs, validate_specs
@@ -63,32 +63,6 @@ from reconciler.state.store import StateStore
 from reconciler.text import command_line
 
 log = logging.getLogger(__name__)
-
-#: What ``plan`` and ``apply`` read when given no spec paths.
-DEFAULT_SPEC_PATHS = ("specs/",)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything that says where and how to talk to the API and keep state.
-
-    The key itself is not held here: only where to find it (``api_key_file``, else
-    ``PIXXEL_API_KEY`` in ``environ``), read when a connection is opened.
-    """
-
-    api_url: str = DEFAULT_API_URL
-    api_key_file: Path | None = None
-    sandbox: bool = False
-    parallelism: int = 8
-    max_rps: float | None = None
-    #: A path or URL (s3://, gs://, az://, file://); default .reconciler/state.json, and
-    #: .reconciler/sandbox/state.json with the sandbox.
-    state: str | Path | None = None
-    #: Seconds to wait for another apply's state lock (0: fail at once).
-    lock_timeout: float = 0.0
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
-    #: Seconds a whole command may take (``--timeout``); None: no limit beyond each request's.
-    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -235,13 +209,7 @@ class Engine:
         self._deadline = (
             time.monotonic() + settings.timeout if settings.timeout is not None else None
         )
-        # Known before any spec is read: nothing printed or written may show the key, even
-        # when a command never connects and a spec file holds it (a link to the key file).
-        for key in known_api_keys(settings.api_key_file, settings.environ):
-            install_redaction(key)
-        install_environment_secrets(settings.environ)  # the remote state's credentials
-        if settings.api_key_file is not None:
-            install_secret_file(settings.api_key_file)
+        guard_secrets(settings)
 
     # --- validate -------------------------------------------------------------------------
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from reconciler.core.plan import Plan
-from reconciler.run.results import ItemResult
+if TYPE_CHECKING:  # only named: every command's console imports the events, validate too
+    from reconciler.core.plan import Plan
+    from reconciler.run.results import ItemResult
 
 
 @dataclass(frozen=True)

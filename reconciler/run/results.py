@@ -10,7 +10,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reconciler.api.types import CONTRACT_STATUSES, outside_contract
 from reconciler.core.plan import AoiChange, IndexCreate, LegendChange, Plan, Rollback
 from reconciler.errors import ReconcilerError
 
@@ -164,6 +163,10 @@ class ApplyOutcome:
 
 def status_text(status: str | None) -> str:
     """'creating', or what a status outside the contract is, in words."""
+    # Here, not at the top: the response types cost a start-up that the console (imported
+    # by every command, also validate) need not pay.
+    from reconciler.api.types import CONTRACT_STATUSES, outside_contract
+
     if not outside_contract(status):
         return str(status)
     listed = ", ".join(CONTRACT_STATUSES)
