@@ -189,7 +189,11 @@ def test_declarations_of_one_visualization_must_agree_on_its_legends() -> None:
         "different dynamic legends of 2024-05-06: 4 auto-computed bins here, 5 auto-computed "
         "bins at a.yaml:6:13; give a date's legend in one place",
     ]
+    # Which of the two to fix is the author's choice: both places say it.
     assert [str(p) for p in validate_specs(["a.yaml", "c.yaml"]).problems] == [
+        "a.yaml:6:13: visualization NDVI over all assets on AOI 'North': its dynamic legend of "
+        "2024-05-06 is given a custom legend here and rolled back at c.yaml:5:20; it is one "
+        "or the other",
         "c.yaml:5:20: visualization NDVI over all assets on AOI 'North': its dynamic legend of "
         "2024-05-06 is rolled back here and given a custom legend at a.yaml:6:13; it is one "
         "or the other",
@@ -260,3 +264,35 @@ def test_a_label_the_api_could_not_hand_back_is_refused() -> None:
         )
     )
     assert found.endswith("a label must be printable text, without control characters or tabs")
+
+
+def test_a_bad_colour_hides_none_of_the_other_problems_of_its_legend() -> None:
+    found = problems(
+        with_legend(
+            """\
+            - mode: theoretical
+              dates: [2024-05-06, 2024-05-06]
+              items:
+                - {min: 0.5, max: 0.2, color: "1a9641"}
+                - {max: 1, color: "#1a9641"}
+            """
+        )
+    )
+    assert [p.split(": ", 1)[1] for p in found] == [
+        "date 2024-05-06 is listed twice",
+        "the range 0.5 … 0.2 is empty: 'max' must be above 'min'",
+        "expected a colour like \"#1a9641\" (# and six hex digits), got '1a9641'",
+        "missing required key 'min': every range of a theoretical legend has both bounds",
+    ]
+    Path("good.yaml").write_text(
+        with_legend(
+            """\
+            - mode: theoretical
+              dates: [2024-05-06]
+              items: [{min: 0, max: 1, color: "#1a9641", label: "\\x07"}]
+            """
+        )
+    )
+    report = validate_specs(["good.yaml"])
+    assert report.partial is not None
+    assert report.partial.aois[0].visualizations[0].legends == ()  # stand-ins declare nothing

@@ -70,36 +70,48 @@ def disagreement(what: str, first: Declared, second: Declared) -> Problem | None
     the other, or two different resolutions, is a conflict reported at ``second``'s position,
     naming ``first``'s. ``what`` names the visualization ("NDVI over all assets on AOI 'X'").
     """
+    found = disagreements(what, first, second)
+    return found[0] if found else None
+
+
+def disagreements(what: str, first: Declared, second: Declared) -> tuple[Problem, ...]:
+    """``disagreement``, and for a date rolled back in one and given a legend in the other,
+    the same problem at the other's position too: which of the two to fix is the author's
+    choice, so both places say it."""
     res_a, res_b = first.resolution, second.resolution
     if res_a is not None and res_b is not None and res_a != res_b:
-        return Problem(
-            f"{what} is declared twice with different resolutions: {res_b:g} here, {res_a:g} "
-            f"at {first.where}",
-            second.where,
+        return (
+            Problem(
+                f"{what} is declared twice with different resolutions: {res_b:g} here, "
+                f"{res_a:g} at {first.where}",
+                second.where,
+            ),
         )
     by_mode = {r.mode: r for r in first.rollbacks}
     for rb in second.rollbacks:
         ra = by_mode.get(rb.mode)
         if ra is None or (ra.dates, ra.revision) == (rb.dates, rb.revision):
             continue
-        return Problem(
-            f"{what} is declared twice with conflicting {rb.mode} rollbacks: "
-            f"{_rollback_text(rb)} here, {_rollback_text(ra)} at {ra.where}; roll a mode back "
-            "in one place (or list the same dates and revision in both)",
-            rb.where,
+        return (
+            Problem(
+                f"{what} is declared twice with conflicting {rb.mode} rollbacks: "
+                f"{_rollback_text(rb)} here, {_rollback_text(ra)} at {ra.where}; roll a mode "
+                "back in one place (or list the same dates and revision in both)",
+                rb.where,
+            ),
         )
-    return _legend_disagreement(what, first, second) or _legend_disagreement(
+    return _legend_conflicts(what, first, second) or _legend_conflicts(
         what, second, first, swapped=True
     )
 
 
-def _legend_disagreement(
+def _legend_conflicts(
     what: str, first: Declared, second: Declared, *, swapped: bool = False
-) -> Problem | None:
+) -> tuple[Problem, ...]:
     """A date of ``second``'s legends that ``first`` gives another legend or rolls back.
 
-    ``swapped``: ``second`` is the earlier declaration, so the problem still goes where the
-    later one is.
+    ``swapped``: ``second`` is the earlier declaration, so a problem of two legends still goes
+    where the later one is.
     """
     legends = {(lg.mode, d): lg for lg in first.legends for d in lg.dates}
     rolled = {(r.mode, d): r for r in first.rollbacks for d in r.dates}
@@ -107,24 +119,30 @@ def _legend_disagreement(
         for date in lg.dates:
             other = legends.get((lg.mode, date))
             if other is not None and other.content != lg.content and not swapped:
-                return Problem(
-                    f"{what} is declared twice with different {lg.mode} legends of {date}: "
-                    f"{lg.content.describe()} here, {other.content.describe()} at "
-                    f"{other.where}; give a date's legend in one place",
-                    lg.where,
+                return (
+                    Problem(
+                        f"{what} is declared twice with different {lg.mode} legends of "
+                        f"{date}: {lg.content.describe()} here, {other.content.describe()} at "
+                        f"{other.where}; give a date's legend in one place",
+                        lg.where,
+                    ),
                 )
             rollback = rolled.get((lg.mode, date))
             if rollback is None:
                 continue
-            here, there = (rollback.where, lg.where) if swapped else (lg.where, rollback.where)
-            said = "rolled back" if swapped else "given a custom legend"
-            other_said = "given a custom legend" if swapped else "rolled back"
-            return Problem(
-                f"{what}: its {lg.mode} legend of {date} is {said} here and {other_said} at "
-                f"{there}; it is one or the other",
-                here,
+            legend_here = Problem(
+                f"{what}: its {lg.mode} legend of {date} is given a custom legend here and "
+                f"rolled back at {rollback.where}; it is one or the other",
+                lg.where,
             )
-    return None
+            rollback_here = Problem(
+                f"{what}: its {lg.mode} legend of {date} is rolled back here and given a "
+                f"custom legend at {lg.where}; it is one or the other",
+                rollback.where,
+            )
+            # The later declaration's problem first: it is the one a single report names.
+            return (rollback_here, legend_here) if swapped else (legend_here, rollback_here)
+    return ()
 
 
 def _rollback_text(rollback: RollbackLike) -> str:
@@ -153,11 +171,11 @@ def cross_checks(aois: Sequence[AoiDecl]) -> tuple[list[Problem], list[Problem]]
             ident = _identity(vis)
             key = (form, aoi.label, *ident)
             what = f"visualization {vis.describe()} on {aoi.describe()}"
-            conflict = next(
-                (p for prev in seen.get(key, []) if (p := _disagree(what, prev, vis))), None
+            conflicts = next(
+                (c for prev in seen.get(key, []) if (c := disagreements(what, prev, vis))), ()
             )
-            if conflict is not None:
-                problems.append(conflict)
+            if conflicts:
+                problems.extend(conflicts)
                 continue
             seen.setdefault(key, []).append(vis)
             by_form[form].setdefault(ident, []).append((aoi, vis))

@@ -92,7 +92,7 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
         problems.extend(file_problems)
         ignores.extend(_ignore_decls(doc, (), doc.data))
         selectors.extend(_selector_decls(doc, problems, unchecked))
-        indices.extend(_index_decls(doc))
+        indices.extend(_index_decls(doc, unchecked))
     cross_problems, notes = cross_checks(aois)
     unique_indices, index_problems = _one_per_name(indices)
     problems.extend(index_problems)
@@ -270,9 +270,21 @@ def _salvaged(
         kept["rollback"] = pruned
     legends = raw.get("legend")
     legends = legends if isinstance(legends, list) and ("legend",) not in bad else []
-    legend_at = [k for k in range(len(legends)) if not broken("legend", k)]
-    if legend_at:
-        kept["legend"] = [legends[k] for k in legend_at]
+    legend_at: list[int] = []
+    stand_ins: list[int] = []  # legends checked with stand-ins for their bad colours
+    kept_legends: list[Any] = []
+    for k, legend in enumerate(legends):
+        if not broken("legend", k):
+            legend_at.append(k)
+            kept_legends.append(legend)
+            continue
+        repaired = _with_stand_ins(legend, [b[2:] for b in bad if b[:2] == ("legend", k)])
+        if repaired is not None:
+            legend_at.append(k)
+            stand_ins.append(k)
+            kept_legends.append(repaired)
+    if kept_legends:
+        kept["legend"] = kept_legends
     try:
         model = VisualizationModel.model_validate(kept)
     except ValidationError:
@@ -288,7 +300,29 @@ def _salvaged(
         legend_at=legend_at,
     )
     index = "" if "index" in incomplete else decl.index
-    return replace(decl, index=index, incomplete=incomplete)
+    # A legend checked with stand-ins declares nothing: its colours are not the author's.
+    made_up = {doc.where((*loc, "legend", k)) for k in stand_ins}
+    legends_kept = tuple(lg for lg in decl.legends if lg.where not in made_up)
+    return replace(decl, index=index, incomplete=incomplete, legends=legends_kept)
+
+
+def _with_stand_ins(legend: Any, bad: Sequence[tuple[Any, ...]]) -> dict[str, Any] | None:
+    """``legend`` with a valid stand-in for each bad item colour or label, so that the rest of
+    it (dates, bounds, order, bins) is still checked; None when something else is wrong."""
+    if not isinstance(legend, dict) or not isinstance(legend.get("items"), list):
+        return None
+    items = [dict(i) if isinstance(i, dict) else i for i in legend["items"]]
+    for at in bad:
+        if len(at) != 3 or at[0] != "items" or at[2] not in ("color", "label"):
+            return None
+        item = items[at[1]] if isinstance(at[1], int) and at[1] < len(items) else None
+        if not isinstance(item, dict):
+            return None
+        if at[2] == "color":
+            item["color"] = "#000000"
+        else:
+            item.pop("label", None)
+    return {**legend, "items": items}
 
 
 #: Stands in for a missing or invalid index while the rest is validated; never shown.
@@ -577,15 +611,22 @@ def _selector_decls(
     return found
 
 
-def _index_decls(doc: Document) -> list[IndexDecl]:
+def _index_decls(doc: Document, unchecked: list[Problem]) -> list[IndexDecl]:
     """The file's valid custom index declarations (the whole-file validation reported the
-    rest)."""
+    rest, and online validation leaves those out: ``unchecked`` says so)."""
     raw = doc.data.get("indices") if isinstance(doc.data, dict) else None
     found: list[IndexDecl] = []
     for k, item in enumerate(raw if isinstance(raw, list) else []):
         try:
             model = IndexModel.model_validate(item)
         except ValidationError:
+            unchecked.append(
+                Problem(
+                    _NOT_CHECKED + "this custom index (its name among the API's indices), "
+                    "since it has problems of its own",
+                    doc.where(("indices", k)),
+                )
+            )
             continue
         found.append(
             IndexDecl(
