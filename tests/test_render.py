@@ -1021,10 +1021,18 @@ def test_markdown_lists_index_creates_first_and_legend_changes_with_their_reason
 def test_markdown_a_plan_of_only_an_index_that_differs_has_no_changes() -> None:
     differs = next(w for w in realistic_plan().warnings if w.kind == "index-differs")
     md = render_markdown(Plan(warnings=(differs,)))
-    assert md.startswith("### reconciler plan: no changes (1 warning, 0 unchanged)\n")
+    assert md.startswith(
+        "### reconciler plan: nothing to change, 1 custom index differs (1 warning, 0 unchanged)\n"
+    )
     assert "\n* custom index 'CIre' (7c6b5a49-3827-4165-9f4e-3d2c1b0a9f8e) exists but" in md
     out = render_text(Plan(warnings=(differs,)))
     assert "\nCustom indices: 1 warning\n" in out and "AOI" not in out
+    # Apply cannot change it, yet it is not in sync: neither format says the API matches.
+    for shown in (md, out):
+        assert "already matches" not in shown
+        assert "the live API does not match the specs" in " ".join(shown.split())
+    other = dataclasses.replace(differs, message="another", where="specs/i.yaml:9:5")
+    assert "2 custom indices differ (2 warnings" in render_markdown(Plan(warnings=(differs, other)))
 
 
 def custom_review_plan(n_aois: int) -> Plan:

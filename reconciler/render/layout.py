@@ -362,6 +362,27 @@ def summary_counts(plan: Plan) -> str:
     return counts + (f", {s['ignored']:,} ignored" if s["ignored"] else "")
 
 
+def no_changes(plan: Plan, *, markdown: bool = False) -> str:
+    """The line of a plan without changes: that the API matches the specs, unless a declared
+    custom index differs from the live one, which apply cannot change (the API has no index
+    update) and which must not read as "matches"."""
+    differ = sum(w.kind == "index-differs" for w in plan.warnings)
+    if not differ:
+        if markdown:
+            return "No changes: the live API already matches the specs."
+        return "No changes. The live API already matches the specs; apply would do nothing."
+    which = (
+        "a declared custom index differs"
+        if differ == 1
+        else f"{differ} declared custom indices differ"
+    )
+    return (
+        f"Nothing apply can change, but the live API does not match the specs: {which} from "
+        "the live one, and the API cannot change an index. See the warnings: change the "
+        "declaration to match, or declare an index of another name."
+    )
+
+
 def custom_indices(count: int) -> str:
     """'1 custom index', '2 custom indices'."""
     return f"{count:,} custom {'index' if count == 1 else 'indices'}"

@@ -30,12 +30,14 @@ from reconciler.render.layout import (
     WARNING,
     Group,
     Laid,
+    custom_indices,
     failure_message,
     group_items,
     groups_of,
     ignored_by_rule,
     lay_out,
     length,
+    no_changes,
     safe_url,
     selectors_lines,
     short,
@@ -215,7 +217,7 @@ def _md_assemble(
         parts.append(note)
     parts += _md_top_warnings(plan)
     if not plan.has_changes:
-        parts.append("No changes: the live API already matches the specs.")
+        parts.append(no_changes(plan, markdown=True))
     elif not fixed.minimal:
         said = symbols(plan)
         # '~' only where it occurs, so plans without custom legends read as they always did.
@@ -283,6 +285,10 @@ def _md_heading_counts(plan: Plan) -> str:
     counts = f"{plural(s['warning'], 'warning')}, {s['unchanged']:,} unchanged"
     if s["ignored"]:
         counts += f", {s['ignored']:,} ignored"
+    differ = sum(w.kind == "index-differs" for w in plan.warnings)
+    if differ:
+        verb = "differs" if differ == 1 else "differ"
+        return f"nothing to change, {custom_indices(differ)} {verb} ({counts})"
     return f"no changes ({counts})"
 
 

@@ -17,6 +17,7 @@ from reconciler.render.layout import (
     groups_of,
     ignored_by_rule,
     lay_out,
+    no_changes,
     selectors_lines,
     short,
     source_line,
@@ -54,7 +55,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if plan.has_changes:
         out.append("reconciler apply would make these changes. Symbols:")
     else:
-        out.append("No changes. The live API already matches the specs; apply would do nothing.")
+        out += wrap_text(no_changes(plan), WIDTH)
         if plan.warnings:
             out.append("Warnings, which apply does not act on:")
     used = {item.marker for item in items}
