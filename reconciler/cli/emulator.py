@@ -132,6 +132,14 @@ def emulator_command(
         max_faults=max_faults,
     )
     keys = api_keys or (secrets.token_urlsafe(16),)
+    if state_file:
+        # As for reconciler's own state: a new world's directory is made, not asked for.
+        try:
+            Path(state_file).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot make the directory of state file {state_file}: {exc.strerror or exc}"
+            ) from exc
     emu = Emulator(
         Path(world_file) if world_file else None,
         api_keys=keys,
