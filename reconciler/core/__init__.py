@@ -1,7 +1,8 @@
 """The pure core: from declarations and observations to a plan, with no I/O.
 
 Owns resolution of the specs' references against what the API returned (``targets`` for the
-AOIs the specs declare and a command targets, ``resolve`` for what each must have,
+AOIs the specs declare and a command targets, ``changes`` for those a change to the specs
+touches, ``resolve`` for what each must have,
 ``selectors`` for the AOIs a selector matches, ``ignore`` for ignore rules), what makes two
 visualizations the same one (``identity``), what was observed (``observed``), planning
 (``planner``: desired + observed + state records -> ``Plan``), which legends to read back and

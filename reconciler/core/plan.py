@@ -261,6 +261,21 @@ class Ignored:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangedSince:
+    """A plan of what changed since a git revision (``plan --changed-since``).
+
+    ``ref`` as given and the ``commit`` it named; ``aois``: how many AOIs the plan read (the
+    changed ones); ``everything``: why every AOI was planned instead ('' when only the changed
+    ones were), such as base specs that do not validate.
+    """
+
+    ref: str
+    commit: str
+    aois: int = 0
+    everything: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AoiSummary:
     """Per-AOI totals, so renderers can say '3 unchanged' without re-reading the world."""
 
@@ -350,6 +365,8 @@ class Plan:
 
     api_url: str = ""
     targets: tuple[str, ...] = ()
+    #: Set when the plan covers only what changed since a git revision (its ``targets``).
+    changed_since: ChangedSince | None = None
     spec_paths: tuple[str, ...] = ()
     aois: tuple[AoiSummary, ...] = ()
     indices: tuple[IndexCreate, ...] = ()

@@ -4,7 +4,7 @@ warning, the counts, and the wrapping and escaping they share."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -409,6 +409,29 @@ def source_line(plan: Plan) -> str:
         more = len(plan.targets) - MAX_FOOTER_TARGETS
         line += f" (only {shown}{f' and {more} more' if more > 0 else ''})"
     return line + "."
+
+
+def scope_line(plan: Plan, quote: Callable[[str], str] = clean) -> str:
+    """What a plan of the changes since a git revision covers; '' for any other plan.
+
+    ``quote`` shows the untrusted parts (the revision as given, the reason): escaped for a
+    terminal by default, a code span in markdown.
+    """
+    since = plan.changed_since
+    if since is None:
+        return ""
+    base = f"{quote(since.ref)} ({since.commit[:12]})"
+    if since.everything:
+        return (
+            f"Every AOI is planned, not only what changed since {base}: {quote(since.everything)}."
+        )
+    if not since.aois:
+        read = "only the custom indices were read" if plan.indices else "nothing was read"
+        return f"No AOI's declarations changed since {base}: {read}."
+    return (
+        f"Only what changed since {base} is planned: {plural(since.aois, 'AOI')}; apply of "
+        "this plan changes nothing else. The scheduled drift job reads every AOI."
+    )
 
 
 def short(aoi_id: str) -> str:

@@ -39,6 +39,7 @@ from reconciler.render.layout import (
     length,
     no_changes,
     safe_url,
+    scope_line,
     selectors_lines,
     short,
     summary_counts,
@@ -252,6 +253,9 @@ def _md_top_warnings(plan: Plan) -> list[str]:
     """The warnings that explain many changes at once, with the counts, and the AOIs the
     plan could not read: never cut."""
     parts = []
+    scope = scope_line(plan, lambda text: code_span(clean(text)[:200]))
+    if scope:
+        parts.append(f"> [!NOTE]\n> {scope}")
     left_out = plan.unreadable
     if left_out:
         shown = left_out[:MAX_UP_TO_DATE_NAMES]

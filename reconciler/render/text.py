@@ -18,6 +18,7 @@ from reconciler.render.layout import (
     ignored_by_rule,
     lay_out,
     no_changes,
+    scope_line,
     selectors_lines,
     short,
     source_line,
@@ -52,6 +53,9 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     source = source_line(plan)
     if source:
         out += [source, ""]
+    scope = scope_line(plan)
+    if scope:
+        out += [*wrap_text(scope, WIDTH), ""]
     if plan.has_changes:
         out.append("reconciler apply would make these changes. Symbols:")
     else:
@@ -137,6 +141,9 @@ def render_drift_text(plan: Plan, drift: Drift) -> str:
     source = source_line(plan)
     if source:
         out += [source, ""]
+    scope = scope_line(plan)
+    if scope:
+        out += [*wrap_text(scope, WIDTH), ""]
     out.append(f"Drift: {DRIFT_TEXT[drift.status]} (exit {drift.exit_code}).")
     for kind in ("unhealthy", "moved", "pending"):
         found = [f for f in drift.findings if f.kind == kind]

@@ -26,11 +26,12 @@ from pathlib import Path
 from reconciler.api.client import PixxelClient
 from reconciler.api.config import resolve_api_key
 from reconciler.core import planfile, selectors
+from reconciler.core.changes import changed_scope
 from reconciler.core.drift import Drift, classify
 from reconciler.core.ignore import resolve_ignores
 from reconciler.core.legends import legends_to_read
 from reconciler.core.observed import Observed
-from reconciler.core.plan import IndexCreate, Plan
+from reconciler.core.plan import ChangedSince, IndexCreate, Plan
 from reconciler.core.planner import build_plan, index_changes
 from reconciler.core.resolve import Selection, preset_named, resolve_desired
 from reconciler.core.stale import check_not_stale, desired_snapshots, stale_error
@@ -52,9 +53,10 @@ from reconciler.run.exporting import Export, ExportOptions, ExportResult
 from reconciler.run.output import write_file
 from reconciler.run.refresh import read_account, read_legends, refresh
 from reconciler.run.results import ApplyOutcome, ApplyResult, now
+from reconciler.run.revision import specs_at
 from reconciler.run.settings import DEFAULT_SPEC_PATHS, Settings, guard_secrets
 from reconciler.run.signals import interrupt_message
-from reconciler.spec.decls import Specs, ValidationReport
+from reconciler.spec.decls import SelectorDecl, Specs, ValidationReport
 from reconciler.spec.load import load_specs, validate_specs
 from reconciler.state.holder import Holder, LockNotReleasedError
 from reconciler.state.lock import STALE_AFTER_SECONDS, StateLock
@@ -112,6 +114,8 @@ def _replan_command(
     """For a refused saved plan: the command that makes a new one of the same AOIs, same place."""
     paths = [] if tuple(spec_paths) == DEFAULT_SPEC_PATHS else list(spec_paths)
     targets = [word for target in saved.targets for word in ("--target", target)]
+    if saved.changed_since is not None:
+        targets = ["--changed-since", saved.changed_since.ref]
     return command_line("plan", *paths, *targets, "--out", path, *carried)
 
 
@@ -234,14 +238,60 @@ class Engine:
 
     # --- plan -----------------------------------------------------------------------------
 
-    def plan(self, spec_paths: Sequence[str] = (), *, targets: Sequence[str] = ()) -> Plan:
-        """Read the specs and the API, and plan against the state (read-only)."""
+    def plan(
+        self,
+        spec_paths: Sequence[str] = (),
+        *,
+        targets: Sequence[str] = (),
+        changed_since: str | None = None,
+    ) -> Plan:
+        """Read the specs and the API, and plan against the state (read-only).
+
+        ``changed_since``: a git revision; only the AOIs whose declarations changed since then
+        are read and planned (``core.changes``), and the plan says so.
+        """
         paths = tuple(spec_paths) or DEFAULT_SPEC_PATHS
         specs = load_specs(paths)
+        if changed_since is None:
+            with self._connect() as conn:
+                plan = self._plan(conn, specs, paths, targets, conn.store.load())
+                _note_lock(conn.store)
+                return plan
+        if targets:
+            raise ConfigError(
+                "--changed-since chooses the AOIs itself; leave out --target (or plan the "
+                "targets without --changed-since)"
+            )
+        base = specs_at(changed_since, paths)
+        scope = changed_scope(base.specs, specs) if base.specs is not None else None
+        everything = base.reason if scope is None else scope.everything
+        if everything:
+            log.warning("planning every AOI: %s", everything)
         with self._connect() as conn:
-            plan = self._plan(conn, specs, paths, targets, conn.store.load())
+            if everything or scope is None:
+                plan = self._plan(conn, specs, paths, (), conn.store.load())
+            else:
+                selection, observed = self._refresh(
+                    conn, specs, scope.aois, also=scope.selectors, limited=True
+                )
+                plan = self._plan_from(
+                    conn,
+                    specs,
+                    paths,
+                    tuple(aoi.name for aoi, _ in selection.groups.values()),
+                    conn.store.load(),
+                    selection,
+                    observed,
+                    only_needed_indices=False,  # a changed index is planned, used or not
+                )
             _note_lock(conn.store)
-            return plan
+        since = ChangedSince(
+            ref=changed_since,
+            commit=base.commit,
+            aois=len(plan.observed) if not everything else 0,
+            everything=everything,
+        )
+        return dataclasses.replace(plan, changed_since=since)
 
     # --- drift ----------------------------------------------------------------------------
 
@@ -477,18 +527,27 @@ class Engine:
             selection,
             observed,
             # A plan of some AOIs creates only the custom indices their creates need.
-            only_needed_indices=bool(saved.targets),
+            # (Unless it covers what changed: a changed index is planned, used or not.)
+            only_needed_indices=bool(saved.targets) and saved.changed_since is None,
         )
         check_changes(saved.without(observed.unreadable_ids), fresh, replan)
         return fresh.also_unreadable(saved)
 
     def _refresh(
-        self, conn: _Connection, specs: Specs, targets: Sequence[str] = ()
+        self,
+        conn: _Connection,
+        specs: Specs,
+        targets: Sequence[str] = (),
+        *,
+        also: Sequence[SelectorDecl] = (),
+        limited: bool = False,
     ) -> tuple[Selection, Observed]:
         return refresh(
             specs,
             conn.client,
             targets=targets,
+            also=also,
+            limited=limited,
             parallelism=self.settings.parallelism,
             listener=self._listener,
         )

@@ -34,7 +34,7 @@ from reconciler.errors import (
     NotFoundError,
 )
 from reconciler.run.events import Listener, Refreshed, ignore
-from reconciler.spec.decls import AoiDecl, Specs
+from reconciler.spec.decls import AoiDecl, SelectorDecl, Specs
 from reconciler.spec.fields import looks_like_uuid
 
 log = logging.getLogger(__name__)
@@ -121,10 +121,18 @@ def refresh(
     client: PixxelClient,
     *,
     targets: Sequence[str] = (),
+    also: Sequence[SelectorDecl] = (),
+    limited: bool = False,
     parallelism: int = 8,
     listener: Listener = ignore,
 ) -> tuple[Selection, Observed]:
     """Read what the specs refer to: which AOIs they select, and what those AOIs hold.
+
+    ``targets`` limit the AOIs read (none: all), and so does ``limited``: then the AOIs the
+    selectors ``also`` match are added to the targets, and with no target at all no AOI is
+    read (a plan of changed custom indices only). A few targets written as plain names or
+    ids in specs without selectors are looked up one by one rather than through the whole
+    AOI listing (``_looked_up``).
 
     An AOI whose visualizations or assets the API refuses to show (403) is left out of the
     selection and told in ``Observed.unreadable``; the others are read as ever. Raises
@@ -133,13 +141,25 @@ def refresh(
     """
     if specs.is_empty:
         return Selection({}), Observed()
+    if limited and not targets and not also:
+        return Selection({}, indices=specs.indices), Observed(indices=tuple(client.list_indices()))
     projects = selectors.listing_projects(specs)
     with _Pool(parallelism, listener) as pool:
         indices_f = pool.submit("indices", client.list_indices)
+        found = _looked_up(client, specs, targets, pool) if not also else None
         # Here, not in the pool: its first page says how many more there are, and those are
         # read in the pool at once.
-        aois = tuple(client.list_aois(project_ids=projects, pages=pool.pages("AOIs")))
+        aois = (
+            found
+            if found is not None
+            else tuple(client.list_aois(project_ids=projects, pages=pool.pages("AOIs")))
+        )
         indices = tuple(indices_f.result())
+        if also:
+            matched = (a.id for s in also for a in selectors.match(s, aois).matched)
+            targets = tuple(dict.fromkeys((*targets, *matched)))
+        if limited and not targets:
+            return Selection({}, indices=specs.indices), Observed(indices=indices)
         selection = resolve.select_aois(specs, aois, targets, filtered=projects is not None)
         lookup = resolve.IndexLookup(indices, specs.indices)
 
@@ -194,6 +214,42 @@ def refresh(
     )
     observed = Observed(aois=aois, indices=indices, by_aoi=by_aoi, unreadable=tuple(unreadable))
     return selection, observed
+
+
+#: Up to this many targets are looked up one by one; more read the AOI listing.
+MAX_LOOKUPS = 25
+
+
+def _looked_up(
+    client: PixxelClient, specs: Specs, targets: Sequence[str], pool: _Pool
+) -> tuple[Aoi, ...] | None:
+    """The targeted AOIs, each read with the listing's name or id filter: a plan of 3 AOIs of
+    10,000 then reads 3 AOIs, not 100 pages. None when the whole listing is needed instead:
+    no targets or too many, selectors (they match by patterns and projects), a target that
+    is not an entry's name or id as written, or one that the filter does not find exactly
+    once (the listing then says why, with the names it knows)."""
+    if not targets or len(targets) > MAX_LOOKUPS or specs.selectors:
+        return None
+    by_label = {aoi.label: aoi for aoi in specs.aois}
+    if any(t not in by_label for t in targets):
+        return None
+    futures = {
+        target: pool.submit(
+            f"AOI {target}",
+            partial(client.list_aois, aoi_id=target)
+            if by_label[target].id is not None
+            else partial(client.list_aois, name=target),
+        )
+        for target in targets
+    }
+    found: dict[str, Aoi] = {}
+    for target, future in futures.items():
+        # The API's filter may match loosely: only the exact name or id counts.
+        exact = [a for a in future.result() if target in (a.id, a.name)]
+        if len(exact) != 1:
+            return None
+        found.setdefault(exact[0].id, exact[0])
+    return tuple(found.values())
 
 
 def read_legends(

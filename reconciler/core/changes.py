@@ -1,0 +1,93 @@
+"""What a change to the specs touches: the AOIs a pull request's plan must read.
+
+Pure: two sets of declarations in (the specs at a base revision, and now), the scope of a plan
+out. Declarations are compared without their positions, so a line moved or a file split
+changes nothing. What counts:
+
+- an AOI entry (``aoi:``) added or changed: that AOI, by the name or id it is written with;
+- a selector added or changed: every AOI it matches (known only from the AOI listing);
+- a custom index added or changed: every AOI whose visualizations name it, and the index;
+- a top-level ignore rule, or base specs that cannot be compared: every AOI.
+
+An AOI whose declarations were removed is not read: apply never deletes, so there is nothing
+to plan for it (the nightly drift job still reads everything).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.spec.decls import AoiDecl, SelectorDecl, Specs
+
+#: Fields that say where a declaration is written, not what it declares.
+_POSITIONS = frozenset({"where", "index_where", "name_wheres", "id_wheres", "date_wheres"})
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a plan limited to a change reads.
+
+    ``everything`` is the reason the whole estate must be planned ('' when it need not):
+    then the other fields are empty. Else ``aois`` are the AOI labels (a name or id, as the
+    specs write them) of changed entries, ``selectors`` the changed selectors (their AOIs are
+    added once the listing is read) and ``indices`` the names of changed custom indices.
+    """
+
+    everything: str = ""
+    aois: tuple[str, ...] = ()
+    selectors: tuple[SelectorDecl, ...] = ()
+    indices: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing changed that a plan could act on."""
+        return not (self.everything or self.aois or self.selectors or self.indices)
+
+
+def changed_scope(before: Specs, now: Specs) -> Scope:
+    """The scope of a plan of ``now`` that covers every change since ``before``."""
+    if _canonical(before.ignore) != _canonical(now.ignore):
+        return Scope(everything="the top-level ignore rules changed, and they apply to every AOI")
+    old_indices = {i.name: _canonical(i) for i in before.indices}
+    indices = tuple(sorted(i.name for i in now.indices if old_indices.get(i.name) != _canonical(i)))
+    old_entries = _entries(before.aois)
+    labels = {
+        label for label, entries in _entries(now.aois).items() if entries != old_entries.get(label)
+    }
+    # A visualization over a changed index is planned again: the index is part of it.
+    labels |= {aoi.label for aoi in now.aois if any(v.index in indices for v in aoi.visualizations)}
+    old_selectors = {_canonical(s) for s in before.selectors}
+    selectors = tuple(
+        s
+        for s in now.selectors
+        if _canonical(s) not in old_selectors or any(v.index in indices for v in s.visualizations)
+    )
+    return Scope(aois=tuple(sorted(labels)), selectors=selectors, indices=indices)
+
+
+def _entries(aois: Iterable[AoiDecl]) -> dict[str, list[Any]]:
+    """Each AOI label's entries, position-free and in a fixed order (files may move)."""
+    found: dict[str, list[Any]] = defaultdict(list)
+    for aoi in aois:
+        found[aoi.label].append(_canonical(aoi))
+    return {label: sorted(entries, key=repr) for label, entries in found.items()}
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` as plain tuples, without positions: equal when it declares the same."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (
+            type(value).__name__,
+            tuple(
+                (f.name, _canonical(getattr(value, f.name)))
+                for f in dataclasses.fields(value)
+                if f.name not in _POSITIONS
+            ),
+        )
+    if isinstance(value, tuple | list):
+        return tuple(_canonical(v) for v in value)
+    return value
