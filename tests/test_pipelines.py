@@ -144,6 +144,14 @@ def github(
     if _no_tool("node"):
         pytest.skip("node is not installed: it runs the workflow's actions/github-script steps")
     repo = tmp_path / "repo"
+    # A pull request's checkout: its base commit (no specs yet), and the specs it adds.
+    repo.mkdir()
+    git = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "base"], cwd=repo, check=True)
+    pr_base = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
     write_spec(repo / "specs", SPEC)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -161,6 +169,7 @@ def github(
             "RECONCILER_STATE_READ_ROLE": "arn:aws:iam::123456789012:role/reconciler-plan",
         },
         "inputs": {},
+        "pr_base": pr_base,
     }
     yield runner, base
 
@@ -192,7 +201,8 @@ def _pull_request(
     runner: WorkflowRunner, base: dict[str, Any], number: int, run_id: int, sha: str
 ) -> JobResult:
     """The plan job of a push to pull request ``number`` (head ``sha``), as GitHub runs it."""
-    context = _github_context(base, "pull_request", run_id, sha, pull_request={"number": number})
+    pull = {"number": number, "base": {"sha": base["pr_base"]}}
+    context = _github_context(base, "pull_request", run_id, sha, pull_request=pull)
     assert runner.jobs_for(context) == ["plan"]
     runner.github["runs"].append(
         {"id": run_id, "run_number": run_id, "name": "reconciler", "event": "pull_request",
@@ -266,6 +276,9 @@ def test_github_workflow_pull_request_merge_and_drift(
     assert len(bot) == 1
     assert bot[0]["body"].startswith("### reconciler plan: 1 to create, 1 to roll back")
     assert bot[0]["body"].endswith("\n<!-- reconciler-plan -->\n")
+    # Only what the pull request changed since its base: here, every AOI it adds.
+    assert "> [!NOTE]\n> Only what changed since `" in bot[0]["body"]
+    assert "the base commit is not in the checkout" not in first.log
     assert "+ create NDVI visualization" in first.summary
     assert (runner.artifacts / "101" / "reconciler-plan" / "plan.json").is_file()
     steps = [step.name for step in first.steps]
