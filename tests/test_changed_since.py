@@ -231,3 +231,17 @@ def test_a_changed_selector_an_index_and_ignore_rules_widen_the_scope(tmp_path: 
     assert (scope.aois, scope.selectors, scope.indices) == (("A",), (), ("NDRE",))
     ignore = _specs(tmp_path, "e.yaml", "ignore: [{index: NDWI}]\n" + base)
     assert "ignore rules" in changed_scope(before, ignore).everything
+
+
+def test_a_file_unchanged_since_the_base_is_checked_once(repo: Path) -> None:
+    from reconciler.run.revision import specs_at
+    from reconciler.spec.load import CheckedFiles
+
+    (repo / "specs" / "more.yaml").write_text(spec(PUNE_NDWI_NDVI).replace("Pune", "Kochi"))
+    checked = CheckedFiles()
+    now = load_specs(["specs"], checked=checked)
+    base = specs_at("main", ["specs"], checked=checked)
+    assert base.specs is not None and base.specs.files == ("specs/team.yaml",)
+    # The same file, shown the same way: its declarations are the very same objects.
+    assert all(a is b for a, b in zip(base.specs.aois, now.aois[1:], strict=True))
+    assert changed_scope(base.specs, now).aois == ("Kochi-East",)

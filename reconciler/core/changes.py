@@ -54,9 +54,11 @@ def changed_scope(before: Specs, now: Specs) -> Scope:
         return Scope(everything="the top-level ignore rules changed, and they apply to every AOI")
     old_indices = {i.name: _canonical(i) for i in before.indices}
     indices = tuple(sorted(i.name for i in now.indices if old_indices.get(i.name) != _canonical(i)))
-    old_entries = _entries(before.aois)
+    old_entries = _by_label(before.aois)
     labels = {
-        label for label, entries in _entries(now.aois).items() if entries != old_entries.get(label)
+        label
+        for label, entries in _by_label(now.aois).items()
+        if _differ(old_entries.get(label, []), entries)
     }
     # A visualization over a changed index is planned again: the index is part of it.
     labels |= {aoi.label for aoi in now.aois if any(v.index in indices for v in aoi.visualizations)}
@@ -69,12 +71,21 @@ def changed_scope(before: Specs, now: Specs) -> Scope:
     return Scope(aois=tuple(sorted(labels)), selectors=selectors, indices=indices)
 
 
-def _entries(aois: Iterable[AoiDecl]) -> dict[str, list[Any]]:
-    """Each AOI label's entries, position-free and in a fixed order (files may move)."""
-    found: dict[str, list[Any]] = defaultdict(list)
+def _by_label(aois: Iterable[AoiDecl]) -> dict[str, list[AoiDecl]]:
+    found: dict[str, list[AoiDecl]] = defaultdict(list)
     for aoi in aois:
-        found[aoi.label].append(_canonical(aoi))
-    return {label: sorted(entries, key=repr) for label, entries in found.items()}
+        found[aoi.label].append(aoi)
+    return found
+
+
+def _differ(before: list[AoiDecl], now: list[AoiDecl]) -> bool:
+    """Whether an AOI's entries declare something else now, whatever their positions."""
+    # A file unchanged since then was checked once (``spec.load``): its entries are the very
+    # same objects, and need no comparing.
+    if len(before) == len(now) and all(a is b for a, b in zip(before, now, strict=True)):
+        return False
+    # Files may move: the entries compare in a fixed order.
+    return sorted(map(_canonical, before), key=repr) != sorted(map(_canonical, now), key=repr)
 
 
 def _canonical(value: Any) -> Any:

@@ -57,7 +57,7 @@ from reconciler.run.revision import specs_at
 from reconciler.run.settings import DEFAULT_SPEC_PATHS, Settings, guard_secrets
 from reconciler.run.signals import interrupt_message
 from reconciler.spec.decls import SelectorDecl, Specs, ValidationReport
-from reconciler.spec.load import load_specs, validate_specs
+from reconciler.spec.load import CheckedFiles, load_specs, validate_specs
 from reconciler.state.holder import Holder, LockNotReleasedError
 from reconciler.state.lock import STALE_AFTER_SECONDS, StateLock
 from reconciler.state.records import DEFAULT_STATE_PATH, State
@@ -251,7 +251,8 @@ class Engine:
         are read and planned (``core.changes``), and the plan says so.
         """
         paths = tuple(spec_paths) or DEFAULT_SPEC_PATHS
-        specs = load_specs(paths)
+        checked = CheckedFiles()  # the files unchanged since changed_since are checked once
+        specs = load_specs(paths, checked=checked)
         if changed_since is None:
             with self._connect() as conn:
                 plan = self._plan(conn, specs, paths, targets, conn.store.load())
@@ -262,7 +263,7 @@ class Engine:
                 "--changed-since chooses the AOIs itself; leave out --target (or plan the "
                 "targets without --changed-since)"
             )
-        base = specs_at(changed_since, paths)
+        base = specs_at(changed_since, paths, checked=checked)
         scope = changed_scope(base.specs, specs) if base.specs is not None else None
         everything = base.reason if scope is None else scope.everything
         if everything:

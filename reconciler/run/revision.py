@@ -1,10 +1,10 @@
 """The specs as they were at a git revision: what ``plan --changed-since REF`` compares with.
 
 The spec files under the given paths are read from git's object store at REF (never checked
-out: the work tree is not touched) into a temporary directory, and loaded there with the same
-rules as the specs of the work tree. Every git call is bounded in time; every way it can fail
-(no git, not a checkout, an unknown or shallow-cloned revision) is a ``ConfigError`` that says
-what to do.
+out: the work tree is not touched) and loaded with the same rules as the specs of the work
+tree, each shown under the path its work-tree copy has. Every git call is bounded in time;
+every way it can fail (no git, not a checkout, an unknown or shallow-cloned revision) is a
+``ConfigError`` that says what to do.
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import ConfigError, SpecError
+from reconciler.errors import ConfigError, Problem, SpecError, Where
 from reconciler.spec.decls import Specs
 from reconciler.spec.fields import SPEC_SUFFIXES
-from reconciler.spec.load import validate_specs
+from reconciler.spec.load import CheckedFiles, validate_sources
 from reconciler.spec.yamlsource import MAX_BYTES
 
 log = logging.getLogger(__name__)
@@ -47,37 +46,44 @@ class BaseSpecs:
     reason: str = ""
 
 
-def specs_at(ref: str, paths: Sequence[str], *, cwd: Path | None = None) -> BaseSpecs:
+def specs_at(
+    ref: str,
+    paths: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    checked: CheckedFiles | None = None,
+) -> BaseSpecs:
     """The specs under ``paths`` (as given to plan, relative to ``cwd``) at git revision
-    ``ref``. ``ConfigError`` when git cannot answer."""
+    ``ref``, each file shown as its work-tree copy is (so an unchanged file is checked once).
+    ``ConfigError`` when git cannot answer."""
     here = Path(cwd or Path.cwd()).resolve()
     top = Path(_git(["rev-parse", "--show-toplevel"], here, "find the repository").strip())
     commit = _commit(ref, here)
-    relative: list[str] = []
+    files: dict[str, tuple[str, str, int]] = {}  # display -> (path in the tree, object, size)
     for given in paths:
         resolved = (here / given).resolve()
         try:
-            relative.append(resolved.relative_to(top.resolve()).as_posix() or ".")
+            relative = resolved.relative_to(top.resolve()).as_posix()
         except ValueError:
             raise ConfigError(
                 f"--changed-since: the spec path {given} is outside the git repository at "
                 f"{top}, so git cannot say how it changed"
             ) from None
-    blobs = _spec_blobs(commit, relative, top)
-    if not blobs:
-        # The spec paths are new since then: every declaration is a change.
-        return BaseSpecs(ref, commit, Specs((), "", ()))
-    with tempfile.TemporaryDirectory(prefix="reconciler-base-") as tmp:
-        root = Path(tmp)
-        for path, content in _read_blobs(blobs, top):
-            target = root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-        wanted = [str(root / rel) for rel in relative if (root / rel).exists()]
-        try:
-            report = validate_specs(wanted)
-        except SpecError as exc:
-            return BaseSpecs(ref, commit, None, f"the specs at {ref} could not be read ({exc})")
+        for path, oid, size in _blobs(commit, relative or ".", top):
+            display = _shown(given, relative, path)
+            if display is not None:
+                files.setdefault(display, (path, oid, size))
+    # The order the work tree's files are read in (``spec.files``): by path parts.
+    ordered = sorted(files.items(), key=lambda item: Path(item[0]).parts)
+    contents = _read_blobs([(path, oid, size) for _, (path, oid, size) in ordered], top)
+    sources: list[tuple[str, bytes | SpecError]] = []
+    for (display, (_, _, size)), content in zip(ordered, contents, strict=True):
+        if size > MAX_BYTES:
+            too_big = f"larger than the {MAX_BYTES // 2**20} MiB limit for one spec file at {ref}"
+            sources.append((display, SpecError([Problem(too_big, Where(display, 1, 1))])))
+        else:
+            sources.append((display, content))
+    report = validate_sources(sources, checked=checked)
     if report.specs is None:
         count = len(report.problems)
         return BaseSpecs(
@@ -88,6 +94,18 @@ def specs_at(ref: str, paths: Sequence[str], *, cwd: Path | None = None) -> Base
             "so they cannot be compared",
         )
     return BaseSpecs(ref, commit, report.specs)
+
+
+def _shown(given: str, relative: str, path: str) -> str | None:
+    """How the work tree shows the file at ``path`` (in the repository) found under the spec
+    path ``given`` (``relative`` in the repository), or None when it would not read it."""
+    if path == relative:
+        return given  # named on its own: read whatever its name
+    below = path[len(relative) + 1 :] if relative not in ("", ".") else path
+    parts = below.split("/")
+    if any(p.startswith(".") for p in parts) or not parts[-1].endswith(SPEC_SUFFIXES):
+        return None
+    return os.path.join(given, *parts)
 
 
 def _commit(ref: str, cwd: Path) -> str:
@@ -101,49 +119,46 @@ def _commit(ref: str, cwd: Path) -> str:
     return done.stdout.decode("ascii", "replace").strip()
 
 
-def _spec_blobs(commit: str, relative: Sequence[str], top: Path) -> list[tuple[str, str]]:
-    """(path, object id) of every spec file under ``relative`` at ``commit``."""
+def _blobs(commit: str, relative: str, top: Path) -> list[tuple[str, str, int]]:
+    """(path, object id, size) of every regular file under ``relative`` at ``commit``."""
     out = _git(
-        ["ls-tree", "-r", "-z", "--full-tree", commit, "--", *relative],
+        ["ls-tree", "-r", "-z", "-l", "--full-tree", commit, "--", relative],
         top,
         f"list the files of {commit[:12]}",
     )
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str, int]] = []
     for entry in out.split("\0"):
         if not entry:
             continue
         meta, path = entry.split("\t", 1)
-        mode, kind, oid = meta.split()
+        mode, kind, oid, size = meta.split()
         # Regular files only: a link's target is not in the tree at a revision, and a spec
         # link that the work tree follows is then planned as a change, never missed.
-        if kind != "blob" or mode not in ("100644", "100755"):
-            continue
-        name = path.rsplit("/", 1)[-1]
-        if name.endswith(SPEC_SUFFIXES) and not any(p.startswith(".") for p in path.split("/")):
-            found.append((path, oid))
+        if kind == "blob" and mode in ("100644", "100755"):
+            found.append((path, oid, int(size)))
     return found
 
 
-def _read_blobs(blobs: Sequence[tuple[str, str]], top: Path) -> list[tuple[str, bytes]]:
-    """The content of each blob, read in one ``git cat-file --batch``; an oversized one is
-    cut to what the spec loader refuses anyway (it then reports the file too large)."""
-    request = "".join(f"{oid}\n" for _, oid in blobs).encode("ascii")
-    done = _run(["cat-file", "--batch"], top, stdin=request)
-    if done.returncode != 0:
+def _read_blobs(blobs: Sequence[tuple[str, str, int]], top: Path) -> list[bytes]:
+    """The content of each blob small enough to be a spec, read in one ``git cat-file
+    --batch`` (a larger one is not read at all: b'')."""
+    wanted = [(path, oid) for path, oid, size in blobs if size <= MAX_BYTES]
+    request = "".join(f"{oid}\n" for _, oid in wanted).encode("ascii")
+    done = _run(["cat-file", "--batch"], top, stdin=request) if wanted else None
+    if done is not None and done.returncode != 0:
         raise ConfigError(f"--changed-since: git cat-file failed: {_said(done.stderr)}")
-    data: bytes = done.stdout
-    found: list[tuple[str, bytes]] = []
+    data: bytes = done.stdout if done is not None else b""
+    read: dict[str, bytes] = {}
     at = 0
-    for path, _ in blobs:
+    for path, _ in wanted:
         end = data.index(b"\n", at)
         header = data[at:end].split()
         if len(header) != 3 or header[1] != b"blob":
             raise ConfigError(f"--changed-since: git could not read {path} at that revision")
         size = int(header[2])
-        content = data[end + 1 : end + 1 + size]
-        found.append((path, content[: MAX_BYTES + 1]))
+        read[path] = data[end + 1 : end + 1 + size]
         at = end + 1 + size + 1
-    return found
+    return [read.get(path, b"") for path, _, _ in blobs]
 
 
 def _git(args: list[str], cwd: Path, doing: str) -> str:

@@ -8,7 +8,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import (
@@ -48,20 +48,38 @@ from reconciler.spec.models import (
 from reconciler.spec.yamlsource import (
     Document,
     Loc,
-    read_yaml_file,
+    parse_yaml,
+    read_spec_bytes,
 )
 from reconciler.text import plural
 
 log = logging.getLogger(__name__)
 
 
-def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
+def validate_specs(
+    paths: Sequence[str | os.PathLike[str]], *, checked: CheckedFiles | None = None
+) -> ValidationReport:
     """Run every offline check on the spec files under ``paths`` and report the problems.
 
     Problems inside spec files are returned, not raised. Raises ``SpecError`` only when there is
     nothing to check: a path that does not exist, or a directory without spec files.
+    ``checked``: files already checked in this run, reused when their content is the same.
     """
-    files = find_spec_files(paths)
+    sources: list[tuple[str, bytes | SpecError]] = []
+    for display, path in find_spec_files(paths):
+        try:
+            sources.append((display, read_spec_bytes(path, display)))
+        except SpecError as exc:
+            sources.append((display, exc))
+    return validate_sources(sources, checked=checked)
+
+
+def validate_sources(
+    sources: Sequence[tuple[str, bytes | SpecError]], *, checked: CheckedFiles | None = None
+) -> ValidationReport:
+    """``validate_specs`` of spec files already read: (display path, content, or why it could
+    not be read), in display order. Used for the specs at a git revision too."""
+    files = checked if checked is not None else CheckedFiles()
     problems: list[Problem] = []
     unchecked: list[Problem] = []
     digest = hashlib.sha256()
@@ -69,36 +87,28 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
     ignores: list[IgnoreDecl] = []
     selectors: list[SelectorDecl] = []
     indices: list[IndexDecl] = []
-    for display, path in files:
-        try:
-            raw, doc = read_yaml_file(path, display)
-        except SpecError as exc:
-            problems.extend(exc.problems)
-            unchecked.append(
-                Problem(
-                    _NOT_CHECKED + "this file could not be read as a spec", Where(display, 1, 1)
-                )
-            )
+    for display, raw in sources:
+        if not isinstance(raw, bytes):
+            problems.extend(raw.problems)
+            unchecked.append(Problem(_NOT_CHECKED + _UNREAD, Where(display, 1, 1)))
             continue
         # Length-prefixed so (a, bc) and (ab, c) never hash alike.
         name = display.encode("utf-8", errors="surrogateescape")
         digest.update(b"%d:%s%d:" % (len(name), name, len(raw)))
         digest.update(raw)
-        file_aois, file_problems = _check_document(doc, unchecked)
-        log.debug(
-            "read %s: %d AOI entries, %d problems", display, len(file_aois), len(file_problems)
-        )
-        aois.extend(file_aois)
-        problems.extend(file_problems)
-        ignores.extend(_ignore_decls(doc, (), doc.data))
-        selectors.extend(_selector_decls(doc, problems, unchecked))
-        indices.extend(_index_decls(doc, unchecked))
+        found = files.check(display, raw)
+        aois.extend(found.aois)
+        problems.extend(found.problems)
+        unchecked.extend(found.unchecked)
+        ignores.extend(found.ignores)
+        selectors.extend(found.selectors)
+        indices.extend(found.indices)
     cross_problems, notes = cross_checks(aois)
     unique_indices, index_problems = _one_per_name(indices)
     problems.extend(index_problems)
     problems.extend(cross_problems)
     problems.extend(_duplicate_ignores(aois, ignores))
-    shown = tuple(display for display, _ in files)
+    shown = tuple(display for display, _ in sources)
     ordered = tuple(SpecError(problems).problems)  # SpecError knows the display order
     specs = Specs(
         shown,
@@ -115,17 +125,72 @@ def validate_specs(paths: Sequence[str | os.PathLike[str]]) -> ValidationReport:
     return ValidationReport(shown, (), tuple(notes), specs)
 
 
+@dataclass(frozen=True, slots=True)
+class _FileResult:
+    """What one spec file declares on its own, and its own problems."""
+
+    aois: tuple[AoiDecl, ...]
+    problems: tuple[Problem, ...]
+    unchecked: tuple[Problem, ...]
+    ignores: tuple[IgnoreDecl, ...]
+    selectors: tuple[SelectorDecl, ...]
+    indices: tuple[IndexDecl, ...]
+
+
+class CheckedFiles:
+    """The spec files one run checked, by display path and content: the specs at a git
+    revision are mostly the same files as now, and each is then checked once (and its
+    declarations are the same objects, which ``core.changes`` compares first). One per run,
+    never kept longer: what a file means also depends on the secrets installed meanwhile."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, bytes], _FileResult] = {}
+
+    def check(self, display: str, raw: bytes) -> _FileResult:
+        """What the file ``display`` with content ``raw`` declares, and its problems."""
+        key = (display, hashlib.sha256(raw).digest())
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = _check_file(display, raw)
+        return found
+
+
+def _check_file(display: str, raw: bytes) -> _FileResult:
+    unchecked: list[Problem] = []
+    try:
+        doc = parse_yaml(raw, display)
+    except SpecError as exc:
+        unread = Problem(_NOT_CHECKED + _UNREAD, Where(display, 1, 1))
+        return _FileResult((), tuple(exc.problems), (unread,), (), (), ())
+    file_aois, problems = _check_document(doc, unchecked)
+    log.debug("read %s: %d AOI entries, %d problems", display, len(file_aois), len(problems))
+    ignores = _ignore_decls(doc, (), doc.data)
+    selectors = _selector_decls(doc, problems, unchecked)
+    indices = _index_decls(doc, unchecked)
+    return _FileResult(
+        tuple(file_aois),
+        tuple(problems),
+        tuple(unchecked),
+        tuple(ignores),
+        tuple(selectors),
+        tuple(indices),
+    )
+
+
 #: How a note on what online validation had to leave out begins.
 _NOT_CHECKED = "not checked against the API: "
+_UNREAD = "this file could not be read as a spec"
 
 
-def load_specs(paths: Sequence[str | os.PathLike[str]]) -> Specs:
+def load_specs(
+    paths: Sequence[str | os.PathLike[str]], *, checked: CheckedFiles | None = None
+) -> Specs:
     """Load and validate every spec file under ``paths`` (files or directories).
 
     Returns the declarations, or raises one ``SpecError`` carrying every problem found in every
     file, each at the position of the YAML node it is about.
     """
-    report = validate_specs(paths)
+    report = validate_specs(paths, checked=checked)
     if report.specs is None:
         raise SpecError(report.problems)
     return report.specs

@@ -114,12 +114,18 @@ def read_yaml_file(
     malformed file.
     """
     shown = display if display is not None else os.fspath(path)
+    raw = read_spec_bytes(path, shown)
+    return raw, parse_yaml(raw, shown)
+
+
+def read_spec_bytes(path: str | os.PathLike[str], shown: str) -> bytes:
+    """The bytes of one spec file (``read_yaml_file`` without the parsing): ``SpecError`` for
+    an unreadable, special or too large file, or the API key file."""
     try:
-        raw = _read_regular_file(path, shown)
+        return _read_regular_file(path, shown)
     except OSError as exc:
         problem = f"{shown}: cannot read the file: {describe_os_error(exc, shown)}"
         raise SpecError([Problem(problem)]) from None
-    return raw, parse_yaml(raw, shown)
 
 
 def _read_regular_file(path: str | os.PathLike[str], shown: str) -> bytes:
