@@ -16,6 +16,7 @@ from pydantic import (
     ValidationError,
 )
 
+from reconciler._gc import no_cycle_collection
 from reconciler.errors import Problem, SpecError, Where
 from reconciler.spec.agreement import cross_checks
 from reconciler.spec.decls import (
@@ -74,6 +75,7 @@ def validate_specs(
     return validate_sources(sources, checked=checked)
 
 
+@no_cycle_collection  # declarations are acyclic: the collector would only walk them
 def validate_sources(
     sources: Sequence[tuple[str, bytes | SpecError]], *, checked: CheckedFiles | None = None
 ) -> ValidationReport:
