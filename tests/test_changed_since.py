@@ -157,7 +157,7 @@ def test_specs_at_the_base_that_do_not_validate_plan_everything(
     plan, _ = plan_since(emulator, "HEAD")
     since = plan.changed_since
     assert since is not None and "do not validate (1 problem)" in since.everything
-    assert plan.targets == ()
+    assert plan.targets == () and since.aois == 2
     assert {c.aoi_name for c in plan.changes} == {"Bengaluru-North", "Pune-East"}
     assert "Every AOI is planned, not only what changed since HEAD" in render_text(plan)
 
@@ -175,7 +175,8 @@ def test_a_new_spec_directory_is_all_new(repo: Path, emulator: Emulator) -> None
 @pytest.mark.parametrize(
     ("ref", "expected"),
     [
-        ("no-such-branch", "no such commit in this checkout. A shallow clone"),
+        ("no-such-branch", "no such commit in this checkout. Check its spelling"),
+        ("", "needs a git revision"),
         ("--output=/tmp/x", "a revision does not start with '-'"),
     ],
 )
@@ -225,7 +226,8 @@ def test_a_changed_selector_an_index_and_ignore_rules_widen_the_scope(tmp_path: 
     assert changed_scope(before, same).empty
     selector = _specs(tmp_path, "c.yaml", base.replace("Farm-*", "Farm-?"))
     scope = changed_scope(before, selector)
-    assert (scope.aois, len(scope.selectors), scope.indices) == ((), 1, ())
+    # The new selector and the one it replaces: what either matches may change.
+    assert (scope.aois, len(scope.selectors), scope.indices) == ((), 2, ())
     new_index = _specs(tmp_path, "d.yaml", base.replace("rdylgn", "viridis"))
     scope = changed_scope(before, new_index)
     assert (scope.aois, scope.selectors, scope.indices) == (("A",), (), ("NDRE",))
@@ -245,3 +247,47 @@ def test_a_file_unchanged_since_the_base_is_checked_once(repo: Path) -> None:
     # The same file, shown the same way: its declarations are the very same objects.
     assert all(a is b for a, b in zip(base.specs.aois, now.aois[1:], strict=True))
     assert changed_scope(base.specs, now).aois == ("Kochi-East",)
+
+
+_INDEX = (
+    "indices:\n  - {name: Red-Edge, expression: (B08-B05)/(B08+B05), expression_type: index,\n"
+    "     rescale: [-1, 1], colormap: rdylgn,\n"
+    "     satellite: 0005c5bb-0bd2-4c80-9393-4a808341c54c}\n"
+)
+
+
+def test_a_custom_index_nobody_touched_is_no_change_of_the_pull_request(
+    repo: Path, emulator: Emulator
+) -> None:
+    (repo / "specs" / "indices.yaml").write_text(_INDEX)
+    commit(repo, "an index, not made yet")
+    plan, _ = plan_since(emulator)
+    assert plan.changed_since is not None and plan.changed_since.indices == ()
+    assert not plan.has_changes  # it is due, but not this pull request's: the merge job shows it
+    (repo / "specs" / "indices.yaml").write_text(_INDEX.replace("rdylgn", "viridis"))
+    plan, _ = plan_since(emulator)
+    assert [i.name for i in plan.indices] == ["Red-Edge"]
+    assert "only the custom indices it changed were read" in " ".join(render_text(plan).split())
+
+
+def test_an_entry_removed_is_planned_where_something_else_still_declares_the_aoi(
+    repo: Path, emulator: Emulator
+) -> None:
+    (repo / "specs" / "team.yaml").write_text(
+        SPEC + "selectors:\n  - match: {names: [Pune-East]}\n    visualizations: [{index: NDWI}]\n"
+    )
+    commit(repo, "a selector too")
+    (repo / "specs" / "team.yaml").write_text(
+        spec(aoi("Bengaluru-North", NDVI_ROLLED_BACK, viz("True-Color")))
+        + "selectors:\n  - match: {names: [Pune-East]}\n    visualizations: [{index: NDWI}]\n"
+    )
+    plan, _ = plan_since(emulator)
+    assert plan.targets == ("Pune-East",)  # still declared, by the selector
+    assert plan.changed_since is not None and plan.changed_since.removed == ("Pune-East",)
+    (repo / "specs" / "team.yaml").write_text(
+        spec(aoi("Bengaluru-North", NDVI_ROLLED_BACK, viz("True-Color")))
+    )
+    plan, _ = plan_since(emulator)
+    assert plan.targets == ()
+    text = " ".join(render_text(plan).split())
+    assert "Entries removed for Pune-East: nothing else declares them" in text

@@ -5,12 +5,13 @@ out. Declarations are compared without their positions, so a line moved or a fil
 changes nothing. What counts:
 
 - an AOI entry (``aoi:``) added or changed: that AOI, by the name or id it is written with;
-- a selector added or changed: every AOI it matches (known only from the AOI listing);
+- a selector added, changed or removed: every AOI it matches, or matched (known only from the
+  AOI listing), that something still declares;
 - a custom index added or changed: every AOI whose visualizations name it, and the index;
 - a top-level ignore rule, or base specs that cannot be compared: every AOI.
 
-An AOI whose declarations were removed is not read: apply never deletes, so there is nothing
-to plan for it (the nightly drift job still reads everything).
+- an AOI entry removed: that AOI, if something else (a selector) still declares it; apply
+  never deletes, so an AOI nothing declares any more has nothing to plan.
 """
 
 from __future__ import annotations
@@ -33,19 +34,22 @@ class Scope:
 
     ``everything`` is the reason the whole estate must be planned ('' when it need not):
     then the other fields are empty. Else ``aois`` are the AOI labels (a name or id, as the
-    specs write them) of changed entries, ``selectors`` the changed selectors (their AOIs are
-    added once the listing is read) and ``indices`` the names of changed custom indices.
+    specs write them) of changed entries, ``selectors`` the selectors whose AOIs count (new,
+    changed, and the former versions of changed and removed ones: matched once the listing is
+    read), ``indices`` the names of changed custom indices and ``removed`` the labels of AOIs
+    whose entries are gone (they count where something else still declares them).
     """
 
     everything: str = ""
     aois: tuple[str, ...] = ()
     selectors: tuple[SelectorDecl, ...] = ()
     indices: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
         """Nothing changed that a plan could act on."""
-        return not (self.everything or self.aois or self.selectors or self.indices)
+        return not (self.everything or self.aois or self.selectors or self.indices or self.removed)
 
 
 def changed_scope(before: Specs, now: Specs) -> Scope:
@@ -62,13 +66,17 @@ def changed_scope(before: Specs, now: Specs) -> Scope:
     }
     # A visualization over a changed index is planned again: the index is part of it.
     labels |= {aoi.label for aoi in now.aois if any(v.index in indices for v in aoi.visualizations)}
-    old_selectors = {_canonical(s) for s in before.selectors}
+    old_selectors = {_canonical(s): s for s in before.selectors}
+    new_selectors = {_canonical(s): s for s in now.selectors}
     selectors = tuple(
         s
-        for s in now.selectors
-        if _canonical(s) not in old_selectors or any(v.index in indices for v in s.visualizations)
+        for key, s in new_selectors.items()
+        if key not in old_selectors or any(v.index in indices for v in s.visualizations)
     )
-    return Scope(aois=tuple(sorted(labels)), selectors=selectors, indices=indices)
+    # What a changed or removed selector matched may be declared otherwise now, or less.
+    selectors += tuple(s for key, s in old_selectors.items() if key not in new_selectors)
+    removed = tuple(sorted(set(old_entries) - set(_by_label(now.aois))))
+    return Scope(aois=tuple(sorted(labels)), selectors=selectors, indices=indices, removed=removed)
 
 
 def _by_label(aois: Iterable[AoiDecl]) -> dict[str, list[AoiDecl]]:

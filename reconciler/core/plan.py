@@ -265,14 +265,19 @@ class ChangedSince:
     """A plan of what changed since a git revision (``plan --changed-since``).
 
     ``ref`` as given and the ``commit`` it named; ``aois``: how many AOIs the plan read (the
-    changed ones); ``everything``: why every AOI was planned instead ('' when only the changed
-    ones were), such as base specs that do not validate.
+    changed ones, or all); ``everything``: why every AOI was planned instead ('' when only the
+    changed ones were), such as base specs that do not validate; ``indices``: the custom
+    indices the change touched (the only ones created, with those the creates need);
+    ``removed``: AOIs whose entries the change removed (apply never deletes: planned only
+    where something else still declares them).
     """
 
     ref: str
     commit: str
     aois: int = 0
     everything: str = ""
+    indices: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ Pure: no I/O, so every rule here has a pure test. The rules (DESIGN.md, "Semanti
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from reconciler._gc import no_cycle_collection
@@ -117,13 +117,15 @@ def build_plan(
     targets: Sequence[str] = (),
     previous_matches: selectors.Records | None = None,
     only_needed_indices: bool | None = None,
+    also_indices: Collection[str] = (),
 ) -> Plan:
     """The changes that bring the observed world to the desired one.
 
     ``previous_matches`` is what the state remembers of each selector of the spec files read
     at the last apply: spec file -> selector key -> {AOI id: AOI name}
     (``selectors.previous_records``). ``only_needed_indices``: create only the custom indices
-    the creates need (default: when ``targets`` are given; see ``index_changes``). Raises
+    the creates need, and ``also_indices`` (default: when ``targets`` are given; see
+    ``index_changes``). Raises
     ``ResolutionError`` when ``desired`` carries references that did not resolve.
     """
     desired.raise_for_problems()
@@ -212,6 +214,7 @@ def build_plan(
         observed.indices,
         creates,
         only_needed=bool(targets) if only_needed_indices is None else only_needed_indices,
+        also=also_indices,
     )
     warnings.extend(index_warnings)
     affected = {c.aoi_id for c in creates} | {r.aoi_id for r in rollbacks}
@@ -514,11 +517,13 @@ def index_changes(
     creates: Sequence[Create],
     *,
     only_needed: bool,
+    also: Collection[str] = (),
 ) -> tuple[list[IndexCreate], list[PlanWarning]]:
     """The declared custom indices to create, and those that exist but differ (the API cannot
     change an index: said, never silently accepted). ``indices``: every index that exists.
 
-    ``only_needed`` (a plan of some AOIs, ``--target``): only the indices ``creates`` need.
+    ``only_needed`` (a plan of some AOIs, ``--target``): only the indices ``creates`` need,
+    and those named in ``also`` (the ones a change to the specs touched).
     """
     needed = {c.new_index for c in creates if c.new_index is not None}
     existing = {i.name: i for i in indices}
@@ -527,7 +532,7 @@ def index_changes(
     for decl in declared:
         found = existing.get(decl.name)
         if found is None:
-            if only_needed and decl.name not in needed:
+            if only_needed and decl.name not in needed and decl.name not in also:
                 continue
             made.append(
                 IndexCreate(

@@ -425,12 +425,23 @@ def scope_line(plan: Plan, quote: Callable[[str], str] = clean) -> str:
         return (
             f"Every AOI is planned, not only what changed since {base}: {quote(since.everything)}."
         )
+    planned = set(plan.targets)
+    gone = [name for name in since.removed if name not in planned]
+    removed = (
+        f" Entries removed for {', '.join(quote(n) for n in gone[:MAX_FOOTER_TARGETS])}"
+        + (f" and {len(gone) - MAX_FOOTER_TARGETS} more" if len(gone) > MAX_FOOTER_TARGETS else "")
+        + ": nothing else declares them, and apply never deletes."
+        if gone
+        else ""
+    )
     if not since.aois:
-        read = "only the custom indices were read" if plan.indices else "nothing was read"
-        return f"No AOI's declarations changed since {base}: {read}."
+        read = (
+            "only the custom indices it changed were read" if since.indices else "nothing was read"
+        )
+        return f"No AOI's declarations changed since {base}: {read}.{removed}"
     return (
         f"Only what changed since {base} is planned: {plural(since.aois, 'AOI')}; apply of "
-        "this plan changes nothing else. The scheduled drift job reads every AOI."
+        f"this plan changes nothing else. The scheduled drift job reads every AOI.{removed}"
     )
 
 

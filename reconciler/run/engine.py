@@ -273,7 +273,12 @@ class Engine:
                 plan = self._plan(conn, specs, paths, (), conn.store.load())
             else:
                 selection, observed = self._refresh(
-                    conn, specs, scope.aois, also=scope.selectors, limited=True
+                    conn,
+                    specs,
+                    scope.aois,
+                    also=scope.selectors,
+                    also_named=scope.removed,
+                    limited=True,
                 )
                 plan = self._plan_from(
                     conn,
@@ -283,14 +288,18 @@ class Engine:
                     conn.store.load(),
                     selection,
                     observed,
-                    only_needed_indices=False,  # a changed index is planned, used or not
+                    # The custom indices the change touched, and those its creates need.
+                    only_needed_indices=True,
+                    also_indices=scope.indices,
                 )
             _note_lock(conn.store)
         since = ChangedSince(
             ref=changed_since,
             commit=base.commit,
-            aois=len(plan.observed) if not everything else 0,
+            aois=len(plan.observed),
             everything=everything,
+            indices=() if scope is None or everything else scope.indices,
+            removed=() if scope is None or everything else scope.removed,
         )
         return dataclasses.replace(plan, changed_since=since)
 
@@ -333,6 +342,7 @@ class Engine:
         observed: Observed,
         *,
         only_needed_indices: bool | None = None,
+        also_indices: Sequence[str] = (),
     ) -> Plan:
         desired = resolve_desired(selection, observed, state.visualizations.keys())
         rules = resolve_ignores(specs, selection, observed.indices)
@@ -358,6 +368,7 @@ class Engine:
             targets=targets,
             previous_matches=selectors.previous_records(state.selectors, paths),
             only_needed_indices=only_needed_indices,
+            also_indices=also_indices,
         )
         return with_state_warnings(plan, state, conn.store.label)
 
@@ -489,7 +500,14 @@ class Engine:
                 problems = preset_named(specs.indices, indices)
                 if problems:
                     raise ResolutionError(problems)
-                fresh_indices, _ = index_changes(specs.indices, indices, (), only_needed=False)
+                since = saved.changed_since
+                fresh_indices, _ = index_changes(
+                    specs.indices,
+                    indices,
+                    (),
+                    only_needed=since is not None,
+                    also=since.indices if since is not None else (),
+                )
             fresh = Plan(indices=tuple(fresh_indices), api_url=conn.api_label)
             check_changes(saved, fresh, replan)
             return dataclasses.replace(
@@ -528,8 +546,9 @@ class Engine:
             selection,
             observed,
             # A plan of some AOIs creates only the custom indices their creates need.
-            # (Unless it covers what changed: a changed index is planned, used or not.)
-            only_needed_indices=bool(saved.targets) and saved.changed_since is None,
+            # (And one of what changed, also the custom indices the change touched.)
+            only_needed_indices=bool(saved.targets) or saved.changed_since is not None,
+            also_indices=saved.changed_since.indices if saved.changed_since else (),
         )
         check_changes(saved.without(observed.unreadable_ids), fresh, replan)
         return fresh.also_unreadable(saved)
@@ -541,6 +560,7 @@ class Engine:
         targets: Sequence[str] = (),
         *,
         also: Sequence[SelectorDecl] = (),
+        also_named: Sequence[str] = (),
         limited: bool = False,
     ) -> tuple[Selection, Observed]:
         return refresh(
@@ -548,6 +568,7 @@ class Engine:
             conn.client,
             targets=targets,
             also=also,
+            also_named=also_named,
             limited=limited,
             parallelism=self.settings.parallelism,
             listener=self._listener,

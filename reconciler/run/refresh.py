@@ -122,6 +122,7 @@ def refresh(
     *,
     targets: Sequence[str] = (),
     also: Sequence[SelectorDecl] = (),
+    also_named: Sequence[str] = (),
     limited: bool = False,
     parallelism: int = 8,
     listener: Listener = ignore,
@@ -129,8 +130,9 @@ def refresh(
     """Read what the specs refer to: which AOIs they select, and what those AOIs hold.
 
     ``targets`` limit the AOIs read (none: all), and so does ``limited``: then the AOIs the
-    selectors ``also`` match are added to the targets, and with no target at all no AOI is
-    read (a plan of changed custom indices only). A few targets written as plain names or
+    selectors ``also`` match, and those named ``also_named``, are added to the targets where
+    the specs declare them, and with no target at all no AOI is read (a plan of changed custom
+    indices only). A few targets written as plain names or
     ids in specs without selectors are looked up one by one rather than through the whole
     AOI listing (``_looked_up``).
 
@@ -141,12 +143,12 @@ def refresh(
     """
     if specs.is_empty:
         return Selection({}), Observed()
-    if limited and not targets and not also:
+    if limited and not targets and not also and not also_named:
         return Selection({}, indices=specs.indices), Observed(indices=tuple(client.list_indices()))
     projects = selectors.listing_projects(specs)
     with _Pool(parallelism, listener) as pool:
         indices_f = pool.submit("indices", client.list_indices)
-        found = _looked_up(client, specs, targets, pool) if not also else None
+        found = _looked_up(client, specs, targets, pool) if not (also or also_named) else None
         # Here, not in the pool: its first page says how many more there are, and those are
         # read in the pool at once.
         aois = (
@@ -155,12 +157,23 @@ def refresh(
             else tuple(client.list_aois(project_ids=projects, pages=pool.pages("AOIs")))
         )
         indices = tuple(indices_f.result())
-        if also:
-            matched = (a.id for s in also for a in selectors.match(s, aois).matched)
-            targets = tuple(dict.fromkeys((*targets, *matched)))
-        if limited and not targets:
+        filtered = projects is not None
+        if also or also_named:
+            # Every declared AOI resolved (the listing is read anyway), then only those named:
+            # an AOI nothing declares any more is no target, and no error either.
+            selection = resolve.select_aois(specs, aois, (), filtered=filtered)
+            wanted = set(targets) | set(also_named)
+            wanted |= {a.id for s in also for a in selectors.match(s, aois).matched}
+            groups = {
+                aoi_id: (aoi, decls)
+                for aoi_id, (aoi, decls) in selection.groups.items()
+                if {aoi_id, aoi.name, *(d.label for d in decls)} & wanted
+            }
+            selection = dataclasses.replace(selection, groups=groups)
+        elif limited and not targets:
             return Selection({}, indices=specs.indices), Observed(indices=indices)
-        selection = resolve.select_aois(specs, aois, targets, filtered=projects is not None)
+        else:
+            selection = resolve.select_aois(specs, aois, targets, filtered=filtered)
         lookup = resolve.IndexLookup(indices, specs.indices)
 
         viz_f: dict[str, Future[tuple[list[Visualization], list[Asset] | None]]] = {}

@@ -29,9 +29,9 @@ GIT_TIMEOUT = 60.0
 
 #: What a shallow clone needs, said wherever a revision is missing.
 _FETCH_ADVICE = (
-    "A shallow clone lacks older commits: fetch the base first (GitHub Actions: "
-    "actions/checkout with fetch-depth: 0; GitLab CI: GIT_DEPTH: 0; or git fetch origin "
-    "BRANCH)."
+    "Check its spelling; if it is right, this checkout lacks it (a shallow clone): fetch it "
+    "first (GitHub Actions: actions/checkout with fetch-depth: 2 for a pull request's merge "
+    "commit, or 0; GitLab CI: GIT_DEPTH: 0; or git fetch origin BRANCH)."
 )
 
 
@@ -109,8 +109,13 @@ def _shown(given: str, relative: str, path: str) -> str | None:
 
 
 def _commit(ref: str, cwd: Path) -> str:
+    if not ref.strip():
+        raise ConfigError("--changed-since needs a git revision, such as origin/main; got ''")
     if ref.startswith("-"):
-        raise ConfigError(f"--changed-since {ref!r}: a revision does not start with '-'")
+        raise ConfigError(
+            f"--changed-since {ref!r}: a revision does not start with '-' (give a branch, tag "
+            "or commit, such as origin/main)"
+        )
     done = _run(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], cwd)
     if done.returncode != 0:
         raise ConfigError(
