@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from reconciler.core.changes import changed_scope
 from reconciler.core.plan import Plan
 from reconciler.emulator import Emulator
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, ResolutionError
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
 from reconciler.run.engine import Engine
@@ -291,3 +292,44 @@ def test_an_entry_removed_is_planned_where_something_else_still_declares_the_aoi
     assert plan.targets == ()
     text = " ".join(render_text(plan).split())
     assert "Entries removed for Pune-East: nothing else declares them" in text
+
+
+def test_a_saved_plan_of_everything_applies_the_indices_it_shows(
+    repo: Path, emulator: Emulator
+) -> None:
+    (repo / "specs" / "team.yaml").write_text("ignore: [{index: EVI}]\n" + SPEC)
+    (repo / "specs" / "indices.yaml").write_text(_INDEX)  # declared, used by nothing yet
+    url = emulator.url
+    planned = run_cli("plan", "--changed-since", "main", "--out", "p.json", url=url, key=API_KEY)
+    assert planned.exit_code == 0, planned.output
+    assert "Every AOI is planned" in " ".join(planned.output.split())
+    applied = run_cli("apply", "p.json", "--yes", url=url, key=API_KEY)
+    assert applied.exit_code == 0, applied.output
+    assert "(1 custom index)" in applied.output
+
+
+def test_an_index_declared_no_more_plans_the_aois_that_name_it(
+    repo: Path, emulator: Emulator
+) -> None:
+    (repo / "specs" / "indices.yaml").write_text(_INDEX)
+    (repo / "specs" / "team.yaml").write_text(spec(aoi("Pune-East", viz("Red-Edge"))))
+    commit(repo, "Pune-East over a custom index")
+    (repo / "specs" / "indices.yaml").unlink()
+    with pytest.raises(ResolutionError, match="unknown index 'Red-Edge'"):
+        plan_since(emulator)  # as the plan of everything says: nothing names it any more
+
+
+def test_a_secret_in_a_file_at_the_base_is_refused_unread(
+    repo: Path, make_emulator: Callable[..., Emulator]
+) -> None:
+    leaked = "sk-live-0123456789abcdef"
+    (repo / "specs" / "oops.yaml").write_text(spec(aoi(leaked, viz("NDVI"))))
+    commit(repo, "a leak")
+    (repo / "specs" / "oops.yaml").unlink()  # the pull request that removes it
+    world = make_emulator(api_keys=(leaked,))
+    result = run_cli(
+        "plan", "--changed-since", "main", "--out", "p.json", url=world.url, key=leaked
+    )
+    assert result.exit_code == 0, result.output
+    assert leaked not in result.output and leaked not in Path("p.json").read_text()
+    assert "Every AOI is planned" in " ".join(result.output.split())  # the base is unreadable

@@ -7,7 +7,8 @@ changes nothing. What counts:
 - an AOI entry (``aoi:``) added or changed: that AOI, by the name or id it is written with;
 - a selector added, changed or removed: every AOI it matches, or matched (known only from the
   AOI listing), that something still declares;
-- a custom index added or changed: every AOI whose visualizations name it, and the index;
+- a custom index added, changed or removed: every AOI whose visualizations name it, and the
+  index;
 - a top-level ignore rule, or base specs that cannot be compared: every AOI.
 
 - an AOI entry removed: that AOI, if something else (a selector) still declares it; apply
@@ -58,6 +59,9 @@ def changed_scope(before: Specs, now: Specs) -> Scope:
         return Scope(everything="the top-level ignore rules changed, and they apply to every AOI")
     old_indices = {i.name: _canonical(i) for i in before.indices}
     indices = tuple(sorted(i.name for i in now.indices if old_indices.get(i.name) != _canonical(i)))
+    # A visualization naming an index that is declared no more names another one now (a
+    # preset of that name, or none): it is planned again too.
+    touched = set(indices) | (set(old_indices) - {i.name for i in now.indices})
     old_entries = _by_label(before.aois)
     labels = {
         label
@@ -65,13 +69,13 @@ def changed_scope(before: Specs, now: Specs) -> Scope:
         if _differ(old_entries.get(label, []), entries)
     }
     # A visualization over a changed index is planned again: the index is part of it.
-    labels |= {aoi.label for aoi in now.aois if any(v.index in indices for v in aoi.visualizations)}
+    labels |= {aoi.label for aoi in now.aois if any(v.index in touched for v in aoi.visualizations)}
     old_selectors = {_canonical(s): s for s in before.selectors}
     new_selectors = {_canonical(s): s for s in now.selectors}
     selectors = tuple(
         s
         for key, s in new_selectors.items()
-        if key not in old_selectors or any(v.index in indices for v in s.visualizations)
+        if key not in old_selectors or any(v.index in touched for v in s.visualizations)
     )
     # What a changed or removed selector matched may be declared otherwise now, or less.
     selectors += tuple(s for key, s in old_selectors.items() if key not in new_selectors)

@@ -367,6 +367,14 @@ def no_changes(plan: Plan, *, markdown: bool = False) -> str:
     custom index differs from the live one, which apply cannot change (the API has no index
     update) and which must not read as "matches"."""
     differ = sum(w.kind == "index-differs" for w in plan.warnings)
+    since = plan.changed_since
+    if not differ and since is not None and not since.everything:
+        # Only what changed was read: what else is due was not looked at, so no "matches".
+        return (
+            "No changes in what changed since the base: applying this plan would do nothing. "
+            "Whatever else is due is not this plan's: the merge job shows it, and the "
+            "scheduled drift job reads every AOI."
+        )
     if not differ:
         if markdown:
             return "No changes: the live API already matches the specs."
@@ -420,7 +428,7 @@ def scope_line(plan: Plan, quote: Callable[[str], str] = clean) -> str:
     since = plan.changed_since
     if since is None:
         return ""
-    base = f"{quote(since.ref)} ({since.commit[:12]})"
+    base = f"{quote(since.ref)} ({quote(since.commit[:12])})"
     if since.everything:
         return (
             f"Every AOI is planned, not only what changed since {base}: {quote(since.everything)}."

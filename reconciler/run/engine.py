@@ -108,6 +108,11 @@ class _ApplyRun:
         return ApplyOutcome(result, self.plan, error, signal)
 
 
+def _limited(since: ChangedSince | None) -> bool:
+    """Whether a plan of what changed since a revision left anything out (not everything)."""
+    return since is not None and not since.everything
+
+
 def _replan_command(
     saved: Plan, path: str, spec_paths: Sequence[str], carried: Sequence[str]
 ) -> str:
@@ -505,7 +510,7 @@ class Engine:
                     specs.indices,
                     indices,
                     (),
-                    only_needed=since is not None,
+                    only_needed=_limited(since),
                     also=since.indices if since is not None else (),
                 )
             fresh = Plan(indices=tuple(fresh_indices), api_url=conn.api_label)
@@ -547,7 +552,7 @@ class Engine:
             observed,
             # A plan of some AOIs creates only the custom indices their creates need.
             # (And one of what changed, also the custom indices the change touched.)
-            only_needed_indices=bool(saved.targets) or saved.changed_since is not None,
+            only_needed_indices=bool(saved.targets) or _limited(saved.changed_since),
             also_indices=saved.changed_since.indices if saved.changed_since else (),
         )
         check_changes(saved.without(observed.unreadable_ids), fresh, replan)

@@ -20,7 +20,7 @@ from reconciler.errors import ConfigError, Problem, SpecError, Where
 from reconciler.spec.decls import Specs
 from reconciler.spec.fields import SPEC_SUFFIXES
 from reconciler.spec.load import CheckedFiles, validate_sources
-from reconciler.spec.yamlsource import MAX_BYTES
+from reconciler.spec.yamlsource import MAX_BYTES, screened_spec_bytes
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,10 @@ def specs_at(
     ``ref``, each file shown as its work-tree copy is (so an unchanged file is checked once).
     ``ConfigError`` when git cannot answer."""
     here = Path(cwd or Path.cwd()).resolve()
-    top = Path(_git(["rev-parse", "--show-toplevel"], here, "find the repository").strip())
+    top = Path(_git(["rev-parse", "--show-toplevel"], here, "find the repository").rstrip("\n"))
     commit = _commit(ref, here)
     files: dict[str, tuple[str, str, int]] = {}  # display -> (path in the tree, object, size)
+    seen: set[str] = set()  # as the work tree reads a file named twice once
     for given in paths:
         resolved = (here / given).resolve()
         try:
@@ -71,8 +72,9 @@ def specs_at(
             ) from None
         for path, oid, size in _blobs(commit, relative or ".", top):
             display = _shown(given, relative, path)
-            if display is not None:
-                files.setdefault(display, (path, oid, size))
+            if display is not None and path not in seen:
+                seen.add(path)
+                files[display] = (path, oid, size)
     # The order the work tree's files are read in (``spec.files``): by path parts.
     ordered = sorted(files.items(), key=lambda item: Path(item[0]).parts)
     contents = _read_blobs([(path, oid, size) for _, (path, oid, size) in ordered], top)
@@ -81,8 +83,12 @@ def specs_at(
         if size > MAX_BYTES:
             too_big = f"larger than the {MAX_BYTES // 2**20} MiB limit for one spec file at {ref}"
             sources.append((display, SpecError([Problem(too_big, Where(display, 1, 1))])))
-        else:
-            sources.append((display, content))
+            continue
+        try:
+            # As a file of the work tree is: a secret in it is refused, never parsed.
+            sources.append((display, screened_spec_bytes(content, display)))
+        except SpecError as exc:
+            sources.append((display, exc))
     report = validate_sources(sources, checked=checked)
     if report.specs is None:
         count = len(report.problems)
@@ -177,7 +183,13 @@ def _run(
     args: list[str], cwd: Path, *, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     # No pager, no prompts, no translated messages; the repository's own config stands.
-    env = {**os.environ, "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    env = {
+        **os.environ,
+        "GIT_PAGER": "cat",
+        "GIT_TERMINAL_PROMPT": "0",
+        "LC_ALL": "C",
+        "GIT_LITERAL_PATHSPECS": "1",  # a spec path is a path, never ':(glob)...' magic
+    }
     try:
         return subprocess.run(
             ["git", *args],

@@ -161,6 +161,12 @@ def _read_regular_file(path: str | os.PathLike[str], shown: str) -> bytes:
             raise SpecError([_too_large(shown, info.st_size)])
         # One byte past the limit, so size is checked on what is read too (a file growing).
         raw = handle.read(MAX_BYTES + 1)
+    return screened_spec_bytes(raw, shown)
+
+
+def screened_spec_bytes(raw: bytes, shown: str) -> bytes:
+    """``raw``, the bytes of the spec file ``shown`` however they were read (from disk, from
+    git), or ``SpecError`` when they are too many or hold a secret."""
     if len(raw) > MAX_BYTES:
         raise SpecError([_too_large(shown, None)])
     # Refused unparsed, quoting nothing: YAML may read a key as a number (printed in decimal)
