@@ -583,8 +583,15 @@ def _index_differences(decl: IndexDecl, index: Index) -> list[str]:
     return [
         f"{key} is {_shown(value)}, declared {_shown(wanted[key])}"
         for key, value in live.items()
-        if value is not None and value != wanted[key]
+        if value is not None and _comparable(key, value) != _comparable(key, wanted[key])
     ]
+
+
+def _comparable(key: str, value: object) -> object:
+    # Spaces in an expression change nothing it computes: "(B08-B05)" is "(B08 - B05)".
+    if key == "expression" and isinstance(value, str):
+        return "".join(value.split())
+    return value
 
 
 def _shown(value: object) -> str:
