@@ -53,9 +53,10 @@ from reconciler.text import command_line
     metavar="REF",
     help="Plan only the AOIs whose declarations changed since git revision REF (a pull "
     "request's base, e.g. origin/main): fewer reads, and the plan says what it covers. A "
-    "changed selector counts for every AOI it matches, a changed custom index for every AOI "
-    "using it; changed top-level ignore rules, or specs at REF that do not validate, plan "
-    "everything. Needs REF in the checkout (fetch-depth: 0).",
+    "changed or removed selector counts for every AOI it matches, a changed or removed custom "
+    "index for every AOI using it; changed top-level ignore rules, or specs at REF that do "
+    "not validate, plan everything. REF must be in the checkout (a shallow clone: "
+    "fetch-depth 2 for a pull request's merge commit, or 0).",
 )
 @state_option
 @color_option
