@@ -38,6 +38,7 @@ from reconciler.spec.files import find_spec_files
 from reconciler.spec.messages import data_loc, problem_from_error
 from reconciler.spec.models import (
     AoiByRef,
+    AoiEntry,
     AoiRef,
     IgnoreRuleModel,
     IndexModel,
@@ -217,16 +218,19 @@ def _check_document(doc: Document, unchecked: list[Problem]) -> tuple[list[AoiDe
     if isinstance(data, dict):
         # `x-...` top-level keys hold YAML anchors to reuse (as in docker-compose files).
         data = {k: v for k, v in data.items() if not k.startswith(EXTENSION_PREFIX)}
+    valid: SpecFile | None = None
     try:
-        SpecFile.model_validate(data)
+        valid = SpecFile.model_validate(data)
     except ValidationError as exc:
         problems.extend(problem_from_error(error, doc) for error in exc.errors())
     # Rebuild the declarations from the pieces that are valid on their own, so checks that
-    # need whole declarations (duplicates) still run next to pydantic's errors.
+    # need whole declarations (duplicates) still run next to pydantic's errors. A valid file's
+    # entries are taken from its validation, not validated twice.
     aois: list[AoiDecl] = []
     entries = doc.data.get("aois") if isinstance(doc.data, dict) else None
     for i, entry in enumerate(entries if isinstance(entries, list) else []):
-        decl = _aoi_decl(doc, ("aois", i), entry, problems)
+        model = valid.aois[i] if valid is not None else None
+        decl = _aoi_decl(doc, ("aois", i), entry, problems, model)
         if decl is not None:
             aois.append(decl)
         elif isinstance(entry, dict) and entry.get("visualizations"):
@@ -242,14 +246,25 @@ def _check_document(doc: Document, unchecked: list[Problem]) -> tuple[list[AoiDe
 _AOI_ADAPTER: TypeAdapter[Any] = TypeAdapter(AoiRef)
 
 
-def _aoi_decl(doc: Document, loc: Loc, entry: Any, problems: list[Problem]) -> AoiDecl | None:
+def _aoi_decl(
+    doc: Document, loc: Loc, entry: Any, problems: list[Problem], valid: AoiEntry | None = None
+) -> AoiDecl | None:
+    """The declaration of the AOI entry at ``loc``; ``valid``: the entry as the whole file's
+    validation made it, when the file is valid."""
     if not isinstance(entry, dict) or "aoi" not in entry:
         return None
-    try:
-        ref = _AOI_ADAPTER.validate_python(entry["aoi"])
-    except ValidationError:
-        return None  # already reported by the whole-file validation
-    visualizations = _visualizations(doc, loc, entry.get("visualizations"), problems)
+    if valid is not None:
+        ref = valid.aoi
+        visualizations = [
+            _visualization_decl(doc, (*loc, "visualizations", j), model, problems)
+            for j, model in enumerate(valid.visualizations)
+        ]
+    else:
+        try:
+            ref = _AOI_ADAPTER.validate_python(entry["aoi"])
+        except ValidationError:
+            return None  # already reported by the whole-file validation
+        visualizations = _visualizations(doc, loc, entry.get("visualizations"), problems)
     if isinstance(ref, AoiByRef):
         aoi_id, name = ref.id, ref.name
     else:
