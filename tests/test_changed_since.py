@@ -333,3 +333,22 @@ def test_a_secret_in_a_file_at_the_base_is_refused_unread(
     assert result.exit_code == 0, result.output
     assert leaked not in result.output and leaked not in Path("p.json").read_text()
     assert "Every AOI is planned" in " ".join(result.output.split())  # the base is unreadable
+
+
+def test_an_apply_of_a_few_aois_looks_them_up_instead_of_listing_every_aoi(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    from reconciler.run.refresh import refresh
+    from tests.planning import PUNE
+
+    specs = _specs(tmp_path, "s.yaml", SPEC)
+    read: list[str] = []
+    # One AOI a page: the listing would be a request per AOI of the world.
+    with client_for(emulator, page_size=1) as client:
+        selection, _ = refresh(  # a saved plan's AOI, by id
+            specs, client, targets=[PUNE], listener=lambda e: read.append(getattr(e, "label", ""))
+        )
+    assert [aoi.name for aoi, _ in selection.groups.values()] == ["Pune-East"]
+    # By id, then by the name an entry gives it (two AOIs of that name would be an error).
+    assert f"AOI {PUNE}" in read and "AOI Pune-East" in read
+    assert not [label for label in read if label.startswith("AOIs")]  # no listing page

@@ -239,26 +239,48 @@ def _looked_up(
     """The targeted AOIs, each read with the listing's name or id filter: a plan of 3 AOIs of
     10,000 then reads 3 AOIs, not 100 pages. None when the whole listing is needed instead:
     no targets or too many, selectors (they match by patterns and projects), a target that
-    is not an entry's name or id as written, or one that the filter does not find exactly
-    once (the listing then says why, with the names it knows)."""
+    is neither an entry's name or id as written nor an AOI id (a saved plan's), or one that
+    the filter does not find exactly once (the listing then says why, with the names it
+    knows).
+
+    An AOI found by id that an entry names is looked up by that name too: the whole listing
+    would tell if two AOIs had that name, and so must this.
+    """
     if not targets or len(targets) > MAX_LOOKUPS or specs.selectors:
         return None
     by_label = {aoi.label: aoi for aoi in specs.aois}
-    if any(t not in by_label for t in targets):
+    by_id = {
+        t for t in targets if (by_label[t].id is not None if t in by_label else looks_like_uuid(t))
+    }
+    if any(t not in by_label and t not in by_id for t in targets):
         return None
+    found = _exactly_one(client, pool, targets, by_id)
+    if found is None:
+        return None
+    named = {a.name for a in found if a.name in by_label and a.name not in targets}
+    if named and _exactly_one(client, pool, sorted(named), set()) is None:
+        return None
+    return found
+
+
+def _exactly_one(
+    client: PixxelClient, pool: _Pool, wanted: Sequence[str], by_id: set[str]
+) -> tuple[Aoi, ...] | None:
+    """The AOI of each name or id (``by_id``) in ``wanted``, or None if one is not found
+    exactly once."""
     futures = {
-        target: pool.submit(
-            f"AOI {target}",
-            partial(client.list_aois, aoi_id=target)
-            if by_label[target].id is not None
-            else partial(client.list_aois, name=target),
+        key: pool.submit(
+            f"AOI {key}",
+            partial(client.list_aois, aoi_id=key)
+            if key in by_id
+            else partial(client.list_aois, name=key),
         )
-        for target in targets
+        for key in wanted
     }
     found: dict[str, Aoi] = {}
-    for target, future in futures.items():
+    for key, future in futures.items():
         # The API's filter may match loosely: only the exact name or id counts.
-        exact = [a for a in future.result() if target in (a.id, a.name)]
+        exact = [a for a in future.result() if key in (a.id, a.name)]
         if len(exact) != 1:
             return None
         found.setdefault(exact[0].id, exact[0])
