@@ -11,7 +11,8 @@ from __future__ import annotations
 import difflib
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from reconciler.redact import redact
 
@@ -60,6 +61,24 @@ def shorten(text: str, limit: int = SNIPPET_CHARS) -> str:
     """
     text = " ".join(redact(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def json_kind(value: Any) -> str:
+    """What a decoded JSON value is, for a message about an answer of the wrong shape: 'null',
+    'a string', 'the number 7' (shortened: an answer may hold any number of digits)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {shorten(repr(value), 30)}"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, Sequence):
+        return "a list"
+    return type(value).__name__
 
 
 def plural(count: int, word: str) -> str:

@@ -35,7 +35,7 @@ from xml.parsers import expat
 
 from reconciler.dates import iso_date
 from reconciler.errors import InvalidResponseError
-from reconciler.text import shorten
+from reconciler.text import json_kind, shorten
 
 __all__ = [
     "MAX_BINS",
@@ -102,13 +102,17 @@ def legend_from_items(items: Any, *, what: str = "a legend") -> Legend:
     naming ``what``.
     """
     if not isinstance(items, Sequence) or isinstance(items, str):
-        raise InvalidResponseError(f"{what}: the legend is {_kind(items)}, not a list of items.")
+        raise InvalidResponseError(
+            f"{what}: the legend is {json_kind(items)}, not a list of items."
+        )
     if len(items) > MAX_BINS:
         raise InvalidResponseError(f"{what}: the legend has {len(items):,} items, over {MAX_BINS}.")
     bins = []
     for position, item in enumerate(items, 1):
         if not isinstance(item, Mapping):
-            raise InvalidResponseError(f"{what}: item {position} is {_kind(item)}, not an object.")
+            raise InvalidResponseError(
+                f"{what}: item {position} is {json_kind(item)}, not an object."
+            )
         bins.append(
             LegendBin(
                 min=_json_bound(item.get("min"), f"{what}: item {position}'s min"),
@@ -131,19 +135,21 @@ def legends_from_metadata(metadata: Any, *, what: str) -> dict[str, dict[str, Le
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
-        raise InvalidResponseError(f"{what}: the metadata is {_kind(metadata)}, not an object.")
+        raise InvalidResponseError(f"{what}: the metadata is {json_kind(metadata)}, not an object.")
     by_date = metadata.get("legend")
     if by_date is None:
         return {}
     if not isinstance(by_date, Mapping):
-        raise InvalidResponseError(f"{what}: 'legend' is {_kind(by_date)}, not an object.")
+        raise InvalidResponseError(f"{what}: 'legend' is {json_kind(by_date)}, not an object.")
     found: dict[str, dict[str, Legend]] = {}
     for key, modes in by_date.items():
         day = _iso_of_api_date(key, what)
         if modes is None:
             continue
         if not isinstance(modes, Mapping):
-            raise InvalidResponseError(f"{what}: legend.{key} is {_kind(modes)}, not an object.")
+            raise InvalidResponseError(
+                f"{what}: legend.{key} is {json_kind(modes)}, not an object."
+            )
         for mode, items in modes.items():
             if items is not None:
                 legend = legend_from_items(items, what=f"{what}: legend.{key}.{shorten(mode, 40)}")
@@ -155,7 +161,7 @@ def _json_bound(value: Any, what: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidResponseError(f"{what} is {_kind(value)}, not a number.")
+        raise InvalidResponseError(f"{what} is {json_kind(value)}, not a number.")
     return _normalised(value, what)
 
 
@@ -163,7 +169,7 @@ def _json_text(value: Any, what: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidResponseError(f"{what} is {_kind(value)}, not a string.")
+        raise InvalidResponseError(f"{what} is {json_kind(value)}, not a string.")
     return value
 
 
@@ -179,7 +185,7 @@ def legend_from_sld(xml: str, *, what: str) -> Legend:
     entries.
     """
     if not isinstance(xml, str):
-        raise InvalidResponseError(f"{what}: the SLD is {_kind(xml)}, not a string.")
+        raise InvalidResponseError(f"{what}: the SLD is {json_kind(xml)}, not a string.")
     reader = _SldReader(what)
     parser = expat.ParserCreate(namespace_separator=" ")
     # An SLD needs no DTD, and refusing one at its first token means no entity is ever
@@ -231,7 +237,7 @@ def legends_from_sld_answer(
             if not isinstance(document, str):
                 raise InvalidResponseError(
                     f"{what}: the document of the {shown} legend of {day} is "
-                    f"{_kind(document)}, not a string of SLD."
+                    f"{json_kind(document)}, not a string of SLD."
                 )
             about = f"{what} ({shown} legend of {day})"
             legends.setdefault(mode, {})[day] = legend_from_sld(document, what=about)
@@ -358,19 +364,3 @@ def _iso_of_api_date(key: Any, what: str) -> str:
 
 def _excerpt(text: str) -> str:
     return repr(shorten(text[: _EXCERPT * 4], _EXCERPT))
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return f"the number {shorten(repr(value), 30)}"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, Sequence):
-        return "a list"
-    return type(value).__name__

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from reconciler.errors import InvalidResponseError
-from reconciler.text import shorten
+from reconciler.text import json_kind, shorten
 
 __all__ = [
     "LISTING_READS",
@@ -141,7 +141,7 @@ def listing_page(data: Any, key: str, what: str, *, offset: int, limit: int) -> 
     """
     if not isinstance(data, dict):
         raise InvalidResponseError(
-            f"{what}: the answer is {_kind(data)}, not a JSON object with '{key}'."
+            f"{what}: the answer is {json_kind(data)}, not a JSON object with '{key}'."
         )
     if key not in data:
         keys = sorted(str(k) for k in data)
@@ -156,7 +156,7 @@ def listing_page(data: Any, key: str, what: str, *, offset: int, limit: int) -> 
     if items is None:
         items = []
     if not isinstance(items, list):
-        raise InvalidResponseError(f"{what}: '{key}' is {_kind(items)}, not a list.")
+        raise InvalidResponseError(f"{what}: '{key}' is {json_kind(items)}, not a list.")
     if len(items) > limit:
         raise InvalidResponseError(
             f"{what}: asked for at most {limit} items, the answer has {len(items):,}."
@@ -165,7 +165,9 @@ def listing_page(data: Any, key: str, what: str, *, offset: int, limit: int) -> 
     if pagination is None:
         return ListingPage(items, None, None, None)
     if not isinstance(pagination, dict):
-        raise InvalidResponseError(f"{what}: 'pagination' is {_kind(pagination)}, not an object.")
+        raise InvalidResponseError(
+            f"{what}: 'pagination' is {json_kind(pagination)}, not an object."
+        )
     total = _count(pagination, "total", what)
     page_limit = _count(pagination, "limit", what)
     page_offset = _count(pagination, "offset", what)
@@ -188,25 +190,9 @@ def _count(pagination: dict[str, Any], name: str, what: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidResponseError(
-            f"{what}: 'pagination.{name}' is {_kind(value)}, not a whole number >= 0."
+            f"{what}: 'pagination.{name}' is {json_kind(value)}, not a whole number >= 0."
         )
     return value
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def validation_summary(exc: ValidationError) -> str:
