@@ -11,7 +11,15 @@ import pytest
 from click.testing import Result
 
 from reconciler.emulator import Emulator
-from tests.planning import BENGALURU, NDVI_BENGALURU_AB, SECRET, client_for, run_cli, write_spec
+from tests.planning import (
+    BENGALURU,
+    NDVI_BENGALURU_AB,
+    ROLLBACK_SPEC,
+    SECRET,
+    client_for,
+    run_cli,
+    write_spec,
+)
 
 SATELLITE = "0005c5bb-0bd2-4c80-9393-4a808341c54c"
 
@@ -181,19 +189,8 @@ def test_a_custom_index_that_differs_from_its_declaration_is_reported(
     assert [w for w in plan_json(world)["warnings"] if w["kind"] == "index-differs"] == []
 
 
-ROLLED_BACK = """\
-aois:
-  - aoi: {name: Bengaluru-North}
-    visualizations:
-      - index: NDVI
-        assets: [Bengaluru-A, Bengaluru-B]
-        rollback:
-          - {mode: dynamic, dates: [2024-05-06]}
-"""
-
-
 def test_a_hand_edit_names_the_mode_it_touched(world: Emulator, project: Path) -> None:
-    write_spec(project / "specs", ROLLED_BACK)
+    write_spec(project / "specs", ROLLBACK_SPEC)
     apply(world, project)
     assert converged(world)
 
