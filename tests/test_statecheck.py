@@ -41,7 +41,7 @@ def test_two_states_over_one_world_are_called_out(emulator: Emulator, tmp_path: 
     assert "another writer" in warning.message and "docs/state.md" in warning.message
 
 
-def test_one_hand_edit_is_not_called_out(emulator: Emulator, tmp_path: Path) -> None:
+def test_the_first_moved_record_is_called_out(emulator: Emulator, tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     assert run_apply(emulator, make_plan(emulator, SPECS, state), state).ok
     with client_for(emulator) as client:
@@ -55,4 +55,8 @@ def test_one_hand_edit_is_not_called_out(emulator: Emulator, tmp_path: Path) -> 
     assert {(r.visualization_id, r.mode) for r in plan.rollbacks} == {
         (NDVI_BENGALURU_AB, "theoretical")
     }
-    assert not [w for w in plan.warnings if w.kind == "state"]
+    (warning,) = [w for w in plan.warnings if w.kind == "state"]
+    # One record moved: a hand edit and a second writer look alike, and both are named.
+    assert warning.message.startswith("1 visualization the state ")
+    assert "If nobody edited those legends" in warning.message
+    assert "second state over the same AOIs" in warning.message

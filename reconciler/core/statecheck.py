@@ -5,9 +5,10 @@ its apply job writes (docs/state.md, "One state per set of AOIs"):
 
 - the state has no records at all, yet rollbacks are planned on visualizations that exist: a
   pull-request job planning without the apply job's state, or simply the first run;
-- the records of many visualizations are out of date at once (their ``updated_at`` moved since
-  the last rollback): people rarely edit that many legends by hand between two runs, but a second
-  state over the same AOIs, or an old copy of this one, looks exactly like that.
+- the record of a visualization is out of date (its ``updated_at`` moved since the last
+  rollback): a hand edit, or a second state over the same AOIs, or an old copy of this one,
+  which look exactly alike. Said at the first such record: two states over one AOI fight on
+  every apply, forever, and the sooner that is seen the better.
 """
 
 from __future__ import annotations
@@ -16,11 +17,6 @@ import dataclasses
 
 from reconciler.core.plan import LegendChange, Plan, PlanWarning, Rollback
 from reconciler.state.records import State
-
-#: At least this many visualizations whose records moved at once, ...
-SHARED_MIN_MOVED = 3
-#: ... and at least this share of the visualizations the state has records of, in this plan.
-SHARED_MIN_SHARE = 0.5
 
 DOCS = "docs/state.md"
 
@@ -59,20 +55,23 @@ def state_warnings(plan: Plan, state: State, label: str) -> tuple[PlanWarning, .
         for snapshot in plan.observed.values()
         for viz_id in snapshot.visualizations
     )
-    if len(moved) < SHARED_MIN_MOVED or len(moved) < SHARED_MIN_SHARE * recorded:
+    if not moved:
         return ()
     aoi_id, aoi_name = next(iter(moved.values()))
+    these = (
+        "1 visualization" if len(moved) == 1 else f"{len(moved)} of the {recorded} visualizations"
+    )
     return (
         PlanWarning(
             kind="state",
             aoi_id=aoi_id,
             aoi_name=aoi_name,
             message=(
-                f"{len(moved)} of the {recorded} visualizations the state {label} has records "
-                "of changed since their last rollback (updated_at moved), all at once. If nobody "
-                "edited that many legends, this state is out of date or another writer uses a "
-                "second state over the same AOIs: each apply then makes the other's records look "
-                f"edited, forever. Use one state per set of AOIs (see {DOCS})"
+                f"{these} the state {label} has records of changed since the last rollback "
+                "(updated_at moved). If nobody edited those legends, this state is out of date or "
+                "another writer uses a second state over the same AOIs: each apply then makes "
+                f"the other's records look edited, forever. Use one state per set of AOIs (see "
+                f"{DOCS}; to split AOIs over CI jobs, docs/sharding.md)"
             ),
         ),
     )
