@@ -68,6 +68,7 @@ _VALIDATE_MAY_LOAD = (
     "reconciler.cli",
     "reconciler.api.config",  # the settings' default URL: no client, no response types
     "reconciler.run.settings",
+    "reconciler.core.shards",  # --shard is parsed with the other options: hashlib and re only
     "reconciler.run.events",
     "reconciler.run.signals",
 )

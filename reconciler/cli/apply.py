@@ -13,6 +13,7 @@ from reconciler.cli.options import (
     api_options,
     color_option,
     lock_timeout_option,
+    shard_option,
     state_option,
     target_option,
 )
@@ -48,6 +49,14 @@ def _approve(plan: Plan) -> bool:
 )
 @target_option
 @state_option
+@shard_option
+@click.option(
+    "--take-over",
+    is_flag=True,
+    help="Make this state the owner of the plan's AOIs that another state of its family (the "
+    "unsharded state, or another shard's) has records of: their records move here, under both "
+    "locks. Without it such an apply is refused. See docs/sharding.md.",
+)
 @lock_timeout_option
 @click.option(
     "--wait-timeout",
@@ -84,6 +93,7 @@ def apply(
     report: Path | None,
     max_changes: int | None,
     force: bool,
+    take_over: bool,
     color: bool | None,
     settings: Settings,
 ) -> None:
@@ -115,6 +125,7 @@ def apply(
         force=force,
         approve=None if yes else _approve,
         carried=tuple(carried_options(ctx)),
+        take_over=take_over,
     )
     reporter = Reporter()
     colored = use_color(color)

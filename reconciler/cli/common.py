@@ -73,7 +73,7 @@ CARRIED = (("sandbox", "--sandbox"), ("api_url", "--api-url"), ("api_key_file", 
 def carried_options(ctx: click.Context) -> list[str]:
     """The flags of this invocation that the next command must repeat to work as printed."""
     words: list[str] = []
-    for name, flag in (*CARRIED, ("state_path", "--state")):
+    for name, flag in (*CARRIED, ("state_path", "--state"), ("shard", "--shard")):
         value = ctx.params.get(name)
         if value in (None, False):
             continue

@@ -8,7 +8,13 @@ import click
 
 from reconciler.cli.common import details_url_option, failures_in_format, max_chars_option
 from reconciler.cli.console import Reporter, echo, handle_errors
-from reconciler.cli.options import api_options, spec_paths_argument, state_option, target_option
+from reconciler.cli.options import (
+    api_options,
+    shard_option,
+    spec_paths_argument,
+    state_option,
+    target_option,
+)
 from reconciler.run.settings import Settings
 
 
@@ -26,6 +32,7 @@ from reconciler.run.settings import Settings
 @max_chars_option
 @target_option
 @state_option
+@shard_option
 @api_options
 @handle_errors
 def drift(

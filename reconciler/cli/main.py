@@ -60,7 +60,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": (
         "reconciler.cli.plan",
         "show",
-        "Show a plan saved by 'plan --out', offline, in any format.",
+        "Show a saved plan, or shard plans merged into one, offline, in any format.",
     ),
     "state": (
         "reconciler.cli.state",

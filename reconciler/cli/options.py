@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.api.config import DEFAULT_API_URL
+from reconciler.core.shards import Shard, parse_shard
 from reconciler.render import FORMAT_NAMES
 from reconciler.run.settings import Settings
 
@@ -29,6 +30,7 @@ _API_PARAMS = (
     "state_path",
     "lock_timeout",
     "timeout",
+    "shard",
 )
 
 
@@ -41,6 +43,9 @@ def api_options(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         values = {name: kwargs.pop(name, None) for name in _API_PARAMS}
+        if kwargs.get("targets") and values["shard"] is not None:
+            # A target of another shard would plan nothing, and say nothing of why.
+            raise click.UsageError("--target and --shard cannot be used together: choose one")
         # Passed on as given: click supplies the defaults, and an empty --api-url (an unset
         # CI variable) must be refused by the client, not replaced by the production URL.
         kwargs["settings"] = Settings(
@@ -52,6 +57,7 @@ def api_options(func: F) -> F:
             state=values["state_path"],
             lock_timeout=values["lock_timeout"] or 0.0,
             timeout=values["timeout"],
+            shard=values["shard"],
         )
         return func(*args, **kwargs)
 
@@ -124,6 +130,25 @@ state_option = click.option(
     ".reconciler/state.json; .reconciler/sandbox/state.json with --sandbox]",
 )
 
+
+def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard | None:
+    if value is None or not value.strip():
+        return None  # an unset matrix variable: no shard, as without the option
+    try:
+        return parse_shard(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+shard_option = click.option(
+    "--shard",
+    metavar="I/N",
+    envvar="RECONCILER_SHARD",
+    callback=_parse_shard,
+    help="Only shard I of N of the AOIs (a CI matrix job; env RECONCILER_SHARD): each AOI "
+    "belongs to one shard, by its id, so adding AOIs moves none. The shard keeps its own "
+    "state beside --state (state.shard-I-of-N.json) and its own lock. See docs/sharding.md.",
+)
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 

@@ -21,6 +21,7 @@ from reconciler.cli.options import (
     api_options,
     color_option,
     plan_format_option,
+    shard_option,
     spec_paths_argument,
     state_option,
     target_option,
@@ -59,6 +60,7 @@ from reconciler.text import command_line
     "fetch-depth 2 for a pull request's merge commit, or 0).",
 )
 @state_option
+@shard_option
 @color_option
 @api_options
 @handle_errors
@@ -131,7 +133,13 @@ def plan(
 
 
 @click.command()
-@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "plan_files",
+    metavar="PLAN...",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
 @plan_format_option
 @comment_id_option
 @details_url_option
@@ -139,25 +147,33 @@ def plan(
 @color_option
 @handle_errors
 def show(
-    plan_file: Path,
+    plan_files: tuple[Path, ...],
     fmt: str,
     comment_id: str | None,
     details_url: str | None,
     max_chars: int | None,
     color: bool | None,
 ) -> None:
-    """Show a plan saved by 'plan --out', offline, in any format.
+    """Show a saved plan, or shard plans merged into one, offline, in any format.
 
-    The plan is checked first: a file changed after it was saved (its checksum no longer
-    matches) is refused, as apply would refuse it.
+    PLAN is a file saved by 'plan --out'; several are the plans of a matrix's shards
+    ('plan --shard I/N --out'), shown as one.
+
+    Each plan is checked first: a file changed after it was saved (its checksum no longer
+    matches) is refused, as apply would refuse it. Shard plans merge only when they are of
+    the same API, spec paths and number of shards; a merged plan names the shards missing
+    from it.
 
     \b
     Examples:
       reconciler show plan.json
       reconciler show plan.json --format markdown > comment.md
+      reconciler show shard-*/plan.json --format markdown > comment.md
     """
+    from reconciler.core.merge import merge_plans
+
     with failures_in_format(fmt, "show", comment_id):
-        saved = load_plan_file(plan_file)
+        saved = merge_plans([(str(path), load_plan_file(path)) for path in plan_files])
     show_plan(
         saved,
         fmt,

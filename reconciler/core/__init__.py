@@ -2,12 +2,13 @@
 
 Owns resolution of the specs' references against what the API returned (``targets`` for the
 AOIs the specs declare and a command targets, ``changes`` for those a change to the specs
-touches, ``resolve`` for what each must have,
+touches, ``shards`` for the shard an AOI belongs to, ``resolve`` for what each must have,
 ``selectors`` for the AOIs a selector matches, ``ignore`` for ignore rules), what makes two
 visualizations the same one (``identity``), what was observed (``observed``), planning
 (``planner``: desired + observed + state records -> ``Plan``), which legends to read back and
 what they tell (``legends``), the plan model (``plan``), its
-saved form (``planfile``, the one parser of saved plans), when a saved plan is stale
+saved form (``planfile``, the one parser of saved plans), shard plans merged for one review
+(``merge``), when a saved plan is stale
 (``stale``) and whether its changes are the ones called for now (``verify``), what is not in
 sync by kind (``drift``), the plan's
 warnings about the state (``statecheck``) and specs written from what exists (``export``).

@@ -281,6 +281,20 @@ class ChangedSince:
 
 
 @dataclass(frozen=True, slots=True)
+class Sharding:
+    """Which shards of the estate a plan covers (``--shard I/N``): ``shards`` of ``count`` (one
+    in a shard's plan; every one merged in ``show``)."""
+
+    count: int
+    shards: tuple[int, ...]
+
+    @property
+    def missing(self) -> tuple[int, ...]:
+        """The shards not in this plan, when it merges some (what a merged comment lacks)."""
+        return tuple(i for i in range(1, self.count + 1) if i not in self.shards)
+
+
+@dataclass(frozen=True, slots=True)
 class AoiSummary:
     """Per-AOI totals, so renderers can say '3 unchanged' without re-reading the world."""
 
@@ -312,6 +326,8 @@ class SelectorSummary:
     where: str | None
     matched: tuple[AoiName, ...]
     unmatched: tuple[AoiName, ...] = ()
+    #: AOIs it matched in other shards (``--shard``): planned there, not here.
+    elsewhere: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +388,8 @@ class Plan:
     targets: tuple[str, ...] = ()
     #: Set when the plan covers only what changed since a git revision (its ``targets``).
     changed_since: ChangedSince | None = None
+    #: Set when the plan covers one shard of the AOIs (``--shard``), or several merged.
+    shard: Sharding | None = None
     spec_paths: tuple[str, ...] = ()
     aois: tuple[AoiSummary, ...] = ()
     indices: tuple[IndexCreate, ...] = ()

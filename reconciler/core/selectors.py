@@ -26,6 +26,7 @@ from fnmatch import fnmatchcase
 
 from reconciler.api.types import Aoi
 from reconciler.core.plan import AoiName, PlanWarning, SelectorSummary
+from reconciler.core.shards import Shard
 from reconciler.errors import Problem
 from reconciler.spec.decls import AoiDecl, SelectorDecl, Specs
 from reconciler.text import closest
@@ -46,6 +47,9 @@ class SelectorResult:
     selector: SelectorDecl
     matched: tuple[Aoi, ...]
     problems: tuple[Problem, ...] = ()
+    #: How many more AOIs it matched that belong to other shards (``--shard``): not planned
+    #: here, but no reason to say it matches nothing.
+    elsewhere: int = 0
 
     def entries(self) -> tuple[AoiDecl, ...]:
         """One per-AOI entry for each matched AOI: what resolution treats like a spec entry."""
@@ -148,6 +152,19 @@ def previous_records(records: Records, spec_paths: Sequence[str]) -> Records:
     return {file: keys for file, keys in records.items() if covered(file, spec_paths)}
 
 
+def in_shard(records: Records, shard: Shard | None) -> Records:
+    """The records of ``shard``'s AOIs only: a shard says nothing of the other shards' AOIs."""
+    if shard is None:
+        return records
+    return {
+        file: {
+            key: {aoi_id: name for aoi_id, name in aois.items() if shard.owns(aoi_id)}
+            for key, aois in keys.items()
+        }
+        for file, keys in records.items()
+    }
+
+
 def records(summaries: Sequence[SelectorSummary]) -> dict[str, dict[str, dict[str, str]]]:
     """What the selectors still in the specs match now, as the state records it."""
     out: dict[str, dict[str, dict[str, str]]] = {}
@@ -194,6 +211,7 @@ def summarize(
                     sorted((AoiName(a.id, a.name) for a in result.matched), key=_by_name)
                 ),
                 unmatched=dropped,
+                elsewhere=result.elsewhere,
             )
         )
         warnings += [
@@ -201,7 +219,7 @@ def summarize(
             for a in dropped
             if a.id not in declared
         ]
-        if not result.matched:
+        if not result.matched and not result.elsewhere:
             warnings.append(_no_match_warning(selector))
     gone = [
         (key, recorded)

@@ -7,6 +7,7 @@ each selected AOI must have is ``resolve``'s.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from reconciler.api.types import Aoi
 from reconciler.core import selectors
 from reconciler.core.selectors import SelectorResult
+from reconciler.core.shards import Shard
 from reconciler.errors import Problem, UnknownTargetError
 from reconciler.spec.decls import AoiDecl, IndexDecl, Specs
 from reconciler.text import closest
@@ -35,6 +37,22 @@ class Selection:
     selectors: tuple[SelectorResult, ...] = ()
     declared: frozenset[str] = frozenset()
     indices: tuple[IndexDecl, ...] = ()  # the custom indices the specs declare
+
+    def in_shard(self, shard: Shard) -> Selection:
+        """Only the AOIs of ``shard``: what a ``--shard`` job plans. Problems stay (every
+        shard fails on a reference that resolves to no AOI: none can tell whose it is)."""
+        return dataclasses.replace(
+            self,
+            groups={k: v for k, v in self.groups.items() if shard.owns(k)},
+            selectors=tuple(
+                dataclasses.replace(
+                    result,
+                    matched=tuple(a for a in result.matched if shard.owns(a.id)),
+                    elsewhere=result.elsewhere + sum(not shard.owns(a.id) for a in result.matched),
+                )
+                for result in self.selectors
+            ),
+        )
 
 
 # --- AOIs ------------------------------------------------------------------------------------

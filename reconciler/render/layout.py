@@ -4,7 +4,7 @@ warning, the counts, and the wrapping and escaping they share."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -326,6 +326,8 @@ def selectors_lines(plan: Plan) -> list[str]:
         head = clean(summary.where) if summary.where else "no longer in the specs"
         names = name_list(a.name for a in summary.matched)
         matched = f"{plural(len(summary.matched), 'AOI')}: {names}" if names else "no AOI"
+        if summary.elsewhere:
+            matched += f" (and {summary.elsewhere:,} in other shards)"
         lines += indented(f"{head} ({clean(summary.key)}): {matched}")
         if summary.unmatched:
             dropped = name_list(a.name for a in summary.unmatched)
@@ -420,11 +422,49 @@ def source_line(plan: Plan) -> str:
 
 
 def scope_line(plan: Plan, quote: Callable[[str], str] = clean) -> str:
-    """What a plan of the changes since a git revision covers; '' for any other plan.
+    """What a plan of some of the AOIs covers: of one shard or several (``--shard``), of the
+    changes since a git revision, or both; '' for a plan of every AOI.
 
     ``quote`` shows the untrusted parts (the revision as given, the reason): escaped for a
     terminal by default, a code span in markdown.
     """
+    shard = shard_line(plan)
+    since = _since_line(plan, quote)
+    return f"{shard} {since}" if shard and since else shard or since
+
+
+def shard_line(plan: Plan) -> str:
+    """Which shards a plan covers, and those missing from a merged one; '' without shards."""
+    sharding = plan.shard
+    if sharding is None:
+        return ""
+    count, aois = sharding.count, plural(len(plan.observed), "AOI")
+    if len(sharding.shards) == 1:
+        return (
+            f"Shard {sharding.shards[0]} of {count} (--shard {sharding.shards[0]}/{count}): "
+            f"{aois}; the other shards plan the others."
+        )
+    merged = f"The plans of shards {_ranges(sharding.shards)} of {count}, merged: {aois}."
+    if not sharding.missing:
+        return merged
+    return (
+        f"{merged} Missing: the plan of shard{'s' if len(sharding.missing) > 1 else ''} "
+        f"{_ranges(sharding.missing)}, whose AOIs are not shown."
+    )
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    """'1-3, 5' for 1, 2, 3, 5."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
+
+
+def _since_line(plan: Plan, quote: Callable[[str], str]) -> str:
     since = plan.changed_since
     if since is None:
         return ""

@@ -2,7 +2,8 @@
 
 Owns the engine (``engine``: one owner of every command's pipeline, from settings to result;
 the settings themselves in ``settings``, light enough for commands that need no engine),
-reading the API for a plan (``refresh``), the specs at a git revision (``revision``),
+reading the API for a plan (``refresh``), the specs at a git revision (``revision``), saved
+plans as apply and show take them (``savedplan``), which state owns an AOI (``owners``),
 carrying a plan out (``apply``), the writes besides creates and what their records need read
 back (``metadata``: custom indices, rollbacks, custom legends), what apply did (``results``),
 progress as typed events (``events``), what stop signals do (``signals``), where ``export``

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,15 +24,16 @@ from pathlib import Path
 
 from reconciler.api.client import PixxelClient
 from reconciler.api.config import resolve_api_key
-from reconciler.core import planfile, selectors
+from reconciler.core import selectors
 from reconciler.core.changes import changed_scope
 from reconciler.core.drift import Drift, classify
 from reconciler.core.ignore import resolve_ignores
 from reconciler.core.legends import legends_to_read
 from reconciler.core.observed import Observed
-from reconciler.core.plan import ChangedSince, IndexCreate, Plan
+from reconciler.core.plan import ChangedSince, IndexCreate, Plan, Sharding
 from reconciler.core.planner import build_plan, index_changes
 from reconciler.core.resolve import Selection, preset_named, resolve_desired
+from reconciler.core.shards import Shard
 from reconciler.core.stale import check_not_stale, desired_snapshots, stale_error
 from reconciler.core.statecheck import with_state_warnings
 from reconciler.core.verify import check_changes
@@ -51,20 +51,32 @@ from reconciler.run.apply import Applier
 from reconciler.run.events import Listener, Planned, Stopping, ignore
 from reconciler.run.exporting import Export, ExportOptions, ExportResult
 from reconciler.run.output import write_file
+from reconciler.run.owners import Family, describe
 from reconciler.run.refresh import read_account, read_legends, refresh
 from reconciler.run.results import ApplyOutcome, ApplyResult, now
 from reconciler.run.revision import specs_at
+from reconciler.run.savedplan import (
+    check_spec_paths,
+    is_plan_file,
+    load_plan_file,
+    replan_command,
+    split_plan_paths,
+)
 from reconciler.run.settings import DEFAULT_SPEC_PATHS, Settings, guard_secrets
 from reconciler.run.signals import interrupt_message
 from reconciler.spec.decls import SelectorDecl, Specs, ValidationReport
 from reconciler.spec.load import CheckedFiles, load_specs, validate_specs
+from reconciler.state.family import sharded
 from reconciler.state.holder import Holder, LockNotReleasedError
 from reconciler.state.lock import STALE_AFTER_SECONDS, StateLock
 from reconciler.state.records import DEFAULT_STATE_PATH, State
 from reconciler.state.store import StateStore
-from reconciler.text import command_line
 
 log = logging.getLogger(__name__)
+
+#: Seconds a take-over waits for each other state's lock, whatever --lock-timeout says: shards
+#: taking their AOIs from one state at once each hold its lock a moment only.
+TAKE_OVER_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,9 @@ class ApplyOptions:
     approve: Callable[[Plan], bool] | None = None
     #: Flags the follow-up commands that messages suggest must repeat (``--sandbox``, ...).
     carried: tuple[str, ...] = ()
+    #: Move the records of this plan's AOIs from the other states that own them (``--take-over``)
+    #: instead of refusing them.
+    take_over: bool = False
 
 
 @dataclass
@@ -113,74 +128,19 @@ def _limited(since: ChangedSince | None) -> bool:
     return since is not None and not since.everything
 
 
-def _replan_command(
-    saved: Plan, path: str, spec_paths: Sequence[str], carried: Sequence[str]
-) -> str:
-    """For a refused saved plan: the command that makes a new one of the same AOIs, same place."""
-    paths = [] if tuple(spec_paths) == DEFAULT_SPEC_PATHS else list(spec_paths)
-    targets = [word for target in saved.targets for word in ("--target", target)]
-    if saved.changed_since is not None:
-        targets = ["--changed-since", saved.changed_since.ref]
-    return command_line("plan", *paths, *targets, "--out", path, *carried)
-
-
-def _check_spec_paths(saved: Plan, plan_path: str, spec_paths: Sequence[str]) -> None:
-    """Refuse a plan made from other spec paths than this apply reads: the file's word for
-    where its specs are is not taken, it is only compared."""
-
-    def norm(paths: Sequence[str]) -> list[str]:
-        return sorted({os.path.normpath(p) for p in paths})
-
-    if norm(saved.spec_paths) != norm(spec_paths):
-        shown = ", ".join(saved.spec_paths) or "(none)"
-        raise PlanFileError(
-            f"{plan_path}: the plan was made from the specs in {shown}, and this apply reads "
-            f"{', '.join(spec_paths)}; nothing was applied. Apply it with the same spec paths "
-            f"({command_line('apply', plan_path, *saved.spec_paths)}), or make a new plan"
-        )
-
-
-@dataclass(frozen=True)
+@dataclass
 class _Connection:
     client: PixxelClient
     api_label: str  # what plans record as their API (stable across sandbox runs)
     store: StateStore
+    _family: Family | None = None
 
-
-def is_plan_file(paths: Sequence[str]) -> bool:
-    """Whether ``apply``'s arguments start with a saved plan (``split_plan_paths``)."""
-    return split_plan_paths(paths)[0] is not None
-
-
-def _is_plan_path(path: str) -> bool:
-    """A file that is not YAML: a saved plan (from 'plan --out').
-
-    A missing ``*.json`` counts too: it is a plan that did not arrive (a CI artifact that was
-    not downloaded), to be reported as such rather than as a missing spec.
-    """
-    file = Path(path)
-    suffix = file.suffix.lower()
-    if not file.exists():
-        return suffix == ".json"
-    return file.is_file() and suffix not in (".yaml", ".yml")
-
-
-def split_plan_paths(paths: Sequence[str]) -> tuple[str | None, tuple[str, ...]]:
-    """``apply``'s arguments: a saved plan first, if the first is one, then spec paths."""
-    if paths and _is_plan_path(paths[0]):
-        return paths[0], tuple(paths[1:])
-    return None, tuple(paths)
-
-
-def load_plan_file(path: Path) -> Plan:
-    """A plan saved by ``plan --out``; ``PlanFileError`` for anything else."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanFileError(f"{path}: no such saved plan (make one with 'plan --out')") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanFileError(f"{path}: not a saved plan ({exc})") from None
-    return planfile.loads(text, source=str(path))
+    @property
+    def family(self) -> Family:
+        """The other states beside this one (other shards'), read once, on first use."""
+        if self._family is None:
+            self._family = Family.of(self.store)
+        return self._family
 
 
 def _remember_selectors(store: StateStore, plan: Plan) -> None:
@@ -234,7 +194,7 @@ class Engine:
         specs = report.checkable
         if online and specs is not None:
             with self._connect() as conn:
-                remembered = conn.store.load().visualizations.keys()
+                remembered = conn.family.with_records(conn.store.load()).visualizations.keys()
                 selection, observed = self._refresh(conn, specs)
             desired = resolve_desired(selection, observed.all_read(), remembered)
             rules = resolve_ignores(specs, selection, observed.indices)
@@ -323,7 +283,8 @@ class Engine:
         with self._connect() as conn:
             state = conn.store.load()
             plan = self._plan(conn, specs, paths, targets, state)
-        return plan, classify(plan, state)
+            records = conn.family.with_records(state)
+        return plan, classify(plan, records)
 
     def _plan(
         self,
@@ -349,6 +310,13 @@ class Engine:
         only_needed_indices: bool | None = None,
         also_indices: Sequence[str] = (),
     ) -> Plan:
+        """The plan of what ``selection`` and ``observed`` hold, against ``state`` (this
+        command's own) and the records of the AOIs other states of its family own."""
+        own, state = state, conn.family.with_records(state)
+        shard = self.settings.shard
+        if shard is not None and shard.index > 1:
+            # The custom indices are the first shard's, but for those this one's creates need.
+            only_needed_indices, also_indices = True, ()
         desired = resolve_desired(selection, observed, state.visualizations.keys())
         rules = resolve_ignores(specs, selection, observed.indices)
         if rules.problems:
@@ -371,10 +339,19 @@ class Engine:
             spec_paths=paths,
             api_url=conn.api_label,
             targets=targets,
-            previous_matches=selectors.previous_records(state.selectors, paths),
+            previous_matches=selectors.in_shard(
+                selectors.previous_records(own.selectors, paths), shard
+            ),
             only_needed_indices=only_needed_indices,
             also_indices=also_indices,
         )
+        if shard is not None:
+            plan = dataclasses.replace(plan, shard=Sharding(shard.count, (shard.index,)))
+        # A pull request's plan reading the shards' records is no conflict: only a state
+        # that applies (a shard's, or one with records) can collide with another.
+        owned = conn.family.warning(plan, conn.store.label)
+        if owned is not None and (shard is not None or own.visualizations):
+            plan = dataclasses.replace(plan, warnings=(*plan.warnings, owned))
         return with_state_warnings(plan, state, conn.store.label)
 
     # --- apply ----------------------------------------------------------------------------
@@ -414,12 +391,13 @@ class Engine:
         saved, replan = None, ""
         if plan_path is not None:
             saved = load_plan_file(Path(plan_path))
-            replan = _replan_command(saved, plan_path, spec_paths, options.carried)
+            replan = replan_command(saved, plan_path, spec_paths, options.carried)
+            self._take_shard_of(saved, plan_path)
             if options.targets:
                 raise ConfigError(
                     "--target applies to planning; a saved plan already has its targets"
                 )
-            _check_spec_paths(saved, plan_path, spec_paths)
+            check_spec_paths(saved, plan_path, spec_paths)
         specs = load_specs(spec_paths)
         with self._connect() as conn, self._locked(conn.store):
             run.store = conn.store  # for the outcome: whether leaving the lock left it behind
@@ -427,6 +405,7 @@ class Engine:
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
                 plan = self._verified(conn, saved, specs, spec_paths, replan)
+            self._check_owners(conn, plan, options.take_over)
             run.plan = plan
             self._listener(Planned(plan))
             if not plan.has_changes:
@@ -449,6 +428,51 @@ class Engine:
             with self._stop_at_deadline(applier), signals.delivering(applier.signal):
                 run.result = applier.apply(plan)
             _remember_selectors(conn.store, plan)
+
+    def _check_owners(self, conn: _Connection, plan: Plan, take_over: bool) -> None:
+        """Refuse the AOIs of ``plan`` that other states own, or (``take_over``) move their
+        records here first. The plan was made with those records, so it stands either way."""
+        owners = conn.family.owners(plan.observed)
+        if not owners:
+            return
+        names = {aoi_id: snapshot.name for aoi_id, snapshot in plan.observed.items()}
+        if not take_over:
+            raise StateError(
+                f"{describe(owners, names)}; nothing was applied. Two states over one AOI roll "
+                "its legends back on every apply, each making the other's records look edited. "
+                f"To make {conn.store.label} their owner, apply again with --take-over: their "
+                "records move here (see docs/sharding.md)"
+            )
+
+        def locked(other: StateStore) -> AbstractContextManager[StateLock]:
+            return self._locked(other, at_least=TAKE_OVER_WAIT)
+
+        conn.family.take_over(plan.observed, conn.store, locked)
+
+    def _take_shard_of(self, saved: Plan, plan_path: str) -> None:
+        """A shard's saved plan is applied with that shard's state: the one it was made with.
+        ``--shard`` may say so again, not otherwise."""
+        mine = self.settings.shard
+        theirs = saved.shard
+        if theirs is None:
+            if mine is not None:
+                raise PlanFileError(
+                    f"{plan_path}: the plan was made without --shard, and this apply has "
+                    f"--shard {mine}; nothing was applied. Apply it without --shard"
+                )
+            return
+        if len(theirs.shards) != 1:
+            raise PlanFileError(f"{plan_path}: a plan of several shards cannot be applied")
+        try:
+            shard = Shard(theirs.shards[0], theirs.count)
+        except ValueError as exc:
+            raise PlanFileError(f"{plan_path}: not a valid reconciler plan: shard: {exc}") from None
+        if mine is not None and mine != shard:
+            raise PlanFileError(
+                f"{plan_path}: the plan is shard {shard}'s, and this apply has --shard {mine}; "
+                f"nothing was applied. Apply it with --shard {shard}, or without --shard"
+            )
+        self.settings = dataclasses.replace(self.settings, shard=shard)
 
     @contextmanager
     def _stop_at_deadline(self, applier: Applier) -> Iterator[None]:
@@ -474,9 +498,12 @@ class Engine:
         finally:
             timer.cancel()
 
-    def _locked(self, store: StateStore) -> AbstractContextManager[StateLock]:
-        """``store``'s lock, waited for up to ``--lock-timeout`` but never past ``--timeout``."""
-        wait, bound = self.settings.lock_timeout, ""
+    def _locked(
+        self, store: StateStore, *, at_least: float = 0.0
+    ) -> AbstractContextManager[StateLock]:
+        """``store``'s lock, waited for up to ``--lock-timeout`` (or ``at_least``) but never
+        past ``--timeout``."""
+        wait, bound = max(self.settings.lock_timeout, at_least), ""
         if self._deadline is not None:
             left = max(0.0, self._deadline - time.monotonic())
             if left < wait:
@@ -533,7 +560,8 @@ class Engine:
         state = conn.store.state
         # The state the plan was made with may have moved since (then the plan is stale if
         # 'assets: any' settles elsewhere now).
-        desired = resolve_desired(selection, observed, state.visualizations.keys())
+        remembered = conn.family.with_records(state).visualizations.keys()
+        desired = resolve_desired(selection, observed, remembered)
         desired.raise_for_problems()
         check_not_stale(
             saved.without(observed.unreadable_ids),
@@ -575,6 +603,7 @@ class Engine:
             also=also,
             also_named=also_named,
             limited=limited,
+            shard=self.settings.shard,
             parallelism=self.settings.parallelism,
             listener=self._listener,
         )
@@ -604,14 +633,17 @@ class Engine:
     # --- state ----------------------------------------------------------------------------
 
     def state_location(self) -> str | Path:
-        """Where the state is: ``--state``, else the sandbox's or the default file."""
+        """Where the state is: ``--state``, else the sandbox's or the default file; with
+        ``--shard``, the shard's state beside it."""
+        base: str | Path = DEFAULT_STATE_PATH
         if self.settings.state:
-            return self.settings.state
-        if self.settings.sandbox:
+            base = self.settings.state
+        elif self.settings.sandbox:
             from reconciler.run.sandbox import SANDBOX_DIR
 
-            return SANDBOX_DIR / "state.json"
-        return DEFAULT_STATE_PATH
+            base = SANDBOX_DIR / "state.json"
+        shard = self.settings.shard
+        return base if shard is None else sharded(base, shard.index, shard.count)
 
     def store(self) -> StateStore:
         """The state store the settings name (``ConfigError`` if its backend is missing)."""

@@ -27,6 +27,7 @@ from reconciler.core import resolve, selectors
 from reconciler.core.legends import Reads
 from reconciler.core.observed import Observed, ObservedAoi, UnreadableAoi
 from reconciler.core.resolve import Selection
+from reconciler.core.shards import Shard
 from reconciler.errors import (
     ApiValidationError,
     ForbiddenError,
@@ -124,6 +125,7 @@ def refresh(
     also: Sequence[SelectorDecl] = (),
     also_named: Sequence[str] = (),
     limited: bool = False,
+    shard: Shard | None = None,
     parallelism: int = 8,
     listener: Listener = ignore,
 ) -> tuple[Selection, Observed]:
@@ -134,7 +136,7 @@ def refresh(
     the specs declare them, and with no target at all no AOI is read (a plan of changed custom
     indices only). A few targets written as plain names or
     ids in specs without selectors are looked up one by one rather than through the whole
-    AOI listing (``_looked_up``).
+    AOI listing (``_looked_up``). With a ``shard``, only that shard's AOIs are read.
 
     An AOI whose visualizations or assets the API refuses to show (403) is left out of the
     selection and told in ``Observed.unreadable``; the others are read as ever. Raises
@@ -174,6 +176,8 @@ def refresh(
             return Selection({}, indices=specs.indices), Observed(indices=indices)
         else:
             selection = resolve.select_aois(specs, aois, targets, filtered=filtered)
+        if shard is not None:
+            selection = selection.in_shard(shard)
         lookup = resolve.IndexLookup(indices, specs.indices)
 
         viz_f: dict[str, Future[tuple[list[Visualization], list[Asset] | None]]] = {}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.api.config import DEFAULT_API_URL, known_api_keys
+from reconciler.core.shards import Shard
 from reconciler.redact import install_environment_secrets, install_redaction, install_secret_file
 
 #: What ``validate``, ``plan`` and ``apply`` read when given no spec paths.
@@ -38,6 +39,9 @@ class Settings:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
     #: Seconds a whole command may take (``--timeout``); None: no limit beyond each request's.
     timeout: float | None = None
+    #: This job's shard of the AOIs (``--shard I/N``): only its AOIs are read and planned, and
+    #: its state is the shard's, beside ``state`` (``state.family``).
+    shard: Shard | None = None
 
 
 def guard_secrets(settings: Settings) -> None:

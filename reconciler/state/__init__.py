@@ -3,7 +3,8 @@
 Owns the records (``records``: ``State``, parsed and versioned), where they are kept
 (``store``: a local file or a remote object, a journal so a killed apply loses nothing), the
 lock that lets one apply at a time write them (``lock``, its holder and the "locked" errors in
-``holder``), remote storage through fsspec (``remotefs``) and files written whole or not at
+``holder``), the unsharded state and every shard's side by side (``family``), remote storage
+through fsspec (``remotefs``) and files written whole or not at
 all (``atomicfile``).
 
 May import: the foundation modules only (``shield`` marks the store's cleanup as something a

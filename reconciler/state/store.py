@@ -546,6 +546,19 @@ class StateStore:
                 self._journal.append_selectors(self._state.selectors)
                 self._dirty = True
 
+    def adopt(self, records: Mapping[str, VizRecord]) -> int:
+        """Take another state's records as they are, where this one has none (kept at once);
+        how many were taken."""
+        taken = 0
+        with self._mutex:
+            self._ensure_loaded()
+            for visualization_id, record in records.items():
+                if self._state.get(visualization_id) is None:
+                    self._state.put(visualization_id, record)
+                    self._keep(visualization_id)
+                    taken += 1
+        return taken
+
     def remove(self, visualization_id: str) -> bool:
         """Forget one visualization's record (kept at once); whether there was one."""
         with self._mutex:
