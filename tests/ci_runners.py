@@ -452,6 +452,16 @@ class WorkflowRunner:
                             archive.write(file, file.relative_to(store).as_posix())
             return "success", "", {}
         if name == "actions/download-artifact":
+            if "pattern" in with_:
+                # Every artifact of the run matching it, each into a directory of its name
+                # (without merge-multiple, as the action does).
+                assert with_.get("merge-multiple", "false") == "false", with_
+                run = self.artifacts / with_["run-id"]
+                matching = sorted(p for p in run.glob(with_["pattern"]) if p.is_dir())
+                for each in matching:
+                    target = self.workdir / with_.get("path", ".") / each.name
+                    shutil.copytree(each, target, dirs_exist_ok=True)
+                return "success", f"{len(matching)} artifacts", {}
             store = self.artifacts / with_["run-id"] / with_["name"]
             if not store.is_dir():
                 return "failure", f"no artifact {with_['name']} in run {with_['run-id']}", {}

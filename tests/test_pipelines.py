@@ -30,6 +30,7 @@ from tests.planning import SECRET, SPEC, edit_legend_by_hand, write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 GITHUB_WORKFLOW = ROOT / "examples" / "github" / ".github" / "workflows" / "reconciler.yml"
+GITHUB_SHARDED = GITHUB_WORKFLOW.with_name("reconciler-sharded.yml")
 GITLAB_DIR = ROOT / "examples" / "gitlab"
 BIN = str(Path(sys.executable).parent)  # where this environment's reconciler is
 
@@ -46,7 +47,9 @@ def _no_tool(name: str) -> str | None:
     ("schema", "path"),
     [
         ("vendor.github-workflows", GITHUB_WORKFLOW),
+        ("vendor.github-workflows", GITHUB_SHARDED),
         ("vendor.gitlab-ci", GITLAB_DIR / ".gitlab-ci.yml"),
+        ("vendor.gitlab-ci", GITLAB_DIR / "sharded.gitlab-ci.yml"),
     ],
 )
 def test_pipelines_validate_against_their_ci_schemas(schema: str, path: Path) -> None:
@@ -59,12 +62,13 @@ def test_pipelines_validate_against_their_ci_schemas(schema: str, path: Path) ->
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_github_workflow_is_clean_under_zizmor() -> None:
+@pytest.mark.parametrize("workflow", [GITHUB_WORKFLOW, GITHUB_SHARDED], ids=lambda p: p.name)
+def test_the_github_workflow_is_clean_under_zizmor(workflow: Path) -> None:
     """Copy-paste safe: actions pinned by commit, no persisted credentials, secrets only in
     jobs bound to an environment; zizmor finds nothing at medium severity or above."""
     result = subprocess.run(
         [f"{BIN}/zizmor", "--offline", "--min-severity", "medium", "--format", "plain",
-         str(GITHUB_WORKFLOW)],
+         str(workflow)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -141,6 +145,20 @@ def github(
 ) -> Iterator[tuple[WorkflowRunner, dict[str, Any]]]:
     """The workflow's runner, with the rollback state in a bucket of the S3 server: the
     credentials step hands each job the role's credentials, as GitHub's OIDC would."""
+    yield _github_runner(GITHUB_WORKFLOW, tmp_path, world, s3)
+
+
+@pytest.fixture
+def github_sharded(
+    tmp_path: Path, world: Emulator, s3: S3
+) -> Iterator[tuple[WorkflowRunner, dict[str, Any]]]:
+    """``github``, for the sharded workflow."""
+    yield _github_runner(GITHUB_SHARDED, tmp_path, world, s3)
+
+
+def _github_runner(
+    workflow: Path, tmp_path: Path, world: Emulator, s3: S3
+) -> tuple[WorkflowRunner, dict[str, Any]]:
     if _no_tool("node"):
         pytest.skip("node is not installed: it runs the workflow's actions/github-script steps")
     repo = tmp_path / "repo"
@@ -157,7 +175,7 @@ def github(
     scratch.mkdir()
     where = {k: v for k, v in s3.env.items() if k not in _CREDENTIALS and "REGION" not in k}
     env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), **where}
-    runner = WorkflowRunner(GITHUB_WORKFLOW, repo, scratch, env)
+    runner = WorkflowRunner(workflow, repo, scratch, env)
     runner.aws_credentials = {k: s3.env[k] for k in _CREDENTIALS}
     base = {
         "secrets": {"PIXXEL_API_KEY": SECRET},
@@ -171,7 +189,7 @@ def github(
         "inputs": {},
         "pr_base": pr_base,
     }
-    yield runner, base
+    return runner, base
 
 
 def _github_context(
@@ -376,6 +394,76 @@ def test_github_workflow_pull_request_merge_and_drift(
     assert issue["number"] in [i["number"] for i in runner.github["issues"]]
     assert runner.github["issues"][0]["state"] == "closed"
     assert runner.github["comments"][-1]["body"] == "In sync again: closing."
+
+
+def _shards(
+    runner: WorkflowRunner, job: str, context: dict[str, Any], count: int = 4
+) -> list[JobResult]:
+    """One job of the sharded workflow, for every shard of its matrix."""
+    return [runner.run_job(job, {**context, "matrix": {"shard": i}}) for i in range(1, count + 1)]
+
+
+@pytest.mark.slow
+def test_github_sharded_workflow_plans_merges_applies_and_drifts_by_shard(
+    github_sharded: tuple[WorkflowRunner, dict[str, Any]], world: Emulator, s3: S3
+) -> None:
+    runner, base = github_sharded
+    workflow = yaml.safe_load(GITHUB_SHARDED.read_text())
+    shards = workflow["env"]["SHARDS"]
+    for job in ("plan", "apply", "drift"):
+        matrix = workflow["jobs"][job]["strategy"]["matrix"]["shard"]
+        assert matrix == list(range(1, int(shards) + 1)), f"{job}: the matrix is not SHARDS long"
+    for job, name, script in runner.run_scripts():
+        assert "${{" not in script, f"{job}/{name}: expressions must reach scripts via env"
+
+    # A pull request: each shard plans its AOIs (Pune-East is shard 1's, Bengaluru-North 3's),
+    # and one comment shows them all.
+    pull = {"number": 7, "base": {"sha": base["pr_base"]}}
+    pr = _github_context(base, "pull_request", 101, "aaa1", pull_request=pull)
+    assert runner.jobs_for(pr) == ["plan", "comment"]
+    runner.github["runs"].append(
+        {"id": 101, "run_number": 101, "name": "reconciler-sharded", "event": "pull_request",
+         "head_sha": "aaa1"}
+    )  # fmt: skip
+    planned = _shards(runner, "plan", pr)
+    assert [job.status for job in planned] == ["success"] * 4, planned[0].log
+    assert "--shard 1/4" in " ".join(planned[0].log.split()) or "Shard 1 of 4" in planned[0].log
+    comment = runner.run_job("comment", pr)
+    assert comment.status == "success", comment.log
+    (bot,) = _bot_comments(runner)
+    assert bot["body"].startswith("### reconciler plan: 1 to create, 1 to roll back")
+    assert "The plans of shards 1-4 of 4, merged: 2 AOIs." in bot["body"]
+    assert bot["body"].endswith("\n<!-- reconciler-plan -->\n")
+
+    # Merged: each shard applies its reviewed plan, into its own state in the bucket.
+    _merged_pull(runner, 7, "aaa1", "mmm1")
+    push = _github_context(base, "push", 201, "mmm1")
+    assert runner.jobs_for(push) == ["apply"]
+    applied = _shards(runner, "apply", push)
+    assert [job.status for job in applied] == ["success"] * 4, applied[2].log
+    assert "1 created, 0 adopted, 0 rolled back" in applied[0].log  # Pune-East's shard
+    assert "0 created, 0 adopted, 1 rolled back" in applied[2].log  # Bengaluru-North's
+    assert all("is up to date" in job.log for job in applied)
+    state = base["vars"]["RECONCILER_STATE"]
+    bucket = s3.fs()
+    assert bucket.exists(state.replace("state.json", "state.shard-3-of-4.json"))
+    assert not bucket.exists(state)  # no unsharded state: every AOI is a shard's
+
+    # Drift, per shard: a hand edit in Bengaluru-North fails that shard's job only.
+    schedule = _github_context(base, "schedule", 301, "mmm1")
+    assert runner.jobs_for(schedule) == ["drift"]
+    assert [job.status for job in _shards(runner, "drift", schedule)] == ["success"] * 4
+    edit_legend_by_hand(world, api_key=SECRET)
+    drifted = _shards(runner, "drift", _github_context(base, "schedule", 302, "mmm1"))
+    assert [job.status for job in drifted] == ["success", "success", "failure", "success"]
+    assert "moved" in drifted[2].summary
+
+    # A take-over, as after changing SHARDS: nothing to move here, and nothing changes.
+    dispatch = {**_github_context(base, "workflow_dispatch", 401, "mmm1"),
+                "inputs": {"take_over": True}}  # fmt: skip
+    assert runner.jobs_for(dispatch) == ["apply"]
+    taken = runner.run_job("apply", {**dispatch, "matrix": {"shard": 1}})
+    assert taken.status == "success", taken.log
 
 
 PUNE_SAVI = SPEC.replace("      - index: NDWI\n", "      - index: NDWI\n      - index: SAVI\n")
@@ -804,3 +892,68 @@ def test_gitlab_note_goes_only_to_the_merge_request_this_commit_merged(
     assert bool(gitlab.notes.get(3)) is noted
     if not noted:
         assert "this commit merged no merge request" in result.stdout
+
+
+@pytest.mark.slow
+def test_gitlab_sharded_pipeline_plans_notes_applies_and_drifts_by_shard(
+    gitlab_repo: Path, world: Emulator, s3: S3
+) -> None:
+    """gitlab-ci-local runs the sharded pipeline: every shard's plan, one note of them all;
+    after the merge each shard applies its reviewed plan; drift fails only the drifting shard."""
+    shutil.move(gitlab_repo / "sharded.gitlab-ci.yml", gitlab_repo / ".gitlab-ci.yml")
+    _commit(gitlab_repo, "sharded")
+    with FakeGitLab(token="glpat-fake", project_id="1217") as gitlab:
+        where = {k: v for k, v in s3.env.items() if k not in _CREDENTIALS}
+        common = {
+            "PIXXEL_API_URL": world.url,
+            "PIXXEL_PLAN_API_KEY": SECRET,
+            "GITLAB_TOKEN": "glpat-fake",
+            "CI_API_V4_URL": gitlab.url,
+            "CI_PROJECT_ID": "1217",
+            **where,
+            "AWS_ENDPOINT_URL_STS": s3.endpoint,
+            "AWS_ID_TOKEN": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwcm9qZWN0In0.c2ln",
+            "RECONCILER_STATE": s3.url(),
+            "RECONCILER_STATE_ROLE": "arn:aws:iam::123456789012:role/reconciler-apply",
+            "RECONCILER_STATE_READ_ROLE": "arn:aws:iam::123456789012:role/reconciler-plan",
+        }
+        mr = {**common, "CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "7"}
+        noted = _gitlab_ci_local(gitlab_repo, "note", mr, "--needs")
+        assert noted.returncode == 0, noted.stdout + noted.stderr
+        (note,) = gitlab.notes[7]
+        assert note["body"].startswith("### reconciler plan: 1 to create, 1 to roll back")
+        assert "The plans of shards 1-4 of 4, merged: 2 AOIs." in note["body"]
+        artifacts = gitlab_repo / ".gitlab-ci-local" / "artifacts"
+        reviewed = {
+            i: next(artifacts.glob(f"*/shard-{i}/plan.json")).read_bytes() for i in range(1, 5)
+        }
+
+        # Merged: each shard's apply job fetches its shard's plan job's plan.json, applies it.
+        spec = gitlab_repo / "specs" / "spec.yaml"
+        spec.write_text("# merged\n" + spec.read_text())
+        merged = _commit(gitlab_repo, "merge !7")
+        _merged(gitlab, 7, merge_commit_sha=merged, head="head7", pipelines=[])
+        gitlab.pipelines[7] = [{"id": 301, "sha": "head7"}]
+        gitlab.jobs[301] = [
+            {"id": 5000 + i, "name": f"plan: [{i}]", "status": "success"} for i in range(1, 5)
+        ]
+        for i, plan in reviewed.items():
+            gitlab.artifacts[(5000 + i, f"shard-{i}/plan.json")] = plan
+        push = {**common, "PIXXEL_API_KEY": SECRET, "CI_PIPELINE_SOURCE": "push",
+                "CI_DEFAULT_BRANCH": "main", "CI_PIPELINE_ID": "900"}  # fmt: skip
+        applied = _gitlab_ci_local(gitlab_repo, "apply", push)
+        log = applied.stdout + applied.stderr
+        assert applied.returncode == 0, log
+        assert "1 created, 0 adopted, 0 rolled back" in log  # Pune-East's shard
+        assert "0 created, 0 adopted, 1 rolled back" in log  # Bengaluru-North's
+        assert log.count("is up to date.") == 4
+        assert s3.fs().exists(s3.url().replace("state.json", "state.shard-3-of-4.json"))
+
+        # Drift: a hand edit in Bengaluru-North (shard 3) fails the scheduled pipeline.
+        schedule = {**common, "CI_PIPELINE_SOURCE": "schedule"}
+        calm = _gitlab_ci_local(gitlab_repo, "drift", schedule)
+        assert calm.returncode == 0, calm.stdout + calm.stderr
+        edit_legend_by_hand(world, api_key=SECRET)
+        drifted = _gitlab_ci_local(gitlab_repo, "drift", schedule)
+        assert drifted.returncode != 0
+        assert "moved" in drifted.stdout

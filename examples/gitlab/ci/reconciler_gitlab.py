@@ -6,6 +6,7 @@
     python3 ci/reconciler_gitlab.py label 7 applied          # mark MR !7's plan as handled
     python3 ci/reconciler_gitlab.py note-merged left.md      # a note on the MR this commit merged
     python3 ci/reconciler_gitlab.py fetch-remainder left.json  # this pipeline's apply job's file
+    python3 ci/reconciler_gitlab.py merged-plan shard-2/plan.json out.json  # a reviewed shard
 
 ``comment`` finds the merge request note that this token's user posted and that ends with the
 same hidden marker as the file's last line (``<!-- reconciler-plan -->``, or
@@ -24,7 +25,10 @@ expired): an older push's plan is never taken. ``label IID OUTCOME`` then adds t
 ``note-merged FILE`` posts FILE as a note on the merge request this commit merged (its merge or
 squash commit, or its head when it was fast-forwarded), if any. ``fetch-remainder OUT``
 downloads ``remainder.json`` from the ``apply`` job of this pipeline: the plan of what no
-reviewed plan covered, as that job showed it.
+reviewed plan covered, as that job showed it. ``merged-plan ARTIFACT OUT`` downloads ARTIFACT
+of the plan job (``RECONCILER_PLAN_JOB``, such as a shard's ``plan: [2]``) of the last pipeline
+of the merge request this commit merged into OUT: the sharded pipeline's reviewed plan of one
+shard; nothing (exit 0, saying why) when this commit merged none or that job has no plan.
 
 GitLab's predefined variables say where (CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID,
 CI_COMMIT_SHA, CI_DEFAULT_BRANCH, CI_PIPELINE_ID); RECONCILER_PLAN_JOB names the plan job if it
@@ -144,8 +148,9 @@ def _merged_by(sha: str) -> dict[str, Any] | None:
     return None
 
 
-def _plan_of(mr: dict[str, Any], out: str) -> None:
-    """Download the plan shown in merge request ``mr`` when it was merged into ``out``."""
+def _plan_of(mr: dict[str, Any], out: str, artifact: str = "plan.json") -> None:
+    """Download the plan shown in merge request ``mr`` when it was merged into ``out``
+    (``artifact``: its path in the plan job's artifacts)."""
     iid, head = int(mr["iid"]), str(mr["sha"])
     # Newest first: the pipeline of the merge request's last push, as reviewers saw it.
     pipelines = [
@@ -164,7 +169,7 @@ def _plan_of(mr: dict[str, Any], out: str) -> None:
             f"the {name} job of merge request !{iid}'s last pipeline ({pipeline['id']}) is "
             f"{status}: no plan was reviewed for its last push"
         )
-    _download(int(jobs[0]["id"]), "plan.json", out, f"merge request !{iid}")
+    _download(int(jobs[0]["id"]), artifact, out, f"merge request !{iid}")
 
 
 def _download(job_id: int, name: str, out: str, what: str) -> None:
@@ -215,6 +220,20 @@ def pending_plans(directory: str) -> int:
     return 0
 
 
+def merged_plan(artifact: str, out: str) -> int:
+    """The reviewed plan (``artifact`` of job ``RECONCILER_PLAN_JOB``) of the merge request
+    this commit merged, into ``out``; nothing when there is none, which the job then says."""
+    mr = _merged_by(_env("CI_COMMIT_SHA"))
+    if mr is None:
+        print("this commit merged no merge request: no reviewed plan", flush=True)
+        return 0
+    try:
+        _plan_of(mr, out, artifact)
+    except Failure as exc:
+        print(f"merge request !{mr['iid']}: {exc}", flush=True)
+    return 0
+
+
 def label(iid: str, outcome: str) -> int:
     """Mark merge request ``iid``'s reviewed plan as handled: ``reconciler-OUTCOME``."""
     if outcome not in OUTCOMES:
@@ -259,8 +278,9 @@ def main(argv: list[str]) -> int:
         "label": label,
         "note-merged": note_merged,
         "fetch-remainder": fetch_remainder,
+        "merged-plan": merged_plan,
     }
-    arity = {"label": 2}
+    arity = {"label": 2, "merged-plan": 2}
     if not argv or argv[0] not in commands or len(argv) != 1 + arity.get(argv[0], 1):
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
