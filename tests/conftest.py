@@ -21,7 +21,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import re
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +37,10 @@ import requests
 from reconciler.emulator import Emulator
 from tests.hostile import HostileServer
 from tests.planning import SECRET
+
+# The spec cache on, as users have it, but in a directory of this test process: every test
+# then also checks that a file read back from the cache declares what it did when checked.
+os.environ["RECONCILER_CACHE_DIR"] = tempfile.mkdtemp(prefix="reconciler-test-cache-")
 
 API_KEY = "test-key"
 REPO_ROOT = Path(__file__).resolve().parents[1]

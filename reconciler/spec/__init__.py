@@ -3,8 +3,9 @@
 Owns the YAML reader that keeps line and column (``yamlsource``), the format as pydantic
 models and its JSON Schema (``models``, ``fields``), the declarations the rest of reconciler
 reads (``decls``: ``Specs``, plain frozen dataclasses carrying their ``path:line:column``),
-finding spec files (``files``), loading and checking them (``load``, ``agreement``) and the
-messages a spec author reads (``messages``). Selectors and ignore rules are declared here;
+finding spec files (``files``), loading and checking them (``load``, ``agreement``), checked
+files kept on disk for the next run (``cache``) and the messages a spec author reads
+(``messages``). Selectors and ignore rules are declared here;
 matching them against the API's AOIs and indices is resolution, in ``core``.
 
 A spec file looks like this (``specs/`` has commented examples; docs/spec-reference.md
@@ -46,5 +47,5 @@ an error once names are resolved, which is the planner's and ``validate --online
 error here would fire on every pair of AOIs that both want, say, NDWI over all assets.
 
 May import: the foundation modules (``errors``, ``text``, ``redact``, ``dates``, ``_gc``)
-only. Reads spec files; knows nothing of the API, the state or plans.
+only. Reads spec files (and writes the cache); knows nothing of the API, the state or plans.
 """

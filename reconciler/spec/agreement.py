@@ -1,4 +1,5 @@
-"""Declarations across files: the same visualization declared twice must agree."""
+"""Declarations across files: the same visualization declared twice must agree, a custom
+index declared again must be the same one, and an ignore rule is given once per scope."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from reconciler.errors import Problem, Where
-from reconciler.spec.decls import AoiDecl, LegendContent, VisualizationDecl
+from reconciler.spec.decls import AoiDecl, IgnoreDecl, IndexDecl, LegendContent, VisualizationDecl
 
 log = logging.getLogger(__name__)
 
@@ -200,3 +201,49 @@ def cross_checks(aois: Sequence[AoiDecl]) -> tuple[list[Problem], list[Problem]]
 
 def _disagree(what: str, first: VisualizationDecl, second: VisualizationDecl) -> Problem | None:
     return disagreement(what, first, second)
+
+
+def one_per_name(indices: Sequence[IndexDecl]) -> tuple[list[IndexDecl], list[Problem]]:
+    """One declaration per index name: the same one again (another team's file) is one;
+    a different one is an error naming the first."""
+    first: dict[str, IndexDecl] = {}
+    problems: list[Problem] = []
+    for decl in indices:
+        earlier = first.get(decl.name)
+        if earlier is None:
+            first[decl.name] = decl
+            continue
+        if earlier.fields() != decl.fields():
+            differ = ", ".join(
+                key for key, value in decl.fields().items() if earlier.fields()[key] != value
+            )
+            problems.append(
+                Problem(
+                    f"index '{decl.name}' is declared again, differently ({differ}), at "
+                    f"{earlier.where}: declare it once",
+                    decl.where,
+                )
+            )
+    return list(first.values()), problems
+
+
+def duplicate_ignores(aois: Sequence[AoiDecl], everywhere: Sequence[IgnoreDecl]) -> list[Problem]:
+    """The same rule twice in one scope (an AOI, or every AOI) is a leftover: say so."""
+    problems: list[Problem] = []
+    scopes: list[tuple[str, Sequence[IgnoreDecl]]] = [("every AOI", everywhere)]
+    scopes += [(aoi.describe(), aoi.ignore) for aoi in aois]
+    first: dict[tuple[str, str | None, str | None], IgnoreDecl] = {}
+    for scope, rules in scopes:
+        for rule in rules:
+            key = (scope, rule.index, rule.visualization)
+            if key in first:
+                problems.append(
+                    Problem(
+                        f"ignore rule for {rule.describe()} on {scope} is given twice: "
+                        f"first at {first[key].where}",
+                        rule.where,
+                    )
+                )
+                continue
+            first[key] = rule
+    return problems

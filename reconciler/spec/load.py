@@ -4,6 +4,7 @@ or every problem at once."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import os
@@ -18,7 +19,8 @@ from pydantic import (
 
 from reconciler._gc import no_cycle_collection
 from reconciler.errors import Problem, SpecError, Where
-from reconciler.spec.agreement import cross_checks
+from reconciler.spec.agreement import cross_checks, duplicate_ignores, one_per_name
+from reconciler.spec.cache import SpecCache
 from reconciler.spec.decls import (
     AoiDecl,
     AssetSel,
@@ -107,10 +109,10 @@ def validate_sources(
         selectors.extend(found.selectors)
         indices.extend(found.indices)
     cross_problems, notes = cross_checks(aois)
-    unique_indices, index_problems = _one_per_name(indices)
+    unique_indices, index_problems = one_per_name(indices)
     problems.extend(index_problems)
     problems.extend(cross_problems)
-    problems.extend(_duplicate_ignores(aois, ignores))
+    problems.extend(duplicate_ignores(aois, ignores))
     shown = tuple(display for display, _ in sources)
     ordered = tuple(SpecError(problems).problems)  # SpecError knows the display order
     specs = Specs(
@@ -143,19 +145,53 @@ class _FileResult:
 class CheckedFiles:
     """The spec files one run checked, by display path and content: the specs at a git
     revision are mostly the same files as now, and each is then checked once (and its
-    declarations are the same objects, which ``core.changes`` compares first). One per run,
-    never kept longer: what a file means also depends on the secrets installed meanwhile."""
+    declarations are the same objects, which ``core.changes`` compares first).
 
-    def __init__(self) -> None:
+    Beyond the run, ``disk`` (by default the one ``RECONCILER_CACHE_DIR`` names,
+    ``spec.cache``) keeps what each file declared, so an unchanged file is not checked again
+    by the next run either. Files are screened for secrets before they get here, each time.
+    """
+
+    def __init__(self, disk: SpecCache | Literal["environ"] | None = "environ") -> None:
         self._found: dict[tuple[str, bytes], _FileResult] = {}
+        self._disk = SpecCache.from_environ() if disk == "environ" else disk
 
     def check(self, display: str, raw: bytes) -> _FileResult:
         """What the file ``display`` with content ``raw`` declares, and its problems."""
         key = (display, hashlib.sha256(raw).digest())
         found = self._found.get(key)
         if found is None:
-            found = self._found[key] = _check_file(display, raw)
+            found = self._found[key] = self._from_disk(display, raw)
         return found
+
+    def _from_disk(self, display: str, raw: bytes) -> _FileResult:
+        disk = self._disk
+        if disk is None:
+            return _check_file(display, raw)
+        key = disk.key(display, raw)
+        data = disk.read(key)
+        if data is not None:
+            try:
+                found: _FileResult = _file_results().validate_json(data)
+            except ValueError as exc:  # ValidationError too: damaged, or not ours
+                log.debug("spec cache: entry for %s unusable (%s); checking it", display, exc)
+                disk.forget(key)
+            else:
+                log.debug(
+                    "read %s: %d AOI entries, %d problems (as checked before: spec cache)",
+                    display,
+                    len(found.aois),
+                    len(found.problems),
+                )
+                return found
+        found = _check_file(display, raw)
+        disk.write(key, _file_results().dump_json(found))
+        return found
+
+
+@functools.cache
+def _file_results() -> TypeAdapter[_FileResult]:
+    return TypeAdapter(_FileResult)
 
 
 def _check_file(display: str, raw: bytes) -> _FileResult:
@@ -725,30 +761,6 @@ def _index_decls(doc: Document, unchecked: list[Problem]) -> list[IndexDecl]:
     return found
 
 
-def _one_per_name(indices: Sequence[IndexDecl]) -> tuple[list[IndexDecl], list[Problem]]:
-    """One declaration per index name: the same one again (another team's file) is one;
-    a different one is an error naming the first."""
-    first: dict[str, IndexDecl] = {}
-    problems: list[Problem] = []
-    for decl in indices:
-        earlier = first.get(decl.name)
-        if earlier is None:
-            first[decl.name] = decl
-            continue
-        if earlier.fields() != decl.fields():
-            differ = ", ".join(
-                key for key, value in decl.fields().items() if earlier.fields()[key] != value
-            )
-            problems.append(
-                Problem(
-                    f"index '{decl.name}' is declared again, differently ({differ}), at "
-                    f"{earlier.where}: declare it once",
-                    decl.where,
-                )
-            )
-    return list(first.values()), problems
-
-
 def _asset_kind(doc: Document, loc: Loc, value: str) -> Literal["id", "name", "date"]:
     raw = _at(doc.data, loc)
     if isinstance(raw, dt.date) or (isinstance(raw, str) and DATE_LIKE.fullmatch(raw)):
@@ -774,25 +786,3 @@ def _ignore_decls(doc: Document, loc: Loc, holder: Any) -> list[IgnoreDecl]:
         where = doc.where((*loc, "ignore", k))
         rules.append(IgnoreDecl(model.index, model.visualization, model.reason, where))
     return rules
-
-
-def _duplicate_ignores(aois: Sequence[AoiDecl], everywhere: Sequence[IgnoreDecl]) -> list[Problem]:
-    """The same rule twice in one scope (an AOI, or every AOI) is a leftover: say so."""
-    problems: list[Problem] = []
-    scopes: list[tuple[str, Sequence[IgnoreDecl]]] = [("every AOI", everywhere)]
-    scopes += [(aoi.describe(), aoi.ignore) for aoi in aois]
-    first: dict[tuple[str, str | None, str | None], IgnoreDecl] = {}
-    for scope, rules in scopes:
-        for rule in rules:
-            key = (scope, rule.index, rule.visualization)
-            if key in first:
-                problems.append(
-                    Problem(
-                        f"ignore rule for {rule.describe()} on {scope} is given twice: "
-                        f"first at {first[key].where}",
-                        rule.where,
-                    )
-                )
-                continue
-            first[key] = rule
-    return problems
