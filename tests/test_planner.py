@@ -22,8 +22,7 @@ from reconciler.core.plan import AoiSummary, AssetRef, Plan, RollbackTarget
 from reconciler.core.planner import build_plan
 from reconciler.core.resolve import Desired, DesiredVisualization, ResolvedRollback
 from reconciler.errors import Problem, ResolutionError, TooManyChangesError, Where
-from reconciler.spec.decls import AssetSel, IgnoreDecl, VisualizationDecl
-from reconciler.spec.fields import Mode
+from reconciler.spec.decls import AssetSel, IgnoreDecl, Mode, VisualizationDecl
 from reconciler.state.records import State, VizRecord
 
 NORTH = Aoi(id="aoi-north", name="Bengaluru-North")

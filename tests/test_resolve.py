@@ -27,8 +27,8 @@ from reconciler.core.resolve import (
     select_aois,
 )
 from reconciler.errors import ConfigError, Problem, Where
-from reconciler.spec.decls import AoiDecl, AssetSel, RollbackDecl, Specs, VisualizationDecl
-from reconciler.spec.fields import Mode, looks_like_uuid
+from reconciler.spec.decls import AoiDecl, AssetSel, Mode, RollbackDecl, Specs, VisualizationDecl
+from reconciler.spec.fields import looks_like_uuid
 from reconciler.text import closest
 
 

@@ -7,6 +7,7 @@ runs in a fresh interpreter, as a user's shell or a pre-commit hook starts one.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,10 +32,14 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
 
 
-def imported(*args: str) -> list[str]:
+def imported(*args: str, env: dict[str, str] | None = None) -> list[str]:
     """The modules a fresh interpreter holds after ``reconciler ARGS``."""
     done = subprocess.run(
-        [sys.executable, "-c", _IMPORTED, *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", _IMPORTED, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
     )
     modules: list[str] = json.loads(done.stderr.strip().splitlines()[-1])
     return modules
@@ -85,3 +90,16 @@ def test_offline_validate_loads_the_spec_language_and_no_engine(tmp_path: Path) 
     ours = [m for m in modules if m.startswith("reconciler.") and "." in m[len("reconciler.") :]]
     extra = [m for m in ours if not m.startswith(_VALIDATE_MAY_LOAD)]
     assert extra == []  # no engine, client, planner, renderer or state store
+
+
+def test_validate_of_unchanged_specs_builds_no_models(tmp_path: Path) -> None:
+    spec = tmp_path / "specs" / "team.yaml"
+    spec.parent.mkdir()
+    spec.write_text(SPEC, encoding="utf-8")
+    cache = {"RECONCILER_CACHE_DIR": str(tmp_path / "cache")}
+    first = imported("validate", str(spec.parent), env=cache)
+    assert "reconciler.spec.models" in first  # checked: the cache was empty
+    again = imported("validate", str(spec.parent), env=cache)
+    assert "reconciler.spec.load" in again
+    # Read back from the spec cache: the format's pydantic models are never built.
+    assert "reconciler.spec.models" not in again and "reconciler.spec.checkfile" not in again

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from reconciler.errors import ConfigError, Problem, SpecError, Where
 from reconciler.spec.decls import Specs
-from reconciler.spec.fields import SPEC_SUFFIXES
+from reconciler.spec.files import SPEC_SUFFIXES
 from reconciler.spec.load import CheckedFiles, validate_sources
 from reconciler.spec.yamlsource import MAX_BYTES, screened_spec_bytes
 

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from reconciler.errors import Problem, SpecError, Where
-from reconciler.spec.fields import AssetPolicy, Mode
+
+#: A legend's mode, as the spec and the API name it.
+Mode = Literal["dynamic", "theoretical"]
+#: Which assets a visualization without ``assets`` means: all of the AOI's, or any existing one.
+AssetPolicy = Literal["all", "any"]
+
+#: How a note on what online validation had to leave out begins.
+NOT_CHECKED = "not checked against the API: "
+UNREAD = "this file could not be read as a spec"
 
 log = logging.getLogger(__name__)
 
@@ -307,3 +315,16 @@ class ValidationReport:
     @property
     def valid(self) -> bool:
         return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What one spec file declares on its own, and its own problems (``load`` gathers them;
+    ``cache`` keeps them)."""
+
+    aois: tuple[AoiDecl, ...]
+    problems: tuple[Problem, ...]
+    unchecked: tuple[Problem, ...]
+    ignores: tuple[IgnoreDecl, ...]
+    selectors: tuple[SelectorDecl, ...]
+    indices: tuple[IndexDecl, ...]

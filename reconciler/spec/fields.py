@@ -8,7 +8,7 @@ import contextlib
 import datetime as dt
 import logging
 import re
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final
 
 from pydantic import (
     BeforeValidator,
@@ -18,20 +18,17 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from reconciler.dates import iso_date
+from reconciler.spec.decls import AssetPolicy
 
 log = logging.getLogger(__name__)
 
 
 #: The spec format version this reconciler reads (the optional top-level ``version`` key).
 SPEC_VERSION: Final = 1
-#: File name endings picked up when a directory is given.
-SPEC_SUFFIXES = (".yaml", ".yml")
 #: Top-level keys starting with this are ignored: a place for YAML anchors (`x-defaults: &d`).
 EXTENSION_PREFIX = "x-"
 
-Mode = Literal["dynamic", "theoretical"]
 #: What ``assets:`` may say instead of a list.
-AssetPolicy = Literal["all", "any"]
 ASSET_POLICIES: tuple[AssetPolicy, ...] = ("all", "any")
 
 #: What YAML 1.1 would read as a date (1-2 digit month/day): such text is meant as a date, so

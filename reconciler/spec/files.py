@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.errors import Problem, SpecError, Where
-from reconciler.spec.fields import SPEC_SUFFIXES
 from reconciler.spec.yamlsource import (
     describe_os_error,
     special_file_kind,
 )
 
 log = logging.getLogger(__name__)
+
+#: File name endings picked up when a directory is given.
+SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 # --- loading -------------------------------------------------------------------------------------

@@ -21,16 +21,15 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from reconciler.spec.decls import AssetPolicy, Mode
 from reconciler.spec.fields import (
     MODEL_CONFIG,
     SPEC_VERSION,
     UUID_PATTERN,
     AoiIdText,
-    AssetPolicy,
     AssetSelector,
     ColorText,
     IsoDate,
-    Mode,
     SatelliteIdText,
     check_aoi_id,
     check_uuid_text,
