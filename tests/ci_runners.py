@@ -442,9 +442,12 @@ class WorkflowRunner:
             store = self.artifacts / str(context["github"]["run_id"]) / with_["name"]
             for pattern in with_["path"].split():
                 for found in sorted(self.workdir.glob(pattern)):
-                    target = store / found.relative_to(self.workdir)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(found, target)
+                    # A directory is uploaded with everything in it, as the action does.
+                    files = sorted(found.rglob("*")) if found.is_dir() else [found]
+                    for file in (f for f in files if f.is_file()):
+                        target = store / file.relative_to(self.workdir)
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(file, target)
             if store.is_dir():  # what downloadArtifact serves, as GitHub's API does
                 with zipfile.ZipFile(f"{store}.zip", "w") as archive:
                     for file in sorted(store.rglob("*")):

@@ -444,6 +444,8 @@ def test_github_sharded_workflow_plans_merges_applies_and_drifts_by_shard(
     assert "1 created, 0 adopted, 0 rolled back" in applied[0].log  # Pune-East's shard
     assert "0 created, 0 adopted, 1 rolled back" in applied[2].log  # Bengaluru-North's
     assert all("is up to date" in job.log for job in applied)
+    kept = runner.artifacts / "201" / "reconciler-apply-shard-3"
+    assert (kept / "remainder.json").is_file() and (kept / "reviewed" / "report.json").is_file()
     state = base["vars"]["RECONCILER_STATE"]
     bucket = s3.fs()
     assert bucket.exists(state.replace("state.json", "state.shard-3-of-4.json"))

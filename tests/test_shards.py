@@ -311,3 +311,57 @@ def test_a_custom_index_is_created_by_the_first_shard_unless_another_needs_it(
     # The first shard creates every custom index; Bengaluru-North's shard (3) the one its
     # create needs, which is the same index: one create, adopted (409) by the later one.
     assert [len(p["indices"]) for p in plans] == [1, 0, 1, 0]
+
+
+def test_a_refused_or_cancelled_take_over_moves_nothing(world: Emulator, checkout: Path) -> None:
+    assert _cli(world, "apply", "--yes", "--shard", "3/4").exit_code == 0
+    states = checkout / ".reconciler"
+    before = _records(states / "state.shard-3-of-4.json")
+    # Back to one job, which has changes to make (Pune-East's): over --max-changes, refused.
+    refused = _cli(world, "apply", "--yes", "--take-over", "--max-changes", "0")
+    assert refused.exit_code == 1 and "nothing was applied" in refused.output
+    assert _records(states / "state.shard-3-of-4.json") == before == {BENGALURU}
+    assert not (states / "state.json").exists()
+    # Asked, and not approved: nothing moves either.
+    declined = run_cli("apply", "--take-over", url=world.url, key=SECRET, input="no\n")
+    assert declined.exit_code == 1
+    assert _records(states / "state.shard-3-of-4.json") == {BENGALURU}
+
+
+def test_an_unreadable_state_beside_this_one_refuses_apply(world: Emulator, checkout: Path) -> None:
+    assert _cli(world, "apply", "--yes", "--shard", "3/4").exit_code == 0
+    shard_state = checkout / ".reconciler" / "state.shard-3-of-4.json"
+    kept = shard_state.read_bytes()
+    shard_state.write_text('{"version": 99')
+    # A plan still plans (and says why in the log); an apply cannot tell who owns what.
+    assert _cli(world, "plan").exit_code == 0
+    refused = _cli(world, "apply", "--yes")
+    assert refused.exit_code == 1
+    said = " ".join(refused.output.split())
+    assert "cannot tell which AOIs the other states beside this one own" in said
+    assert "state.shard-3-of-4.json" in said and "nothing was applied" in said
+    assert not (checkout / ".reconciler" / "state.json").exists()
+    shard_state.write_bytes(kept)
+
+
+def test_a_stale_shard_plan_says_to_plan_that_shard_again(world: Emulator, checkout: Path) -> None:
+    assert _cli(world, "plan", "--shard", "3/4", "--out", "p3.json").exit_code == 0
+    assert _cli(world, "apply", "--yes", "--shard", "3/4").exit_code == 0
+    stale = _cli(world, "apply", "p3.json", "--yes")
+    assert stale.exit_code == 1
+    assert "reconciler plan --shard 3/4 --out p3.json" in " ".join(stale.output.split())
+
+
+def test_an_empty_shard_is_refused_on_the_command_line_only(
+    world: Emulator, checkout: Path
+) -> None:
+    empty = _cli(world, "plan", "--shard", "")
+    assert empty.exit_code == 1 and "expected I/N" in empty.output
+    unset = run_cli("plan", url=world.url, key=SECRET, env={"RECONCILER_SHARD": ""})
+    assert unset.exit_code == 0, unset.output
+
+
+def test_one_shard_of_one_is_the_whole_estate(world: Emulator, checkout: Path) -> None:
+    assert _cli(world, "apply", "--yes", "--shard", "1/1").exit_code == 0
+    assert [p.name for p in (checkout / ".reconciler").iterdir()] == ["state.json"]
+    assert _cli(world, "apply", "--yes").exit_code == 0  # the same state: nothing refused

@@ -132,8 +132,13 @@ state_option = click.option(
 
 
 def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard | None:
-    if value is None or not value.strip():
-        return None  # an unset matrix variable: no shard, as without the option
+    if value is None:
+        return None
+    if not value.strip():
+        if ctx.get_parameter_source("shard") == click.core.ParameterSource.ENVIRONMENT:
+            return None  # RECONCILER_SHARD set empty, as for a job outside the matrix
+        # Given empty on the command line (a mistyped matrix variable): no silent whole estate.
+        raise click.BadParameter("expected I/N, such as 2/4 (shard 2 of 4), got ''")
     try:
         return parse_shard(value)
     except ValueError as exc:

@@ -33,14 +33,12 @@ from reconciler.core.observed import Observed
 from reconciler.core.plan import ChangedSince, IndexCreate, Plan, Sharding
 from reconciler.core.planner import build_plan, index_changes
 from reconciler.core.resolve import Selection, preset_named, resolve_desired
-from reconciler.core.shards import Shard
 from reconciler.core.stale import check_not_stale, desired_snapshots, stale_error
 from reconciler.core.statecheck import with_state_warnings
 from reconciler.core.verify import check_changes
 from reconciler.errors import (
     ApplyError,
     ConfigError,
-    PlanFileError,
     ReconcilerError,
     ResolutionError,
     StateError,
@@ -60,6 +58,7 @@ from reconciler.run.savedplan import (
     is_plan_file,
     load_plan_file,
     replan_command,
+    saved_shard,
     split_plan_paths,
 )
 from reconciler.run.settings import DEFAULT_SPEC_PATHS, Settings, guard_secrets
@@ -138,9 +137,13 @@ class _Connection:
     @property
     def family(self) -> Family:
         """The other states beside this one (other shards'), read once, on first use."""
+        return self.read_family()._family or Family()
+
+    def read_family(self) -> _Connection:
+        """This connection, with its family read (once)."""
         if self._family is None:
             self._family = Family.of(self.store)
-        return self._family
+        return self
 
 
 def _remember_selectors(store: StateStore, plan: Plan) -> None:
@@ -392,28 +395,34 @@ class Engine:
         if plan_path is not None:
             saved = load_plan_file(Path(plan_path))
             replan = replan_command(saved, plan_path, spec_paths, options.carried)
-            self._take_shard_of(saved, plan_path)
+            shard = saved_shard(saved, plan_path, self.settings.shard)
+            self.settings = dataclasses.replace(self.settings, shard=shard)
             if options.targets:
                 raise ConfigError(
                     "--target applies to planning; a saved plan already has its targets"
                 )
             check_spec_paths(saved, plan_path, spec_paths)
         specs = load_specs(spec_paths)
-        with self._connect() as conn, self._locked(conn.store):
+        # The other states are read before this one's lock is taken: they need no lock, and
+        # a storage that fails meanwhile fails the apply before it holds anything.
+        with self._connect() as conn, self._locked(conn.read_family().store):
             run.store = conn.store  # for the outcome: whether leaving the lock left it behind
             if saved is None:  # the lock above has just (re)loaded the state
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
                 plan = self._verified(conn, saved, specs, spec_paths, replan)
-            self._check_owners(conn, plan, options.take_over)
+            taking = self._check_owners(conn, plan, options.take_over)
             run.plan = plan
             self._listener(Planned(plan))
+            if plan.has_changes:
+                plan.raise_if_unsafe(options.max_changes, force=options.force)
+                if options.approve is not None and not options.approve(plan):
+                    raise ApplyError("apply cancelled: nothing was changed")
+            if taking:  # approved: the records move, then the changes are made
+                conn.family.take_over(plan.observed, conn.store, self._taking_lock)
             if not plan.has_changes:
                 _remember_selectors(conn.store, plan)
                 return
-            plan.raise_if_unsafe(options.max_changes, force=options.force)
-            if options.approve is not None and not options.approve(plan):
-                raise ApplyError("apply cancelled: nothing was changed")
             applier = Applier(
                 conn.client,
                 conn.store,
@@ -429,50 +438,31 @@ class Engine:
                 run.result = applier.apply(plan)
             _remember_selectors(conn.store, plan)
 
-    def _check_owners(self, conn: _Connection, plan: Plan, take_over: bool) -> None:
-        """Refuse the AOIs of ``plan`` that other states own, or (``take_over``) move their
-        records here first. The plan was made with those records, so it stands either way."""
-        owners = conn.family.owners(plan.observed)
-        if not owners:
-            return
-        names = {aoi_id: snapshot.name for aoi_id, snapshot in plan.observed.items()}
-        if not take_over:
+    def _check_owners(self, conn: _Connection, plan: Plan, take_over: bool) -> bool:
+        """Refuse the AOIs of ``plan`` that other states own, unless ``take_over``: then
+        whether their records are to move here (after approval). The plan was made with those
+        records, so it stands either way. A family that cannot be read is refused too: an
+        owner it hides would be fought with."""
+        family = conn.family
+        if family.problems:
             raise StateError(
-                f"{describe(owners, names)}; nothing was applied. Two states over one AOI roll "
-                "its legends back on every apply, each making the other's records look edited. "
-                f"To make {conn.store.label} their owner, apply again with --take-over: their "
-                "records move here (see docs/sharding.md)"
+                "cannot tell which AOIs the other states beside this one own: "
+                f"{'; '.join(family.problems)}; nothing was applied. Repair or remove those "
+                "states, or give read access to them (see docs/sharding.md)"
             )
+        owners = family.owners(plan.observed)
+        if not owners or take_over:
+            return bool(owners)
+        names = {aoi_id: snapshot.name for aoi_id, snapshot in plan.observed.items()}
+        raise StateError(
+            f"{describe(owners, names)}; nothing was applied. Two states over one AOI roll "
+            "its legends back on every apply, each making the other's records look edited. "
+            f"To make {conn.store.label} their owner, apply again with --take-over: their "
+            "records move here (see docs/sharding.md)"
+        )
 
-        def locked(other: StateStore) -> AbstractContextManager[StateLock]:
-            return self._locked(other, at_least=TAKE_OVER_WAIT)
-
-        conn.family.take_over(plan.observed, conn.store, locked)
-
-    def _take_shard_of(self, saved: Plan, plan_path: str) -> None:
-        """A shard's saved plan is applied with that shard's state: the one it was made with.
-        ``--shard`` may say so again, not otherwise."""
-        mine = self.settings.shard
-        theirs = saved.shard
-        if theirs is None:
-            if mine is not None:
-                raise PlanFileError(
-                    f"{plan_path}: the plan was made without --shard, and this apply has "
-                    f"--shard {mine}; nothing was applied. Apply it without --shard"
-                )
-            return
-        if len(theirs.shards) != 1:
-            raise PlanFileError(f"{plan_path}: a plan of several shards cannot be applied")
-        try:
-            shard = Shard(theirs.shards[0], theirs.count)
-        except ValueError as exc:
-            raise PlanFileError(f"{plan_path}: not a valid reconciler plan: shard: {exc}") from None
-        if mine is not None and mine != shard:
-            raise PlanFileError(
-                f"{plan_path}: the plan is shard {shard}'s, and this apply has --shard {mine}; "
-                f"nothing was applied. Apply it with --shard {shard}, or without --shard"
-            )
-        self.settings = dataclasses.replace(self.settings, shard=shard)
+    def _taking_lock(self, other: StateStore) -> AbstractContextManager[StateLock]:
+        return self._locked(other, at_least=TAKE_OVER_WAIT)
 
     @contextmanager
     def _stop_at_deadline(self, applier: Applier) -> Iterator[None]:
@@ -643,7 +633,9 @@ class Engine:
 
             base = SANDBOX_DIR / "state.json"
         shard = self.settings.shard
-        return base if shard is None else sharded(base, shard.index, shard.count)
+        if shard is None or shard.count == 1:  # one shard is the whole estate: its state
+            return base
+        return sharded(base, shard.index, shard.count)
 
     def store(self) -> StateStore:
         """The state store the settings name (``ConfigError`` if its backend is missing)."""

@@ -37,15 +37,18 @@ class Family:
     """This state's relatives (the other states of its family) that hold records."""
 
     relatives: tuple[Relative, ...] = ()
+    #: Why some of the family could not be read (then apply refuses: ownership is unknown).
+    problems: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, store: StateStore) -> Family:
-        """The relatives of ``store``; none when the family cannot be listed (logged)."""
+        """The relatives of ``store``, and what of the family could not be read (logged)."""
         try:
-            return cls(tuple(relatives(store.location.path or store.location.url)))
+            found, problems = relatives(store.location.path or store.location.url)
         except StateError as exc:
             log.warning("could not look for other states beside %s: %s", store.label, exc)
-            return cls()
+            return cls(problems=(str(exc),))
+        return cls(tuple(found), tuple(problems))
 
     def with_records(self, state: State) -> State:
         """``state`` plus the relatives' records of visualizations it has none of: what a
@@ -133,11 +136,11 @@ def describe(owners: dict[str, list[str]], names: Mapping[str, str]) -> str:
     """'3 AOIs of this plan are owned by other states: s3://b/state.json has records of 2
     (Farm-1, Farm-2); …', AOIs by name (``names``: id -> name)."""
     total = len({a for held in owners.values() for a in held})
-    parts = [
-        f"{label} has records of {len(held)} ({', '.join(names.get(a, a) for a in held[:_NAMED])}"
-        + (f" and {len(held) - _NAMED} more)" if len(held) > _NAMED else ")")
-        for label, held in list(owners.items())[:_NAMED]
-    ]
+    parts = []
+    for label, held in list(owners.items())[:_NAMED]:
+        shown = ", ".join(sorted(names.get(a, a) for a in held)[:_NAMED])
+        rest = f" and {len(held) - _NAMED} more" if len(held) > _NAMED else ""
+        parts.append(f"{label} has records of {len(held)} ({shown}{rest})")
     more = len(owners) - _NAMED
     states = "another state" if len(owners) == 1 else "other states"
     return (

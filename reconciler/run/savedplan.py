@@ -9,6 +9,7 @@ from pathlib import Path
 
 from reconciler.core import planfile
 from reconciler.core.plan import Plan
+from reconciler.core.shards import Shard
 from reconciler.errors import PlanFileError
 from reconciler.run.settings import DEFAULT_SPEC_PATHS
 from reconciler.text import command_line
@@ -22,6 +23,8 @@ def replan_command(
     targets = [word for target in saved.targets for word in ("--target", target)]
     if saved.changed_since is not None:
         targets = ["--changed-since", saved.changed_since.ref]
+    if saved.shard is not None and len(saved.shard.shards) == 1 and "--shard" not in carried:
+        targets += ["--shard", f"{saved.shard.shards[0]}/{saved.shard.count}"]
     return command_line("plan", *paths, *targets, "--out", path, *carried)
 
 
@@ -75,3 +78,28 @@ def load_plan_file(path: Path) -> Plan:
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanFileError(f"{path}: not a saved plan ({exc})") from None
     return planfile.loads(text, source=str(path))
+
+
+def saved_shard(saved: Plan, plan_path: str, mine: Shard | None) -> Shard | None:
+    """The shard whose state applies ``saved``: the one it was made for. ``mine``
+    (``--shard``) may say so again, not otherwise."""
+    theirs = saved.shard
+    if theirs is None:
+        if mine is not None:
+            raise PlanFileError(
+                f"{plan_path}: the plan was made without --shard, and this apply has "
+                f"--shard {mine}; nothing was applied. Apply it without --shard"
+            )
+        return None
+    if len(theirs.shards) != 1:
+        raise PlanFileError(f"{plan_path}: a plan of several shards cannot be applied")
+    try:
+        shard = Shard(theirs.shards[0], theirs.count)
+    except ValueError as exc:
+        raise PlanFileError(f"{plan_path}: not a valid reconciler plan: shard: {exc}") from None
+    if mine is not None and mine != shard:
+        raise PlanFileError(
+            f"{plan_path}: the plan is shard {shard}'s, and this apply has --shard {mine}; "
+            f"nothing was applied. Apply it with --shard {shard}, or without --shard"
+        )
+    return shard

@@ -71,26 +71,28 @@ class Relative:
     state: State
 
 
-def relatives(location: str | Path) -> list[Relative]:
-    """The family's other states that exist, with their records, by location.
+def relatives(location: str | Path) -> tuple[list[Relative], list[str]]:
+    """The family's other states that hold records, by location; and why any could not be
+    read (each logged too). ``StateError`` when the family cannot be listed.
 
     Read without their locks: ownership is decided by records, which only ever grow under a
     lock, and a record half-moved by a crashed take-over is in both states, which is told.
-    A state that cannot be read is logged and left out (it cannot own what it cannot show).
     """
     from reconciler.state.store import StateStore  # the store needs this module's names
 
     found: list[Relative] = []
+    problems: list[str] = []
     for member in _members(location):
         store = StateStore(member)
         try:
             state = store.load()
         except StateError as exc:
             log.warning("could not read %s to see which AOIs it owns: %s", store.label, exc)
+            problems.append(str(exc))
             continue
         if state.visualizations:
             found.append(Relative(store.label, member, state))
-    return found
+    return found, problems
 
 
 def _members(location: str | Path) -> list[str | Path]:
@@ -103,8 +105,7 @@ def _members(location: str | Path) -> list[str | Path]:
         except FileNotFoundError:
             return []
         except OSError as exc:
-            log.warning("could not list %s for the other shards' states: %s", path.parent, exc)
-            return []
+            raise StateError(f"cannot list {path.parent} for the other states: {exc}") from None
         return [path.with_name(n) for n in names if n != path.name and family_key(n) == key]
     fs, key_path = open_filesystem(parsed)
     folder, _, name = key_path.rpartition("/")
