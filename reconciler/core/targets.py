@@ -69,6 +69,13 @@ class AoiLookup:
             self.by_id.setdefault(aoi.id, aoi)
             self._by_name[aoi.name].append(aoi)
 
+    def find(self, decl: AoiDecl) -> Aoi | None:
+        """The one AOI a spec entry refers to, or None (``resolve`` says why)."""
+        if decl.id is not None:
+            return self.by_id.get(decl.id)
+        named = self._by_name.get(decl.name or "", [])
+        return named[0] if len(named) == 1 else None
+
     def resolve(self, decl: AoiDecl) -> Aoi | Problem:
         """The AOI a spec entry refers to, or the problem saying why none (or several) match."""
         if decl.id is not None:
@@ -120,10 +127,16 @@ def select_aois(
     wanted = set(targets)
     covered: set[str] = set()
     for decl in entries:
-        # A selector's entries name AOIs it found in ``aois``: no need to search again.
-        resolved = (
-            lookup.by_id[decl.id] if decl.selector is not None and decl.id else lookup.resolve(decl)
-        )
+        # A selector's entries name AOIs it found in ``aois``: no need to search again. An
+        # entry that no target names is only looked up: the problem of one that does not
+        # resolve (a closest-name search over every AOI) is no target's, and not said.
+        found = lookup.find(decl)
+        if targets and not ({decl.label} | ({found.id, found.name} if found else set())) & wanted:
+            if found is not None:
+                covered.add(found.id)
+            declared |= {decl.label} | ({found.name} if found is not None else set())
+            continue
+        resolved = found if found is not None else lookup.resolve(decl)
         if isinstance(resolved, Aoi):
             covered.add(resolved.id)
         declared |= {decl.label} | ({resolved.name} if isinstance(resolved, Aoi) else set())

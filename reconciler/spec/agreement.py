@@ -171,16 +171,19 @@ def cross_checks(aois: Sequence[AoiDecl]) -> tuple[list[Problem], list[Problem]]
                 continue  # what it will declare once its own problems are fixed is not known
             ident = _identity(vis)
             key = (form, aoi.label, *ident)
-            what = f"visualization {vis.describe()} on {aoi.describe()}"
-            conflicts = next(
-                (c for prev in seen.get(key, []) if (c := disagreements(what, prev, vis))), ()
+            earlier = seen.setdefault(key, [])
+            others = by_form[other].get(ident, [])
+            # Said only where there is something to compare it with: most are declared once.
+            what = (
+                f"visualization {vis.describe()} on {aoi.describe()}" if earlier or others else ""
             )
+            conflicts = next((c for prev in earlier if (c := disagreements(what, prev, vis))), ())
             if conflicts:
                 problems.extend(conflicts)
                 continue
-            seen.setdefault(key, []).append(vis)
+            earlier.append(vis)
             by_form[form].setdefault(ident, []).append((aoi, vis))
-            for other_aoi, other_vis in by_form[other].get(ident, []):
+            for other_aoi, other_vis in others:
                 pair = (aoi.label, other_aoi.label)
                 clash = _disagree(what, other_vis, vis)
                 if pair in noted or clash is None:
