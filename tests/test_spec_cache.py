@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -111,12 +112,69 @@ def test_an_entry_holding_a_secret_is_never_written(tmp_path: Path) -> None:
 
 def test_the_cache_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache_module, "MAX_ENTRIES", 8)
-    disk = SpecCache(tmp_path)
+    earlier = SpecCache(tmp_path)
     for n in range(30):
-        if n % 10 == 0:
-            disk._written = 0  # prune now: it runs every 100 writes otherwise
-        disk.write(f"{n:064x}", b"{}")
-    assert len(_entries(tmp_path)) <= 8 + 9
+        earlier.write(f"{n:064x}", b"{}")
+    # A run keeps every entry it used, however many: its repository is that large.
+    assert len(_entries(tmp_path)) == 30
+    for entry in _entries(tmp_path):
+        os.utime(entry, (1, 1))  # used long ago
+    later = SpecCache(tmp_path)
+    for n in range(100, 130):
+        later.write(f"{n:064x}", b"{}")
+    kept = {p.stem for p in _entries(tmp_path)}
+    assert {f"{n:064x}" for n in range(100, 130)} <= kept
+    # The earlier run's went first, down to three quarters of the bound (pruned at a run's
+    # first write and every hundredth).
+    assert len({f"{n:064x}" for n in range(30)} & kept) <= 8 * 3 // 4
+
+
+def test_pruning_follows_no_link_and_stops_at_nothing(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "state.json").write_text("{}")
+    cache = tmp_path / "cache"
+    (cache / "specs").mkdir(parents=True)
+    (cache / "specs" / "0000planted").symlink_to(victim, target_is_directory=True)
+    resisting = cache / "specs" / "0000older" / "a-folder"
+    resisting.mkdir(parents=True)
+    for old in (victim, cache / "specs" / "0000older"):
+        os.utime(old, (1, 1))
+    disk = SpecCache(cache)
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")
+    disk.folder.mkdir(parents=True)
+    (disk.folder / f"{'e' * 64}.json").symlink_to(outside)
+    disk.write("f" * 64, b"{}")  # the first write of a run prunes
+    assert (victim / "state.json").exists()  # not deleted through the link
+    assert resisting.exists()  # what could not go stays, and stops nothing else
+    assert disk.read("e" * 64) is None  # an entry that is a link is no entry
+    assert outside.exists()
+    os.mkfifo(disk.folder / f"{'d' * 64}.json")
+    assert disk.read("d" * 64) is None  # a FIFO is no entry, and reading it does not block
+
+
+def test_a_file_whose_name_is_not_text_is_checked_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECONCILER_CACHE_DIR", str(tmp_path / "cache"))
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    name = os.path.join(os.fsencode(specs), b"b\xff.yaml")
+    with open(name, "wb") as handle:
+        handle.write(b"aois:\n  - aoi: {name: A}\n    visualizations: [{index: NDVI}]\n")
+    assert validate_specs([str(specs)]).specs is not None
+    assert validate_specs([str(specs)]).specs is not None
+
+
+def test_no_home_is_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    def homeless() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", homeless)
+    assert cache_root({}) is None
+    assert cache_root({"XDG_CACHE_HOME": "relative/cache"}) is None  # relative: ignored
+    assert cache_root({"XDG_CACHE_HOME": "/abs/cache"}) == Path("/abs/cache/reconciler")
 
 
 def test_where_the_cache_is(tmp_path: Path) -> None:

@@ -14,8 +14,10 @@ a cache that others can write to could declare other things, so keep it private 
 saved plan is safe either way: apply refuses a plan the specs no longer call for).
 
 Where: ``RECONCILER_CACHE_DIR``, else ``$XDG_CACHE_HOME/reconciler``, else
-``~/.cache/reconciler``. ``RECONCILER_CACHE_DIR=off`` (or empty) turns it off. Safe to delete
-at any time. It holds at most ``MAX_ENTRIES`` entries: beyond that, the least recently used go.
+``~/.cache/reconciler``. ``RECONCILER_CACHE_DIR=off`` (or empty) turns it off, and so does a
+system without a home directory. Safe to delete at any time. It holds about ``MAX_ENTRIES``
+entries: beyond that, the least recently used go (never one the running command used), and
+another version's folder a day after its last use. Nothing in it is followed through a link.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import functools
 import hashlib
 import logging
 import os
+import stat
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -42,22 +46,33 @@ MAX_ENTRIES = 2000
 MAX_ENTRY_BYTES = 64 * 1024 * 1024
 #: Values of RECONCILER_CACHE_DIR that turn the cache off.
 _OFF = ("", "0", "off", "false", "no", "none")
-#: The modules whose code decides what a file declares: the spec package and what it uses.
-_CHECKING_MODULES = ("spec", "errors.py", "dates.py", "text.py", "_gc.py")
+#: The code that decides what a file declares: the spec package and the base modules (every
+#: module directly under reconciler/, which is all the spec package may import).
+_CHECKING_CODE = ("spec/*.py", "*.py")
+#: How long another version's entries are kept after its last use.
+_OTHER_VERSIONS_KEPT = 86400.0
 
 
 def cache_root(environ: Mapping[str, str]) -> Path | None:
-    """Where the cache is, or None when it is off."""
+    """Where the cache is, or None when it is off (or there is no home to keep it in)."""
     value = environ.get("RECONCILER_CACHE_DIR")
     if value is not None:
         return None if value.strip().lower() in _OFF else Path(value)
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # unset, or relative: the XDG rule is to ignore it
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no HOME, and a user the system does not know
+            return None
     return Path(base) / "reconciler"
 
 
 @functools.cache
 def code_digest() -> str:
-    """What the checking code is: any change to it makes every entry a stranger."""
+    """What the checking code is: any change to it makes every entry a stranger.
+
+    ``OSError`` when the sources cannot be read (an install without them): no cache then.
+    """
     import pydantic
     import pydantic_core
     import yaml
@@ -65,15 +80,16 @@ def code_digest() -> str:
     import reconciler
 
     package = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256(f"format {CACHE_FORMAT}\n".encode())
+    digest = hashlib.sha256(f"format {CACHE_FORMAT}\n{sys.version}\n".encode())
+    digest.update(f"libyaml {getattr(yaml, '__with_libyaml__', False)}\n".encode())
     for module in (reconciler, pydantic, pydantic_core, yaml):
         digest.update(f"{module.__name__} {module.__version__}\n".encode())
-    for entry in _CHECKING_MODULES:
-        path = package / entry
-        sources = sorted(path.glob("*.py")) if path.is_dir() else [path]
-        for source in sources:
-            digest.update(source.relative_to(package).as_posix().encode() + b"\0")
-            digest.update(source.read_bytes())
+    sources = sorted({path for pattern in _CHECKING_CODE for path in package.glob(pattern)})
+    if not sources:
+        raise OSError(f"no sources under {package}")
+    for source in sources:
+        digest.update(source.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(source.read_bytes())
     return digest.hexdigest()[:24]
 
 
@@ -83,11 +99,22 @@ class SpecCache:
     def __init__(self, root: Path) -> None:
         self.folder = root / "specs" / code_digest()
         self._written = 0
+        self._touched = False
+        # What this run used is never pruned by it: a repository of more files than
+        # MAX_ENTRIES keeps its own entries (and the cache is bounded by its size instead).
+        self._started = time.time() - 1
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> SpecCache | None:
+        """The cache the environment names; None when it is off or cannot be used."""
         root = cache_root(environ)
-        return None if root is None else cls(root)
+        if root is None:
+            return None
+        try:
+            return cls(root)
+        except OSError as exc:
+            log.debug("spec cache off: cannot read reconciler's own sources (%s)", exc)
+            return None
 
     def key(self, display: str, raw: bytes) -> str:
         """The entry of the file ``display`` with content ``raw``."""
@@ -97,21 +124,38 @@ class SpecCache:
         return digest.hexdigest()
 
     def read(self, key: str) -> bytes | None:
-        """The entry's bytes, or None when there is none (or it cannot be read)."""
+        """The entry's bytes, or None when there is none (or it cannot be read).
+
+        Only a regular file, not through a link, opened without blocking: a FIFO or a link
+        planted in the cache is no entry.
+        """
         path = self.folder / f"{key}.json"
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
         try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_ENTRY_BYTES + 1)
+            fd = os.open(path, flags)
         except FileNotFoundError:
             return None
         except OSError as exc:
             log.debug("spec cache: cannot read %s: %s", path, exc)
             return None
-        if len(data) > MAX_ENTRY_BYTES:
+        try:
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+                    data = b""
+                else:
+                    data = handle.read(MAX_ENTRY_BYTES + 1)
+        except OSError as exc:
+            log.debug("spec cache: cannot read %s: %s", path, exc)
+            return None
+        if not data or len(data) > MAX_ENTRY_BYTES:
             self.forget(key)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: the last to go
+            if not self._touched:
+                os.utime(self.folder)  # this version is in use: others keep their hands off
+                self._touched = True
         return data
 
     def forget(self, key: str) -> None:
@@ -142,22 +186,40 @@ class SpecCache:
         self._written += 1
 
     def _prune(self) -> None:
-        """Keep at most ``MAX_ENTRIES``, the most recently used; drop other code's entries."""
-        try:
-            # Another version's, unused for a day (two versions may take turns on one machine).
-            day_ago = time.time() - 86400
-            for other in self.folder.parent.iterdir():
-                if other != self.folder and other.is_dir() and other.stat().st_mtime < day_ago:
-                    for stale in other.iterdir():
-                        stale.unlink(missing_ok=True)
-                    other.rmdir()
-            entries = [(e.stat().st_mtime, e.path) for e in os.scandir(self.folder)]
-        except OSError as exc:
-            log.debug("spec cache: cannot prune %s: %s", self.folder.parent, exc)
-            return
+        """About ``MAX_ENTRIES`` at most, the most recently used, never one this run used;
+        other versions' folders once unused for a day. Nothing is followed through a link
+        (unlinking a link removes the link), and one item that resists stops nothing else."""
+        stale = time.time() - _OTHER_VERSIONS_KEPT
+        for other in _scan(self.folder.parent):
+            with contextlib.suppress(OSError):
+                if (
+                    other.path != str(self.folder)
+                    and other.is_dir(follow_symlinks=False)
+                    and other.stat(follow_symlinks=False).st_mtime < stale
+                ):
+                    for item in _scan(Path(other.path)):
+                        if not item.is_dir(follow_symlinks=False):
+                            with contextlib.suppress(OSError):
+                                os.unlink(item.path)
+                    os.rmdir(other.path)
+        entries = []
+        for entry in _scan(self.folder):
+            with contextlib.suppress(OSError):
+                entries.append((entry.stat(follow_symlinks=False).st_mtime, entry.path))
         if len(entries) <= MAX_ENTRIES:
             return
         entries.sort()
-        for _, path in entries[: len(entries) - MAX_ENTRIES * 3 // 4]:
+        for used, path in entries[: len(entries) - MAX_ENTRIES * 3 // 4]:
+            if used >= self._started:
+                break  # this run's own: kept
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+
+def _scan(folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as found:
+            return list(found)
+    except OSError as exc:
+        log.debug("spec cache: cannot list %s: %s", folder, exc)
+        return []

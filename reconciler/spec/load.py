@@ -150,7 +150,12 @@ class CheckedFiles:
                 )
                 return found
         found = _check_file(display, raw)
-        disk.write(key, _file_results().dump_json(found))
+        try:
+            data = _file_results().dump_json(found)
+        except ValueError as exc:  # a name that is no text (a lone surrogate): not kept
+            log.debug("spec cache: %s not kept (%s)", display, exc)
+        else:
+            disk.write(key, data)
         return found
 
 
