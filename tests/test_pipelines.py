@@ -400,7 +400,11 @@ def _shards(
     runner: WorkflowRunner, job: str, context: dict[str, Any], count: int = 4
 ) -> list[JobResult]:
     """One job of the sharded workflow, for every shard of its matrix."""
-    return [runner.run_job(job, {**context, "matrix": {"shard": i}}) for i in range(1, count + 1)]
+    strategy = {"job-total": count}
+    return [
+        runner.run_job(job, {**context, "matrix": {"shard": i}, "strategy": strategy})
+        for i in range(1, count + 1)
+    ]
 
 
 @pytest.mark.slow
@@ -464,8 +468,14 @@ def test_github_sharded_workflow_plans_merges_applies_and_drifts_by_shard(
     dispatch = {**_github_context(base, "workflow_dispatch", 401, "mmm1"),
                 "inputs": {"take_over": True}}  # fmt: skip
     assert runner.jobs_for(dispatch) == ["apply"]
-    taken = runner.run_job("apply", {**dispatch, "matrix": {"shard": 1}})
+    taken = runner.run_job(
+        "apply", {**dispatch, "matrix": {"shard": 1}, "strategy": {"job-total": 4}}
+    )
     assert taken.status == "success", taken.log
+    # A matrix that is not SHARDS long fails at once, before anything is planned or applied.
+    short = runner.run_job("plan", {**pr, "matrix": {"shard": 1}, "strategy": {"job-total": 3}})
+    assert short.status == "failure"
+    assert "this job's matrix has 3 shards and SHARDS says 4" in short.log
 
 
 PUNE_SAVI = SPEC.replace("      - index: NDWI\n", "      - index: NDWI\n      - index: SAVI\n")

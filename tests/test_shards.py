@@ -141,13 +141,15 @@ def test_each_shard_applies_with_its_own_state_and_lock(world: Emulator, checkou
         "state.shard-3-of-4.json",
     ]
     assert _records(states / "state.shard-3-of-4.json") == {BENGALURU}
-    # Each shard is up to date, and so is a plan of every AOI reading the shards' records
-    # (a pull request's plan, with no state of its own): nothing to roll back again.
+    # Each shard is up to date, and so is a plan of every AOI reading the shards' records:
+    # nothing to roll back again; but it warns that its apply would be refused.
     for i in range(1, 5):
         assert _cli(world, "plan", "--shard", f"{i}/4", "--detailed-exitcode").exit_code == 0
     whole = _plan_json(world)
     assert whole["rollbacks"] == [] and whole["creates"] == []
-    assert not [w for w in whole["warnings"] if w["kind"] == "state"]
+    (owned,) = [w for w in whole["warnings"] if w["kind"] == "state"]
+    assert "2 AOIs of this plan are owned by other states" in owned["message"]
+    assert "refuses them unless 'apply --take-over'" in owned["message"]
 
 
 def test_a_saved_shard_plan_applies_with_that_shards_state(world: Emulator, checkout: Path) -> None:
@@ -365,3 +367,31 @@ def test_one_shard_of_one_is_the_whole_estate(world: Emulator, checkout: Path) -
     assert _cli(world, "apply", "--yes", "--shard", "1/1").exit_code == 0
     assert [p.name for p in (checkout / ".reconciler").iterdir()] == ["state.json"]
     assert _cli(world, "apply", "--yes").exit_code == 0  # the same state: nothing refused
+
+
+def test_a_take_over_alone_is_asked_for_too(world: Emulator, checkout: Path) -> None:
+    for i in (1, 3):
+        assert _cli(world, "apply", "--yes", "--shard", f"{i}/4").exit_code == 0
+    states = checkout / ".reconciler"
+    before = {p.name: p.read_bytes() for p in states.iterdir()}
+    # Nothing to change, only records to move: still not without --yes (or a 'yes').
+    asked = run_cli("apply", "--take-over", url=world.url, key=SECRET, input="yes\n")
+    assert asked.exit_code == 1
+    assert "refusing to apply without confirmation" in asked.output
+    assert {p.name: p.read_bytes() for p in states.iterdir()} == before
+    done = _cli(world, "apply", "--take-over", "--yes")
+    assert done.exit_code == 0, done.output
+    assert _records(states / "state.json") == {PUNE, BENGALURU}
+
+
+def test_a_shards_state_without_its_shard_is_refused(world: Emulator, checkout: Path) -> None:
+    assert _cli(world, "apply", "--yes", "--shard", "1/4").exit_code == 0
+    shard_state = str(checkout / ".reconciler" / "state.shard-1-of-4.json")
+    for command in ("plan", "apply", "drift"):
+        done = _cli(world, command, "--state", shard_state, *(["--yes"] * (command == "apply")))
+        assert done.exit_code == 1, command
+        assert "is a shard's state: give --shard I/N with the unsharded --state" in " ".join(
+            done.output.split()
+        )
+    # The state commands take it as it is.
+    assert run_cli("state", "show", "--state", shard_state).exit_code == 0

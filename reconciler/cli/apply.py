@@ -29,8 +29,11 @@ from reconciler.text import clean_lines, plural
 _isatty = isatty  # one name for "is this a terminal", so tests can pretend one is there
 
 
-def _approve(plan: Plan) -> bool:
-    """Ask for 'yes' on a terminal; without one, refuse (the plan was shown above)."""
+def _approve(plan: Plan, taking: bool) -> bool:
+    """Ask for 'yes' on a terminal; without one, refuse (the plan was shown above).
+
+    ``taking``: the records of AOIs other states own move here too (``--take-over``).
+    """
     if not _isatty(sys.stdin):
         raise ConfigError(
             "refusing to apply without confirmation: stdin is not a terminal. "
@@ -38,7 +41,9 @@ def _approve(plan: Plan) -> bool:
         )
     count = len(plan.all_changes)  # custom indices too: each is a POST
     these = "this change" if count == 1 else f"these {count:,} changes"
-    echo(f"\nDo you want to apply {these}? Only 'yes' will be accepted.")
+    moved = "move the records of the AOIs other states own here (--take-over)"
+    question = f"apply {these}" + (f" and {moved}" if taking else "") if count else moved
+    echo(f"\nDo you want to {question}? Only 'yes' will be accepted.")
     return bool(click.prompt("Enter a value", default="", show_default=False).strip() == "yes")
 
 

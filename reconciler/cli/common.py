@@ -100,7 +100,8 @@ comment_id_option = click.option(
     metavar="ID",
     callback=check_comment_id,
     help="markdown: end the comment with <!-- reconciler-plan:ID --> instead of "
-    "<!-- reconciler-plan -->, so several plans (one per shard) each update their own comment.",
+    "<!-- reconciler-plan -->, so several plans (of several spec directories, say) each update "
+    "their own comment. Shard plans are better merged into one: 'reconciler show PLAN...'.",
 )
 max_chars_option = click.option(
     "--max-chars",

@@ -65,7 +65,7 @@ from reconciler.run.settings import DEFAULT_SPEC_PATHS, Settings, guard_secrets
 from reconciler.run.signals import interrupt_message
 from reconciler.spec.decls import SelectorDecl, Specs, ValidationReport
 from reconciler.spec.load import CheckedFiles, load_specs, validate_specs
-from reconciler.state.family import sharded
+from reconciler.state.family import names_a_shard, sharded
 from reconciler.state.holder import Holder, LockNotReleasedError
 from reconciler.state.lock import STALE_AFTER_SECONDS, StateLock
 from reconciler.state.records import DEFAULT_STATE_PATH, State
@@ -88,9 +88,10 @@ class ApplyOptions:
     fail_fast: bool = False
     max_changes: int | None = None
     force: bool = False
-    #: Asked once the plan is known and safe, before any change: False cancels apply. None
-    #: applies without asking (``--yes``).
-    approve: Callable[[Plan], bool] | None = None
+    #: Asked once the plan is known and safe, before any change (the second argument: whether
+    #: records also move here from the states that own the plan's AOIs, ``take_over``; asked
+    #: for that alone too): False cancels apply. None applies without asking (``--yes``).
+    approve: Callable[[Plan, bool], bool] | None = None
     #: Flags the follow-up commands that messages suggest must repeat (``--sandbox``, ...).
     carried: tuple[str, ...] = ()
     #: Move the records of this plan's AOIs from the other states that own them (``--take-over``)
@@ -353,7 +354,7 @@ class Engine:
         # A pull request's plan reading the shards' records is no conflict: only a state
         # that applies (a shard's, or one with records) can collide with another.
         owned = conn.family.warning(plan, conn.store.label)
-        if owned is not None and (shard is not None or own.visualizations):
+        if owned is not None:
             plan = dataclasses.replace(plan, warnings=(*plan.warnings, owned))
         return with_state_warnings(plan, state, conn.store.label)
 
@@ -416,8 +417,9 @@ class Engine:
             self._listener(Planned(plan))
             if plan.has_changes:
                 plan.raise_if_unsafe(options.max_changes, force=options.force)
-                if options.approve is not None and not options.approve(plan):
-                    raise ApplyError("apply cancelled: nothing was changed")
+            approve = options.approve
+            if approve is not None and (plan.has_changes or taking) and not approve(plan, taking):
+                raise ApplyError("apply cancelled: nothing was changed")
             if taking:  # approved: the records move, then the changes are made
                 conn.family.take_over(plan.observed, conn.store, self._taking_lock)
             if not plan.has_changes:
@@ -720,6 +722,12 @@ class Engine:
         """A client for the real API or the in-process sandbox, and the state store to use."""
         settings = self.settings
         store = self.store()  # first: a missing backend is reported before any request
+        if settings.shard is None and names_a_shard(self.state_location()):
+            raise ConfigError(
+                f"--state {store.label} is a shard's state: give --shard I/N with the unsharded "
+                "--state (each shard adds its own suffix); only the 'state' commands take a "
+                "shard's state as it is"
+            )
         if settings.sandbox:
             from reconciler.run.sandbox import SANDBOX_URL_LABEL, sandbox
 

@@ -100,6 +100,7 @@ class SpecCache:
         self.folder = root / "specs" / code_digest()
         self._written = 0
         self._touched = False
+        self._unwritable = False
         # What this run used is never pruned by it: a repository of more files than
         # MAX_ENTRIES keeps its own entries (and the cache is bounded by its size instead).
         self._started = time.time() - 1
@@ -179,7 +180,16 @@ class SpecCache:
                 Path(temp).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            log.debug("spec cache: cannot write to %s: %s", self.folder, exc)
+            # Said once: every file meets the same wall (a file where the folder should be).
+            level = logging.DEBUG if self._unwritable else logging.WARNING
+            self._unwritable = True
+            log.log(
+                level,
+                "spec cache: cannot write to %s (%s): spec files are checked in full on every "
+                "run; RECONCILER_CACHE_DIR=off turns the cache off",
+                self.folder,
+                exc,
+            )
             return
         if self._written % 100 == 0:
             self._prune()

@@ -45,6 +45,12 @@ def sharded(location: str | Path, index: int, count: int) -> str | Path:
     return Path(new) if isinstance(location, Path) else new
 
 
+def names_a_shard(location: str | Path) -> bool:
+    """Whether ``location`` is a shard's state ('state.shard-2-of-4.json')."""
+    stem, _ = _split(str(location).rpartition("/")[2])
+    return _SHARD_PART.search(stem) is not None
+
+
 def _split(name: str) -> tuple[str, str]:
     """'state.json' -> ('state', '.json'); 'state' -> ('state', '')."""
     stem, dot, ext = name.rpartition(".")
