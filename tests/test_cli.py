@@ -57,7 +57,7 @@ def test_plan_exit_codes_and_formats(world: Emulator, project: Path) -> None:
     assert "Pune-East" in markdown.output
 
     as_json = json.loads(run(world, "plan", "--format", "json").output)
-    assert as_json["format_version"] == 7
+    assert as_json["format_version"] == 8
     assert as_json["summary"]["create"] == 1 and as_json["summary"]["rollback"] == 1
     assert as_json["creates"][0]["aoi_name"] == "Pune-East"
 

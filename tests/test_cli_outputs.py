@@ -57,7 +57,7 @@ def test_plan_failures_in_markdown_and_json_say_what_went_wrong_with_positions(
     as_json = run(emulator, "plan", "--format", "json", "--detailed-exitcode")
     assert as_json.exit_code == 1
     document = json.loads(as_json.stdout)
-    assert document["format_version"] == 7 and document["command"] == "plan"
+    assert document["format_version"] == 8 and document["command"] == "plan"
     error = document["error"]
     assert error["kind"] == "spec" and error["message"] == "2 problems in the specs"
     assert [(p["path"], p["line"], p["column"]) for p in error["problems"]] == [

@@ -413,7 +413,7 @@ def test_a_plan_shows_every_other_aoi_and_fails_naming_the_one_it_may_not_read(
     as_json = run(proxy, "plan", "--format", "json")
     assert as_json.exit_code == 1
     plan = json.loads(as_json.stdout)
-    assert plan["format_version"] == 7 and "error" not in plan
+    assert plan["format_version"] == 8 and "error" not in plan
     assert plan["summary"]["unreadable"] == 1 and plan["summary"]["rollback"] == 1
     [warning] = [w for w in plan["warnings"] if w["kind"] == "unreadable"]
     assert (warning["aoi_id"], warning["aoi_name"], warning["message"]) == (

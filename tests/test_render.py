@@ -1210,7 +1210,7 @@ def test_json_round_trips(plan: Plan) -> None:
 def test_json_is_versioned_and_in_a_stable_order() -> None:
     data = json.loads(render_json(realistic_plan()))
     assert list(data)[:2] == ["format_version", "summary"]
-    assert data["format_version"] == 7
+    assert data["format_version"] == 8
     assert data["summary"] == {
         "index": 1,
         "create": 4,

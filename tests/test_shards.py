@@ -147,7 +147,7 @@ def test_each_shard_applies_with_its_own_state_and_lock(world: Emulator, checkou
         assert _cli(world, "plan", "--shard", f"{i}/4", "--detailed-exitcode").exit_code == 0
     whole = _plan_json(world)
     assert whole["rollbacks"] == [] and whole["creates"] == []
-    (owned,) = [w for w in whole["warnings"] if w["kind"] == "state"]
+    (owned,) = [w for w in whole["warnings"] if w["kind"] == "owned"]
     assert "2 AOIs of this plan are owned by other states" in owned["message"]
     assert "refuses them unless 'apply --take-over'" in owned["message"]
 
@@ -247,6 +247,8 @@ def test_a_shard_refuses_aois_another_state_owns_until_it_takes_them_over(
     assert plan.exit_code == 0
     assert "No changes" in plan.output
     assert "1 AOI of this plan is owned by another state" in " ".join(plan.output.split())
+    # A scheduled drift job does not stay green on it: apply would refuse, so it is pending.
+    assert _cli(world, "drift", "--shard", "3/4").exit_code == 2
 
     refused = _cli(world, "apply", "--yes", "--shard", "3/4")
     assert refused.exit_code == 1
@@ -260,6 +262,7 @@ def test_a_shard_refuses_aois_another_state_owns_until_it_takes_them_over(
     assert _records(states / "state.shard-3-of-4.json") == {BENGALURU}
     assert _records(states / "state.json") == {PUNE}  # its other AOI stays its own
     # Moved, not copied: no more warning, and both states plan nothing.
+    assert _cli(world, "drift", "--shard", "3/4").exit_code == 0
     after = _cli(world, "plan", "--shard", "3/4", "--detailed-exitcode")
     assert after.exit_code == 0 and "owned by" not in after.output
     assert _cli(world, "plan", "--detailed-exitcode").exit_code == 0

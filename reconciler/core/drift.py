@@ -6,7 +6,8 @@ carry it (docs/drift.md). Every change and warning of a plan falls in one kind:
 
 - **pending**: merged specs not applied yet: a custom index or a visualization declared and
   never created, a rollback or a custom legend never made (no record), asked again (revision
-  bumped) or declared otherwise since, one still being created;
+  bumped) or declared otherwise since, one still being created, an AOI another state owns
+  (apply refuses it until one takes it over);
 - **moved**: the world changed under the specs: a legend edited by hand (read back changed, or
   ``updated_at`` moved where it cannot be read back), a declared visualization gone from an AOI
   where the state remembers one that is no longer listed, new imagery under ``assets: all``, a
@@ -44,6 +45,8 @@ _WARNING_KINDS: dict[str, tuple[Kind, str]] = {
     "creating": ("pending", "still being created"),
     "unknown-status": ("unhealthy", "its status is one the API contract does not list"),
     "index-differs": ("moved", "the custom index differs from its declaration"),
+    # Apply refuses such an AOI: the merged specs cannot be applied until a state takes it.
+    "owned": ("pending", "another state owns it: apply refuses it until one takes it over"),
 }
 #: Warnings about the specs or the state, not the world: they do not make drift. Nor does an
 #: AOI the API refused to show: what it holds is unknown, and the command fails saying so.

@@ -53,6 +53,7 @@ WarningKind = Literal[
     "unmatched",
     "no-match",
     "state",
+    "owned",
 ]
 
 

@@ -22,7 +22,7 @@ from reconciler.core.plan import Plan
 from reconciler.errors import PlanFileError
 
 #: Bump when the JSON shape changes incompatibly; readers refuse versions they do not know.
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 
 #: The document's top-level keys, in the order it is written (``checksum`` comes last).
 _HEAD = ("format_version", "summary")

@@ -270,7 +270,7 @@ def _md_top_warnings(plan: Plan) -> list[str]:
     parts += [
         f"> [!IMPORTANT]\n> {html.escape(clean(w.message)[:1000])}"
         for w in plan.warnings
-        if w.kind == "state"
+        if w.kind in ("state", "owned")
     ]
     followed = sum(w.kind == "new-assets" for w in plan.warnings)
     if followed:

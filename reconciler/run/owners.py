@@ -79,7 +79,7 @@ class Family:
         first = next(iter(owners.values()))[0]
         names = {aoi_id: snapshot.name for aoi_id, snapshot in plan.observed.items()}
         return PlanWarning(
-            kind="state",
+            kind="owned",
             aoi_id=first,
             aoi_name=names[first],
             message=(
