@@ -67,3 +67,75 @@ def test_a_document_over_the_node_bound_takes_the_bounded_parser(
     with pytest.raises(SpecError) as caught:
         yamlsource.parse_yaml("aois: [" + ", ".join(["x"] * 100) + "]\n", "big.yaml")
     assert "more than 50 YAML nodes" in str(caught.value.problems[0])
+
+
+#: Plain scalars of every form YAML 1.1 resolves implicitly, and near misses of each.
+_SCALARS = (
+    "~",
+    "null",
+    "Null",
+    "NULL",
+    "''",
+    "yes",
+    "No",
+    "TRUE",
+    "off",
+    "On",
+    "y",
+    "n",
+    "0",
+    "-1",
+    "+7",
+    "0x1F",
+    "0o17",
+    "017",
+    "0b101",
+    "1_000",
+    "190:20:30",
+    "1.5",
+    "-.5",
+    "6.8e+5",
+    ".inf",
+    "-.INF",
+    ".nan",
+    "2024-05-06",
+    "2024-5-6",
+    "2024-05-06T01:02:03Z",
+    "2024_05_06",
+    "<<",
+    "=",
+    "!x",
+    "&a",
+    "*a",
+    "Farm-1",
+    "farm",
+    "1a",
+    ".5x",
+    "+x",
+    "-x",
+    "0x",
+    "2024-05",
+    "True-Color",
+    "NDVI",
+)
+
+
+def test_the_fast_parser_resolves_every_plain_scalar_as_yaml_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    quoted = [s for s in _SCALARS if s[:1] in "!&*"]
+    plain = [s for s in _SCALARS if s not in quoted and s not in ("<<", "=")]
+    listed = "\n".join(f"  - {s}" for s in plain)
+    text = f"x-values:\n{listed}\n  - '{quoted[0]}'\n".encode()
+    fast = yamlsource.parse_yaml(text, "scalars.yaml")
+    # '<<' and '=' resolve to tags a spec refuses: the same refusal either way.
+    tagged = b"x-values:\n  - <<\n  - =\n"
+    with pytest.raises(SpecError) as fast_refusal:
+        yamlsource.parse_yaml(tagged, "tagged.yaml")
+    monkeypatch.setattr(yamlsource, "_FastLoader", None)
+    pure = yamlsource.parse_yaml(text, "scalars.yaml")
+    with pytest.raises(SpecError) as pure_refusal:
+        yamlsource.parse_yaml(tagged, "tagged.yaml")
+    assert fast_refusal.value.problems == pure_refusal.value.problems
+    assert repr(fast.data) == repr(pure.data)  # NaN is no NaN's equal, but prints alike
+    assert [type(v) for v in fast.data["x-values"]] == [type(v) for v in pure.data["x-values"]]
