@@ -45,9 +45,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 
-@dataclass(frozen=True, order=True, slots=True)
+# Not frozen, though never changed: loading a large spec builds one per YAML node, and a
+# frozen dataclass takes three times as long to construct (its fields go in through
+# object.__setattr__). unsafe_hash keeps it hashable by value, as frozen did.
+@dataclass(order=True, slots=True, unsafe_hash=True)
 class Where:
-    """A position in a spec file: 1-based line and column, as editors count them."""
+    """A position in a spec file: 1-based line and column, as editors count them. Treat it as
+    immutable."""
 
     path: str
     line: int
