@@ -654,6 +654,26 @@ def _merged(
         gitlab.artifacts[(job_id, "plan.json")] = plan
 
 
+def _gitlab_variables(gitlab: FakeGitLab, world: Emulator, s3: S3) -> dict[str, str]:
+    """What every job of a pipeline gets: the API, GitLab's API, the state in S3 and the
+    roles. No static cloud credentials: the SDK exchanges the ID token
+    (AssumeRoleWithWebIdentity on the S3 server's STS) for the role's."""
+    where = {k: v for k, v in s3.env.items() if k not in _CREDENTIALS}
+    return {
+        "PIXXEL_API_URL": world.url,
+        "PIXXEL_PLAN_API_KEY": SECRET,
+        "GITLAB_TOKEN": "glpat-fake",
+        "CI_API_V4_URL": gitlab.url,
+        "CI_PROJECT_ID": "1217",
+        **where,
+        "AWS_ENDPOINT_URL_STS": s3.endpoint,
+        "AWS_ID_TOKEN": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwcm9qZWN0In0.c2ln",
+        "RECONCILER_STATE": s3.url(),
+        "RECONCILER_STATE_ROLE": "arn:aws:iam::123456789012:role/reconciler-apply",
+        "RECONCILER_STATE_READ_ROLE": "arn:aws:iam::123456789012:role/reconciler-plan",
+    }
+
+
 @pytest.mark.slow
 def test_gitlab_pipeline_runs_with_gitlab_ci_local(
     gitlab_repo: Path, world: Emulator, s3: S3
@@ -662,22 +682,7 @@ def test_gitlab_pipeline_runs_with_gitlab_ci_local(
     emulator, with the state in S3 reached through the job's ID token; then the comment is
     updated, the reviewed plans applied, what is left shown, drift reported."""
     with FakeGitLab(token="glpat-fake", project_id="1217") as gitlab:
-        # No static cloud credentials: the SDK exchanges the ID token (AssumeRoleWithWebIdentity
-        # on the S3 server's STS) for the role's.
-        where = {k: v for k, v in s3.env.items() if k not in _CREDENTIALS}
-        common = {
-            "PIXXEL_API_URL": world.url,
-            "PIXXEL_PLAN_API_KEY": SECRET,
-            "GITLAB_TOKEN": "glpat-fake",
-            "CI_API_V4_URL": gitlab.url,
-            "CI_PROJECT_ID": "1217",
-            **where,
-            "AWS_ENDPOINT_URL_STS": s3.endpoint,
-            "AWS_ID_TOKEN": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwcm9qZWN0In0.c2ln",
-            "RECONCILER_STATE": s3.url(),
-            "RECONCILER_STATE_ROLE": "arn:aws:iam::123456789012:role/reconciler-apply",
-            "RECONCILER_STATE_READ_ROLE": "arn:aws:iam::123456789012:role/reconciler-plan",
-        }
+        common = _gitlab_variables(gitlab, world, s3)
         # A merge request pipeline of an unprotected branch: no protected PIXXEL_API_KEY.
         mr = {**common, "CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "7"}
         # Someone else's note ending with the marker: never ours to update.
@@ -915,20 +920,7 @@ def test_gitlab_sharded_pipeline_plans_notes_applies_and_drifts_by_shard(
     shutil.move(gitlab_repo / "sharded.gitlab-ci.yml", gitlab_repo / ".gitlab-ci.yml")
     _commit(gitlab_repo, "sharded")
     with FakeGitLab(token="glpat-fake", project_id="1217") as gitlab:
-        where = {k: v for k, v in s3.env.items() if k not in _CREDENTIALS}
-        common = {
-            "PIXXEL_API_URL": world.url,
-            "PIXXEL_PLAN_API_KEY": SECRET,
-            "GITLAB_TOKEN": "glpat-fake",
-            "CI_API_V4_URL": gitlab.url,
-            "CI_PROJECT_ID": "1217",
-            **where,
-            "AWS_ENDPOINT_URL_STS": s3.endpoint,
-            "AWS_ID_TOKEN": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwcm9qZWN0In0.c2ln",
-            "RECONCILER_STATE": s3.url(),
-            "RECONCILER_STATE_ROLE": "arn:aws:iam::123456789012:role/reconciler-apply",
-            "RECONCILER_STATE_READ_ROLE": "arn:aws:iam::123456789012:role/reconciler-plan",
-        }
+        common = _gitlab_variables(gitlab, world, s3)
         mr = {**common, "CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "7"}
         noted = _gitlab_ci_local(gitlab_repo, "note", mr, "--needs")
         assert noted.returncode == 0, noted.stdout + noted.stderr
