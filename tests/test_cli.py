@@ -17,7 +17,8 @@ from click.testing import Result
 
 from reconciler.emulator import Emulator, FaultConfig
 from reconciler.run.engine import is_plan_file
-from reconciler.state.store import Journal, StateStore
+from reconciler.state.journal import Journal
+from reconciler.state.store import StateStore
 from tests.planning import (
     BENGALURU,
     SECRET,
@@ -358,9 +359,17 @@ def test_a_report_path_that_cannot_be_written_is_refused_before_any_change(
 def test_a_full_disk_during_apply_stops_it_and_the_report_says_what_was_done(
     world: Emulator, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The state journal on a full device: every record fails to be written (ENOSPC).
+    # The state journal fills up once the apply has begun: the AOIs it sets out to change are
+    # marked, then every record fails to be written (ENOSPC).
     full = os.open("/dev/full", os.O_WRONLY)
-    monkeypatch.setattr(Journal, "_open", lambda journal: full)
+    opened = Journal._open
+    calls: list[Journal] = []
+
+    def filling(journal: Journal) -> int:
+        calls.append(journal)
+        return opened(journal) if len(calls) == 1 else full
+
+    monkeypatch.setattr(Journal, "_open", filling)
     try:
         result = run(world, "apply", "--yes", "--parallelism", "1", "--report", "r.json")
     finally:
@@ -376,6 +385,24 @@ def test_a_full_disk_during_apply_stops_it_and_the_report_says_what_was_done(
     assert "the state could not record it" in done["message"]
     assert rest and {i["outcome"] for i in rest} == {"skipped"}
     assert "Apply stopped early" in result.output  # the summary is printed too
+
+
+def test_a_full_disk_before_apply_begins_changes_nothing(
+    world: Emulator, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not even the AOIs it sets out to change can be noted: nothing is sent.
+    full = os.open("/dev/full", os.O_WRONLY)
+    monkeypatch.setattr(Journal, "_open", lambda journal: full)
+    try:
+        result = run(world, "apply", "--yes", "--report", "r.json")
+    finally:
+        os.close(full)
+    assert result.exit_code == 1
+    assert "No space left on device" in result.output and "Traceback" not in result.output
+    report = json.loads((project / "r.json").read_text())
+    assert report["error"]["kind"] == "state" and report["items"] == []
+    assert world.counter.count("POST") == 0 and world.counter.count("PATCH") == 0
+    assert run(world, "plan", "--detailed-exitcode").exit_code == 2  # all still to do
 
 
 def test_an_empty_saved_plan_applies_after_an_unrelated_spec_edit(

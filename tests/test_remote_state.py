@@ -628,8 +628,8 @@ def test_a_flush_checks_the_lock_right_before_writing(s3: S3, tmp_path: Path) ->
 
 
 def test_a_plan_ignores_a_remote_journal_left_in_its_directory(s3: S3, tmp_path: Path) -> None:
+    from reconciler.state.journal import Journal
     from reconciler.state.records import State
-    from reconciler.state.store import Journal
 
     store = StateStore(s3.url(), flush_interval=3600, journal_dir=tmp_path)
     left = State()

@@ -19,6 +19,7 @@ from reconciler.core.shards import Shard, parse_shard, shard_of
 from reconciler.emulator import Emulator
 from reconciler.errors import ConfigError
 from reconciler.state.family import family_key, sharded
+from reconciler.state.store import StateStore
 from tests.conftest import S3
 from tests.planning import BENGALURU, KOCHI, NAGPUR, PUNE, SECRET, SPEC, aoi, run_cli, spec, viz
 
@@ -256,11 +257,18 @@ def test_a_shard_refuses_aois_another_state_owns_until_it_takes_them_over(
     assert ".reconciler/state.json has records of 1 (Bengaluru-North)" in said
     assert "nothing was applied" in said and "--take-over" in said
     assert not (states / "state.shard-3-of-4.json").exists()
+    # Both AOIs were left unfinished by an apply with state.json (a kill, say).
+    owner = StateStore(states / "state.json")
+    with owner.lock():
+        owner.mark_pending({BENGALURU: "Bengaluru-North", PUNE: "Pune-East"})
 
     taken = _cli(world, "apply", "--yes", "--shard", "3/4", "--take-over")
     assert taken.exit_code == 0, taken.output
     assert _records(states / "state.shard-3-of-4.json") == {BENGALURU}
     assert _records(states / "state.json") == {PUNE}  # its other AOI stays its own
+    # What was pending moved with the records, and the shard found nothing left to do there.
+    assert StateStore(states / "state.json").load().pending == {PUNE: "Pune-East"}
+    assert StateStore(states / "state.shard-3-of-4.json").load().pending == {}
     # Moved, not copied: no more warning, and both states plan nothing.
     assert _cli(world, "drift", "--shard", "3/4").exit_code == 0
     after = _cli(world, "plan", "--shard", "3/4", "--detailed-exitcode")

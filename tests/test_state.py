@@ -297,9 +297,9 @@ def test_unreadable_path_is_a_state_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"version": 3, "visualizations": {}}, "version 3: it was written by a newer reconciler"),
+        ({"version": 4, "visualizations": {}}, "version 4: it was written by a newer reconciler"),
         ({"version": "1", "visualizations": {}}, 'version "1"'),
-        ({"version": 0, "visualizations": {}}, "reads versions 1 and 2"),
+        ({"version": 0, "visualizations": {}}, "reads versions 1 and 2 and 3"),
         ({"visualizations": {}}, 'no "version"'),
         ([1, 2], "expected a JSON object, found an array"),
     ],

@@ -52,6 +52,20 @@ def test_show_lists_records_per_aoi(state: Path) -> None:
     assert "Locked" not in shown.output
 
 
+def test_show_names_the_aois_an_apply_did_not_finish(state: Path) -> None:
+    store = StateStore(state)
+    with store.lock():
+        store.mark_pending({"aoi-2": "Pune-East", "aoi-1": "Evil\x1b[31m"})
+    text = _state("show").output
+    assert text.splitlines()[1] == (
+        "Pending (an apply set out to change them and did not finish): Evil\\x1b[31m (aoi-1), "
+        "Pune-East (aoi-2)."
+    )
+    data = json.loads(_state("show", "--format", "json").output)
+    assert data["pending"] == {"aoi-1": "Evil\x1b[31m", "aoi-2": "Pune-East"}
+    assert data["version"] == 3
+
+
 def test_show_json_and_the_lock_while_held(state: Path) -> None:
     with StateStore(state).lock() as lock:
         data = json.loads(_state("show", "--format", "json").output)

@@ -73,7 +73,10 @@ def test_a_failed_final_save_still_reports_what_apply_did(
     assert report["summary"]["created"] == 1 and len(report["items"]) == 2
     assert "cannot write the state" in report["state_error"]
     assert "clear it with: reconciler state unlock " in report["state_error"]
-    assert len(journal.read_text().splitlines()) == 3  # header, the rollback, the creation
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    # The header, the AOI marked pending, the rollback, the creation, and the AOI finished.
+    assert len(lines) == 5 and lines[1]["pending"] and lines[-1] == {"pending": {}}
+    assert {line.get("id") for line in lines[2:4]} >= {report["items"][0]["visualization_id"]}
 
 
 _SIGNAL_IN_CLEANUP = textwrap.dedent(

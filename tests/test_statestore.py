@@ -34,7 +34,7 @@ def test_records_go_to_the_journal_and_a_flush_folds_them_into_the_file(tmp_path
     )
     assert not store.path.exists()  # no whole-file write per record
     lines = store.journal_path.read_text().splitlines()
-    assert json.loads(lines[0]) == {"journal": 2, "state": str(store.path)}
+    assert json.loads(lines[0]) == {"journal": 3, "state": str(store.path)}
     assert [json.loads(line)["id"] for line in lines[1:]] == ["v1", "v1"]
     assert _store(tmp_path).load() == store.state  # readable before any flush
 
@@ -279,7 +279,7 @@ def test_records_made_while_the_file_is_written_stay_in_the_journal(tmp_path: Pa
     store.flush()
     assert set(json.loads(store.path.read_text())["visualizations"]) == {"v1"}
     lines = store.journal_path.read_text().splitlines()
-    assert json.loads(lines[0])["journal"] == 2 and [json.loads(x)["id"] for x in lines[1:]] == [
+    assert json.loads(lines[0])["journal"] == 3 and [json.loads(x)["id"] for x in lines[1:]] == [
         "v2"
     ]
     assert set(_store(tmp_path).load().visualizations) == {"v1", "v2"}

@@ -17,7 +17,7 @@ from reconciler.run.engine import Engine
 from reconciler.run.settings import Settings
 from reconciler.state.holder import Holder
 from reconciler.state.records import State
-from reconciler.text import plural
+from reconciler.text import clean, plural
 
 _sandbox_option = click.option(
     "--sandbox", is_flag=True, help="The sandbox's state (.reconciler/sandbox/state.json)."
@@ -72,6 +72,9 @@ def _render_text(label: str, state: State, holder: Holder | None) -> str:
     out = [f"State {label}: {plural(count, 'visualization')} recorded."]
     if holder is not None:
         out.append(f"Locked by {holder.describe()}.")
+    if state.pending:
+        shown = ", ".join(f"{clean(n)} ({a})" for a, n in sorted(state.pending.items()))
+        out.append(f"Pending (an apply set out to change them and did not finish): {shown}.")
     by_aoi: dict[str, list[str]] = {}
     for vid, record in state.visualizations.items():
         by_aoi.setdefault(record.aoi_id, []).append(vid)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +81,15 @@ def changed_scope(before: Specs, now: Specs) -> Scope:
     selectors += tuple(s for key, s in old_selectors.items() if key not in new_selectors)
     removed = tuple(sorted(set(old_entries) - set(_by_label(now.aois))))
     return Scope(aois=tuple(sorted(labels)), selectors=selectors, indices=indices, removed=removed)
+
+
+def still_declared(pending: Mapping[str, str], specs: Specs) -> dict[str, str]:
+    """The pending AOIs (id -> name) that ``specs`` may still declare: those an entry names
+    by name or id, or every one where selectors choose AOIs (by what the AOI listing says)."""
+    if specs.selectors:
+        return dict(pending)
+    labels = {aoi.label for aoi in specs.aois}
+    return {aoi_id: name for aoi_id, name in pending.items() if {aoi_id, name} & labels}
 
 
 def _by_label(aois: Iterable[AoiDecl]) -> dict[str, list[AoiDecl]]:

@@ -83,6 +83,7 @@ def _since(plans: Sequence[Plan]) -> ChangedSince | None:
         aois=sum(p.aois for p in parts),
         indices=tuple(dict.fromkeys(i for p in parts for i in p.indices)),
         removed=tuple(dict.fromkeys(r for p in parts for r in p.removed)),
+        pending=tuple(dict.fromkeys(r for p in parts for r in p.pending)),
     )
 
 

@@ -270,7 +270,8 @@ class ChangedSince:
     changed ones were), such as base specs that do not validate; ``indices``: the custom
     indices the change touched (the only ones created, with those the creates need);
     ``removed``: AOIs whose entries the change removed (apply never deletes: planned only
-    where something else still declares them).
+    where something else still declares them); ``pending``: AOIs planned because an earlier
+    apply set out to change them and did not finish (the state's ``pending``).
     """
 
     ref: str
@@ -279,6 +280,7 @@ class ChangedSince:
     everything: str = ""
     indices: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    pending: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

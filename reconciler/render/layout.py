@@ -476,9 +476,8 @@ def _since_line(plan: Plan, quote: Callable[[str], str]) -> str:
     planned = set(plan.targets)
     gone = [name for name in since.removed if name not in planned]
     removed = (
-        f" Entries removed for {', '.join(quote(n) for n in gone[:MAX_FOOTER_TARGETS])}"
-        + (f" and {len(gone) - MAX_FOOTER_TARGETS} more" if len(gone) > MAX_FOOTER_TARGETS else "")
-        + ": nothing else declares them, and apply never deletes."
+        f" Entries removed for {_names(gone, quote)}: nothing else declares them, and apply "
+        "never deletes."
         if gone
         else ""
     )
@@ -487,10 +486,23 @@ def _since_line(plan: Plan, quote: Callable[[str], str]) -> str:
             "only the custom indices it changed were read" if since.indices else "nothing was read"
         )
         return f"No AOI's declarations changed since {base}: {read}.{removed}"
+    pending = (
+        f" With them: {_names(since.pending, quote)}, which an earlier apply set out to "
+        "change and did not finish."
+        if since.pending
+        else ""
+    )
     return (
         f"Only what changed since {base} is planned: {plural(since.aois, 'AOI')}; apply of "
-        f"this plan changes nothing else. The scheduled drift job reads every AOI.{removed}"
+        f"this plan changes nothing else. The scheduled drift job reads every AOI.{pending}"
+        f"{removed}"
     )
+
+
+def _names(names: Sequence[str], quote: Callable[[str], str]) -> str:
+    shown = ", ".join(quote(n) for n in names[:MAX_FOOTER_TARGETS])
+    more = len(names) - MAX_FOOTER_TARGETS
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def short(aoi_id: str) -> str:

@@ -30,14 +30,7 @@ from typing import Literal
 from reconciler.api.client import PixxelClient
 from reconciler.api.types import FINAL_STATUSES, Visualization
 from reconciler.core.identity import Identity
-from reconciler.core.plan import (
-    AoiChange,
-    Create,
-    IndexCreate,
-    LegendChange,
-    Plan,
-    Rollback,
-)
+from reconciler.core.plan import AoiChange, Create, IndexCreate, LegendChange, Plan, Rollback
 from reconciler.errors import (
     ApiError,
     ConflictError,
@@ -168,6 +161,8 @@ class Applier:
         """
         result = ApplyResult(api_url=plan.api_url, started_at=now())
         self._total = len(plan.all_changes)
+        # Before anything is sent: whatever stops this apply, a kill too, leaves its AOIs marked.
+        self._store.mark_pending({c.aoi_id: c.aoi_name for c in plan.changes})
         index_ids = self._create_indices(plan.indices, result)
         changes = plan.changes
         work: dict[str, _AoiWork] = {}
@@ -213,11 +208,13 @@ class Applier:
             raise error
         result.stopped_early = self._stop.is_set() and not result.interrupted
         result.stop_reason = self._stop_reason
-        result.state_error = self._state_error
         result.key_refused = self._key_refused
         result.items = [
             item for position in sorted(self._results) for item in self._results[position]
         ]
+        unfinished = {i.aoi_id for i in result.items if i.change != "index" and not i.ok}
+        self._kept(lambda: self._store.finish_pending(plan.observed.keys() - unfinished))
+        result.state_error = self._state_error
         result.finished_at = now()
         return result
 

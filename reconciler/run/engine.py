@@ -25,7 +25,7 @@ from pathlib import Path
 from reconciler.api.client import PixxelClient
 from reconciler.api.config import resolve_api_key
 from reconciler.core import selectors
-from reconciler.core.changes import changed_scope
+from reconciler.core.changes import changed_scope, still_declared
 from reconciler.core.drift import Drift, classify
 from reconciler.core.ignore import resolve_ignores
 from reconciler.core.legends import legends_to_read
@@ -147,16 +147,17 @@ class _Connection:
         return self
 
 
-def _remember_selectors(store: StateStore, plan: Plan) -> None:
-    """Record what each selector of the applied plan matched, for later plans to compare.
-
-    Only the records of the spec files the plan read are replaced: applying one file keeps
-    what the others' selectors matched.
-    """
+def _remember(store: StateStore, plan: Plan, *, everything: bool) -> None:
+    """Record what the applied plan read: what each selector matched (replacing the records
+    of the spec files it read only) and, when it read ``everything`` declared, that pending AOIs
+    it did not read (nor was refused) have nothing left to do: nothing declares them now."""
     store.record_selectors(
         selectors.records(plan.selectors),
         replacing=lambda file: selectors.covered(file, plan.spec_paths),
     )
+    if everything:
+        refused = {w.aoi_id for w in plan.unreadable}
+        store.finish_pending(set(store.state.pending) - plan.observed.keys() - refused)
 
 
 class Engine:
@@ -237,16 +238,20 @@ class Engine:
         everything = base.reason if scope is None else scope.everything
         if everything:
             log.warning("planning every AOI: %s", everything)
+        pending: dict[str, str] = {}
         with self._connect() as conn:
+            state = conn.store.load()
             if everything or scope is None:
-                plan = self._plan(conn, specs, paths, (), conn.store.load())
+                plan = self._plan(conn, specs, paths, (), state)
             else:
+                # What an earlier apply left unfinished is planned too, to be in this review.
+                pending = still_declared(conn.family.pending(state), specs)
                 selection, observed = self._refresh(
                     conn,
                     specs,
                     scope.aois,
                     also=scope.selectors,
-                    also_named=scope.removed,
+                    also_named=(*scope.removed, *pending),
                     limited=True,
                 )
                 plan = self._plan_from(
@@ -254,7 +259,7 @@ class Engine:
                     specs,
                     paths,
                     tuple(aoi.name for aoi, _ in selection.groups.values()),
-                    conn.store.load(),
+                    state,
                     selection,
                     observed,
                     # The custom indices the change touched, and those its creates need.
@@ -269,6 +274,7 @@ class Engine:
             everything=everything,
             indices=() if scope is None or everything else scope.indices,
             removed=() if scope is None or everything else scope.removed,
+            pending=tuple(plan.observed[a].name for a in pending if a in plan.observed),
         )
         return dataclasses.replace(plan, changed_since=since)
 
@@ -422,8 +428,10 @@ class Engine:
                 raise ApplyError("apply cancelled: nothing was changed")
             if taking:  # approved: the records move, then the changes are made
                 conn.family.take_over(plan.observed, conn.store, self._taking_lock)
+            everything = saved is None and not options.targets  # a saved plan reads its AOIs
             if not plan.has_changes:
-                _remember_selectors(conn.store, plan)
+                conn.store.finish_pending(plan.observed.keys())  # nothing is left to do there
+                _remember(conn.store, plan, everything=everything)
                 return
             applier = Applier(
                 conn.client,
@@ -438,7 +446,7 @@ class Engine:
             conn.store.on_lock_lost = applier.request_stop
             with self._stop_at_deadline(applier), signals.delivering(applier.signal):
                 run.result = applier.apply(plan)
-            _remember_selectors(conn.store, plan)
+            _remember(conn.store, plan, everything=everything)
 
     def _check_owners(self, conn: _Connection, plan: Plan, take_over: bool) -> bool:
         """Refuse the AOIs of ``plan`` that other states own, unless ``take_over``: then

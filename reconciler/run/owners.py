@@ -61,6 +61,14 @@ class Family:
                 merged.setdefault(viz_id, record)
         return dataclasses.replace(state, visualizations=merged)
 
+    def pending(self, state: State) -> dict[str, str]:
+        """The AOIs (id -> name) that an apply with ``state`` or with one of the relatives set
+        out to change and did not finish."""
+        found: dict[str, str] = {}
+        for relative in self.relatives:
+            found.update(relative.state.pending)
+        return {**found, **state.pending}
+
     def owners(self, aoi_ids: Collection[str]) -> dict[str, list[str]]:
         """For each state of the family holding records of ``aoi_ids``: those AOI ids."""
         wanted = set(aoi_ids)
@@ -113,10 +121,13 @@ class Family:
                     for viz_id, record in other.state.visualizations.items()
                     if record.aoi_id in wanted
                 }
+                pending = {a: n for a, n in other.state.pending.items() if a in wanted}
                 store.adopt(records)
+                store.mark_pending(pending)
                 store.flush()
                 for viz_id in records:
                     other.remove(viz_id)
+                other.finish_pending(pending)
             log.warning(
                 "took over %d record(s) of %d AOI(s) from %s",
                 len(records),

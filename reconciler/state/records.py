@@ -24,11 +24,18 @@ that diffs well::
           "updated_at": "2025-01-02T03:04:05Z"
         }
       },
-      "selectors": {"specs/farms.yaml": {"names: Farm-*": {"<aoi id>": "<aoi name>"}}}
+      "selectors": {"specs/farms.yaml": {"names: Farm-*": {"<aoi id>": "<aoi name>"}}},
+      "pending": {"<aoi id>": "<aoi name>"}
     }
 
 ``custom`` and ``content`` are present once used, and the file is then version 2 (1 otherwise,
 as older reconcilers wrote it).
+
+``pending`` (present while it holds anything; the file is then version 3) names the AOIs an
+apply set out to change and did not finish: marked before the first change of the apply is
+sent, cleared once every change it planned on the AOI succeeded (or a later apply found nothing
+to do there). A killed, stopped or failed apply leaves them marked, and ``plan --changed-since``
+plans them beside what the pull request changed, so their leftovers are in the next review.
 
 ``selectors`` (present once specs use selectors) remembers, per spec file, which AOIs each of
 its selectors matched at the last apply that read that file, so a plan can say which ones it
@@ -63,8 +70,8 @@ DEFAULT_STATE_PATH = Path(".reconciler/state.json")
 #: The newest ``version`` this module reads and writes. A file is written as version 1 while
 #: no record holds what version 2 added (custom legends, content fingerprints), so that an
 #: older reconciler still reads it; one that cannot says "upgrade" instead of "not a state".
-STATE_VERSION = 2
-_READS = (1, 2)
+STATE_VERSION = 3
+_READS = (1, 2, 3)
 
 
 # ---- the in-memory model --------------------------------------------------------------------
@@ -152,6 +159,8 @@ class State:
     #: spec file -> selector key -> {AOI id: AOI name} it matched at the last apply; the file
     #: "" holds records of an older reconciler, which did not keep the file
     selectors: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    #: AOI id -> AOI name: AOIs an apply set out to change and did not finish
+    pending: dict[str, str] = field(default_factory=dict)
 
     def get(self, visualization_id: str) -> VizRecord | None:
         """The record of one visualization, or None if this tool never rolled it back."""
@@ -327,11 +336,29 @@ class State:
         self.selectors = merged
         return True
 
+    def mark_pending(self, aois: Mapping[str, str]) -> bool:
+        """Remember ``aois`` (id -> name) as set out to change; whether anything changed."""
+        marked = {**self.pending, **aois}
+        if marked == self.pending:
+            return False
+        self.pending = marked
+        return True
+
+    def finish_pending(self, aoi_ids: Iterable[str]) -> bool:
+        """Forget that ``aoi_ids`` were pending: nothing is left to do there; whether any
+        was."""
+        done = set(aoi_ids) & self.pending.keys()
+        for aoi_id in done:
+            del self.pending[aoi_id]
+        return bool(done)
+
     def to_dict(self) -> dict[str, Any]:
         """The whole state as the JSON object written to disk (a deep copy)."""
+        # The oldest version that can say it all, so that older reconcilers keep reading the
+        # files they can.
         newer = any(rec.newer for rec in self.visualizations.values())
         data: dict[str, Any] = {
-            "version": STATE_VERSION if newer else 1,
+            "version": 3 if self.pending else 2 if newer else 1,
             "visualizations": {vid: rec.to_dict() for vid, rec in self.visualizations.items()},
         }
         if self.selectors:  # absent unless used, so such files stay as they always were
@@ -339,6 +366,8 @@ class State:
                 file: {key: dict(aois) for key, aois in keys.items()}
                 for file, keys in self.selectors.items()
             }
+        if self.pending:
+            data["pending"] = dict(sorted(self.pending.items()))
         return data
 
     @classmethod
@@ -376,6 +405,7 @@ class State:
                 file: {key: dict(aois) for key, aois in keys.items()}
                 for file, keys in parsed.selectors.items()
             },
+            pending=dict(parsed.pending),
         )
 
 
@@ -445,6 +475,7 @@ class _StateFile(BaseModel):
     version: int
     visualizations: dict[str, _VizFile]
     selectors: dict[str, dict[str, dict[str, str]]] = Field(default_factory=dict)
+    pending: dict[str, str] = Field(default_factory=dict)
 
 
 def _json_path(loc: tuple[int | str, ...]) -> str:
@@ -530,6 +561,17 @@ def _invalid(source: str, exc: ValidationError) -> StateError:
         "Fix it, or delete it: the next plan then rolls back every declared legend, "
         "which is harmless."
     )
+
+
+def parse_pending(data: object) -> dict[str, str]:
+    """Pending AOIs as ``State.to_dict`` writes them; ``ValueError`` saying what is wrong."""
+    try:
+        parsed = _StateFile.model_validate(
+            {"version": STATE_VERSION, "visualizations": {}, "pending": data}
+        )
+    except ValidationError as exc:
+        raise ValueError("; ".join(_problems(exc)[:10])) from None
+    return dict(parsed.pending)
 
 
 def parse_selectors(data: object) -> dict[str, dict[str, dict[str, str]]]:

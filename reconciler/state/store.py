@@ -49,8 +49,13 @@ from reconciler.errors import StateError
 from reconciler.shield import shielded
 from reconciler.state.atomicfile import write_atomically
 from reconciler.state.holder import Holder, LockNotReleasedError
+from reconciler.state.journal import Journal, reason
 from reconciler.state.lock import FileLock, ObjectLock, StateLock
-from reconciler.state.records import State, VizRecord, parse_record, parse_selectors, parse_state
+from reconciler.state.records import (
+    State,
+    VizRecord,
+    parse_state,
+)
 from reconciler.state.remotefs import (
     Location,
     display_url,
@@ -68,184 +73,6 @@ FLUSH_SECONDS = 5.0
 
 #: Where a remote state's journal is kept on the job's own disk.
 REMOTE_JOURNAL_DIR = Path(".reconciler/journal")
-
-#: The ``journal`` version in a journal's first line.
-JOURNAL_VERSION = 2
-#: Journals this reconciler replays: 1 held records without custom legends.
-_JOURNALS_READ = (1, 2)
-
-
-# ---- the journal ------------------------------------------------------------------------------
-
-
-class Journal:
-    """An append-only file of JSON lines: a header, then one whole record per line.
-
-    ``{"journal": 1, "state": "<where the snapshot is>"}`` first, then
-    ``{"id": "<visualization id>", "record": {...}}`` (``"record": null`` for a removal), or
-    ``{"selectors": {...}}`` (every selector's matches, replacing the earlier ones).
-    Not thread-safe on its own: the store calls it under its mutex.
-    """
-
-    def __init__(self, path: Path, state_label: str) -> None:
-        self.path = path
-        self._state_label = state_label
-        self._fd: int | None = None
-        self._unsynced = False
-
-    def append(self, visualization_id: str, record: VizRecord | None) -> None:
-        """Append one line; on return it survives the process being killed."""
-        self._append(
-            {"id": visualization_id, "record": None if record is None else record.to_dict()}
-        )
-
-    def append_selectors(self, selectors: dict[str, dict[str, dict[str, str]]]) -> None:
-        """Append every selector record (spec file -> key -> AOIs), replacing the earlier ones."""
-        self._append({"selectors": selectors})
-
-    def _append(self, line: dict[str, Any]) -> None:
-        data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
-        fd: int | None = None
-        size = 0
-        try:
-            fd = self._open()
-            size = os.fstat(fd).st_size
-            # One write() of a whole line on an O_APPEND descriptor: a crash leaves the line
-            # whole or cut short at its end, never interleaved with another.
-            if os.write(fd, data) != len(data):
-                raise OSError(0, "short write")
-        except OSError as exc:
-            if fd is not None:
-                # A line cut short by a full disk would glue onto the next one written.
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, size)
-            raise StateError(f"cannot write the state journal {self.path}: {_reason(exc)}") from exc
-        self._unsynced = True
-
-    def sync(self) -> None:
-        """fsync what was appended, so it also survives a power loss."""
-        if self._fd is not None and self._unsynced:
-            try:
-                os.fsync(self._fd)
-            except OSError as exc:
-                log.warning("cannot fsync %s: %s", self.path, _reason(exc))
-            self._unsynced = False
-
-    def replay(self, state: State) -> int:
-        """Apply every line to ``state``; how many records were replayed."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return 0
-        except OSError as exc:
-            raise StateError(f"cannot read the state journal {self.path}: {_reason(exc)}") from exc
-        lines = raw.split(b"\n")
-        if lines[-1].strip():
-            log.warning(
-                "ignoring the last line of %s: it was cut short (the writer was stopped while "
-                "writing it)",
-                self.path,
-            )
-        count = 0
-        for number, line in enumerate(lines[:-1], start=1):
-            if not line.strip():
-                continue
-            where = f"{self.path}:{number}"
-            try:
-                entry = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise self._broken(where, "not a JSON line") from None
-            if not isinstance(entry, dict):
-                raise self._broken(where, "not a JSON object")
-            if "journal" in entry:
-                if entry["journal"] not in _JOURNALS_READ:
-                    raise self._broken(
-                        where,
-                        f"journal version {entry['journal']!r} (this reconciler reads 1 and 2)",
-                    )
-                continue
-            if "selectors" in entry:
-                try:
-                    state.selectors = parse_selectors(entry["selectors"])
-                except ValueError as exc:
-                    raise self._broken(where, f"not valid selector matches: {exc}") from None
-                count += 1
-                continue
-            vid, record = entry.get("id"), entry.get("record")
-            if not isinstance(vid, str) or "record" not in entry:
-                raise self._broken(where, 'expected {"id": ..., "record": ...}')
-            try:
-                state.put(vid, None if record is None else parse_record(record))
-            except ValueError as exc:
-                raise self._broken(where, f"not a valid record: {exc}") from None
-            count += 1
-        return count
-
-    def size(self) -> int:
-        """Bytes in the journal now (0 when there is none)."""
-        try:
-            return os.fstat(self._fd).st_size if self._fd is not None else self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
-        except OSError as exc:
-            raise StateError(f"cannot read the state journal {self.path}: {_reason(exc)}") from exc
-
-    def drop_through(self, mark: int) -> None:
-        """Forget the first ``mark`` bytes (now in the snapshot), keeping what came after."""
-        size = self.size()
-        if mark <= 0:
-            return
-        if size <= mark:
-            self.remove()
-            return
-        self.close()
-        try:
-            tail = self.path.read_bytes()[mark:]
-            write_atomically(self.path, self._header() + tail)
-        except OSError as exc:
-            raise StateError(
-                f"cannot rewrite the state journal {self.path}: {_reason(exc)}"
-            ) from exc
-
-    def remove(self) -> None:
-        """Close and delete the journal (its records are in the snapshot now)."""
-        self.close()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise StateError(
-                f"cannot remove the state journal {self.path}: {_reason(exc)}"
-            ) from exc
-
-    def close(self) -> None:
-        """Sync and close the descriptor, keeping the file."""
-        self.sync()
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-
-    def _open(self) -> int:
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            if os.fstat(fd).st_size == 0:
-                os.write(fd, self._header())
-            self._fd = fd
-        return self._fd
-
-    def _header(self) -> bytes:
-        header = {"journal": JOURNAL_VERSION, "state": self._state_label}
-        return (json.dumps(header) + "\n").encode()
-
-    def _broken(self, where: str, what: str) -> StateError:
-        return StateError(
-            f"{where}: the state journal is damaged: {what}. Delete {self.path} to go on: the "
-            "records written since the last full save are lost, which only makes the next plan "
-            "roll those legends back again (harmless)."
-        )
-
 
 # ---- where the snapshot lives -----------------------------------------------------------------
 
@@ -273,14 +100,14 @@ class _LocalSnapshot:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StateError(f"cannot read state file {self.path}: {_reason(exc)}") from exc
+            raise StateError(f"cannot read state file {self.path}: {reason(exc)}") from exc
 
     def write(self, data: bytes) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(self.path, data)
         except OSError as exc:
-            raise StateError(f"cannot write state file {self.path}: {_reason(exc)}") from exc
+            raise StateError(f"cannot write state file {self.path}: {reason(exc)}") from exc
 
     def version(self) -> object:
         try:
@@ -546,6 +373,24 @@ class StateStore:
                 self._journal.append_selectors(self._state.selectors)
                 self._dirty = True
 
+    def mark_pending(self, aois: Mapping[str, str]) -> None:
+        """``State.mark_pending``, kept at once (journal) when that changes anything: before
+        the first change to those AOIs is sent, so that a kill right after still leaves them
+        marked."""
+        with self._mutex:
+            self._ensure_loaded()
+            if self._state.mark_pending(aois):
+                self._journal.append_pending(dict(self._state.pending))
+                self._dirty = True
+
+    def finish_pending(self, aoi_ids: Iterable[str]) -> None:
+        """``State.finish_pending``, kept at once (journal) when that changes anything."""
+        with self._mutex:
+            self._ensure_loaded()
+            if self._state.finish_pending(aoi_ids):
+                self._journal.append_pending(dict(self._state.pending))
+                self._dirty = True
+
     def adopt(self, records: Mapping[str, VizRecord]) -> int:
         """Take another state's records as they are, where this one has none (kept at once);
         how many were taken."""
@@ -772,7 +617,3 @@ class StateStore:
 def _serialise(state: State) -> bytes:
     data: dict[str, Any] = state.to_dict()
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc)
