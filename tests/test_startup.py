@@ -100,6 +100,11 @@ def test_validate_of_unchanged_specs_builds_no_models(tmp_path: Path) -> None:
     first = imported("validate", str(spec.parent), env=cache)
     assert "reconciler.spec.models" in first  # checked: the cache was empty
     again = imported("validate", str(spec.parent), env=cache)
-    assert "reconciler.spec.load" in again
-    # Read back from the spec cache: the format's pydantic models are never built.
-    assert "reconciler.spec.models" not in again and "reconciler.spec.checkfile" not in again
+    assert "reconciler.spec.outcome" in again
+    # The outcome is read back whole: neither the checks nor pydantic are even imported.
+    assert "reconciler.spec.load" not in again and "reconciler.spec.checkfile" not in again
+    assert [m for m in again if m.split(".")[0] in ("pydantic", "pydantic_core")] == []
+    # A changed file is checked again, and only it: the other comes from its own entry.
+    (spec.parent / "other.yaml").write_text("aois: []\n", encoding="utf-8")
+    changed = imported("validate", str(spec.parent), env=cache)
+    assert "reconciler.spec.load" in changed and "reconciler.spec.models" in changed

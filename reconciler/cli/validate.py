@@ -13,7 +13,7 @@ from reconciler.cli.console import Reporter, echo, handle_errors, secho
 from reconciler.cli.options import api_options, state_option
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.run.settings import DEFAULT_SPEC_PATHS, Settings, guard_secrets
-from reconciler.spec.decls import ValidationReport
+from reconciler.spec.outcome import Outcome
 from reconciler.text import clean, plural
 
 # --- validate / schema ------------------------------------------------------------------------
@@ -79,14 +79,16 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
         if online:
             from reconciler.run.engine import Engine
 
-            result = Engine(settings, listener=reporter).validate(targets, online=True)
+            report = Engine(settings, listener=reporter).validate(targets, online=True)
+            result = Outcome.of(report)
         else:
             # Straight to the spec loader: offline, validate runs on every commit (pre-commit)
-            # and must not pay for loading the engine, the HTTP client and the planner.
-            from reconciler.spec.load import validate_specs
+            # and must not pay for loading the engine, the HTTP client and the planner; over
+            # files it validated before, not even for the spec checks (spec.outcome).
+            from reconciler.spec.outcome import validate_offline
 
             guard_secrets(settings)
-            result = validate_specs(targets)
+            result = validate_offline(targets)
     except SpecError as exc:
         # Nothing to check (missing path, empty directory): text mode says so on stderr via
         # handle_errors; machines still get an answer on stdout.
@@ -124,7 +126,7 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
     sys.exit(1 if result.problems else 0)
 
 
-def _print_text(result: ValidationReport, targets: Sequence[str], *, err: bool = False) -> None:
+def _print_text(result: Outcome, targets: Sequence[str], *, err: bool = False) -> None:
     """Every problem and note as ``path:line:column: message``, then how many problems there
     are, or what the valid specs declare."""
     for problem in result.problems:
@@ -137,16 +139,13 @@ def _print_text(result: ValidationReport, targets: Sequence[str], *, err: bool =
         summary = f"{plural(len(result.problems), 'problem')} in {plural(len(files), 'file')}"
         secho(summary, fg="red", err=err)
         return
-    specs = result.specs
-    aois = len({a.label for a in specs.aois}) if specs else 0
-    count = specs.visualization_count if specs else 0
-    selectors = len(specs.selectors) if specs else 0
-    indices = len(specs.indices) if specs else 0
+    tally = result.tally
+    indices = tally.indices
     secho(
         f"{' '.join(targets)} is valid: {plural(len(result.files), 'file')}, "
-        f"{plural(aois, 'AOI')}"
-        + (f", {plural(selectors, 'selector')}" if selectors else "")
-        + f", {plural(count, 'visualization')}"
+        f"{plural(tally.aois, 'AOI')}"
+        + (f", {plural(tally.selectors, 'selector')}" if tally.selectors else "")
+        + f", {plural(tally.visualizations, 'visualization')}"
         + (f", {indices} custom {'index' if indices == 1 else 'indices'}" if indices else ""),
         fg="green",
         err=err,

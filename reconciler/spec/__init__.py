@@ -4,10 +4,10 @@ Owns the YAML reader that keeps line and column (``yamlsource``), the format as 
 models and its JSON Schema (``models``, ``fields``), the declarations the rest of reconciler
 reads (``decls``: ``Specs``, plain frozen dataclasses carrying their ``path:line:column``),
 finding spec files (``files``), loading and checking them (``load``; one file on its own in
-``checkfile``, across files in ``agreement``), checked
-files kept on disk for the next run (``cache``) and the messages a spec author reads
-(``messages``). Selectors and ignore rules are declared here;
-matching them against the API's AOIs and indices is resolution, in ``core``.
+``checkfile``, across files in ``agreement``), checked files kept on disk for the next run
+(``cache``; offline validate's whole ``outcome`` too) and the messages a spec author reads
+(``messages``). Selectors and ignore rules are declared here; matching them against the API's
+AOIs and indices is resolution, in ``core``.
 
 A spec file looks like this (``specs/`` has commented examples; docs/spec-reference.md
 describes every key)::

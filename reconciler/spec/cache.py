@@ -8,7 +8,8 @@ the source of the modules that check a file. A new version, or an edited checkou
 never reads an older entry.
 
 Entries are JSON, read back through pydantic into the declaration types they were written
-from: a damaged or planted entry can be refused, never run (pickle could run code). An entry
+from (offline validate's outcomes, ``spec.outcome``, into problems and counts): a damaged or
+planted entry can be refused, never run (pickle could run code). An entry
 that fails to read is deleted and the file checked again. Nothing is trusted beyond the types:
 a cache that others can write to could declare other things, so keep it private to the job (a
 saved plan is safe either way: apply refuses a plan the specs no longer call for).
@@ -25,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib
+import importlib.util
 import logging
 import os
 import stat
@@ -73,8 +76,6 @@ def code_digest() -> str:
 
     ``OSError`` when the sources cannot be read (an install without them): no cache then.
     """
-    import pydantic
-    import pydantic_core
     import yaml
 
     import reconciler
@@ -82,8 +83,10 @@ def code_digest() -> str:
     package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256(f"format {CACHE_FORMAT}\n{sys.version}\n".encode())
     digest.update(f"libyaml {getattr(yaml, '__with_libyaml__', False)}\n".encode())
-    for module in (reconciler, pydantic, pydantic_core, yaml):
+    for module in (reconciler, yaml):
         digest.update(f"{module.__name__} {module.__version__}\n".encode())
+    for name in ("pydantic", "pydantic_core"):
+        digest.update(f"{name} {_installed(name)}\n".encode())
     sources = sorted({path for pattern in _CHECKING_CODE for path in package.glob(pattern)})
     if not sources:
         raise OSError(f"no sources under {package}")
@@ -91,6 +94,19 @@ def code_digest() -> str:
         digest.update(source.relative_to(package).as_posix().encode() + b"\0")
         digest.update(source.read_bytes())
     return digest.hexdigest()[:24]
+
+
+def _installed(name: str) -> str:
+    """Which ``name`` is installed: its distribution's metadata folder beside the package
+    (``pydantic-2.11.7.dist-info``), found without importing it, since a run over unchanged
+    specs needs no pydantic at all; else the module's own ``__version__``."""
+    found = importlib.util.find_spec(name)
+    if found is not None and found.origin:
+        beside = Path(found.origin).parent.parent
+        names = [p.name for p in beside.glob(f"{name}-*.dist-info")]
+        if len(names) == 1:
+            return names[0]
+    return str(importlib.import_module(name).__version__)
 
 
 class SpecCache:

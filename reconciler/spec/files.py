@@ -4,6 +4,7 @@ reported as a problem rather than waited on."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -11,10 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.errors import Problem, SpecError, Where
-from reconciler.spec.yamlsource import (
-    describe_os_error,
-    special_file_kind,
-)
+from reconciler.spec.yamlsource import describe_os_error, read_spec_bytes, special_file_kind
 
 log = logging.getLogger(__name__)
 
@@ -133,3 +131,28 @@ def _walk(top: str, problems: list[Problem]) -> list[tuple[str, os.stat_result]]
             if info is not None:
                 result.append((display, info))
     return sorted(result, key=lambda item: Path(item[0]).parts)
+
+
+def read_sources(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, bytes | SpecError]]:
+    """Every spec file under ``paths`` read: (display path, content, or why it could not be
+    read), in display order. ``SpecError`` when there is nothing to read (``find_spec_files``).
+    Each file is screened for the API key as it is read, before anything else looks at it."""
+    sources: list[tuple[str, bytes | SpecError]] = []
+    for display, path in find_spec_files(paths):
+        try:
+            sources.append((display, read_spec_bytes(path, display)))
+        except SpecError as exc:
+            sources.append((display, exc))
+    return sources
+
+
+def sources_digest(sources: Sequence[tuple[str, bytes | SpecError]]) -> str:
+    """The SHA-256 of the files read (display paths and contents, in order), hex."""
+    digest = hashlib.sha256()
+    for display, raw in sources:
+        if isinstance(raw, bytes):
+            name = display.encode("utf-8", errors="surrogateescape")
+            # Length-prefixed so (a, bc) and (ab, c) never hash alike.
+            digest.update(b"%d:%s%d:" % (len(name), name, len(raw)))
+            digest.update(raw)
+    return digest.hexdigest()

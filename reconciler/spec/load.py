@@ -29,10 +29,7 @@ from reconciler.spec.decls import (
     Specs,
     ValidationReport,
 )
-from reconciler.spec.files import find_spec_files
-from reconciler.spec.yamlsource import (
-    read_spec_bytes,
-)
+from reconciler.spec.files import read_sources, sources_digest
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +43,7 @@ def validate_specs(
     nothing to check: a path that does not exist, or a directory without spec files.
     ``checked``: files already checked in this run, reused when their content is the same.
     """
-    sources: list[tuple[str, bytes | SpecError]] = []
-    for display, path in find_spec_files(paths):
-        try:
-            sources.append((display, read_spec_bytes(path, display)))
-        except SpecError as exc:
-            sources.append((display, exc))
-    return validate_sources(sources, checked=checked)
+    return validate_sources(read_sources(paths), checked=checked)
 
 
 @no_cycle_collection  # declarations are acyclic: the collector would only walk them
@@ -64,7 +55,6 @@ def validate_sources(
     files = checked if checked is not None else CheckedFiles()
     problems: list[Problem] = []
     unchecked: list[Problem] = []
-    digest = hashlib.sha256()
     aois: list[AoiDecl] = []
     ignores: list[IgnoreDecl] = []
     selectors: list[SelectorDecl] = []
@@ -74,10 +64,6 @@ def validate_sources(
             problems.extend(raw.problems)
             unchecked.append(Problem(NOT_CHECKED + UNREAD, Where(display, 1, 1)))
             continue
-        # Length-prefixed so (a, bc) and (ab, c) never hash alike.
-        name = display.encode("utf-8", errors="surrogateescape")
-        digest.update(b"%d:%s%d:" % (len(name), name, len(raw)))
-        digest.update(raw)
         found = files.check(display, raw)
         aois.extend(found.aois)
         problems.extend(found.problems)
@@ -94,7 +80,7 @@ def validate_sources(
     ordered = tuple(SpecError(problems).problems)  # SpecError knows the display order
     specs = Specs(
         shown,
-        digest.hexdigest(),
+        sources_digest(sources),
         tuple(aois),
         tuple(notes),
         tuple(selectors),
