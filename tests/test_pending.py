@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,27 @@ from reconciler.emulator import Emulator
 from reconciler.state.records import State
 from reconciler.state.store import StateStore
 from tests.faultproxy import Action, Fault, FaultProxy
-from tests.planning import API_KEY, BENGALURU, PUNE, run_cli
-from tests.test_changed_since import repo  # noqa: F401  (a fixture)
+from tests.planning import (
+    API_KEY,
+    BENGALURU,
+    NDVI_BENGALURU_AB,
+    NDVI_ROLLED_BACK,
+    PUNE,
+    PUNE_NDWI_NDVI,
+    aoi,
+    client_for,
+    run_cli,
+    spec,
+    viz,
+)
+from tests.test_changed_since import commit, git, repo  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def _untracked(checkout: Path) -> None:
+    """Keep the state and saved plans out of the commits a test makes (``git add -A``)."""
+    (checkout / ".git" / "info" / "exclude").write_text("*.json\n*.journal\n")
 
 
 def _state() -> dict[str, object]:
@@ -57,7 +75,7 @@ def test_a_failed_rollback_leaves_its_aoi_pending_for_the_next_pull_request(
         text
     )
     saved = json.loads(Path("pr.json").read_text())
-    assert saved["changed_since"]["pending"] == ["Bengaluru-North"]
+    assert saved["changed_since"]["pending"] == [BENGALURU]
     assert [(r["aoi_name"], r["mode"]) for r in saved["rollbacks"]] == [
         ("Bengaluru-North", "dynamic")
     ]
@@ -78,25 +96,143 @@ def test_a_failed_rollback_leaves_its_aoi_pending_for_the_next_pull_request(
     assert "No AOI's declarations changed since main" in again.output
 
 
-def test_an_apply_with_nothing_left_to_do_clears_what_was_pending(
+def test_pending_aois_nothing_declares_are_not_looked_for(
     repo: Path,  # noqa: F811
     emulator: Emulator,
 ) -> None:
     store = StateStore(Path("state.json"))
     with store.lock():
         store.mark_pending({PUNE: "Pune-East", "gone": "Not-Declared"})
-    # A pull request's plan looks only for the pending AOIs that are still declared.
+    # A pull request's plan looks only for the pending AOIs that are still declared, one by
+    # one: no AOI listing is read for them.
+    emulator.counter.reset()
     plan = run_cli(
         "plan", "--changed-since", "main", "--state", "state.json", url=emulator.url, key=API_KEY
     )
     assert plan.exit_code == 0, plan.output
     assert "With them: Pune-East, which an earlier apply" in " ".join(plan.output.split())
     assert "Not-Declared" not in plan.output
-    # An apply of every AOI finishes them all: Pune-East was read (and done), and nothing
-    # declares the other any more.
+    assert emulator.counter.count("GET", "/v0/aois") == 1  # Pune-East, looked up by name
+    # An apply that reads Pune-East finishes it. The other stays marked, and is never read:
+    # only a spec that declares it again brings it back into a plan.
     applied = run_cli("apply", "--yes", "--state", "state.json", url=emulator.url, key=API_KEY)
     assert applied.exit_code == 0, applied.output
+    assert _state()["pending"] == {"gone": "Not-Declared"}
+
+
+def test_a_failed_visualization_is_named_and_then_finished(
+    repo: Path,  # noqa: F811
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    # The API finishes Pune-East's NDVI as failed: nothing to do there that apply can do.
+    emulator = make_emulator(outcomes={"NDVI": "failed"})
+    first = run_cli("apply", "--yes", "--state", "state.json", url=emulator.url, key=API_KEY)
+    assert first.exit_code == 1
+    assert _state()["pending"] == {PUNE: "Pune-East"}
+    planned = run_cli(
+        "plan",
+        "--changed-since",
+        "main",
+        "--state",
+        "state.json",
+        "--out",
+        "pr.json",
+        url=emulator.url,
+        key=API_KEY,
+    )
+    text = " ".join(planned.output.split())
+    assert "An earlier apply left Pune-East unfinished too; nothing is left to do there" in text
+    # Applying that plan (nothing to change) reads Pune-East again, and finishes it.
+    applied = run_cli(
+        "apply", "pr.json", "--yes", "--state", "state.json", url=emulator.url, key=API_KEY
+    )
+    assert applied.exit_code == 0, applied.output
     assert "pending" not in _state()
+
+
+def test_leftovers_another_apply_finished_do_not_make_a_plan_stale(
+    repo: Path,  # noqa: F811
+    emulator: Emulator,
+) -> None:
+    _untracked(repo)
+    with FaultProxy(emulator.url) as proxy:
+        proxy.faults = [Fault("PATCH", "/metadata", Action.FAIL, times=None, status=422)]
+        assert run_cli("apply", "--yes", "--state", "state.json", url=proxy.url, key=API_KEY)
+    assert _state()["pending"] == {BENGALURU: "Bengaluru-North"}
+    # Two pull requests open at once; each plan carries Bengaluru-North's leftover rollback.
+    bengaluru = aoi("Bengaluru-North", NDVI_ROLLED_BACK, viz("True-Color"))
+    pune = aoi("Pune-East", viz("NDWI"), viz("NDVI"), viz("True-Color"))
+    nagpur = aoi("Nagpur-Farms", viz("True-Color"))
+    plans = {}
+    for name, declared in {
+        "a": (bengaluru, pune),
+        "b": (bengaluru, PUNE_NDWI_NDVI, nagpur),
+    }.items():
+        git(repo, "checkout", "-q", "-b", name, "main")
+        (repo / "specs" / "team.yaml").write_text(spec(*declared))
+        commit(repo)
+        plans[name] = repo.parent / f"{name}.json"
+        since = ("plan", "--changed-since", "main", "--state", "state.json", "--out")
+        assert run_cli(*since, str(plans[name]), url=emulator.url, key=API_KEY).exit_code == 0
+        assert json.loads(plans[name].read_text())["rollbacks"]
+    # A is merged and applied: the leftover rollback too. Then B, onto what A left.
+    (repo / "specs" / "team.yaml").write_text(spec(bengaluru, pune))
+    api = ("--yes", "--state", "state.json")
+    assert run_cli("apply", str(plans["a"]), *api, url=emulator.url, key=API_KEY).exit_code == 0
+    (repo / "specs" / "team.yaml").write_text(spec(bengaluru, pune, nagpur))
+    applied = run_cli("apply", str(plans["b"]), *api, url=emulator.url, key=API_KEY)
+    assert applied.exit_code == 0, applied.output
+    assert "Apply complete: 1 created, 0 adopted, 0 rolled back" in applied.output
+    assert "pending" not in _state()
+
+
+def test_a_plan_that_saw_nothing_left_is_stale_once_there_is_again(
+    repo: Path,  # noqa: F811
+    emulator: Emulator,
+) -> None:
+    url = emulator.url
+    assert run_cli("apply", "--yes", "--state", "state.json", url=url, key=API_KEY).exit_code == 0
+    store = StateStore(Path("state.json"))
+    with store.lock():
+        store.mark_pending({BENGALURU: "Bengaluru-North"})  # killed after its changes were made
+    since = ("plan", "--changed-since", "main", "--state", "state.json", "--out", "p0.json")
+    assert run_cli(*since, url=url, key=API_KEY).exit_code == 0
+    assert not json.loads(Path("p0.json").read_text())["rollbacks"]
+    # Meanwhile the legend is edited by hand, and an apply that sets out to roll it back fails.
+    with client_for(emulator) as client:
+        client.set_legend(
+            BENGALURU,
+            NDVI_BENGALURU_AB,
+            mode="dynamic",
+            legend={"2024-05-06": [{"min": -1, "max": 1, "color": "#FF0000", "label": "x"}]},
+            dynamic_bins=1,
+        )
+    with FaultProxy(emulator.url) as proxy:
+        proxy.faults = [Fault("PATCH", "/metadata", Action.FAIL, times=None, status=422)]
+        assert run_cli("apply", "--yes", "--state", "state.json", url=proxy.url, key=API_KEY)
+    # The older plan reviewed nothing to do there: it is refused, and the mark stays.
+    late = run_cli("apply", "p0.json", "--yes", "--state", "state.json", url=url, key=API_KEY)
+    assert late.exit_code == 1 and "nothing was applied" in late.output, late.output
+    assert _state()["pending"] == {BENGALURU: "Bengaluru-North"}
+
+
+def test_applying_one_spec_file_leaves_another_files_pending_aois(
+    repo: Path,  # noqa: F811
+    emulator: Emulator,
+) -> None:
+    _untracked(repo)
+    (repo / "specs" / "team.yaml").write_text(spec(aoi("Bengaluru-North", NDVI_ROLLED_BACK)))
+    (repo / "specs" / "pune.yaml").write_text(spec(PUNE_NDWI_NDVI))
+    commit(repo)
+    with FaultProxy(emulator.url) as proxy:
+        proxy.faults = [Fault("POST", "/visualizations", Action.FAIL, times=None, status=422)]
+        assert run_cli("apply", "--yes", "--state", "state.json", url=proxy.url, key=API_KEY)
+    assert PUNE in _state()["pending"]  # type: ignore[operator]
+    one = run_cli(
+        "apply", "specs/team.yaml", "--yes", "--state", "state.json", url=emulator.url, key=API_KEY
+    )
+    assert one.exit_code == 0, one.output
+    assert PUNE in _state()["pending"]  # type: ignore[operator]
 
 
 def test_an_apply_of_some_aois_leaves_the_others_pending(

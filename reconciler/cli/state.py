@@ -73,7 +73,7 @@ def _render_text(label: str, state: State, holder: Holder | None) -> str:
     if holder is not None:
         out.append(f"Locked by {holder.describe()}.")
     if state.pending:
-        shown = ", ".join(f"{clean(n)} ({a})" for a, n in sorted(state.pending.items()))
+        shown = ", ".join(f"{clean(n)} ({clean(a)})" for a, n in sorted(state.pending.items()))
         out.append(f"Pending (an apply set out to change them and did not finish): {shown}.")
     by_aoi: dict[str, list[str]] = {}
     for vid, record in state.visualizations.items():

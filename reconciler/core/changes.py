@@ -83,13 +83,16 @@ def changed_scope(before: Specs, now: Specs) -> Scope:
     return Scope(aois=tuple(sorted(labels)), selectors=selectors, indices=indices, removed=removed)
 
 
-def still_declared(pending: Mapping[str, str], specs: Specs) -> dict[str, str]:
-    """The pending AOIs (id -> name) that ``specs`` may still declare: those an entry names
-    by name or id, or every one where selectors choose AOIs (by what the AOI listing says)."""
+def pending_refs(pending: Mapping[str, str], specs: Specs) -> tuple[list[str], list[str]]:
+    """How a plan asks for the pending AOIs (id -> name) that ``specs`` still declare: as
+    targets, each as an entry names it (name or id: a few are looked up one by one), or, where
+    selectors choose AOIs by what the AOI listing says, by id among the AOIs the specs resolve
+    to. An AOI renamed since it was marked, and declared by its new name only, is not found."""
     if specs.selectors:
-        return dict(pending)
+        return [], list(pending)
     labels = {aoi.label for aoi in specs.aois}
-    return {aoi_id: name for aoi_id, name in pending.items() if {aoi_id, name} & labels}
+    found = {aoi_id if aoi_id in labels else name for aoi_id, name in pending.items()}
+    return sorted(found & labels), []
 
 
 def _by_label(aois: Iterable[AoiDecl]) -> dict[str, list[AoiDecl]]:

@@ -486,17 +486,34 @@ def _since_line(plan: Plan, quote: Callable[[str], str]) -> str:
             "only the custom indices it changed were read" if since.indices else "nothing was read"
         )
         return f"No AOI's declarations changed since {base}: {read}.{removed}"
-    pending = (
-        f" With them: {_names(since.pending, quote)}, which an earlier apply set out to "
-        "change and did not finish."
-        if since.pending
-        else ""
-    )
     return (
         f"Only what changed since {base} is planned: {plural(since.aois, 'AOI')}; apply of "
-        f"this plan changes nothing else. The scheduled drift job reads every AOI.{pending}"
-        f"{removed}"
+        f"this plan changes nothing else. The scheduled drift job reads every AOI."
+        f"{_pending(plan, quote)}{removed}"
     )
+
+
+def _pending(plan: Plan, quote: Callable[[str], str]) -> str:
+    """What the plan says of the AOIs an earlier apply left unfinished (``changed_since``)."""
+    since = plan.changed_since
+    if since is None or not since.pending:
+        return ""
+    names = {aoi_id: snapshot.name for aoi_id, snapshot in plan.observed.items()}
+    changed = plan.affected_aois
+    due = [names.get(a, a) for a in since.pending if a in changed]
+    done = [names.get(a, a) for a in since.pending if a not in changed]
+    said = ""
+    if due:
+        said += (
+            f" With them: {_names(due, quote)}, which an earlier apply set out to change and "
+            "did not finish."
+        )
+    if done:
+        said += (
+            f" An earlier apply left {_names(done, quote)} unfinished too; nothing is left to "
+            "do there now, and applying this plan records that."
+        )
+    return said
 
 
 def _names(names: Sequence[str], quote: Callable[[str], str]) -> str:

@@ -6,7 +6,8 @@ reading the API for a plan (``refresh``), the specs at a git revision (``revisio
 plans as apply and show take them (``savedplan``), which state owns an AOI (``owners``),
 carrying a plan out (``apply``), the writes besides creates and what their records need read
 back (``metadata``: custom indices, rollbacks, custom legends), what apply did (``results``),
-progress as typed events (``events``), what stop signals do (``signals``), where ``export``
+progress as typed events (``events``), what stop signals do (``signals``), the ``state``
+commands' changes to a state (``statecmds``), where ``export``
 writes (``exporting``), files written for others to read (``output``) and the in-process
 emulator behind ``--sandbox`` (``sandbox``).
 

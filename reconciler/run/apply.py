@@ -161,8 +161,10 @@ class Applier:
         """
         result = ApplyResult(api_url=plan.api_url, started_at=now())
         self._total = len(plan.all_changes)
-        # Before anything is sent: whatever stops this apply, a kill too, leaves its AOIs marked.
+        # Before anything is sent: whatever stops this apply, a kill too, leaves its AOIs marked
+        # (saved at once: a remote state's journal is on a runner that may vanish).
         self._store.mark_pending({c.aoi_id: c.aoi_name for c in plan.changes})
+        self._store.flush()
         index_ids = self._create_indices(plan.indices, result)
         changes = plan.changes
         work: dict[str, _AoiWork] = {}

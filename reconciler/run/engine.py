@@ -25,7 +25,7 @@ from pathlib import Path
 from reconciler.api.client import PixxelClient
 from reconciler.api.config import resolve_api_key
 from reconciler.core import selectors
-from reconciler.core.changes import changed_scope, still_declared
+from reconciler.core.changes import changed_scope, pending_refs
 from reconciler.core.drift import Drift, classify
 from reconciler.core.ignore import resolve_ignores
 from reconciler.core.legends import legends_to_read
@@ -63,6 +63,7 @@ from reconciler.run.savedplan import (
 )
 from reconciler.run.settings import DEFAULT_SPEC_PATHS, Settings, guard_secrets
 from reconciler.run.signals import interrupt_message
+from reconciler.run.statecmds import copy_state, remove_records
 from reconciler.spec.decls import SelectorDecl, Specs, ValidationReport
 from reconciler.spec.load import CheckedFiles, load_specs, validate_specs
 from reconciler.state.family import names_a_shard, sharded
@@ -147,17 +148,16 @@ class _Connection:
         return self
 
 
-def _remember(store: StateStore, plan: Plan, *, everything: bool) -> None:
-    """Record what the applied plan read: what each selector matched (replacing the records
-    of the spec files it read only) and, when it read ``everything`` declared, that pending AOIs
-    it did not read (nor was refused) have nothing left to do: nothing declares them now."""
+def _remember_selectors(store: StateStore, plan: Plan) -> None:
+    """Record what each selector of the applied plan matched, for later plans to compare.
+
+    Only the records of the spec files the plan read are replaced: applying one file keeps
+    what the others' selectors matched.
+    """
     store.record_selectors(
         selectors.records(plan.selectors),
         replacing=lambda file: selectors.covered(file, plan.spec_paths),
     )
-    if everything:
-        refused = {w.aoi_id for w in plan.unreadable}
-        store.finish_pending(set(store.state.pending) - plan.observed.keys() - refused)
 
 
 class Engine:
@@ -245,13 +245,14 @@ class Engine:
                 plan = self._plan(conn, specs, paths, (), state)
             else:
                 # What an earlier apply left unfinished is planned too, to be in this review.
-                pending = still_declared(conn.family.pending(state), specs)
+                pending = conn.family.pending(state)
+                targets, named = pending_refs(pending, specs)
                 selection, observed = self._refresh(
                     conn,
                     specs,
-                    scope.aois,
+                    tuple(dict.fromkeys((*scope.aois, *targets))),
                     also=scope.selectors,
-                    also_named=(*scope.removed, *pending),
+                    also_named=(*scope.removed, *named),
                     limited=True,
                 )
                 plan = self._plan_from(
@@ -274,7 +275,7 @@ class Engine:
             everything=everything,
             indices=() if scope is None or everything else scope.indices,
             removed=() if scope is None or everything else scope.removed,
-            pending=tuple(plan.observed[a].name for a in pending if a in plan.observed),
+            pending=tuple(a for a in pending if a in plan.observed),
         )
         return dataclasses.replace(plan, changed_since=since)
 
@@ -428,10 +429,9 @@ class Engine:
                 raise ApplyError("apply cancelled: nothing was changed")
             if taking:  # approved: the records move, then the changes are made
                 conn.family.take_over(plan.observed, conn.store, self._taking_lock)
-            everything = saved is None and not options.targets  # a saved plan reads its AOIs
             if not plan.has_changes:
                 conn.store.finish_pending(plan.observed.keys())  # nothing is left to do there
-                _remember(conn.store, plan, everything=everything)
+                _remember_selectors(conn.store, plan)
                 return
             applier = Applier(
                 conn.client,
@@ -446,7 +446,7 @@ class Engine:
             conn.store.on_lock_lost = applier.request_stop
             with self._stop_at_deadline(applier), signals.delivering(applier.signal):
                 run.result = applier.apply(plan)
-            _remember(conn.store, plan, everything=everything)
+            _remember_selectors(conn.store, plan)
 
     def _check_owners(self, conn: _Connection, plan: Plan, take_over: bool) -> bool:
         """Refuse the AOIs of ``plan`` that other states own, unless ``take_over``: then
@@ -523,7 +523,10 @@ class Engine:
         Nothing the file claims is used beyond that comparison: what apply does comes from the
         specs it reads, the live API and the state (reloaded under the lock).
         """
-        affected = sorted(saved.affected_aois)
+        since = saved.changed_since
+        # Leftovers of an earlier apply it planned are read again too, changes or not.
+        pending = frozenset(a for a in since.pending if a in saved.observed) if since else None
+        affected = sorted(saved.affected_aois | (pending or set()))
         if not affected:
             # Custom indices only (or nothing): those are checked against the index listing.
             fresh_indices: list[IndexCreate] = []
@@ -545,11 +548,21 @@ class Engine:
             return dataclasses.replace(
                 saved,
                 indices=fresh.indices,
+                observed={},  # none was read again: its own word on them is no evidence
                 spec_paths=tuple(spec_paths),
                 api_url=conn.api_label,
             )
         try:
-            selection, observed = self._refresh(conn, specs, affected)
+            try:
+                selection, observed = self._refresh(conn, specs, affected)
+            except UnknownTargetError as exc:
+                # Leftovers nothing declares any more are no reason to refuse the plan.
+                if not set(exc.targets) <= (pending or set()) - saved.affected_aois:
+                    raise
+                left = [a for a in affected if a not in exc.targets]
+                selection, observed = (
+                    self._refresh(conn, specs, left) if left else (Selection({}), Observed())
+                )
         except UnknownTargetError as exc:
             # The plan's AOIs are its targets here: one the specs no longer declare is not a
             # configuration mistake but a change of intent.
@@ -563,13 +576,6 @@ class Engine:
         remembered = conn.family.with_records(state).visualizations.keys()
         desired = resolve_desired(selection, observed, remembered)
         desired.raise_for_problems()
-        check_not_stale(
-            saved.without(observed.unreadable_ids),
-            desired=desired_snapshots(desired, observed.by_aoi),
-            observed=observed.snapshots(),
-            api_url=conn.api_label,
-            replan=replan,
-        )
         fresh = self._plan_from(
             conn,
             specs,
@@ -581,9 +587,20 @@ class Engine:
             # A plan of some AOIs creates only the custom indices their creates need.
             # (And one of what changed, also the custom indices the change touched.)
             only_needed_indices=bool(saved.targets) or _limited(saved.changed_since),
-            also_indices=saved.changed_since.indices if saved.changed_since else (),
+            also_indices=since.indices if since else (),
         )
-        check_changes(saved.without(observed.unreadable_ids), fresh, replan)
+        # Leftovers that another apply finished meanwhile (nothing to do there now) are no
+        # reason to refuse the plan either; any other difference there is.
+        done = (pending or frozenset()) - fresh.affected_aois
+        checked = saved.without(observed.unreadable_ids | done)
+        check_not_stale(
+            checked,
+            desired=desired_snapshots(desired, observed.by_aoi),
+            observed=observed.snapshots(),
+            api_url=conn.api_label,
+            replan=replan,
+        )
+        check_changes(checked, fresh, replan)
         return fresh.also_unreadable(saved)
 
     def _refresh(
@@ -657,37 +674,10 @@ class Engine:
         return store, store.load(), store.read_lock()
 
     def state_rm(self, visualization_ids: Sequence[str]) -> StateStore:
-        """Forget the records of ``visualization_ids``, under the lock; all or nothing.
-
-        ``StateError`` naming the ids that have no record (then nothing is removed).
-        ``LockNotReleasedError`` when the lock could not be released afterwards, saying
-        whether the records were removed and how to clear the lock.
-        """
+        """Forget the records of ``visualization_ids``, under the lock; all or nothing
+        (``statecmds.remove_records``)."""
         store = self.store()
-        try:
-            with self._locked(store):
-                unknown = [v for v in visualization_ids if store.state.get(v) is None]
-                if unknown:
-                    raise StateError(
-                        f"{store.label} has no record of {', '.join(unknown)}; nothing was "
-                        "removed (see 'reconciler state show')"
-                    )
-                for visualization_id in visualization_ids:
-                    store.remove(visualization_id)
-        except (StateError, KeyboardInterrupt) as exc:
-            left = store.lock_left
-            if left is None:
-                raise
-            if exc is left:
-                done = f"removed {len(visualization_ids)} record(s) from {store.label}"
-            elif isinstance(exc, KeyboardInterrupt):
-                done = interrupt_message(exc)
-            else:
-                done = str(exc)
-            # The lock left behind blocks every later apply: it is the error to say.
-            raise LockNotReleasedError(
-                f"{done}; but {left}", lock_id=left.lock_id, unlock=left.unlock
-            ) from None
+        remove_records(store, visualization_ids, self._locked)
         return store
 
     def state_copy(
@@ -695,28 +685,14 @@ class Engine:
     ) -> tuple[StateStore, StateStore, State]:
         """Copy the state at ``source`` to ``destination``, holding both locks meanwhile.
 
-        The first step of moving a state (from a local file to S3, say): the source, its
-        journal folded in, is written whole to the destination, and left as it was. Refuses
-        (``StateError``, nothing written) a destination that holds records unless ``force``,
-        and the same location twice. Locks are taken in the order of their locations, so two
-        copies in opposite directions cannot wait for each other forever.
+        The first step of moving a state (from a local file to S3, say): the source is left as
+        it was. Refuses the same location twice (``ConfigError``), and a destination that
+        holds anything unless ``force`` (``statecmds.copy_state``).
         """
-        stores = [StateStore(source), StateStore(destination)]
-        src, dst = stores
+        src, dst = StateStore(source), StateStore(destination)
         if src.label == dst.label:
             raise ConfigError(f"state copy: {src.label} is both the source and the destination")
-        first, second = sorted(stores, key=lambda s: s.label)
-        with self._locked(first), self._locked(second):
-            state = src.state
-            held = dst.state
-            if (held.visualizations or held.selectors) and not force:
-                raise StateError(
-                    f"{dst.label} already holds {len(held.visualizations)} record(s); nothing "
-                    "was copied. Pass --force to replace them with "
-                    f"{src.label}'s {len(state.visualizations)}"
-                )
-            dst.save(state)
-        return src, dst, state
+        return src, dst, copy_state(src, dst, self._locked, force=force)
 
     def state_unlock(self, lock_id: str) -> tuple[StateStore, Holder]:
         """Break the state lock whose id is ``lock_id``; the store and the lock's holder."""

@@ -62,11 +62,13 @@ class Family:
         return dataclasses.replace(state, visualizations=merged)
 
     def pending(self, state: State) -> dict[str, str]:
-        """The AOIs (id -> name) that an apply with ``state`` or with one of the relatives set
-        out to change and did not finish."""
+        """The AOIs (id -> name) that an apply with ``state``, or with a relative that owns
+        them, set out to change and did not finish. (A relative's marks of AOIs it holds no
+        records of are its own business: no apply of this state would clear them.)"""
         found: dict[str, str] = {}
         for relative in self.relatives:
-            found.update(relative.state.pending)
+            owned = {r.aoi_id for r in relative.state.visualizations.values()}
+            found.update({a: n for a, n in relative.state.pending.items() if a in owned})
         return {**found, **state.pending}
 
     def owners(self, aoi_ids: Collection[str]) -> dict[str, list[str]]:

@@ -29,8 +29,11 @@ class Journal:
 
     ``{"journal": 1, "state": "<where the snapshot is>"}`` first, then
     ``{"id": "<visualization id>", "record": {...}}`` (``"record": null`` for a removal), or
-    ``{"selectors": {...}}`` (every selector's matches, replacing the earlier ones), or
-    ``{"pending": {...}}`` (every pending AOI, replacing the earlier ones).
+    ``{"selectors": {...}}`` (every selector's matches, replacing the earlier ones),
+    ``{"pending": {"<aoi id>": "<name>", ...}}`` (AOIs marked pending) or
+    ``{"finished": ["<aoi id>", ...]}`` (AOIs no longer pending). Pending AOIs go by the line,
+    not all at once: an apply that lost its lock and wrote one more line cannot undo the marks
+    of the apply that holds it now.
     Not thread-safe on its own: the store calls it under its mutex.
     """
 
@@ -50,9 +53,13 @@ class Journal:
         """Append every selector record (spec file -> key -> AOIs), replacing the earlier ones."""
         self._append({"selectors": selectors})
 
-    def append_pending(self, pending: dict[str, str]) -> None:
-        """Append every pending AOI (id -> name), replacing the earlier ones."""
-        self._append({"pending": pending})
+    def append_pending(self, aois: dict[str, str]) -> None:
+        """Append that ``aois`` (id -> name) are pending."""
+        self._append({"pending": aois})
+
+    def append_finished(self, aoi_ids: list[str]) -> None:
+        """Append that ``aoi_ids`` are no longer pending."""
+        self._append({"finished": aoi_ids})
 
     def _append(self, line: dict[str, Any]) -> None:
         data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
@@ -124,11 +131,18 @@ class Journal:
                     raise self._broken(where, f"not valid selector matches: {exc}") from None
                 count += 1
                 continue
-            if "pending" in entry:
+            if "pending" in entry or "finished" in entry:
+                finished = entry.get("finished", [])
                 try:
-                    state.pending = parse_pending(entry["pending"])
+                    marked = parse_pending(entry.get("pending", {}))
+                    if not isinstance(finished, list) or not all(
+                        isinstance(a, str) for a in finished
+                    ):
+                        raise ValueError("finished: expected a list of AOI ids")
                 except ValueError as exc:
                     raise self._broken(where, f"not valid pending AOIs: {exc}") from None
+                state.mark_pending(marked)
+                state.finish_pending(finished)
                 count += 1
                 continue
             vid, record = entry.get("id"), entry.get("record")

@@ -379,16 +379,20 @@ class StateStore:
         marked."""
         with self._mutex:
             self._ensure_loaded()
-            if self._state.mark_pending(aois):
-                self._journal.append_pending(dict(self._state.pending))
+            marked = {a: n for a, n in aois.items() if self._state.pending.get(a) != n}
+            if marked:
+                self._journal.append_pending(marked)
+                self._state.mark_pending(marked)
                 self._dirty = True
 
     def finish_pending(self, aoi_ids: Iterable[str]) -> None:
         """``State.finish_pending``, kept at once (journal) when that changes anything."""
         with self._mutex:
             self._ensure_loaded()
-            if self._state.finish_pending(aoi_ids):
-                self._journal.append_pending(dict(self._state.pending))
+            done = sorted(set(aoi_ids) & self._state.pending.keys())
+            if done:
+                self._journal.append_finished(done)
+                self._state.finish_pending(done)
                 self._dirty = True
 
     def adopt(self, records: Mapping[str, VizRecord]) -> int:
