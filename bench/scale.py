@@ -682,7 +682,7 @@ def _byte_compiled() -> bool:
 
     package = Path(reconciler.__file__).resolve().parent
     try:
-        return bool(compileall.compile_dir(package, quiet=1))
+        return bool(compileall.compile_dir(package, quiet=2))
     except OSError:
         return False
 
@@ -1102,11 +1102,11 @@ def main() -> int:
     # The spec cache is off unless a figure says it is on: every run here starts cold, as on
     # a fresh CI runner, and the user's own cache is never touched.
     os.environ["RECONCILER_CACHE_DIR"] = "off"
-    compiled = _byte_compiled()
 
     if args.offline_child:
         print(json.dumps(offline_child(*args.offline_child)))
         return 0
+    compiled = _byte_compiled()
 
     if not compiled:
         print("note: reconciler's bytecode could not be written; every process compiles it")

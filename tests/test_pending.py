@@ -9,6 +9,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,8 +40,8 @@ def _untracked(checkout: Path) -> None:
     (checkout / ".git" / "info" / "exclude").write_text("*.json\n*.journal\n")
 
 
-def _state() -> dict[str, object]:
-    data: dict[str, object] = json.loads(Path("state.json").read_text())
+def _state() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path("state.json").read_text())
     return data
 
 
@@ -186,19 +187,7 @@ def test_leftovers_another_apply_finished_do_not_make_a_plan_stale(
     assert "pending" not in _state()
 
 
-def test_a_plan_that_saw_nothing_left_is_stale_once_there_is_again(
-    repo: Path,  # noqa: F811
-    emulator: Emulator,
-) -> None:
-    url = emulator.url
-    assert run_cli("apply", "--yes", "--state", "state.json", url=url, key=API_KEY).exit_code == 0
-    store = StateStore(Path("state.json"))
-    with store.lock():
-        store.mark_pending({BENGALURU: "Bengaluru-North"})  # killed after its changes were made
-    since = ("plan", "--changed-since", "main", "--state", "state.json", "--out", "p0.json")
-    assert run_cli(*since, url=url, key=API_KEY).exit_code == 0
-    assert not json.loads(Path("p0.json").read_text())["rollbacks"]
-    # Meanwhile the legend is edited by hand, and an apply that sets out to roll it back fails.
+def _edit_bengaluru_by_hand(emulator: Emulator) -> None:
     with client_for(emulator) as client:
         client.set_legend(
             BENGALURU,
@@ -207,12 +196,90 @@ def test_a_plan_that_saw_nothing_left_is_stale_once_there_is_again(
             legend={"2024-05-06": [{"min": -1, "max": 1, "color": "#FF0000", "label": "x"}]},
             dynamic_bins=1,
         )
-    with FaultProxy(emulator.url) as proxy:
-        proxy.faults = [Fault("PATCH", "/metadata", Action.FAIL, times=None, status=422)]
-        assert run_cli("apply", "--yes", "--state", "state.json", url=proxy.url, key=API_KEY)
-    # The older plan reviewed nothing to do there: it is refused, and the mark stays.
-    late = run_cli("apply", "p0.json", "--yes", "--state", "state.json", url=url, key=API_KEY)
-    assert late.exit_code == 1 and "nothing was applied" in late.output, late.output
+
+
+def test_leftovers_that_moved_since_the_review_wait_and_refuse_nothing(
+    repo: Path,  # noqa: F811
+    emulator: Emulator,
+) -> None:
+    _untracked(repo)
+    url = emulator.url
+    assert run_cli("apply", "--yes", "--state", "state.json", url=url, key=API_KEY).exit_code == 0
+    store = StateStore(Path("state.json"))
+    with store.lock():
+        store.mark_pending({BENGALURU: "Bengaluru-North"})  # killed after its changes were made
+    # A pull request that adds a visualization to Pune-East: its plan carries Bengaluru-North,
+    # with nothing left to do there.
+    git(repo, "checkout", "-q", "-b", "pr")
+    pune = aoi("Pune-East", viz("NDWI"), viz("NDVI"), viz("True-Color"))
+    (repo / "specs" / "team.yaml").write_text(
+        spec(aoi("Bengaluru-North", NDVI_ROLLED_BACK, viz("True-Color")), pune)
+    )
+    commit(repo)
+    since = ("plan", "--changed-since", "main", "--state", "state.json", "--out", "pr.json")
+    assert run_cli(*since, url=url, key=API_KEY).exit_code == 0
+    saved = json.loads(Path("pr.json").read_text())
+    assert saved["changed_since"]["pending"] == [BENGALURU] and not saved["rollbacks"]
+    # Meanwhile Bengaluru-North's legend is edited by hand: a rollback is due there now, which
+    # nobody reviewed. The pull request's own change is applied; that rollback is not.
+    _edit_bengaluru_by_hand(emulator)
+    late = run_cli("apply", "pr.json", "--yes", "--state", "state.json", url=url, key=API_KEY)
+    assert late.exit_code == 0, late.output
+    said = " ".join(late.output.split())
+    assert "Apply complete: 1 created, 0 adopted, 0 rolled back" in said
+    assert "not applied: what an earlier apply left unfinished on AOI Bengaluru-North" in said
+    assert _state()["pending"] == {BENGALURU: "Bengaluru-North"}  # the next plan shows it
+    again = run_cli(
+        "plan", "--changed-since", "main", "--state", "state.json", url=url, key=API_KEY
+    )
+    assert "With them: Bengaluru-North, which an earlier apply" in " ".join(again.output.split())
+
+
+def test_leftovers_another_apply_half_finished_wait_for_the_next_plan(
+    repo: Path,  # noqa: F811
+    emulator: Emulator,
+) -> None:
+    _untracked(repo)
+    refused = [
+        Fault("POST", "/visualizations", Action.FAIL, times=None, status=422),
+        Fault("PATCH", "/metadata", Action.FAIL, times=None, status=422),
+    ]
+    api = ("--yes", "--state", "state.json")
+    # Bengaluru-North: a visualization to create and a legend to roll back.
+    bengaluru = aoi("Bengaluru-North", NDVI_ROLLED_BACK, viz("True-Color"), viz("NDWI"))
+    nagpur = aoi("Nagpur-Farms", viz("True-Color"))
+    (repo / "specs" / "team.yaml").write_text(spec(bengaluru, PUNE_NDWI_NDVI))
+    commit(repo)
+    with FaultProxy(emulator.url) as proxy:  # one API URL for every command
+        proxy.faults = refused
+        assert run_cli("apply", *api, url=proxy.url, key=API_KEY).exit_code == 1
+        assert set(_state()["pending"]) == {BENGALURU, PUNE}
+        proxy.faults = []
+        # A changes nothing but a comment: its plan is the leftovers. B adds an AOI.
+        merged = (bengaluru, PUNE_NDWI_NDVI, nagpur)
+        plans = {}
+        for name, declared in {"a": merged[:2], "b": merged}.items():
+            git(repo, "checkout", "-q", "-b", name, "main")
+            (repo / "specs" / "team.yaml").write_text(spec(*declared) + f"# {name}\n")
+            commit(repo)
+            plans[name] = str(repo.parent / f"{name}.json")
+            since = ("plan", "--changed-since", "main", "--state", "state.json", "--out")
+            assert run_cli(*since, plans[name], url=proxy.url, key=API_KEY).exit_code == 0
+        # A is merged and applied: the creates are made, Bengaluru-North's rollback is
+        # refused again.
+        git(repo, "checkout", "-q", "a")
+        proxy.faults = refused[1:]
+        a = run_cli("apply", plans["a"], *api, url=proxy.url, key=API_KEY)
+        assert a.exit_code == 1 and "2 created" in a.output, a.output
+        # B reviewed Bengaluru-North's create and rollback; only the rollback is left: B's
+        # own change goes ahead, and the rollback waits for a plan that shows it as it is.
+        proxy.faults = []
+        (repo / "specs" / "team.yaml").write_text(spec(*merged))
+        b = run_cli("apply", plans["b"], *api, url=proxy.url, key=API_KEY)
+    assert b.exit_code == 0, b.output
+    said = " ".join(b.output.split())
+    assert "Apply complete: 1 created, 0 adopted, 0 rolled back" in said
+    assert "left unfinished on AOI Bengaluru-North changed since this plan was made" in said
     assert _state()["pending"] == {BENGALURU: "Bengaluru-North"}
 
 
@@ -227,12 +294,12 @@ def test_applying_one_spec_file_leaves_another_files_pending_aois(
     with FaultProxy(emulator.url) as proxy:
         proxy.faults = [Fault("POST", "/visualizations", Action.FAIL, times=None, status=422)]
         assert run_cli("apply", "--yes", "--state", "state.json", url=proxy.url, key=API_KEY)
-    assert PUNE in _state()["pending"]  # type: ignore[operator]
+    assert PUNE in _state()["pending"]
     one = run_cli(
         "apply", "specs/team.yaml", "--yes", "--state", "state.json", url=emulator.url, key=API_KEY
     )
     assert one.exit_code == 0, one.output
-    assert PUNE in _state()["pending"]  # type: ignore[operator]
+    assert PUNE in _state()["pending"]
 
 
 def test_an_apply_of_some_aois_leaves_the_others_pending(

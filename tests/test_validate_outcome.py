@@ -3,6 +3,7 @@ spec cache: the same output, in every format, without the spec checks or pydanti
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,15 @@ def test_the_outcome_read_back_is_the_one_validated(path: Path, tmp_path: Path) 
 
 @pytest.mark.parametrize(
     "damage",
-    [b"", b"{", b'{"files": [1], "problems": [], "notes": [], "tally": [0, 0, 0, 0]}', b"[]"],
+    [
+        b"",
+        b"{",
+        b"[]",
+        b"[" * 100_000,  # deeper than the JSON reader goes
+        b'{"files": [1], "problems": [], "notes": [], "tally": [0, 0, 0, 0]}',
+        b'{"files": ["other.yaml"], "problems": [], "notes": [], "tally": [0, 0, 0, 0]}',
+    ],
+    ids=["empty", "cut", "list", "deep", "not-text", "other-files"],
 )
 def test_a_damaged_outcome_is_dropped_and_the_files_validated(
     tmp_path: Path, damage: bytes, monkeypatch: pytest.MonkeyPatch
@@ -74,9 +83,29 @@ def test_an_outcome_round_trips_positions_and_their_absence() -> None:
         (Problem("note", Where("a.yaml", 1, 1)),),
         Tally(1, 2, 3, 4),
     )
-    assert _decoded(_encoded(outcome)) == outcome
+    assert _decoded(_encoded(outcome), ["a.yaml"]) == outcome
     with pytest.raises(ValueError, match="position"):
         _decoded(
             b'{"files": [], "notes": [], "tally": [0, 0, 0, 0], "problems": '
-            b'[{"message": "m", "path": "a", "line": "1", "column": 1}]}'
+            b'[{"message": "m", "path": "a", "line": "1", "column": 1}]}',
+            [],
         )
+    with pytest.raises(ValueError, match="counts"):
+        _decoded(b'{"files": [], "notes": [], "problems": [], "tally": [0, -1, 0, 0]}', [])
+
+
+def test_a_file_name_that_is_no_text_is_validated_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECONCILER_CACHE_DIR", str(tmp_path / "cache"))
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "ok.yaml").write_text("aois: []\n")
+    try:
+        with open(os.path.join(os.fsencode(specs), b"bad\xff.yaml"), "wb") as bad:
+            bad.write(b"aois: []\n")
+    except OSError:
+        pytest.skip("this file system takes only file names that are text")
+    first = validate_offline([specs])
+    assert len(first.files) == 2 and not first.problems
+    assert validate_offline([specs]) == first

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.api.types import Aoi
 from reconciler.spec.decls import AoiDecl, SelectorDecl, Specs
 
 #: Fields that say where a declaration is written, not what it declares.
@@ -81,6 +82,23 @@ def changed_scope(before: Specs, now: Specs) -> Scope:
     selectors += tuple(s for key, s in old_selectors.items() if key not in new_selectors)
     removed = tuple(sorted(set(old_entries) - set(_by_label(now.aois))))
     return Scope(aois=tuple(sorted(labels)), selectors=selectors, indices=indices, removed=removed)
+
+
+def leftovers(
+    groups: Mapping[str, tuple[Aoi, Sequence[AoiDecl]]], scope: Scope, pending: Iterable[str]
+) -> tuple[str, ...]:
+    """Of the AOIs a plan of what changed read (``Selection.groups``), the ``pending`` ones it
+    took in only because an earlier apply left them unfinished: not named by a changed or
+    removed entry, nor matched by a changed selector. Applied only as reviewed; the change's
+    own AOIs, as always, exactly as reviewed or not at all."""
+    named = {*scope.aois, *scope.removed}
+    own = {
+        aoi_id
+        for aoi_id, (aoi, decls) in groups.items()
+        if {aoi_id, aoi.name, *(d.label for d in decls)} & named
+        or any(d.selector is not None and d.selector in scope.selectors for d in decls)
+    }
+    return tuple(a for a in pending if a in groups and a not in own)
 
 
 def pending_refs(pending: Mapping[str, str], specs: Specs) -> tuple[list[str], list[str]]:

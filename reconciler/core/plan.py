@@ -489,6 +489,18 @@ class Plan:
             observed={k: v for k, v in self.observed.items() if k not in aoi_ids},
         )
 
+    def only(self, aoi_id: str) -> Plan:
+        """This plan's changes (and snapshots) of one AOI; no custom index."""
+        return replace(
+            self,
+            indices=(),
+            creates=tuple(c for c in self.creates if c.aoi_id == aoi_id),
+            rollbacks=tuple(r for r in self.rollbacks if r.aoi_id == aoi_id),
+            legends=tuple(r for r in self.legends if r.aoi_id == aoi_id),
+            desired={k: v for k, v in self.desired.items() if k == aoi_id},
+            observed={k: v for k, v in self.observed.items() if k == aoi_id},
+        )
+
     def raise_if_unsafe(self, max_changes: int | None, *, force: bool = False) -> None:
         """Refuse a plan larger than ``max_changes`` unless ``force``: a typo in a spec or a
         wrong state location must not roll back thousands of legends unreviewed."""

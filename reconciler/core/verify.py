@@ -14,7 +14,7 @@ Pure: compares two plans; the engine makes the fresh one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from reconciler.core.identity import Identity
@@ -39,15 +39,7 @@ def check_changes(saved: Plan, fresh: Plan, replan: str) -> None:
     ``fresh`` is the plan made now of the AOIs ``saved`` changes. The error names every
     change one plan has and the other has not, and every term that differs.
     """
-    names = {a.aoi_id: a.aoi_name for a in fresh.aois}
-    reasons = [
-        *_compare(saved.indices, fresh.indices, _index_key, _index_terms, _index_label, names),
-        *_compare(saved.creates, fresh.creates, _create_key, _create_terms, _create_label, names),
-        *_compare(
-            saved.rollbacks, fresh.rollbacks, _rollback_key, _rollback_terms, _rollback_label, names
-        ),
-        *_compare(saved.legends, fresh.legends, _legend_key, _legend_terms, _legend_label, names),
-    ]
+    reasons = _differences(saved, fresh)
     if reasons:
         raise UnverifiedPlanError(
             "the saved plan's changes are not the ones the specs, the API and the state call "
@@ -56,6 +48,33 @@ def check_changes(saved: Plan, fresh: Plan, replan: str) -> None:
             + "\nA plan is applied only as it was made: make a new one, review it and apply "
             f"that one: {replan}"
         )
+
+
+def changed_leftovers(saved: Plan, fresh: Plan, leftovers: Iterable[str]) -> set[str]:
+    """Of ``leftovers`` (AOIs a plan of what changed took in only because an earlier apply
+    left them unfinished), those where ``fresh`` has changes that are not ``saved``'s: others
+    did or undid part of them since. Not applied, and no reason to refuse the plan's own
+    changes either: the AOI stays pending, and the next plan shows what is left there. (One
+    where nothing is left to do now was finished by another apply: nothing to apply.)"""
+    changed = set()
+    for aoi_id in leftovers:
+        now = fresh.only(aoi_id)
+        if now.all_changes and _differences(saved.only(aoi_id), now):
+            changed.add(aoi_id)
+    return changed
+
+
+def _differences(saved: Plan, fresh: Plan) -> list[str]:
+    """Every change one plan has and the other has not, and every term that differs."""
+    names = {a.aoi_id: a.aoi_name for a in fresh.aois}
+    return [
+        *_compare(saved.indices, fresh.indices, _index_key, _index_terms, _index_label, names),
+        *_compare(saved.creates, fresh.creates, _create_key, _create_terms, _create_label, names),
+        *_compare(
+            saved.rollbacks, fresh.rollbacks, _rollback_key, _rollback_terms, _rollback_label, names
+        ),
+        *_compare(saved.legends, fresh.legends, _legend_key, _legend_terms, _legend_label, names),
+    ]
 
 
 def _compare(

@@ -25,7 +25,7 @@ from pathlib import Path
 from reconciler.api.client import PixxelClient
 from reconciler.api.config import resolve_api_key
 from reconciler.core import selectors
-from reconciler.core.changes import changed_scope, pending_refs
+from reconciler.core.changes import changed_scope, leftovers, pending_refs
 from reconciler.core.drift import Drift, classify
 from reconciler.core.ignore import resolve_ignores
 from reconciler.core.legends import legends_to_read
@@ -35,7 +35,7 @@ from reconciler.core.planner import build_plan, index_changes
 from reconciler.core.resolve import Selection, preset_named, resolve_desired
 from reconciler.core.stale import check_not_stale, desired_snapshots, stale_error
 from reconciler.core.statecheck import with_state_warnings
-from reconciler.core.verify import check_changes
+from reconciler.core.verify import changed_leftovers, check_changes
 from reconciler.errors import (
     ApplyError,
     ConfigError,
@@ -71,6 +71,7 @@ from reconciler.state.holder import Holder, LockNotReleasedError
 from reconciler.state.lock import STALE_AFTER_SECONDS, StateLock
 from reconciler.state.records import DEFAULT_STATE_PATH, State
 from reconciler.state.store import StateStore
+from reconciler.text import clean
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,7 @@ class Engine:
         everything = base.reason if scope is None else scope.everything
         if everything:
             log.warning("planning every AOI: %s", everything)
-        pending: dict[str, str] = {}
+        left: tuple[str, ...] = ()
         with self._connect() as conn:
             state = conn.store.load()
             if everything or scope is None:
@@ -255,6 +256,7 @@ class Engine:
                     also_named=(*scope.removed, *named),
                     limited=True,
                 )
+                left = leftovers(selection.groups, scope, pending)
                 plan = self._plan_from(
                     conn,
                     specs,
@@ -275,7 +277,7 @@ class Engine:
             everything=everything,
             indices=() if scope is None or everything else scope.indices,
             removed=() if scope is None or everything else scope.removed,
-            pending=tuple(a for a in pending if a in plan.observed),
+            pending=left,
         )
         return dataclasses.replace(plan, changed_since=since)
 
@@ -589,10 +591,11 @@ class Engine:
             only_needed_indices=bool(saved.targets) or _limited(saved.changed_since),
             also_indices=since.indices if since else (),
         )
-        # Leftovers that another apply finished meanwhile (nothing to do there now) are no
-        # reason to refuse the plan either; any other difference there is.
-        done = (pending or frozenset()) - fresh.affected_aois
-        checked = saved.without(observed.unreadable_ids | done)
+        # The leftovers of earlier applies are applied only as reviewed, and never refuse the
+        # plan's own changes: where they moved since, they wait for the next plan.
+        leftovers = pending or frozenset()
+        moved = changed_leftovers(saved, fresh, leftovers)
+        checked = saved.without(observed.unreadable_ids | leftovers)
         check_not_stale(
             checked,
             desired=desired_snapshots(desired, observed.by_aoi),
@@ -600,8 +603,14 @@ class Engine:
             api_url=conn.api_label,
             replan=replan,
         )
-        check_changes(checked, fresh, replan)
-        return fresh.also_unreadable(saved)
+        check_changes(checked, fresh.without(leftovers), replan)
+        for aoi_id in sorted(moved):
+            log.warning(
+                "not applied: what an earlier apply left unfinished on AOI %s changed since this "
+                "plan was made; it stays pending, and the next plan shows what is left there",
+                clean(fresh.observed[aoi_id].name),
+            )
+        return fresh.without(frozenset(moved)).also_unreadable(saved)
 
     def _refresh(
         self,

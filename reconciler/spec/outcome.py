@@ -79,8 +79,8 @@ def validate_offline(paths: Sequence[str | os.PathLike[str]]) -> Outcome:
     data = cache.read(key)
     if data is not None:
         try:
-            found = _decoded(data)
-        except (ValueError, TypeError, KeyError) as exc:
+            found = _decoded(data, [display for display, _ in sources])
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
             log.debug("spec cache: the validation outcome is unusable (%s); validating", exc)
             cache.forget(key)
         else:
@@ -88,7 +88,10 @@ def validate_offline(paths: Sequence[str | os.PathLike[str]]) -> Outcome:
                 log.debug("read %s: as validated before (spec cache)", display)
             return found
     outcome = _validated(sources)
-    cache.write(key, _encoded(outcome))
+    try:
+        cache.write(key, _encoded(outcome))
+    except UnicodeEncodeError:  # a file name that is no text (a lone surrogate): not kept
+        log.debug("spec cache: the validation outcome is not kept (a file name is no text)")
     return outcome
 
 
@@ -110,16 +113,15 @@ def _encoded(outcome: Outcome) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _decoded(data: bytes) -> Outcome:
-    """What ``_encoded`` wrote; ``ValueError`` (or ``TypeError``, ``KeyError``) for anything
-    else."""
+def _decoded(data: bytes, files: list[str]) -> Outcome:
+    """What ``_encoded`` wrote of ``files``; ``ValueError`` (or ``TypeError``, ``KeyError``,
+    ``RecursionError``) for anything else."""
     found = json.loads(data)
-    files = found["files"]
     tally = found["tally"]
-    if not all(isinstance(f, str) for f in files):
-        raise ValueError("a file name that is no text")
-    if len(tally) != 4 or not all(type(n) is int for n in tally):
-        raise ValueError("counts that are not four integers")
+    if found["files"] != files:
+        raise ValueError("the outcome of other files")
+    if len(tally) != 4 or not all(type(n) is int and n >= 0 for n in tally):
+        raise ValueError("counts that are not four integers >= 0")
     return Outcome(
         tuple(files),
         tuple(_problem(p) for p in found["problems"]),

@@ -32,8 +32,8 @@ class Journal:
     ``{"selectors": {...}}`` (every selector's matches, replacing the earlier ones),
     ``{"pending": {"<aoi id>": "<name>", ...}}`` (AOIs marked pending) or
     ``{"finished": ["<aoi id>", ...]}`` (AOIs no longer pending). Pending AOIs go by the line,
-    not all at once: an apply that lost its lock and wrote one more line cannot undo the marks
-    of the apply that holds it now.
+    not all at once, so that a late line of an apply that lost its lock touches only the AOIs
+    it names.
     Not thread-safe on its own: the store calls it under its mutex.
     """
 
