@@ -593,9 +593,9 @@ class Engine:
         )
         # The leftovers of earlier applies are applied only as reviewed, and never refuse the
         # plan's own changes: where they moved since, they wait for the next plan.
-        leftovers = pending or frozenset()
-        moved = changed_leftovers(saved, fresh, leftovers)
-        checked = saved.without(observed.unreadable_ids | leftovers)
+        carried = pending or frozenset()
+        moved = changed_leftovers(saved, fresh, carried)
+        checked = saved.without(observed.unreadable_ids | carried)
         check_not_stale(
             checked,
             desired=desired_snapshots(desired, observed.by_aoi),
@@ -603,7 +603,7 @@ class Engine:
             api_url=conn.api_label,
             replan=replan,
         )
-        check_changes(checked, fresh.without(leftovers), replan)
+        check_changes(checked, fresh.without(carried), replan)
         for aoi_id in sorted(moved):
             log.warning(
                 "not applied: what an earlier apply left unfinished on AOI %s changed since this "
