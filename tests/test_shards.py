@@ -372,6 +372,10 @@ def test_an_empty_shard_is_refused_on_the_command_line_only(
     assert empty.exit_code == 1 and "expected I/N" in empty.output
     unset = run_cli("plan", url=world.url, key=SECRET, env={"RECONCILER_SHARD": ""})
     assert unset.exit_code == 0, unset.output
+    # A wrong value in the variable is told as the variable: nobody typed --shard.
+    wrong = run_cli("plan", url=world.url, key=SECRET, env={"RECONCILER_SHARD": "5/4"})
+    assert wrong.exit_code == 1
+    assert "Invalid value for RECONCILER_SHARD: shard 5 of 4: I must be 1 to 4" in wrong.output
 
 
 def test_one_shard_of_one_is_the_whole_estate(world: Emulator, checkout: Path) -> None:

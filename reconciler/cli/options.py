@@ -134,15 +134,19 @@ state_option = click.option(
 def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard | None:
     if value is None:
         return None
+    from_env = ctx.get_parameter_source("shard") == click.core.ParameterSource.ENVIRONMENT
+    # A wrong value set in a CI matrix's variable is told as that variable, not as an option
+    # nobody typed.
+    hint = "RECONCILER_SHARD" if from_env else None
     if not value.strip():
-        if ctx.get_parameter_source("shard") == click.core.ParameterSource.ENVIRONMENT:
+        if from_env:
             return None  # RECONCILER_SHARD set empty, as for a job outside the matrix
         # Given empty on the command line (a mistyped matrix variable): no silent whole estate.
         raise click.BadParameter("expected I/N, such as 2/4 (shard 2 of 4), got ''")
     try:
         return parse_shard(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 shard_option = click.option(

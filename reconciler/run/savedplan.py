@@ -88,7 +88,8 @@ def saved_shard(saved: Plan, plan_path: str, mine: Shard | None) -> Shard | None
         if mine is not None:
             raise PlanFileError(
                 f"{plan_path}: the plan was made without --shard, and this apply has "
-                f"--shard {mine}; nothing was applied. Apply it without --shard"
+                f"--shard {mine} (the option, or RECONCILER_SHARD); nothing was applied. "
+                "Apply it without either"
             )
         return None
     if len(theirs.shards) != 1:
@@ -99,7 +100,8 @@ def saved_shard(saved: Plan, plan_path: str, mine: Shard | None) -> Shard | None
         raise PlanFileError(f"{plan_path}: not a valid reconciler plan: shard: {exc}") from None
     if mine is not None and mine != shard:
         raise PlanFileError(
-            f"{plan_path}: the plan is shard {shard}'s, and this apply has --shard {mine}; "
-            f"nothing was applied. Apply it with --shard {shard}, or without --shard"
+            f"{plan_path}: the plan is shard {shard}'s, and this apply has --shard {mine} (the "
+            f"option, or RECONCILER_SHARD); nothing was applied. Apply it with --shard {shard}, "
+            "or without either"
         )
     return shard
