@@ -198,3 +198,14 @@ def test_a_cache_that_cannot_be_written_is_no_error(
     blocker.write_text("not a directory")
     monkeypatch.setenv("RECONCILER_CACHE_DIR", str(blocker / "cache"))
     assert validate_specs([str(ROOT / "specs")]).specs is not None
+
+
+def test_the_engine_uses_the_cache_its_settings_name(tmp_path: Path) -> None:
+    from reconciler.run.engine import Engine
+    from reconciler.run.settings import Settings
+
+    mine = tmp_path / "cache"
+    environ = {"RECONCILER_CACHE_DIR": str(mine)}
+    report = Engine(Settings(environ=environ)).validate([str(ROOT / "specs")])
+    assert report.specs is not None
+    assert len(_entries(mine)) == 4  # the four spec files, not in this process's own cache
