@@ -72,8 +72,13 @@ def test_a_failed_rollback_leaves_its_aoi_pending_for_the_next_pull_request(
     )
     assert planned.exit_code == 2, planned.output
     text = " ".join(planned.output.split())
-    assert "With them: Bengaluru-North, which an earlier apply set out to change and did not " in (
+    assert "No AOI's declarations changed since main" in text
+    assert "Also planned: what an earlier apply set out to change on Bengaluru-North and did " in (
         text
+    )
+    assert (
+        "AOI Bengaluru-North (89a291cd): 1 to roll back, 1 unchanged, left unfinished by an "
+        in (text)
     )
     saved = json.loads(Path("pr.json").read_text())
     assert saved["changed_since"]["pending"] == [BENGALURU]
@@ -82,7 +87,8 @@ def test_a_failed_rollback_leaves_its_aoi_pending_for_the_next_pull_request(
     ]
     assert not saved["creates"]  # Pune-East was finished: not read, not planned
     shown = run_cli("show", "pr.json", "--format", "markdown")
-    assert "which an earlier apply set out to change and did not finish" in shown.output
+    assert "set out to change on `Bengaluru-North` and did not finish" in shown.output
+    assert "left unfinished by an earlier apply" in shown.output  # on its section too
 
     # Applying the reviewed plan finishes it: nothing is pending any more.
     applied = run_cli(
@@ -111,7 +117,7 @@ def test_pending_aois_nothing_declares_are_not_looked_for(
         "plan", "--changed-since", "main", "--state", "state.json", url=emulator.url, key=API_KEY
     )
     assert plan.exit_code == 0, plan.output
-    assert "With them: Pune-East, which an earlier apply" in " ".join(plan.output.split())
+    assert "on Pune-East and did not finish" in " ".join(plan.output.split())
     assert "Not-Declared" not in plan.output
     assert emulator.counter.count("GET", "/v0/aois") == 1  # Pune-East, looked up by name
     # An apply that reads Pune-East finishes it. The other stays marked, and is never read:
@@ -142,7 +148,7 @@ def test_a_failed_visualization_is_named_and_then_finished(
         key=API_KEY,
     )
     text = " ".join(planned.output.split())
-    assert "An earlier apply left Pune-East unfinished too; nothing is left to do there" in text
+    assert "An earlier apply did not finish Pune-East either, but nothing is left to do" in text
     # Applying that plan (nothing to change) reads Pune-East again, and finishes it.
     applied = run_cli(
         "apply", "pr.json", "--yes", "--state", "state.json", url=emulator.url, key=API_KEY
@@ -232,7 +238,7 @@ def test_leftovers_that_moved_since_the_review_wait_and_refuse_nothing(
     again = run_cli(
         "plan", "--changed-since", "main", "--state", "state.json", url=url, key=API_KEY
     )
-    assert "With them: Bengaluru-North, which an earlier apply" in " ".join(again.output.split())
+    assert "on Bengaluru-North and did not finish" in " ".join(again.output.split())
 
 
 def test_leftovers_another_apply_half_finished_wait_for_the_next_plan(

@@ -16,6 +16,7 @@ from reconciler.redact import install_redaction
 from reconciler.spec import cache as cache_module
 from reconciler.spec.cache import SpecCache, cache_root, code_digest
 from reconciler.spec.load import CheckedFiles, validate_specs
+from tests.planning import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EVERY_SPEC = sorted(
@@ -198,6 +199,14 @@ def test_a_cache_that_cannot_be_written_is_no_error(
     blocker.write_text("not a directory")
     monkeypatch.setenv("RECONCILER_CACHE_DIR", str(blocker / "cache"))
     assert validate_specs([str(ROOT / "specs")]).specs is not None
+    # The command line's validate, which keeps its outcome too, says so once.
+    other = tmp_path / "another-file"
+    other.write_text("not a directory")
+    validated = run_cli(
+        "validate", str(ROOT / "specs"), env={"RECONCILER_CACHE_DIR": str(other / "cache")}
+    )
+    assert validated.exit_code == 0, validated.output
+    assert validated.stderr.count("spec cache: cannot write to") == 1
 
 
 def test_the_engine_uses_the_cache_its_settings_name(tmp_path: Path) -> None:

@@ -64,6 +64,14 @@ def test_show_names_the_aois_an_apply_did_not_finish(state: Path) -> None:
     data = json.loads(_state("show", "--format", "json").output)
     assert data["pending"] == {"aoi-1": "Evil\x1b[31m", "aoi-2": "Pune-East"}
     assert data["version"] == 3
+    # Forgotten by hand, like a record, and in one go with records; all or nothing.
+    wrong = _state("rm", "aoi-2", "nothing-here")
+    assert wrong.exit_code == 1 and "no record of nothing-here (neither a" in wrong.output
+    assert StateStore(state).load().pending.keys() == {"aoi-1", "aoi-2"}
+    done = _state("rm", "aoi-2", "viz-1")
+    assert done.exit_code == 0, done.output
+    assert "Removed 1 record and 1 pending mark from .reconciler/state.json." in done.output
+    assert StateStore(state).load().pending == {"aoi-1": "Evil\x1b[31m"}
 
 
 def test_show_json_and_the_lock_while_held(state: Path) -> None:

@@ -108,12 +108,18 @@ def apply(
     (use --yes where there is no terminal). With a plan file saved by 'plan --out' (then the
     spec paths it was made from, unless specs/) it applies exactly that plan, after making it
     again for the AOIs it changes: if the specs, the API or the state now call for anything
-    else, or the file was edited, it refuses and asks you to plan again.
+    else, or the file was edited, it refuses and asks you to plan again. What an earlier
+    apply left unfinished, which a pull request's plan also carries, is applied only where it
+    is still as planned; elsewhere it is left for the next plan, with a warning, and refuses
+    nothing.
 
     Missing custom indices are created first. A visualization or index that already exists
     (HTTP 409) is adopted, not duplicated. New visualizations are waited for until usable,
     then get their declared legends. Every change ends as created, adopted, rolled back,
-    legend set, failed or skipped; the exit status is 0 only if nothing failed.
+    legend set, failed or skipped; the exit status is 0 only if nothing failed. The AOIs an
+    apply sets out to change stay marked in the state until all their changes succeeded
+    (a kill, Ctrl-C or a failure leaves them marked), and 'plan --changed-since' plans them
+    again; 'state show' lists them.
 
     \b
     Examples:

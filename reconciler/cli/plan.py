@@ -56,8 +56,9 @@ from reconciler.text import command_line
     "request's base, e.g. origin/main): fewer reads, and the plan says what it covers. A "
     "changed or removed selector counts for every AOI it matches, a changed or removed custom "
     "index for every AOI using it; changed top-level ignore rules, or specs at REF that do "
-    "not validate, plan everything. REF must be in the checkout (a shallow clone: "
-    "fetch-depth 2 for a pull request's merge commit, or 0).",
+    "not validate, plan everything. The AOIs an earlier apply left unfinished are planned "
+    "too, and named. REF must be in the checkout (a shallow clone: fetch-depth 2 for a pull "
+    "request's merge commit, or 0).",
 )
 @state_option
 @shard_option

@@ -48,7 +48,8 @@ def state_command() -> None:
 @handle_errors
 def show(fmt: str, state_path: str | None, sandbox: bool) -> None:
     """Show the records: per visualization its AOI, updated_at, and the legends
-    (mode, date, revision) reconciler last rolled back.
+    (mode, date, revision) reconciler last rolled back; the AOIs an apply did not finish
+    (pending); and who holds the state lock.
 
     \b
     Examples:
@@ -75,6 +76,7 @@ def _render_text(label: str, state: State, holder: Holder | None) -> str:
     if state.pending:
         shown = ", ".join(f"{clean(n)} ({clean(a)})" for a, n in sorted(state.pending.items()))
         out.append(f"Pending (an apply set out to change them and did not finish): {shown}.")
+        out.append("  Pull request plans plan them; 'reconciler state rm AOI_ID' forgets one.")
     by_aoi: dict[str, list[str]] = {}
     for vid, record in state.visualizations.items():
         by_aoi.setdefault(record.aoi_id, []).append(vid)
@@ -94,23 +96,28 @@ def _render_text(label: str, state: State, holder: Holder | None) -> str:
 
 
 @state_command.command("rm")
-@click.argument("visualization_ids", nargs=-1, required=True, metavar="VISUALIZATION_ID...")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
 @state_option
 @_sandbox_option
 @lock_timeout_option
 @handle_errors
-def rm(
-    visualization_ids: tuple[str, ...], state_path: str | None, sandbox: bool, lock_timeout: float
-) -> None:
-    """Forget the records of these visualizations (under the state lock).
+def rm(ids: tuple[str, ...], state_path: str | None, sandbox: bool, lock_timeout: float) -> None:
+    """Forget the records of these visualizations, or the pending marks of these AOIs (under
+    the state lock).
 
-    The next plan then rolls back every declared legend of them again, which changes nothing
-    where they are already auto-computed. Use it to repair a state that claims something no
-    longer true. Ids without a record are an error, and then nothing is removed.
+    A visualization's record: the next plan then rolls back every declared legend of it
+    again, which changes nothing where they are already auto-computed. Use it to repair a
+    state that claims something no longer true.
+
+    An AOI's pending mark (an apply set out to change it and did not finish; 'state show'
+    lists them): pull request plans then stop planning it. A plan of every AOI still shows
+    what is left there. Ids that are neither are an error, and then nothing is removed.
     """
     settings = Settings(state=state_path, sandbox=sandbox, lock_timeout=lock_timeout)
-    store = Engine(settings).state_rm(visualization_ids)
-    echo(f"Removed {plural(len(visualization_ids), 'record')} from {store.label}.")
+    store, records, marks = Engine(settings).state_rm(ids)
+    removed = [plural(records, "record")] if records else []
+    removed += [plural(marks, "pending mark")] if marks else []
+    echo(f"Removed {' and '.join(removed)} from {store.label}.")
 
 
 @state_command.command("copy")

@@ -88,6 +88,8 @@ class Group:
     rollbacks: list[Rollback] = field(default_factory=list)
     legends: list[LegendChange] = field(default_factory=list)
     warnings: list[PlanWarning] = field(default_factory=list)
+    #: In a plan of what changed, only because an earlier apply left it unfinished.
+    leftover: bool = False
 
     @property
     def changes(self) -> int:
@@ -111,6 +113,8 @@ class Group:
             parts.append(plural(len(self.warnings), "warning"))
         if self.unchanged or not parts:
             parts.append(f"{self.unchanged} unchanged")
+        if self.leftover:
+            parts.append("left unfinished by an earlier apply")
         return ", ".join(parts)
 
 
@@ -127,8 +131,12 @@ def groups_of(plan: Plan) -> list[Group]:
         # An index that differs is told beside those to create, whatever AOI it sorted near.
         groups["indices", ""] = Group("", "", kind="indices", indices=list(plan.indices))
         groups["indices", ""].warnings += differs
+    leftovers = set(plan.changed_since.pending) if plan.changed_since else set()
     for a in plan.aois:
-        groups.setdefault(("aoi", a.aoi_id), Group(a.aoi_id, a.aoi_name, summary=a))
+        groups.setdefault(
+            ("aoi", a.aoi_id),
+            Group(a.aoi_id, a.aoi_name, summary=a, leftover=a.aoi_id in leftovers),
+        )
 
     def group(aoi_id: str, aoi_name: str) -> Group:
         if not aoi_id:  # about no AOI in particular: a selector that matches none
@@ -486,9 +494,16 @@ def _since_line(plan: Plan, quote: Callable[[str], str]) -> str:
             "only the custom indices it changed were read" if since.indices else "nothing was read"
         )
         return f"No AOI's declarations changed since {base}: {read}.{removed}"
+    own = since.aois - len(since.pending)  # the others are an earlier apply's leftovers
+    if not own:
+        return (
+            f"No AOI's declarations changed since {base}; apply of this plan changes nothing "
+            "else. The scheduled drift job reads every AOI."
+            f"{_pending(plan, quote)}{removed}"
+        )
     return (
-        f"Only what changed since {base} is planned: {plural(since.aois, 'AOI')}; apply of "
-        f"this plan changes nothing else. The scheduled drift job reads every AOI."
+        f"Only what changed since {base} is planned: {plural(own, 'AOI')}; apply of this plan "
+        f"changes nothing else. The scheduled drift job reads every AOI."
         f"{_pending(plan, quote)}{removed}"
     )
 
@@ -505,13 +520,13 @@ def _pending(plan: Plan, quote: Callable[[str], str]) -> str:
     said = ""
     if due:
         said += (
-            f" With them: {_names(due, quote)}, which an earlier apply set out to change and "
-            "did not finish."
+            f" Also planned: what an earlier apply set out to change on {_names(due, quote)} "
+            "and did not finish."
         )
     if done:
         said += (
-            f" An earlier apply left {_names(done, quote)} unfinished too; nothing is left to "
-            "do there now, and applying this plan records that."
+            f" An earlier apply did not finish {_names(done, quote)} either, but nothing is left "
+            "to do there now: the next apply that reads it forgets it."
         )
     return said
 

@@ -683,12 +683,13 @@ class Engine:
         store = self.store()
         return store, store.load(), store.read_lock()
 
-    def state_rm(self, visualization_ids: Sequence[str]) -> StateStore:
-        """Forget the records of ``visualization_ids``, under the lock; all or nothing
-        (``statecmds.remove_records``)."""
+    def state_rm(self, ids: Sequence[str]) -> tuple[StateStore, int, int]:
+        """Forget the records of visualizations and the pending marks of AOIs ``ids`` names,
+        under the lock; all or nothing (``statecmds.remove_records``): the store, and how many
+        records and marks went."""
         store = self.store()
-        remove_records(store, visualization_ids, self._locked)
-        return store
+        records, marks = remove_records(store, ids, self._locked)
+        return store, records, marks
 
     def state_copy(
         self, source: str | Path, destination: str | Path, *, force: bool = False

@@ -19,29 +19,39 @@ from reconciler.state.store import StateStore
 Locked = Callable[[StateStore], AbstractContextManager[StateLock]]
 
 
-def remove_records(store: StateStore, visualization_ids: Sequence[str], locked: Locked) -> None:
-    """Forget the records of ``visualization_ids``, under the lock; all or nothing.
+def remove_records(store: StateStore, ids: Sequence[str], locked: Locked) -> tuple[int, int]:
+    """Forget the records of the visualizations ``ids`` names and the pending marks of the
+    AOIs it names, under the lock; all or nothing. How many records and marks went.
 
-    ``StateError`` naming the ids that have no record (then nothing is removed).
+    ``StateError`` naming the ids that are neither (then nothing is removed).
     ``LockNotReleasedError`` when the lock could not be released afterwards, saying whether
     the records were removed and how to clear the lock.
     """
+    records: list[str] = []
+    marks: list[str] = []
     try:
         with locked(store):
-            unknown = [v for v in visualization_ids if store.state.get(v) is None]
+            state = store.state
+            records = [i for i in ids if state.get(i) is not None]
+            marks = [i for i in ids if i in state.pending and i not in records]
+            unknown = [i for i in ids if i not in records and i not in marks]
             if unknown:
                 raise StateError(
-                    f"{store.label} has no record of {', '.join(unknown)}; nothing was "
-                    "removed (see 'reconciler state show')"
+                    f"{store.label} has no record of {', '.join(unknown)} (neither a "
+                    "visualization's record nor an AOI's pending mark); nothing was removed "
+                    "(see 'reconciler state show')"
                 )
-            for visualization_id in visualization_ids:
+            for visualization_id in records:
                 store.remove(visualization_id)
+            store.finish_pending(marks)
+            return len(records), len(marks)
     except (StateError, KeyboardInterrupt) as exc:
         left = store.lock_left
         if left is None:
             raise
         if exc is left:
-            done = f"removed {len(visualization_ids)} record(s) from {store.label}"
+            also = f" and {len(marks)} pending mark(s)" if marks else ""
+            done = f"removed {len(records)} record(s){also} from {store.label}"
         elif isinstance(exc, KeyboardInterrupt):
             done = interrupt_message(exc)
         else:

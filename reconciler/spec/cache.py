@@ -109,6 +109,10 @@ def _installed(name: str) -> str:
     return str(importlib.import_module(name).__version__)
 
 
+#: The cache folders this process could not write to (told once each).
+_UNWRITABLE: set[Path] = set()
+
+
 class SpecCache:
     """The entries under ``root``, of this code only (``code_digest``)."""
 
@@ -116,7 +120,6 @@ class SpecCache:
         self.folder = root / "specs" / code_digest()
         self._written = 0
         self._touched = False
-        self._unwritable = False
         # What this run used is never pruned by it: a repository of more files than
         # MAX_ENTRIES keeps its own entries (and the cache is bounded by its size instead).
         self._started = time.time() - 1
@@ -196,9 +199,10 @@ class SpecCache:
                 Path(temp).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            # Said once: every file meets the same wall (a file where the folder should be).
-            level = logging.DEBUG if self._unwritable else logging.WARNING
-            self._unwritable = True
+            # Said once a run: every file meets the same wall (a file where the folder should
+            # be), whichever of the command's caches of that folder meets it first.
+            level = logging.DEBUG if self.folder in _UNWRITABLE else logging.WARNING
+            _UNWRITABLE.add(self.folder)
             log.log(
                 level,
                 "spec cache: cannot write to %s (%s): spec files are checked in full on every "
