@@ -229,8 +229,20 @@ def test_leftovers_that_moved_since_the_review_wait_and_refuse_nothing(
     # Meanwhile Bengaluru-North's legend is edited by hand: a rollback is due there now, which
     # nobody reviewed. The pull request's own change is applied; that rollback is not.
     _edit_bengaluru_by_hand(emulator)
-    late = run_cli("apply", "pr.json", "--yes", "--state", "state.json", url=url, key=API_KEY)
+    late = run_cli(
+        "apply",
+        "pr.json",
+        "--yes",
+        "--state",
+        "state.json",
+        "--report",
+        "r.json",
+        url=url,
+        key=API_KEY,
+    )
     assert late.exit_code == 0, late.output
+    report = json.loads(Path("r.json").read_text())
+    assert report["left_pending"] == [{"aoi_id": BENGALURU, "aoi_name": "Bengaluru-North"}]
     said = " ".join(late.output.split())
     assert "Apply complete: 1 created, 0 adopted, 0 rolled back" in said
     assert "not applied: what an earlier apply left unfinished on AOI Bengaluru-North" in said

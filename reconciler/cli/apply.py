@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import carried_options, show_plan, use_color
-from reconciler.cli.console import Reporter, echo, handle_errors, isatty, print_summary, secho
+from reconciler.cli.console import (
+    Reporter,
+    echo,
+    handle_errors,
+    isatty,
+    print_left_pending,
+    print_summary,
+    secho,
+)
 from reconciler.cli.options import (
     api_options,
     color_option,
@@ -162,6 +170,8 @@ def _finish(outcome: ApplyOutcome, report: Path | None) -> int:
     try:
         if outcome.started:
             print_summary(outcome.result)
+        else:
+            print_left_pending(outcome.result)
     except OSError:  # stdout gone (a closed pipe, a full disk): the report still says
         printed = False
     # Nothing to change is an outcome too: CI reads the report either way. Written after the

@@ -215,6 +215,19 @@ def print_summary(result: ApplyResult) -> None:
     if result.stopped_early:
         headline = f"Apply stopped early ({result.stop_reason or '--fail-fast'})"
     echo(f"{headline}: {outcome_counts(result)}.")
+    print_left_pending(result)
+
+
+def print_left_pending(result: ApplyResult) -> None:
+    """The leftovers of earlier applies that a saved plan carried and left for the next one."""
+    for aoi in result.left_pending:
+        secho(
+            f"  not applied: what an earlier apply left unfinished on AOI {clean(aoi.name)} "
+            "changed since this plan was made; it stays pending, and the next plan shows what "
+            "is left there",
+            fg="yellow",
+            err=True,
+        )
 
 
 def outcome_counts(result: ApplyResult) -> str:

@@ -99,6 +99,7 @@ def report_document(outcome: ApplyOutcome) -> dict[str, Any]:
         "stop_reason": result.stop_reason,
         "state_error": result.state_error,
         "key_refused": result.key_refused,
+        "left_pending": [{"aoi_id": a.id, "aoi_name": a.name} for a in result.left_pending],
         "unreadable": [
             {"aoi_id": w.aoi_id, "aoi_name": w.aoi_name, "message": w.message, "where": w.where}
             for w in (outcome.plan.unreadable if outcome.plan is not None else ())

@@ -30,7 +30,7 @@ from reconciler.core.drift import Drift, classify
 from reconciler.core.ignore import resolve_ignores
 from reconciler.core.legends import legends_to_read
 from reconciler.core.observed import Observed
-from reconciler.core.plan import ChangedSince, IndexCreate, Plan, Sharding
+from reconciler.core.plan import AoiName, ChangedSince, IndexCreate, Plan, Sharding
 from reconciler.core.planner import build_plan, index_changes
 from reconciler.core.resolve import Selection, preset_named, resolve_desired
 from reconciler.core.stale import check_not_stale, desired_snapshots, stale_error
@@ -72,7 +72,6 @@ from reconciler.state.holder import Holder, LockNotReleasedError
 from reconciler.state.lock import STALE_AFTER_SECONDS, StateLock
 from reconciler.state.records import DEFAULT_STATE_PATH, State
 from reconciler.state.store import StateStore
-from reconciler.text import clean
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +109,7 @@ class _ApplyRun:
     plan: Plan | None = None
     result: ApplyResult | None = None  # set the moment the changes end
     store: StateStore | None = None  # once connected: it says whether its lock was left
+    left: tuple[AoiName, ...] = ()  # leftovers the saved plan carried and did not apply
 
     def outcome(self, *, error: ReconcilerError | None = None, signal: str = "") -> ApplyOutcome:
         result = self.result
@@ -118,6 +118,7 @@ class _ApplyRun:
             result = ApplyResult(api_url, started_at=self.started_at, finished_at=now())
             if signal:
                 result.interrupted, result.stop_reason = True, signal
+        result.left_pending = list(self.left)
         left = self.store.lock_left if self.store is not None else None
         if left is not None:
             # Whatever else ended apply, the lock it leaves blocks the next one: the report
@@ -421,7 +422,7 @@ class Engine:
             if saved is None:  # the lock above has just (re)loaded the state
                 plan = self._plan(conn, specs, spec_paths, options.targets, conn.store.state)
             else:
-                plan = self._verified(conn, saved, specs, spec_paths, replan)
+                plan, run.left = self._verified(conn, saved, specs, spec_paths, replan)
             taking = self._check_owners(conn, plan, options.take_over)
             run.plan = plan
             self._listener(Planned(plan))
@@ -519,12 +520,13 @@ class Engine:
 
     def _verified(
         self, conn: _Connection, saved: Plan, specs: Specs, spec_paths: Sequence[str], replan: str
-    ) -> Plan:
+    ) -> tuple[Plan, tuple[AoiName, ...]]:
         """The plan to carry out for ``saved``: made again now for the AOIs it changes, and
         refused unless it is what ``saved`` says (``stale``, then ``verify``), but for AOIs the
         API now refuses to show (403): left out of both, and told like those ``saved`` left out.
         Nothing the file claims is used beyond that comparison: what apply does comes from the
-        specs it reads, the live API and the state (reloaded under the lock).
+        specs it reads, the live API and the state (reloaded under the lock). Also the AOIs
+        whose leftovers of an earlier apply it carried and leaves out: they moved since.
         """
         since = saved.changed_since
         # Leftovers of an earlier apply it planned are read again too, changes or not.
@@ -554,7 +556,7 @@ class Engine:
                 observed={},  # none was read again: its own word on them is no evidence
                 spec_paths=tuple(spec_paths),
                 api_url=conn.api_label,
-            )
+            ), ()
         try:
             try:
                 selection, observed = self._refresh(conn, specs, affected)
@@ -605,13 +607,8 @@ class Engine:
             replan=replan,
         )
         check_changes(checked, fresh.without(carried), replan)
-        for aoi_id in sorted(moved):
-            log.warning(
-                "not applied: what an earlier apply left unfinished on AOI %s changed since this "
-                "plan was made; it stays pending, and the next plan shows what is left there",
-                clean(fresh.observed[aoi_id].name),
-            )
-        return fresh.without(frozenset(moved)).also_unreadable(saved)
+        kept = tuple(AoiName(a, fresh.observed[a].name) for a in sorted(moved))
+        return fresh.without(frozenset(moved)).also_unreadable(saved), kept
 
     def _refresh(
         self,

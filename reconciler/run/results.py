@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reconciler.core.plan import AoiChange, IndexCreate, LegendChange, Plan, Rollback
+from reconciler.core.plan import AoiChange, AoiName, IndexCreate, LegendChange, Plan, Rollback
 from reconciler.errors import ReconcilerError
 
 Outcome = Literal["created", "adopted", "rolled back", "legend set", "failed", "skipped"]
@@ -61,6 +61,9 @@ class ApplyResult:
     state_error: str = ""
     #: The first 401 of the run: the API refused the key, and nothing new was sent after it.
     key_refused: str = ""
+    #: AOIs whose leftovers of an earlier apply this saved plan carried but did not apply:
+    #: they changed since the plan was made. Still pending: the next plan shows them.
+    left_pending: list[AoiName] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
