@@ -56,7 +56,9 @@ def validate(paths: tuple[str, ...], output_format: str, online: bool, settings:
       reconciler validate --online --format github   # annotations on the pull request's diff
       reconciler validate --online --format gitlab > gl-code-quality-report.json
 
-    Checked offline: the YAML itself, unknown or missing keys, ISO dates, empty or
+    Files checked before are not checked again: the spec cache (RECONCILER_CACHE_DIR; off
+    or empty turns it off) keeps what each file declared and, for a set of files, the whole
+    outcome. Checked offline: the YAML itself, unknown or missing keys, ISO dates, empty or
     repeated dates, one rollback entry per mode, and visualizations declared twice
     (also across files). With --online (read-only) also: AOI, index and asset names,
     ids and dates exist; rollback dates are dates of the visualization's assets (for
