@@ -208,13 +208,3 @@ def test_a_cache_that_cannot_be_written_is_no_error(
     assert validated.exit_code == 0, validated.output
     assert validated.stderr.count("spec cache: cannot write to") == 1
 
-
-def test_the_engine_uses_the_cache_its_settings_name(tmp_path: Path) -> None:
-    from reconciler.run.engine import Engine
-    from reconciler.run.settings import Settings
-
-    mine = tmp_path / "cache"
-    environ = {"RECONCILER_CACHE_DIR": str(mine)}
-    report = Engine(Settings(environ=environ)).validate([str(ROOT / "specs")])
-    assert report.specs is not None
-    assert len(_entries(mine)) == 4  # the four spec files, not in this process's own cache

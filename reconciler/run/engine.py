@@ -64,7 +64,6 @@ from reconciler.run.savedplan import (
 from reconciler.run.settings import DEFAULT_SPEC_PATHS, Settings, guard_secrets
 from reconciler.run.signals import interrupt_message
 from reconciler.run.statecmds import copy_state, remove_records
-from reconciler.spec.cache import SpecCache
 from reconciler.spec.decls import SelectorDecl, Specs, ValidationReport
 from reconciler.spec.load import CheckedFiles, load_specs, validate_specs
 from reconciler.state.family import names_a_shard, sharded
@@ -198,7 +197,7 @@ class Engine:
         does, so its rollback dates are checked against the one apply would roll back.
         Raises ``SpecError`` only when there is nothing to check (no such path, no spec files).
         """
-        report = validate_specs(paths, checked=self._checked_files())
+        report = validate_specs(paths)
         specs = report.checkable
         if online and specs is not None:
             with self._connect() as conn:
@@ -224,7 +223,7 @@ class Engine:
         are read and planned (``core.changes``), and the plan says so.
         """
         paths = tuple(spec_paths) or DEFAULT_SPEC_PATHS
-        checked = self._checked_files()  # the files unchanged since changed_since: checked once
+        checked = CheckedFiles()  # the files unchanged since changed_since are checked once
         specs = load_specs(paths, checked=checked)
         if changed_since is None:
             with self._connect() as conn:
@@ -294,7 +293,7 @@ class Engine:
         likes, beside applies.
         """
         paths = tuple(spec_paths) or DEFAULT_SPEC_PATHS
-        specs = load_specs(paths, checked=self._checked_files())
+        specs = load_specs(paths)
         with self._connect() as conn:
             state = conn.store.load()
             plan = self._plan(conn, specs, paths, targets, state)
@@ -414,7 +413,7 @@ class Engine:
                     "--target applies to planning; a saved plan already has its targets"
                 )
             check_spec_paths(saved, plan_path, spec_paths)
-        specs = load_specs(spec_paths, checked=self._checked_files())
+        specs = load_specs(spec_paths)
         # The other states are read before this one's lock is taken: they need no lock, and
         # a storage that fails meanwhile fails the apply before it holds anything.
         with self._connect() as conn, self._locked(conn.read_family().store):
@@ -708,11 +707,6 @@ class Engine:
         return store, store.unlock(lock_id)
 
     # --- connection -----------------------------------------------------------------------
-
-    def _checked_files(self) -> CheckedFiles:
-        """The spec files this command checks, and the spec cache the settings' environment
-        names (``RECONCILER_CACHE_DIR``)."""
-        return CheckedFiles(SpecCache.from_environ(self.settings.environ))
 
     @contextmanager
     def _connect(self) -> Iterator[_Connection]:
