@@ -207,4 +207,3 @@ def test_a_cache_that_cannot_be_written_is_no_error(
     )
     assert validated.exit_code == 0, validated.output
     assert validated.stderr.count("spec cache: cannot write to") == 1
-
