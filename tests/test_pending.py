@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 
 from reconciler.emulator import Emulator
 from reconciler.state.records import State
@@ -40,6 +41,13 @@ def _untracked(checkout: Path) -> None:
     (checkout / ".git" / "info" / "exclude").write_text("*.json\n*.journal\n")
 
 
+def _plan_since(url: str, *more: str) -> Result:
+    """A pull request's plan: ``plan --changed-since main`` with the test's state."""
+    return run_cli(
+        "plan", "--changed-since", "main", "--state", "state.json", *more, url=url, key=API_KEY
+    )
+
+
 def _state() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(Path("state.json").read_text())
     return data
@@ -58,18 +66,7 @@ def test_a_failed_rollback_leaves_its_aoi_pending_for_the_next_pull_request(
     assert state["version"] == 3 and state["pending"] == {BENGALURU: "Bengaluru-North"}
 
     # A pull request that changes nothing else: its plan reads Bengaluru-North all the same.
-    planned = run_cli(
-        "plan",
-        "--changed-since",
-        "main",
-        "--state",
-        "state.json",
-        "--out",
-        "pr.json",
-        "--detailed-exitcode",
-        url=emulator.url,
-        key=API_KEY,
-    )
+    planned = _plan_since(emulator.url, "--out", "pr.json", "--detailed-exitcode")
     assert planned.exit_code == 2, planned.output
     text = " ".join(planned.output.split())
     assert "No AOI's declarations changed since main" in text
@@ -97,9 +94,7 @@ def test_a_failed_rollback_leaves_its_aoi_pending_for_the_next_pull_request(
     assert applied.exit_code == 0, applied.output
     state = _state()
     assert "pending" not in state and state["version"] in (1, 2)
-    again = run_cli(
-        "plan", "--changed-since", "main", "--state", "state.json", url=emulator.url, key=API_KEY
-    )
+    again = _plan_since(emulator.url)
     assert "No AOI's declarations changed since main" in again.output
 
 
@@ -113,9 +108,7 @@ def test_pending_aois_nothing_declares_are_not_looked_for(
     # A pull request's plan looks only for the pending AOIs that are still declared, one by
     # one: no AOI listing is read for them.
     emulator.counter.reset()
-    plan = run_cli(
-        "plan", "--changed-since", "main", "--state", "state.json", url=emulator.url, key=API_KEY
-    )
+    plan = _plan_since(emulator.url)
     assert plan.exit_code == 0, plan.output
     assert "on Pune-East and did not finish" in " ".join(plan.output.split())
     assert "Not-Declared" not in plan.output
@@ -136,17 +129,7 @@ def test_a_failed_visualization_is_named_and_then_finished(
     first = run_cli("apply", "--yes", "--state", "state.json", url=emulator.url, key=API_KEY)
     assert first.exit_code == 1
     assert _state()["pending"] == {PUNE: "Pune-East"}
-    planned = run_cli(
-        "plan",
-        "--changed-since",
-        "main",
-        "--state",
-        "state.json",
-        "--out",
-        "pr.json",
-        url=emulator.url,
-        key=API_KEY,
-    )
+    planned = _plan_since(emulator.url, "--out", "pr.json")
     text = " ".join(planned.output.split())
     assert "An earlier apply did not finish Pune-East either, but nothing is left to do" in text
     # Applying that plan (nothing to change) reads Pune-East again, and finishes it.
@@ -179,8 +162,7 @@ def test_leftovers_another_apply_finished_do_not_make_a_plan_stale(
         (repo / "specs" / "team.yaml").write_text(spec(*declared))
         commit(repo)
         plans[name] = repo.parent / f"{name}.json"
-        since = ("plan", "--changed-since", "main", "--state", "state.json", "--out")
-        assert run_cli(*since, str(plans[name]), url=emulator.url, key=API_KEY).exit_code == 0
+        assert _plan_since(emulator.url, "--out", str(plans[name])).exit_code == 0
         assert json.loads(plans[name].read_text())["rollbacks"]
     # A is merged and applied: the leftover rollback too. Then B, onto what A left.
     (repo / "specs" / "team.yaml").write_text(spec(bengaluru, pune))
@@ -222,8 +204,7 @@ def test_leftovers_that_moved_since_the_review_wait_and_refuse_nothing(
         spec(aoi("Bengaluru-North", NDVI_ROLLED_BACK, viz("True-Color")), pune)
     )
     commit(repo)
-    since = ("plan", "--changed-since", "main", "--state", "state.json", "--out", "pr.json")
-    assert run_cli(*since, url=url, key=API_KEY).exit_code == 0
+    assert _plan_since(url, "--out", "pr.json").exit_code == 0
     saved = json.loads(Path("pr.json").read_text())
     assert saved["changed_since"]["pending"] == [BENGALURU] and not saved["rollbacks"]
     # Meanwhile Bengaluru-North's legend is edited by hand: a rollback is due there now, which
@@ -247,9 +228,7 @@ def test_leftovers_that_moved_since_the_review_wait_and_refuse_nothing(
     assert "Apply complete: 1 created, 0 adopted, 0 rolled back" in said
     assert "not applied: what an earlier apply left unfinished on AOI Bengaluru-North" in said
     assert _state()["pending"] == {BENGALURU: "Bengaluru-North"}  # the next plan shows it
-    again = run_cli(
-        "plan", "--changed-since", "main", "--state", "state.json", url=url, key=API_KEY
-    )
+    again = _plan_since(url)
     assert "on Bengaluru-North and did not finish" in " ".join(again.output.split())
 
 
@@ -281,8 +260,7 @@ def test_leftovers_another_apply_half_finished_wait_for_the_next_plan(
             (repo / "specs" / "team.yaml").write_text(spec(*declared) + f"# {name}\n")
             commit(repo)
             plans[name] = str(repo.parent / f"{name}.json")
-            since = ("plan", "--changed-since", "main", "--state", "state.json", "--out")
-            assert run_cli(*since, plans[name], url=proxy.url, key=API_KEY).exit_code == 0
+            assert _plan_since(proxy.url, "--out", plans[name]).exit_code == 0
         # A is merged and applied: the creates are made, Bengaluru-North's rollback is
         # refused again.
         git(repo, "checkout", "-q", "a")
